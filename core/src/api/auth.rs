@@ -1,0 +1,126 @@
+use serde::{Deserialize, Serialize};
+
+use super::{FieldError, Validate, collect_errors};
+use crate::domain::text::{self, NAME_MAX, PASSWORD_MAX};
+use crate::domain::{PersonId, Role, UserId};
+
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+// Hand-written so a password never reaches a log line through `{:?}`.
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").finish_non_exhaustive()
+    }
+}
+
+impl Validate for LoginRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        collect_errors([
+            text::check_required_text("username", &self.username, NAME_MAX),
+            text::check_required_text("password", &self.password, PASSWORD_MAX),
+        ])
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest").finish_non_exhaustive()
+    }
+}
+
+impl Validate for RefreshRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        collect_errors([text::check_required_text(
+            "refresh_token",
+            &self.refresh_token,
+            200,
+        )])
+    }
+}
+
+/// The signed-in account, as the app shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserView {
+    pub id: UserId,
+    pub username: String,
+    pub role: Role,
+    pub display_name: String,
+    /// The person record of a service user's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<PersonId>,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub user: UserView,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /oauth/token` form body (client credentials).
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientTokenRequest {
+    pub grant_type: String,
+    /// The client id; may also come in HTTP Basic authentication.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Space-separated scopes asked for; all of the client's scopes when absent.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for ClientTokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTokenRequest")
+            .field("grant_type", &self.grant_type)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientTokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    /// Space-separated scopes granted.
+    pub scope: String,
+}
+
+impl std::fmt::Debug for ClientTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTokenResponse")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,22 @@
+//! Wire types: the bodies the server answers with and the client sends.
+//!
+//! Request types refuse unknown fields, so a misspelt field is an error rather than silently
+//! ignored, and each implements [`Validate`] so the same field rules hold on both sides.
+
+pub mod auth;
+pub mod error;
+pub mod people;
+
+pub use error::{ErrorBody, ErrorCode, FieldError};
+
+/// Field-level checks of a request body, shared by the server (which enforces them) and the
+/// client (which can tell the person before sending).
+pub trait Validate {
+    /// Every problem found, each naming its field. Empty when the request is valid.
+    fn field_errors(&self) -> Vec<FieldError>;
+}
+
+/// Runs checks and collects every failure, so a person sees all problems at once.
+pub fn collect_errors<const N: usize>(checks: [Result<(), FieldError>; N]) -> Vec<FieldError> {
+    checks.into_iter().filter_map(Result::err).collect()
+}

@@ -1,0 +1,326 @@
+//! People, accounts, teams and the relationships that decide who sees what.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::auth::UserView;
+use super::{FieldError, Validate, collect_errors};
+use crate::domain::consent::Consent;
+use crate::domain::text::{self, SHORT_TEXT_MAX};
+use crate::domain::{
+    ConsentScope, CrisisPlanSection, EmergencyAccessId, PersonId, Role, TeamId, UserId,
+};
+
+/// A new account, made by an admin (or by staff together with a person record).
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+    pub display_name: String,
+    /// For a service user's account: the person record it belongs to.
+    #[serde(default)]
+    pub person_id: Option<PersonId>,
+}
+
+impl std::fmt::Debug for CreateUserRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUserRequest")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validate for CreateUserRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        let person_matches_role = match (self.role, self.person_id) {
+            (Role::ServiceUser, None) => Err(FieldError::new("person_id", "required")),
+            (Role::ServiceUser, Some(_)) | (_, None) => Ok(()),
+            (_, Some(_)) => Err(FieldError::new("person_id", "only_for_service_users")),
+        };
+        collect_errors([
+            text::check_username("username", &self.username),
+            text::check_new_password("password", &self.password),
+            text::check_name("display_name", &self.display_name),
+            person_matches_role,
+        ])
+    }
+}
+
+/// A new account for a person, made together with their record.
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for NewAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewAccount").finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreatePersonRequest {
+    pub display_name: String,
+    /// The team whose caseload the person joins.
+    #[serde(default)]
+    pub team_id: Option<TeamId>,
+    /// An app account for the person, made at the same time.
+    #[serde(default)]
+    pub account: Option<NewAccount>,
+}
+
+impl std::fmt::Debug for CreatePersonRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatePersonRequest")
+            .field("team_id", &self.team_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validate for CreatePersonRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        let mut errors = collect_errors([text::check_name("display_name", &self.display_name)]);
+        if let Some(account) = &self.account {
+            errors.extend(collect_errors([
+                text::check_username("account.username", &account.username),
+                text::check_new_password("account.password", &account.password),
+            ]));
+        }
+        errors
+    }
+}
+
+/// A person who receives support, as any reader allowed to see them is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PersonView {
+    pub id: PersonId,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<TeamId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_worker_id: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeamRequest {
+    pub name: String,
+    #[serde(default)]
+    pub hub_address: Option<String>,
+}
+
+impl Validate for CreateTeamRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        let address = match &self.hub_address {
+            Some(address) => text::check_text("hub_address", address, SHORT_TEXT_MAX),
+            None => Ok(()),
+        };
+        collect_errors([text::check_name("name", &self.name), address])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TeamView {
+    pub id: TeamId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_address: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CaseloadView {
+    pub team: TeamView,
+    pub people: Vec<PersonView>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOnTeamRequest {
+    pub team_id: TeamId,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PeerAllocationRequest {
+    pub peer_worker_id: UserId,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LinkCarerRequest {
+    pub carer_id: UserId,
+    /// How the carer is related to the person, in the person's words ("my sister").
+    #[serde(default)]
+    pub relationship: Option<String>,
+}
+
+impl Validate for LinkCarerRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        let relationship = match &self.relationship {
+            Some(text) => text::check_text("relationship", text, text::NAME_MAX),
+            None => Ok(()),
+        };
+        collect_errors([relationship])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CarerLinkView {
+    pub carer: UserView,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<String>,
+    pub linked_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GrantConsentRequest {
+    pub carer_id: UserId,
+    pub scopes: BTreeSet<ConsentScope>,
+    /// Only with the `crisis_plan` scope; absent or empty shares every section.
+    #[serde(default)]
+    pub crisis_plan_sections: BTreeSet<CrisisPlanSection>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl GrantConsentRequest {
+    /// Checks that need the current time as well as the request.
+    pub fn field_errors_at(&self, now: DateTime<Utc>) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        if self.scopes.is_empty() {
+            errors.push(FieldError::new("scopes", "required"));
+        }
+        if !self.crisis_plan_sections.is_empty() && !self.scopes.contains(&ConsentScope::CrisisPlan)
+        {
+            errors.push(FieldError::new(
+                "crisis_plan_sections",
+                "needs_crisis_plan_scope",
+            ));
+        }
+        if self.expires_at.is_some_and(|expiry| expiry <= now) {
+            errors.push(FieldError::new("expires_at", "in_the_past"));
+        }
+        errors
+    }
+}
+
+/// A consent as shown to the person and to staff.
+pub type ConsentView = Consent;
+
+/// A person's "people I do not want involved" entry for someone with an account.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExcludeUserRequest {
+    pub user_id: UserId,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyAccessRequest {
+    /// Why the record must be opened; shown to the person.
+    pub reason: String,
+    /// How long access lasts, in minutes (default 60, at most 480).
+    #[serde(default)]
+    pub duration_minutes: Option<u32>,
+}
+
+/// Longest emergency grant: one working shift.
+pub const EMERGENCY_ACCESS_MAX_MINUTES: u32 = 480;
+pub const EMERGENCY_ACCESS_DEFAULT_MINUTES: u32 = 60;
+
+impl Validate for EmergencyAccessRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        let duration = match self.duration_minutes {
+            Some(0) => Err(FieldError::new("duration_minutes", "too_small")),
+            Some(m) if m > EMERGENCY_ACCESS_MAX_MINUTES => {
+                Err(FieldError::new("duration_minutes", "too_large"))
+            }
+            _ => Ok(()),
+        };
+        collect_errors([
+            text::check_required_text("reason", &self.reason, SHORT_TEXT_MAX),
+            duration,
+        ])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmergencyAccessView {
+    pub id: EmergencyAccessId,
+    pub person_id: PersonId,
+    pub practitioner_id: UserId,
+    pub reason: String,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One line of "who has seen my record".
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessLogEntry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// The account or staff system that acted, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    /// The name the person knows them by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_name: Option<String>,
+    /// `service_user`, `carer`, …, or `staff_system`.
+    pub actor_role: String,
+    pub resource: String,
+    pub action: String,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// Why access was allowed: `self`, `carer_consent`, `team`, `emergency_access`, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessLogPage {
+    pub entries: Vec<AccessLogEntry>,
+    /// Pass as `before` for the next (older) page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<i64>,
+}
+
+/// The caller and everyone they are connected to.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MeView {
+    pub user: UserView,
+    /// A service user's own record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<PersonView>,
+    /// People the caller supports: as carer (with consent in force) or allocated peer worker.
+    pub people_supported: Vec<PersonView>,
+    /// A service user's carers.
+    pub carers: Vec<CarerLinkView>,
+    pub teams: Vec<TeamView>,
+}

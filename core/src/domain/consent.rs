@@ -1,0 +1,145 @@
+//! What a person chooses to share with a carer.
+//!
+//! A consent names scopes (crisis plan, appointments, enablement plan) and, for the crisis plan,
+//! optionally which sections. It may end at a date, and the person can revoke it at any time.
+//! A consent is *in force* only while it is neither revoked nor past its expiry: callers ask
+//! [`Consent::in_force_at`] with the current time on every request, so an expiry needs no job to
+//! take effect.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{ConsentId, PersonId, UserId};
+
+/// A kind of record a person can share with a carer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentScope {
+    CrisisPlan,
+    Appointments,
+    EnablementPlan,
+}
+
+/// The parts of the WRAP crisis plan, as named on the wire and in consents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CrisisPlanSection {
+    WhenWell,
+    SignsOthersTakeOver,
+    Supporters,
+    Medication,
+    Treatments,
+    HomeAndRespite,
+    TreatmentFacilities,
+    HelpFromOthers,
+    WhenToStopUsing,
+    PracticalNeeds,
+    AdvanceStatements,
+}
+
+impl CrisisPlanSection {
+    pub const ALL: [CrisisPlanSection; 11] = [
+        CrisisPlanSection::WhenWell,
+        CrisisPlanSection::SignsOthersTakeOver,
+        CrisisPlanSection::Supporters,
+        CrisisPlanSection::Medication,
+        CrisisPlanSection::Treatments,
+        CrisisPlanSection::HomeAndRespite,
+        CrisisPlanSection::TreatmentFacilities,
+        CrisisPlanSection::HelpFromOthers,
+        CrisisPlanSection::WhenToStopUsing,
+        CrisisPlanSection::PracticalNeeds,
+        CrisisPlanSection::AdvanceStatements,
+    ];
+}
+
+/// A consent as stored: who may see what of whose record, and until when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Consent {
+    pub id: ConsentId,
+    pub person_id: PersonId,
+    pub carer_id: UserId,
+    pub scopes: BTreeSet<ConsentScope>,
+    /// The crisis-plan sections shared. Empty with the `crisis_plan` scope means every section.
+    pub crisis_plan_sections: BTreeSet<CrisisPlanSection>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Consent {
+    /// Whether this consent grants anything at `now`: not revoked and not expired.
+    pub fn in_force_at(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|expiry| now < expiry)
+    }
+
+    /// Whether the consent shares `scope` at `now`.
+    pub fn allows(&self, scope: ConsentScope, now: DateTime<Utc>) -> bool {
+        self.in_force_at(now) && self.scopes.contains(&scope)
+    }
+
+    /// The crisis-plan sections this consent shares at `now` (none when not in force).
+    pub fn shared_crisis_sections(&self, now: DateTime<Utc>) -> BTreeSet<CrisisPlanSection> {
+        if !self.allows(ConsentScope::CrisisPlan, now) {
+            return BTreeSet::new();
+        }
+        if self.crisis_plan_sections.is_empty() {
+            CrisisPlanSection::ALL.into_iter().collect()
+        } else {
+            self.crisis_plan_sections.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn consent(expires_in: Option<Duration>) -> Consent {
+        let now = Utc::now();
+        Consent {
+            id: ConsentId::new(),
+            person_id: PersonId::new(),
+            carer_id: UserId::new(),
+            scopes: [ConsentScope::CrisisPlan].into(),
+            crisis_plan_sections: [CrisisPlanSection::WhenWell].into(),
+            created_at: now,
+            expires_at: expires_in.map(|d| now + d),
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn expired_consent_shares_nothing() {
+        let c = consent(Some(Duration::hours(1)));
+        let later = Utc::now() + Duration::hours(2);
+        assert!(!c.in_force_at(later));
+        assert!(c.shared_crisis_sections(later).is_empty());
+        assert!(c.allows(ConsentScope::CrisisPlan, Utc::now()));
+    }
+
+    #[test]
+    fn revoked_consent_shares_nothing() {
+        let mut c = consent(None);
+        c.revoked_at = Some(Utc::now());
+        assert!(!c.allows(ConsentScope::CrisisPlan, Utc::now()));
+    }
+
+    #[test]
+    fn crisis_scope_without_sections_shares_every_section() {
+        let mut c = consent(None);
+        c.crisis_plan_sections.clear();
+        assert_eq!(
+            c.shared_crisis_sections(Utc::now()).len(),
+            CrisisPlanSection::ALL.len()
+        );
+        assert!(!c.allows(ConsentScope::Appointments, Utc::now()));
+    }
+}

@@ -1,0 +1,59 @@
+//! Who is calling: sign-in, tokens and the callers they stand for.
+//!
+//! - People sign in with a password ([`passwords`]) and get a short-lived access token (a JWT
+//!   signed with EdDSA, [`tokens`]) and an opaque refresh token ([`refresh`]).
+//! - Staff systems get an access token by client credentials, for a separate audience, with no
+//!   refresh token.
+//! - A token only names the caller. What the caller may do is decided by
+//!   [`crate::policy`] from the database on every request; even the account's role and the
+//!   session's liveness are read afresh, so a revoked session or a changed role holds at once.
+
+pub mod passwords;
+pub mod refresh;
+pub mod throttle;
+pub mod tokens;
+
+use std::collections::BTreeSet;
+
+use livingwell_core::domain::{PersonId, Role, StaffScope, UserId};
+
+/// A signed-in account, as read from the database on this request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerUser {
+    pub id: UserId,
+    pub role: Role,
+    pub person_id: Option<PersonId>,
+    /// The sign-in session (refresh-token family) the access token belongs to.
+    pub session_id: uuid::Uuid,
+}
+
+/// A staff system, with the scopes both its token and its current registration allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffSystemCaller {
+    pub client_id: String,
+    pub scopes: BTreeSet<StaffScope>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    User(CallerUser),
+    StaffSystem(StaffSystemCaller),
+}
+
+impl Caller {
+    /// The id recorded in the audit log: a user id, or `client:<id>`.
+    pub fn audit_id(&self) -> String {
+        match self {
+            Caller::User(user) => user.id.to_string(),
+            Caller::StaffSystem(client) => format!("client:{}", client.client_id),
+        }
+    }
+
+    /// The role recorded in the audit log.
+    pub fn audit_role(&self) -> &'static str {
+        match self {
+            Caller::User(user) => user.role.as_str(),
+            Caller::StaffSystem(_) => "staff_system",
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Access tokens: JWTs signed with Ed25519 (EdDSA), published at `/.well-known/jwks.json`.
+//!
+//! What a valid token must have, checked on every request:
+//! - header `alg` exactly `EdDSA`, `typ` exactly `at+jwt` (RFC 9068), and a `kid` we published;
+//! - claims `iss` (this deployment), `aud` (the app audience or the staff-system audience),
+//!   `sub`, `exp`, `nbf`, `iat`, `jti`; `exp`/`nbf` checked with at most 30 s of leeway;
+//! - for app tokens a session id (`sid`), for staff-system tokens a `scope`.
+//!
+//! Anything else — `alg: none` in any casing, an HMAC token forged with our public key, a
+//! refresh token presented as an access token — fails one of these and is answered 401.
+//! Signing keys live in the database so every process shares them; the newest signs, all
+//! verify.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{SigningKeyRecord, Store, StoreError};
+
+/// Lifetime of an access token.
+pub const ACCESS_TOKEN_SECONDS: i64 = 300;
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 30;
+/// The `typ` header of access tokens.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// Which kind of caller a token is for, carried in `aud`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    App,
+    StaffSystem,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// App tokens: the session (refresh-token family).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<uuid::Uuid>,
+    /// Staff-system tokens: space-separated scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// A verified token: who it names, for which audience.
+#[derive(Clone, Debug)]
+pub struct VerifiedToken {
+    pub audience: Audience,
+    pub claims: AccessClaims,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not valid")]
+    Invalid,
+    #[error("a token could not be signed")]
+    Signing,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct VerifyingKey {
+    decoding: DecodingKey,
+    jwk: serde_json::Value,
+}
+
+/// The deployment's token keys and settings.
+pub struct TokenKeys {
+    issuer: String,
+    app_audience: String,
+    staff_audience: String,
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, VerifyingKey>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("issuer", &self.issuer)
+            .field("signing_kid", &self.signing_kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    /// Loads the keys from the store, creating the first one when there is none.
+    pub async fn load_or_create(store: &dyn Store, issuer: &str) -> Result<Self, TokenError> {
+        let mut records = store.signing_keys().await?;
+        if records.is_empty() {
+            let key = SigningKey::generate(&mut rand::rngs::OsRng);
+            let der = key.to_pkcs8_der().map_err(|_| TokenError::Signing)?;
+            let kid = kid_for(&key);
+            store
+                .insert_signing_key(&SigningKeyRecord {
+                    kid,
+                    private_der: der.as_bytes().to_vec(),
+                    created_at: crate::store::now(),
+                })
+                .await?;
+            records = store.signing_keys().await?;
+        }
+        Self::from_records(&records, issuer)
+    }
+
+    fn from_records(records: &[SigningKeyRecord], issuer: &str) -> Result<Self, TokenError> {
+        let newest = records.first().ok_or(TokenError::Signing)?;
+        let mut verifying = HashMap::new();
+        for record in records {
+            let key =
+                SigningKey::from_pkcs8_der(&record.private_der).map_err(|_| TokenError::Signing)?;
+            let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+            let decoding = DecodingKey::from_ed_components(&x).map_err(|_| TokenError::Signing)?;
+            let jwk = serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                "kid": record.kid, "x": x,
+            });
+            verifying.insert(record.kid.clone(), VerifyingKey { decoding, jwk });
+        }
+        let app_audience = format!("{issuer}/app");
+        let staff_audience = format!("{issuer}/staff-api");
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[&app_audience, &staff_audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            app_audience,
+            staff_audience,
+            signing_kid: newest.kid.clone(),
+            signing: EncodingKey::from_ed_der(&newest.private_der),
+            verifying,
+            validation,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self, audience: Audience) -> &str {
+        match audience {
+            Audience::App => &self.app_audience,
+            Audience::StaffSystem => &self.staff_audience,
+        }
+    }
+
+    /// The JWKS document.
+    pub fn jwks(&self) -> serde_json::Value {
+        let mut keys: Vec<_> = self.verifying.values().map(|k| k.jwk.clone()).collect();
+        keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Signs an access token for `sub`.
+    pub fn issue(
+        &self,
+        audience: Audience,
+        sub: String,
+        sid: Option<uuid::Uuid>,
+        scope: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<String, TokenError> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience(audience).to_owned(),
+            sub,
+            exp: now.timestamp() + ACCESS_TOKEN_SECONDS,
+            nbf: now.timestamp(),
+            iat: now.timestamp(),
+            jti: uuid::Uuid::now_v7().to_string(),
+            sid,
+            scope,
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.signing_kid.clone());
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|_| TokenError::Signing)
+    }
+
+    /// Verifies a presented access token.
+    pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
+            return Err(TokenError::Invalid);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or(TokenError::Invalid)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        let audience = if claims.aud == self.app_audience && claims.sid.is_some() {
+            Audience::App
+        } else if claims.aud == self.staff_audience && claims.scope.is_some() {
+            Audience::StaffSystem
+        } else {
+            return Err(TokenError::Invalid);
+        };
+        Ok(VerifiedToken { audience, claims })
+    }
+}
+
+/// A key id derived from the public key, so it is stable and reveals nothing.
+fn kid_for(key: &SigningKey) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.verifying_key().as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..12])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let record = SigningKeyRecord {
+            kid: kid_for(&key),
+            private_der: key.to_pkcs8_der().unwrap().as_bytes().to_vec(),
+            created_at: Utc::now(),
+        };
+        TokenKeys::from_records(&[record], "https://livingwell.test").unwrap()
+    }
+
+    // jsonwebtoken 11 compiles without a crypto backend and panics on first use; this test
+    // fails if the workspace ever ends up with none or two.
+    #[test]
+    fn a_signed_token_verifies() {
+        let keys = keys();
+        let sid = uuid::Uuid::now_v7();
+        let token = keys
+            .issue(Audience::App, "someone".into(), Some(sid), None, Utc::now())
+            .unwrap();
+        let verified = keys.verify(&token).unwrap();
+        assert_eq!(verified.audience, Audience::App);
+        assert_eq!(verified.claims.sid, Some(sid));
+    }
+
+    #[test]
+    fn a_token_from_another_key_is_refused() {
+        let token = keys()
+            .issue(
+                Audience::App,
+                "x".into(),
+                Some(uuid::Uuid::nil()),
+                None,
+                Utc::now(),
+            )
+            .unwrap();
+        assert!(keys().verify(&token).is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The `livingwell` command line.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use livingwell_core::api::Validate;
+use livingwell_core::api::people::CreateUserRequest;
+use livingwell_core::domain::{Role, UserId};
+
+use crate::audit::{self, Verification};
+use crate::auth::passwords;
+use crate::demo;
+use crate::http::{self, AppState, Settings};
+use crate::store::{self, Store, UserRecord};
+
+/// The embedded default: a SQLite file beside where the server runs.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/livingwell.db";
+
+#[derive(Debug, Parser)]
+#[command(name = "livingwell", version, about = "The Living Well server")]
+pub struct Cli {
+    /// `postgres://…` or `sqlite://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrating the database first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "LIVINGWELL_BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Create the demo people on an empty database and print their sign-ins.
+        #[arg(long)]
+        demo: bool,
+        /// Password for every demo account.
+        #[arg(long, default_value = demo::DEFAULT_PASSWORD)]
+        demo_password: String,
+        /// The `iss` of access tokens (the public URL of this deployment).
+        #[arg(long, env = "LIVINGWELL_ISSUER", default_value = "urn:livingwell")]
+        issuer: String,
+    },
+    /// Run database migrations and exit.
+    Migrate,
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Account tools.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and report the first broken link (exit code 1 if any).
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account (e.g. the first admin). The password is read from standard input.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin, practitioner, peer_worker or carer.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        display_name: String,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| format!("unknown role {value:?}"))
+}
+
+/// Writes a line for the operator. The CLI's stdout is its interface.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let store = store::connect(&cli.database_url)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    match cli.command {
+        Command::Migrate => say("migrations applied"),
+        Command::Serve {
+            bind,
+            demo,
+            demo_password,
+            issuer,
+        } => {
+            if demo {
+                seed_demo(store.as_ref(), &demo_password).await?;
+            }
+            serve(
+                store,
+                bind,
+                Settings {
+                    issuer,
+                    ..Settings::default()
+                },
+            )
+            .await?;
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => match audit::verify(store.as_ref()).await? {
+            Verification::Intact { entries } => {
+                say(&format!("audit log intact: {entries} entries"));
+            }
+            Verification::Broken { seq, reason } => {
+                say(&format!("audit log broken at entry {seq}: {reason}"));
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        },
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    display_name,
+                },
+        } => {
+            add_user(store.as_ref(), username, role, display_name).await?;
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn seed_demo(store: &dyn Store, password: &str) -> anyhow::Result<()> {
+    match demo::seed(store, password).await? {
+        demo::Seeded::Created => say("Demo data created. Sign in with any of:"),
+        demo::Seeded::AlreadyThere => say("Demo data already present. Sign in with any of:"),
+    }
+    for account in demo::ACCOUNTS {
+        say(&format!(
+            "  {:<8} password {password:<18} {} ({})",
+            account.username,
+            account.role.as_str(),
+            account.about
+        ));
+    }
+    say(&format!(
+        "  staff system: client_id {} client_secret {}",
+        demo::CLIENT_ID,
+        demo::CLIENT_SECRET
+    ));
+    Ok(())
+}
+
+/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+pub async fn serve(
+    store: Arc<dyn Store>,
+    bind: SocketAddr,
+    settings: Settings,
+) -> anyhow::Result<()> {
+    let state = AppState::new(store, &settings).await?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .context("binding the address")?;
+    say(&format!(
+        "Living Well listening on http://{}",
+        listener.local_addr()?
+    ));
+    say(&format!("API docs: http://{}/docs", listener.local_addr()?));
+    axum::serve(
+        listener,
+        http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn add_user(
+    store: &dyn Store,
+    username: String,
+    role: Role,
+    display_name: String,
+) -> anyhow::Result<()> {
+    if role == Role::ServiceUser {
+        bail!("service users are created with their person record (POST /v1/people)");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .context("reading the password")?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let request = CreateUserRequest {
+        username,
+        password,
+        role,
+        display_name,
+        person_id: None,
+    };
+    let errors = request.field_errors();
+    if !errors.is_empty() {
+        let fields: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.code))
+            .collect();
+        bail!("not created: {}", fields.join(", "));
+    }
+    let user = UserRecord {
+        id: UserId::new(),
+        username: request.username,
+        password_hash: passwords::hash(request.password).await?,
+        role,
+        display_name: request.display_name,
+        person_id: None,
+    };
+    store.create_user(&user, store::now()).await?;
+    say(&format!("created {} ({})", user.username, role.as_str()));
+    Ok(())
+}

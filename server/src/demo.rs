@@ -1,0 +1,196 @@
+//! Demo data for `serve --demo`: fictional people, created on an empty database.
+//!
+//! Refuses to touch a database that holds anyone other than the demo people, so a demo can never
+//! be mixed into real records.
+
+use std::collections::BTreeSet;
+
+use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::{
+    ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, StaffScope, TeamId, UserId,
+};
+
+use crate::auth::passwords;
+use crate::store::{self, OAuthClientRecord, PersonRecord, Store, TeamRecord, UserRecord};
+
+pub const DEFAULT_PASSWORD: &str = "livingwell-demo";
+pub const CLIENT_ID: &str = "case-system";
+pub const CLIENT_SECRET: &str = "case-system-demo-secret";
+
+const ALEX: &str = "Alex Rivers";
+const ROBIN: &str = "Robin Okafor";
+
+/// One demo account, as printed at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoAccount {
+    pub username: &'static str,
+    pub role: Role,
+    pub about: &'static str,
+}
+
+pub const ACCOUNTS: [DemoAccount; 7] = [
+    DemoAccount {
+        username: "alex",
+        role: Role::ServiceUser,
+        about: "service user, West hub",
+    },
+    DemoAccount {
+        username: "sam",
+        role: Role::Carer,
+        about: "alex's sister and carer",
+    },
+    DemoAccount {
+        username: "jo",
+        role: Role::PeerWorker,
+        about: "peer worker allocated to alex",
+    },
+    DemoAccount {
+        username: "priya",
+        role: Role::Practitioner,
+        about: "practitioner, West hub",
+    },
+    DemoAccount {
+        username: "morgan",
+        role: Role::Practitioner,
+        about: "practitioner, North hub",
+    },
+    DemoAccount {
+        username: "robin",
+        role: Role::ServiceUser,
+        about: "service user, North hub",
+    },
+    DemoAccount {
+        username: "admin",
+        role: Role::Admin,
+        about: "manages accounts and teams",
+    },
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("the database holds people who are not demo people; --demo will not run on it")]
+    NotADemoDatabase,
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Password(#[from] passwords::PasswordError),
+}
+
+/// What happened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seeded {
+    Created,
+    AlreadyThere,
+}
+
+/// Creates the demo people unless they are already there.
+pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError> {
+    let names = store.person_display_names().await?;
+    if !names.is_empty() {
+        let demo: BTreeSet<&str> = [ALEX, ROBIN].into();
+        return if names.iter().all(|n| demo.contains(n.as_str())) {
+            Ok(Seeded::AlreadyThere)
+        } else {
+            Err(DemoError::NotADemoDatabase)
+        };
+    }
+    let now = store::now();
+    let hash = passwords::hash(password.to_owned()).await?;
+    let west = TeamRecord {
+        id: TeamId::new(),
+        name: "West hub".into(),
+        hub_address: Some("12 Harbour Street, Westford".into()),
+    };
+    let north = TeamRecord {
+        id: TeamId::new(),
+        name: "North hub".into(),
+        hub_address: Some("3 Mill Lane, Northby".into()),
+    };
+    store.create_team(&west, now).await?;
+    store.create_team(&north, now).await?;
+
+    let account = |username: &str, role, display_name: &str, person_id| UserRecord {
+        id: UserId::new(),
+        username: username.into(),
+        password_hash: hash.clone(),
+        role,
+        display_name: display_name.into(),
+        person_id,
+    };
+    let person = |name: &str, team: TeamId| PersonRecord {
+        id: PersonId::new(),
+        display_name: name.into(),
+        team_id: Some(team),
+        peer_worker_id: None,
+        created_at: now,
+    };
+
+    let alex = person(ALEX, west.id);
+    let robin = person(ROBIN, north.id);
+    store
+        .create_person(
+            &alex,
+            Some(&account("alex", Role::ServiceUser, ALEX, Some(alex.id))),
+        )
+        .await?;
+    store
+        .create_person(
+            &robin,
+            Some(&account("robin", Role::ServiceUser, ROBIN, Some(robin.id))),
+        )
+        .await?;
+
+    let sam = account("sam", Role::Carer, "Sam Rivers", None);
+    let jo = account("jo", Role::PeerWorker, "Jo Bennett", None);
+    let priya = account("priya", Role::Practitioner, "Priya Natarajan", None);
+    let morgan = account("morgan", Role::Practitioner, "Morgan Ellis", None);
+    let admin = account("admin", Role::Admin, "Living Well admin", None);
+    for user in [&sam, &jo, &priya, &morgan, &admin] {
+        store.create_user(user, now).await?;
+    }
+    store.add_team_member(west.id, priya.id, now).await?;
+    store.add_team_member(west.id, jo.id, now).await?;
+    store.add_team_member(north.id, morgan.id, now).await?;
+    store.allocate_peer(alex.id, jo.id, now).await?;
+    store
+        .link_carer(alex.id, sam.id, Some("sister"), now)
+        .await?;
+    let consent = Consent {
+        id: ConsentId::new(),
+        person_id: alex.id,
+        carer_id: sam.id,
+        scopes: [ConsentScope::CrisisPlan].into(),
+        crisis_plan_sections: [
+            CrisisPlanSection::WhenWell,
+            CrisisPlanSection::SignsOthersTakeOver,
+            CrisisPlanSection::Supporters,
+            CrisisPlanSection::HelpFromOthers,
+        ]
+        .into(),
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+    };
+    // Both refusals are impossible here: sam is linked and on no exclusion list.
+    let _ = store.grant_consent(&consent).await?;
+    store
+        .create_client(
+            &OAuthClientRecord {
+                client_id: CLIENT_ID.into(),
+                name: "Case management system (demo)".into(),
+                secret_hash: passwords::hash(CLIENT_SECRET.to_owned()).await?,
+                scopes: [
+                    StaffScope::PeopleRead,
+                    StaffScope::PeopleWrite,
+                    StaffScope::PlansRead,
+                    StaffScope::PlansWrite,
+                    StaffScope::AppointmentsRead,
+                    StaffScope::AppointmentsWrite,
+                ]
+                .into(),
+            },
+            now,
+        )
+        .await?;
+    Ok(Seeded::Created)
+}

@@ -1,0 +1,211 @@
+//! The one mapping from failures to HTTP answers.
+//!
+//! Every failure leaves as the shared [`ErrorBody`]. Messages are fixed sentences: nothing a
+//! caller sent, no SQL, no paths and no health data. Internal failures are logged by kind only.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use livingwell_core::api::{ErrorBody, ErrorCode, FieldError};
+
+use crate::audit::AuditUnavailableError;
+use crate::auth::passwords::PasswordError;
+use crate::auth::tokens::TokenError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request")]
+    BadRequest(Vec<FieldError>),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict")]
+    Conflict(Vec<FieldError>),
+    #[error("invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("rate limited")]
+    RateLimited(Duration),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("unavailable")]
+    Unavailable,
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, code: &str) -> Self {
+        ApiError::Invalid(vec![FieldError::new(field, code)])
+    }
+
+    fn parts(&self) -> (StatusCode, ErrorCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "The request could not be read.",
+            ),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "Sign-in is needed, or the credentials were not accepted.",
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "You may not do this.",
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "Nothing is here.",
+            ),
+            ApiError::Conflict(_) => (
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                "This conflicts with what is already stored.",
+            ),
+            ApiError::Invalid(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::Invalid,
+                "Some fields are not valid.",
+            ),
+            ApiError::RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                "Too many attempts. Please wait and try again.",
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                "The request body is too large.",
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "The request body must be JSON (Content-Type: application/json).",
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "The service cannot answer safely right now. Please try again.",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "Something went wrong on our side.",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let fields = match &self {
+            ApiError::BadRequest(fields)
+            | ApiError::Conflict(fields)
+            | ApiError::Invalid(fields) => fields.clone(),
+            _ => Vec::new(),
+        };
+        if let ApiError::Internal(what) = &self {
+            tracing::error!(what, "internal error");
+        }
+        let body = ErrorBody {
+            code,
+            message: message.to_owned(),
+            fields,
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"livingwell\", error=\"invalid_token\"",
+                    ),
+                );
+            }
+            ApiError::RateLimited(wait) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(constraint) => {
+                ApiError::Conflict(vec![FieldError::new(conflict_field(&constraint), "taken")])
+            }
+            StoreError::MissingReference => ApiError::invalid("id", "not_found"),
+            StoreError::Database(error) => {
+                // The kind only: a database error's text can quote stored values.
+                tracing::error!(kind = database_error_kind(&error), "database error");
+                ApiError::Unavailable
+            }
+            StoreError::Corrupt(_) | StoreError::Migrate(_) => ApiError::Internal("stored data"),
+        }
+    }
+}
+
+fn database_error_kind(error: &sqlx::Error) -> &'static str {
+    match error {
+        sqlx::Error::Database(_) => "database",
+        sqlx::Error::Io(_) => "io",
+        sqlx::Error::PoolTimedOut => "pool_timed_out",
+        sqlx::Error::PoolClosed => "pool_closed",
+        sqlx::Error::RowNotFound => "row_not_found",
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode",
+        _ => "other",
+    }
+}
+
+/// The request field a uniqueness constraint is about.
+fn conflict_field(constraint: &str) -> &'static str {
+    if constraint.contains("username") {
+        "username"
+    } else if constraint.contains("name") {
+        "name"
+    } else if constraint.contains("person_id") {
+        "person_id"
+    } else {
+        "id"
+    }
+}
+
+impl From<AuditUnavailableError> for ApiError {
+    fn from(_: AuditUnavailableError) -> Self {
+        ApiError::Unavailable
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Invalid => ApiError::Unauthorized,
+            TokenError::Signing => ApiError::Internal("token signing"),
+            TokenError::Store(error) => error.into(),
+        }
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(_: PasswordError) -> Self {
+        ApiError::Internal("password hashing")
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,306 @@
+//! Extractors: how a request's parts become typed values, and who may call a handler.
+//!
+//! Every rejection leaves as the shared error body with the field named: a body that is not
+//! JSON gets 415, unreadable JSON 400, a body too large 413, a field of the wrong type or an
+//! unknown field 422. The caller extractors (`Caller`, `AppUser`, `Admin`, `Staff`) are the
+//! *who may call this at all* part of a handler's signature; what they may do to a person's
+//! record is [`crate::policy`]'s decision.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use livingwell_core::api::{FieldError, Validate};
+use livingwell_core::domain::{Role, UserId};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::tokens::Audience;
+use crate::auth::{Caller, CallerUser, StaffSystemCaller};
+
+/// A JSON body, read with field-level errors.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge
+    } else {
+        ApiError::BadRequest(vec![FieldError::new("body", "unreadable")])
+    }
+}
+
+/// Parses JSON, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| deserialize_error(error.path().to_string(), error.into_inner()))?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "trailing_characters")]))?;
+    Ok(value)
+}
+
+fn deserialize_error(path: String, error: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::BadRequest(vec![FieldError::new("body", "malformed_json")])
+        }
+        Category::Data => {
+            let message = error.to_string();
+            let (code, named) = if message.starts_with("unknown field") {
+                ("unknown_field", quoted_name(&message))
+            } else if message.starts_with("missing field") {
+                ("required", quoted_name(&message))
+            } else {
+                ("invalid", None)
+            };
+            ApiError::Invalid(vec![FieldError::new(join_path(&path, named), code)])
+        }
+    }
+}
+
+/// serde names an unknown or missing field between backticks; keep it short and printable.
+fn quoted_name(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let end = start + message[start..].find('`')?;
+    let name: String = message[start..end]
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    Some(name)
+}
+
+fn join_path(path: &str, name: Option<String>) -> String {
+    match (path, name) {
+        (".", Some(name)) | ("", Some(name)) => name,
+        (".", None) | ("", None) => "body".to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (path, None) => path.to_owned(),
+    }
+}
+
+/// A JSON body that must also pass its [`Validate`] rules (422 listing every failing field).
+#[derive(Debug)]
+pub struct ValidJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidJson<T>
+where
+    T: DeserializeOwned + Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        let errors = value.field_errors();
+        if errors.is_empty() {
+            Ok(ValidJson(value))
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
+    }
+}
+
+/// Path parameters; a malformed id is 404, since no record can have it.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::NotFound),
+            Err(_) => Err(ApiError::Internal("path parameters")),
+        }
+    }
+}
+
+/// Query parameters, with the field at fault named.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Query)
+            .map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    "query".to_owned()
+                } else {
+                    path
+                };
+                ApiError::Invalid(vec![FieldError::new(field, "invalid")])
+            })
+    }
+}
+
+/// The id this request carries in its `x-request-id` header (set by the server's middleware).
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let id = parts
+            .headers
+            .get(super::REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Ok(RequestId(id))
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Any authenticated caller: a signed-in account or a staff system.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let verified = state.keys.verify(token)?;
+        match verified.audience {
+            Audience::App => {
+                let user_id: UserId = verified
+                    .claims
+                    .sub
+                    .parse()
+                    .map_err(|_| ApiError::Unauthorized)?;
+                let session = verified.claims.sid.ok_or(ApiError::Unauthorized)?;
+                let found = state
+                    .store
+                    .session_user(session, user_id)
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
+                Ok(Caller::User(CallerUser {
+                    id: found.user.id,
+                    role: found.user.role,
+                    person_id: found.user.person_id,
+                    session_id: found.session_id,
+                }))
+            }
+            Audience::StaffSystem => {
+                let client = state
+                    .store
+                    .client(&verified.claims.sub)
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
+                let granted = verified.claims.scope.unwrap_or_default();
+                // Only scopes the token was given and the client still holds.
+                let scopes = client
+                    .scopes
+                    .into_iter()
+                    .filter(|scope| granted.split(' ').any(|g| g == scope.as_str()))
+                    .collect();
+                Ok(Caller::StaffSystem(StaffSystemCaller {
+                    client_id: client.client_id,
+                    scopes,
+                }))
+            }
+        }
+    }
+}
+
+/// A signed-in account (any role); staff systems are refused with 403.
+#[derive(Clone, Debug)]
+pub struct AppUser(pub CallerUser);
+
+impl FromRequestParts<AppState> for AppUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::User(user) => Ok(AppUser(user)),
+            Caller::StaffSystem(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// An admin: manages accounts and teams, reads no records.
+#[derive(Clone, Debug)]
+pub struct Admin(pub CallerUser);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AppUser(user) = AppUser::from_request_parts(parts, state).await?;
+        if user.role == Role::Admin {
+            Ok(Admin(user))
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
+
+/// Staff: a practitioner, a peer worker or a staff system.
+#[derive(Clone, Debug)]
+pub struct Staff(pub Caller);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match &caller {
+            Caller::User(user) if !user.role.is_team_staff() => Err(ApiError::Forbidden),
+            _ => Ok(Staff(caller)),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The HTTP surface: one module per resource, each owning its routes and handlers.
+//!
+//! [`app`] builds the whole router; tests and `serve` both call it. The OpenAPI 3.1 document
+//! is generated from the handlers' annotations and served at `/openapi.json`, with a docs page
+//! at `/docs` whose assets are compiled in (it works offline).
+
+pub mod access;
+pub mod error;
+pub mod extract;
+mod meta;
+mod people;
+mod sessions;
+mod teams;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::audit::AuditLog;
+use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
+use crate::auth::tokens::TokenKeys;
+use crate::store::Store;
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Largest request body accepted. Plans are the largest records; this leaves ample room.
+pub const BODY_LIMIT_BYTES: usize = 256 * 1024;
+
+/// Deployment settings the handlers need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The `iss` of tokens, and the base of their audiences.
+    pub issuer: String,
+    pub throttle: ThrottleSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "urn:livingwell".to_owned(),
+            throttle: ThrottleSettings::default(),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub audit: AuditLog,
+    pub keys: Arc<TokenKeys>,
+    pub throttle: Arc<LoginThrottle>,
+    /// A hash checked when the username is unknown, so the answer takes as long as a real one.
+    pub dummy_password_hash: Arc<str>,
+}
+
+impl AppState {
+    /// Loads keys and starts the audit writer. Migrations must have run.
+    pub async fn new(store: Arc<dyn Store>, settings: &Settings) -> anyhow::Result<Self> {
+        let keys = TokenKeys::load_or_create(store.as_ref(), &settings.issuer).await?;
+        let dummy = crate::auth::passwords::hash(uuid::Uuid::new_v4().to_string()).await?;
+        Ok(Self {
+            audit: AuditLog::start(store.clone()),
+            store,
+            keys: Arc::new(keys),
+            throttle: Arc::new(LoginThrottle::new(settings.throttle)),
+            dummy_password_hash: dummy.into(),
+        })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Living Well API",
+        description = "For the Living Well apps and for staff systems. Errors always carry `{code, message, fields}`.",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(livingwell_core::api::ErrorBody)),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document that describes them.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(meta::router())
+        .merge(sessions::router())
+        .merge(people::router())
+        .merge(teams::router())
+        .split_for_parts()
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = routes();
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        // Personal data must not sit in caches; nothing here is worth caching anyway.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                // Method, path and request id only: no query, no headers, no bodies.
+                let request_id = request
+                    .headers()
+                    .get(&REQUEST_ID_HEADER)
+                    .and_then(|v| v.to_str().ok());
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = request.uri().path(),
+                    request_id,
+                )
+            }),
+        )
+        .layer(middleware::from_fn(assign_request_id))
+        .with_state(state)
+}
+
+/// Gives every request a fresh id (any id a client sent is replaced, so the audit log holds
+/// only ids we made) and returns it in the response.
+async fn assign_request_id(mut request: Request, next: Next) -> Response {
+    let id = uuid::Uuid::now_v7().to_string();
+    let value = HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("unknown"));
+    request
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, value.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    response
+}

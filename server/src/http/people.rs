@@ -1,0 +1,557 @@
+//! People and the relationships around them: caseload placement, peer allocation, carers,
+//! consents, the "do not involve" list, emergency access and the access log.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Duration;
+use livingwell_core::api::people::{
+    AccessLogEntry, AccessLogPage, CarerLinkView, ConsentView, CreatePersonRequest,
+    EMERGENCY_ACCESS_DEFAULT_MINUTES, EmergencyAccessRequest, EmergencyAccessView,
+    ExcludeUserRequest, GrantConsentRequest, LinkCarerRequest, PeerAllocationRequest, PersonView,
+    PlaceOnTeamRequest,
+};
+use livingwell_core::api::{ErrorBody, FieldError, Validate};
+use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, UserId};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::access::authorize;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
+use super::sessions::{person_view, user_view};
+use crate::auth::{Caller, passwords};
+use crate::policy::{Action, Resource};
+use crate::store::{self, EmergencyAccessRecord, GrantRefusal, PersonRecord, UserRecord};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_person))
+        .routes(routes!(get_person))
+        .routes(routes!(place_on_team))
+        .routes(routes!(allocate_peer))
+        .routes(routes!(list_carers, link_carer))
+        .routes(routes!(list_consents, grant_consent))
+        .routes(routes!(revoke_consent))
+        .routes(routes!(exclude_user))
+        .routes(routes!(emergency_access))
+        .routes(routes!(access_log))
+}
+
+/// Staff: create a person's record, optionally on a team and with an app account.
+#[utoipa::path(post, path = "/v1/people", tag = "people", security(("bearer" = [])),
+    request_body = CreatePersonRequest, responses(
+        (status = 201, body = PersonView),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+))]
+async fn create_person(
+    State(state): State<AppState>,
+    Staff(caller): Staff,
+    RequestId(request_id): RequestId,
+    ValidJson(request): ValidJson<CreatePersonRequest>,
+) -> ApiResult<(StatusCode, axum::Json<PersonView>)> {
+    match &caller {
+        Caller::User(user) if user.role != Role::Practitioner => return Err(ApiError::Forbidden),
+        Caller::StaffSystem(client) if !client.scopes.contains(&StaffScope::PeopleWrite) => {
+            return Err(ApiError::Forbidden);
+        }
+        _ => {}
+    }
+    if let Some(team) = request.team_id {
+        if state.store.team(team).await?.is_none() {
+            return Err(ApiError::invalid("team_id", "not_found"));
+        }
+        if let Caller::User(user) = &caller
+            && !state.store.is_team_member(team, user.id).await?
+        {
+            return Err(ApiError::invalid("team_id", "not_your_team"));
+        }
+    }
+    let now = store::now();
+    let person = PersonRecord {
+        id: PersonId::new(),
+        display_name: request.display_name.trim().to_owned(),
+        team_id: request.team_id,
+        peer_worker_id: None,
+        created_at: now,
+    };
+    let account = match &request.account {
+        Some(account) => Some(UserRecord {
+            id: UserId::new(),
+            username: account.username.clone(),
+            password_hash: passwords::hash(account.password.clone()).await?,
+            role: Role::ServiceUser,
+            display_name: person.display_name.clone(),
+            person_id: Some(person.id),
+        }),
+        None => None,
+    };
+    state.store.create_person(&person, account.as_ref()).await?;
+    state
+        .audit
+        .record(crate::store::NewAuditEntry {
+            at: now,
+            actor_id: Some(caller.audit_id()),
+            actor_role: caller.audit_role().to_owned(),
+            on_behalf_of: None,
+            subject_id: Some(person.id),
+            resource: Resource::Person.as_str().to_owned(),
+            action: "create".to_owned(),
+            outcome: "allowed".to_owned(),
+            relationship: Some(
+                if person.team_id.is_some() {
+                    "team"
+                } else {
+                    "unplaced"
+                }
+                .to_owned(),
+            ),
+            request_id: Some(request_id),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(person_view(&person))))
+}
+
+/// A person's summary: name, team and peer worker.
+#[utoipa::path(get, path = "/v1/people/{id}", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path, description = "The person")),
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
+async fn get_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<axum::Json<PersonView>> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Person,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let record = state
+        .store
+        .person(person)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(person_view(&record)))
+}
+
+/// Staff: put the person on a team's caseload (taking them off any other).
+#[utoipa::path(put, path = "/v1/people/{id}/team", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path)), request_body = PlaceOnTeamRequest,
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn place_on_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Json(request): Json<PlaceOnTeamRequest>,
+) -> ApiResult<axum::Json<PersonView>> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::TeamPlacement,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    if state.store.team(request.team_id).await?.is_none() {
+        return Err(ApiError::invalid("team_id", "not_found"));
+    }
+    state
+        .store
+        .place_on_team(person, request.team_id, store::now())
+        .await?;
+    let record = state
+        .store
+        .person(person)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(person_view(&record)))
+}
+
+/// Staff: allocate (or reallocate) the person's peer worker.
+#[utoipa::path(put, path = "/v1/people/{id}/peer-allocation", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path)), request_body = PeerAllocationRequest,
+    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn allocate_peer(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Json(request): Json<PeerAllocationRequest>,
+) -> ApiResult<axum::Json<PersonView>> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::PeerAllocation,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    let peer = state.store.user_by_id(request.peer_worker_id).await?;
+    if peer.is_none_or(|p| p.role != Role::PeerWorker) {
+        return Err(ApiError::invalid("peer_worker_id", "not_a_peer_worker"));
+    }
+    state
+        .store
+        .allocate_peer(person, request.peer_worker_id, store::now())
+        .await?;
+    let record = state
+        .store
+        .person(person)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(person_view(&record)))
+}
+
+/// The person's carers.
+#[utoipa::path(get, path = "/v1/people/{id}/carers", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 200, body = [CarerLinkView]), (status = 404, body = ErrorBody)))]
+async fn list_carers(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<axum::Json<Vec<CarerLinkView>>> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Carers,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let links = state.store.carers(person).await?;
+    Ok(axum::Json(
+        links
+            .iter()
+            .map(|link| CarerLinkView {
+                carer: user_view(&link.carer),
+                relationship: link.relationship.clone(),
+                linked_at: link.linked_at,
+            })
+            .collect(),
+    ))
+}
+
+/// The person (or their team, recording the person's wish) names a carer.
+#[utoipa::path(post, path = "/v1/people/{id}/carers", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path)), request_body = LinkCarerRequest,
+    responses((status = 201, description = "Linked"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn link_carer(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    ValidJson(request): ValidJson<LinkCarerRequest>,
+) -> ApiResult<StatusCode> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Carers,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    let carer = state.store.user_by_id(request.carer_id).await?;
+    if carer.is_none_or(|c| c.role != Role::Carer) {
+        return Err(ApiError::invalid("carer_id", "not_a_carer"));
+    }
+    let relationship = request
+        .relationship
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    state
+        .store
+        .link_carer(person, request.carer_id, relationship, store::now())
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+/// Every consent the person has given, in force or not.
+#[utoipa::path(get, path = "/v1/people/{id}/consents", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 200, body = [ConsentView]), (status = 404, body = ErrorBody)))]
+async fn list_consents(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<axum::Json<Vec<ConsentView>>> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Consents,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    Ok(axum::Json(state.store.consents(person).await?))
+}
+
+/// The person shares part of their record with a linked carer, optionally until a date.
+#[utoipa::path(post, path = "/v1/people/{id}/consents", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path)), request_body = GrantConsentRequest,
+    responses(
+        (status = 201, body = ConsentView),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "Invalid, or the carer is on the person's do-not-involve list"),
+))]
+async fn grant_consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Json(request): Json<GrantConsentRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ConsentView>)> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Consents,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    let now = store::now();
+    let errors = request.field_errors_at(now);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let consent = Consent {
+        id: ConsentId::new(),
+        person_id: person,
+        carer_id: request.carer_id,
+        scopes: request.scopes,
+        crisis_plan_sections: request.crisis_plan_sections,
+        created_at: now,
+        expires_at: request.expires_at,
+        revoked_at: None,
+    };
+    match state.store.grant_consent(&consent).await? {
+        Ok(()) => Ok((StatusCode::CREATED, axum::Json(consent))),
+        Err(GrantRefusal::CarerExcluded) => Err(ApiError::invalid("carer_id", "do_not_involve")),
+        Err(GrantRefusal::NotLinked) => Err(ApiError::invalid("carer_id", "not_linked")),
+    }
+}
+
+/// Revoke a consent; the carer loses access on their next request.
+#[utoipa::path(delete, path = "/v1/people/{id}/consents/{consent_id}", tag = "people",
+    security(("bearer" = [])),
+    params(("id" = PersonId, Path), ("consent_id" = ConsentId, Path)),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
+async fn revoke_consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path((person, consent)): Path<(PersonId, ConsentId)>,
+) -> ApiResult<StatusCode> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Consents,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    if state
+        .store
+        .revoke_consent(person, consent, store::now())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// Add someone to the person's "people I do not want involved" list. Any consent to them is
+/// revoked at once, and none can be granted while they are on it.
+#[utoipa::path(post, path = "/v1/people/{id}/do-not-involve", tag = "people",
+    security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = ExcludeUserRequest,
+    responses((status = 204, description = "Added"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn exclude_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Json(request): Json<ExcludeUserRequest>,
+) -> ApiResult<StatusCode> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Exclusions,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    if state.store.user_by_id(request.user_id).await?.is_none() {
+        return Err(ApiError::invalid("user_id", "not_found"));
+    }
+    state
+        .store
+        .exclude_user(person, request.user_id, store::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Break glass: a practitioner outside the person's team opens the record for a stated reason,
+/// for a limited time. The grant is flagged in the audit log and shown to the person.
+#[utoipa::path(post, path = "/v1/people/{id}/emergency-access", tag = "people",
+    security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = EmergencyAccessRequest,
+    responses((status = 201, body = EmergencyAccessView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn emergency_access(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Json(request): Json<EmergencyAccessRequest>,
+) -> ApiResult<(StatusCode, axum::Json<EmergencyAccessView>)> {
+    let Caller::User(user) = &caller else {
+        return Err(ApiError::Forbidden);
+    };
+    if user.role != Role::Practitioner {
+        return Err(ApiError::Forbidden);
+    }
+    let errors = request.field_errors();
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EmergencyAccess,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    if state.store.person(person).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let now = store::now();
+    let minutes = request
+        .duration_minutes
+        .unwrap_or(EMERGENCY_ACCESS_DEFAULT_MINUTES);
+    let grant = EmergencyAccessRecord {
+        id: EmergencyAccessId::new(),
+        person_id: person,
+        practitioner_id: user.id,
+        reason: request.reason.trim().to_owned(),
+        granted_at: now,
+        expires_at: now + Duration::minutes(i64::from(minutes)),
+    };
+    state.store.grant_emergency_access(&grant).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(EmergencyAccessView {
+            id: grant.id,
+            person_id: grant.person_id,
+            practitioner_id: grant.practitioner_id,
+            reason: grant.reason,
+            granted_at: grant.granted_at,
+            expires_at: grant.expires_at,
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AccessLogQuery {
+    /// Entries older than this sequence number (from `next_before`).
+    before: Option<i64>,
+    /// At most this many entries (1–200, default 50).
+    limit: Option<i64>,
+}
+
+const ACCESS_LOG_PAGE_MAX: i64 = 200;
+
+/// Who has seen or changed the person's record, newest first.
+#[utoipa::path(get, path = "/v1/people/{id}/access-log", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path), AccessLogQuery),
+    responses((status = 200, body = AccessLogPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn access_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Query(query): Query<AccessLogQuery>,
+) -> ApiResult<axum::Json<AccessLogPage>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=ACCESS_LOG_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "limit",
+            "out_of_range",
+        )]));
+    }
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::AccessLog,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let records = state
+        .store
+        .audit_for_subject(person, query.before, limit)
+        .await?;
+    let mut actor_ids: Vec<UserId> = records
+        .iter()
+        .filter_map(|r| r.entry.actor_id.as_deref()?.parse().ok())
+        .collect();
+    actor_ids.sort();
+    actor_ids.dedup();
+    let names: std::collections::HashMap<String, String> = state
+        .store
+        .users_by_ids(&actor_ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.to_string(), u.display_name))
+        .collect();
+    let next_before = (records.len() as i64 == limit)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten();
+    let entries = records
+        .into_iter()
+        .map(|record| {
+            let entry = record.entry;
+            AccessLogEntry {
+                seq: record.seq,
+                at: entry.at,
+                actor_name: entry
+                    .actor_id
+                    .as_ref()
+                    .and_then(|id| names.get(id).cloned()),
+                actor_id: entry.actor_id,
+                actor_role: entry.actor_role,
+                resource: entry.resource,
+                action: entry.action,
+                outcome: entry.outcome,
+                relationship: entry.relationship,
+            }
+        })
+        .collect();
+    Ok(axum::Json(AccessLogPage {
+        entries,
+        next_before,
+    }))
+}

@@ -1,0 +1,371 @@
+//! Sign-in, refresh, sign-out, staff-system tokens and `/v1/me`.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use livingwell_core::api::auth::{
+    ClientTokenRequest, ClientTokenResponse, LoginRequest, RefreshRequest, TokenResponse, UserView,
+};
+use livingwell_core::api::people::{CarerLinkView, MeView, PersonView, TeamView};
+use livingwell_core::api::{ErrorBody, FieldError};
+use livingwell_core::domain::{Role, StaffScope};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::access::record_unscoped;
+use super::error::{ApiError, ApiResult};
+use super::extract::{AppUser, RequestId, ValidJson};
+use crate::auth::refresh;
+use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, Audience};
+use crate::auth::{Caller, passwords};
+use crate::policy::Action;
+use crate::store::{self, NewRefreshToken, PersonRecord, TeamRecord, UserRecord};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh_tokens))
+        .routes(routes!(logout))
+        .routes(routes!(client_token))
+        .routes(routes!(me))
+}
+
+pub(super) fn user_view(user: &UserRecord) -> UserView {
+    UserView {
+        id: user.id,
+        username: user.username.clone(),
+        role: user.role,
+        display_name: user.display_name.clone(),
+        person_id: user.person_id,
+    }
+}
+
+pub(super) fn person_view(person: &PersonRecord) -> PersonView {
+    PersonView {
+        id: person.id,
+        display_name: person.display_name.clone(),
+        team_id: person.team_id,
+        peer_worker_id: person.peer_worker_id,
+        created_at: person.created_at,
+    }
+}
+
+pub(super) fn team_view(team: &TeamRecord) -> TeamView {
+    TeamView {
+        id: team.id,
+        name: team.name.clone(),
+        hub_address: team.hub_address.clone(),
+    }
+}
+
+/// Starts a new session for the account and issues its first token pair.
+async fn start_session(state: &AppState, user: &UserRecord) -> ApiResult<TokenResponse> {
+    let now = store::now();
+    let session = uuid::Uuid::now_v7();
+    state.store.create_session(session, user.id, now).await?;
+    issue_pair(state, user, session).await
+}
+
+/// Issues an access token and a new refresh token in `session`.
+async fn issue_pair(
+    state: &AppState,
+    user: &UserRecord,
+    session: uuid::Uuid,
+) -> ApiResult<TokenResponse> {
+    let now = store::now();
+    let (refresh_token, token_hash) = refresh::generate();
+    state
+        .store
+        .insert_refresh_token(&NewRefreshToken {
+            id: uuid::Uuid::now_v7(),
+            session_id: session,
+            token_hash,
+            issued_at: now,
+            expires_at: now + refresh::LIFETIME,
+        })
+        .await?;
+    let access_token =
+        state
+            .keys
+            .issue(Audience::App, user.id.to_string(), Some(session), None, now)?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: ACCESS_TOKEN_SECONDS.unsigned_abs(),
+        user: user_view(user),
+    })
+}
+
+/// Sign in with username and password.
+///
+/// An unknown username and a wrong password get the same answer, after the same work.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, body = ErrorBody),
+    (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "Too many attempts; see Retry-After"),
+))]
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(request): ValidJson<LoginRequest>,
+) -> ApiResult<axum::Json<TokenResponse>> {
+    let username = request.username.trim().to_lowercase();
+    state
+        .throttle
+        .check(&username, peer.ip())
+        .map_err(ApiError::RateLimited)?;
+    let user = state.store.user_by_username(&username).await?;
+    let stored_hash = match &user {
+        Some(user) => user.password_hash.clone(),
+        None => state.dummy_password_hash.to_string(),
+    };
+    let password_matches = passwords::verify(request.password, stored_hash).await?;
+    let user = match user {
+        Some(user) if password_matches => user,
+        _ => return Err(ApiError::Unauthorized),
+    };
+    Ok(axum::Json(start_session(&state, &user).await?))
+}
+
+/// Exchange a refresh token for a new pair. Each refresh token works once; reusing a spent one
+/// (other than a racing retry within seconds) ends the whole session.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = TokenResponse),
+    (status = 401, body = ErrorBody),
+))]
+async fn refresh_tokens(
+    State(state): State<AppState>,
+    ValidJson(request): ValidJson<RefreshRequest>,
+) -> ApiResult<axum::Json<TokenResponse>> {
+    let now = store::now();
+    let token = state
+        .store
+        .refresh_token_by_hash(&refresh::digest(&request.refresh_token))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if token.session_revoked || token.expires_at <= now {
+        return Err(ApiError::Unauthorized);
+    }
+    if !state.store.mark_rotated(token.id, now).await? {
+        let rotated_at = token.rotated_at.unwrap_or(now);
+        if now - rotated_at > refresh::REUSE_GRACE {
+            tracing::warn!(session = %token.session_id, "refresh token reused; session revoked");
+            state.store.revoke_session(token.session_id, now).await?;
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    let user = state
+        .store
+        .user_by_id(token.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(axum::Json(
+        issue_pair(&state, &user, token.session_id).await?,
+    ))
+}
+
+/// Sign out: ends the session, its refresh tokens and its access tokens.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses(
+    (status = 204, description = "Signed out"),
+    (status = 401, body = ErrorBody),
+))]
+async fn logout(State(state): State<AppState>, AppUser(user): AppUser) -> ApiResult<StatusCode> {
+    state
+        .store
+        .revoke_session(user.session_id, store::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Staff systems: OAuth 2.0 client credentials (form-encoded; client id and secret in HTTP
+/// Basic or in the body). No refresh token is issued.
+#[utoipa::path(post, path = "/oauth/token", tag = "auth",
+    request_body(content = ClientTokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = ClientTokenResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+))]
+async fn client_token(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<axum::Json<ClientTokenResponse>> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let request: ClientTokenRequest = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "malformed_form")]))?;
+    if request.grant_type != "client_credentials" {
+        return Err(ApiError::BadRequest(vec![FieldError::new(
+            "grant_type",
+            "unsupported_grant_type",
+        )]));
+    }
+    let (client_id, secret) =
+        client_credentials(&headers, &request).ok_or(ApiError::Unauthorized)?;
+    state
+        .throttle
+        .check(&format!("client:{client_id}"), peer.ip())
+        .map_err(ApiError::RateLimited)?;
+    let client = state.store.client(&client_id).await?;
+    let stored_hash = match &client {
+        Some(client) => client.secret_hash.clone(),
+        None => state.dummy_password_hash.to_string(),
+    };
+    let secret_matches = passwords::verify(secret, stored_hash).await?;
+    let client = match client {
+        Some(client) if secret_matches => client,
+        _ => return Err(ApiError::Unauthorized),
+    };
+    let granted: BTreeSet<StaffScope> = match request.scope.as_deref().map(str::trim) {
+        None | Some("") => client.scopes.clone(),
+        Some(asked) => {
+            let mut granted = BTreeSet::new();
+            for name in asked.split_whitespace() {
+                match StaffScope::parse(name).filter(|s| client.scopes.contains(s)) {
+                    Some(scope) => granted.insert(scope),
+                    None => {
+                        return Err(ApiError::BadRequest(vec![FieldError::new(
+                            "scope",
+                            "invalid_scope",
+                        )]));
+                    }
+                };
+            }
+            granted
+        }
+    };
+    let scope = granted
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let access_token = state.keys.issue(
+        Audience::StaffSystem,
+        client.client_id.clone(),
+        None,
+        Some(scope.clone()),
+        store::now(),
+    )?;
+    Ok(axum::Json(ClientTokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: ACCESS_TOKEN_SECONDS.unsigned_abs(),
+        scope,
+    }))
+}
+
+/// The client id and secret, from HTTP Basic authentication or the form body.
+fn client_credentials(
+    headers: &HeaderMap,
+    request: &ClientTokenRequest,
+) -> Option<(String, String)> {
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
+        let decoded = String::from_utf8(STANDARD.decode(basic.trim()).ok()?).ok()?;
+        let (id, secret) = decoded.split_once(':')?;
+        return Some((id.to_owned(), secret.to_owned()));
+    }
+    Some((request.client_id.clone()?, request.client_secret.clone()?))
+}
+
+/// The caller: account, own record, and everyone they are connected to.
+#[utoipa::path(get, path = "/v1/me", tag = "people", security(("bearer" = [])), responses(
+    (status = 200, body = MeView),
+    (status = 401, body = ErrorBody),
+))]
+async fn me(
+    State(state): State<AppState>,
+    AppUser(caller): AppUser,
+    RequestId(request_id): RequestId,
+) -> ApiResult<axum::Json<MeView>> {
+    let account = state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    record_unscoped(
+        &state,
+        &Caller::User(caller.clone()),
+        "me",
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let now = store::now();
+    let person = match caller.person_id {
+        Some(id) => state.store.person(id).await?,
+        None => None,
+    };
+    let mut people_supported = Vec::new();
+    match caller.role {
+        Role::Carer => {
+            for person in state.store.people_cared_for(caller.id).await? {
+                let consents = state.store.consents_to(person.id, caller.id).await?;
+                if consents.iter().any(|c| c.in_force_at(now)) {
+                    people_supported.push(person_view(&person));
+                }
+            }
+        }
+        Role::PeerWorker => {
+            people_supported = state
+                .store
+                .people_allocated(caller.id)
+                .await?
+                .iter()
+                .map(person_view)
+                .collect();
+        }
+        _ => {}
+    }
+    let carers = match caller.person_id {
+        Some(id) => state
+            .store
+            .carers(id)
+            .await?
+            .iter()
+            .map(|link| CarerLinkView {
+                carer: user_view(&link.carer),
+                relationship: link.relationship.clone(),
+                linked_at: link.linked_at,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let teams = state
+        .store
+        .teams_of_user(caller.id)
+        .await?
+        .iter()
+        .map(team_view)
+        .collect();
+    Ok(axum::Json(MeView {
+        user: user_view(&account),
+        person: person.as_ref().map(person_view),
+        people_supported,
+        carers,
+        teams,
+    }))
+}

@@ -1,0 +1,192 @@
+//! Teams (hubs), their members and caseloads, and accounts. Admins manage accounts and teams
+//! but read no records; practitioners read their own team's caseload.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use livingwell_core::api::auth::UserView;
+use livingwell_core::api::people::{CaseloadView, CreateTeamRequest, CreateUserRequest, TeamView};
+use livingwell_core::api::{ErrorBody, FieldError};
+use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId, UserId};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::access::record_unscoped;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Admin, Path, Query, RequestId, Staff, ValidJson};
+use super::sessions::{person_view, team_view, user_view};
+use crate::auth::{Caller, passwords};
+use crate::policy::Action;
+use crate::store::{self, TeamRecord, UserRecord};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_teams, create_team))
+        .routes(routes!(caseload))
+        .routes(routes!(add_member, remove_member))
+        .routes(routes!(create_user))
+}
+
+/// Every team (hub). For staff and admins.
+#[utoipa::path(get, path = "/v1/teams", tag = "teams", security(("bearer" = [])),
+    responses((status = 200, body = [TeamView]), (status = 403, body = ErrorBody)))]
+async fn list_teams(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<TeamView>>> {
+    if let Caller::User(user) = &caller
+        && !(user.role.is_team_staff() || user.role == Role::Admin)
+    {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(axum::Json(
+        state.store.teams().await?.iter().map(team_view).collect(),
+    ))
+}
+
+/// Admin: create a team (a hub).
+#[utoipa::path(post, path = "/v1/teams", tag = "teams", security(("bearer" = [])),
+    request_body = CreateTeamRequest,
+    responses((status = 201, body = TeamView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_team(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    ValidJson(request): ValidJson<CreateTeamRequest>,
+) -> ApiResult<(StatusCode, axum::Json<TeamView>)> {
+    let team = TeamRecord {
+        id: TeamId::new(),
+        name: request.name.trim().to_owned(),
+        hub_address: request
+            .hub_address
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty()),
+    };
+    state.store.create_team(&team, store::now()).await?;
+    Ok((StatusCode::CREATED, axum::Json(team_view(&team))))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CaseloadQuery {
+    /// Continue after this person (the last id of the previous page).
+    after: Option<PersonId>,
+    /// At most this many people (1–200, default 100).
+    limit: Option<i64>,
+}
+
+/// The team's caseload: for the team's practitioners and staff systems with `people:read`.
+#[utoipa::path(get, path = "/v1/teams/{id}/caseload", tag = "teams", security(("bearer" = [])),
+    params(("id" = TeamId, Path), CaseloadQuery),
+    responses((status = 200, body = CaseloadView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn caseload(
+    State(state): State<AppState>,
+    Staff(caller): Staff,
+    RequestId(request_id): RequestId,
+    Path(team_id): Path<TeamId>,
+    Query(query): Query<CaseloadQuery>,
+) -> ApiResult<axum::Json<CaseloadView>> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "limit",
+            "out_of_range",
+        )]));
+    }
+    let team = state.store.team(team_id).await?.ok_or(ApiError::NotFound)?;
+    let allowed = match &caller {
+        Caller::User(user) => {
+            user.role == Role::Practitioner && state.store.is_team_member(team_id, user.id).await?
+        }
+        Caller::StaffSystem(client) => client.scopes.contains(&StaffScope::PeopleRead),
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden);
+    }
+    record_unscoped(&state, &caller, "caseload", Action::Read, &request_id).await?;
+    let people = state.store.caseload(team_id, query.after, limit).await?;
+    Ok(axum::Json(CaseloadView {
+        team: team_view(&team),
+        people: people.iter().map(person_view).collect(),
+    }))
+}
+
+/// Admin: add a practitioner or peer worker to a team. Effective on their next request.
+#[utoipa::path(put, path = "/v1/teams/{id}/members/{user_id}", tag = "teams", security(("bearer" = [])),
+    params(("id" = TeamId, Path), ("user_id" = UserId, Path)),
+    responses((status = 204, description = "Member"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_member(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    RequestId(request_id): RequestId,
+    Path((team, user)): Path<(TeamId, UserId)>,
+) -> ApiResult<StatusCode> {
+    state.store.team(team).await?.ok_or(ApiError::NotFound)?;
+    let member = state.store.user_by_id(user).await?;
+    if member.is_none_or(|m| !m.role.is_team_staff()) {
+        return Err(ApiError::invalid("user_id", "not_team_staff"));
+    }
+    state
+        .store
+        .add_team_member(team, user, store::now())
+        .await?;
+    record_unscoped(
+        &state,
+        &Caller::User(admin),
+        "team_membership",
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Admin: remove a member from a team. They lose access to its caseload on their next request.
+#[utoipa::path(delete, path = "/v1/teams/{id}/members/{user_id}", tag = "teams", security(("bearer" = [])),
+    params(("id" = TeamId, Path), ("user_id" = UserId, Path)),
+    responses((status = 204, description = "Removed"), (status = 404, body = ErrorBody)))]
+async fn remove_member(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    RequestId(request_id): RequestId,
+    Path((team, user)): Path<(TeamId, UserId)>,
+) -> ApiResult<StatusCode> {
+    if !state.store.remove_team_member(team, user).await? {
+        return Err(ApiError::NotFound);
+    }
+    record_unscoped(
+        &state,
+        &Caller::User(admin),
+        "team_membership",
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Admin: create an account.
+#[utoipa::path(post, path = "/v1/users", tag = "teams", security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_user(
+    State(state): State<AppState>,
+    Admin(_admin): Admin,
+    ValidJson(request): ValidJson<CreateUserRequest>,
+) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
+    if let Some(person) = request.person_id
+        && state.store.person(person).await?.is_none()
+    {
+        return Err(ApiError::invalid("person_id", "not_found"));
+    }
+    let user = UserRecord {
+        id: UserId::new(),
+        username: request.username,
+        password_hash: passwords::hash(request.password).await?,
+        role: request.role,
+        display_name: request.display_name.trim().to_owned(),
+        person_id: request.person_id,
+    };
+    state.store.create_user(&user, store::now()).await?;
+    Ok((StatusCode::CREATED, axum::Json(user_view(&user))))
+}

@@ -1,0 +1,14 @@
+//! The Living Well server: an axum HTTP API over Postgres or embedded SQLite.
+//!
+//! Layers, top to bottom: [`http`] (routes, extractors, the error mapping) → [`policy`] (the
+//! one place access is decided) and [`audit`] (the tamper-evident log) → [`store`] (one trait,
+//! a Postgres and a SQLite implementation). [`auth`] holds sign-in and tokens; [`cli`] and
+//! [`demo`] are what the `livingwell` binary runs.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod demo;
+pub mod http;
+pub mod policy;
+pub mod store;

@@ -1,0 +1,354 @@
+//! Storage: one trait, two databases.
+//!
+//! [`Store`] is everything the server keeps. It has a Postgres implementation (production) and a
+//! SQLite implementation (the embedded default). Both are generated from the same SQL text in
+//! [`sql`], so the two cannot drift; only connecting, migrating and taking the write lock differ.
+//! Each has its own migrations (`migrations/postgres`, `migrations/sqlite`), run at start-up.
+//!
+//! Representation, chosen once: ids are UUIDs (`uuid` on Postgres, 16-byte BLOBs on SQLite),
+//! times are UTC truncated to microseconds (`timestamptz`; RFC 3339 text on SQLite, which sorts
+//! correctly because every value is written by the same encoder with a `+00:00` offset), sets are
+//! JSON arrays.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::{
+    ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, TeamId, UserId,
+};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// The current time as stored: UTC, microseconds, so that what is written reads back equal on
+/// both databases (Postgres keeps microseconds).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken; carries the constraint or column that said so.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// A referenced row does not exist.
+    #[error("missing reference")]
+    MissingReference,
+    #[error("stored data is not what this version expects: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub(crate) fn from_sqlx(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    // Postgres names the constraint; SQLite names `table.column` in its message.
+                    let what = db.constraint().unwrap_or(db.message()).to_owned();
+                    return StoreError::Conflict(what);
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::MissingReference,
+                _ => {}
+            }
+        }
+        StoreError::Database(error)
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub display_name: String,
+    pub person_id: Option<PersonId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonRecord {
+    pub id: PersonId,
+    pub display_name: String,
+    pub team_id: Option<TeamId>,
+    pub peer_worker_id: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamRecord {
+    pub id: TeamId,
+    pub name: String,
+    pub hub_address: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CarerLinkRecord {
+    pub carer: UserRecord,
+    pub relationship: Option<String>,
+    pub linked_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmergencyAccessRecord {
+    pub id: EmergencyAccessId,
+    pub person_id: PersonId,
+    pub practitioner_id: UserId,
+    pub reason: String,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the database says about one account's relationship to one person, right now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelationshipFacts {
+    /// The account is the person's own.
+    pub is_self: bool,
+    /// The account belongs to the team whose caseload holds the person.
+    pub on_persons_team: bool,
+    /// The account is the person's allocated peer worker.
+    pub allocated_peer: bool,
+    /// The account is linked to the person as a carer.
+    pub linked_carer: bool,
+    /// An emergency grant in force, if any.
+    pub emergency_access_until: Option<DateTime<Utc>>,
+    /// The person is on some team's caseload.
+    pub person_placed: bool,
+}
+
+/// A signed-in account together with the session (refresh-token family) its token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user: UserRecord,
+    pub session_id: uuid::Uuid,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub id: uuid::Uuid,
+    pub session_id: uuid::Uuid,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub session_revoked: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    pub id: uuid::Uuid,
+    pub session_id: uuid::Uuid,
+    pub token_hash: Vec<u8>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthClientRecord {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: String,
+    pub scopes: BTreeSet<StaffScope>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub private_der: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An audit entry before it takes its place in the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor_id: Option<String>,
+    pub actor_role: String,
+    pub on_behalf_of: Option<String>,
+    pub subject_id: Option<PersonId>,
+    pub resource: String,
+    pub action: String,
+    pub outcome: String,
+    pub relationship: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// An audit entry as stored, with its place in the hash chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub entry: NewAuditEntry,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+/// Why a consent could not be granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantRefusal {
+    /// The carer is on the person's "people I do not want involved" list.
+    CarerExcluded,
+    /// The account is not linked to the person as a carer.
+    NotLinked,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Runs this database's migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Accounts.
+    async fn create_user(&self, user: &UserRecord, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>>;
+
+    // People.
+    /// Creates a person, with their account and caseload place when given, in one transaction.
+    async fn create_person(
+        &self,
+        person: &PersonRecord,
+        account: Option<&UserRecord>,
+    ) -> StoreResult<()>;
+    async fn person(&self, id: PersonId) -> StoreResult<Option<PersonRecord>>;
+    async fn count_people(&self) -> StoreResult<i64>;
+    async fn person_display_names(&self) -> StoreResult<Vec<String>>;
+
+    // Teams.
+    async fn create_team(&self, team: &TeamRecord, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn team(&self, id: TeamId) -> StoreResult<Option<TeamRecord>>;
+    async fn teams(&self) -> StoreResult<Vec<TeamRecord>>;
+    async fn teams_of_user(&self, user: UserId) -> StoreResult<Vec<TeamRecord>>;
+    async fn is_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool>;
+    /// Returns whether the member was newly added.
+    async fn add_team_member(
+        &self,
+        team: TeamId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Returns whether a membership was removed.
+    async fn remove_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool>;
+    /// The team's caseload, ordered by name, `limit` at most, after the cursor.
+    async fn caseload(
+        &self,
+        team: TeamId,
+        after: Option<PersonId>,
+        limit: i64,
+    ) -> StoreResult<Vec<PersonRecord>>;
+    /// Puts the person on the team's caseload, taking them off any other.
+    async fn place_on_team(
+        &self,
+        person: PersonId,
+        team: TeamId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    // Relationships.
+    async fn allocate_peer(
+        &self,
+        person: PersonId,
+        peer: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn link_carer(
+        &self,
+        person: PersonId,
+        carer: UserId,
+        relationship: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn carers(&self, person: PersonId) -> StoreResult<Vec<CarerLinkRecord>>;
+    /// People the account is linked to as a carer.
+    async fn people_cared_for(&self, carer: UserId) -> StoreResult<Vec<PersonRecord>>;
+    /// People the account is allocated to as peer worker.
+    async fn people_allocated(&self, peer: UserId) -> StoreResult<Vec<PersonRecord>>;
+    /// Grants a consent unless the carer is excluded or not linked, checked in the same
+    /// transaction as the insert.
+    async fn grant_consent(&self, consent: &Consent) -> StoreResult<Result<(), GrantRefusal>>;
+    async fn consents(&self, person: PersonId) -> StoreResult<Vec<Consent>>;
+    /// Consents (any state) from `person` to `carer`.
+    async fn consents_to(&self, person: PersonId, carer: UserId) -> StoreResult<Vec<Consent>>;
+    /// Returns whether a consent in force was revoked.
+    async fn revoke_consent(
+        &self,
+        person: PersonId,
+        consent: ConsentId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Adds the account to the person's "do not involve" list and revokes every consent to it.
+    async fn exclude_user(
+        &self,
+        person: PersonId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn grant_emergency_access(&self, grant: &EmergencyAccessRecord) -> StoreResult<()>;
+    /// Everything that decides `user`'s access to `person`, in one query.
+    async fn relationship_facts(
+        &self,
+        user: UserId,
+        person: PersonId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<RelationshipFacts>;
+
+    // Sign-in.
+    async fn create_session(
+        &self,
+        id: uuid::Uuid,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The account of a live (not revoked) session.
+    async fn session_user(
+        &self,
+        session: uuid::Uuid,
+        user: UserId,
+    ) -> StoreResult<Option<SessionUser>>;
+    async fn revoke_session(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
+    async fn refresh_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Marks the token rotated; false when another request rotated it first.
+    async fn mark_rotated(&self, token: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
+    async fn create_client(&self, client: &OAuthClientRecord, at: DateTime<Utc>)
+    -> StoreResult<()>;
+    async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>>;
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Stores a key unless one exists already; returns all keys, newest first.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+
+    // Audit.
+    /// Appends entries to the chain in one transaction, holding the chain's write lock, and
+    /// returns their sequence numbers.
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>>;
+    /// Entries about one person, newest first, before `before`.
+    async fn audit_for_subject(
+        &self,
+        subject: PersonId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>>;
+    /// Entries in chain order after `after`.
+    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Opens the database a URL names: `postgres://…` or `sqlite://…` (created when missing).
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    }
+}

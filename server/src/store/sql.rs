@@ -1,0 +1,1051 @@
+//! The SQL both databases run, written once.
+//!
+//! `impl_store!` expands to an implementation of [`Store`](super::Store) for a store type whose
+//! `pool` field is a pool of one database. Everything here must be valid on Postgres and SQLite:
+//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. A store type supplies two methods of
+//! its own: `begin_write` (a transaction that holds the write lock from its first statement) and
+//! `lock_audit_chain` (serialises appends to the audit chain across processes).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::{ConsentScope, CrisisPlanSection, Role, StaffScope};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{
+    AuditRecord, CarerLinkRecord, NewAuditEntry, OAuthClientRecord, PersonRecord,
+    RefreshTokenRecord, SigningKeyRecord, StoreError, TeamRecord, UserRecord,
+};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    id: Uuid,
+    username: String,
+    password_hash: String,
+    role: String,
+    display_name: String,
+    person_id: Option<Uuid>,
+}
+
+impl TryFrom<UserRow> for UserRecord {
+    type Error = StoreError;
+    fn try_from(row: UserRow) -> Result<Self, StoreError> {
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown role {:?}", row.role)))?;
+        Ok(UserRecord {
+            id: row.id.into(),
+            username: row.username,
+            password_hash: row.password_hash,
+            role,
+            display_name: row.display_name,
+            person_id: row.person_id.map(Into::into),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CarerLinkRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    relationship: Option<String>,
+    linked_at: DateTime<Utc>,
+}
+
+impl TryFrom<CarerLinkRow> for CarerLinkRecord {
+    type Error = StoreError;
+    fn try_from(row: CarerLinkRow) -> Result<Self, StoreError> {
+        Ok(CarerLinkRecord {
+            carer: row.user.try_into()?,
+            relationship: row.relationship,
+            linked_at: row.linked_at,
+        })
+    }
+}
+
+/// People with their caseload team and peer worker.
+pub(super) const PERSON_SELECT: &str = "SELECT p.id, p.display_name, p.created_at, \
+     c.team_id, a.peer_worker_id FROM people p \
+     LEFT JOIN caseloads c ON c.person_id = p.id \
+     LEFT JOIN peer_allocations a ON a.person_id = p.id";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PersonRow {
+    id: Uuid,
+    display_name: String,
+    created_at: DateTime<Utc>,
+    team_id: Option<Uuid>,
+    peer_worker_id: Option<Uuid>,
+}
+
+impl From<PersonRow> for PersonRecord {
+    fn from(row: PersonRow) -> Self {
+        PersonRecord {
+            id: row.id.into(),
+            display_name: row.display_name,
+            team_id: row.team_id.map(Into::into),
+            peer_worker_id: row.peer_worker_id.map(Into::into),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TeamRow {
+    id: Uuid,
+    name: String,
+    hub_address: Option<String>,
+}
+
+impl From<TeamRow> for TeamRecord {
+    fn from(row: TeamRow) -> Self {
+        TeamRecord {
+            id: row.id.into(),
+            name: row.name,
+            hub_address: row.hub_address,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ConsentRow {
+    id: Uuid,
+    person_id: Uuid,
+    carer_id: Uuid,
+    scopes: Json<BTreeSet<ConsentScope>>,
+    crisis_plan_sections: Json<BTreeSet<CrisisPlanSection>>,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ConsentRow> for Consent {
+    fn from(row: ConsentRow) -> Self {
+        Consent {
+            id: row.id.into(),
+            person_id: row.person_id.into(),
+            carer_id: row.carer_id.into(),
+            scopes: row.scopes.0,
+            crisis_plan_sections: row.crisis_plan_sections.0,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RefreshTokenRow {
+    id: Uuid,
+    session_id: Uuid,
+    user_id: Uuid,
+    expires_at: DateTime<Utc>,
+    rotated_at: Option<DateTime<Utc>>,
+    session_revoked: bool,
+}
+
+impl From<RefreshTokenRow> for RefreshTokenRecord {
+    fn from(row: RefreshTokenRow) -> Self {
+        RefreshTokenRecord {
+            id: row.id,
+            session_id: row.session_id,
+            user_id: row.user_id.into(),
+            expires_at: row.expires_at,
+            rotated_at: row.rotated_at,
+            session_revoked: row.session_revoked,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: String,
+    scopes: Json<BTreeSet<String>>,
+}
+
+impl From<ClientRow> for OAuthClientRecord {
+    fn from(row: ClientRow) -> Self {
+        // A scope this version no longer knows grants nothing.
+        let scopes = row
+            .scopes
+            .0
+            .iter()
+            .filter_map(|s| StaffScope::parse(s))
+            .collect();
+        OAuthClientRecord {
+            client_id: row.client_id,
+            name: row.name,
+            secret_hash: row.secret_hash,
+            scopes,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SigningKeyRow {
+    kid: String,
+    private_der: Vec<u8>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(row: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: row.kid,
+            private_der: row.private_der,
+            created_at: row.created_at,
+        }
+    }
+}
+
+pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor_id, actor_role, on_behalf_of, subject_id, \
+     resource, action, outcome, relationship, request_id, prev_hash, hash";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_id: Option<String>,
+    actor_role: String,
+    on_behalf_of: Option<String>,
+    subject_id: Option<Uuid>,
+    resource: String,
+    action: String,
+    outcome: String,
+    relationship: Option<String>,
+    request_id: Option<String>,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(row: AuditRow) -> Self {
+        AuditRecord {
+            seq: row.seq,
+            entry: NewAuditEntry {
+                at: row.at,
+                actor_id: row.actor_id,
+                actor_role: row.actor_role,
+                on_behalf_of: row.on_behalf_of,
+                subject_id: row.subject_id.map(Into::into),
+                resource: row.resource,
+                action: row.action,
+                outcome: row.outcome,
+                relationship: row.relationship,
+                request_id: row.request_id,
+            },
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        }
+    }
+}
+
+pub(super) fn scopes_json(scopes: &BTreeSet<StaffScope>) -> Json<Vec<&'static str>> {
+    Json(scopes.iter().map(|s| s.as_str()).collect())
+}
+
+macro_rules! impl_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn migrate(&self) -> $crate::store::StoreResult<()> {
+                self.run_migrations().await
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_user(
+                &self,
+                user: &$crate::store::UserRecord,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO users (id, username, password_hash, role, display_name, \
+                     person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(user.id.as_uuid())
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(user.role.as_str())
+                .bind(&user.display_name)
+                .bind(user.person_id.map(|p| p.as_uuid()))
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn user_by_id(
+                &self,
+                id: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::UserRecord>> {
+                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as(
+                    "SELECT id, username, password_hash, role, display_name, person_id \
+                     FROM users WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn user_by_username(
+                &self,
+                username: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::UserRecord>> {
+                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as(
+                    "SELECT id, username, password_hash, role, display_name, person_id \
+                     FROM users WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn users_by_ids(
+                &self,
+                ids: &[livingwell_core::domain::UserId],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::UserRecord>> {
+                // Few ids at a time (the accounts named on one page of the access log).
+                let mut users = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(user) = self.user_by_id(*id).await? {
+                        users.push(user);
+                    }
+                }
+                Ok(users)
+            }
+
+            async fn create_person(
+                &self,
+                person: &$crate::store::PersonRecord,
+                account: Option<&$crate::store::UserRecord>,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO people (id, display_name, created_at) VALUES ($1, $2, $3)")
+                    .bind(person.id.as_uuid())
+                    .bind(&person.display_name)
+                    .bind(person.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                if let Some(team) = person.team_id {
+                    sqlx::query(
+                        "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3)",
+                    )
+                    .bind(person.id.as_uuid())
+                    .bind(team.as_uuid())
+                    .bind(person.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                }
+                if let Some(user) = account {
+                    sqlx::query(
+                        "INSERT INTO users (id, username, password_hash, role, display_name, \
+                         person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(user.id.as_uuid())
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind(user.role.as_str())
+                    .bind(&user.display_name)
+                    .bind(user.person_id.map(|p| p.as_uuid()))
+                    .bind(person.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn person(
+                &self,
+                id: livingwell_core::domain::PersonId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::PersonRecord>> {
+                let row: Option<$crate::store::sql::PersonRow> = sqlx::query_as(
+                    sqlx::AssertSqlSafe(format!("{} WHERE p.id = $1", $crate::store::sql::PERSON_SELECT)),
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn count_people(&self) -> $crate::store::StoreResult<i64> {
+                let (count,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM people").fetch_one(&self.pool).await?;
+                Ok(count)
+            }
+
+            async fn person_display_names(&self) -> $crate::store::StoreResult<Vec<String>> {
+                let names: Vec<(String,)> =
+                    sqlx::query_as("SELECT display_name FROM people ORDER BY display_name")
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(names.into_iter().map(|(n,)| n).collect())
+            }
+
+            async fn create_team(
+                &self,
+                team: &$crate::store::TeamRecord,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO teams (id, name, hub_address, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(team.id.as_uuid())
+                .bind(&team.name)
+                .bind(&team.hub_address)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn team(
+                &self,
+                id: livingwell_core::domain::TeamId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::TeamRecord>> {
+                let row: Option<$crate::store::sql::TeamRow> =
+                    sqlx::query_as("SELECT id, name, hub_address FROM teams WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn teams(&self) -> $crate::store::StoreResult<Vec<$crate::store::TeamRecord>> {
+                let rows: Vec<$crate::store::sql::TeamRow> =
+                    sqlx::query_as("SELECT id, name, hub_address FROM teams ORDER BY name")
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn teams_of_user(
+                &self,
+                user: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::TeamRecord>> {
+                let rows: Vec<$crate::store::sql::TeamRow> = sqlx::query_as(
+                    "SELECT t.id, t.name, t.hub_address FROM teams t \
+                     JOIN team_members m ON m.team_id = t.id WHERE m.user_id = $1 ORDER BY t.name",
+                )
+                .bind(user.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn is_team_member(
+                &self,
+                team: livingwell_core::domain::TeamId,
+                user: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<bool> {
+                let (member,): (bool,) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM team_members WHERE user_id = $1 AND team_id = $2)",
+                )
+                .bind(user.as_uuid())
+                .bind(team.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(member)
+            }
+
+            async fn add_team_member(
+                &self,
+                team: livingwell_core::domain::TeamId,
+                user: livingwell_core::domain::UserId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(team.as_uuid())
+                .bind(user.as_uuid())
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn remove_team_member(
+                &self,
+                team: livingwell_core::domain::TeamId,
+                user: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<bool> {
+                let done =
+                    sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+                        .bind(team.as_uuid())
+                        .bind(user.as_uuid())
+                        .execute(&self.pool)
+                        .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn caseload(
+                &self,
+                team: livingwell_core::domain::TeamId,
+                after: Option<livingwell_core::domain::PersonId>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
+                let rows: Vec<$crate::store::sql::PersonRow> = sqlx::query_as(
+                    sqlx::AssertSqlSafe(format!(
+                        "{} WHERE c.team_id = $1 AND ($2 IS NULL OR p.id > $2) ORDER BY p.id LIMIT $3",
+                        $crate::store::sql::PERSON_SELECT
+                    )),
+                )
+                .bind(team.as_uuid())
+                .bind(after.map(|p| p.as_uuid()))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn place_on_team(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                team: livingwell_core::domain::TeamId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3) \
+                     ON CONFLICT (person_id) DO UPDATE SET team_id = excluded.team_id, \
+                     since = excluded.since",
+                )
+                .bind(person.as_uuid())
+                .bind(team.as_uuid())
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn allocate_peer(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                peer: livingwell_core::domain::UserId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO peer_allocations (person_id, peer_worker_id, allocated_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (person_id) DO UPDATE SET \
+                     peer_worker_id = excluded.peer_worker_id, allocated_at = excluded.allocated_at",
+                )
+                .bind(person.as_uuid())
+                .bind(peer.as_uuid())
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn link_carer(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                carer: livingwell_core::domain::UserId,
+                relationship: Option<&str>,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO carer_links (person_id, carer_id, relationship, linked_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, carer_id) DO UPDATE SET \
+                     relationship = excluded.relationship",
+                )
+                .bind(person.as_uuid())
+                .bind(carer.as_uuid())
+                .bind(relationship)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn carers(
+                &self,
+                person: livingwell_core::domain::PersonId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::CarerLinkRecord>> {
+                let rows: Vec<$crate::store::sql::CarerLinkRow> = sqlx::query_as(
+                    "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+                     l.relationship, l.linked_at FROM carer_links l JOIN users u ON u.id = l.carer_id \
+                     WHERE l.person_id = $1 ORDER BY l.linked_at",
+                )
+                .bind(person.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn people_cared_for(
+                &self,
+                carer: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
+                let rows: Vec<$crate::store::sql::PersonRow> = sqlx::query_as(
+                    sqlx::AssertSqlSafe(format!(
+                        "{} JOIN carer_links l ON l.person_id = p.id WHERE l.carer_id = $1 \
+                         ORDER BY p.display_name",
+                        $crate::store::sql::PERSON_SELECT
+                    )),
+                )
+                .bind(carer.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn people_allocated(
+                &self,
+                peer: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
+                let rows: Vec<$crate::store::sql::PersonRow> = sqlx::query_as(
+                    sqlx::AssertSqlSafe(format!(
+                        "{} WHERE a.peer_worker_id = $1 ORDER BY p.display_name",
+                        $crate::store::sql::PERSON_SELECT
+                    )),
+                )
+                .bind(peer.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn grant_consent(
+                &self,
+                consent: &livingwell_core::domain::consent::Consent,
+            ) -> $crate::store::StoreResult<Result<(), $crate::store::GrantRefusal>> {
+                let mut tx = self.begin_write().await?;
+                let (excluded, linked): (bool, bool) = sqlx::query_as(
+                    "SELECT \
+                     EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
+                     EXISTS (SELECT 1 FROM carer_links WHERE person_id = $1 AND carer_id = $2)",
+                )
+                .bind(consent.person_id.as_uuid())
+                .bind(consent.carer_id.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+                if excluded {
+                    return Ok(Err($crate::store::GrantRefusal::CarerExcluded));
+                }
+                if !linked {
+                    return Ok(Err($crate::store::GrantRefusal::NotLinked));
+                }
+                sqlx::query(
+                    "INSERT INTO consents (id, person_id, carer_id, scopes, crisis_plan_sections, \
+                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(consent.id.as_uuid())
+                .bind(consent.person_id.as_uuid())
+                .bind(consent.carer_id.as_uuid())
+                .bind(sqlx::types::Json(&consent.scopes))
+                .bind(sqlx::types::Json(&consent.crisis_plan_sections))
+                .bind(consent.created_at)
+                .bind(consent.expires_at)
+                .bind(consent.revoked_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+
+            async fn consents(
+                &self,
+                person: livingwell_core::domain::PersonId,
+            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::consent::Consent>> {
+                let rows: Vec<$crate::store::sql::ConsentRow> = sqlx::query_as(
+                    "SELECT id, person_id, carer_id, scopes, crisis_plan_sections, created_at, \
+                     expires_at, revoked_at FROM consents WHERE person_id = $1 ORDER BY id",
+                )
+                .bind(person.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn consents_to(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                carer: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::consent::Consent>> {
+                let rows: Vec<$crate::store::sql::ConsentRow> = sqlx::query_as(
+                    "SELECT id, person_id, carer_id, scopes, crisis_plan_sections, created_at, \
+                     expires_at, revoked_at FROM consents \
+                     WHERE carer_id = $1 AND person_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(carer.as_uuid())
+                .bind(person.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn revoke_consent(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                consent: livingwell_core::domain::ConsentId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE consents SET revoked_at = $3 \
+                     WHERE id = $1 AND person_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(consent.as_uuid())
+                .bind(person.as_uuid())
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn exclude_user(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                user: livingwell_core::domain::UserId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO excluded_people (person_id, user_id, added_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(person.as_uuid())
+                .bind(user.as_uuid())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                sqlx::query(
+                    "UPDATE consents SET revoked_at = $3 \
+                     WHERE person_id = $1 AND carer_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(person.as_uuid())
+                .bind(user.as_uuid())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn grant_emergency_access(
+                &self,
+                grant: &$crate::store::EmergencyAccessRecord,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO emergency_access (id, person_id, practitioner_id, reason, \
+                     granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(grant.id.as_uuid())
+                .bind(grant.person_id.as_uuid())
+                .bind(grant.practitioner_id.as_uuid())
+                .bind(&grant.reason)
+                .bind(grant.granted_at)
+                .bind(grant.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn relationship_facts(
+                &self,
+                user: livingwell_core::domain::UserId,
+                person: livingwell_core::domain::PersonId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<$crate::store::RelationshipFacts> {
+                let (is_self, on_team, peer, carer, emergency, placed): (
+                    bool,
+                    bool,
+                    bool,
+                    bool,
+                    Option<chrono::DateTime<chrono::Utc>>,
+                    bool,
+                ) = sqlx::query_as(
+                    "SELECT \
+                     EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2), \
+                     EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
+                             WHERE c.person_id = $2 AND m.user_id = $1), \
+                     EXISTS (SELECT 1 FROM peer_allocations WHERE person_id = $2 AND peer_worker_id = $1), \
+                     EXISTS (SELECT 1 FROM carer_links WHERE person_id = $2 AND carer_id = $1), \
+                     (SELECT MAX(expires_at) FROM emergency_access \
+                      WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3), \
+                     EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2)",
+                )
+                .bind(user.as_uuid())
+                .bind(person.as_uuid())
+                .bind(at)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok($crate::store::RelationshipFacts {
+                    is_self,
+                    on_persons_team: on_team,
+                    allocated_peer: peer,
+                    linked_carer: carer,
+                    emergency_access_until: emergency,
+                    person_placed: placed,
+                })
+            }
+
+            async fn create_session(
+                &self,
+                id: uuid::Uuid,
+                user: livingwell_core::domain::UserId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(id)
+                    .bind(user.as_uuid())
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn session_user(
+                &self,
+                session: uuid::Uuid,
+                user: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::SessionUser>> {
+                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as(
+                    "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id \
+                     FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
+                )
+                .bind(session)
+                .bind(user.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some($crate::store::SessionUser { user: row.try_into()?, session_id: session }))
+            }
+
+            async fn revoke_session(
+                &self,
+                session: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(session)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_refresh_token(
+                &self,
+                token: &$crate::store::NewRefreshToken,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (id, session_id, token_hash, issued_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token.id)
+                .bind(token.session_id)
+                .bind(&token.token_hash)
+                .bind(token.issued_at)
+                .bind(token.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn refresh_token_by_hash(
+                &self,
+                hash: &[u8],
+            ) -> $crate::store::StoreResult<Option<$crate::store::RefreshTokenRecord>> {
+                let row: Option<$crate::store::sql::RefreshTokenRow> = sqlx::query_as(
+                    "SELECT t.id, t.session_id, s.user_id, t.expires_at, t.rotated_at, \
+                     (s.revoked_at IS NOT NULL) AS session_revoked \
+                     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+                     WHERE t.token_hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn mark_rotated(
+                &self,
+                token: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL",
+                )
+                .bind(token)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn create_client(
+                &self,
+                client: &$crate::store::OAuthClientRecord,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&client.client_id)
+                .bind(&client.name)
+                .bind(&client.secret_hash)
+                .bind($crate::store::sql::scopes_json(&client.scopes))
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn client(
+                &self,
+                client_id: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::OAuthClientRecord>> {
+                let row: Option<$crate::store::sql::ClientRow> = sqlx::query_as(
+                    "SELECT client_id, name, secret_hash, scopes FROM oauth_clients \
+                     WHERE client_id = $1",
+                )
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn signing_keys(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::SigningKeyRecord>> {
+                let rows: Vec<$crate::store::sql::SigningKeyRow> = sqlx::query_as(
+                    "SELECT kid, private_der, created_at FROM signing_keys ORDER BY created_at DESC",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn insert_signing_key(
+                &self,
+                key: &$crate::store::SigningKeyRecord,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, private_der, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&key.kid)
+                .bind(&key.private_der)
+                .bind(key.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn append_audit(
+                &self,
+                entries: &[$crate::store::NewAuditEntry],
+            ) -> $crate::store::StoreResult<Vec<i64>> {
+                let mut tx = self.begin_write().await?;
+                Self::lock_audit_chain(&mut tx).await?;
+                let last: Option<(i64, Vec<u8>)> =
+                    sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let (mut seq, mut prev_hash) =
+                    last.unwrap_or_else(|| (0, $crate::audit::GENESIS_HASH.to_vec()));
+                let mut seqs = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    seq += 1;
+                    let hash = $crate::audit::chain_hash(seq, &prev_hash, entry);
+                    sqlx::query(
+                        "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
+                         subject_id, resource, action, outcome, relationship, request_id, \
+                         prev_hash, hash) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    )
+                    .bind(seq)
+                    .bind(entry.at)
+                    .bind(&entry.actor_id)
+                    .bind(&entry.actor_role)
+                    .bind(&entry.on_behalf_of)
+                    .bind(entry.subject_id.map(|s| s.as_uuid()))
+                    .bind(&entry.resource)
+                    .bind(&entry.action)
+                    .bind(&entry.outcome)
+                    .bind(&entry.relationship)
+                    .bind(&entry.request_id)
+                    .bind(&prev_hash)
+                    .bind(&hash)
+                    .execute(&mut *tx)
+                    .await?;
+                    seqs.push(seq);
+                    prev_hash = hash;
+                }
+                tx.commit().await?;
+                Ok(seqs)
+            }
+
+            async fn audit_for_subject(
+                &self,
+                subject: livingwell_core::domain::PersonId,
+                before: Option<i64>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::AuditRecord>> {
+                let rows: Vec<$crate::store::sql::AuditRow> = sqlx::query_as(
+                    sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
+                         ORDER BY seq DESC LIMIT $3",
+                        $crate::store::sql::AUDIT_COLUMNS
+                    )),
+                )
+                .bind(subject.as_uuid())
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn audit_after(
+                &self,
+                after: i64,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::AuditRecord>> {
+                let rows: Vec<$crate::store::sql::AuditRow> = sqlx::query_as(
+                    sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                        $crate::store::sql::AUDIT_COLUMNS
+                    )),
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+        }
+    };
+}
+
+pub(super) use impl_store;
