@@ -1,1 +1,313 @@
-//! Shared harness for the end-to-end journeys.
+//! The harness for end-to-end journeys: a real server on a real database, over real HTTP.
+//!
+//! Every test gets its own database — a new SQLite file in a temporary directory, or a new
+//! Postgres database on the local server (dropped afterwards) — with the demo people in it, and
+//! its own server on a free port. [`on_both_databases!`] runs a journey once on each.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use livingwell_core::api::auth::TokenResponse;
+use livingwell_server::http::{self, AppState, Settings};
+use livingwell_server::store::{self, Store};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// The demo accounts' password.
+pub const PASSWORD: &str = livingwell_server::demo::DEFAULT_PASSWORD;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The Postgres server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("LIVINGWELL_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database made for one test, removed when dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> anyhow::Result<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("livingwell.db").display());
+                Ok(Self {
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let admin = postgres_admin_url();
+                let name = format!("lw_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .context("connecting to the test Postgres server")?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await?;
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                Ok(Self {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                    _dir: None,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs outside any runtime we may block; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running server with the demo people, on its own database.
+#[derive(Debug)]
+pub struct TestServer {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub database: TestDatabase,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// One HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The `code` of an error body.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// The fields named by an error body.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["fields"]
+            .as_array()
+            .map(|fields| {
+                fields
+                    .iter()
+                    .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A signed-in demo account.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub user_id: String,
+    pub person_id: Option<String>,
+}
+
+impl TestServer {
+    /// A fresh database with the demo people, and a server over it.
+    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        Self::start_with(backend, Settings::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, settings: Settings) -> anyhow::Result<Self> {
+        let database = TestDatabase::create(backend).await?;
+        let store = store::connect(&database.url).await?;
+        store.migrate().await?;
+        livingwell_server::demo::seed(store.as_ref(), PASSWORD).await?;
+        let state = AppState::new(store.clone(), &settings).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let app = http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            base_url: format!("http://{address}"),
+            http: reqwest::Client::new(),
+            store,
+            database,
+            server,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Signs in; panics (failing the test) unless the server accepts.
+    pub async fn login(&self, username: &str) -> Session {
+        let reply = self
+            .send(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(serde_json::json!({"username": username, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login of {username}: {}",
+            reply.text
+        );
+        let tokens: TokenResponse = serde_json::from_value(reply.body).expect("token response");
+        Session {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            user_id: tokens.user.id.to_string(),
+            person_id: tokens.user.person_id.map(|p| p.to_string()),
+        }
+    }
+
+    /// A staff-system token for the demo case system, with the scopes asked for.
+    pub async fn client_token(&self, scope: Option<&str>) -> String {
+        let mut form = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", livingwell_server::demo::CLIENT_ID),
+            ("client_secret", livingwell_server::demo::CLIENT_SECRET),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope", scope));
+        }
+        let reply = read(self.http.post(self.url("/oauth/token")).form(&form)).await;
+        assert_eq!(reply.status, StatusCode::OK, "client token: {}", reply.text);
+        reply.body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// The number of audit entries about a person.
+    pub async fn audit_count(&self, person_id: &str) -> usize {
+        let person = person_id.parse().expect("person id");
+        self.store
+            .audit_for_subject(person, None, 10_000)
+            .await
+            .expect("audit entries")
+            .len()
+    }
+}
+
+/// Sends a prepared request and reads the whole answer.
+pub async fn read(request: reqwest::RequestBuilder) -> Reply {
+    let response = request.send().await.expect("the server answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a readable body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+/// Runs each named journey `async fn name(backend: Backend)` once on SQLite and once on
+/// Postgres, as separate tests.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}

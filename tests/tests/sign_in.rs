@@ -1,0 +1,269 @@
+//! Sign-in journeys: login, refresh rotation, reuse detection, logout, throttling, staff systems.
+
+use livingwell_tests::{Backend, TestServer, on_both_databases, read};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+on_both_databases!(
+    demo_person_signs_in_and_sees_themselves,
+    unknown_user_and_wrong_password_get_the_same_answer,
+    refresh_rotates_the_token,
+    reusing_a_rotated_refresh_token_revokes_the_whole_family,
+    racing_refresh_within_grace_gets_a_pair_of_its_own,
+    logout_ends_the_session_and_its_access_tokens,
+    repeated_failed_logins_are_throttled_with_retry_after,
+    staff_system_gets_a_scoped_token_without_refresh,
+    staff_system_with_wrong_secret_is_refused,
+);
+
+async fn demo_person_signs_in_and_sees_themselves(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let me = server.get("/v1/me", &alex.access_token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["user"]["username"], "alex");
+    assert_eq!(me.body["user"]["role"], "service_user");
+    assert_eq!(me.body["person"]["display_name"], "Alex Rivers");
+    assert_eq!(me.body["carers"][0]["carer"]["username"], "sam");
+    assert_eq!(me.headers["cache-control"], "no-store");
+    assert!(me.headers.contains_key("x-request-id"));
+}
+
+async fn unknown_user_and_wrong_password_get_the_same_answer(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let wrong = server
+        .send(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "alex", "password": "not-the-password"})),
+        )
+        .await;
+    let unknown = server
+        .send(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "nobody-here", "password": "not-the-password"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(
+        wrong.headers["www-authenticate"],
+        unknown.headers["www-authenticate"]
+    );
+}
+
+async fn refresh(server: &TestServer, token: &str) -> livingwell_tests::Reply {
+    server
+        .send(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": token})),
+        )
+        .await
+}
+
+async fn refresh_rotates_the_token(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let first = refresh(&server, &alex.refresh_token).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let new_refresh = first.body["refresh_token"].as_str().unwrap();
+    assert_ne!(new_refresh, alex.refresh_token);
+    let new_access = first.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        server.get("/v1/me", new_access).await.status,
+        StatusCode::OK
+    );
+    let second = refresh(&server, new_refresh).await;
+    assert_eq!(second.status, StatusCode::OK);
+}
+
+async fn reusing_a_rotated_refresh_token_revokes_the_whole_family(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let rotated = refresh(&server, &alex.refresh_token).await;
+    let current_refresh = rotated.body["refresh_token"].as_str().unwrap().to_owned();
+    let current_access = rotated.body["access_token"].as_str().unwrap().to_owned();
+
+    // Make the first rotation look older than the grace window, as a stolen copy used later.
+    age_rotations(&server).await;
+
+    let reuse = refresh(&server, &alex.refresh_token).await;
+    assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
+    // The legitimate holder's tokens from the same family no longer work either.
+    assert_eq!(
+        refresh(&server, &current_refresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.get("/v1/me", &current_access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // A new sign-in still works.
+    let again = server.login("alex").await;
+    assert_eq!(
+        server.get("/v1/me", &again.access_token).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Moves every recorded rotation a minute into the past.
+async fn age_rotations(server: &TestServer) {
+    let url = server.database.url.clone();
+    let sql = "UPDATE refresh_tokens SET rotated_at = $1 WHERE rotated_at IS NOT NULL";
+    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
+    }
+}
+
+async fn racing_refresh_within_grace_gets_a_pair_of_its_own(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let (a, b) = tokio::join!(
+        refresh(&server, &alex.refresh_token),
+        refresh(&server, &alex.refresh_token)
+    );
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text);
+    assert_ne!(a.body["refresh_token"], b.body["refresh_token"]);
+    // Both racers keep working sessions.
+    for reply in [a, b] {
+        let access = reply.body["access_token"].as_str().unwrap();
+        assert_eq!(server.get("/v1/me", access).await.status, StatusCode::OK);
+    }
+}
+
+async fn logout_ends_the_session_and_its_access_tokens(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let other_device = server.login("alex").await;
+    let out = server
+        .send(
+            Method::POST,
+            "/v1/auth/logout",
+            Some(&alex.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get("/v1/me", &alex.access_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&server, &alex.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Only that session ends: the other device stays signed in.
+    assert_eq!(
+        server
+            .get("/v1/me", &other_device.access_token)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+async fn repeated_failed_logins_are_throttled_with_retry_after(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let attempt = json!({"username": "priya", "password": "guess-guess-guess"});
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let reply = server
+            .send(Method::POST, "/v1/auth/login", None, Some(attempt.clone()))
+            .await;
+        statuses.push(reply.status);
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(reply.code(), "rate_limited");
+            let wait: u64 = reply.headers["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(wait >= 1);
+        }
+    }
+    assert_eq!(&statuses[..5], &[StatusCode::UNAUTHORIZED; 5]);
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+    // Even the right password waits: the throttle is per account.
+    let right = server
+        .send(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "priya", "password": livingwell_tests::PASSWORD})),
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another account is not affected.
+    server.login("jo").await;
+}
+
+async fn staff_system_gets_a_scoped_token_without_refresh(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let reply = read(
+        server
+            .http
+            .post(server.url("/oauth/token"))
+            .basic_auth("case-system", Some("case-system-demo-secret"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "people:read"),
+            ]),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["scope"], "people:read");
+    assert_eq!(reply.body["token_type"], "Bearer");
+    assert!(reply.body.get("refresh_token").is_none());
+    // A scope the client does not hold is refused, naming the field.
+    let greedy = read(
+        server
+            .http
+            .post(server.url("/oauth/token"))
+            .basic_auth("case-system", Some("case-system-demo-secret"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "audit:read"),
+            ]),
+    )
+    .await;
+    assert_eq!(greedy.status, StatusCode::BAD_REQUEST);
+    assert_eq!(greedy.fields(), ["scope"]);
+    // An app token is not a staff-system token: /v1/me is for accounts.
+    let token = reply.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        server.get("/v1/me", token).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+async fn staff_system_with_wrong_secret_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let reply = read(server.http.post(server.url("/oauth/token")).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "case-system"),
+        ("client_secret", "wrong"),
+    ]))
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let grant = read(
+        server
+            .http
+            .post(server.url("/oauth/token"))
+            .form(&[("grant_type", "password")]),
+    )
+    .await;
+    assert_eq!(grant.status, StatusCode::BAD_REQUEST);
+    assert_eq!(grant.fields(), ["grant_type"]);
+}
