@@ -14,7 +14,7 @@ pub struct PgStore {
 }
 
 /// The advisory lock that guards the audit chain ("LWAUDIT" in ASCII).
-const AUDIT_CHAIN_LOCK: i64 = 0x4C57_4155_4449_54;
+const AUDIT_CHAIN_LOCK: i64 = 0x004C_5741_5544_4954;
 
 impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
