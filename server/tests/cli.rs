@@ -1,0 +1,261 @@
+//! The `livingwell` binary as an operator runs it.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+
+use common::{Backend, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_livingwell");
+
+/// A `livingwell serve` child process, killed when dropped.
+struct Served {
+    child: Child,
+    base_url: String,
+    output: Vec<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(database_url: &str, extra: &[&str]) -> Served {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut output = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        output.push(line.clone());
+        if let Some(address) = line.strip_prefix("Living Well listening on ") {
+            return Served {
+                child,
+                base_url: address.to_owned(),
+                output,
+            };
+        }
+    }
+    panic!("the server stopped before listening: {output:?}");
+}
+
+async fn login(base_url: &str, username: &str, password: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{base_url}/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn serve_demo_starts_and_alex_can_log_in(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let served = serve(&db.url, &["--demo"]);
+    assert!(
+        served
+            .output
+            .iter()
+            .any(|l| l.contains("alex") && l.contains("livingwell-demo"))
+    );
+    assert_eq!(
+        login(&served.base_url, "alex", "livingwell-demo").await,
+        reqwest::StatusCode::OK
+    );
+    let docs = reqwest::get(format!("{}/docs/", served.base_url))
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), reqwest::StatusCode::OK);
+    drop(served);
+    // A second start on the same database finds the demo people and does not add them twice.
+    let again = serve(&db.url, &["--demo", "--demo-password", "ignored-now-1"]);
+    assert!(again.output.iter().any(|l| l.contains("already present")));
+    assert_eq!(
+        login(&again.base_url, "alex", "livingwell-demo").await,
+        reqwest::StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn serve_demo_on_sqlite_starts_and_alex_can_log_in() {
+    serve_demo_starts_and_alex_can_log_in(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn serve_demo_on_postgres_starts_and_alex_can_log_in() {
+    serve_demo_starts_and_alex_can_log_in(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn demo_refuses_a_database_with_real_people() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let store = livingwell_server::store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let person = livingwell_server::store::PersonRecord {
+        id: livingwell_core::domain::PersonId::new(),
+        display_name: "Dana Whitlock".into(),
+        team_id: None,
+        peer_worker_id: None,
+        created_at: livingwell_server::store::now(),
+    };
+    store.create_person(&person, None).await.unwrap();
+    let status = Command::new(BIN)
+        .args([
+            "serve",
+            "--demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    assert_eq!(store.count_people().await.unwrap(), 1);
+}
+
+fn verify(database_url: &str) -> (bool, String) {
+    let output = Command::new(BIN)
+        .args(["audit", "verify", "--database-url", database_url])
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+async fn audit_verify_reports_the_first_broken_link(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let served = serve(&db.url, &["--demo"]);
+    // Some audited activity: alex looks at their own overview three times.
+    let client = reqwest::Client::new();
+    let tokens: serde_json::Value = client
+        .post(format!("{}/v1/auth/login", served.base_url))
+        .json(&serde_json::json!({"username": "alex", "password": "livingwell-demo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    for _ in 0..3 {
+        let me = client
+            .get(format!("{}/v1/me", served.base_url))
+            .bearer_auth(token)
+            .send()
+            .await;
+        assert_eq!(me.unwrap().status(), reqwest::StatusCode::OK);
+    }
+    drop(served);
+
+    let (intact, report) = verify(&db.url);
+    assert!(intact, "{report}");
+    assert!(report.contains("intact: 3 entries"), "{report}");
+
+    // Someone with database access rewrites history: removes the guard and edits entry 2.
+    match backend {
+        Backend::Sqlite => db
+            .execute("DROP TRIGGER audit_log_no_update")
+            .await
+            .unwrap(),
+        Backend::Postgres => {
+            db.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+                .await
+                .unwrap();
+        }
+    }
+    db.execute("UPDATE audit_log SET action = 'nothing to see' WHERE seq = 2")
+        .await
+        .unwrap();
+    let (intact, report) = verify(&db.url);
+    assert!(!intact);
+    assert!(report.contains("broken at entry 2"), "{report}");
+}
+
+#[tokio::test]
+async fn audit_verify_on_sqlite_reports_the_first_broken_link() {
+    audit_verify_reports_the_first_broken_link(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn audit_verify_on_postgres_reports_the_first_broken_link() {
+    audit_verify_reports_the_first_broken_link(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn user_add_bootstraps_an_admin_with_the_password_from_stdin() {
+    let db = TestDb::create(Backend::Sqlite).await;
+    let mut child = Command::new(BIN)
+        .args([
+            "user",
+            "add",
+            "--username",
+            "ops",
+            "--role",
+            "admin",
+            "--display-name",
+            "Ops Admin",
+        ])
+        .args(["--database-url", &db.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a-long-enough-password\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let served = serve(&db.url, &[]);
+    assert_eq!(
+        login(&served.base_url, "ops", "a-long-enough-password").await,
+        reqwest::StatusCode::OK
+    );
+    assert_eq!(
+        login(&served.base_url, "ops", "wrong-password-here").await,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+
+    // A short password is refused and nothing is created.
+    let mut short = Command::new(BIN)
+        .args([
+            "user",
+            "add",
+            "--username",
+            "ops2",
+            "--role",
+            "admin",
+            "--display-name",
+            "Ops Two",
+        ])
+        .args(["--database-url", &db.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    short.stdin.take().unwrap().write_all(b"short\n").unwrap();
+    assert!(!short.wait().unwrap().success());
+}
