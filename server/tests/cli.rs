@@ -52,6 +52,8 @@ fn serve(database_url: &str, extra: &[&str]) -> Served {
             };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server stopped before listening: {output:?}");
 }
 

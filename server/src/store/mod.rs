@@ -241,7 +241,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<bool>;
     /// Returns whether a membership was removed.
     async fn remove_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool>;
-    /// The team's caseload, ordered by name, `limit` at most, after the cursor.
+    /// The team's caseload in id order, `limit` at most, after the cursor (a person id).
     async fn caseload(
         &self,
         team: TeamId,
@@ -279,7 +279,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// transaction as the insert.
     async fn grant_consent(&self, consent: &Consent) -> StoreResult<Result<(), GrantRefusal>>;
     async fn consents(&self, person: PersonId) -> StoreResult<Vec<Consent>>;
-    /// Consents (any state) from `person` to `carer`.
+    /// Consents from `person` to `carer` that are not revoked (expired ones included: the
+    /// caller checks [`Consent::in_force_at`]).
     async fn consents_to(&self, person: PersonId, carer: UserId) -> StoreResult<Vec<Consent>>;
     /// Returns whether a consent in force was revoked.
     async fn revoke_consent(
@@ -325,8 +326,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_client(&self, client: &OAuthClientRecord, at: DateTime<Utc>)
     -> StoreResult<()>;
     async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>>;
+    /// Every signing key, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Stores a key unless one exists already; returns all keys, newest first.
+    /// Stores a key unless one with its kid exists already.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
 
     // Audit.

@@ -55,6 +55,14 @@ impl TestDb {
         }
     }
 
+    pub fn backend(&self) -> Backend {
+        if self.postgres_name.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
     /// Runs one SQL statement directly, behind the application's back.
     pub async fn execute(&self, sql: &'static str) -> Result<(), sqlx::Error> {
         if let Some(_name) = &self.postgres_name {

@@ -1,0 +1,1681 @@
+//! One conformance suite for both stores.
+//!
+//! Every case runs once on SQLite (a fresh file in a temporary directory) and once on Postgres
+//! (a fresh database on the local server, dropped afterwards), through the [`Store`] trait only,
+//! so the two implementations are held to the same observable behaviour. The few cases that
+//! must go around the store (to try to change the audit log) use a separate pool on the same
+//! database.
+//!
+//! Postgres: `postgres://postgres@127.0.0.1:5432/postgres`, or `LIVINGWELL_TEST_POSTGRES`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
+use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::{
+    ConsentId, ConsentScope, CrisisPlanSection, EmergencyAccessId, PersonId, Role, StaffScope,
+    TeamId, UserId,
+};
+use livingwell_server::audit::{self, Verification};
+use livingwell_server::store::{
+    self, EmergencyAccessRecord, GrantRefusal, NewAuditEntry, NewRefreshToken, OAuthClientRecord,
+    PersonRecord, RefreshTokenRecord, RelationshipFacts, SessionUser, SigningKeyRecord, Store,
+    StoreError, TeamRecord, UserRecord,
+};
+mod common;
+
+use common::{Backend, TestDb as TestDatabase};
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// A second way into the same database, around the store, for what the store never does.
+#[derive(Debug)]
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    async fn connect(db: &TestDatabase) -> Self {
+        match db.backend() {
+            Backend::Sqlite => Raw::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect(&db.url)
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Postgres => Raw::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&db.url)
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Raw::Sqlite(_) => Backend::Sqlite,
+            Raw::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs one statement; the rows it affected.
+    async fn execute(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
+        match self {
+            Raw::Sqlite(pool) => Ok(sqlx::query(sql).execute(pool).await?.rows_affected()),
+            Raw::Postgres(pool) => Ok(sqlx::query(sql).execute(pool).await?.rows_affected()),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Raw::Sqlite(pool) => pool.close().await,
+            Raw::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+async fn open_store(db: &TestDatabase) -> Arc<dyn Store> {
+    let store = store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// Runs a case on a fresh, migrated database of `backend`.
+async fn run<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDatabase::create(backend).await;
+    case(open_store(&db).await).await;
+    drop(db);
+}
+
+/// Runs a case that also needs a connection around the store.
+async fn run_raw<F, Fut>(backend: Backend, case: F)
+where
+    F: FnOnce(Arc<dyn Store>, Raw) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDatabase::create(backend).await;
+    let store = open_store(&db).await;
+    let raw = Raw::connect(&db).await;
+    case(store, raw).await;
+    drop(db);
+}
+
+/// Generates `sqlite::<case>` and `postgres::<case>` tests: `store` cases are
+/// `async fn(Arc<dyn Store>)`, `raw` cases `async fn(Arc<dyn Store>, Raw)`.
+macro_rules! conformance {
+    (store: [$($case:ident),* $(,)?], raw: [$($raw:ident),* $(,)?] $(,)?) => {
+        conformance!(@backend sqlite, Sqlite, [$($case),*], [$($raw),*]);
+        conformance!(@backend postgres, Postgres, [$($case),*], [$($raw),*]);
+    };
+    (@backend $module:ident, $backend:ident, [$($case:ident),*], [$($raw:ident),*]) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::run(super::Backend::$backend, super::$case).await
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $raw() {
+                    super::run_raw(super::Backend::$backend, super::$raw).await
+                }
+            )*
+        }
+    };
+}
+
+conformance! {
+    store: [
+        // Users.
+        user_reads_back_by_id_and_by_username,
+        duplicate_username_is_a_conflict,
+        service_user_without_person_is_refused_not_a_panic,
+        // People.
+        person_is_created_with_account_and_team_together,
+        person_is_not_created_when_their_account_fails,
+        person_shows_team_and_peer_worker,
+        placing_on_another_team_moves_the_person,
+        caseload_pages_return_everyone_once_in_order,
+        // Teams and relationships.
+        team_membership_add_is_idempotent_and_remove_reports,
+        relationship_facts_follow_membership_immediately,
+        relationship_facts_show_self_peer_and_carer,
+        emergency_access_counts_only_until_it_expires,
+        // Consents.
+        granted_consents_read_back_exactly,
+        consent_is_refused_when_carer_not_linked,
+        consent_is_refused_for_an_excluded_carer,
+        excluding_a_carer_revokes_their_consents_in_force,
+        revoking_a_consent_succeeds_once,
+        // Sign-in.
+        session_user_is_found_until_the_session_is_revoked,
+        refresh_token_reports_session_revoked,
+        refresh_token_rotates_exactly_once_under_concurrency,
+        duplicate_refresh_token_hash_is_a_conflict,
+        oauth_client_scopes_round_trip,
+        // Text and time.
+        unicode_text_round_trips_byte_identical,
+        timestamps_round_trip_with_microseconds,
+        timestamp_order_is_preserved,
+        // Audit.
+        audit_seqs_start_at_one_and_are_contiguous,
+        concurrent_audit_appends_make_one_unbroken_chain,
+        audit_for_subject_is_newest_first_with_before_cursor,
+        // Schema and keys.
+        migrating_twice_is_a_no_op,
+        signing_key_with_same_kid_is_kept_once,
+        signing_keys_are_newest_first,
+    ],
+    raw: [
+        audit_log_refuses_update_and_delete,
+        tampered_audit_entry_is_detected,
+    ],
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders
+// ---------------------------------------------------------------------------------------------
+
+fn user_record(role: Role, username: &str, person_id: Option<PersonId>) -> UserRecord {
+    UserRecord {
+        id: UserId::new(),
+        username: username.to_owned(),
+        password_hash: format!("$argon2id$fake${username}"),
+        role,
+        display_name: format!("{username} display"),
+        person_id,
+    }
+}
+
+/// A staff or carer account (no person).
+async fn new_user(store: &dyn Store, role: Role, username: &str) -> UserRecord {
+    let user = user_record(role, username, None);
+    store.create_user(&user, store::now()).await.unwrap();
+    user
+}
+
+async fn new_team(store: &dyn Store, name: &str) -> TeamRecord {
+    let team = TeamRecord {
+        id: TeamId::new(),
+        name: name.to_owned(),
+        hub_address: Some(format!("{name} hub, 1 High Street")),
+    };
+    store.create_team(&team, store::now()).await.unwrap();
+    team
+}
+
+fn person_record(name: &str, team: Option<TeamId>) -> PersonRecord {
+    PersonRecord {
+        id: PersonId::new(),
+        display_name: name.to_owned(),
+        team_id: team,
+        peer_worker_id: None,
+        created_at: store::now(),
+    }
+}
+
+/// A person without an account.
+async fn new_person(store: &dyn Store, name: &str, team: Option<TeamId>) -> PersonRecord {
+    let person = person_record(name, team);
+    store.create_person(&person, None).await.unwrap();
+    person
+}
+
+fn consent(person: PersonId, carer: UserId, scopes: &[ConsentScope]) -> Consent {
+    Consent {
+        id: ConsentId::new(),
+        person_id: person,
+        carer_id: carer,
+        scopes: scopes.iter().copied().collect(),
+        crisis_plan_sections: BTreeSet::new(),
+        created_at: store::now(),
+        expires_at: None,
+        revoked_at: None,
+    }
+}
+
+fn audit_entry(subject: Option<PersonId>, action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        at: store::now(),
+        actor_id: Some(UserId::new().to_string()),
+        actor_role: "practitioner".to_owned(),
+        on_behalf_of: None,
+        subject_id: subject,
+        resource: "crisis_plan".to_owned(),
+        action: action.to_owned(),
+        outcome: "allowed".to_owned(),
+        relationship: Some("team".to_owned()),
+        request_id: Some(uuid::Uuid::new_v4().to_string()),
+    }
+}
+
+/// A fixed instant with a microsecond part, for exact comparisons.
+fn instant(h: u32, m: u32, s: u32, micros: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 30, h, m, s).unwrap() + Duration::microseconds(micros.into())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+// ---------------------------------------------------------------------------------------------
+
+async fn user_reads_back_by_id_and_by_username(store: Arc<dyn Store>) {
+    let user = new_user(store.as_ref(), Role::Practitioner, "dr.okafor").await;
+
+    assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(user.clone()));
+    assert_eq!(
+        store.user_by_username("dr.okafor").await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(store.user_by_id(UserId::new()).await.unwrap(), None);
+    assert_eq!(store.user_by_username("nobody").await.unwrap(), None);
+    // Usernames are matched exactly.
+    assert_eq!(store.user_by_username("DR.OKAFOR").await.unwrap(), None);
+
+    let other = new_user(store.as_ref(), Role::Admin, "admin").await;
+    // Unknown ids are skipped; the order of the answer is not part of the contract.
+    let mut found = store
+        .users_by_ids(&[other.id, UserId::new(), user.id])
+        .await
+        .unwrap();
+    found.sort_by_key(|u| u.id);
+    let mut expected = vec![other, user];
+    expected.sort_by_key(|u| u.id);
+    assert_eq!(found, expected);
+}
+
+async fn duplicate_username_is_a_conflict(store: Arc<dyn Store>) {
+    let first = new_user(store.as_ref(), Role::Carer, "sam").await;
+    let second = user_record(Role::PeerWorker, "sam", None);
+
+    let result = store.create_user(&second, store::now()).await;
+    match result {
+        Err(StoreError::Conflict(what)) => {
+            assert!(what.contains("username"), "conflict names {what:?}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // The first account is untouched and the second was not stored.
+    assert_eq!(store.user_by_username("sam").await.unwrap(), Some(first));
+    assert_eq!(store.user_by_id(second.id).await.unwrap(), None);
+}
+
+async fn service_user_without_person_is_refused_not_a_panic(store: Arc<dyn Store>) {
+    let orphan = user_record(Role::ServiceUser, "no.person", None);
+    let result = store.create_user(&orphan, store::now()).await;
+    assert!(
+        matches!(result, Err(StoreError::Database(_))),
+        "expected the schema check to refuse, got {result:?}"
+    );
+    assert_eq!(store.user_by_id(orphan.id).await.unwrap(), None);
+
+    // And the other way round: only a service user may carry a person.
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let carer_with_person = user_record(Role::Carer, "carer.with.person", Some(person.id));
+    let result = store.create_user(&carer_with_person, store::now()).await;
+    assert!(result.is_err(), "a carer with a person_id was stored");
+    assert_eq!(
+        store.user_by_username("carer.with.person").await.unwrap(),
+        None
+    );
+
+    // A person_id that names nobody is a missing reference.
+    let dangling = user_record(Role::ServiceUser, "dangling", Some(PersonId::new()));
+    let result = store.create_user(&dangling, store::now()).await;
+    assert!(
+        matches!(result, Err(StoreError::MissingReference)),
+        "expected a missing reference, got {result:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// People
+// ---------------------------------------------------------------------------------------------
+
+async fn person_is_created_with_account_and_team_together(store: Arc<dyn Store>) {
+    let team = new_team(store.as_ref(), "North").await;
+    let person = person_record("Ada Lovelace", Some(team.id));
+    let account = user_record(Role::ServiceUser, "ada", Some(person.id));
+
+    store.create_person(&person, Some(&account)).await.unwrap();
+
+    assert_eq!(store.person(person.id).await.unwrap(), Some(person.clone()));
+    assert_eq!(store.user_by_username("ada").await.unwrap(), Some(account));
+    assert_eq!(store.count_people().await.unwrap(), 1);
+    assert_eq!(
+        store.caseload(team.id, None, 10).await.unwrap(),
+        vec![person]
+    );
+}
+
+async fn person_is_not_created_when_their_account_fails(store: Arc<dyn Store>) {
+    let team = new_team(store.as_ref(), "North").await;
+    new_user(store.as_ref(), Role::Carer, "taken").await;
+
+    let person = person_record("Grace Hopper", Some(team.id));
+    let account = user_record(Role::ServiceUser, "taken", Some(person.id));
+    let result = store.create_person(&person, Some(&account)).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "expected a conflict, got {result:?}"
+    );
+
+    // Nothing of the person remains: not the person, not their caseload place.
+    assert_eq!(store.person(person.id).await.unwrap(), None);
+    assert_eq!(store.count_people().await.unwrap(), 0);
+    assert!(store.person_display_names().await.unwrap().is_empty());
+    assert!(store.caseload(team.id, None, 10).await.unwrap().is_empty());
+    assert_eq!(store.user_by_id(account.id).await.unwrap(), None);
+
+    // The same person can be created once the account is fixed.
+    let account = user_record(Role::ServiceUser, "grace", Some(person.id));
+    store.create_person(&person, Some(&account)).await.unwrap();
+    assert_eq!(store.person(person.id).await.unwrap(), Some(person));
+}
+
+async fn person_shows_team_and_peer_worker(store: Arc<dyn Store>) {
+    let team = new_team(store.as_ref(), "South").await;
+    let peer = new_user(store.as_ref(), Role::PeerWorker, "peer.pat").await;
+    let person = new_person(store.as_ref(), "Alan", None).await;
+
+    let fresh = store.person(person.id).await.unwrap().unwrap();
+    assert_eq!(fresh.team_id, None);
+    assert_eq!(fresh.peer_worker_id, None);
+
+    store
+        .place_on_team(person.id, team.id, store::now())
+        .await
+        .unwrap();
+    store
+        .allocate_peer(person.id, peer.id, store::now())
+        .await
+        .unwrap();
+
+    let placed = store.person(person.id).await.unwrap().unwrap();
+    assert_eq!(placed.team_id, Some(team.id));
+    assert_eq!(placed.peer_worker_id, Some(peer.id));
+    assert_eq!(placed.display_name, "Alan");
+    assert_eq!(placed.created_at, person.created_at);
+
+    let allocated = store.people_allocated(peer.id).await.unwrap();
+    assert_eq!(allocated, vec![placed.clone()]);
+
+    // Allocating another peer worker replaces the first.
+    let other_peer = new_user(store.as_ref(), Role::PeerWorker, "peer.quinn").await;
+    store
+        .allocate_peer(person.id, other_peer.id, store::now())
+        .await
+        .unwrap();
+    let reallocated = store.person(person.id).await.unwrap().unwrap();
+    assert_eq!(reallocated.peer_worker_id, Some(other_peer.id));
+    assert!(store.people_allocated(peer.id).await.unwrap().is_empty());
+}
+
+async fn placing_on_another_team_moves_the_person(store: Arc<dyn Store>) {
+    let north = new_team(store.as_ref(), "North").await;
+    let south = new_team(store.as_ref(), "South").await;
+    let person = new_person(store.as_ref(), "Mary", Some(north.id)).await;
+
+    store
+        .place_on_team(person.id, south.id, store::now())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.person(person.id).await.unwrap().unwrap().team_id,
+        Some(south.id)
+    );
+    assert!(store.caseload(north.id, None, 10).await.unwrap().is_empty());
+    let south_caseload = store.caseload(south.id, None, 10).await.unwrap();
+    assert_eq!(
+        south_caseload.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![person.id]
+    );
+
+    // Placing on the same team again changes nothing visible.
+    store
+        .place_on_team(person.id, south.id, store::now())
+        .await
+        .unwrap();
+    assert_eq!(store.caseload(south.id, None, 10).await.unwrap().len(), 1);
+
+    // Placing on a team that does not exist is refused.
+    let result = store
+        .place_on_team(person.id, TeamId::new(), store::now())
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::MissingReference)),
+        "got {result:?}"
+    );
+    assert_eq!(
+        store.person(person.id).await.unwrap().unwrap().team_id,
+        Some(south.id)
+    );
+}
+
+async fn caseload_pages_return_everyone_once_in_order(store: Arc<dyn Store>) {
+    let team = new_team(store.as_ref(), "East").await;
+    let elsewhere = new_team(store.as_ref(), "West").await;
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let person = new_person(store.as_ref(), &format!("Person {i}"), Some(team.id)).await;
+        expected.push(person.id);
+        // People on another team are interleaved and must not appear.
+        new_person(store.as_ref(), &format!("Other {i}"), Some(elsewhere.id)).await;
+    }
+    // One more placed after creation.
+    let late = new_person(store.as_ref(), "Late", None).await;
+    store
+        .place_on_team(late.id, team.id, store::now())
+        .await
+        .unwrap();
+    expected.push(late.id);
+    expected.sort();
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = store.caseload(team.id, after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        pages += 1;
+        assert!(page.len() <= 3);
+        assert!(page.iter().all(|p| p.team_id == Some(team.id)));
+        seen.extend(page.iter().map(|p| p.id));
+        after = page.last().map(|p| p.id);
+        assert!(pages <= 10, "pagination does not end");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, expected, "each person once, in cursor order");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teams and relationships
+// ---------------------------------------------------------------------------------------------
+
+async fn team_membership_add_is_idempotent_and_remove_reports(store: Arc<dyn Store>) {
+    let team = new_team(store.as_ref(), "North").await;
+    let other = new_team(store.as_ref(), "Arches").await;
+    let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+
+    assert!(
+        !store
+            .is_team_member(team.id, practitioner.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_team_member(team.id, practitioner.id, store::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_team_member(team.id, practitioner.id, store::now())
+            .await
+            .unwrap(),
+        "a second add reports nothing new"
+    );
+    assert!(
+        store
+            .is_team_member(team.id, practitioner.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_team_member(other.id, practitioner.id, store::now())
+            .await
+            .unwrap()
+    );
+    // Ordered by team name.
+    assert_eq!(
+        store.teams_of_user(practitioner.id).await.unwrap(),
+        vec![other.clone(), team.clone()]
+    );
+
+    assert!(
+        store
+            .remove_team_member(team.id, practitioner.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_team_member(team.id, practitioner.id)
+            .await
+            .unwrap(),
+        "a second remove reports nothing removed"
+    );
+    assert!(
+        !store
+            .is_team_member(team.id, practitioner.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.teams_of_user(practitioner.id).await.unwrap(),
+        vec![other.clone()]
+    );
+    assert_eq!(store.teams().await.unwrap(), vec![other, team.clone()]);
+    assert_eq!(store.team(team.id).await.unwrap(), Some(team));
+    assert_eq!(store.team(TeamId::new()).await.unwrap(), None);
+}
+
+async fn relationship_facts_follow_membership_immediately(store: Arc<dyn Store>) {
+    let team = new_team(store.as_ref(), "North").await;
+    let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let person = new_person(store.as_ref(), "Ada", Some(team.id)).await;
+    let now = store::now();
+
+    let facts = store
+        .relationship_facts(practitioner.id, person.id, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        facts,
+        RelationshipFacts {
+            person_placed: true,
+            ..RelationshipFacts::default()
+        }
+    );
+
+    store
+        .add_team_member(team.id, practitioner.id, now)
+        .await
+        .unwrap();
+    let facts = store
+        .relationship_facts(practitioner.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(facts.on_persons_team);
+
+    store
+        .remove_team_member(team.id, practitioner.id)
+        .await
+        .unwrap();
+    let facts = store
+        .relationship_facts(practitioner.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(!facts.on_persons_team);
+
+    // Membership of a team that does not hold the person counts for nothing.
+    let other = new_team(store.as_ref(), "South").await;
+    store
+        .add_team_member(other.id, practitioner.id, now)
+        .await
+        .unwrap();
+    let facts = store
+        .relationship_facts(practitioner.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(!facts.on_persons_team);
+    // ...until the person moves there.
+    store.place_on_team(person.id, other.id, now).await.unwrap();
+    let facts = store
+        .relationship_facts(practitioner.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(facts.on_persons_team);
+
+    // An unplaced person.
+    let unplaced = new_person(store.as_ref(), "Bea", None).await;
+    let facts = store
+        .relationship_facts(practitioner.id, unplaced.id, now)
+        .await
+        .unwrap();
+    assert_eq!(facts, RelationshipFacts::default());
+}
+
+async fn relationship_facts_show_self_peer_and_carer(store: Arc<dyn Store>) {
+    let person = person_record("Ada", None);
+    let own = user_record(Role::ServiceUser, "ada", Some(person.id));
+    store.create_person(&person, Some(&own)).await.unwrap();
+    let peer = new_user(store.as_ref(), Role::PeerWorker, "peer").await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
+    let now = store::now();
+
+    let own_facts = store
+        .relationship_facts(own.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(own_facts.is_self);
+    assert!(!own_facts.allocated_peer && !own_facts.linked_carer);
+
+    assert!(
+        !store
+            .relationship_facts(peer.id, person.id, now)
+            .await
+            .unwrap()
+            .allocated_peer
+    );
+    store.allocate_peer(person.id, peer.id, now).await.unwrap();
+    let peer_facts = store
+        .relationship_facts(peer.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(peer_facts.allocated_peer);
+    assert!(!peer_facts.is_self && !peer_facts.linked_carer);
+
+    assert!(
+        !store
+            .relationship_facts(carer.id, person.id, now)
+            .await
+            .unwrap()
+            .linked_carer
+    );
+    store
+        .link_carer(person.id, carer.id, Some("sister"), now)
+        .await
+        .unwrap();
+    let carer_facts = store
+        .relationship_facts(carer.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(carer_facts.linked_carer);
+    assert!(!carer_facts.is_self && !carer_facts.allocated_peer);
+
+    let carers = store.carers(person.id).await.unwrap();
+    assert_eq!(carers.len(), 1);
+    assert_eq!(carers[0].carer, carer);
+    assert_eq!(carers[0].relationship.as_deref(), Some("sister"));
+    assert_eq!(carers[0].linked_at, now);
+    assert_eq!(
+        store
+            .people_cared_for(carer.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>(),
+        vec![person.id]
+    );
+
+    // Linking again updates the relationship, and is still one link.
+    store
+        .link_carer(person.id, carer.id, None, store::now())
+        .await
+        .unwrap();
+    let carers = store.carers(person.id).await.unwrap();
+    assert_eq!(carers.len(), 1);
+    assert_eq!(carers[0].relationship, None);
+}
+
+async fn emergency_access_counts_only_until_it_expires(store: Arc<dyn Store>) {
+    let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.er").await;
+    let colleague = new_user(store.as_ref(), Role::Practitioner, "dr.other").await;
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let granted = instant(10, 0, 0, 250_000);
+    let expires = granted + Duration::hours(1);
+
+    // An old, expired grant counts for nothing.
+    let old = EmergencyAccessRecord {
+        id: EmergencyAccessId::new(),
+        person_id: person.id,
+        practitioner_id: practitioner.id,
+        reason: "last month".to_owned(),
+        granted_at: granted - Duration::days(30),
+        expires_at: granted - Duration::days(30) + Duration::hours(1),
+    };
+    store.grant_emergency_access(&old).await.unwrap();
+    let facts = |at| {
+        let store = store.clone();
+        async move {
+            store
+                .relationship_facts(practitioner.id, person.id, at)
+                .await
+                .unwrap()
+                .emergency_access_until
+        }
+    };
+    assert_eq!(facts(granted).await, None);
+
+    let grant = EmergencyAccessRecord {
+        id: EmergencyAccessId::new(),
+        person_id: person.id,
+        practitioner_id: practitioner.id,
+        reason: "crisis call, on-call consultant".to_owned(),
+        granted_at: granted,
+        expires_at: expires,
+    };
+    store.grant_emergency_access(&grant).await.unwrap();
+
+    assert_eq!(facts(granted).await, Some(expires));
+    assert_eq!(
+        facts(expires - Duration::microseconds(1)).await,
+        Some(expires)
+    );
+    assert_eq!(facts(expires).await, None, "expired at its expiry instant");
+    assert_eq!(facts(expires + Duration::microseconds(1)).await, None);
+    assert_eq!(facts(expires + Duration::days(1)).await, None);
+
+    // Whole-second expiry against fractional query times (SQLite compares text).
+    let whole = EmergencyAccessRecord {
+        id: EmergencyAccessId::new(),
+        person_id: person.id,
+        practitioner_id: practitioner.id,
+        reason: "second grant".to_owned(),
+        granted_at: granted,
+        expires_at: instant(12, 0, 0, 0),
+    };
+    store.grant_emergency_access(&whole).await.unwrap();
+    assert_eq!(
+        facts(instant(11, 59, 59, 999_999)).await,
+        Some(instant(12, 0, 0, 0))
+    );
+    assert_eq!(facts(instant(12, 0, 0, 0)).await, None);
+    assert_eq!(facts(instant(12, 0, 0, 1)).await, None);
+    // The latest grant in force is reported.
+    assert_eq!(facts(granted).await, Some(instant(12, 0, 0, 0)));
+
+    // Someone else's grant does not count for the colleague.
+    let colleague_facts = store
+        .relationship_facts(colleague.id, person.id, granted)
+        .await
+        .unwrap();
+    assert_eq!(colleague_facts.emergency_access_until, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consents
+// ---------------------------------------------------------------------------------------------
+
+async fn granted_consents_read_back_exactly(store: Arc<dyn Store>) {
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
+    store
+        .link_carer(person.id, carer.id, Some("partner"), store::now())
+        .await
+        .unwrap();
+
+    let mut sections = consent(
+        person.id,
+        carer.id,
+        &[ConsentScope::CrisisPlan, ConsentScope::Appointments],
+    );
+    sections.crisis_plan_sections = [
+        CrisisPlanSection::WhenWell,
+        CrisisPlanSection::Medication,
+        CrisisPlanSection::AdvanceStatements,
+    ]
+    .into();
+    sections.expires_at = Some(instant(23, 59, 59, 999_999) + Duration::days(365));
+    let mut everything = consent(
+        person.id,
+        carer.id,
+        &[
+            ConsentScope::CrisisPlan,
+            ConsentScope::Appointments,
+            ConsentScope::EnablementPlan,
+        ],
+    );
+    everything.crisis_plan_sections = CrisisPlanSection::ALL.into_iter().collect();
+    let empty_sections = consent(person.id, carer.id, &[ConsentScope::EnablementPlan]);
+
+    for c in [&sections, &everything, &empty_sections] {
+        assert_eq!(store.grant_consent(c).await.unwrap(), Ok(()));
+    }
+
+    let mut expected = vec![sections, everything, empty_sections];
+    expected.sort_by_key(|c| c.id);
+    let mut listed = store.consents(person.id).await.unwrap();
+    listed.sort_by_key(|c| c.id);
+    assert_eq!(listed, expected);
+
+    let mut to_carer = store.consents_to(person.id, carer.id).await.unwrap();
+    to_carer.sort_by_key(|c| c.id);
+    assert_eq!(to_carer, expected);
+
+    // Nobody else's.
+    let other = new_person(store.as_ref(), "Bea", None).await;
+    assert!(store.consents(other.id).await.unwrap().is_empty());
+}
+
+async fn consent_is_refused_when_carer_not_linked(store: Arc<dyn Store>) {
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let carer = new_user(store.as_ref(), Role::Carer, "stranger").await;
+
+    let c = consent(person.id, carer.id, &[ConsentScope::Appointments]);
+    assert_eq!(
+        store.grant_consent(&c).await.unwrap(),
+        Err(GrantRefusal::NotLinked)
+    );
+    assert!(store.consents(person.id).await.unwrap().is_empty());
+
+    // Once linked, the same consent is granted.
+    store
+        .link_carer(person.id, carer.id, None, store::now())
+        .await
+        .unwrap();
+    assert_eq!(store.grant_consent(&c).await.unwrap(), Ok(()));
+    assert_eq!(store.consents(person.id).await.unwrap(), vec![c]);
+}
+
+async fn consent_is_refused_for_an_excluded_carer(store: Arc<dyn Store>) {
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let carer = new_user(store.as_ref(), Role::Carer, "ex").await;
+    store
+        .link_carer(person.id, carer.id, None, store::now())
+        .await
+        .unwrap();
+    store
+        .exclude_user(person.id, carer.id, store::now())
+        .await
+        .unwrap();
+    // Excluding twice is harmless.
+    store
+        .exclude_user(person.id, carer.id, store::now())
+        .await
+        .unwrap();
+
+    let c = consent(person.id, carer.id, &[ConsentScope::CrisisPlan]);
+    assert_eq!(
+        store.grant_consent(&c).await.unwrap(),
+        Err(GrantRefusal::CarerExcluded)
+    );
+    assert!(store.consents(person.id).await.unwrap().is_empty());
+
+    // Exclusion wins over "not linked" as the reason.
+    let unlinked = new_user(store.as_ref(), Role::Carer, "unlinked").await;
+    store
+        .exclude_user(person.id, unlinked.id, store::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .grant_consent(&consent(
+                person.id,
+                unlinked.id,
+                &[ConsentScope::CrisisPlan]
+            ))
+            .await
+            .unwrap(),
+        Err(GrantRefusal::CarerExcluded)
+    );
+}
+
+async fn excluding_a_carer_revokes_their_consents_in_force(store: Arc<dyn Store>) {
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
+    let other_carer = new_user(store.as_ref(), Role::Carer, "other").await;
+    for c in [&carer, &other_carer] {
+        store
+            .link_carer(person.id, c.id, None, store::now())
+            .await
+            .unwrap();
+    }
+
+    let earlier = store::now() - Duration::days(2);
+    let mut already_revoked = consent(person.id, carer.id, &[ConsentScope::EnablementPlan]);
+    already_revoked.revoked_at = Some(earlier);
+    let a = consent(person.id, carer.id, &[ConsentScope::CrisisPlan]);
+    let b = consent(person.id, carer.id, &[ConsentScope::Appointments]);
+    let kept = consent(person.id, other_carer.id, &[ConsentScope::Appointments]);
+    for c in [&already_revoked, &a, &b, &kept] {
+        assert_eq!(store.grant_consent(c).await.unwrap(), Ok(()));
+    }
+
+    let at = store::now();
+    store.exclude_user(person.id, carer.id, at).await.unwrap();
+
+    let listed = store.consents(person.id).await.unwrap();
+    let revoked_at = |id: ConsentId| listed.iter().find(|c| c.id == id).unwrap().revoked_at;
+    assert_eq!(revoked_at(a.id), Some(at));
+    assert_eq!(revoked_at(b.id), Some(at));
+    assert_eq!(
+        revoked_at(already_revoked.id),
+        Some(earlier),
+        "an earlier revocation keeps its time"
+    );
+    assert_eq!(revoked_at(kept.id), None, "other carers are unaffected");
+    assert!(
+        store
+            .consents_to(person.id, carer.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| !c.in_force_at(at))
+    );
+    assert_eq!(
+        store.consents_to(person.id, other_carer.id).await.unwrap(),
+        vec![kept]
+    );
+}
+
+async fn revoking_a_consent_succeeds_once(store: Arc<dyn Store>) {
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let stranger = new_person(store.as_ref(), "Bea", None).await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
+    store
+        .link_carer(person.id, carer.id, None, store::now())
+        .await
+        .unwrap();
+    let c = consent(person.id, carer.id, &[ConsentScope::CrisisPlan]);
+    store.grant_consent(&c).await.unwrap().unwrap();
+
+    // Another person cannot revoke it.
+    assert!(
+        !store
+            .revoke_consent(stranger.id, c.id, store::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_consent(person.id, ConsentId::new(), store::now())
+            .await
+            .unwrap()
+    );
+
+    let at = store::now();
+    assert!(store.revoke_consent(person.id, c.id, at).await.unwrap());
+    assert!(
+        !store
+            .revoke_consent(person.id, c.id, at + Duration::minutes(1))
+            .await
+            .unwrap()
+    );
+    let listed = store.consents(person.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].revoked_at,
+        Some(at),
+        "the first revocation's time"
+    );
+    assert!(!listed[0].in_force_at(at));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in
+// ---------------------------------------------------------------------------------------------
+
+async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store>) {
+    let user = new_user(store.as_ref(), Role::Practitioner, "dr.s").await;
+    let other = new_user(store.as_ref(), Role::Practitioner, "dr.t").await;
+    let session = uuid::Uuid::now_v7();
+    store
+        .create_session(session, user.id, store::now())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.session_user(session, user.id).await.unwrap(),
+        Some(SessionUser {
+            user: user.clone(),
+            session_id: session,
+        })
+    );
+    // A session belongs to one account.
+    assert_eq!(store.session_user(session, other.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .session_user(uuid::Uuid::now_v7(), user.id)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Other sessions of the same account are independent.
+    let second = uuid::Uuid::now_v7();
+    store
+        .create_session(second, user.id, store::now())
+        .await
+        .unwrap();
+
+    store.revoke_session(session, store::now()).await.unwrap();
+    assert_eq!(store.session_user(session, user.id).await.unwrap(), None);
+    assert!(store.session_user(second, user.id).await.unwrap().is_some());
+    // Revoking again is harmless.
+    store.revoke_session(session, store::now()).await.unwrap();
+    assert_eq!(store.session_user(session, user.id).await.unwrap(), None);
+}
+
+async fn refresh_token_reports_session_revoked(store: Arc<dyn Store>) {
+    let user = new_user(store.as_ref(), Role::Carer, "carer").await;
+    let session = uuid::Uuid::now_v7();
+    let issued = store::now();
+    store
+        .create_session(session, user.id, issued)
+        .await
+        .unwrap();
+    let token = NewRefreshToken {
+        id: uuid::Uuid::now_v7(),
+        session_id: session,
+        token_hash: vec![0xAB; 32],
+        issued_at: issued,
+        expires_at: issued + Duration::days(30),
+    };
+    store.insert_refresh_token(&token).await.unwrap();
+
+    let expected = RefreshTokenRecord {
+        id: token.id,
+        session_id: session,
+        user_id: user.id,
+        expires_at: token.expires_at,
+        rotated_at: None,
+        session_revoked: false,
+    };
+    assert_eq!(
+        store
+            .refresh_token_by_hash(&token.token_hash)
+            .await
+            .unwrap(),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        store.refresh_token_by_hash(&[0xAC; 32]).await.unwrap(),
+        None
+    );
+
+    store.revoke_session(session, store::now()).await.unwrap();
+    assert_eq!(
+        store
+            .refresh_token_by_hash(&token.token_hash)
+            .await
+            .unwrap(),
+        Some(RefreshTokenRecord {
+            session_revoked: true,
+            ..expected
+        })
+    );
+}
+
+async fn refresh_token_rotates_exactly_once_under_concurrency(store: Arc<dyn Store>) {
+    let user = new_user(store.as_ref(), Role::Carer, "carer").await;
+    let session = uuid::Uuid::now_v7();
+    let issued = store::now();
+    store
+        .create_session(session, user.id, issued)
+        .await
+        .unwrap();
+    let token = NewRefreshToken {
+        id: uuid::Uuid::now_v7(),
+        session_id: session,
+        token_hash: b"a refresh token hash".to_vec(),
+        issued_at: issued,
+        expires_at: issued + Duration::days(30),
+    };
+    store.insert_refresh_token(&token).await.unwrap();
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                let at = issued + Duration::seconds(1) + Duration::microseconds(i);
+                barrier.wait().await;
+                (at, store.mark_rotated(token.id, at).await.unwrap())
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (at, rotated) = task.await.unwrap();
+        if rotated {
+            winners.push(at);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one request rotates the token");
+
+    let record = store
+        .refresh_token_by_hash(&token.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.rotated_at, Some(winners[0]));
+    assert!(!store.mark_rotated(token.id, store::now()).await.unwrap());
+    assert!(
+        !store
+            .mark_rotated(uuid::Uuid::now_v7(), store::now())
+            .await
+            .unwrap()
+    );
+}
+
+async fn duplicate_refresh_token_hash_is_a_conflict(store: Arc<dyn Store>) {
+    let user = new_user(store.as_ref(), Role::Carer, "carer").await;
+    let session = uuid::Uuid::now_v7();
+    let now = store::now();
+    store.create_session(session, user.id, now).await.unwrap();
+    let token = |id| NewRefreshToken {
+        id,
+        session_id: session,
+        token_hash: vec![7; 32],
+        issued_at: now,
+        expires_at: now + Duration::days(1),
+    };
+    let first = uuid::Uuid::now_v7();
+    store.insert_refresh_token(&token(first)).await.unwrap();
+    let result = store
+        .insert_refresh_token(&token(uuid::Uuid::now_v7()))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "got {result:?}"
+    );
+    assert_eq!(
+        store
+            .refresh_token_by_hash(&[7; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        first
+    );
+
+    // A token for a session that does not exist is a missing reference.
+    let orphan = NewRefreshToken {
+        session_id: uuid::Uuid::now_v7(),
+        token_hash: vec![8; 32],
+        ..token(uuid::Uuid::now_v7())
+    };
+    let result = store.insert_refresh_token(&orphan).await;
+    assert!(
+        matches!(result, Err(StoreError::MissingReference)),
+        "got {result:?}"
+    );
+}
+
+async fn oauth_client_scopes_round_trip(store: Arc<dyn Store>) {
+    let client = OAuthClientRecord {
+        client_id: "case-system".to_owned(),
+        name: "Case system".to_owned(),
+        secret_hash: "$argon2id$secret".to_owned(),
+        scopes: [StaffScope::PeopleRead, StaffScope::AuditRead].into(),
+    };
+    store.create_client(&client, store::now()).await.unwrap();
+    assert_eq!(
+        store.client("case-system").await.unwrap(),
+        Some(client.clone())
+    );
+    assert_eq!(store.client("unknown").await.unwrap(), None);
+
+    let all = OAuthClientRecord {
+        client_id: "everything".to_owned(),
+        scopes: StaffScope::ALL.into_iter().collect(),
+        ..client.clone()
+    };
+    store.create_client(&all, store::now()).await.unwrap();
+    assert_eq!(store.client("everything").await.unwrap(), Some(all));
+
+    let result = store.create_client(&client, store::now()).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict(_))),
+        "got {result:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text and time
+// ---------------------------------------------------------------------------------------------
+
+async fn unicode_text_round_trips_byte_identical(store: Arc<dyn Store>) {
+    // A family emoji (ZWJ sequence), right-to-left Arabic, and "é" as e + combining acute.
+    let family = "\u{1F469}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+    let arabic = "\u{0645}\u{0631}\u{062D}\u{0628}\u{0627} \u{0644}\u{064A}\u{0644}\u{0649}";
+    let decomposed = "Rene\u{0301}e";
+    let name = format!("{family} {arabic} {decomposed}");
+    assert_eq!(family, "👩‍👩‍👧");
+
+    let team = TeamRecord {
+        id: TeamId::new(),
+        name: format!("{arabic} team"),
+        hub_address: Some(format!("{family} house")),
+    };
+    store.create_team(&team, store::now()).await.unwrap();
+    let person = person_record(&name, Some(team.id));
+    let mut account = user_record(Role::ServiceUser, decomposed, Some(person.id));
+    account.display_name = name.clone();
+    store.create_person(&person, Some(&account)).await.unwrap();
+    // The precomposed spelling is a different name and is kept apart.
+    let precomposed = new_person(store.as_ref(), "Ren\u{e9}e", None).await;
+
+    let read = store.person(person.id).await.unwrap().unwrap();
+    assert_eq!(read.display_name.as_bytes(), name.as_bytes());
+    let user = store.user_by_id(account.id).await.unwrap().unwrap();
+    assert_eq!(user.display_name.as_bytes(), name.as_bytes());
+    assert_eq!(user.username.as_bytes(), decomposed.as_bytes());
+    assert_eq!(
+        store.user_by_username(decomposed).await.unwrap(),
+        Some(account)
+    );
+    assert_eq!(store.team(team.id).await.unwrap(), Some(team));
+    assert_eq!(
+        store
+            .person(precomposed.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name
+            .as_bytes(),
+        "Ren\u{e9}e".as_bytes()
+    );
+
+    let names = store.person_display_names().await.unwrap();
+    assert_eq!(names.len(), 2);
+    assert!(names.iter().any(|n| n.as_bytes() == name.as_bytes()));
+
+    // Through the audit log too.
+    let mut entry = audit_entry(Some(person.id), "read");
+    entry.relationship = Some(name.clone());
+    store
+        .append_audit(std::slice::from_ref(&entry))
+        .await
+        .unwrap();
+    let stored = store.audit_for_subject(person.id, None, 10).await.unwrap();
+    assert_eq!(stored[0].entry, entry);
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 1 }
+    );
+}
+
+async fn timestamps_round_trip_with_microseconds(store: Arc<dyn Store>) {
+    // `now()` as the server uses it, and a fixed instant with every microsecond digit set.
+    for created_at in [store::now(), instant(9, 8, 7, 654_321)] {
+        let person = PersonRecord {
+            created_at,
+            ..person_record("Timed", None)
+        };
+        store.create_person(&person, None).await.unwrap();
+        let read = store.person(person.id).await.unwrap().unwrap();
+        assert_eq!(read.created_at, created_at);
+        assert_eq!(
+            read.created_at.nanosecond() % 1_000,
+            0,
+            "stored times are microseconds"
+        );
+    }
+    assert_eq!(instant(9, 8, 7, 654_321).nanosecond(), 654_321_000);
+
+    // Times inside a consent and a signing key, too.
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
+    store
+        .link_carer(person.id, carer.id, None, instant(1, 2, 3, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.carers(person.id).await.unwrap()[0].linked_at,
+        instant(1, 2, 3, 1)
+    );
+    let mut c = consent(person.id, carer.id, &[ConsentScope::Appointments]);
+    c.created_at = instant(1, 2, 3, 999_999);
+    c.expires_at = Some(instant(4, 5, 6, 10));
+    store.grant_consent(&c).await.unwrap().unwrap();
+    assert_eq!(store.consents(person.id).await.unwrap(), vec![c]);
+}
+
+async fn timestamp_order_is_preserved(store: Arc<dyn Store>) {
+    // Instants whose text forms differ in length (whole seconds, milli- and microseconds), so
+    // an order kept as text on SQLite has to agree with time order.
+    let base = instant(12, 0, 0, 0);
+    let times = [
+        base - Duration::microseconds(1),
+        base,
+        base + Duration::microseconds(1),
+        base + Duration::microseconds(1_000),
+        base + Duration::microseconds(1_500),
+        base + Duration::microseconds(10_000),
+        base + Duration::microseconds(999_999),
+        base + Duration::seconds(1),
+        base + Duration::seconds(1) + Duration::microseconds(100_000),
+    ];
+    // Inserted out of order.
+    let mut shuffled: Vec<_> = times.iter().copied().enumerate().collect();
+    shuffled.reverse();
+    shuffled.swap(0, 4);
+    shuffled.swap(2, 7);
+
+    for (i, created_at) in &shuffled {
+        store
+            .insert_signing_key(&SigningKeyRecord {
+                kid: format!("key-{i}"),
+                private_der: vec![*i as u8],
+                created_at: *created_at,
+            })
+            .await
+            .unwrap();
+    }
+    let keys = store.signing_keys().await.unwrap();
+    let read: Vec<_> = keys.iter().map(|k| k.created_at).collect();
+    let mut newest_first = times.to_vec();
+    newest_first.reverse();
+    assert_eq!(read, newest_first);
+
+    // Carer links come back in the order they were made.
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    for (i, linked_at) in &shuffled {
+        let carer = new_user(store.as_ref(), Role::Carer, &format!("carer-{i}")).await;
+        store
+            .link_carer(person.id, carer.id, None, *linked_at)
+            .await
+            .unwrap();
+    }
+    let linked: Vec<_> = store
+        .carers(person.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.linked_at)
+        .collect();
+    assert_eq!(linked, times.to_vec());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+// ---------------------------------------------------------------------------------------------
+
+async fn audit_seqs_start_at_one_and_are_contiguous(store: Arc<dyn Store>) {
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 0 }
+    );
+    let subject = PersonId::new();
+    let first = store
+        .append_audit(&[audit_entry(Some(subject), "read")])
+        .await
+        .unwrap();
+    assert_eq!(first, vec![1]);
+    let batch: Vec<_> = (0..4).map(|_| audit_entry(None, "list")).collect();
+    assert_eq!(store.append_audit(&batch).await.unwrap(), vec![2, 3, 4, 5]);
+    assert_eq!(store.append_audit(&[]).await.unwrap(), Vec::<i64>::new());
+    assert_eq!(
+        store
+            .append_audit(&[audit_entry(Some(subject), "update")])
+            .await
+            .unwrap(),
+        vec![6]
+    );
+
+    let all = store.audit_after(0, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=6).collect::<Vec<_>>()
+    );
+    assert_eq!(all[0].prev_hash, audit::GENESIS_HASH.to_vec());
+    for pair in all.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    assert_eq!(all[1].entry, batch[0]);
+    assert_eq!(
+        store
+            .audit_after(4, 1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>(),
+        vec![5]
+    );
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 6 }
+    );
+}
+
+async fn concurrent_audit_appends_make_one_unbroken_chain(store: Arc<dyn Store>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|task| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                let entries: Vec<_> = (0..5)
+                    .map(|i| audit_entry(Some(PersonId::new()), &format!("task {task} entry {i}")))
+                    .collect();
+                barrier.wait().await;
+                store.append_audit(&entries).await.unwrap()
+            })
+        })
+        .collect();
+
+    let mut all = Vec::new();
+    for task in tasks {
+        let seqs = task.await.unwrap();
+        assert_eq!(seqs.len(), 5);
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "one call's entries are contiguous: {seqs:?}"
+        );
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=100).collect::<Vec<_>>());
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 100 }
+    );
+}
+
+async fn audit_for_subject_is_newest_first_with_before_cursor(store: Arc<dyn Store>) {
+    let ada = PersonId::new();
+    let bea = PersonId::new();
+    let mut ada_entries = Vec::new();
+    for i in 0..10 {
+        let (subject, action) = match i % 3 {
+            0 => (Some(ada), format!("ada {i}")),
+            1 => (Some(bea), format!("bea {i}")),
+            _ => (None, format!("nobody {i}")),
+        };
+        let entry = audit_entry(subject, &action);
+        let seq = store
+            .append_audit(std::slice::from_ref(&entry))
+            .await
+            .unwrap()[0];
+        if subject == Some(ada) {
+            ada_entries.push((seq, entry));
+        }
+    }
+    // Ada's entries are seqs 1, 4, 7, 10.
+    assert_eq!(
+        ada_entries.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![1, 4, 7, 10]
+    );
+
+    let all = store.audit_for_subject(ada, None, 100).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![10, 7, 4, 1]
+    );
+    for record in &all {
+        let (_, entry) = ada_entries.iter().find(|(s, _)| *s == record.seq).unwrap();
+        assert_eq!(&record.entry, entry);
+    }
+
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.audit_for_subject(ada, before, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|r| r.seq);
+        pages.push(page.iter().map(|r| r.seq).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, vec![vec![10, 7, 4], vec![1]]);
+    assert_eq!(
+        store
+            .audit_for_subject(ada, Some(7), 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>(),
+        vec![4, 1]
+    );
+    assert!(
+        store
+            .audit_for_subject(PersonId::new(), None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn audit_log_refuses_update_and_delete(store: Arc<dyn Store>, raw: Raw) {
+    let subject = PersonId::new();
+    let entries: Vec<_> = (0..3)
+        .map(|i| audit_entry(Some(subject), &format!("read {i}")))
+        .collect();
+    store.append_audit(&entries).await.unwrap();
+
+    for sql in [
+        "UPDATE audit_log SET action = 'nothing to see' WHERE seq = 2",
+        "UPDATE audit_log SET outcome = 'denied'",
+        "DELETE FROM audit_log WHERE seq = 3",
+        "DELETE FROM audit_log",
+    ] {
+        let result = raw.execute(sql).await;
+        assert!(result.is_err(), "{sql:?} was allowed: {result:?}");
+    }
+    // Postgres row triggers do not see TRUNCATE; a statement trigger must.
+    if raw.backend() == Backend::Postgres {
+        assert!(raw.execute("TRUNCATE audit_log").await.is_err(), "TRUNCATE was allowed");
+    }
+
+    let stored = store.audit_after(0, 100).await.unwrap();
+    assert_eq!(
+        stored.into_iter().map(|r| r.entry).collect::<Vec<_>>(),
+        entries
+    );
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 3 }
+    );
+    raw.close().await;
+}
+
+async fn tampered_audit_entry_is_detected(store: Arc<dyn Store>, raw: Raw) {
+    let entries: Vec<_> = (0..5)
+        .map(|i| audit_entry(None, &format!("read {i}")))
+        .collect();
+    store.append_audit(&entries).await.unwrap();
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 5 }
+    );
+
+    // Someone with database access removes the guard and rewrites history.
+    match raw.backend() {
+        Backend::Sqlite => {
+            raw.execute("DROP TRIGGER audit_log_no_update")
+                .await
+                .unwrap();
+            raw.execute("DROP TRIGGER audit_log_no_delete")
+                .await
+                .unwrap();
+        }
+        Backend::Postgres => {
+            raw.execute("DROP TRIGGER audit_log_append_only ON audit_log")
+                .await
+                .unwrap();
+        }
+    }
+    let changed = raw
+        .execute("UPDATE audit_log SET action = 'nothing to see' WHERE seq = 3")
+        .await
+        .unwrap();
+    assert_eq!(changed, 1);
+
+    match audit::verify(store.as_ref()).await.unwrap() {
+        Verification::Broken { seq, reason } => {
+            assert_eq!(seq, 3, "the changed entry is named ({reason})");
+        }
+        other => panic!("tampering went unnoticed: {other:?}"),
+    }
+
+    // Deleting an entry is named too: the first missing seq.
+    raw.execute("UPDATE audit_log SET action = 'read 2' WHERE seq = 3")
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 5 }
+    );
+    raw.execute("DELETE FROM audit_log WHERE seq = 2")
+        .await
+        .unwrap();
+    assert!(matches!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Broken { seq: 2, .. }
+    ));
+    raw.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema and keys
+// ---------------------------------------------------------------------------------------------
+
+async fn migrating_twice_is_a_no_op(store: Arc<dyn Store>) {
+    // The harness migrated once already.
+    let user = new_user(store.as_ref(), Role::Admin, "admin").await;
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(user));
+    let seqs = store
+        .append_audit(&[audit_entry(None, "after migrate")])
+        .await
+        .unwrap();
+    assert_eq!(seqs, vec![1]);
+}
+
+async fn signing_key_with_same_kid_is_kept_once(store: Arc<dyn Store>) {
+    let first = SigningKeyRecord {
+        kid: "2025-03-key".to_owned(),
+        private_der: vec![1, 2, 3, 4],
+        created_at: instant(8, 0, 0, 1),
+    };
+    store.insert_signing_key(&first).await.unwrap();
+    let again = SigningKeyRecord {
+        private_der: vec![9, 9, 9],
+        created_at: instant(9, 0, 0, 0),
+        ..first.clone()
+    };
+    store.insert_signing_key(&again).await.unwrap();
+
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        vec![first],
+        "the first key stored is kept"
+    );
+}
+
+async fn signing_keys_are_newest_first(store: Arc<dyn Store>) {
+    assert!(store.signing_keys().await.unwrap().is_empty());
+    let key = |kid: &str, at| SigningKeyRecord {
+        kid: kid.to_owned(),
+        private_der: kid.as_bytes().to_vec(),
+        created_at: at,
+    };
+    let middle = key("b", instant(10, 0, 0, 0));
+    let newest = key("a", instant(11, 0, 0, 5));
+    let oldest = key("c", instant(9, 59, 59, 999_999));
+    for k in [&middle, &newest, &oldest] {
+        store.insert_signing_key(k).await.unwrap();
+    }
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        vec![newest, middle, oldest]
+    );
+}
