@@ -313,6 +313,7 @@ mod tests {
         let client = Caller::StaffSystem(StaffSystemCaller {
             client_id: "case-system".into(),
             scopes: [StaffScope::PeopleRead].into(),
+            on_behalf_of: None,
         });
         let none = Relationship::default();
         let now = Utc::now();

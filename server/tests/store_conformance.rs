@@ -1550,7 +1550,10 @@ async fn audit_log_refuses_update_and_delete(store: Arc<dyn Store>, raw: Raw) {
     }
     // Postgres row triggers do not see TRUNCATE; a statement trigger must.
     if raw.backend() == Backend::Postgres {
-        assert!(raw.execute("TRUNCATE audit_log").await.is_err(), "TRUNCATE was allowed");
+        assert!(
+            raw.execute("TRUNCATE audit_log").await.is_err(),
+            "TRUNCATE was allowed"
+        );
     }
 
     let stored = store.audit_after(0, 100).await.unwrap();

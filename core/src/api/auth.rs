@@ -8,7 +8,9 @@ use crate::domain::{PersonId, Role, UserId};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
     pub password: String,
 }
 
@@ -32,6 +34,7 @@ impl Validate for LoginRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 200))]
     pub refresh_token: String,
 }
 
@@ -88,6 +91,8 @@ impl std::fmt::Debug for TokenResponse {
 #[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientTokenRequest {
+    /// Always `client_credentials`.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^client_credentials$"))]
     pub grant_type: String,
     /// The client id; may also come in HTTP Basic authentication.
     #[serde(default)]

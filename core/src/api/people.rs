@@ -18,9 +18,15 @@ use crate::domain::{
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._-]+$")
+    )]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
     pub role: Role,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub display_name: String,
     /// For a service user's account: the person record it belongs to.
     #[serde(default)]
@@ -56,7 +62,12 @@ impl Validate for CreateUserRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._-]+$")
+    )]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
     pub password: String,
 }
 
@@ -70,6 +81,7 @@ impl std::fmt::Debug for NewAccount {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePersonRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub display_name: String,
     /// The team whose caseload the person joins.
     #[serde(default)]
@@ -117,6 +129,7 @@ pub struct PersonView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeamRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub name: String,
     #[serde(default)]
     pub hub_address: Option<String>,
@@ -241,9 +254,11 @@ pub struct ExcludeUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct EmergencyAccessRequest {
     /// Why the record must be opened; shown to the person.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub reason: String,
     /// How long access lasts, in minutes (default 60, at most 480).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 480))]
     pub duration_minutes: Option<u32>,
 }
 
@@ -292,6 +307,9 @@ pub struct AccessLogEntry {
     pub actor_name: Option<String>,
     /// `service_user`, `carer`, …, or `staff_system`.
     pub actor_role: String,
+    /// For a staff system: the staff member it acted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
     pub resource: String,
     pub action: String,
     /// `allowed` or `denied`.

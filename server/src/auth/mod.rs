@@ -32,6 +32,8 @@ pub struct CallerUser {
 pub struct StaffSystemCaller {
     pub client_id: String,
     pub scopes: BTreeSet<StaffScope>,
+    /// The staff member the system acts for, as the system names them (`X-On-Behalf-Of`).
+    pub on_behalf_of: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +48,14 @@ impl Caller {
         match self {
             Caller::User(user) => user.id.to_string(),
             Caller::StaffSystem(client) => format!("client:{}", client.client_id),
+        }
+    }
+
+    /// Whom a staff system says it acts for, recorded in the audit log.
+    pub fn on_behalf_of(&self) -> Option<String> {
+        match self {
+            Caller::User(_) => None,
+            Caller::StaffSystem(client) => client.on_behalf_of.clone(),
         }
     }
 

@@ -202,6 +202,19 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
+/// The header a staff system names its user in, for the audit log.
+pub const ON_BEHALF_OF_HEADER: &str = "x-on-behalf-of";
+
+fn on_behalf_of(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let Some(value) = parts.headers.get(ON_BEHALF_OF_HEADER) else {
+        return Ok(None);
+    };
+    let invalid = || ApiError::BadRequest(vec![FieldError::new(ON_BEHALF_OF_HEADER, "invalid")]);
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    livingwell_core::domain::text::check_name(ON_BEHALF_OF_HEADER, text).map_err(|_| invalid())?;
+    Ok(Some(text.to_owned()))
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -251,6 +264,7 @@ impl FromRequestParts<AppState> for Caller {
                 Ok(Caller::StaffSystem(StaffSystemCaller {
                     client_id: client.client_id,
                     scopes,
+                    on_behalf_of: on_behalf_of(parts)?,
                 }))
             }
         }

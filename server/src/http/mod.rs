@@ -108,14 +108,70 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Documents the answers any `/v1` or `/oauth` operation can give besides its own: a body
+/// that cannot be read, failed sign-in, refusals, a body too large, the wrong media type,
+/// invalid fields, throttling and a database (or audit log) that cannot answer.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        const COMMON: [(&str, &str); 10] = [
+            ("400", "The request could not be read"),
+            ("401", "Sign-in needed or not accepted"),
+            ("403", "Not allowed"),
+            ("404", "Not found, or not yours to know of"),
+            ("405", "Method not allowed"),
+            ("413", "Body too large"),
+            ("415", "Body is not JSON"),
+            ("422", "Invalid fields"),
+            ("429", "Too many requests; see Retry-After"),
+            ("503", "Cannot answer safely right now"),
+        ];
+        let body = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !(path.starts_with("/v1/") || path.starts_with("/oauth/")) {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in COMMON {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/json", body.clone())
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
+    }
+}
+
 /// The routes and the OpenAPI document that describes them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(meta::router())
         .merge(sessions::router())
         .merge(people::router())
         .merge(teams::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: only now does the document hold every operation.
+    utoipa::Modify::modify(&CommonErrors, &mut openapi);
+    (router, openapi)
 }
 
 /// The whole application.

@@ -97,7 +97,7 @@ async fn create_person(
             at: now,
             actor_id: Some(caller.audit_id()),
             actor_role: caller.audit_role().to_owned(),
-            on_behalf_of: None,
+            on_behalf_of: caller.on_behalf_of(),
             subject_id: Some(person.id),
             resource: Resource::Person.as_str().to_owned(),
             action: "create".to_owned(),
@@ -477,7 +477,8 @@ async fn emergency_access(
 struct AccessLogQuery {
     /// Entries older than this sequence number (from `next_before`).
     before: Option<i64>,
-    /// At most this many entries (1–200, default 50).
+    /// At most this many entries (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -543,6 +544,7 @@ async fn access_log(
                     .and_then(|id| names.get(id).cloned()),
                 actor_id: entry.actor_id,
                 actor_role: entry.actor_role,
+                on_behalf_of: entry.on_behalf_of,
                 resource: entry.resource,
                 action: entry.action,
                 outcome: entry.outcome,

@@ -71,7 +71,8 @@ async fn create_team(
 struct CaseloadQuery {
     /// Continue after this person (the last id of the previous page).
     after: Option<PersonId>,
-    /// At most this many people (1–200, default 100).
+    /// At most this many people (default 100).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
