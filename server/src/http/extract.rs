@@ -13,6 +13,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use livingwell_core::api::{FieldError, Validate};
 use livingwell_core::domain::{Role, UserId};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -63,32 +64,52 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 
 /// Parses JSON, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|error| deserialize_error(error.path().to_string(), error.into_inner()))?;
-    deserializer
+    // Syntax first: a text that is not JSON is a bad request whatever its fields say.
+    let mut syntax = serde_json::Deserializer::from_slice(bytes);
+    serde_json::Value::deserialize(&mut syntax)
+        .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "malformed_json")]))?;
+    syntax
         .end()
         .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "trailing_characters")]))?;
-    Ok(value)
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().clone();
+        deserialize_error(&path, error.into_inner())
+    })
 }
 
-fn deserialize_error(path: String, error: serde_json::Error) -> ApiError {
-    use serde_json::error::Category;
-    match error.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::BadRequest(vec![FieldError::new("body", "malformed_json")])
+fn deserialize_error(path: &serde_path_to_error::Path, error: serde_json::Error) -> ApiError {
+    // The text is JSON (checked above): whatever is wrong is a field's shape.
+    let message = error.to_string();
+    let segments: Vec<String> = path.iter().map(ToString::to_string).collect();
+    let (code, field) = if message.starts_with("unknown field") {
+        // The path ends with the raw key; name it by its sanitised form instead.
+        let parent = &segments[..segments.len().saturating_sub(1)];
+        ("unknown_field", join(parent, quoted_name(&message)))
+    } else if message.starts_with("missing field") {
+        ("required", join(&segments, quoted_name(&message)))
+    } else if message.starts_with("duplicate field") {
+        ("duplicate_field", join(&segments, quoted_name(&message)))
+    } else {
+        ("invalid", join(&segments, None))
+    };
+    ApiError::Invalid(vec![FieldError::new(field, code)])
+}
+
+fn join(segments: &[String], name: Option<String>) -> String {
+    let mut out = String::new();
+    for segment in segments.iter().chain(name.iter()) {
+        if segment.starts_with('[') || out.is_empty() {
+            out.push_str(segment);
+        } else {
+            out.push('.');
+            out.push_str(segment);
         }
-        Category::Data => {
-            let message = error.to_string();
-            let (code, named) = if message.starts_with("unknown field") {
-                ("unknown_field", quoted_name(&message))
-            } else if message.starts_with("missing field") {
-                ("required", quoted_name(&message))
-            } else {
-                ("invalid", None)
-            };
-            ApiError::Invalid(vec![FieldError::new(join_path(&path, named), code)])
-        }
+    }
+    if out.is_empty() {
+        "body".to_owned()
+    } else {
+        out
     }
 }
 
@@ -102,15 +123,6 @@ fn quoted_name(message: &str) -> Option<String> {
         .take(64)
         .collect();
     Some(name)
-}
-
-fn join_path(path: &str, name: Option<String>) -> String {
-    match (path, name) {
-        (".", Some(name)) | ("", Some(name)) => name,
-        (".", None) | ("", None) => "body".to_owned(),
-        (path, Some(name)) => format!("{path}.{name}"),
-        (path, None) => path.to_owned(),
-    }
 }
 
 /// A JSON body that must also pass its [`Validate`] rules (422 listing every failing field).
