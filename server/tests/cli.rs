@@ -2,12 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
-use common::{Backend, TestDb};
+use livingwell_testkit::{Backend, TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_livingwell");
 
@@ -68,7 +66,7 @@ async fn login(base_url: &str, username: &str, password: &str) -> reqwest::Statu
 }
 
 async fn serve_demo_starts_and_alex_can_log_in(backend: Backend) {
-    let db = TestDb::create(backend).await;
+    let db = TestDatabase::create(backend).await.unwrap();
     let served = serve(&db.url, &["--demo"]);
     assert!(
         served
@@ -106,7 +104,7 @@ async fn serve_demo_on_postgres_starts_and_alex_can_log_in() {
 
 #[tokio::test]
 async fn demo_refuses_a_database_with_real_people() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let store = livingwell_server::store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();
     let person = livingwell_server::store::PersonRecord {
@@ -146,7 +144,7 @@ fn verify(database_url: &str) -> (bool, String) {
 }
 
 async fn audit_verify_reports_the_first_broken_link(backend: Backend) {
-    let db = TestDb::create(backend).await;
+    let db = TestDatabase::create(backend).await.unwrap();
     let served = serve(&db.url, &["--demo"]);
     // Some audited activity: alex looks at their own overview three times.
     let client = reqwest::Client::new();
@@ -175,17 +173,11 @@ async fn audit_verify_reports_the_first_broken_link(backend: Backend) {
     assert!(report.contains("intact: 3 entries"), "{report}");
 
     // Someone with database access rewrites history: removes the guard and edits entry 2.
-    match backend {
-        Backend::Sqlite => db
-            .execute("DROP TRIGGER audit_log_no_update")
-            .await
-            .unwrap(),
-        Backend::Postgres => {
-            db.execute("DROP TRIGGER audit_log_append_only ON audit_log")
-                .await
-                .unwrap();
-        }
-    }
+    let drop_guard = match backend {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_update",
+        Backend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+    };
+    db.execute(drop_guard).await.unwrap();
     db.execute("UPDATE audit_log SET action = 'nothing to see' WHERE seq = 2")
         .await
         .unwrap();
@@ -206,7 +198,7 @@ async fn audit_verify_on_postgres_reports_the_first_broken_link() {
 
 #[tokio::test]
 async fn user_add_bootstraps_an_admin_with_the_password_from_stdin() {
-    let db = TestDb::create(Backend::Sqlite).await;
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
     let mut child = Command::new(BIN)
         .args([
             "user",
@@ -260,4 +252,87 @@ async fn user_add_bootstraps_an_admin_with_the_password_from_stdin() {
         .unwrap();
     short.stdin.take().unwrap().write_all(b"short\n").unwrap();
     assert!(!short.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn logs_carry_no_names_passwords_or_tokens_and_shutdown_is_graceful() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base_url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("Living Well listening on ")
+                .map(str::to_owned)
+        })
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+
+    let client = reqwest::Client::new();
+    let tokens: serde_json::Value = client
+        .post(format!("{base_url}/v1/auth/login"))
+        .json(&serde_json::json!({"username": "alex", "password": "livingwell-demo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let me = client
+        .get(format!("{base_url}/v1/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert!(me.text().await.unwrap().contains("Alex Rivers"));
+    let wrong = client
+        .post(format!("{base_url}/v1/auth/login"))
+        .json(&serde_json::json!({"username": "alex", "password": "my-secret-guess"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), reqwest::StatusCode::UNAUTHORIZED);
+    client
+        .post(format!("{base_url}/v1/auth/refresh"))
+        .json(&serde_json::json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+
+    // SIGTERM: the server finishes and exits cleanly.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
+    let logs = log_reader.join().unwrap();
+    assert!(logs.contains("/v1/me"), "requests are logged: {logs}");
+    for secret in [
+        "livingwell-demo",
+        "my-secret-guess",
+        "Alex Rivers",
+        "Rivers",
+        &access,
+        &refresh,
+    ] {
+        assert!(!logs.contains(secret), "the logs contain {secret:?}");
+    }
 }

@@ -26,9 +26,7 @@ use livingwell_server::store::{
     PersonRecord, RefreshTokenRecord, RelationshipFacts, SessionUser, SigningKeyRecord, Store,
     StoreError, TeamRecord, UserRecord,
 };
-mod common;
-
-use common::{Backend, TestDb as TestDatabase};
+use livingwell_testkit::{Backend, TestDatabase};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -96,7 +94,7 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let db = TestDatabase::create(backend).await;
+    let db = TestDatabase::create(backend).await.unwrap();
     case(open_store(&db).await).await;
     drop(db);
 }
@@ -107,7 +105,7 @@ where
     F: FnOnce(Arc<dyn Store>, Raw) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let db = TestDatabase::create(backend).await;
+    let db = TestDatabase::create(backend).await.unwrap();
     let store = open_store(&db).await;
     let raw = Raw::connect(&db).await;
     case(store, raw).await;

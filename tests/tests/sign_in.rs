@@ -12,6 +12,7 @@ on_both_databases!(
     racing_refresh_within_grace_gets_a_pair_of_its_own,
     logout_ends_the_session_and_its_access_tokens,
     repeated_failed_logins_are_throttled_with_retry_after,
+    many_accounts_tried_from_one_address_are_throttled,
     staff_system_gets_a_scoped_token_without_refresh,
     staff_system_with_wrong_secret_is_refused,
 );
@@ -266,4 +267,26 @@ async fn staff_system_with_wrong_secret_is_refused(backend: Backend) {
     .await;
     assert_eq!(grant.status, StatusCode::BAD_REQUEST);
     assert_eq!(grant.fields(), ["grant_type"]);
+}
+
+async fn many_accounts_tried_from_one_address_are_throttled(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let mut throttled = None;
+    // Spraying one password across many accounts trips the per-address limit.
+    for attempt in 0..40 {
+        let body = json!({"username": format!("guess{attempt}"), "password": "Winter2026!!"});
+        let reply = server
+            .send(Method::POST, "/v1/auth/login", None, Some(body))
+            .await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(attempt);
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        throttled,
+        Some(30),
+        "the 31st attempt from one address waits"
+    );
 }

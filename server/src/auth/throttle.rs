@@ -32,6 +32,9 @@ impl Default for ThrottleSettings {
     }
 }
 
+/// Above this many remembered keys, keys with full buckets are dropped.
+const FORGET_ABOVE_KEYS: usize = 10_000;
+
 #[derive(Debug)]
 pub struct LoginThrottle {
     accounts: DefaultKeyedRateLimiter<String>,
@@ -55,6 +58,14 @@ impl LoginThrottle {
 
     /// Counts one attempt; `Err(wait)` when the caller must wait before trying again.
     pub fn check(&self, username: &str, address: IpAddr) -> Result<(), Duration> {
+        // Forget keys whose buckets are full again, so guessing many names cannot grow memory
+        // without bound.
+        if self.accounts.len() > FORGET_ABOVE_KEYS {
+            self.accounts.retain_recent();
+        }
+        if self.addresses.len() > FORGET_ABOVE_KEYS {
+            self.addresses.retain_recent();
+        }
         let now = self.clock.now();
         self.addresses
             .check_key(&address)

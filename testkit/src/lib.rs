@@ -1,8 +1,9 @@
-//! Fresh databases for the server's own tests: a SQLite file in a temporary directory, or a new
-//! database on the local Postgres server (dropped afterwards).
+//! Fresh databases for tests: a SQLite file in a temporary directory, or a new database on the
+//! local Postgres server, dropped when the test ends (even when it fails).
+//!
+//! Postgres: `postgres://postgres@127.0.0.1:5432/postgres`, or `LIVINGWELL_TEST_POSTGRES`.
 
-#![allow(dead_code, clippy::unwrap_used)]
-
+use anyhow::Context;
 use sqlx::Connection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,46 +12,50 @@ pub enum Backend {
     Postgres,
 }
 
+/// The Postgres server tests create their databases on.
 pub fn postgres_admin_url() -> String {
     std::env::var("LIVINGWELL_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// A database made for one test, removed when dropped.
 #[derive(Debug)]
-pub struct TestDb {
+pub struct TestDatabase {
     pub url: String,
     postgres_name: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
-impl TestDb {
-    pub async fn create(backend: Backend) -> Self {
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> anyhow::Result<Self> {
         match backend {
             Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
+                let dir = tempfile::tempdir()?;
                 let url = format!("sqlite://{}", dir.path().join("livingwell.db").display());
-                Self {
+                Ok(Self {
                     url,
                     postgres_name: None,
                     _dir: Some(dir),
-                }
+                })
             }
             Backend::Postgres => {
                 let admin = postgres_admin_url();
                 let name = format!("lw_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .context("connecting to the test Postgres server")?;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
-                    .await
-                    .unwrap();
+                    .await?;
+                conn.close().await?;
                 let base = admin
                     .rsplit_once('/')
                     .map_or(admin.as_str(), |(base, _)| base);
-                Self {
+                Ok(Self {
                     url: format!("{base}/{name}"),
                     postgres_name: Some(name),
                     _dir: None,
-                }
+                })
             }
         }
     }
@@ -63,29 +68,36 @@ impl TestDb {
         }
     }
 
-    /// Runs one SQL statement directly, behind the application's back.
-    pub async fn execute(&self, sql: &'static str) -> Result<(), sqlx::Error> {
-        if let Some(_name) = &self.postgres_name {
-            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
-            sqlx::query(sql).execute(&mut conn).await?;
-        } else {
-            let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
-            sqlx::query(sql).execute(&mut conn).await?;
-        }
-        Ok(())
+    /// Runs one statement directly, behind the application's back; the rows it affected.
+    pub async fn execute(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
+        let affected = match self.backend() {
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+            }
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+            }
+        };
+        Ok(affected)
     }
 }
 
-impl Drop for TestDb {
+impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else {
             return;
         };
+        // Drop may run inside the test's runtime, which must not be blocked: use a thread with a
+        // runtime of its own.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap();
+            else {
+                return;
+            };
             runtime.block_on(async move {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
                     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
