@@ -14,12 +14,7 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-// Hand-written so a password never reaches a log line through `{:?}`.
-impl std::fmt::Debug for LoginRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginRequest").finish_non_exhaustive()
-    }
-}
+debug_without_secrets!(LoginRequest);
 
 impl Validate for LoginRequest {
     fn field_errors(&self) -> Vec<FieldError> {
@@ -38,11 +33,7 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-impl std::fmt::Debug for RefreshRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshRequest").finish_non_exhaustive()
-    }
-}
+debug_without_secrets!(RefreshRequest);
 
 impl Validate for RefreshRequest {
     fn field_errors(&self) -> Vec<FieldError> {
@@ -79,13 +70,7 @@ pub struct TokenResponse {
     pub user: UserView,
 }
 
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("user", &self.user)
-            .finish_non_exhaustive()
-    }
-}
+debug_without_secrets!(TokenResponse, user);
 
 /// `POST /oauth/token` form body (client credentials).
 #[derive(Clone, Deserialize, Serialize)]
@@ -104,13 +89,7 @@ pub struct ClientTokenRequest {
     pub scope: Option<String>,
 }
 
-impl std::fmt::Debug for ClientTokenRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientTokenRequest")
-            .field("grant_type", &self.grant_type)
-            .finish_non_exhaustive()
-    }
-}
+debug_without_secrets!(ClientTokenRequest, grant_type);
 
 #[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -122,10 +101,26 @@ pub struct ClientTokenResponse {
     pub scope: String,
 }
 
-impl std::fmt::Debug for ClientTokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientTokenResponse")
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
+debug_without_secrets!(ClientTokenResponse, scope);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_passwords_or_tokens() {
+        let login = LoginRequest {
+            username: "alex".into(),
+            password: "hunter2-hunter2".into(),
+        };
+        let refresh = RefreshRequest {
+            refresh_token: "lwr_secret".into(),
+        };
+        let shown = format!("{login:?} {refresh:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("lwr_secret"),
+            "{shown}"
+        );
+        assert!(shown.contains("LoginRequest"));
     }
 }

@@ -3,6 +3,20 @@
 //! Request types refuse unknown fields, so a misspelt field is an error rather than silently
 //! ignored, and each implements [`Validate`] so the same field rules hold on both sides.
 
+/// `Debug` that shows only the named fields, for bodies that carry passwords, tokens or
+/// names: such a value can then be logged or put in a panic message without leaking them.
+macro_rules! debug_without_secrets {
+    ($type:ident $(, $field:ident)*) => {
+        impl std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 pub mod auth;
 pub mod error;
 pub mod people;

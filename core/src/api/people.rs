@@ -33,13 +33,7 @@ pub struct CreateUserRequest {
     pub person_id: Option<PersonId>,
 }
 
-impl std::fmt::Debug for CreateUserRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreateUserRequest")
-            .field("role", &self.role)
-            .finish_non_exhaustive()
-    }
-}
+debug_without_secrets!(CreateUserRequest, role);
 
 impl Validate for CreateUserRequest {
     fn field_errors(&self) -> Vec<FieldError> {
@@ -71,11 +65,7 @@ pub struct NewAccount {
     pub password: String,
 }
 
-impl std::fmt::Debug for NewAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewAccount").finish_non_exhaustive()
-    }
-}
+debug_without_secrets!(NewAccount);
 
 #[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -91,13 +81,7 @@ pub struct CreatePersonRequest {
     pub account: Option<NewAccount>,
 }
 
-impl std::fmt::Debug for CreatePersonRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreatePersonRequest")
-            .field("team_id", &self.team_id)
-            .finish_non_exhaustive()
-    }
-}
+debug_without_secrets!(CreatePersonRequest, team_id);
 
 impl Validate for CreatePersonRequest {
     fn field_errors(&self) -> Vec<FieldError> {

@@ -135,6 +135,11 @@ async fn get_person(
         &request_id,
     )
     .await?;
+    current_view(&state, person).await
+}
+
+/// The person as stored now.
+async fn current_view(state: &AppState, person: PersonId) -> ApiResult<axum::Json<PersonView>> {
     let record = state
         .store
         .person(person)
@@ -170,12 +175,7 @@ async fn place_on_team(
         .store
         .place_on_team(person, request.team_id, store::now())
         .await?;
-    let record = state
-        .store
-        .person(person)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(person_view(&record)))
+    current_view(&state, person).await
 }
 
 /// Staff: allocate (or reallocate) the person's peer worker.
@@ -206,12 +206,7 @@ async fn allocate_peer(
         .store
         .allocate_peer(person, request.peer_worker_id, store::now())
         .await?;
-    let record = state
-        .store
-        .person(person)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(person_view(&record)))
+    current_view(&state, person).await
 }
 
 /// The person's carers.

@@ -247,8 +247,45 @@ pub(super) fn scopes_json(scopes: &BTreeSet<StaffScope>) -> Json<Vec<&'static st
     Json(scopes.iter().map(|s| s.as_str()).collect())
 }
 
+/// The insert of one account, bound and ready to run on a pool or in a transaction.
+macro_rules! insert_user {
+    ($user:expr, $at:expr) => {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role, display_name, person_id, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind($user.id.as_uuid())
+        .bind(&$user.username)
+        .bind(&$user.password_hash)
+        .bind($user.role.as_str())
+        .bind(&$user.display_name)
+        .bind($user.person_id.map(|p| p.as_uuid()))
+        .bind($at)
+    };
+}
+
+pub(super) use insert_user;
+
 macro_rules! impl_store {
     ($store:ty) => {
+        impl $store {
+            /// People joined to their caseload and allocation, filtered by `condition` on `$1`,
+            /// ordered by name.
+            async fn people_where(
+                &self,
+                condition: &'static str,
+                id: uuid::Uuid,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
+                let sql = format!(
+                    "{} {condition} ORDER BY p.display_name",
+                    $crate::store::sql::PERSON_SELECT
+                );
+                let rows: Vec<$crate::store::sql::PersonRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn migrate(&self) -> $crate::store::StoreResult<()> {
@@ -265,17 +302,7 @@ macro_rules! impl_store {
                 user: &$crate::store::UserRecord,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO users (id, username, password_hash, role, display_name, \
-                     person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(user.id.as_uuid())
-                .bind(&user.username)
-                .bind(&user.password_hash)
-                .bind(user.role.as_str())
-                .bind(&user.display_name)
-                .bind(user.person_id.map(|p| p.as_uuid()))
-                .bind(at)
+                $crate::store::sql::insert_user!(user, at)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::StoreError::from_sqlx)?;
@@ -349,17 +376,7 @@ macro_rules! impl_store {
                     .map_err($crate::store::StoreError::from_sqlx)?;
                 }
                 if let Some(user) = account {
-                    sqlx::query(
-                        "INSERT INTO users (id, username, password_hash, role, display_name, \
-                         person_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(user.id.as_uuid())
-                    .bind(&user.username)
-                    .bind(&user.password_hash)
-                    .bind(user.role.as_str())
-                    .bind(&user.display_name)
-                    .bind(user.person_id.map(|p| p.as_uuid()))
-                    .bind(person.created_at)
+                    $crate::store::sql::insert_user!(user, person.created_at)
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::store::StoreError::from_sqlx)?;
@@ -596,33 +613,18 @@ macro_rules! impl_store {
                 &self,
                 carer: livingwell_core::domain::UserId,
             ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
-                let rows: Vec<$crate::store::sql::PersonRow> = sqlx::query_as(
-                    sqlx::AssertSqlSafe(format!(
-                        "{} JOIN carer_links l ON l.person_id = p.id WHERE l.carer_id = $1 \
-                         ORDER BY p.display_name",
-                        $crate::store::sql::PERSON_SELECT
-                    )),
+                self.people_where(
+                    "JOIN carer_links l ON l.person_id = p.id WHERE l.carer_id = $1",
+                    carer.as_uuid(),
                 )
-                .bind(carer.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                .await
             }
 
             async fn people_allocated(
                 &self,
                 peer: livingwell_core::domain::UserId,
             ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
-                let rows: Vec<$crate::store::sql::PersonRow> = sqlx::query_as(
-                    sqlx::AssertSqlSafe(format!(
-                        "{} WHERE a.peer_worker_id = $1 ORDER BY p.display_name",
-                        $crate::store::sql::PERSON_SELECT
-                    )),
-                )
-                .bind(peer.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                self.people_where("WHERE a.peer_worker_id = $1", peer.as_uuid()).await
             }
 
             async fn grant_consent(
