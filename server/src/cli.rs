@@ -168,6 +168,7 @@ pub async fn serve(
     settings: Settings,
 ) -> anyhow::Result<()> {
     let state = AppState::new(store, &settings).await?;
+    let shutdown = state.shutdown.clone();
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .context("binding the address")?;
@@ -180,7 +181,11 @@ pub async fn serve(
         listener,
         http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // End event streams, which would otherwise hold the graceful shutdown open forever.
+        shutdown.cancel();
+    })
     .await?;
     Ok(())
 }

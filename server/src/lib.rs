@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod demo;
+pub mod events;
 pub mod http;
 pub mod policy;
 pub mod store;

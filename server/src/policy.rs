@@ -29,6 +29,14 @@ pub enum Resource {
     TeamPlacement,
     AccessLog,
     EmergencyAccess,
+    /// The Enablement Plan ("plan on a page"), its versions, comments and agreement.
+    EnablementPlan,
+    /// The whole WRAP.
+    Wrap,
+    /// The WRAP's crisis plan and its activation state.
+    CrisisPlan,
+    /// Appointments and workshop bookings.
+    Appointments,
 }
 
 impl Resource {
@@ -42,6 +50,10 @@ impl Resource {
             Resource::TeamPlacement => "team_placement",
             Resource::AccessLog => "access_log",
             Resource::EmergencyAccess => "emergency_access",
+            Resource::EnablementPlan => "enablement_plan",
+            Resource::Wrap => "wrap",
+            Resource::CrisisPlan => "crisis_plan",
+            Resource::Appointments => "appointments",
         }
     }
 }
@@ -50,6 +62,14 @@ impl Resource {
 pub enum Action {
     Read,
     Write,
+    /// Comment on a plan, or record disagreement.
+    Comment,
+    /// Agree a version of a plan.
+    Agree,
+    /// Activate or deactivate the crisis plan.
+    Activate,
+    /// The person's own answers: confirm, ask to cancel or reschedule, book a workshop.
+    Respond,
 }
 
 impl Action {
@@ -57,6 +77,10 @@ impl Action {
         match self {
             Action::Read => "read",
             Action::Write => "write",
+            Action::Comment => "comment",
+            Action::Agree => "agree",
+            Action::Activate => "activate",
+            Action::Respond => "respond",
         }
     }
 }
@@ -117,14 +141,98 @@ impl Relationship {
     }
 }
 
-/// The staff-system scope each resource and action needs.
+/// The staff-system scope each resource and action needs; `None` when no scope allows it.
 fn staff_scope(resource: Resource, action: Action) -> Option<StaffScope> {
+    use Action::*;
+    use Resource::*;
     match (resource, action) {
-        (Resource::AccessLog, Action::Read) => Some(StaffScope::AuditRead),
-        (Resource::EmergencyAccess, _) => None,
-        (_, Action::Read) => Some(StaffScope::PeopleRead),
-        (Resource::Consents | Resource::Exclusions, Action::Write) => None,
-        (_, Action::Write) => Some(StaffScope::PeopleWrite),
+        (AccessLog, Read) => Some(StaffScope::AuditRead),
+        (EmergencyAccess | AccessLog, _) | (Consents | Exclusions, Write) => None,
+        (EnablementPlan | Wrap | CrisisPlan, Read) => Some(StaffScope::PlansRead),
+        (EnablementPlan | Wrap | CrisisPlan, Write | Comment | Activate) => {
+            Some(StaffScope::PlansWrite)
+        }
+        (Appointments, Read) => Some(StaffScope::AppointmentsRead),
+        (Appointments, Write | Respond) => Some(StaffScope::AppointmentsWrite),
+        // Agreement is the person's; the rest of a plan's or appointment's actions are not a
+        // system's to take.
+        (EnablementPlan | Wrap | CrisisPlan | Appointments, _) => None,
+        (_, Read) => Some(StaffScope::PeopleRead),
+        (_, _) => Some(StaffScope::PeopleWrite),
+    }
+}
+
+/// What a relationship allows, before it becomes an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    Allow,
+    /// The caller knows the person but may not do this: 403.
+    Forbid,
+    /// The caller may not know this part of the record exists: 404.
+    Hide,
+}
+
+/// The access matrix (SPEC §2) for an account with a relationship to the person.
+fn rule(
+    grounds: Grounds,
+    resource: Resource,
+    action: Action,
+    relationship: &Relationship,
+    now: DateTime<Utc>,
+) -> Rule {
+    use Action::*;
+    use Resource::*;
+    let allow_if = |allowed: bool| if allowed { Rule::Allow } else { Rule::Forbid };
+    let shared = |scope: ConsentScope| relationship.carer_shares(scope, now);
+    match grounds {
+        Grounds::OwnRecord => allow_if(match resource {
+            Person => action == Read,
+            Carers | Consents | Exclusions | Wrap => matches!(action, Read | Write),
+            AccessLog => action == Read,
+            EnablementPlan => matches!(action, Read | Comment | Agree),
+            CrisisPlan => matches!(action, Read | Write | Activate),
+            Appointments => matches!(action, Read | Respond),
+            PeerAllocation | TeamPlacement | EmergencyAccess => false,
+        }),
+        Grounds::Team => allow_if(match resource {
+            EnablementPlan => matches!(action, Read | Write | Comment),
+            // The WRAP is the person's own: the team reads it, and writes only as a co-author
+            // the person has allowed.
+            Wrap => {
+                action == Read || (action == Write && relationship.facts.team_may_coauthor_wrap)
+            }
+            CrisisPlan => {
+                matches!(action, Read | Activate)
+                    || (action == Write && relationship.facts.team_may_coauthor_wrap)
+            }
+            Appointments => matches!(action, Read | Write),
+            EmergencyAccess => false,
+            _ => matches!(action, Read | Write),
+        }),
+        Grounds::EmergencyAccess => allow_if(
+            action == Read
+                && matches!(
+                    resource,
+                    Person | Carers | Consents | EnablementPlan | CrisisPlan | Appointments
+                ),
+        ),
+        Grounds::AllocatedPeer => match (resource, action) {
+            // Appointments: only the sessions the peer worker is part of (the handler filters).
+            (Person | Appointments, Read) => Rule::Allow,
+            (Wrap | CrisisPlan | EnablementPlan, _) => Rule::Hide,
+            _ => Rule::Forbid,
+        },
+        Grounds::CarerConsent => match (resource, action) {
+            (Person, Read) => Rule::Allow,
+            (EnablementPlan, Read | Agree) if shared(ConsentScope::EnablementPlan) => Rule::Allow,
+            (CrisisPlan, Read) if shared(ConsentScope::CrisisPlan) => Rule::Allow,
+            (CrisisPlan, Activate) if shared(ConsentScope::CrisisPlanActivation) => Rule::Allow,
+            (CrisisPlan, Activate) if shared(ConsentScope::CrisisPlan) => Rule::Forbid,
+            (Appointments, Read) if shared(ConsentScope::Appointments) => Rule::Allow,
+            (EnablementPlan | Wrap | CrisisPlan | Appointments, _) => Rule::Hide,
+            _ => Rule::Forbid,
+        },
+        Grounds::StaffSystemScope | Grounds::Unplaced => Rule::Forbid,
     }
 }
 
@@ -161,31 +269,25 @@ pub fn decide(
         Role::Carer if relationship.carer_consent_in_force(now) => Some(Grounds::CarerConsent),
         _ => None,
     };
-    let allowed = match (grounds, resource, action) {
+    let is_practitioner = user.role == Role::Practitioner;
+    match (grounds, resource, action) {
         // A practitioner may break glass on anyone, and place someone who is on no team yet.
-        (_, Resource::EmergencyAccess, Action::Write) if user.role == Role::Practitioner => {
-            return Ok(grounds.unwrap_or(Grounds::EmergencyAccess));
+        (_, Resource::EmergencyAccess, Action::Write) if is_practitioner => {
+            Ok(grounds.unwrap_or(Grounds::EmergencyAccess))
         }
         (None, Resource::TeamPlacement, Action::Write)
-            if user.role == Role::Practitioner && !relationship.facts.person_placed =>
+            if is_practitioner && !facts.person_placed =>
         {
-            return Ok(Grounds::Unplaced);
+            Ok(Grounds::Unplaced)
         }
-        (None, _, _) => return Err(Denial::NotFound),
-        (Some(Grounds::OwnRecord), resource, _) => !matches!(
-            resource,
-            Resource::PeerAllocation | Resource::TeamPlacement | Resource::EmergencyAccess
-        ),
-        (Some(Grounds::Team), resource, _) => resource != Resource::EmergencyAccess,
-        (Some(Grounds::EmergencyAccess), resource, Action::Read) => resource != Resource::AccessLog,
-        (Some(Grounds::AllocatedPeer | Grounds::CarerConsent), Resource::Person, Action::Read) => {
-            true
+        (None, _, _) => Err(Denial::NotFound),
+        (Some(grounds), resource, action) => {
+            match rule(grounds, resource, action, relationship, now) {
+                Rule::Allow => Ok(grounds),
+                Rule::Forbid => Err(Denial::Forbidden),
+                Rule::Hide => Err(Denial::NotFound),
+            }
         }
-        _ => false,
-    };
-    match (allowed, grounds) {
-        (true, Some(grounds)) => Ok(grounds),
-        _ => Err(Denial::Forbidden),
     }
 }
 

@@ -19,6 +19,7 @@ macro_rules! debug_without_secrets {
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod people;
 
 pub use error::{ErrorBody, ErrorCode, FieldError};

@@ -18,8 +18,12 @@ use super::ids::{ConsentId, PersonId, UserId};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentScope {
+    /// Read the crisis plan (all sections, or those named in the consent).
     CrisisPlan,
+    /// Activate and deactivate the crisis plan on the person's behalf.
+    CrisisPlanActivation,
     Appointments,
+    /// Read the Enablement Plan, and agree a version with the person.
     EnablementPlan,
 }
 

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod error;
+mod events;
 pub mod extract;
 mod meta;
 mod people;
@@ -30,7 +31,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::audit::AuditLog;
 use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
 use crate::auth::tokens::TokenKeys;
+use crate::events::EventHub;
 use crate::store::Store;
+use tokio_util::sync::CancellationToken;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -61,6 +64,9 @@ pub struct AppState {
     pub audit: AuditLog,
     pub keys: Arc<TokenKeys>,
     pub throttle: Arc<LoginThrottle>,
+    pub events: EventHub,
+    /// Cancelled when the server begins to shut down, so long-lived streams end.
+    pub shutdown: CancellationToken,
     /// A hash checked when the username is unknown, so the answer takes as long as a real one.
     pub dummy_password_hash: Arc<str>,
 }
@@ -72,6 +78,8 @@ impl AppState {
         let dummy = crate::auth::passwords::hash(uuid::Uuid::new_v4().to_string()).await?;
         Ok(Self {
             audit: AuditLog::start(store.clone()),
+            events: EventHub::start(store.clone()).await?,
+            shutdown: CancellationToken::new(),
             store,
             keys: Arc::new(keys),
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
@@ -169,6 +177,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sessions::router())
         .merge(people::router())
         .merge(teams::router())
+        .merge(events::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&CommonErrors, &mut openapi);

@@ -10,6 +10,9 @@
 //! correctly because every value is written by the same encoder with a `+00:00` offset), sets are
 //! JSON arrays.
 
+pub mod appointments;
+pub mod events;
+pub mod plans;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -126,6 +129,8 @@ pub struct RelationshipFacts {
     pub emergency_access_until: Option<DateTime<Utc>>,
     /// The person is on some team's caseload.
     pub person_placed: bool,
+    /// The person lets their team co-author their WRAP.
+    pub team_may_coauthor_wrap: bool,
 }
 
 /// A signed-in account together with the session (refresh-token family) its token belongs to.
@@ -203,7 +208,16 @@ pub enum GrantRefusal {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+/// Everything the server keeps. The people-and-relationships methods are here; each other
+/// aggregate has its own trait (plans, appointments, events), all implemented by both stores.
+pub trait Store:
+    plans::PlanStore
+    + appointments::AppointmentStore
+    + events::EventStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
     /// Runs this database's migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// Whether the database answers.

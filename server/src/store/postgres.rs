@@ -4,6 +4,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreResult;
+use super::appointments::impl_appointment_store;
+use super::events::impl_event_store;
+use super::plans::impl_plan_store;
 use super::sql::impl_store;
 
 /// Postgres: many writers; audit appends are serialised by an advisory lock so that processes
@@ -12,6 +15,9 @@ use super::sql::impl_store;
 pub struct PgStore {
     pool: PgPool,
 }
+
+/// The advisory lock that orders event appends ("LWEVENT" in ASCII).
+const EVENTS_LOCK: i64 = 0x004C_5745_5645_4E54;
 
 /// The advisory lock that guards the audit chain ("LWAUDIT" in ASCII).
 const AUDIT_CHAIN_LOCK: i64 = 0x004C_5741_5544_4954;
@@ -40,6 +46,33 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// Serialises event appends so ids become visible in order: a stream resuming after id N
+    /// can never later find an id below N committed.
+    async fn lock_events(tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVENTS_LOCK)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells every listening process (at commit) that events up to `last_id` exist.
+    async fn notify_events(
+        tx: &mut Transaction<'static, Postgres>,
+        last_id: i64,
+    ) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(crate::events::POSTGRES_CHANNEL)
+            .bind(last_id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    fn listen_pool(&self) -> Option<PgPool> {
+        Some(self.pool.clone())
+    }
+
     async fn lock_audit_chain(tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(AUDIT_CHAIN_LOCK)
@@ -50,3 +83,6 @@ impl PgStore {
 }
 
 impl_store!(PgStore);
+impl_plan_store!(PgStore);
+impl_appointment_store!(PgStore);
+impl_event_store!(PgStore);

@@ -771,12 +771,13 @@ macro_rules! impl_store {
                 person: livingwell_core::domain::PersonId,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<$crate::store::RelationshipFacts> {
-                let (is_self, on_team, peer, carer, emergency, placed): (
+                let (is_self, on_team, peer, carer, emergency, placed, coauthor): (
                     bool,
                     bool,
                     bool,
                     bool,
                     Option<chrono::DateTime<chrono::Utc>>,
+                    bool,
                     bool,
                 ) = sqlx::query_as(
                     "SELECT \
@@ -787,7 +788,8 @@ macro_rules! impl_store {
                      EXISTS (SELECT 1 FROM carer_links WHERE person_id = $2 AND carer_id = $1), \
                      (SELECT MAX(expires_at) FROM emergency_access \
                       WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3), \
-                     EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2)",
+                     EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2), \
+                     EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor)",
                 )
                 .bind(user.as_uuid())
                 .bind(person.as_uuid())
@@ -801,6 +803,7 @@ macro_rules! impl_store {
                     linked_carer: carer,
                     emergency_access_until: emergency,
                     person_placed: placed,
+                    team_may_coauthor_wrap: coauthor,
                 })
             }
 

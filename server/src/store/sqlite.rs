@@ -9,6 +9,9 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::StoreResult;
+use super::appointments::impl_appointment_store;
+use super::events::impl_event_store;
+use super::plans::impl_plan_store;
 use super::sql::impl_store;
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
@@ -58,9 +61,29 @@ impl SqliteStore {
     }
 
     /// `BEGIN IMMEDIATE` already holds the database's single write lock.
+    async fn lock_events(_tx: &mut Transaction<'static, Sqlite>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// One process owns a SQLite file; it publishes events itself after the commit.
+    async fn notify_events(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _last_id: i64,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn listen_pool(&self) -> Option<sqlx::PgPool> {
+        None
+    }
+
+    /// `BEGIN IMMEDIATE` already holds the database's single write lock.
     async fn lock_audit_chain(_tx: &mut Transaction<'static, Sqlite>) -> StoreResult<()> {
         Ok(())
     }
 }
 
 impl_store!(SqliteStore);
+impl_plan_store!(SqliteStore);
+impl_appointment_store!(SqliteStore);
+impl_event_store!(SqliteStore);

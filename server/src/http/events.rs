@@ -1,0 +1,158 @@
+//! The caller's events: a live Server-Sent Events stream and the stored list (notifications).
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_core::Stream;
+use livingwell_core::api::ErrorBody;
+use livingwell_core::api::events::{EventView, NotificationPage};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::{AppUser, Query};
+use crate::store::events::EventRecord;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(event_stream))
+        .routes(routes!(notifications))
+}
+
+pub(super) fn event_view(record: &EventRecord) -> EventView {
+    EventView {
+        id: record.id,
+        kind: record.event.kind.clone(),
+        person_id: record.event.person_id,
+        data: record.event.data.clone(),
+        at: record.event.created_at,
+    }
+}
+
+fn sse_event(record: &EventRecord) -> Event {
+    let view = event_view(record);
+    Event::default()
+        .id(view.id.to_string())
+        .event(view.kind.clone())
+        .json_data(&view)
+        .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct StreamQuery {
+    /// Resume after this event id (same as the `Last-Event-ID` header, which wins).
+    after: Option<i64>,
+}
+
+const REPLAY_PAGE: i64 = 200;
+
+/// Server-Sent Events for the caller: every event after `Last-Event-ID` (or `after`) from
+/// storage, then live ones as they happen, with heartbeats. Reconnecting with the last id seen
+/// resumes without gaps.
+#[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
+    params(StreamQuery),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream"),
+              (status = 401, body = ErrorBody)))]
+async fn event_stream(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let resume_after = match headers.get("last-event-id") {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .ok_or_else(|| ApiError::invalid("last-event-id", "invalid"))?,
+        ),
+        None => query.after,
+    };
+    // Subscribe before reading storage, so nothing committed in between is missed; ids already
+    // sent are skipped.
+    let mut live = state.events.subscribe();
+    let mut last_sent = match resume_after {
+        Some(after) => after,
+        None => state.store.last_event_id().await?,
+    };
+    let store = state.store.clone();
+    let shutdown = state.shutdown.clone();
+    let recipient = user.id;
+    let stream = async_stream::stream! {
+        loop {
+            // Catch up from storage (at the start, and after falling behind the live feed).
+            loop {
+                let Ok(page) = store.events_for(recipient, last_sent, REPLAY_PAGE).await else {
+                    return;
+                };
+                let full = page.len() as i64 == REPLAY_PAGE;
+                for record in page {
+                    last_sent = record.id;
+                    yield Ok(sse_event(&record));
+                }
+                if !full {
+                    break;
+                }
+            }
+            loop {
+                let received = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    received = live.recv() => received,
+                };
+                match received {
+                    Ok(record) if record.event.recipient_id == recipient && record.id > last_sent => {
+                        last_sent = record.id;
+                        yield Ok(sse_event(&record));
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NotificationQuery {
+    /// Only notifications after this id.
+    after: Option<i64>,
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+/// The caller's stored notifications, oldest first, after a cursor.
+#[utoipa::path(get, path = "/v1/notifications", tag = "events", security(("bearer" = [])),
+    params(NotificationQuery),
+    responses((status = 200, body = NotificationPage), (status = 401, body = ErrorBody)))]
+async fn notifications(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    Query(query): Query<NotificationQuery>,
+) -> ApiResult<axum::Json<NotificationPage>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "out_of_range"));
+    }
+    let records = state
+        .store
+        .events_for(user.id, query.after.unwrap_or(0), limit)
+        .await?;
+    let next_after = (records.len() as i64 == limit)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    Ok(axum::Json(NotificationPage {
+        notifications: records.iter().map(event_view).collect(),
+        next_after,
+    }))
+}

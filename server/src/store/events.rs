@@ -1,0 +1,160 @@
+//! Stored events: the durable side of every account's event stream.
+
+use chrono::{DateTime, Utc};
+use livingwell_core::domain::{PersonId, UserId};
+use uuid::Uuid;
+
+use super::StoreResult;
+
+/// An event to store for one recipient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub recipient_id: UserId,
+    pub kind: String,
+    pub person_id: Option<PersonId>,
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An event as stored, with its id (the position in every stream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    pub id: i64,
+    pub event: NewEvent,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EventRow {
+    id: i64,
+    recipient_id: Uuid,
+    kind: String,
+    person_id: Option<Uuid>,
+    data: sqlx::types::Json<serde_json::Value>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<EventRow> for EventRecord {
+    fn from(row: EventRow) -> Self {
+        EventRecord {
+            id: row.id,
+            event: NewEvent {
+                recipient_id: row.recipient_id.into(),
+                kind: row.kind,
+                person_id: row.person_id.map(Into::into),
+                data: row.data.0,
+                created_at: row.created_at,
+            },
+        }
+    }
+}
+
+pub(super) const EVENT_COLUMNS: &str = "id, recipient_id, kind, person_id, data, created_at";
+
+#[async_trait::async_trait]
+pub trait EventStore {
+    /// Stores events in one transaction; they get ids in commit order. On Postgres the commit
+    /// also notifies every process listening (see [`crate::events`]).
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<EventRecord>>;
+    /// One recipient's events after `after`, oldest first.
+    async fn events_for(
+        &self,
+        recipient: UserId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// Everyone's events after `after`, oldest first (for fanning out to live streams).
+    async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>>;
+    /// The newest event id, 0 when there is none.
+    async fn last_event_id(&self) -> StoreResult<i64>;
+    /// The pool to LISTEN on, for a database that can tell other processes of new events.
+    fn event_notifications(&self) -> Option<sqlx::PgPool>;
+}
+
+macro_rules! impl_event_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::events::EventStore for $store {
+            async fn append_events(
+                &self,
+                events: &[$crate::store::events::NewEvent],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::events::EventRecord>> {
+                let mut tx = self.begin_write().await?;
+                Self::lock_events(&mut tx).await?;
+                let mut stored = Vec::with_capacity(events.len());
+                for event in events {
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO events (recipient_id, kind, person_id, data, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(event.recipient_id.as_uuid())
+                    .bind(&event.kind)
+                    .bind(event.person_id.map(|p| p.as_uuid()))
+                    .bind(sqlx::types::Json(&event.data))
+                    .bind(event.created_at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    stored.push($crate::store::events::EventRecord {
+                        id,
+                        event: event.clone(),
+                    });
+                }
+                if let Some(last) = stored.last() {
+                    Self::notify_events(&mut tx, last.id).await?;
+                }
+                tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn events_for(
+                &self,
+                recipient: livingwell_core::domain::UserId,
+                after: i64,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::events::EventRecord>> {
+                let rows: Vec<$crate::store::events::EventRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM events WHERE recipient_id = $1 AND id > $2 \
+                         ORDER BY id LIMIT $3",
+                        $crate::store::events::EVENT_COLUMNS
+                    )))
+                    .bind(recipient.as_uuid())
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn events_after(
+                &self,
+                after: i64,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::events::EventRecord>> {
+                let rows: Vec<$crate::store::events::EventRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+                        $crate::store::events::EVENT_COLUMNS
+                    )))
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn last_event_id(&self) -> $crate::store::StoreResult<i64> {
+                let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(last.unwrap_or(0))
+            }
+
+            fn event_notifications(&self) -> Option<sqlx::PgPool> {
+                self.listen_pool()
+            }
+        }
+    };
+}
+
+pub(super) use impl_event_store;
