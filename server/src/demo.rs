@@ -11,6 +11,10 @@ use livingwell_core::domain::{
 };
 
 use crate::auth::passwords;
+use livingwell_core::domain::plan::{EnablementPlan, PlanSection};
+use livingwell_core::domain::wrap::Wrap;
+
+use crate::store::plans::{AgreementRecord, Author, CommentRecord, NewPlanVersion, PlanKind};
 use crate::store::{self, OAuthClientRecord, PersonRecord, Store, TeamRecord, UserRecord};
 
 pub const DEFAULT_PASSWORD: &str = "livingwell-demo";
@@ -66,8 +70,15 @@ pub const ACCOUNTS: [DemoAccount; 7] = [
     },
 ];
 
+const ALEX_ENABLEMENT_PLAN: &str = include_str!("../demo/alex-enablement-plan.json");
+const ALEX_WRAP: &str = include_str!("../demo/alex-wrap.json");
+
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    #[error("the demo content does not fit the plan types: {0}")]
+    Content(#[from] serde_json::Error),
+    #[error("the demo data is inconsistent: {0} is missing")]
+    Inconsistent(&'static str),
     #[error("the database holds people who are not demo people; --demo will not run on it")]
     NotADemoDatabase,
     #[error(transparent)]
@@ -192,5 +203,75 @@ pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError
             now,
         )
         .await?;
+    seed_plans(store, &alex, &priya, &sam).await?;
     Ok(Seeded::Created)
+}
+
+/// Alex's Enablement Plan (written with Priya, agreed by Alex) and WRAP (written by Alex).
+async fn seed_plans(
+    store: &dyn Store,
+    alex: &PersonRecord,
+    priya: &UserRecord,
+    sam: &UserRecord,
+) -> Result<(), DemoError> {
+    let now = store::now();
+    let plan: EnablementPlan = serde_json::from_str(ALEX_ENABLEMENT_PLAN)?;
+    let mut wrap: Wrap = serde_json::from_str(ALEX_WRAP)?;
+    if let Some(sister) = wrap.crisis_plan.supporters.helpers.first_mut() {
+        sister.user_id = Some(sam.id);
+    }
+    let alex_account = store
+        .user_by_username("alex")
+        .await?
+        .ok_or_else(|| DemoError::Inconsistent("alex's account"))?;
+    let by = |user: &UserRecord| Author {
+        id: user.id.to_string(),
+        role: user.role.as_str().into(),
+    };
+    for (kind, body, author) in [
+        (
+            PlanKind::EnablementPlan,
+            serde_json::to_value(&plan)?,
+            by(priya),
+        ),
+        (
+            PlanKind::Wrap,
+            serde_json::to_value(&wrap)?,
+            by(&alex_account),
+        ),
+    ] {
+        store
+            .append_plan_version(&NewPlanVersion {
+                person_id: alex.id,
+                kind,
+                base_version: 0,
+                body,
+                author,
+                created_at: now,
+                exclude: Vec::new(),
+            })
+            .await?;
+    }
+    store
+        .add_comment(&CommentRecord {
+            id: uuid::Uuid::now_v7(),
+            person_id: alex.id,
+            version: 1,
+            section: PlanSection::Goals.as_str().into(),
+            body: "I'd rather say 'by Easter' than 'by the spring' for the allotment goal.".into(),
+            disagree: false,
+            author: by(&alex_account),
+            created_at: now,
+        })
+        .await?;
+    store
+        .agree(&AgreementRecord {
+            person_id: alex.id,
+            version: 1,
+            agreed_by: alex_account.id,
+            agreed_role: Role::ServiceUser.as_str().into(),
+            agreed_at: now,
+        })
+        .await?;
+    Ok(())
 }

@@ -50,4 +50,7 @@ pub struct ErrorBody {
     pub message: String,
     #[serde(default)]
     pub fields: Vec<FieldError>,
+    /// On a `conflict` over a stale version: the version now stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
 }

@@ -17,10 +17,12 @@ macro_rules! debug_without_secrets {
     };
 }
 
+pub mod appointments;
 pub mod auth;
 pub mod error;
 pub mod events;
 pub mod people;
+pub mod plans;
 
 pub use error::{ErrorBody, ErrorCode, FieldError};
 

@@ -1,10 +1,14 @@
 //! Pure domain types and rules. No I/O lives here.
 
+pub mod appointment;
+pub mod check;
 pub mod consent;
 pub mod ids;
+pub mod plan;
 pub mod role;
 pub mod scope;
 pub mod text;
+pub mod wrap;
 
 pub use consent::{ConsentScope, CrisisPlanSection};
 pub use ids::{ConsentId, EmergencyAccessId, PersonId, TeamId, UserId};

@@ -26,6 +26,9 @@ pub enum ApiError {
     NotFound,
     #[error("conflict")]
     Conflict(Vec<FieldError>),
+    /// A write based on an old version; carries the version now stored.
+    #[error("stale version")]
+    StaleVersion(i64),
     #[error("invalid")]
     Invalid(Vec<FieldError>),
     #[error("rate limited")]
@@ -66,6 +69,11 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 ErrorCode::NotFound,
                 "Nothing is here.",
+            ),
+            ApiError::StaleVersion(_) => (
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                "Someone changed this since you opened it. Nothing was saved; reopen the current version.",
             ),
             ApiError::Conflict(_) => (
                 StatusCode::CONFLICT,
@@ -113,7 +121,12 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(fields)
             | ApiError::Conflict(fields)
             | ApiError::Invalid(fields) => fields.clone(),
+            ApiError::StaleVersion(_) => vec![FieldError::new("base_version", "stale")],
             _ => Vec::new(),
+        };
+        let current_version = match &self {
+            ApiError::StaleVersion(version) => Some(*version),
+            _ => None,
         };
         if let ApiError::Internal(what) = &self {
             tracing::error!(what, "internal error");
@@ -122,6 +135,7 @@ impl IntoResponse for ApiError {
             code,
             message: message.to_owned(),
             fields,
+            current_version,
         };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();

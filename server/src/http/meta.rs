@@ -49,6 +49,7 @@ pub async fn method_not_allowed() -> impl IntoResponse {
         code: livingwell_core::api::ErrorCode::BadRequest,
         message: "This method is not allowed here.".to_owned(),
         fields: Vec::new(),
+        current_version: None,
     };
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }

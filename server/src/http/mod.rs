@@ -10,9 +10,12 @@ mod events;
 pub mod extract;
 mod meta;
 mod people;
+mod plans;
+mod printable;
 mod sessions;
 mod teams;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -46,6 +49,8 @@ pub struct Settings {
     /// The `iss` of tokens, and the base of their audiences.
     pub issuer: String,
     pub throttle: ThrottleSettings,
+    /// The labels people see for the outcome-rating domains (key → label).
+    pub outcome_labels: BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -53,6 +58,7 @@ impl Default for Settings {
         Self {
             issuer: "urn:livingwell".to_owned(),
             throttle: ThrottleSettings::default(),
+            outcome_labels: livingwell_core::domain::plan::default_outcome_labels(),
         }
     }
 }
@@ -67,6 +73,7 @@ pub struct AppState {
     pub events: EventHub,
     /// Cancelled when the server begins to shut down, so long-lived streams end.
     pub shutdown: CancellationToken,
+    pub outcome_labels: Arc<BTreeMap<String, String>>,
     /// A hash checked when the username is unknown, so the answer takes as long as a real one.
     pub dummy_password_hash: Arc<str>,
 }
@@ -80,6 +87,7 @@ impl AppState {
             audit: AuditLog::start(store.clone()),
             events: EventHub::start(store.clone()).await?,
             shutdown: CancellationToken::new(),
+            outcome_labels: Arc::new(settings.outcome_labels.clone()),
             store,
             keys: Arc::new(keys),
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
@@ -176,6 +184,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(meta::router())
         .merge(sessions::router())
         .merge(people::router())
+        .merge(plans::router())
         .merge(teams::router())
         .merge(events::router())
         .split_for_parts();

@@ -1,14 +1,1221 @@
 //! Appointments, programmes (workshops), bookings and waitlists.
+//!
+//! Guarantees, on both databases:
+//! - **Capacity is never exceeded.** Every change to a programme's bookings runs in one write
+//!   transaction that starts by bumping `programmes.booking_seq`. On Postgres that update holds
+//!   the programme row's lock until commit; on SQLite the transaction is `BEGIN IMMEDIATE`, the
+//!   database's one writer. Either way, the places are counted and the booking written with no
+//!   other change to that programme in between, so concurrent bookings for the last place queue
+//!   and exactly one gets it. (Under Postgres READ COMMITTED each statement after the lock sees
+//!   everything committed before it was granted.) A unique index also allows one active booking
+//!   per person per unit.
+//! - **The waitlist is served in arrival order.** The bumped `booking_seq` is the booking's place
+//!   in the queue, given under the same lock.
+//! - **A free place goes to the waitlist first.** Each locked change first *settles* the
+//!   programme: offers not answered in time lapse, and every free place is offered to the first
+//!   waiting person (held for the programme's hold time), before anyone new is counted.
+//! - **The diary follows the booking.** A booked place puts the sessions in the person's
+//!   appointments (kind `enablement_workshop`), and cancelling it cancels the sessions still to
+//!   come, in the same transaction.
+
+use chrono::{DateTime, Utc};
+use livingwell_core::domain::appointment::{
+    Accessibility, AppointmentId, AppointmentKind, AppointmentStatus, BookingId, BookingStatus,
+    BookingUnit, Decision, Location, PersonRequest, ProgrammeId, ProgrammeSessionId,
+};
+use livingwell_core::domain::{PersonId, TeamId, UserId};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{StoreError, StoreResult};
+
+/// An appointment as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppointmentRecord {
+    pub id: AppointmentId,
+    pub person_id: PersonId,
+    pub kind: AppointmentKind,
+    pub title: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub location: Location,
+    pub status: AppointmentStatus,
+    pub notes_for_person: Option<String>,
+    pub accessibility: Accessibility,
+    pub worker_ids: Vec<UserId>,
+    pub request: Option<PersonRequest>,
+    pub programme_id: Option<ProgrammeId>,
+    pub programme_session_id: Option<ProgrammeSessionId>,
+    pub booking_id: Option<BookingId>,
+    /// Grows by one with every change; an update names the one it read.
+    pub sequence: i64,
+    /// The audit id of whoever created it, or `booking` for workshop sessions.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AppointmentRow {
+    id: Uuid,
+    person_id: Uuid,
+    kind: String,
+    title: Option<String>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    location: Json<Location>,
+    status: String,
+    notes_for_person: Option<String>,
+    accessibility: Json<Accessibility>,
+    worker_ids: Json<Vec<UserId>>,
+    request: Option<Json<PersonRequest>>,
+    programme_id: Option<Uuid>,
+    programme_session_id: Option<Uuid>,
+    booking_id: Option<Uuid>,
+    sequence: i64,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<AppointmentRow> for AppointmentRecord {
+    type Error = StoreError;
+    fn try_from(row: AppointmentRow) -> Result<Self, StoreError> {
+        let kind = AppointmentKind::parse(&row.kind)
+            .ok_or_else(|| StoreError::Corrupt("unknown appointment kind".into()))?;
+        let status = AppointmentStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Corrupt("unknown appointment status".into()))?;
+        Ok(AppointmentRecord {
+            id: row.id.into(),
+            person_id: row.person_id.into(),
+            kind,
+            title: row.title,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+            location: row.location.0,
+            status,
+            notes_for_person: row.notes_for_person,
+            accessibility: row.accessibility.0,
+            worker_ids: row.worker_ids.0,
+            request: row.request.map(|r| r.0),
+            programme_id: row.programme_id.map(Into::into),
+            programme_session_id: row.programme_session_id.map(Into::into),
+            booking_id: row.booking_id.map(Into::into),
+            sequence: row.sequence,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+pub(super) const APPOINTMENT_COLUMNS: &str = "a.id, a.person_id, a.kind, a.title, a.starts_at, \
+     a.ends_at, a.location, a.status, a.notes_for_person, a.accessibility, a.worker_ids, \
+     a.request, a.programme_id, a.programme_session_id, a.booking_id, a.sequence, a.created_by, \
+     a.created_at, a.updated_at";
+
+/// Appointments starting in `[from, to)`, after the cursor (start time, then id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub after: Option<(DateTime<Utc>, AppointmentId)>,
+}
+
+impl Window {
+    /// The cursor to bind: with none, the window's start and the lowest id, which lets every
+    /// appointment at or after `from` through the same condition.
+    pub(super) fn cursor(&self) -> (DateTime<Utc>, Uuid) {
+        self.after
+            .map(|(at, id)| (at, id.as_uuid()))
+            .unwrap_or((self.from, Uuid::nil()))
+    }
+}
+
+/// Whose diary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiaryScope {
+    /// Everyone on the team's caseload.
+    Team(TeamId),
+    /// Appointments a member of staff takes part in.
+    Worker(UserId),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgrammeSessionRecord {
+    pub id: ProgrammeSessionId,
+    pub number: i64,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgrammeRecord {
+    pub id: ProgrammeId,
+    pub team_id: TeamId,
+    pub title: String,
+    pub description: Option<String>,
+    pub location: Location,
+    pub capacity: i64,
+    pub booking_unit: BookingUnit,
+    pub offer_hold_minutes: i64,
+    pub sessions: Vec<ProgrammeSessionRecord>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ProgrammeRecord {
+    /// What places are counted against for a booking of `session` (or of the whole programme).
+    pub fn unit_of(&self, session: Option<ProgrammeSessionId>) -> Uuid {
+        session.map_or(self.id.as_uuid(), |s| s.as_uuid())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ProgrammeRow {
+    pub(super) id: Uuid,
+    team_id: Uuid,
+    title: String,
+    description: Option<String>,
+    location: Json<Location>,
+    capacity: i64,
+    booking_unit: String,
+    offer_hold_minutes: i64,
+    created_by: String,
+    created_at: DateTime<Utc>,
+}
+
+impl ProgrammeRow {
+    pub(super) fn into_record(
+        self,
+        sessions: Vec<ProgrammeSessionRow>,
+    ) -> StoreResult<ProgrammeRecord> {
+        let booking_unit = BookingUnit::parse(&self.booking_unit)
+            .ok_or_else(|| StoreError::Corrupt("unknown booking unit".into()))?;
+        Ok(ProgrammeRecord {
+            id: self.id.into(),
+            team_id: self.team_id.into(),
+            title: self.title,
+            description: self.description,
+            location: self.location.0,
+            capacity: self.capacity,
+            booking_unit,
+            offer_hold_minutes: self.offer_hold_minutes,
+            sessions: sessions
+                .into_iter()
+                .map(|s| ProgrammeSessionRecord {
+                    id: s.id.into(),
+                    number: s.number,
+                    starts_at: s.starts_at,
+                    ends_at: s.ends_at,
+                })
+                .collect(),
+            created_by: self.created_by,
+            created_at: self.created_at,
+        })
+    }
+}
+
+pub(super) const PROGRAMME_COLUMNS: &str = "id, team_id, title, description, location, capacity, \
+     booking_unit, offer_hold_minutes, created_by, created_at";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ProgrammeSessionRow {
+    id: Uuid,
+    number: i64,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+/// Places taken (or held by an offer) and people waiting, for one unit of a programme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PlaceCount {
+    pub unit_id: Uuid,
+    pub holding: i64,
+    pub waiting: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookingRecord {
+    pub id: BookingId,
+    pub programme_id: ProgrammeId,
+    pub session_id: Option<ProgrammeSessionId>,
+    pub person_id: PersonId,
+    /// Arrival order within the programme.
+    pub seq: i64,
+    pub status: BookingStatus,
+    /// While waitlisted: 1 is next.
+    pub waitlist_position: Option<i64>,
+    pub offer_expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct BookingRow {
+    id: Uuid,
+    programme_id: Uuid,
+    session_id: Option<Uuid>,
+    person_id: Uuid,
+    seq: i64,
+    status: String,
+    waitlist_position: Option<i64>,
+    offer_expires_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<BookingRow> for BookingRecord {
+    type Error = StoreError;
+    fn try_from(row: BookingRow) -> Result<Self, StoreError> {
+        let status = BookingStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Corrupt("unknown booking status".into()))?;
+        Ok(BookingRecord {
+            id: row.id.into(),
+            programme_id: row.programme_id.into(),
+            session_id: row.session_id.map(Into::into),
+            person_id: row.person_id.into(),
+            seq: row.seq,
+            status,
+            waitlist_position: row.waitlist_position,
+            offer_expires_at: row.offer_expires_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Bookings with their place in the queue, counted among those waiting for the same unit.
+pub(super) const BOOKING_SELECT: &str = "SELECT b.id, b.programme_id, b.session_id, \
+     b.person_id, b.seq, b.status, b.offer_expires_at, b.created_at, b.updated_at, \
+     CASE WHEN b.status = 'waitlisted' THEN \
+       (SELECT COUNT(*) FROM bookings w \
+        WHERE w.unit_id = b.unit_id AND w.status = 'waitlisted' AND w.seq <= b.seq) \
+     END AS waitlist_position \
+     FROM bookings b";
+
+/// A request to book one person onto a programme (or one of its sessions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewBooking {
+    pub programme_id: ProgrammeId,
+    pub session_id: Option<ProgrammeSessionId>,
+    pub person_id: PersonId,
+    pub at: DateTime<Utc>,
+}
+
+/// What a change to a programme's bookings did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookingChange {
+    /// The booking asked about, as it now stands.
+    pub booking: BookingRecord,
+    /// False when nothing changed: the person already had an active booking (for a booking),
+    /// the booking was no longer active (for a cancellation), or no offer was open (for an
+    /// answer to one).
+    pub changed: bool,
+    /// Places offered to waiting people as a result; each must be told.
+    pub offered: Vec<BookingRecord>,
+}
 
 /// Storage for appointments and workshops.
 #[async_trait::async_trait]
-pub trait AppointmentStore {}
+pub trait AppointmentStore {
+    /// Stores a new appointment with its workers.
+    async fn insert_appointment(&self, appointment: &AppointmentRecord) -> StoreResult<()>;
+    async fn appointment(&self, id: AppointmentId) -> StoreResult<Option<AppointmentRecord>>;
+    /// Replaces an appointment if it is still at `expected_sequence`; false when another change
+    /// came first (the caller reads again).
+    async fn update_appointment(
+        &self,
+        appointment: &AppointmentRecord,
+        expected_sequence: i64,
+    ) -> StoreResult<bool>;
+    /// A person's appointments in the window, in start order; with `worker`, only those that
+    /// worker takes part in.
+    async fn person_appointments(
+        &self,
+        person: PersonId,
+        window: &Window,
+        worker: Option<UserId>,
+        limit: i64,
+    ) -> StoreResult<Vec<AppointmentRecord>>;
+    /// A team's or a worker's diary, in start order.
+    async fn diary(
+        &self,
+        scope: DiaryScope,
+        window: &Window,
+        limit: i64,
+    ) -> StoreResult<Vec<AppointmentRecord>>;
+    /// The app account of a person, to notify them.
+    async fn account_of_person(&self, person: PersonId) -> StoreResult<Option<UserId>>;
+
+    async fn insert_programme(&self, programme: &ProgrammeRecord) -> StoreResult<()>;
+    async fn programme(&self, id: ProgrammeId) -> StoreResult<Option<ProgrammeRecord>>;
+    /// Programmes in id (creation) order after `after`, optionally one team's.
+    async fn programmes(
+        &self,
+        team: Option<TeamId>,
+        after: Option<ProgrammeId>,
+        limit: i64,
+    ) -> StoreResult<Vec<ProgrammeRecord>>;
+    /// Places held and people waiting, per unit that has any booking.
+    async fn place_counts(&self, programme: ProgrammeId) -> StoreResult<Vec<PlaceCount>>;
+    async fn booking(&self, id: BookingId) -> StoreResult<Option<BookingRecord>>;
+    /// A person's bookings, newest first.
+    async fn person_bookings(
+        &self,
+        person: PersonId,
+        limit: i64,
+    ) -> StoreResult<Vec<BookingRecord>>;
+    /// A programme's active bookings (booked, offered, waitlisted) in arrival order.
+    async fn programme_bookings(&self, programme: ProgrammeId) -> StoreResult<Vec<BookingRecord>>;
+
+    /// Books the person: a place if one is free, else a waitlist place. `None` when the
+    /// programme does not exist.
+    async fn book(&self, booking: &NewBooking) -> StoreResult<Option<BookingChange>>;
+    /// Cancels a booking (a place, an offer or a waitlist place); a freed place is offered to
+    /// the next person waiting. `None` when the programme holds no such booking.
+    async fn cancel_booking(
+        &self,
+        programme: ProgrammeId,
+        booking: BookingId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<BookingChange>>;
+    /// The person accepts or declines an offered place. `changed` is false when the booking
+    /// holds no open offer (it may have just lapsed: status `offer_expired`).
+    async fn answer_offer(
+        &self,
+        programme: ProgrammeId,
+        booking: BookingId,
+        decision: Decision,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<BookingChange>>;
+    /// Lapses offers not answered by `at` and passes their places on; returns the new offers.
+    /// Cheap when there is nothing to do: no lock is taken.
+    async fn settle_offers(
+        &self,
+        programme: ProgrammeId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<BookingRecord>>;
+    /// Programmes holding offers that lapsed by `at`.
+    async fn programmes_with_lapsed_offers(
+        &self,
+        at: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ProgrammeId>>;
+}
+
+/// Takes a programme's booking lock for the rest of the transaction (see the module notes) and
+/// returns its next arrival number, capacity and offer hold, or `None` when there is no such
+/// programme.
+macro_rules! lock_programme {
+    ($tx:ident, $programme:expr) => {{
+        let locked: Option<(i64, i64, i64)> = sqlx::query_as(
+            "UPDATE programmes SET booking_seq = booking_seq + 1 WHERE id = $1 \
+             RETURNING booking_seq, capacity, offer_hold_minutes",
+        )
+        .bind($programme)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        locked
+    }};
+}
+
+/// Under the programme lock: lapses unanswered offers and offers every free place to the first
+/// person waiting for it. Returns the ids of the bookings newly offered a place.
+macro_rules! settle_locked {
+    ($tx:ident, $programme:expr, $capacity:expr, $hold_minutes:expr, $at:expr) => {{
+        let at: chrono::DateTime<chrono::Utc> = $at;
+        sqlx::query(
+            "UPDATE bookings SET status = 'offer_expired', offer_expires_at = NULL, \
+             updated_at = $2 \
+             WHERE programme_id = $1 AND status = 'offered' AND offer_expires_at <= $2",
+        )
+        .bind($programme)
+        .bind(at)
+        .execute(&mut *$tx)
+        .await?;
+        let units: Vec<(uuid::Uuid,)> = sqlx::query_as(
+            "SELECT DISTINCT unit_id FROM bookings \
+             WHERE programme_id = $1 AND status = 'waitlisted'",
+        )
+        .bind($programme)
+        .fetch_all(&mut *$tx)
+        .await?;
+        let expires_at = at + chrono::Duration::minutes($hold_minutes);
+        let mut offered: Vec<uuid::Uuid> = Vec::new();
+        for (unit,) in units {
+            loop {
+                let (holding,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM bookings \
+                     WHERE unit_id = $1 AND status IN ('booked', 'offered')",
+                )
+                .bind(unit)
+                .fetch_one(&mut *$tx)
+                .await?;
+                if holding >= $capacity {
+                    break;
+                }
+                let next: Option<(uuid::Uuid,)> = sqlx::query_as(
+                    "SELECT id FROM bookings WHERE unit_id = $1 AND status = 'waitlisted' \
+                     ORDER BY seq LIMIT 1",
+                )
+                .bind(unit)
+                .fetch_optional(&mut *$tx)
+                .await?;
+                let Some((next,)) = next else { break };
+                sqlx::query(
+                    "UPDATE bookings SET status = 'offered', offer_expires_at = $2, \
+                     updated_at = $3 WHERE id = $1",
+                )
+                .bind(next)
+                .bind(expires_at)
+                .bind(at)
+                .execute(&mut *$tx)
+                .await?;
+                offered.push(next);
+            }
+        }
+        offered
+    }};
+}
+
+/// Puts the sessions a booked place covers (those not yet ended) into the person's
+/// appointments.
+macro_rules! add_session_appointments {
+    ($tx:ident, $booking:expr, $at:expr) => {{
+        let booking: uuid::Uuid = $booking;
+        let at: chrono::DateTime<chrono::Utc> = $at;
+        let sessions: Vec<(
+            uuid::Uuid,
+            uuid::Uuid,
+            uuid::Uuid,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+            String,
+            sqlx::types::Json<livingwell_core::domain::appointment::Location>,
+        )> = sqlx::query_as(
+            "SELECT b.person_id, p.id, s.id, s.starts_at, s.ends_at, p.title, p.location \
+             FROM bookings b JOIN programmes p ON p.id = b.programme_id \
+             JOIN programme_sessions s ON s.programme_id = p.id \
+             WHERE b.id = $1 AND (b.session_id IS NULL OR b.session_id = s.id) \
+             AND s.ends_at > $2 ORDER BY s.number",
+        )
+        .bind(booking)
+        .bind(at)
+        .fetch_all(&mut *$tx)
+        .await?;
+        for (person, programme, session, starts_at, ends_at, title, location) in sessions {
+            sqlx::query(
+                "INSERT INTO appointments (id, person_id, kind, title, starts_at, ends_at, \
+                 location, status, notes_for_person, accessibility, worker_ids, request, \
+                 request_pending, programme_id, programme_session_id, booking_id, sequence, \
+                 created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', NULL, $8, $9, NULL, FALSE, \
+                 $10, $11, $12, 0, 'booking', $13, $13)",
+            )
+            .bind(livingwell_core::domain::appointment::AppointmentId::new().as_uuid())
+            .bind(person)
+            .bind(
+                livingwell_core::domain::appointment::AppointmentKind::EnablementWorkshop.as_str(),
+            )
+            .bind(title)
+            .bind(starts_at)
+            .bind(ends_at)
+            .bind(location)
+            .bind(sqlx::types::Json(
+                livingwell_core::domain::appointment::Accessibility::default(),
+            ))
+            .bind(sqlx::types::Json(
+                Vec::<livingwell_core::domain::UserId>::new(),
+            ))
+            .bind(programme)
+            .bind(session)
+            .bind(booking)
+            .bind(at)
+            .execute(&mut *$tx)
+            .await
+            .map_err($crate::store::StoreError::from_sqlx)?;
+        }
+    }};
+}
+
+/// Cancels the sessions still to come that a booking had put in the person's appointments.
+macro_rules! cancel_session_appointments {
+    ($tx:ident, $booking:expr, $at:expr) => {{
+        sqlx::query(
+            "UPDATE appointments SET status = 'cancelled', sequence = sequence + 1, \
+             updated_at = $2 \
+             WHERE booking_id = $1 AND status IN ('booked', 'confirmed') AND starts_at > $2",
+        )
+        .bind($booking)
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Reads bookings by id inside a transaction.
+macro_rules! bookings_by_id {
+    ($tx:ident, $ids:expr) => {{
+        let mut records = Vec::new();
+        for id in $ids {
+            let row: $crate::store::appointments::BookingRow =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{} WHERE b.id = $1",
+                    $crate::store::appointments::BOOKING_SELECT
+                )))
+                .bind(id)
+                .fetch_one(&mut *$tx)
+                .await?;
+            records.push($crate::store::appointments::BookingRecord::try_from(row)?);
+        }
+        records
+    }};
+}
 
 macro_rules! impl_appointment_store {
     ($store:ty) => {
+        impl $store {
+            /// Appointments selected by `from_where` (binding `$1` to `subject`), in the window,
+            /// in start order. `from_where` must name the appointments table `a`.
+            async fn appointments_where(
+                &self,
+                from_where: &'static str,
+                subject: uuid::Uuid,
+                window: &$crate::store::appointments::Window,
+                worker: Option<uuid::Uuid>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
+            {
+                let (after_at, after_id) = window.cursor();
+                let sql = format!(
+                    "SELECT {} {from_where} \
+                     AND a.starts_at >= $2 AND a.starts_at < $3 \
+                     AND (a.starts_at > $4 OR (a.starts_at = $4 AND a.id > $5)) \
+                     AND ($6 IS NULL OR EXISTS (SELECT 1 FROM appointment_workers x \
+                          WHERE x.appointment_id = a.id AND x.user_id = $6)) \
+                     ORDER BY a.starts_at, a.id LIMIT $7",
+                    $crate::store::appointments::APPOINTMENT_COLUMNS
+                );
+                let rows: Vec<$crate::store::appointments::AppointmentRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(subject)
+                        .bind(window.from)
+                        .bind(window.to)
+                        .bind(after_at)
+                        .bind(after_id)
+                        .bind(worker)
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn programme_sessions(
+                &self,
+                programme: uuid::Uuid,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::ProgrammeSessionRow>>
+            {
+                Ok(sqlx::query_as(
+                    "SELECT id, number, starts_at, ends_at FROM programme_sessions \
+                     WHERE programme_id = $1 ORDER BY number",
+                )
+                .bind(programme)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+        }
+
         #[async_trait::async_trait]
-        impl $crate::store::appointments::AppointmentStore for $store {}
+        impl $crate::store::appointments::AppointmentStore for $store {
+            async fn insert_appointment(
+                &self,
+                appointment: &$crate::store::appointments::AppointmentRecord,
+            ) -> $crate::store::StoreResult<()> {
+                let a = appointment;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO appointments (id, person_id, kind, title, starts_at, ends_at, \
+                     location, status, notes_for_person, accessibility, worker_ids, request, \
+                     request_pending, programme_id, programme_session_id, booking_id, sequence, \
+                     created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                )
+                .bind(a.id.as_uuid())
+                .bind(a.person_id.as_uuid())
+                .bind(a.kind.as_str())
+                .bind(&a.title)
+                .bind(a.starts_at)
+                .bind(a.ends_at)
+                .bind(sqlx::types::Json(&a.location))
+                .bind(a.status.as_str())
+                .bind(&a.notes_for_person)
+                .bind(sqlx::types::Json(&a.accessibility))
+                .bind(sqlx::types::Json(&a.worker_ids))
+                .bind(a.request.as_ref().map(sqlx::types::Json))
+                .bind(a.request.as_ref().is_some_and(|r| r.is_pending()))
+                .bind(a.programme_id.map(|p| p.as_uuid()))
+                .bind(a.programme_session_id.map(|s| s.as_uuid()))
+                .bind(a.booking_id.map(|b| b.as_uuid()))
+                .bind(a.sequence)
+                .bind(&a.created_by)
+                .bind(a.created_at)
+                .bind(a.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                for worker in &a.worker_ids {
+                    sqlx::query(
+                        "INSERT INTO appointment_workers (appointment_id, user_id) \
+                         VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(a.id.as_uuid())
+                    .bind(worker.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn appointment(
+                &self,
+                id: livingwell_core::domain::appointment::AppointmentId,
+            ) -> $crate::store::StoreResult<
+                Option<$crate::store::appointments::AppointmentRecord>,
+            > {
+                let row: Option<$crate::store::appointments::AppointmentRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM appointments a WHERE a.id = $1",
+                        $crate::store::appointments::APPOINTMENT_COLUMNS
+                    )))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn update_appointment(
+                &self,
+                appointment: &$crate::store::appointments::AppointmentRecord,
+                expected_sequence: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let a = appointment;
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE appointments SET kind = $3, title = $4, starts_at = $5, \
+                     ends_at = $6, location = $7, status = $8, notes_for_person = $9, \
+                     accessibility = $10, worker_ids = $11, request = $12, \
+                     request_pending = $13, sequence = $14, updated_at = $15 \
+                     WHERE id = $1 AND sequence = $2",
+                )
+                .bind(a.id.as_uuid())
+                .bind(expected_sequence)
+                .bind(a.kind.as_str())
+                .bind(&a.title)
+                .bind(a.starts_at)
+                .bind(a.ends_at)
+                .bind(sqlx::types::Json(&a.location))
+                .bind(a.status.as_str())
+                .bind(&a.notes_for_person)
+                .bind(sqlx::types::Json(&a.accessibility))
+                .bind(sqlx::types::Json(&a.worker_ids))
+                .bind(a.request.as_ref().map(sqlx::types::Json))
+                .bind(a.request.as_ref().is_some_and(|r| r.is_pending()))
+                .bind(a.sequence)
+                .bind(a.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM appointment_workers WHERE appointment_id = $1")
+                    .bind(a.id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                for worker in &a.worker_ids {
+                    sqlx::query(
+                        "INSERT INTO appointment_workers (appointment_id, user_id) \
+                         VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(a.id.as_uuid())
+                    .bind(worker.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn person_appointments(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                window: &$crate::store::appointments::Window,
+                worker: Option<livingwell_core::domain::UserId>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
+            {
+                self.appointments_where(
+                    "FROM appointments a WHERE a.person_id = $1",
+                    person.as_uuid(),
+                    window,
+                    worker.map(|w| w.as_uuid()),
+                    limit,
+                )
+                .await
+            }
+
+            async fn diary(
+                &self,
+                scope: $crate::store::appointments::DiaryScope,
+                window: &$crate::store::appointments::Window,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
+            {
+                match scope {
+                    $crate::store::appointments::DiaryScope::Team(team) => {
+                        self.appointments_where(
+                            "FROM appointments a JOIN caseloads c ON c.person_id = a.person_id \
+                             WHERE c.team_id = $1",
+                            team.as_uuid(),
+                            window,
+                            None,
+                            limit,
+                        )
+                        .await
+                    }
+                    $crate::store::appointments::DiaryScope::Worker(worker) => {
+                        self.appointments_where(
+                            "FROM appointments a JOIN appointment_workers w \
+                             ON w.appointment_id = a.id WHERE w.user_id = $1",
+                            worker.as_uuid(),
+                            window,
+                            None,
+                            limit,
+                        )
+                        .await
+                    }
+                }
+            }
+
+            async fn account_of_person(
+                &self,
+                person: livingwell_core::domain::PersonId,
+            ) -> $crate::store::StoreResult<Option<livingwell_core::domain::UserId>> {
+                let row: Option<(uuid::Uuid,)> =
+                    sqlx::query_as("SELECT id FROM users WHERE person_id = $1")
+                        .bind(person.as_uuid())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(id,)| id.into()))
+            }
+
+            async fn insert_programme(
+                &self,
+                programme: &$crate::store::appointments::ProgrammeRecord,
+            ) -> $crate::store::StoreResult<()> {
+                let p = programme;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO programmes (id, team_id, title, description, location, \
+                     capacity, booking_unit, offer_hold_minutes, booking_seq, created_by, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+                )
+                .bind(p.id.as_uuid())
+                .bind(p.team_id.as_uuid())
+                .bind(&p.title)
+                .bind(&p.description)
+                .bind(sqlx::types::Json(&p.location))
+                .bind(p.capacity)
+                .bind(p.booking_unit.as_str())
+                .bind(p.offer_hold_minutes)
+                .bind(&p.created_by)
+                .bind(p.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                for session in &p.sessions {
+                    sqlx::query(
+                        "INSERT INTO programme_sessions (id, programme_id, number, starts_at, \
+                         ends_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(session.id.as_uuid())
+                    .bind(p.id.as_uuid())
+                    .bind(session.number)
+                    .bind(session.starts_at)
+                    .bind(session.ends_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn programme(
+                &self,
+                id: livingwell_core::domain::appointment::ProgrammeId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::ProgrammeRecord>>
+            {
+                let row: Option<$crate::store::appointments::ProgrammeRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM programmes WHERE id = $1",
+                        $crate::store::appointments::PROGRAMME_COLUMNS
+                    )))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let sessions = self.programme_sessions(id.as_uuid()).await?;
+                row.into_record(sessions).map(Some)
+            }
+
+            async fn programmes(
+                &self,
+                team: Option<livingwell_core::domain::TeamId>,
+                after: Option<livingwell_core::domain::appointment::ProgrammeId>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::ProgrammeRecord>>
+            {
+                let rows: Vec<$crate::store::appointments::ProgrammeRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM programmes WHERE ($1 IS NULL OR team_id = $1) \
+                         AND id > $2 ORDER BY id LIMIT $3",
+                        $crate::store::appointments::PROGRAMME_COLUMNS
+                    )))
+                    .bind(team.map(|t| t.as_uuid()))
+                    .bind(after.map_or(uuid::Uuid::nil(), |a| a.as_uuid()))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut programmes = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let sessions = self.programme_sessions(row.id).await?;
+                    programmes.push(row.into_record(sessions)?);
+                }
+                Ok(programmes)
+            }
+
+            async fn place_counts(
+                &self,
+                programme: livingwell_core::domain::appointment::ProgrammeId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::PlaceCount>> {
+                Ok(sqlx::query_as(
+                    "SELECT unit_id, \
+                     SUM(CASE WHEN status IN ('booked', 'offered') THEN 1 ELSE 0 END) AS holding, \
+                     SUM(CASE WHEN status = 'waitlisted' THEN 1 ELSE 0 END) AS waiting \
+                     FROM bookings WHERE programme_id = $1 GROUP BY unit_id",
+                )
+                .bind(programme.as_uuid())
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn booking(
+                &self,
+                id: livingwell_core::domain::appointment::BookingId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingRecord>>
+            {
+                let row: Option<$crate::store::appointments::BookingRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{} WHERE b.id = $1",
+                        $crate::store::appointments::BOOKING_SELECT
+                    )))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn person_bookings(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::BookingRecord>> {
+                let rows: Vec<$crate::store::appointments::BookingRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{} WHERE b.person_id = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2",
+                        $crate::store::appointments::BOOKING_SELECT
+                    )))
+                    .bind(person.as_uuid())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn programme_bookings(
+                &self,
+                programme: livingwell_core::domain::appointment::ProgrammeId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::BookingRecord>> {
+                let rows: Vec<$crate::store::appointments::BookingRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{} WHERE b.programme_id = $1 \
+                         AND b.status IN ('booked', 'offered', 'waitlisted') ORDER BY b.seq",
+                        $crate::store::appointments::BOOKING_SELECT
+                    )))
+                    .bind(programme.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn book(
+                &self,
+                booking: &$crate::store::appointments::NewBooking,
+            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingChange>>
+            {
+                let programme = booking.programme_id.as_uuid();
+                let unit = booking
+                    .session_id
+                    .map_or(programme, |s| s.as_uuid());
+                let mut tx = self.begin_write().await?;
+                let Some((seq, capacity, hold)) =
+                    $crate::store::appointments::lock_programme!(tx, programme)
+                else {
+                    return Ok(None);
+                };
+                let offered = $crate::store::appointments::settle_locked!(
+                    tx, programme, capacity, hold, booking.at
+                );
+                let existing: Option<(uuid::Uuid,)> = sqlx::query_as(
+                    "SELECT id FROM bookings WHERE unit_id = $1 AND person_id = $2 \
+                     AND status IN ('booked', 'offered', 'waitlisted')",
+                )
+                .bind(unit)
+                .bind(booking.person_id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (id, changed) = match existing {
+                    Some((id,)) => (id, false),
+                    None => {
+                        let (holding,): (i64,) = sqlx::query_as(
+                            "SELECT COUNT(*) FROM bookings \
+                             WHERE unit_id = $1 AND status IN ('booked', 'offered')",
+                        )
+                        .bind(unit)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        // Settling has just offered any free place to those waiting, so a free
+                        // place here means nobody is waiting for it.
+                        let status = if holding < capacity {
+                            livingwell_core::domain::appointment::BookingStatus::Booked
+                        } else {
+                            livingwell_core::domain::appointment::BookingStatus::Waitlisted
+                        };
+                        let id = livingwell_core::domain::appointment::BookingId::new().as_uuid();
+                        sqlx::query(
+                            "INSERT INTO bookings (id, programme_id, session_id, unit_id, \
+                             person_id, seq, status, offer_expires_at, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8)",
+                        )
+                        .bind(id)
+                        .bind(programme)
+                        .bind(booking.session_id.map(|s| s.as_uuid()))
+                        .bind(unit)
+                        .bind(booking.person_id.as_uuid())
+                        .bind(seq)
+                        .bind(status.as_str())
+                        .bind(booking.at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::StoreError::from_sqlx)?;
+                        if status == livingwell_core::domain::appointment::BookingStatus::Booked {
+                            $crate::store::appointments::add_session_appointments!(
+                                tx, id, booking.at
+                            );
+                        }
+                        (id, true)
+                    }
+                };
+                let booking = $crate::store::appointments::bookings_by_id!(tx, [id]);
+                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
+                tx.commit().await?;
+                Ok(booking.into_iter().next().map(|booking| {
+                    $crate::store::appointments::BookingChange {
+                        booking,
+                        changed,
+                        offered,
+                    }
+                }))
+            }
+
+            async fn cancel_booking(
+                &self,
+                programme: livingwell_core::domain::appointment::ProgrammeId,
+                booking: livingwell_core::domain::appointment::BookingId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingChange>>
+            {
+                let programme = programme.as_uuid();
+                let booking = booking.as_uuid();
+                let mut tx = self.begin_write().await?;
+                let Some((_, capacity, hold)) =
+                    $crate::store::appointments::lock_programme!(tx, programme)
+                else {
+                    return Ok(None);
+                };
+                let current: Option<(String,)> = sqlx::query_as(
+                    "SELECT status FROM bookings WHERE id = $1 AND programme_id = $2",
+                )
+                .bind(booking)
+                .bind(programme)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((status,)) = current else {
+                    return Ok(None);
+                };
+                let changed = matches!(status.as_str(), "booked" | "offered" | "waitlisted");
+                if changed {
+                    sqlx::query(
+                        "UPDATE bookings SET status = 'cancelled', offer_expires_at = NULL, \
+                         updated_at = $2 WHERE id = $1",
+                    )
+                    .bind(booking)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if status == "booked" {
+                        $crate::store::appointments::cancel_session_appointments!(
+                            tx, booking, at
+                        );
+                    }
+                }
+                let offered = $crate::store::appointments::settle_locked!(
+                    tx, programme, capacity, hold, at
+                );
+                let record = $crate::store::appointments::bookings_by_id!(tx, [booking]);
+                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
+                tx.commit().await?;
+                Ok(record.into_iter().next().map(|booking| {
+                    $crate::store::appointments::BookingChange {
+                        booking,
+                        changed,
+                        offered,
+                    }
+                }))
+            }
+
+            async fn answer_offer(
+                &self,
+                programme: livingwell_core::domain::appointment::ProgrammeId,
+                booking: livingwell_core::domain::appointment::BookingId,
+                decision: livingwell_core::domain::appointment::Decision,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingChange>>
+            {
+                let programme = programme.as_uuid();
+                let booking = booking.as_uuid();
+                let mut tx = self.begin_write().await?;
+                let Some((_, capacity, hold)) =
+                    $crate::store::appointments::lock_programme!(tx, programme)
+                else {
+                    return Ok(None);
+                };
+                // Settle first: an offer that lapsed a moment ago cannot be accepted.
+                let mut offered = $crate::store::appointments::settle_locked!(
+                    tx, programme, capacity, hold, at
+                );
+                let current: Option<(String,)> = sqlx::query_as(
+                    "SELECT status FROM bookings WHERE id = $1 AND programme_id = $2",
+                )
+                .bind(booking)
+                .bind(programme)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((status,)) = current else {
+                    return Ok(None);
+                };
+                let changed = status == "offered";
+                if changed {
+                    let accepted =
+                        decision == livingwell_core::domain::appointment::Decision::Accept;
+                    sqlx::query(
+                        "UPDATE bookings SET status = $2, offer_expires_at = NULL, \
+                         updated_at = $3 WHERE id = $1",
+                    )
+                    .bind(booking)
+                    .bind(if accepted { "booked" } else { "declined" })
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                    if accepted {
+                        $crate::store::appointments::add_session_appointments!(tx, booking, at);
+                    } else {
+                        offered.extend($crate::store::appointments::settle_locked!(
+                            tx, programme, capacity, hold, at
+                        ));
+                    }
+                }
+                // The person answering is never offered their own declined place again.
+                offered.retain(|id| *id != booking);
+                let record = $crate::store::appointments::bookings_by_id!(tx, [booking]);
+                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
+                tx.commit().await?;
+                Ok(record.into_iter().next().map(|booking| {
+                    $crate::store::appointments::BookingChange {
+                        booking,
+                        changed,
+                        offered,
+                    }
+                }))
+            }
+
+            async fn settle_offers(
+                &self,
+                programme: livingwell_core::domain::appointment::ProgrammeId,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::BookingRecord>> {
+                let programme = programme.as_uuid();
+                let (lapsed,): (bool,) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM bookings WHERE programme_id = $1 \
+                     AND status = 'offered' AND offer_expires_at <= $2)",
+                )
+                .bind(programme)
+                .bind(at)
+                .fetch_one(&self.pool)
+                .await?;
+                if !lapsed {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.begin_write().await?;
+                let Some((_, capacity, hold)) =
+                    $crate::store::appointments::lock_programme!(tx, programme)
+                else {
+                    return Ok(Vec::new());
+                };
+                let offered = $crate::store::appointments::settle_locked!(
+                    tx, programme, capacity, hold, at
+                );
+                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
+                tx.commit().await?;
+                Ok(offered)
+            }
+
+            async fn programmes_with_lapsed_offers(
+                &self,
+                at: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::appointment::ProgrammeId>>
+            {
+                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
+                    "SELECT DISTINCT programme_id FROM bookings \
+                     WHERE status = 'offered' AND offer_expires_at <= $1 LIMIT $2",
+                )
+                .bind(at)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+            }
+        }
     };
 }
 
-pub(super) use impl_appointment_store;
+pub(super) use {
+    add_session_appointments, bookings_by_id, cancel_session_appointments, impl_appointment_store,
+    lock_programme, settle_locked,
+};

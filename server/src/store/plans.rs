@@ -1,13 +1,626 @@
 //! The Enablement Plan and the WRAP: immutable versions, comments, agreement, crisis activation.
+//!
+//! Guarantees:
+//! - **Nothing is overwritten.** A change is a new row `(person, kind, version + 1)`; rows are
+//!   never updated. A write names the version it was based on; if another has landed since, the
+//!   write stores nothing and reports the current version ([`AppendOutcome::Stale`]). Two racing
+//!   writers on one version cannot both win: the primary key refuses the second.
+//! - **The do-not-involve rule travels with the WRAP.** Storing a WRAP adds every account in its
+//!   "people I do not want involved" list to the enforced list and revokes their consents, in the
+//!   same transaction. (Removing a name from the WRAP does not lift the block: failing closed.)
+//! - **One crisis activation at a time**, enforced by a unique index on the open activation.
 
-/// Storage for plans.
+use chrono::{DateTime, Utc};
+use livingwell_core::domain::{PersonId, UserId};
+use uuid::Uuid;
+
+use super::StoreResult;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanKind {
+    EnablementPlan,
+    Wrap,
+}
+
+impl PlanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanKind::EnablementPlan => "enablement_plan",
+            PlanKind::Wrap => "wrap",
+        }
+    }
+}
+
+/// Who wrote something, as the audit log names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Author {
+    pub id: String,
+    pub role: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanVersionRecord {
+    pub person_id: PersonId,
+    pub version: i32,
+    pub body: serde_json::Value,
+    pub author: Author,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A version without its body, for history lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanVersionMeta {
+    pub version: i32,
+    pub author: Author,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPlanVersion {
+    pub person_id: PersonId,
+    pub kind: PlanKind,
+    /// The version the change was made on (0 for the first).
+    pub base_version: i32,
+    pub body: serde_json::Value,
+    pub author: Author,
+    pub created_at: DateTime<Utc>,
+    /// Accounts to add to the person's do-not-involve list with this version.
+    pub exclude: Vec<UserId>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppendOutcome {
+    Stored(PlanVersionRecord),
+    /// Another version landed first; nothing was stored.
+    Stale {
+        current: i32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub id: Uuid,
+    pub person_id: PersonId,
+    pub version: i32,
+    pub section: String,
+    pub body: String,
+    pub disagree: bool,
+    pub author: Author,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgreementRecord {
+    pub person_id: PersonId,
+    pub version: i32,
+    pub agreed_by: UserId,
+    pub agreed_role: String,
+    pub agreed_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivationRecord {
+    pub id: Uuid,
+    pub person_id: PersonId,
+    pub activated_by: Author,
+    pub reason: String,
+    pub activated_at: DateTime<Utc>,
+    pub deactivated_by: Option<Author>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct VersionRow {
+    person_id: Uuid,
+    version: i32,
+    body: sqlx::types::Json<serde_json::Value>,
+    author_id: String,
+    author_role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<VersionRow> for PlanVersionRecord {
+    fn from(row: VersionRow) -> Self {
+        PlanVersionRecord {
+            person_id: row.person_id.into(),
+            version: row.version,
+            body: row.body.0,
+            author: Author {
+                id: row.author_id,
+                role: row.author_role,
+            },
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MetaRow {
+    version: i32,
+    author_id: String,
+    author_role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<MetaRow> for PlanVersionMeta {
+    fn from(row: MetaRow) -> Self {
+        PlanVersionMeta {
+            version: row.version,
+            author: Author {
+                id: row.author_id,
+                role: row.author_role,
+            },
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CommentRow {
+    id: Uuid,
+    person_id: Uuid,
+    version: i32,
+    section: String,
+    body: String,
+    disagree: bool,
+    author_id: String,
+    author_role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<CommentRow> for CommentRecord {
+    fn from(row: CommentRow) -> Self {
+        CommentRecord {
+            id: row.id,
+            person_id: row.person_id.into(),
+            version: row.version,
+            section: row.section,
+            body: row.body,
+            disagree: row.disagree,
+            author: Author {
+                id: row.author_id,
+                role: row.author_role,
+            },
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AgreementRow {
+    person_id: Uuid,
+    version: i32,
+    agreed_by: Uuid,
+    agreed_role: String,
+    agreed_at: DateTime<Utc>,
+}
+
+impl From<AgreementRow> for AgreementRecord {
+    fn from(row: AgreementRow) -> Self {
+        AgreementRecord {
+            person_id: row.person_id.into(),
+            version: row.version,
+            agreed_by: row.agreed_by.into(),
+            agreed_role: row.agreed_role,
+            agreed_at: row.agreed_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ActivationRow {
+    id: Uuid,
+    person_id: Uuid,
+    activated_by: String,
+    activated_role: String,
+    reason: String,
+    activated_at: DateTime<Utc>,
+    deactivated_by: Option<String>,
+    deactivated_role: Option<String>,
+    deactivated_at: Option<DateTime<Utc>>,
+}
+
+impl From<ActivationRow> for ActivationRecord {
+    fn from(row: ActivationRow) -> Self {
+        let deactivated_by = match (row.deactivated_by, row.deactivated_role) {
+            (Some(id), Some(role)) => Some(Author { id, role }),
+            _ => None,
+        };
+        ActivationRecord {
+            id: row.id,
+            person_id: row.person_id.into(),
+            activated_by: Author {
+                id: row.activated_by,
+                role: row.activated_role,
+            },
+            reason: row.reason,
+            activated_at: row.activated_at,
+            deactivated_by,
+            deactivated_at: row.deactivated_at,
+        }
+    }
+}
+
+pub(super) const ACTIVATION_COLUMNS: &str = "id, person_id, activated_by, activated_role, reason, \
+     activated_at, deactivated_by, deactivated_role, deactivated_at";
+
 #[async_trait::async_trait]
-pub trait PlanStore {}
+pub trait PlanStore {
+    async fn current_plan(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+    ) -> StoreResult<Option<PlanVersionRecord>>;
+    async fn plan_version(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+        version: i32,
+    ) -> StoreResult<Option<PlanVersionRecord>>;
+    /// Versions newest first, before `before`.
+    async fn plan_history(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+        before: Option<i32>,
+        limit: i64,
+    ) -> StoreResult<Vec<PlanVersionMeta>>;
+    /// Stores the next version unless `base_version` is no longer current.
+    async fn append_plan_version(&self, new: &NewPlanVersion) -> StoreResult<AppendOutcome>;
+    async fn add_comment(&self, comment: &CommentRecord) -> StoreResult<()>;
+    /// Comments newest first, before the comment `before` (ids are time-ordered).
+    async fn comments(
+        &self,
+        person: PersonId,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<CommentRecord>>;
+    /// Records an agreement; agreeing twice is harmless.
+    async fn agree(&self, agreement: &AgreementRecord) -> StoreResult<()>;
+    async fn agreements(&self, person: PersonId, version: i32)
+    -> StoreResult<Vec<AgreementRecord>>;
+    async fn wrap_coauthoring(&self, person: PersonId) -> StoreResult<bool>;
+    async fn set_wrap_coauthoring(&self, person: PersonId, allowed: bool) -> StoreResult<()>;
+    /// Opens an activation; false when the plan is already active.
+    async fn activate_crisis_plan(&self, activation: &ActivationRecord) -> StoreResult<bool>;
+    /// Closes the open activation, if any, and returns it.
+    async fn deactivate_crisis_plan(
+        &self,
+        person: PersonId,
+        by: &Author,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<ActivationRecord>>;
+    /// Activations newest first.
+    async fn crisis_activations(
+        &self,
+        person: PersonId,
+        limit: i64,
+    ) -> StoreResult<Vec<ActivationRecord>>;
+    /// The accounts around a person who hear of changes to their plans and of a crisis: the
+    /// team's practitioners, the allocated peer worker and the person's own account.
+    async fn care_team_accounts(&self, person: PersonId) -> StoreResult<Vec<UserId>>;
+}
 
 macro_rules! impl_plan_store {
     ($store:ty) => {
         #[async_trait::async_trait]
-        impl $crate::store::plans::PlanStore for $store {}
+        impl $crate::store::plans::PlanStore for $store {
+            async fn current_plan(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                kind: $crate::store::plans::PlanKind,
+            ) -> $crate::store::StoreResult<Option<$crate::store::plans::PlanVersionRecord>> {
+                let row: Option<$crate::store::plans::VersionRow> = sqlx::query_as(
+                    "SELECT person_id, version, body, author_id, author_role, created_at \
+                     FROM plan_versions WHERE person_id = $1 AND kind = $2 \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .bind(person.as_uuid())
+                .bind(kind.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn plan_version(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                kind: $crate::store::plans::PlanKind,
+                version: i32,
+            ) -> $crate::store::StoreResult<Option<$crate::store::plans::PlanVersionRecord>> {
+                let row: Option<$crate::store::plans::VersionRow> = sqlx::query_as(
+                    "SELECT person_id, version, body, author_id, author_role, created_at \
+                     FROM plan_versions WHERE person_id = $1 AND kind = $2 AND version = $3",
+                )
+                .bind(person.as_uuid())
+                .bind(kind.as_str())
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn plan_history(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                kind: $crate::store::plans::PlanKind,
+                before: Option<i32>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::PlanVersionMeta>> {
+                let rows: Vec<$crate::store::plans::MetaRow> = sqlx::query_as(
+                    "SELECT version, author_id, author_role, created_at FROM plan_versions \
+                     WHERE person_id = $1 AND kind = $2 AND version < $3 \
+                     ORDER BY version DESC LIMIT $4",
+                )
+                .bind(person.as_uuid())
+                .bind(kind.as_str())
+                .bind(before.unwrap_or(i32::MAX))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn append_plan_version(
+                &self,
+                new: &$crate::store::plans::NewPlanVersion,
+            ) -> $crate::store::StoreResult<$crate::store::plans::AppendOutcome> {
+                use $crate::store::plans::AppendOutcome;
+                let mut tx = self.begin_write().await?;
+                let (current,): (Option<i32>,) = sqlx::query_as(
+                    "SELECT MAX(version) FROM plan_versions WHERE person_id = $1 AND kind = $2",
+                )
+                .bind(new.person_id.as_uuid())
+                .bind(new.kind.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                let current = current.unwrap_or(0);
+                if current != new.base_version {
+                    return Ok(AppendOutcome::Stale { current });
+                }
+                let version = current + 1;
+                let inserted = sqlx::query(
+                    "INSERT INTO plan_versions (person_id, kind, version, body, author_id, \
+                     author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(new.person_id.as_uuid())
+                .bind(new.kind.as_str())
+                .bind(version)
+                .bind(sqlx::types::Json(&new.body))
+                .bind(&new.author.id)
+                .bind(&new.author.role)
+                .bind(new.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx);
+                match inserted {
+                    Ok(_) => {}
+                    // A racing writer took this version between our read and our insert.
+                    Err($crate::store::StoreError::Conflict(_)) => {
+                        return Ok(AppendOutcome::Stale { current: version });
+                    }
+                    Err(error) => return Err(error),
+                }
+                for user in &new.exclude {
+                    sqlx::query(
+                        "INSERT INTO excluded_people (person_id, user_id, added_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(new.person_id.as_uuid())
+                    .bind(user.as_uuid())
+                    .bind(new.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    sqlx::query(
+                        "UPDATE consents SET revoked_at = $3 \
+                         WHERE person_id = $1 AND carer_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(new.person_id.as_uuid())
+                    .bind(user.as_uuid())
+                    .bind(new.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(AppendOutcome::Stored($crate::store::plans::PlanVersionRecord {
+                    person_id: new.person_id,
+                    version,
+                    body: new.body.clone(),
+                    author: new.author.clone(),
+                    created_at: new.created_at,
+                }))
+            }
+
+            async fn add_comment(
+                &self,
+                comment: &$crate::store::plans::CommentRecord,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO plan_comments (id, person_id, version, section, body, disagree, \
+                     author_id, author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(comment.id)
+                .bind(comment.person_id.as_uuid())
+                .bind(comment.version)
+                .bind(&comment.section)
+                .bind(&comment.body)
+                .bind(comment.disagree)
+                .bind(&comment.author.id)
+                .bind(&comment.author.role)
+                .bind(comment.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn comments(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                before: Option<uuid::Uuid>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::CommentRecord>> {
+                let rows: Vec<$crate::store::plans::CommentRow> = sqlx::query_as(
+                    "SELECT id, person_id, version, section, body, disagree, author_id, \
+                     author_role, created_at FROM plan_comments \
+                     WHERE person_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                )
+                .bind(person.as_uuid())
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn agree(
+                &self,
+                agreement: &$crate::store::plans::AgreementRecord,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO plan_agreements (person_id, version, agreed_by, agreed_role, \
+                     agreed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(agreement.person_id.as_uuid())
+                .bind(agreement.version)
+                .bind(agreement.agreed_by.as_uuid())
+                .bind(&agreement.agreed_role)
+                .bind(agreement.agreed_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn agreements(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                version: i32,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::AgreementRecord>> {
+                let rows: Vec<$crate::store::plans::AgreementRow> = sqlx::query_as(
+                    "SELECT person_id, version, agreed_by, agreed_role, agreed_at \
+                     FROM plan_agreements WHERE person_id = $1 AND version = $2 ORDER BY agreed_at",
+                )
+                .bind(person.as_uuid())
+                .bind(version)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn wrap_coauthoring(
+                &self,
+                person: livingwell_core::domain::PersonId,
+            ) -> $crate::store::StoreResult<bool> {
+                let row: Option<(bool,)> = sqlx::query_as(
+                    "SELECT team_may_coauthor FROM wrap_settings WHERE person_id = $1",
+                )
+                .bind(person.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.is_some_and(|(allowed,)| allowed))
+            }
+
+            async fn set_wrap_coauthoring(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                allowed: bool,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO wrap_settings (person_id, team_may_coauthor) VALUES ($1, $2) \
+                     ON CONFLICT (person_id) DO UPDATE SET team_may_coauthor = excluded.team_may_coauthor",
+                )
+                .bind(person.as_uuid())
+                .bind(allowed)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn activate_crisis_plan(
+                &self,
+                activation: &$crate::store::plans::ActivationRecord,
+            ) -> $crate::store::StoreResult<bool> {
+                let inserted = sqlx::query(
+                    "INSERT INTO crisis_activations (id, person_id, activated_by, activated_role, \
+                     reason, activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(activation.id)
+                .bind(activation.person_id.as_uuid())
+                .bind(&activation.activated_by.id)
+                .bind(&activation.activated_by.role)
+                .bind(&activation.reason)
+                .bind(activation.activated_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx);
+                match inserted {
+                    Ok(_) => Ok(true),
+                    Err($crate::store::StoreError::Conflict(_)) => Ok(false),
+                    Err(error) => Err(error),
+                }
+            }
+
+            async fn deactivate_crisis_plan(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                by: &$crate::store::plans::Author,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<$crate::store::plans::ActivationRecord>> {
+                let row: Option<$crate::store::plans::ActivationRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "UPDATE crisis_activations SET deactivated_by = $2, deactivated_role = $3, \
+                         deactivated_at = $4 WHERE person_id = $1 AND deactivated_at IS NULL \
+                         RETURNING {}",
+                        $crate::store::plans::ACTIVATION_COLUMNS
+                    )))
+                    .bind(person.as_uuid())
+                    .bind(&by.id)
+                    .bind(&by.role)
+                    .bind(at)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn crisis_activations(
+                &self,
+                person: livingwell_core::domain::PersonId,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::ActivationRecord>> {
+                let rows: Vec<$crate::store::plans::ActivationRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM crisis_activations WHERE person_id = $1 \
+                         ORDER BY activated_at DESC LIMIT $2",
+                        $crate::store::plans::ACTIVATION_COLUMNS
+                    )))
+                    .bind(person.as_uuid())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn care_team_accounts(
+                &self,
+                person: livingwell_core::domain::PersonId,
+            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::UserId>> {
+                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
+                    "SELECT m.user_id FROM caseloads c \
+                     JOIN team_members m ON m.team_id = c.team_id \
+                     JOIN users u ON u.id = m.user_id \
+                     WHERE c.person_id = $1 AND u.role = 'practitioner' \
+                     UNION SELECT peer_worker_id FROM peer_allocations WHERE person_id = $1 \
+                     UNION SELECT id FROM users WHERE person_id = $1",
+                )
+                .bind(person.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+            }
+        }
     };
 }
 

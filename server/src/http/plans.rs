@@ -1,0 +1,965 @@
+//! The Enablement Plan, the WRAP and its crisis plan: versions, co-production, sharing and
+//! crisis activation.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use livingwell_core::api::ErrorBody;
+use livingwell_core::api::plans::{
+    ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentRequest,
+    CommentView, CrisisPlanView, DomainTrajectory, EnablementPlanView, PutEnablementPlanRequest,
+    PutWrapRequest, RatingPoint, TrajectoryView, VersionPage, VersionSummary, WrapSettingsRequest,
+    WrapView,
+};
+use livingwell_core::domain::plan::{EnablementPlan, PlanSection};
+use livingwell_core::domain::wrap::Wrap;
+use livingwell_core::domain::{ConsentScope, CrisisPlanSection, PersonId, UserId};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::access::{Access, authorize};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Path, Query, RequestId, ValidJson};
+use super::printable;
+use crate::auth::Caller;
+use crate::policy::{Action, Grounds, Resource};
+use crate::store::events::NewEvent;
+use crate::store::plans::{
+    ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
+    PlanKind, PlanVersionRecord,
+};
+use crate::store::{self, Store};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_enablement_plan, put_enablement_plan))
+        .routes(routes!(enablement_plan_versions))
+        .routes(routes!(enablement_plan_version))
+        .routes(routes!(list_comments, add_comment))
+        .routes(routes!(agree))
+        .routes(routes!(outcome_trajectory))
+        .routes(routes!(get_wrap, put_wrap))
+        .routes(routes!(wrap_settings))
+        .routes(routes!(get_crisis_plan))
+        .routes(routes!(activate, deactivate))
+        .routes(routes!(printable_crisis_plan))
+}
+
+fn author_of(caller: &Caller) -> Author {
+    Author {
+        id: caller.audit_id(),
+        role: caller.audit_role().to_owned(),
+    }
+}
+
+/// Display names for the accounts among `ids` (staff systems keep their client id).
+async fn names(store: &dyn Store, ids: &[&str]) -> ApiResult<HashMap<String, String>> {
+    let mut users: Vec<UserId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
+    users.sort();
+    users.dedup();
+    Ok(store
+        .users_by_ids(&users)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.to_string(), u.display_name))
+        .collect())
+}
+
+fn author_view(author: &Author, names: &HashMap<String, String>) -> AuthorView {
+    AuthorView {
+        id: author.id.clone(),
+        role: author.role.clone(),
+        name: names.get(&author.id).cloned(),
+    }
+}
+
+fn decode<T: DeserializeOwned>(record: &PlanVersionRecord) -> ApiResult<T> {
+    serde_json::from_value(record.body.clone()).map_err(|_| ApiError::Internal("stored plan"))
+}
+
+/// The version a write is based on: `If-Match: "n"` or `base_version` (required, one of them).
+fn base_version(headers: &HeaderMap, in_body: Option<i32>) -> ApiResult<i32> {
+    let from_header = match headers.get(header::IF_MATCH) {
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
+                .and_then(|v| v.parse::<i32>().ok())
+                .ok_or_else(|| ApiError::invalid("if-match", "invalid"))?,
+        ),
+        None => None,
+    };
+    match from_header.or(in_body) {
+        Some(version) if version >= 0 => Ok(version),
+        Some(_) => Err(ApiError::invalid("base_version", "invalid")),
+        None => Err(ApiError::invalid("base_version", "required")),
+    }
+}
+
+fn with_etag<T: serde::Serialize>(version: i32, status: StatusCode, body: T) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+async fn plan_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<EnablementPlanView> {
+    let plan: EnablementPlan = decode(record)?;
+    let agreements = state
+        .store
+        .agreements(record.person_id, record.version)
+        .await?;
+    let agreed_ids: Vec<String> = agreements.iter().map(|a| a.agreed_by.to_string()).collect();
+    let mut ids: Vec<&str> = agreed_ids.iter().map(String::as_str).collect();
+    ids.push(&record.author.id);
+    let names = names(state.store.as_ref(), &ids).await?;
+    Ok(EnablementPlanView {
+        person_id: record.person_id,
+        version: record.version,
+        plan,
+        author: author_view(&record.author, &names),
+        created_at: record.created_at,
+        agreements: agreements
+            .iter()
+            .map(|a| AgreementView {
+                version: a.version,
+                agreed_by: author_view(
+                    &Author {
+                        id: a.agreed_by.to_string(),
+                        role: a.agreed_role.clone(),
+                    },
+                    &names,
+                ),
+                agreed_at: a.agreed_at,
+            })
+            .collect(),
+    })
+}
+
+async fn current(
+    state: &AppState,
+    person: PersonId,
+    kind: PlanKind,
+) -> ApiResult<PlanVersionRecord> {
+    state
+        .store
+        .current_plan(person, kind)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// Tells accounts that something changed (ids only), leaving out whoever did it.
+async fn notify(
+    state: &AppState,
+    recipients: impl IntoIterator<Item = UserId>,
+    actor: &Caller,
+    kind: &str,
+    person: PersonId,
+    data: serde_json::Value,
+) -> ApiResult<()> {
+    let actor_id = actor.audit_id();
+    let now = store::now();
+    let unique: BTreeSet<UserId> = recipients.into_iter().collect();
+    let events = unique
+        .into_iter()
+        .filter(|id| id.to_string() != actor_id)
+        .map(|recipient_id| NewEvent {
+            recipient_id,
+            kind: kind.to_owned(),
+            person_id: Some(person),
+            data: data.clone(),
+            created_at: now,
+        })
+        .collect();
+    state.events.publish(events).await?;
+    Ok(())
+}
+
+/// Carers who can see (some of) the crisis plan now.
+async fn consented_carers(
+    state: &AppState,
+    person: PersonId,
+    scope: ConsentScope,
+) -> ApiResult<Vec<UserId>> {
+    let now = store::now();
+    Ok(state
+        .store
+        .consents(person)
+        .await?
+        .into_iter()
+        .filter(|c| c.allows(scope, now))
+        .map(|c| c.carer_id)
+        .collect())
+}
+
+/// The current Enablement Plan, with who agreed it. `ETag` carries the version.
+#[utoipa::path(get, path = "/v1/people/{id}/enablement-plan", tag = "plans", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 200, body = EnablementPlanView), (status = 404, body = ErrorBody)))]
+async fn get_enablement_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<Response> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let record = current(&state, person, PlanKind::EnablementPlan).await?;
+    let view = plan_view(&state, &record).await?;
+    Ok(with_etag(record.version, StatusCode::OK, view))
+}
+
+/// Staff: store a new version. The version it was based on (`If-Match: "n"` or
+/// `base_version`, 0 for the first) must still be current, or nothing is stored and the
+/// answer is 409 with `current_version`.
+#[utoipa::path(put, path = "/v1/people/{id}/enablement-plan", tag = "plans", security(("bearer" = [])),
+    params(("id" = PersonId, Path), ("If-Match" = Option<String>, Header, description = "The version this change was made on, as an ETag")),
+    request_body = PutEnablementPlanRequest,
+    responses((status = 200, body = EnablementPlanView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_enablement_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    headers: HeaderMap,
+    ValidJson(request): ValidJson<PutEnablementPlanRequest>,
+) -> ApiResult<Response> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    let base = base_version(&headers, request.base_version)?;
+    let body = serde_json::to_value(&request.plan).map_err(|_| ApiError::Internal("plan json"))?;
+    let outcome = state
+        .store
+        .append_plan_version(&NewPlanVersion {
+            person_id: person,
+            kind: PlanKind::EnablementPlan,
+            base_version: base,
+            body,
+            author: author_of(&caller),
+            created_at: store::now(),
+            exclude: Vec::new(),
+        })
+        .await?;
+    let record = match outcome {
+        AppendOutcome::Stored(record) => record,
+        AppendOutcome::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
+    };
+    let data = serde_json::json!({ "version": record.version });
+    notify(
+        &state,
+        state.store.care_team_accounts(person).await?,
+        &caller,
+        "enablement_plan_updated",
+        person,
+        data,
+    )
+    .await?;
+    let view = plan_view(&state, &record).await?;
+    Ok(with_etag(record.version, StatusCode::OK, view))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HistoryQuery {
+    /// Versions before this one (from `next_before`).
+    before: Option<i32>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+/// Every version, newest first, with its author.
+#[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/versions", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path), HistoryQuery),
+    responses((status = 200, body = VersionPage), (status = 404, body = ErrorBody)))]
+async fn enablement_plan_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Query(query): Query<HistoryQuery>,
+) -> ApiResult<axum::Json<VersionPage>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "out_of_range"));
+    }
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let versions = state
+        .store
+        .plan_history(person, PlanKind::EnablementPlan, query.before, limit)
+        .await?;
+    let ids: Vec<&str> = versions.iter().map(|v| v.author.id.as_str()).collect();
+    let names = names(state.store.as_ref(), &ids).await?;
+    let next_before = (versions.len() as i64 == limit)
+        .then(|| versions.last().map(|v| v.version))
+        .flatten();
+    Ok(axum::Json(VersionPage {
+        versions: versions
+            .iter()
+            .map(|v| VersionSummary {
+                version: v.version,
+                author: author_view(&v.author, &names),
+                created_at: v.created_at,
+            })
+            .collect(),
+        next_before,
+    }))
+}
+
+/// One version of the plan, as it was.
+#[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/versions/{version}", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path), ("version" = i32, Path)),
+    responses((status = 200, body = EnablementPlanView), (status = 404, body = ErrorBody)))]
+async fn enablement_plan_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path((person, version)): Path<(PersonId, i32)>,
+) -> ApiResult<Response> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let record = state
+        .store
+        .plan_version(person, PlanKind::EnablementPlan, version)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = plan_view(&state, &record).await?;
+    Ok(with_etag(record.version, StatusCode::OK, view))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CommentQuery {
+    /// Comments older than this one.
+    before: Option<uuid::Uuid>,
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+fn comment_view(
+    comment: &CommentRecord,
+    names: &HashMap<String, String>,
+) -> ApiResult<CommentView> {
+    let section: PlanSection =
+        serde_json::from_value(serde_json::Value::String(comment.section.clone()))
+            .map_err(|_| ApiError::Internal("stored comment section"))?;
+    Ok(CommentView {
+        id: comment.id,
+        version: comment.version,
+        section,
+        body: comment.body.clone(),
+        disagree: comment.disagree,
+        author: author_view(&comment.author, names),
+        created_at: comment.created_at,
+    })
+}
+
+/// Comments on the plan, newest first (the person's, and where they disagree).
+#[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/comments", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path), CommentQuery),
+    responses((status = 200, body = [CommentView]), (status = 404, body = ErrorBody)))]
+async fn list_comments(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Query(query): Query<CommentQuery>,
+) -> ApiResult<axum::Json<Vec<CommentView>>> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid("limit", "out_of_range"));
+    }
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let comments = state.store.comments(person, query.before, limit).await?;
+    let ids: Vec<&str> = comments.iter().map(|c| c.author.id.as_str()).collect();
+    let names = names(state.store.as_ref(), &ids).await?;
+    Ok(axum::Json(
+        comments
+            .iter()
+            .map(|c| comment_view(c, &names))
+            .collect::<ApiResult<_>>()?,
+    ))
+}
+
+/// The person comments on a section of the current version, or records that they disagree.
+#[utoipa::path(post, path = "/v1/people/{id}/enablement-plan/comments", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = CommentRequest,
+    responses((status = 201, body = CommentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn add_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    ValidJson(request): ValidJson<CommentRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CommentView>)> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Comment,
+        &request_id,
+    )
+    .await?;
+    let plan = current(&state, person, PlanKind::EnablementPlan).await?;
+    let comment = CommentRecord {
+        id: uuid::Uuid::now_v7(),
+        person_id: person,
+        version: plan.version,
+        section: request.section.as_str().to_owned(),
+        body: request.body.trim().to_owned(),
+        disagree: request.disagree,
+        author: author_of(&caller),
+        created_at: store::now(),
+    };
+    state.store.add_comment(&comment).await?;
+    let team = state.store.care_team_accounts(person).await?;
+    let data = serde_json::json!({ "comment_id": comment.id, "version": comment.version, "disagree": comment.disagree });
+    notify(
+        &state,
+        team,
+        &caller,
+        "enablement_plan_commented",
+        person,
+        data,
+    )
+    .await?;
+    let names = names(state.store.as_ref(), &[comment.author.id.as_str()]).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(comment_view(&comment, &names)?),
+    ))
+}
+
+/// The person (or a carer they share the plan with) agrees a version; it must be the current one.
+#[utoipa::path(post, path = "/v1/people/{id}/enablement-plan/agreement", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = AgreeRequest,
+    responses((status = 201, body = AgreementView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn agree(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Json(request): Json<AgreeRequest>,
+) -> ApiResult<(StatusCode, axum::Json<AgreementView>)> {
+    let Caller::User(user) = &caller else {
+        return Err(ApiError::Forbidden);
+    };
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Agree,
+        &request_id,
+    )
+    .await?;
+    let plan = current(&state, person, PlanKind::EnablementPlan).await?;
+    if plan.version != request.version {
+        return Err(ApiError::StaleVersion(plan.version.into()));
+    }
+    let agreement = AgreementRecord {
+        person_id: person,
+        version: plan.version,
+        agreed_by: user.id,
+        agreed_role: user.role.as_str().to_owned(),
+        agreed_at: store::now(),
+    };
+    state.store.agree(&agreement).await?;
+    let team = state.store.care_team_accounts(person).await?;
+    let data = serde_json::json!({ "version": plan.version });
+    notify(
+        &state,
+        team,
+        &caller,
+        "enablement_plan_agreed",
+        person,
+        data,
+    )
+    .await?;
+    let names = names(state.store.as_ref(), &[&user.id.to_string()]).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(AgreementView {
+            version: agreement.version,
+            agreed_by: author_view(
+                &Author {
+                    id: user.id.to_string(),
+                    role: agreement.agreed_role.clone(),
+                },
+                &names,
+            ),
+            agreed_at: agreement.agreed_at,
+        }),
+    ))
+}
+
+/// Each outcome domain's ratings over time, baseline first: ready to chart.
+#[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/outcomes", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path)),
+    responses((status = 200, body = TrajectoryView), (status = 404, body = ErrorBody)))]
+async fn outcome_trajectory(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<axum::Json<TrajectoryView>> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlan,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let record = current(&state, person, PlanKind::EnablementPlan).await?;
+    let plan: EnablementPlan = decode(&record)?;
+    let domains = plan
+        .trajectory()
+        .into_iter()
+        .map(|(domain, points)| DomainTrajectory {
+            domain: domain.to_owned(),
+            label: state
+                .outcome_labels
+                .get(domain)
+                .cloned()
+                .unwrap_or_else(|| domain.to_owned()),
+            points: points
+                .into_iter()
+                .map(|(rated_on, occasion, score)| RatingPoint {
+                    rated_on,
+                    occasion,
+                    score,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(axum::Json(TrajectoryView {
+        person_id: person,
+        version: record.version,
+        domains,
+    }))
+}
+
+async fn wrap_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<WrapView> {
+    let wrap: Wrap = decode(record)?;
+    let names = names(state.store.as_ref(), &[record.author.id.as_str()]).await?;
+    Ok(WrapView {
+        person_id: record.person_id,
+        version: record.version,
+        wrap,
+        team_may_coauthor: state.store.wrap_coauthoring(record.person_id).await?,
+        author: author_view(&record.author, &names),
+        created_at: record.created_at,
+    })
+}
+
+/// The whole WRAP: for its owner, and for the team to read.
+#[utoipa::path(get, path = "/v1/people/{id}/wrap", tag = "plans", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 200, body = WrapView), (status = 404, body = ErrorBody)))]
+async fn get_wrap(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<Response> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Wrap,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let record = current(&state, person, PlanKind::Wrap).await?;
+    let view = wrap_view(&state, &record).await?;
+    Ok(with_etag(record.version, StatusCode::OK, view))
+}
+
+/// The owner (or a co-author they allow) stores a new version of the WRAP. Accounts on the
+/// "people I do not want involved" list lose any consent at once and can be granted none.
+#[utoipa::path(put, path = "/v1/people/{id}/wrap", tag = "plans", security(("bearer" = [])),
+    params(("id" = PersonId, Path), ("If-Match" = Option<String>, Header, description = "The version this change was made on")),
+    request_body = PutWrapRequest,
+    responses((status = 200, body = WrapView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn put_wrap(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    headers: HeaderMap,
+    ValidJson(request): ValidJson<PutWrapRequest>,
+) -> ApiResult<Response> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Wrap,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    let base = base_version(&headers, request.base_version)?;
+    let exclude: Vec<UserId> = request
+        .wrap
+        .crisis_plan
+        .excluded_accounts()
+        .into_iter()
+        .collect();
+    let known = state.store.users_by_ids(&exclude).await?;
+    if let Some(unknown) = exclude
+        .iter()
+        .position(|id| known.iter().all(|u| u.id != *id))
+    {
+        let listed = request
+            .wrap
+            .crisis_plan
+            .supporters
+            .not_involved
+            .iter()
+            .position(|p| p.user_id == Some(exclude[unknown]));
+        let field = format!(
+            "wrap.crisis_plan.supporters.not_involved[{}].user_id",
+            listed.unwrap_or(0)
+        );
+        return Err(ApiError::invalid(&field, "not_found"));
+    }
+    let body = serde_json::to_value(&request.wrap).map_err(|_| ApiError::Internal("wrap json"))?;
+    let outcome = state
+        .store
+        .append_plan_version(&NewPlanVersion {
+            person_id: person,
+            kind: PlanKind::Wrap,
+            base_version: base,
+            body,
+            author: author_of(&caller),
+            created_at: store::now(),
+            exclude,
+        })
+        .await?;
+    let record = match outcome {
+        AppendOutcome::Stored(record) => record,
+        AppendOutcome::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
+    };
+    let carers = consented_carers(&state, person, ConsentScope::CrisisPlan).await?;
+    let data = serde_json::json!({ "version": record.version });
+    notify(&state, carers, &caller, "crisis_plan_updated", person, data).await?;
+    let view = wrap_view(&state, &record).await?;
+    Ok(with_etag(record.version, StatusCode::OK, view))
+}
+
+/// The owner decides whether their team may co-author the WRAP.
+#[utoipa::path(put, path = "/v1/people/{id}/wrap/settings", tag = "plans", security(("bearer" = [])),
+    params(("id" = PersonId, Path)), request_body = WrapSettingsRequest,
+    responses((status = 204, description = "Saved"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn wrap_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Json(request): Json<WrapSettingsRequest>,
+) -> ApiResult<StatusCode> {
+    let access = authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Wrap,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    // A co-author may edit the WRAP, but only its owner decides who co-authors it.
+    if access.grounds != Grounds::OwnRecord {
+        return Err(ApiError::Forbidden);
+    }
+    state
+        .store
+        .set_wrap_coauthoring(person, request.team_may_coauthor)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The crisis-plan sections this access may see.
+pub(super) fn visible_sections(access: &Access) -> BTreeSet<CrisisPlanSection> {
+    if access.grounds == Grounds::CarerConsent {
+        let now = store::now();
+        access
+            .relationship
+            .consents
+            .iter()
+            .flat_map(|consent| consent.shared_crisis_sections(now))
+            .collect()
+    } else {
+        CrisisPlanSection::ALL.into_iter().collect()
+    }
+}
+
+fn activation_view(record: &ActivationRecord, names: &HashMap<String, String>) -> ActivationView {
+    ActivationView {
+        id: record.id,
+        activated_by: author_view(&record.activated_by, names),
+        reason: record.reason.clone(),
+        activated_at: record.activated_at,
+        deactivated_by: record
+            .deactivated_by
+            .as_ref()
+            .map(|a| author_view(a, names)),
+        deactivated_at: record.deactivated_at,
+    }
+}
+
+/// What the crisis plan view is made of, shared by the JSON and the printable page.
+pub(super) struct CrisisPlanParts {
+    pub view: CrisisPlanView,
+    pub plan: Option<livingwell_core::domain::wrap::CrisisPlan>,
+    pub sections: BTreeSet<CrisisPlanSection>,
+}
+
+async fn crisis_plan_parts(state: &AppState, access: &Access) -> ApiResult<CrisisPlanParts> {
+    let person = access.person;
+    let sections = visible_sections(access);
+    let wrap = state.store.current_plan(person, PlanKind::Wrap).await?;
+    let (version, plan) = match &wrap {
+        Some(record) => (
+            Some(record.version),
+            Some(decode::<Wrap>(record)?.crisis_plan),
+        ),
+        None => (None, None),
+    };
+    let history = state.store.crisis_activations(person, 20).await?;
+    let mut ids: Vec<&str> = history.iter().map(|a| a.activated_by.id.as_str()).collect();
+    ids.extend(
+        history
+            .iter()
+            .filter_map(|a| a.deactivated_by.as_ref().map(|d| d.id.as_str())),
+    );
+    let names = names(state.store.as_ref(), &ids).await?;
+    let activation = history
+        .iter()
+        .find(|a| a.deactivated_at.is_none())
+        .map(|a| activation_view(a, &names));
+    let view = CrisisPlanView {
+        person_id: person,
+        version,
+        sections: plan
+            .as_ref()
+            .map(|p| p.shared_sections(&sections))
+            .unwrap_or_default(),
+        shared_sections: sections.iter().copied().collect(),
+        activation,
+        history: history.iter().map(|a| activation_view(a, &names)).collect(),
+    };
+    Ok(CrisisPlanParts {
+        view,
+        plan,
+        sections,
+    })
+}
+
+/// The crisis plan: a carer sees only the sections the person shared with them (the others are
+/// absent), and everyone allowed sees whether it is active.
+#[utoipa::path(get, path = "/v1/people/{id}/crisis-plan", tag = "plans", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 200, body = CrisisPlanView), (status = 404, body = ErrorBody)))]
+async fn get_crisis_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<axum::Json<CrisisPlanView>> {
+    let access = authorize(
+        &state,
+        &caller,
+        person,
+        Resource::CrisisPlan,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    Ok(axum::Json(crisis_plan_parts(&state, &access).await?.view))
+}
+
+/// Everyone who hears of a crisis: the team, the peer worker, the person, consented carers.
+async fn crisis_recipients(state: &AppState, person: PersonId) -> ApiResult<Vec<UserId>> {
+    let mut recipients = state.store.care_team_accounts(person).await?;
+    recipients.extend(consented_carers(state, person, ConsentScope::CrisisPlan).await?);
+    Ok(recipients)
+}
+
+/// Put the crisis plan into use, with the reason. Supporters and the team are told at once.
+#[utoipa::path(post, path = "/v1/people/{id}/crisis-plan/activation", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = ActivateRequest,
+    responses((status = 201, body = ActivationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already active")))]
+async fn activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    ValidJson(request): ValidJson<ActivateRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ActivationView>)> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::CrisisPlan,
+        Action::Activate,
+        &request_id,
+    )
+    .await?;
+    let record = ActivationRecord {
+        id: uuid::Uuid::now_v7(),
+        person_id: person,
+        activated_by: author_of(&caller),
+        reason: request.reason.trim().to_owned(),
+        activated_at: store::now(),
+        deactivated_by: None,
+        deactivated_at: None,
+    };
+    if !state.store.activate_crisis_plan(&record).await? {
+        return Err(ApiError::Conflict(vec![
+            livingwell_core::api::FieldError::new("activation", "already_active"),
+        ]));
+    }
+    let data = serde_json::json!({ "activation_id": record.id });
+    notify(
+        &state,
+        crisis_recipients(&state, person).await?,
+        &caller,
+        "crisis_plan_activated",
+        person,
+        data,
+    )
+    .await?;
+    let names = names(state.store.as_ref(), &[record.activated_by.id.as_str()]).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(activation_view(&record, &names)),
+    ))
+}
+
+/// Stop using the crisis plan; who and when are recorded, and everyone told.
+#[utoipa::path(delete, path = "/v1/people/{id}/crisis-plan/activation", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path)),
+    responses((status = 200, body = ActivationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Not active")))]
+async fn deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<axum::Json<ActivationView>> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::CrisisPlan,
+        Action::Activate,
+        &request_id,
+    )
+    .await?;
+    let record = state
+        .store
+        .deactivate_crisis_plan(person, &author_of(&caller), store::now())
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(vec![livingwell_core::api::FieldError::new(
+                "activation",
+                "not_active",
+            )])
+        })?;
+    let data = serde_json::json!({ "activation_id": record.id });
+    notify(
+        &state,
+        crisis_recipients(&state, person).await?,
+        &caller,
+        "crisis_plan_deactivated",
+        person,
+        data,
+    )
+    .await?;
+    let mut ids = vec![record.activated_by.id.as_str()];
+    ids.extend(record.deactivated_by.as_ref().map(|d| d.id.as_str()));
+    let names = names(state.store.as_ref(), &ids).await?;
+    Ok(axum::Json(activation_view(&record, &names)))
+}
+
+/// A one-page, print-ready crisis plan to hand to a crisis team: the sections the caller may
+/// see, every piece of the person's text escaped.
+#[utoipa::path(get, path = "/v1/people/{id}/crisis-plan.html", tag = "plans", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 200, description = "A printable page", content_type = "text/html"), (status = 404, body = ErrorBody)))]
+async fn printable_crisis_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<Response> {
+    let access = authorize(
+        &state,
+        &caller,
+        person,
+        Resource::CrisisPlan,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let parts = crisis_plan_parts(&state, &access).await?;
+    let record = state
+        .store
+        .person(person)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let page = printable::crisis_plan(&record.display_name, &parts);
+    let mut response = axum::response::Html(page.into_string()).into_response();
+    // The page needs nothing from anywhere: no scripts, no fetches.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    Ok(response)
+}
