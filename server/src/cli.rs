@@ -45,6 +45,10 @@ enum Command {
         /// The `iss` of access tokens (the public URL of this deployment).
         #[arg(long, env = "LIVINGWELL_ISSUER", default_value = "urn:livingwell")]
         issuer: String,
+        /// A JSON file naming the outcome-rating domains as this deployment words them,
+        /// `{"work": "Work and volunteering", ...}`; domains it leaves out keep the defaults.
+        #[arg(long, env = "LIVINGWELL_OUTCOME_LABELS")]
+        outcome_labels: Option<std::path::PathBuf>,
     },
     /// Run database migrations and exit.
     Migrate,
@@ -101,7 +105,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             demo,
             demo_password,
             issuer,
+            outcome_labels,
         } => {
+            let outcome_labels = load_outcome_labels(outcome_labels.as_deref())?;
             if demo {
                 seed_demo(store.as_ref(), &demo_password).await?;
             }
@@ -110,6 +116,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 bind,
                 Settings {
                     issuer,
+                    outcome_labels,
                     ..Settings::default()
                 },
             )
@@ -138,6 +145,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The default outcome-domain labels, with a deployment's own wording laid over them.
+fn load_outcome_labels(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut labels = livingwell_core::domain::plan::default_outcome_labels();
+    let Some(path) = path else { return Ok(labels) };
+    let text = std::fs::read_to_string(path).context("reading the outcome labels file")?;
+    let own: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&text).context("the outcome labels file must be a JSON object")?;
+    for (domain, label) in own {
+        if !labels.contains_key(&domain) {
+            bail!("unknown outcome domain {domain:?} in the labels file");
+        }
+        livingwell_core::domain::text::check_name("label", &label)
+            .map_err(|_| anyhow::anyhow!("the label for {domain:?} is empty or not plain text"))?;
+        labels.insert(domain, label);
+    }
+    Ok(labels)
 }
 
 async fn seed_demo(store: &dyn Store, password: &str) -> anyhow::Result<()> {

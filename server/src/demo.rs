@@ -204,6 +204,7 @@ pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError
         )
         .await?;
     seed_plans(store, &alex, &priya, &sam).await?;
+    seed_appointments(store, &alex, &robin, &priya, &west).await?;
     Ok(Seeded::Created)
 }
 
@@ -273,5 +274,122 @@ async fn seed_plans(
             agreed_at: now,
         })
         .await?;
+    Ok(())
+}
+
+/// Alex's two upcoming appointments with Priya, and a six-week WRAP group at West hub with one
+/// place left (Alex and Robin are booked on it). Times are London wall-clock times.
+pub async fn seed_appointments(
+    store: &dyn Store,
+    alex: &PersonRecord,
+    robin: &PersonRecord,
+    priya: &UserRecord,
+    west: &TeamRecord,
+) -> Result<(), DemoError> {
+    use chrono::{Datelike, Duration, TimeZone};
+    use livingwell_core::domain::appointment::{
+        Accessibility, AccessibilityNeed, AppointmentId, AppointmentKind, AppointmentStatus,
+        BookingUnit, LONDON, Location, ProgrammeId, ProgrammeSessionId,
+    };
+
+    use crate::store::appointments::{
+        AppointmentRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
+    };
+
+    let now = store::now();
+    let today = now.with_timezone(&LONDON).date_naive();
+    // `days` from today at `hour`:00 in London, as UTC.
+    let at = |days: i64, hour: u32| {
+        let day = today + Duration::days(days);
+        LONDON
+            .with_ymd_and_hms(day.year(), day.month(), day.day(), hour, 0, 0)
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok_or(DemoError::Inconsistent("a London time"))
+    };
+    let hub = Location::Hub { team_id: west.id };
+    let appointment =
+        |kind, title: &str, starts_at, minutes, location, notes: &str| AppointmentRecord {
+            id: AppointmentId::new(),
+            person_id: alex.id,
+            kind,
+            title: Some(title.into()),
+            starts_at,
+            ends_at: starts_at + Duration::minutes(minutes),
+            location,
+            status: AppointmentStatus::Booked,
+            notes_for_person: Some(notes.into()),
+            accessibility: Accessibility {
+                needs: [AccessibilityNeed::QuietSpace].into(),
+                notes: None,
+            },
+            worker_ids: vec![priya.id],
+            request: None,
+            programme_id: None,
+            programme_session_id: None,
+            booking_id: None,
+            sequence: 0,
+            created_by: priya.id.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+    store
+        .insert_appointment(&appointment(
+            AppointmentKind::KeyWorkerSession,
+            "Key worker session",
+            at(3, 10)?,
+            60,
+            hub.clone(),
+            "Ask at reception for Priya. Bring the allotment letter if you have it.",
+        ))
+        .await?;
+    store
+        .insert_appointment(&appointment(
+            AppointmentKind::Review,
+            "Enablement Plan review",
+            at(10, 14)?,
+            30,
+            Location::Phone {},
+            "Priya will ring your mobile.",
+        ))
+        .await?;
+
+    // Weekly from next week, 13:00 London time each week (also across a clock change).
+    let mut sessions = Vec::new();
+    for week in 0..6 {
+        let starts_at = at(7 + 7 * week, 13)?;
+        sessions.push(ProgrammeSessionRecord {
+            id: ProgrammeSessionId::new(),
+            number: week + 1,
+            starts_at,
+            ends_at: starts_at + Duration::hours(2),
+        });
+    }
+    let programme = ProgrammeRecord {
+        id: ProgrammeId::new(),
+        team_id: west.id,
+        title: "WRAP group".into(),
+        description: Some(
+            "Six weekly sessions: write your own Wellness Recovery Action Plan with others.".into(),
+        ),
+        location: hub,
+        capacity: 3,
+        booking_unit: BookingUnit::Programme,
+        offer_hold_minutes: 48 * 60,
+        sessions,
+        created_by: priya.id.to_string(),
+        created_at: now,
+    };
+    store.insert_programme(&programme).await?;
+    for person in [alex, robin] {
+        store
+            .book(&NewBooking {
+                programme_id: programme.id,
+                session_id: None,
+                person_id: person.id,
+                at: now,
+            })
+            .await?;
+    }
     Ok(())
 }

@@ -336,3 +336,49 @@ async fn logs_carry_no_names_passwords_or_tokens_and_shutdown_is_graceful() {
         assert!(!logs.contains(secret), "the logs contain {secret:?}");
     }
 }
+
+#[tokio::test]
+async fn a_deployment_words_the_outcome_domains_its_own_way() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels.json");
+    std::fs::write(&labels, r#"{"work": "Work, learning and volunteering"}"#).unwrap();
+    let served = serve(&db.url, &["--demo", "--outcome-labels", labels.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let tokens: serde_json::Value = client
+        .post(format!("{}/v1/auth/login", served.base_url))
+        .json(&serde_json::json!({"username": "alex", "password": "livingwell-demo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let person = tokens["user"]["person_id"].as_str().unwrap();
+    let trajectory: serde_json::Value = client
+        .get(format!("{}/v1/people/{person}/enablement-plan/outcomes", served.base_url))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let label = |key: &str| {
+        trajectory["domains"].as_array().unwrap().iter().find(|d| d["domain"] == key).unwrap()["label"]
+            .clone()
+    };
+    assert_eq!(label("work"), "Work, learning and volunteering");
+    assert_eq!(label("trust_and_hope"), "Trust and hope");
+
+    // A label file naming a domain that does not exist stops the server at start-up.
+    std::fs::write(&labels, r#"{"star_sign": "Star sign"}"#).unwrap();
+    let status = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
+        .args(["--outcome-labels", labels.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+}

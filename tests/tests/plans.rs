@@ -374,6 +374,25 @@ async fn activation_notifies_the_consented_carer_and_the_team(backend: Backend) 
     assert_eq!(history.body["history"].as_array().unwrap().len(), 1);
     let told = notifications(&a.server, &a.alex.access_token).await;
     assert!(told.iter().any(|e| e["kind"] == "crisis_plan_deactivated"));
+
+    // When the person allows it, their carer can put the plan into use.
+    let grant = a
+        .server
+        .post(
+            &a.path("/consents"),
+            &a.alex.access_token,
+            json!({"carer_id": sam.user_id, "scopes": ["crisis_plan", "crisis_plan_activation"], "crisis_plan_sections": ["when_well"]}),
+        )
+        .await;
+    assert_eq!(grant.status, StatusCode::CREATED, "{}", grant.text);
+    let by_sam = a
+        .server
+        .post(&a.path("/crisis-plan/activation"), &sam.access_token, json!({"reason": "Alex asked me to"}))
+        .await;
+    assert_eq!(by_sam.status, StatusCode::CREATED, "{}", by_sam.text);
+    assert_eq!(by_sam.body["activated_by"]["role"], "carer");
+    let alex_told = notifications(&a.server, &a.alex.access_token).await;
+    assert!(alex_told.iter().any(|e| e["kind"] == "crisis_plan_activated"));
 }
 
 async fn activation_reaches_an_open_event_stream(backend: Backend) {

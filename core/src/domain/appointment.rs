@@ -663,7 +663,7 @@ mod tests {
         let start = london(2026, 7, 15, 10, 0);
         let now = london(2026, 7, 1, 9, 0);
         let s = subject(start, AppointmentStatus::Booked);
-        let got = reminders(&[s.clone()], &ReminderSettings::default(), now);
+        let got = reminders(std::slice::from_ref(&s), &ReminderSettings::default(), now);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].fire_at, start - Duration::hours(24));
         assert_eq!(got[0].body, "Tomorrow at 10:00");

@@ -5,6 +5,7 @@
 //! at `/docs` whose assets are compiled in (it works offline).
 
 pub mod access;
+mod appointments;
 pub mod error;
 mod events;
 pub mod extract;
@@ -187,6 +188,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(plans::router())
         .merge(teams::router())
         .merge(events::router())
+        .merge(appointments::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&CommonErrors, &mut openapi);

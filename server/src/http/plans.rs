@@ -954,7 +954,7 @@ async fn printable_crisis_plan(
         .person(person)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let page = printable::crisis_plan(&record.display_name, &parts);
+    let page = printable::crisis_plan(&record.display_name, &parts, store::now());
     let mut response = axum::response::Html(page.into_string()).into_response();
     // The page needs nothing from anywhere: no scripts, no fetches.
     response.headers_mut().insert(

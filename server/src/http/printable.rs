@@ -5,6 +5,8 @@
 
 use livingwell_core::domain::CrisisPlanSection;
 use livingwell_core::domain::wrap::{CrisisPlan, Preferences};
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::London;
 use maud::{DOCTYPE, Markup, html};
 
 use super::plans::CrisisPlanParts;
@@ -101,8 +103,13 @@ fn section(plan: &CrisisPlan, section: CrisisPlanSection) -> Markup {
     html! { section { h2 { (section.title()) } (body) } }
 }
 
+/// A time as people in the UK read it (Europe/London, with GMT or BST named).
+fn uk_time(at: DateTime<Utc>) -> String {
+    at.with_timezone(&London).format("%-d %b %Y, %H:%M %Z").to_string()
+}
+
 /// The whole page.
-pub fn crisis_plan(person_name: &str, parts: &CrisisPlanParts) -> Markup {
+pub fn crisis_plan(person_name: &str, parts: &CrisisPlanParts, printed_at: DateTime<Utc>) -> Markup {
     let view = &parts.view;
     html! {
         (DOCTYPE)
@@ -128,15 +135,31 @@ pub fn crisis_plan(person_name: &str, parts: &CrisisPlanParts) -> Markup {
                 }
                 @if let Some(activation) = &view.activation {
                     div.active {
-                        "This plan is in use since " (activation.activated_at.format("%d %b %Y %H:%M UTC"))
+                        "This plan is in use since " (uk_time(activation.activated_at))
                         ". Reason: " (activation.reason)
                     }
                 }
                 @if let Some(plan) = &parts.plan {
                     div.grid { @for shown in &parts.sections { (section(plan, *shown)) } }
                 }
-                footer { "Living Well · printed from the person's WRAP. Handle as confidential." }
+                footer {
+                    "Living Well · printed " (uk_time(printed_at)) " from the person's WRAP. "
+                    "Handle as confidential."
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_printed_as_uk_clocks_show_them() {
+        let summer: DateTime<Utc> = "2026-07-01T12:00:00Z".parse().unwrap();
+        let winter: DateTime<Utc> = "2026-12-01T12:00:00Z".parse().unwrap();
+        assert_eq!(uk_time(summer), "1 Jul 2026, 13:00 BST");
+        assert_eq!(uk_time(winter), "1 Dec 2026, 12:00 GMT");
     }
 }

@@ -46,7 +46,10 @@ fn location_text(view: &AppointmentView) -> Option<String> {
 }
 
 /// The feed for `appointments`, newest information only.
-pub fn feed(appointments: &[AppointmentView], detail: CalendarDetail) -> Result<String, std::fmt::Error> {
+pub fn feed(
+    appointments: &[AppointmentView],
+    detail: CalendarDetail,
+) -> Result<String, std::fmt::Error> {
     let mut calendar = Calendar::empty();
     calendar
         .append_property(Property::new("VERSION", "2.0"))
@@ -101,10 +104,8 @@ pub fn feed(appointments: &[AppointmentView], detail: CalendarDetail) -> Result<
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
-    use livingwell_core::domain::appointment::{
-        Accessibility, AppointmentId, AppointmentKind,
-    };
     use livingwell_core::domain::PersonId;
+    use livingwell_core::domain::appointment::{Accessibility, AppointmentId, AppointmentKind};
 
     use super::*;
 
@@ -164,6 +165,8 @@ mod tests {
             assert!(!line.chars().any(|c| c.is_control()));
         }
         let unfolded = text.replace("\r\n ", "");
-        assert!(unfolded.contains("DESCRIPTION:Bring: a list\\, of questions\\; and \\\\ the letter.\\nSecond line "));
+        assert!(unfolded.contains(
+            "DESCRIPTION:Bring: a list\\, of questions\\; and \\\\ the letter.\\nSecond line "
+        ));
     }
 }
