@@ -12,6 +12,7 @@
 
 pub mod appointments;
 pub mod events;
+pub mod messages;
 pub mod plans;
 mod postgres;
 mod sql;
@@ -214,6 +215,7 @@ pub trait Store:
     plans::PlanStore
     + appointments::AppointmentStore
     + events::EventStore
+    + messages::MessageStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -6,6 +6,7 @@ use sqlx::{Postgres, Transaction};
 use super::StoreResult;
 use super::appointments::impl_appointment_store;
 use super::events::impl_event_store;
+use super::messages::impl_message_store;
 use super::plans::impl_plan_store;
 use super::sql::impl_store;
 
@@ -86,3 +87,4 @@ impl_store!(PgStore);
 impl_plan_store!(PgStore);
 impl_appointment_store!(PgStore);
 impl_event_store!(PgStore);
+impl_message_store!(PgStore);

@@ -11,6 +11,7 @@ use sqlx::{Sqlite, Transaction};
 use super::StoreResult;
 use super::appointments::impl_appointment_store;
 use super::events::impl_event_store;
+use super::messages::impl_message_store;
 use super::plans::impl_plan_store;
 use super::sql::impl_store;
 
@@ -87,3 +88,4 @@ impl_store!(SqliteStore);
 impl_plan_store!(SqliteStore);
 impl_appointment_store!(SqliteStore);
 impl_event_store!(SqliteStore);
+impl_message_store!(SqliteStore);
