@@ -316,13 +316,29 @@ async fn logs_carry_no_names_passwords_or_tokens_and_shutdown_is_graceful() {
         .await
         .unwrap();
 
+    // An open event stream must not hold the shutdown open.
+    let mut events = client
+        .get(format!("{base_url}/v1/events"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), reqwest::StatusCode::OK);
+
     // SIGTERM: the server finishes and exits cleanly.
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(term.success());
-    assert!(child.wait().unwrap().success(), "graceful shutdown exits 0");
+    let exited = tokio::task::spawn_blocking(move || child.wait().unwrap());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), exited)
+        .await
+        .expect("the server stops within seconds, despite the open stream")
+        .unwrap();
+    assert!(status.success(), "graceful shutdown exits 0");
+    // The stream ended with the server rather than hanging.
+    while let Ok(Some(_)) = events.chunk().await {}
     let logs = log_reader.join().unwrap();
     assert!(logs.contains("/v1/me"), "requests are logged: {logs}");
     for secret in [
@@ -343,7 +359,10 @@ async fn a_deployment_words_the_outcome_domains_its_own_way() {
     let dir = tempfile::tempdir().unwrap();
     let labels = dir.path().join("labels.json");
     std::fs::write(&labels, r#"{"work": "Work, learning and volunteering"}"#).unwrap();
-    let served = serve(&db.url, &["--demo", "--outcome-labels", labels.to_str().unwrap()]);
+    let served = serve(
+        &db.url,
+        &["--demo", "--outcome-labels", labels.to_str().unwrap()],
+    );
     let client = reqwest::Client::new();
     let tokens: serde_json::Value = client
         .post(format!("{}/v1/auth/login", served.base_url))
@@ -356,7 +375,10 @@ async fn a_deployment_words_the_outcome_domains_its_own_way() {
         .unwrap();
     let person = tokens["user"]["person_id"].as_str().unwrap();
     let trajectory: serde_json::Value = client
-        .get(format!("{}/v1/people/{person}/enablement-plan/outcomes", served.base_url))
+        .get(format!(
+            "{}/v1/people/{person}/enablement-plan/outcomes",
+            served.base_url
+        ))
         .bearer_auth(tokens["access_token"].as_str().unwrap())
         .send()
         .await
@@ -365,7 +387,12 @@ async fn a_deployment_words_the_outcome_domains_its_own_way() {
         .await
         .unwrap();
     let label = |key: &str| {
-        trajectory["domains"].as_array().unwrap().iter().find(|d| d["domain"] == key).unwrap()["label"]
+        trajectory["domains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["domain"] == key)
+            .unwrap()["label"]
             .clone()
     };
     assert_eq!(label("work"), "Work, learning and volunteering");

@@ -387,12 +387,20 @@ async fn activation_notifies_the_consented_carer_and_the_team(backend: Backend) 
     assert_eq!(grant.status, StatusCode::CREATED, "{}", grant.text);
     let by_sam = a
         .server
-        .post(&a.path("/crisis-plan/activation"), &sam.access_token, json!({"reason": "Alex asked me to"}))
+        .post(
+            &a.path("/crisis-plan/activation"),
+            &sam.access_token,
+            json!({"reason": "Alex asked me to"}),
+        )
         .await;
     assert_eq!(by_sam.status, StatusCode::CREATED, "{}", by_sam.text);
     assert_eq!(by_sam.body["activated_by"]["role"], "carer");
     let alex_told = notifications(&a.server, &a.alex.access_token).await;
-    assert!(alex_told.iter().any(|e| e["kind"] == "crisis_plan_activated"));
+    assert!(
+        alex_told
+            .iter()
+            .any(|e| e["kind"] == "crisis_plan_activated")
+    );
 }
 
 async fn activation_reaches_an_open_event_stream(backend: Backend) {

@@ -485,9 +485,6 @@ async fn agree(
     Path(person): Path<PersonId>,
     Json(request): Json<AgreeRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AgreementView>)> {
-    let Caller::User(user) = &caller else {
-        return Err(ApiError::Forbidden);
-    };
     authorize(
         &state,
         &caller,
@@ -497,6 +494,10 @@ async fn agree(
         &request_id,
     )
     .await?;
+    // Only accounts agree: the policy gives staff systems no agreement.
+    let Caller::User(user) = &caller else {
+        return Err(ApiError::Forbidden);
+    };
     let plan = current(&state, person, PlanKind::EnablementPlan).await?;
     if plan.version != request.version {
         return Err(ApiError::StaleVersion(plan.version.into()));

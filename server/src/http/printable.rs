@@ -3,10 +3,10 @@
 //! Rendered with maud, which escapes every interpolated string, so nothing a person typed can
 //! become markup. The page is self-contained (inline styles, no scripts, no fetches).
 
-use livingwell_core::domain::CrisisPlanSection;
-use livingwell_core::domain::wrap::{CrisisPlan, Preferences};
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::London;
+use livingwell_core::domain::CrisisPlanSection;
+use livingwell_core::domain::wrap::{CrisisPlan, Preferences};
 use maud::{DOCTYPE, Markup, html};
 
 use super::plans::CrisisPlanParts;
@@ -105,11 +105,17 @@ fn section(plan: &CrisisPlan, section: CrisisPlanSection) -> Markup {
 
 /// A time as people in the UK read it (Europe/London, with GMT or BST named).
 fn uk_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&London).format("%-d %b %Y, %H:%M %Z").to_string()
+    at.with_timezone(&London)
+        .format("%-d %b %Y, %H:%M %Z")
+        .to_string()
 }
 
 /// The whole page.
-pub fn crisis_plan(person_name: &str, parts: &CrisisPlanParts, printed_at: DateTime<Utc>) -> Markup {
+pub fn crisis_plan(
+    person_name: &str,
+    parts: &CrisisPlanParts,
+    printed_at: DateTime<Utc>,
+) -> Markup {
     let view = &parts.view;
     html! {
         (DOCTYPE)
