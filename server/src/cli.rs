@@ -49,6 +49,13 @@ enum Command {
         /// `{"work": "Work and volunteering", ...}`; domains it leaves out keep the defaults.
         #[arg(long, env = "LIVINGWELL_OUTCOME_LABELS")]
         outcome_labels: Option<std::path::PathBuf>,
+        /// A crisis line for out-of-hours notices, `NAME=CONTACT` (repeat for each); without
+        /// any, the UK default: Samaritans 116 123, NHS 111 option 2, 999.
+        #[arg(long = "crisis-line", value_parser = parse_crisis_line)]
+        crisis_lines: Vec<livingwell_core::domain::message::CrisisLine>,
+        /// The push gateway each push notification (ids only) is POSTed to; logged when unset.
+        #[arg(long, env = "LIVINGWELL_PUSH_WEBHOOK")]
+        push_webhook: Option<String>,
     },
     /// Run database migrations and exit.
     Migrate,
@@ -84,6 +91,17 @@ enum UserCommand {
     },
 }
 
+fn parse_crisis_line(value: &str) -> Result<livingwell_core::domain::message::CrisisLine, String> {
+    let (name, contact) = value
+        .split_once('=')
+        .ok_or("expected NAME=CONTACT, e.g. \"Samaritans=116 123\"")?;
+    let line = livingwell_core::domain::message::CrisisLine::new(name.trim(), contact.trim(), None);
+    match line.field_errors("crisis_line").first() {
+        None => Ok(line),
+        Some(error) => Err(format!("{}: {}", error.field, error.code)),
+    }
+}
+
 fn parse_role(value: &str) -> Result<Role, String> {
     Role::parse(value).ok_or_else(|| format!("unknown role {value:?}"))
 }
@@ -106,6 +124,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             demo_password,
             issuer,
             outcome_labels,
+            crisis_lines,
+            push_webhook,
         } => {
             let outcome_labels = load_outcome_labels(outcome_labels.as_deref())?;
             if demo {
@@ -117,6 +137,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Settings {
                     issuer,
                     outcome_labels,
+                    messaging: http::MessagingSettings {
+                        crisis_lines: if crisis_lines.is_empty() {
+                            livingwell_core::domain::message::default_crisis_lines()
+                        } else {
+                            crisis_lines
+                        },
+                        push: push_webhook.map_or(http::PushTarget::Log, http::PushTarget::Webhook),
+                        ..http::MessagingSettings::default()
+                    },
                     ..Settings::default()
                 },
             )
@@ -196,6 +225,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(store, &settings).await?;
     let shutdown = state.shutdown.clone();
+    tokio::spawn(pass_on_lapsed_offers(state.clone()));
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .context("binding the address")?;
@@ -215,6 +245,21 @@ pub async fn serve(
     })
     .await?;
     Ok(())
+}
+
+/// Offers of a freed workshop place last a limited time; once a minute, lapsed ones pass to the
+/// next person waiting (and they are told), even if nobody touches the programme.
+async fn pass_on_lapsed_offers(state: AppState) {
+    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = every_minute.tick() => {}
+        }
+        if let Err(error) = http::appointments::settle_lapsed_offers(&state).await {
+            tracing::warn!(%error, "passing on lapsed waitlist offers failed; retrying in a minute");
+        }
+    }
 }
 
 async fn shutdown_signal() {

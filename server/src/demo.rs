@@ -205,6 +205,7 @@ pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError
         .await?;
     seed_plans(store, &alex, &priya, &sam).await?;
     seed_appointments(store, &alex, &robin, &priya, &west).await?;
+    seed_conversation(store, &alex, &jo).await?;
     Ok(Seeded::Created)
 }
 
@@ -389,6 +390,61 @@ pub async fn seed_appointments(
                 person_id: person.id,
                 at: now,
             })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Alex's conversation with Jo, their peer worker: a few messages over the last two days.
+async fn seed_conversation(
+    store: &dyn Store,
+    alex: &PersonRecord,
+    jo: &UserRecord,
+) -> Result<(), DemoError> {
+    use chrono::Duration;
+    use livingwell_core::domain::message::{ClientMessageId, MessageId};
+
+    use crate::store::messages::{ConversationKey, NewMessage};
+
+    let alex_account = store
+        .user_by_username("alex")
+        .await?
+        .ok_or(DemoError::Inconsistent("alex's account"))?;
+    let now = store::now();
+    let conversation = store
+        .ensure_conversation(ConversationKey::Peer(alex.id), now - Duration::days(3))
+        .await?;
+    let messages = [
+        (
+            jo.id,
+            49,
+            "Hi Alex, it's Jo. Lovely to meet you at the hub on Tuesday. How did the first \
+             allotment visit go?",
+        ),
+        (
+            alex_account.id,
+            47,
+            "It went well, thanks. I managed a couple of hours before it got too busy.",
+        ),
+        (
+            jo.id,
+            26,
+            "That's great to hear. Shall we plan the next visit together on Thursday?",
+        ),
+    ];
+    for (sender_id, hours_ago, body) in messages {
+        store
+            .send_message(
+                &NewMessage {
+                    id: MessageId::new(),
+                    conversation_id: conversation.id,
+                    sender_id,
+                    client_id: ClientMessageId::new(),
+                    body: body.to_owned(),
+                    created_at: now - Duration::hours(hours_ago),
+                },
+                None,
+            )
             .await?;
     }
     Ok(())

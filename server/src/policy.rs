@@ -37,6 +37,10 @@ pub enum Resource {
     CrisisPlan,
     /// Appointments and workshop bookings.
     Appointments,
+    /// The person's conversations: with their peer worker and with their team. Which
+    /// conversation a caller takes part in is checked against it on each request
+    /// (`http/messages.rs`); this says what a relationship allows at most.
+    Messages,
 }
 
 impl Resource {
@@ -54,6 +58,7 @@ impl Resource {
             Resource::Wrap => "wrap",
             Resource::CrisisPlan => "crisis_plan",
             Resource::Appointments => "appointments",
+            Resource::Messages => "messages",
         }
     }
 }
@@ -147,7 +152,7 @@ fn staff_scope(resource: Resource, action: Action) -> Option<StaffScope> {
     use Resource::*;
     match (resource, action) {
         (AccessLog, Read) => Some(StaffScope::AuditRead),
-        (EmergencyAccess | AccessLog, _) | (Consents | Exclusions, Write) => None,
+        (EmergencyAccess | AccessLog | Messages, _) | (Consents | Exclusions, Write) => None,
         (EnablementPlan | Wrap | CrisisPlan, Read) => Some(StaffScope::PlansRead),
         (EnablementPlan | Wrap | CrisisPlan, Write | Comment | Activate) => {
             Some(StaffScope::PlansWrite)
@@ -192,6 +197,7 @@ fn rule(
             EnablementPlan => matches!(action, Read | Comment | Agree),
             CrisisPlan => matches!(action, Read | Write | Activate),
             Appointments => matches!(action, Read | Respond),
+            Messages => matches!(action, Read | Write),
             PeerAllocation | TeamPlacement | EmergencyAccess => false,
         }),
         Grounds::Team => allow_if(match resource {
@@ -206,6 +212,9 @@ fn rule(
                     || (action == Write && relationship.facts.team_may_coauthor_wrap)
             }
             Appointments => matches!(action, Read | Write),
+            // Oversight reads every conversation of the person (audited, shown to them); the
+            // team writes only in its own inbox conversation, which the conversation checks.
+            Messages => matches!(action, Read | Write),
             EmergencyAccess => false,
             _ => matches!(action, Read | Write),
         }),
@@ -219,6 +228,8 @@ fn rule(
         Grounds::AllocatedPeer => match (resource, action) {
             // Appointments: only the sessions the peer worker is part of (the handler filters).
             (Person | Appointments, Read) => Rule::Allow,
+            // Their conversation with the person (the conversation checks which one).
+            (Messages, Read | Write) => Rule::Allow,
             (Wrap | CrisisPlan | EnablementPlan, _) => Rule::Hide,
             _ => Rule::Forbid,
         },
@@ -229,7 +240,8 @@ fn rule(
             (CrisisPlan, Activate) if shared(ConsentScope::CrisisPlanActivation) => Rule::Allow,
             (CrisisPlan, Activate) if shared(ConsentScope::CrisisPlan) => Rule::Forbid,
             (Appointments, Read) if shared(ConsentScope::Appointments) => Rule::Allow,
-            (EnablementPlan | Wrap | CrisisPlan | Appointments, _) => Rule::Hide,
+            // A carer's own conversation with the team is theirs; the person's are not.
+            (EnablementPlan | Wrap | CrisisPlan | Appointments | Messages, _) => Rule::Hide,
             _ => Rule::Forbid,
         },
         Grounds::StaffSystemScope | Grounds::Unplaced => Rule::Forbid,

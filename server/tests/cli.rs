@@ -271,6 +271,9 @@ async fn logs_carry_no_names_passwords_or_tokens_and_shutdown_is_graceful() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read the logs from the start: a full pipe would block the server mid-write.
+    let stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let base_url = lines
         .by_ref()
@@ -280,8 +283,6 @@ async fn logs_carry_no_names_passwords_or_tokens_and_shutdown_is_graceful() {
                 .map(str::to_owned)
         })
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log_reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
 
     let client = reqwest::Client::new();
     let tokens: serde_json::Value = client

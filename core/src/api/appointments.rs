@@ -127,6 +127,18 @@ impl Validate for UpdateAppointmentRequest {
         if let Some(workers) = &self.worker_ids {
             check_workers(&mut errors, workers);
         }
+        let changes_nothing = self.kind.is_none()
+            && self.title.is_none()
+            && self.starts_at.is_none()
+            && self.ends_at.is_none()
+            && self.location.is_none()
+            && self.worker_ids.is_none()
+            && self.notes_for_person.is_none()
+            && self.accessibility.is_none()
+            && self.status.is_none();
+        if changes_nothing {
+            errors.push(FieldError::new("body", "nothing_to_change"));
+        }
         if let Some(status) = self.status
             && !matches!(
                 status,

@@ -21,6 +21,7 @@ pub mod appointments;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod messages;
 pub mod people;
 pub mod plans;
 

@@ -4,6 +4,7 @@ pub mod appointment;
 pub mod check;
 pub mod consent;
 pub mod ids;
+pub mod message;
 pub mod plan;
 pub mod role;
 pub mod scope;

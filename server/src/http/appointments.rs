@@ -643,6 +643,7 @@ struct FeedQuery {
     /// …and before this (default: 13 months after `from`; at most two years after it).
     to: Option<DateTime<Utc>>,
     /// `discreet` (default) or `detailed`; only the person may ask for detailed titles.
+    #[param(inline)]
     detail: Option<CalendarDetail>,
 }
 
@@ -872,7 +873,19 @@ async fn cancel_appointment(
     }
     let mut next = current.clone();
     next.status = AppointmentStatus::Cancelled;
-    answer_pending(&mut next, RequestKind::Cancel, store::now());
+    // A cancel request is granted; a reschedule request can no longer be.
+    if let Some(request) = &mut next.request
+        && request.is_pending()
+    {
+        request.answer = Some(RequestAnswer {
+            decision: match request.kind {
+                RequestKind::Cancel => Decision::Accept,
+                RequestKind::Reschedule => Decision::Decline,
+            },
+            message: None,
+            answered_at: store::now(),
+        });
+    }
     save(&state, next, current.sequence, "cancelled").await
 }
 
@@ -1013,6 +1026,8 @@ struct DiaryQuery {
     cursor: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// Only appointments with a request from the person waiting for an answer.
+    pending_requests: Option<bool>,
 }
 
 /// Staff and staff systems: a team's or a worker's diary. Each person's appointments appear
@@ -1060,7 +1075,15 @@ async fn diary(
         Duration::zero(),
         Duration::days(7),
     )?;
-    let records = state.store.diary(scope, &window, limit).await?;
+    let records = state
+        .store
+        .diary(
+            scope,
+            &window,
+            query.pending_requests.unwrap_or(false),
+            limit,
+        )
+        .await?;
     let cursor = next_cursor(&records, limit);
     // Whose appointments the caller may see, decided (and audited) once per person.
     let mut visible: HashMap<PersonId, Visibility> = HashMap::new();

@@ -66,8 +66,15 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first: a text that is not JSON is a bad request whatever its fields say.
     let mut syntax = serde_json::Deserializer::from_slice(bytes);
-    serde_json::Value::deserialize(&mut syntax)
+    let value = serde_json::Value::deserialize(&mut syntax)
         .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "malformed_json")]))?;
+    // Every body is an object; serde would otherwise read `[a, b]` as a struct's fields in order.
+    if !value.is_object() {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "body",
+            "not_an_object",
+        )]));
+    }
     syntax
         .end()
         .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "trailing_characters")]))?;

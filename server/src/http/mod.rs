@@ -5,10 +5,11 @@
 //! at `/docs` whose assets are compiled in (it works offline).
 
 pub mod access;
-mod appointments;
+pub mod appointments;
 pub mod error;
 mod events;
 pub mod extract;
+mod messages;
 mod meta;
 mod people;
 mod plans;
@@ -39,6 +40,8 @@ use crate::events::EventHub;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
+pub use messages::{Clock, MessagingSettings, PushTarget, SendRate};
+
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Largest request body accepted. Plans are the largest records; this leaves ample room.
@@ -52,6 +55,8 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     /// The labels people see for the outcome-rating domains (key → label).
     pub outcome_labels: BTreeMap<String, String>,
+    /// Crisis lines for out-of-hours notices, send rate, push notifications.
+    pub messaging: MessagingSettings,
 }
 
 impl Default for Settings {
@@ -60,6 +65,7 @@ impl Default for Settings {
             issuer: "urn:livingwell".to_owned(),
             throttle: ThrottleSettings::default(),
             outcome_labels: livingwell_core::domain::plan::default_outcome_labels(),
+            messaging: MessagingSettings::default(),
         }
     }
 }
@@ -77,6 +83,7 @@ pub struct AppState {
     pub outcome_labels: Arc<BTreeMap<String, String>>,
     /// A hash checked when the username is unknown, so the answer takes as long as a real one.
     pub dummy_password_hash: Arc<str>,
+    pub messaging: Arc<messages::Messaging>,
 }
 
 impl AppState {
@@ -93,6 +100,7 @@ impl AppState {
             keys: Arc::new(keys),
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             dummy_password_hash: dummy.into(),
+            messaging: Arc::new(messages::Messaging::new(&settings.messaging)?),
         })
     }
 }
@@ -189,6 +197,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(teams::router())
         .merge(events::router())
         .merge(appointments::router())
+        .merge(messages::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&CommonErrors, &mut openapi);

@@ -338,11 +338,13 @@ pub trait AppointmentStore {
         worker: Option<UserId>,
         limit: i64,
     ) -> StoreResult<Vec<AppointmentRecord>>;
-    /// A team's or a worker's diary, in start order.
+    /// A team's or a worker's diary, in start order; with `pending_only`, only appointments
+    /// whose person is waiting for an answer to a request.
     async fn diary(
         &self,
         scope: DiaryScope,
         window: &Window,
+        pending_only: bool,
         limit: i64,
     ) -> StoreResult<Vec<AppointmentRecord>>;
     /// The app account of a person, to notify them.
@@ -584,6 +586,7 @@ macro_rules! impl_appointment_store {
                 subject: uuid::Uuid,
                 window: &$crate::store::appointments::Window,
                 worker: Option<uuid::Uuid>,
+                pending_only: bool,
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
             {
@@ -594,6 +597,7 @@ macro_rules! impl_appointment_store {
                      AND (a.starts_at > $4 OR (a.starts_at = $4 AND a.id > $5)) \
                      AND ($6 IS NULL OR EXISTS (SELECT 1 FROM appointment_workers x \
                           WHERE x.appointment_id = a.id AND x.user_id = $6)) \
+                     AND ($8 = FALSE OR a.request_pending) \
                      ORDER BY a.starts_at, a.id LIMIT $7",
                     $crate::store::appointments::APPOINTMENT_COLUMNS
                 );
@@ -606,6 +610,7 @@ macro_rules! impl_appointment_store {
                         .bind(after_id)
                         .bind(worker)
                         .bind(limit)
+                        .bind(pending_only)
                         .fetch_all(&self.pool)
                         .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
@@ -763,6 +768,7 @@ macro_rules! impl_appointment_store {
                     person.as_uuid(),
                     window,
                     worker.map(|w| w.as_uuid()),
+                    false,
                     limit,
                 )
                 .await
@@ -772,6 +778,7 @@ macro_rules! impl_appointment_store {
                 &self,
                 scope: $crate::store::appointments::DiaryScope,
                 window: &$crate::store::appointments::Window,
+                pending_only: bool,
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
             {
@@ -783,6 +790,7 @@ macro_rules! impl_appointment_store {
                             team.as_uuid(),
                             window,
                             None,
+                            pending_only,
                             limit,
                         )
                         .await
@@ -794,6 +802,7 @@ macro_rules! impl_appointment_store {
                             worker.as_uuid(),
                             window,
                             None,
+                            pending_only,
                             limit,
                         )
                         .await

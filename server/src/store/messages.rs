@@ -1,13 +1,998 @@
 //! Conversations and messages.
+//!
+//! Guarantees:
+//! - **Exactly once.** `(sender, client_id)` is unique for ever (`messages_sender_client_id`).
+//!   A send first looks for the sender's message with that client id and returns it if found;
+//!   two sends racing with one client id both pass that look, but the second then waits on the
+//!   conversation's row lock, looks again once the first has committed, and returns the first's
+//!   message. Should they have named different conversations, the constraint still refuses the
+//!   second and it answers with the first's message.
+//! - **Gap-free order.** A send increments `conversations.last_seq` with an `UPDATE … RETURNING`
+//!   in its own transaction, which holds the conversation's row lock (Postgres) or the database's
+//!   write lock (SQLite) until commit. Numbers are therefore given one at a time per
+//!   conversation, and a send that fails rolls its number back with it: 1, 2, 3… with no gaps,
+//!   also across server processes. `(conversation_id, seq)` is unique as a second line.
+//! - **Cursors only move forward.** Delivery and read cursors are per account; an update never
+//!   lowers them, and read implies delivered.
+//! - **Nothing is deleted.** A reallocation changes who the peer worker is, never the rows.
+
+use chrono::{DateTime, Utc};
+use livingwell_core::domain::message::{
+    Availability, ClientMessageId, ConversationId, ConversationKind, MessageContent, MessageId,
+    MessageReportId, OutOfHoursNotice,
+};
+use livingwell_core::domain::{PersonId, TeamId, UserId};
+use uuid::Uuid;
+
+use super::{StoreError, StoreResult};
+
+/// A conversation as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub kind: ConversationKind,
+    /// The person the conversation is about.
+    pub person_id: PersonId,
+    /// For a carer's own conversation with the person's team: the carer.
+    pub carer_id: Option<UserId>,
+    pub last_seq: i64,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A conversation with who answers it now, read in one query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationContext {
+    pub conversation: ConversationRecord,
+    /// A peer conversation's worker, from the allocation now.
+    pub peer_worker_id: Option<UserId>,
+    /// That worker's hours, if they set any.
+    pub peer_availability: Option<Availability>,
+    /// A team conversation's team, from the caseload now.
+    pub team_id: Option<TeamId>,
+}
+
+/// A conversation in a list, with the viewer's place in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub context: ConversationContext,
+    pub read_seq: i64,
+    pub unread_count: i64,
+}
+
+/// Which conversation: each person has one with their peer worker and one with their team, and
+/// each carer one with the team of each person they care for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversationKey {
+    Peer(PersonId),
+    Team(PersonId),
+    Carer { person: PersonId, carer: UserId },
+}
+
+impl ConversationKey {
+    pub(super) fn parts(self) -> (ConversationKind, PersonId, Option<UserId>) {
+        match self {
+            ConversationKey::Peer(person) => (ConversationKind::Peer, person, None),
+            ConversationKey::Team(person) => (ConversationKind::Team, person, None),
+            ConversationKey::Carer { person, carer } => {
+                (ConversationKind::Team, person, Some(carer))
+            }
+        }
+    }
+}
+
+/// Whose conversations a list holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversationScope {
+    /// A service user's own: with their peer worker and with their team.
+    OwnAsPerson(PersonId),
+    /// A peer worker's: with each person allocated to them now.
+    AllocatedTo(UserId),
+    /// A carer's own, with the team of each person who has a consent in force for them.
+    Carer(UserId),
+    /// A practitioner's team inbox: team conversations of everyone on their teams' caseloads.
+    TeamInbox(UserId),
+    /// Every conversation about one person (the team's oversight).
+    AboutPerson(PersonId),
+}
+
+/// A message as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    /// `None` for a notice the service wrote.
+    pub sender_id: Option<UserId>,
+    pub client_id: Option<ClientMessageId>,
+    pub content: MessageContent,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message someone sends.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    pub client_id: ClientMessageId,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+// The body is health data: never in a log line or a panic message.
+impl std::fmt::Debug for NewMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMessage")
+            .field("id", &self.id)
+            .field("conversation_id", &self.conversation_id)
+            .field("sender_id", &self.sender_id)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An automatic notice to add after the message, unless the conversation had one recently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoticeRequest {
+    pub id: MessageId,
+    pub notice: OutOfHoursNotice,
+    /// No notice is added if the conversation had one after this instant.
+    pub unless_noticed_since: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Stored now, with the notice that followed it, if any.
+    Created {
+        message: MessageRecord,
+        notice: Option<MessageRecord>,
+    },
+    /// The sender had already sent a message with this client id: this one, unchanged.
+    Existing(MessageRecord),
+}
+
+/// How far one account has fetched and read one conversation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub delivered_seq: i64,
+    pub read_seq: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CursorRecord {
+    pub user_id: UserId,
+    pub cursor: Cursor,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageReportRecord {
+    pub id: MessageReportId,
+    pub message_id: MessageId,
+    pub reporter_id: UserId,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ContextRow {
+    id: Uuid,
+    kind: String,
+    person_id: Uuid,
+    carer_id: Option<Uuid>,
+    last_seq: i64,
+    last_message_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    peer_worker_id: Option<Uuid>,
+    team_id: Option<Uuid>,
+    weekly_hours: Option<sqlx::types::Json<Vec<livingwell_core::domain::message::WorkingSpan>>>,
+    away: Option<bool>,
+}
+
+impl TryFrom<ContextRow> for ConversationContext {
+    type Error = StoreError;
+    fn try_from(row: ContextRow) -> Result<Self, StoreError> {
+        let kind = ConversationKind::parse(&row.kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("conversation kind {:?}", row.kind)))?;
+        Ok(ConversationContext {
+            conversation: ConversationRecord {
+                id: row.id.into(),
+                kind,
+                person_id: row.person_id.into(),
+                carer_id: row.carer_id.map(Into::into),
+                last_seq: row.last_seq,
+                last_message_at: row.last_message_at,
+                created_at: row.created_at,
+            },
+            peer_worker_id: row.peer_worker_id.map(Into::into),
+            peer_availability: row.weekly_hours.map(|hours| Availability {
+                weekly_hours: hours.0,
+                away: row.away.unwrap_or(false),
+            }),
+            team_id: row.team_id.map(Into::into),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SummaryRow {
+    #[sqlx(flatten)]
+    context: ContextRow,
+    read_seq: i64,
+    unread_count: i64,
+}
+
+impl TryFrom<SummaryRow> for ConversationSummary {
+    type Error = StoreError;
+    fn try_from(row: SummaryRow) -> Result<Self, StoreError> {
+        Ok(ConversationSummary {
+            context: row.context.try_into()?,
+            read_seq: row.read_seq,
+            unread_count: row.unread_count,
+        })
+    }
+}
+
+/// A conversation with its current worker, team and the worker's hours. Followed by `WHERE`.
+pub(super) const CONTEXT_SELECT: &str = "SELECT c.id, c.kind, c.person_id, c.carer_id, \
+     c.last_seq, c.last_message_at, c.created_at, a.peer_worker_id, cl.team_id, \
+     pa.weekly_hours, pa.away FROM conversations c \
+     LEFT JOIN peer_allocations a ON a.person_id = c.person_id AND c.kind = 'peer' \
+     LEFT JOIN caseloads cl ON cl.person_id = c.person_id AND c.kind = 'team' \
+     LEFT JOIN peer_availability pa ON pa.user_id = a.peer_worker_id";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MessageRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    seq: i64,
+    sender_id: Option<Uuid>,
+    client_id: Option<Uuid>,
+    kind: String,
+    body: String,
+    notice: Option<sqlx::types::Json<OutOfHoursNotice>>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MessageRow> for MessageRecord {
+    type Error = StoreError;
+    fn try_from(row: MessageRow) -> Result<Self, StoreError> {
+        let content = match (row.kind.as_str(), row.notice) {
+            ("text", _) => MessageContent::Text { body: row.body },
+            ("out_of_hours_notice", Some(notice)) => MessageContent::OutOfHoursNotice(notice.0),
+            _ => return Err(StoreError::Corrupt(format!("message kind {:?}", row.kind))),
+        };
+        Ok(MessageRecord {
+            id: row.id.into(),
+            conversation_id: row.conversation_id.into(),
+            seq: row.seq,
+            sender_id: row.sender_id.map(Into::into),
+            client_id: row.client_id.map(Into::into),
+            content,
+            created_at: row.created_at,
+        })
+    }
+}
+
+pub(super) const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, seq, sender_id, client_id, kind, body, notice, created_at";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ReportRow {
+    id: Uuid,
+    message_id: Uuid,
+    reporter_id: Uuid,
+    reason: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<ReportRow> for MessageReportRecord {
+    fn from(row: ReportRow) -> Self {
+        MessageReportRecord {
+            id: row.id.into(),
+            message_id: row.message_id.into(),
+            reporter_id: row.reporter_id.into(),
+            reason: row.reason,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The `WHERE` of a conversation list and whether it needs the time (`$4`). `$1` is the viewer,
+/// `$2` the scope's id, `$3` the limit.
+pub(super) fn scope_condition(scope: ConversationScope) -> (&'static str, Uuid, bool) {
+    match scope {
+        ConversationScope::OwnAsPerson(person) => (
+            "c.person_id = $2 AND c.carer_id IS NULL",
+            person.as_uuid(),
+            false,
+        ),
+        ConversationScope::AllocatedTo(peer) => (
+            "c.kind = 'peer' AND a.peer_worker_id = $2",
+            peer.as_uuid(),
+            false,
+        ),
+        ConversationScope::Carer(carer) => (
+            "c.carer_id = $2 \
+             AND EXISTS (SELECT 1 FROM carer_links l WHERE l.person_id = c.person_id AND l.carer_id = $2) \
+             AND EXISTS (SELECT 1 FROM consents k WHERE k.person_id = c.person_id \
+                         AND k.carer_id = $2 AND k.revoked_at IS NULL \
+                         AND (k.expires_at IS NULL OR k.expires_at > $4))",
+            carer.as_uuid(),
+            true,
+        ),
+        ConversationScope::TeamInbox(practitioner) => (
+            "c.kind = 'team' AND cl.team_id IN (SELECT team_id FROM team_members WHERE user_id = $2)",
+            practitioner.as_uuid(),
+            false,
+        ),
+        ConversationScope::AboutPerson(person) => ("c.person_id = $2", person.as_uuid(), false),
+    }
+}
 
 /// Storage for peer-support messaging.
 #[async_trait::async_trait]
-pub trait MessageStore {}
+pub trait MessageStore {
+    /// The conversation, creating it if it does not exist yet.
+    async fn ensure_conversation(
+        &self,
+        key: ConversationKey,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ConversationRecord>;
+    /// Creates the conversations an account in `scope` should have and does not yet: with the
+    /// peer worker of each allocated person who has an account, with the team of each placed
+    /// person, and with the team for each carer whose consent is in force.
+    async fn open_missing_conversations(
+        &self,
+        scope: ConversationScope,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// A conversation with its current worker and team.
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConversationContext>>;
+    /// The conversations in `scope` with `viewer`'s read position, newest activity first.
+    async fn conversations(
+        &self,
+        viewer: UserId,
+        scope: ConversationScope,
+        at: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+    /// Stores a message (and the notice, unless one was added recently) with the conversation's
+    /// next numbers; or returns the sender's message with this client id if there is one.
+    async fn send_message(
+        &self,
+        message: &NewMessage,
+        notice: Option<&NoticeRequest>,
+    ) -> StoreResult<SendOutcome>;
+    /// Messages after `after_seq`, oldest first.
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRecord>>;
+    async fn message(&self, id: MessageId) -> StoreResult<Option<MessageRecord>>;
+    /// Every account's cursor in a conversation.
+    async fn cursors(&self, conversation: ConversationId) -> StoreResult<Vec<CursorRecord>>;
+    /// Moves an account's cursor forward (never back); returns it before and after.
+    async fn advance_cursor(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        to: Cursor,
+        at: DateTime<Utc>,
+    ) -> StoreResult<(Cursor, Cursor)>;
+    /// Messages after `read_seq` that `user` did not write.
+    async fn unread_count(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        read_seq: i64,
+    ) -> StoreResult<i64>;
+    /// The accounts taking part in a conversation now: the person's own account (or the
+    /// carer), and the allocated peer worker or the team's practitioners.
+    async fn conversation_participants(
+        &self,
+        conversation: &ConversationRecord,
+    ) -> StoreResult<Vec<UserId>>;
+    /// The practitioners of the team whose caseload the person is on.
+    async fn team_practitioners(&self, person: PersonId) -> StoreResult<Vec<UserId>>;
+    /// Records a report; reporting the same message twice returns the first report and false.
+    async fn report_message(
+        &self,
+        report: &MessageReportRecord,
+    ) -> StoreResult<(MessageReportRecord, bool)>;
+    /// A peer worker's hours, if they set any.
+    async fn availability(&self, user: UserId) -> StoreResult<Option<Availability>>;
+    async fn set_availability(
+        &self,
+        user: UserId,
+        availability: &Availability,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
 
 macro_rules! impl_message_store {
     ($store:ty) => {
+        impl $store {
+            async fn find_conversation(
+                &self,
+                key: $crate::store::messages::ConversationKey,
+            ) -> $crate::store::StoreResult<Option<$crate::store::messages::ConversationRecord>> {
+                let (kind, person, carer) = key.parts();
+                let condition = match carer {
+                    None => "c.person_id = $1 AND c.kind = $2 AND c.carer_id IS NULL",
+                    Some(_) => "c.person_id = $1 AND c.kind = $2 AND c.carer_id = $3",
+                };
+                let sql = format!("{} WHERE {condition}", $crate::store::messages::CONTEXT_SELECT);
+                let mut query = sqlx::query_as::<_, $crate::store::messages::ContextRow>(
+                    sqlx::AssertSqlSafe(sql),
+                )
+                .bind(person.as_uuid())
+                .bind(kind.as_str());
+                if let Some(carer) = carer {
+                    query = query.bind(carer.as_uuid());
+                }
+                let row = query.fetch_optional(&self.pool).await?;
+                Ok(row
+                    .map($crate::store::messages::ConversationContext::try_from)
+                    .transpose()?
+                    .map(|context| context.conversation))
+            }
+        }
+
         #[async_trait::async_trait]
-        impl $crate::store::messages::MessageStore for $store {}
+        impl $crate::store::messages::MessageStore for $store {
+            async fn ensure_conversation(
+                &self,
+                key: $crate::store::messages::ConversationKey,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<$crate::store::messages::ConversationRecord> {
+                if let Some(found) = self.find_conversation(key).await? {
+                    return Ok(found);
+                }
+                let (kind, person, carer) = key.parts();
+                // Two first opens may race; the unique indexes keep one and the other reads it.
+                sqlx::query(
+                    "INSERT INTO conversations (id, kind, person_id, carer_id, last_seq, created_at) \
+                     VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(livingwell_core::domain::message::ConversationId::new().as_uuid())
+                .bind(kind.as_str())
+                .bind(person.as_uuid())
+                .bind(carer.map(|c| c.as_uuid()))
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                self.find_conversation(key)
+                    .await?
+                    .ok_or($crate::store::StoreError::MissingReference)
+            }
+
+            async fn open_missing_conversations(
+                &self,
+                scope: $crate::store::messages::ConversationScope,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                use $crate::store::messages::{ConversationKey, ConversationScope};
+                let missing: Vec<ConversationKey> = match scope {
+                    ConversationScope::OwnAsPerson(person) => {
+                        let kinds: Vec<(String,)> = sqlx::query_as(
+                            "SELECT 'peer' FROM peer_allocations a WHERE a.person_id = $1 \
+                             AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = $1 \
+                                             AND c.kind = 'peer' AND c.carer_id IS NULL) \
+                             UNION ALL \
+                             SELECT 'team' FROM caseloads cl WHERE cl.person_id = $1 \
+                             AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = $1 \
+                                             AND c.kind = 'team' AND c.carer_id IS NULL)",
+                        )
+                        .bind(person.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await?;
+                        kinds
+                            .into_iter()
+                            .map(|(kind,)| {
+                                if kind == "peer" {
+                                    ConversationKey::Peer(person)
+                                } else {
+                                    ConversationKey::Team(person)
+                                }
+                            })
+                            .collect()
+                    }
+                    ConversationScope::AllocatedTo(peer) => {
+                        let people: Vec<(uuid::Uuid,)> = sqlx::query_as(
+                            "SELECT a.person_id FROM peer_allocations a WHERE a.peer_worker_id = $1 \
+                             AND EXISTS (SELECT 1 FROM users u WHERE u.person_id = a.person_id) \
+                             AND NOT EXISTS (SELECT 1 FROM conversations c \
+                                             WHERE c.person_id = a.person_id AND c.kind = 'peer' \
+                                             AND c.carer_id IS NULL)",
+                        )
+                        .bind(peer.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await?;
+                        people
+                            .into_iter()
+                            .map(|(person,)| ConversationKey::Peer(person.into()))
+                            .collect()
+                    }
+                    ConversationScope::Carer(carer) => {
+                        let people: Vec<(uuid::Uuid,)> = sqlx::query_as(
+                            "SELECT l.person_id FROM carer_links l \
+                             JOIN caseloads cl ON cl.person_id = l.person_id \
+                             WHERE l.carer_id = $1 \
+                             AND EXISTS (SELECT 1 FROM consents k WHERE k.person_id = l.person_id \
+                                         AND k.carer_id = $1 AND k.revoked_at IS NULL \
+                                         AND (k.expires_at IS NULL OR k.expires_at > $2)) \
+                             AND NOT EXISTS (SELECT 1 FROM conversations c \
+                                             WHERE c.carer_id = $1 AND c.person_id = l.person_id)",
+                        )
+                        .bind(carer.as_uuid())
+                        .bind(at)
+                        .fetch_all(&self.pool)
+                        .await?;
+                        people
+                            .into_iter()
+                            .map(|(person,)| ConversationKey::Carer {
+                                person: person.into(),
+                                carer,
+                            })
+                            .collect()
+                    }
+                    ConversationScope::TeamInbox(_) | ConversationScope::AboutPerson(_) => {
+                        Vec::new()
+                    }
+                };
+                for key in missing {
+                    self.ensure_conversation(key, at).await?;
+                }
+                Ok(())
+            }
+
+            async fn conversation(
+                &self,
+                id: livingwell_core::domain::message::ConversationId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::messages::ConversationContext>>
+            {
+                let row: Option<$crate::store::messages::ContextRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{} WHERE c.id = $1",
+                        $crate::store::messages::CONTEXT_SELECT
+                    )))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn conversations(
+                &self,
+                viewer: livingwell_core::domain::UserId,
+                scope: $crate::store::messages::ConversationScope,
+                at: chrono::DateTime<chrono::Utc>,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::ConversationSummary>> {
+                let (condition, id, needs_time) = $crate::store::messages::scope_condition(scope);
+                let sql = format!(
+                    "SELECT q.*, COALESCE(r.read_seq, 0) AS read_seq, \
+                     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = q.id \
+                      AND m.seq > COALESCE(r.read_seq, 0) \
+                      AND (m.sender_id IS NULL OR m.sender_id <> $1)) AS unread_count \
+                     FROM ({} WHERE {condition}) q \
+                     LEFT JOIN conversation_cursors r ON r.conversation_id = q.id AND r.user_id = $1 \
+                     ORDER BY COALESCE(q.last_message_at, q.created_at) DESC, q.id LIMIT $3",
+                    $crate::store::messages::CONTEXT_SELECT
+                );
+                let mut query = sqlx::query_as::<_, $crate::store::messages::SummaryRow>(
+                    sqlx::AssertSqlSafe(sql),
+                )
+                .bind(viewer.as_uuid())
+                .bind(id)
+                .bind(limit);
+                if needs_time {
+                    query = query.bind(at);
+                }
+                let rows = query.fetch_all(&self.pool).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn send_message(
+                &self,
+                message: &$crate::store::messages::NewMessage,
+                notice: Option<&$crate::store::messages::NoticeRequest>,
+            ) -> $crate::store::StoreResult<$crate::store::messages::SendOutcome> {
+                use $crate::store::messages::{MessageRecord, SendOutcome};
+                let mut tx = self.begin_write().await?;
+                let by_client_id = format!(
+                    "SELECT {} FROM messages WHERE sender_id = $1 AND client_id = $2",
+                    $crate::store::messages::MESSAGE_COLUMNS
+                );
+                let existing: Option<$crate::store::messages::MessageRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(by_client_id.clone()))
+                        .bind(message.sender_id.as_uuid())
+                        .bind(message.client_id.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some(existing) = existing {
+                    return Ok(SendOutcome::Existing(existing.try_into()?));
+                }
+                // Takes the conversation's row lock until commit: numbers are given one at a time.
+                let (seq, last_notice_at): (i64, Option<chrono::DateTime<chrono::Utc>>) =
+                    sqlx::query_as(
+                        "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = $2 \
+                         WHERE id = $1 RETURNING last_seq, last_notice_at",
+                    )
+                    .bind(message.conversation_id.as_uuid())
+                    .bind(message.created_at)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or($crate::store::StoreError::MissingReference)?;
+                // A send with the same client id may have committed while this one waited for
+                // the lock; this statement sees it.
+                let existing: Option<$crate::store::messages::MessageRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(by_client_id.clone()))
+                        .bind(message.sender_id.as_uuid())
+                        .bind(message.client_id.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if let Some(existing) = existing {
+                    return Ok(SendOutcome::Existing(existing.try_into()?));
+                }
+                let inserted = sqlx::query(
+                    "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, kind, \
+                     body, notice, created_at) VALUES ($1, $2, $3, $4, $5, 'text', $6, NULL, $7)",
+                )
+                .bind(message.id.as_uuid())
+                .bind(message.conversation_id.as_uuid())
+                .bind(seq)
+                .bind(message.sender_id.as_uuid())
+                .bind(message.client_id.as_uuid())
+                .bind(&message.body)
+                .bind(message.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx);
+                match inserted {
+                    Ok(_) => {}
+                    // The same client id, committed meanwhile through another conversation.
+                    Err($crate::store::StoreError::Conflict(_)) => {
+                        tx.rollback().await?;
+                        let existing: Option<$crate::store::messages::MessageRow> =
+                            sqlx::query_as(sqlx::AssertSqlSafe(by_client_id))
+                                .bind(message.sender_id.as_uuid())
+                                .bind(message.client_id.as_uuid())
+                                .fetch_optional(&self.pool)
+                                .await?;
+                        return existing
+                            .ok_or($crate::store::StoreError::MissingReference)?
+                            .try_into()
+                            .map(SendOutcome::Existing);
+                    }
+                    Err(error) => return Err(error),
+                }
+                let stored = MessageRecord {
+                    id: message.id,
+                    conversation_id: message.conversation_id,
+                    seq,
+                    sender_id: Some(message.sender_id),
+                    client_id: Some(message.client_id),
+                    content: livingwell_core::domain::message::MessageContent::Text {
+                        body: message.body.clone(),
+                    },
+                    created_at: message.created_at,
+                };
+                let mut added_notice = None;
+                if let Some(request) = notice
+                    && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
+                {
+                    let (notice_seq,): (i64,) = sqlx::query_as(
+                        "UPDATE conversations SET last_seq = last_seq + 1, last_notice_at = $2 \
+                         WHERE id = $1 RETURNING last_seq",
+                    )
+                    .bind(message.conversation_id.as_uuid())
+                    .bind(message.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, \
+                         kind, body, notice, created_at) \
+                         VALUES ($1, $2, $3, NULL, NULL, 'out_of_hours_notice', $4, $5, $6)",
+                    )
+                    .bind(request.id.as_uuid())
+                    .bind(message.conversation_id.as_uuid())
+                    .bind(notice_seq)
+                    .bind(&request.notice.text)
+                    .bind(sqlx::types::Json(&request.notice))
+                    .bind(message.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    added_notice = Some(MessageRecord {
+                        id: request.id,
+                        conversation_id: message.conversation_id,
+                        seq: notice_seq,
+                        sender_id: None,
+                        client_id: None,
+                        content: livingwell_core::domain::message::MessageContent::OutOfHoursNotice(
+                            request.notice.clone(),
+                        ),
+                        created_at: message.created_at,
+                    });
+                }
+                tx.commit().await?;
+                Ok(SendOutcome::Created {
+                    message: stored,
+                    notice: added_notice,
+                })
+            }
+
+            async fn messages_after(
+                &self,
+                conversation: livingwell_core::domain::message::ConversationId,
+                after_seq: i64,
+                limit: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::MessageRecord>> {
+                let rows: Vec<$crate::store::messages::MessageRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM messages WHERE conversation_id = $1 AND seq > $2 \
+                         ORDER BY seq LIMIT $3",
+                        $crate::store::messages::MESSAGE_COLUMNS
+                    )))
+                    .bind(conversation.as_uuid())
+                    .bind(after_seq)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn message(
+                &self,
+                id: livingwell_core::domain::message::MessageId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::messages::MessageRecord>> {
+                let row: Option<$crate::store::messages::MessageRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM messages WHERE id = $1",
+                        $crate::store::messages::MESSAGE_COLUMNS
+                    )))
+                    .bind(id.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn cursors(
+                &self,
+                conversation: livingwell_core::domain::message::ConversationId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::CursorRecord>> {
+                let rows: Vec<(uuid::Uuid, i64, i64)> = sqlx::query_as(
+                    "SELECT user_id, delivered_seq, read_seq FROM conversation_cursors \
+                     WHERE conversation_id = $1",
+                )
+                .bind(conversation.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(user, delivered_seq, read_seq)| $crate::store::messages::CursorRecord {
+                        user_id: user.into(),
+                        cursor: $crate::store::messages::Cursor {
+                            delivered_seq,
+                            read_seq,
+                        },
+                    })
+                    .collect())
+            }
+
+            async fn advance_cursor(
+                &self,
+                conversation: livingwell_core::domain::message::ConversationId,
+                user: livingwell_core::domain::UserId,
+                to: $crate::store::messages::Cursor,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<(
+                $crate::store::messages::Cursor,
+                $crate::store::messages::Cursor,
+            )> {
+                use $crate::store::messages::Cursor;
+                let mut tx = self.begin_write().await?;
+                let before: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT delivered_seq, read_seq FROM conversation_cursors \
+                     WHERE conversation_id = $1 AND user_id = $2",
+                )
+                .bind(conversation.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let before = before
+                    .map(|(delivered_seq, read_seq)| Cursor {
+                        delivered_seq,
+                        read_seq,
+                    })
+                    .unwrap_or_default();
+                let read_seq = before.read_seq.max(to.read_seq);
+                let after = Cursor {
+                    read_seq,
+                    // What was read was delivered.
+                    delivered_seq: before.delivered_seq.max(to.delivered_seq).max(read_seq),
+                };
+                if after == before {
+                    return Ok((before, after));
+                }
+                // The upsert keeps the larger values, should a concurrent update have moved them.
+                let (delivered_seq, read_seq): (i64, i64) = sqlx::query_as(
+                    "INSERT INTO conversation_cursors (conversation_id, user_id, delivered_seq, \
+                     read_seq, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
+                     delivered_seq = CASE WHEN excluded.delivered_seq > conversation_cursors.delivered_seq \
+                                     THEN excluded.delivered_seq ELSE conversation_cursors.delivered_seq END, \
+                     read_seq = CASE WHEN excluded.read_seq > conversation_cursors.read_seq \
+                                THEN excluded.read_seq ELSE conversation_cursors.read_seq END, \
+                     updated_at = excluded.updated_at \
+                     RETURNING delivered_seq, read_seq",
+                )
+                .bind(conversation.as_uuid())
+                .bind(user.as_uuid())
+                .bind(after.delivered_seq)
+                .bind(after.read_seq)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                tx.commit().await?;
+                Ok((
+                    before,
+                    Cursor {
+                        delivered_seq,
+                        read_seq,
+                    },
+                ))
+            }
+
+            async fn unread_count(
+                &self,
+                conversation: livingwell_core::domain::message::ConversationId,
+                user: livingwell_core::domain::UserId,
+                read_seq: i64,
+            ) -> $crate::store::StoreResult<i64> {
+                let (count,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2 \
+                     AND (sender_id IS NULL OR sender_id <> $3)",
+                )
+                .bind(conversation.as_uuid())
+                .bind(read_seq)
+                .bind(user.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(count)
+            }
+
+            async fn conversation_participants(
+                &self,
+                conversation: &$crate::store::messages::ConversationRecord,
+            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::UserId>> {
+                use livingwell_core::domain::message::ConversationKind;
+                let person = conversation.person_id.as_uuid();
+                let mut participants: Vec<livingwell_core::domain::UserId> = Vec::new();
+                let others: Vec<(uuid::Uuid,)> = match (conversation.kind, conversation.carer_id) {
+                    (ConversationKind::Peer, _) => {
+                        sqlx::query_as(
+                            "SELECT id FROM users WHERE person_id = $1 \
+                             UNION SELECT peer_worker_id FROM peer_allocations WHERE person_id = $1",
+                        )
+                        .bind(person)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    (ConversationKind::Team, carer) => {
+                        if let Some(carer) = carer {
+                            participants.push(carer);
+                        }
+                        sqlx::query_as(
+                            "SELECT u.id FROM caseloads cl \
+                             JOIN team_members m ON m.team_id = cl.team_id \
+                             JOIN users u ON u.id = m.user_id \
+                             WHERE cl.person_id = $1 AND u.role = 'practitioner' \
+                             UNION SELECT id FROM users WHERE person_id = $1 AND $2",
+                        )
+                        .bind(person)
+                        .bind(carer.is_none())
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                };
+                participants.extend(others.into_iter().map(|(id,)| livingwell_core::domain::UserId::from(id)));
+                participants.sort();
+                participants.dedup();
+                Ok(participants)
+            }
+
+            async fn team_practitioners(
+                &self,
+                person: livingwell_core::domain::PersonId,
+            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::UserId>> {
+                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
+                    "SELECT u.id FROM caseloads cl JOIN team_members m ON m.team_id = cl.team_id \
+                     JOIN users u ON u.id = m.user_id \
+                     WHERE cl.person_id = $1 AND u.role = 'practitioner' ORDER BY u.id",
+                )
+                .bind(person.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+            }
+
+            async fn report_message(
+                &self,
+                report: &$crate::store::messages::MessageReportRecord,
+            ) -> $crate::store::StoreResult<($crate::store::messages::MessageReportRecord, bool)>
+            {
+                let done = sqlx::query(
+                    "INSERT INTO message_reports (id, message_id, reporter_id, reason, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id, reporter_id) DO NOTHING",
+                )
+                .bind(report.id.as_uuid())
+                .bind(report.message_id.as_uuid())
+                .bind(report.reporter_id.as_uuid())
+                .bind(report.reason.as_deref())
+                .bind(report.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                let row: $crate::store::messages::ReportRow = sqlx::query_as(
+                    "SELECT id, message_id, reporter_id, reason, created_at FROM message_reports \
+                     WHERE message_id = $1 AND reporter_id = $2",
+                )
+                .bind(report.message_id.as_uuid())
+                .bind(report.reporter_id.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok((row.into(), done.rows_affected() == 1))
+            }
+
+            async fn availability(
+                &self,
+                user: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<Option<livingwell_core::domain::message::Availability>>
+            {
+                let row: Option<(
+                    sqlx::types::Json<Vec<livingwell_core::domain::message::WorkingSpan>>,
+                    bool,
+                )> = sqlx::query_as(
+                    "SELECT weekly_hours, away FROM peer_availability WHERE user_id = $1",
+                )
+                .bind(user.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(hours, away)| livingwell_core::domain::message::Availability {
+                    weekly_hours: hours.0,
+                    away,
+                }))
+            }
+
+            async fn set_availability(
+                &self,
+                user: livingwell_core::domain::UserId,
+                availability: &livingwell_core::domain::message::Availability,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO peer_availability (user_id, weekly_hours, away, updated_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
+                     weekly_hours = excluded.weekly_hours, away = excluded.away, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(user.as_uuid())
+                .bind(sqlx::types::Json(&availability.weekly_hours))
+                .bind(availability.away)
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+        }
     };
 }
 

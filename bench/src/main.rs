@@ -1,0 +1,675 @@
+//! Messaging load harness: how many messages per second the server stores (durable,
+//! idempotent, audited), and how long a message takes from the sender's request to the
+//! recipient's open event stream, with 100 event streams open — on SQLite, on Postgres, and on
+//! Postgres with the streams on a second server process.
+//!
+//! Every figure is also given as a ratio to a ceiling measured in the same run on the same
+//! machine (`/healthz` of the same build with the same client; `pgbench -N` for Postgres),
+//! because absolute figures drift from run to run (see `TARGETS.md`). Everything runs on
+//! loopback, on fresh databases made and dropped by the harness, for a bounded time, and stops
+//! by itself. It is a binary, not a test: `cargo run --release -p bench`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use livingwell_core::domain::message::{Availability, ClockTime, ConversationId, Day, WorkingSpan};
+use livingwell_core::domain::{PersonId, Role, TeamId, UserId};
+use livingwell_server::auth::throttle::ThrottleSettings;
+use livingwell_server::http::{self, AppState, MessagingSettings, SendRate, Settings};
+use livingwell_server::store::messages::ConversationKey;
+use livingwell_server::store::{self, PersonRecord, Store, TeamRecord, UserRecord};
+use livingwell_testkit::{Backend, TestDatabase};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Longest a phase may be asked to run.
+const MAX_SECONDS: u64 = 60;
+/// The password of every bench account.
+const PASSWORD: &str = "bench-password-not-secret";
+/// Matrix Synapse 1.163 on SQLite with 8 senders, as measured on these machines (TARGETS.md):
+/// 41–51 msg/s. Synapse cannot run here, so this is the documented figure, not this run's.
+const SYNAPSE_MSGS_PER_SEC: f64 = 46.0;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Living Well messaging load harness (loopback only)"
+)]
+struct Args {
+    /// Seconds per measured phase (at most 60).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Open event streams (half people, half their peer workers).
+    #[arg(long, default_value_t = 100)]
+    streams: usize,
+    /// Concurrent senders in the throughput phase (and connections for `/healthz`).
+    #[arg(long, default_value_t = 16)]
+    senders: usize,
+    /// Messages per second in the latency phase (paced, not saturating).
+    #[arg(long, default_value_t = 100)]
+    paced_rate: u32,
+    /// `sqlite`, `postgres` or `both`.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// Skip the `pgbench -N` ceiling.
+    #[arg(long)]
+    no_pgbench: bool,
+}
+
+/// One line of the report: `(label, value)`.
+type Figures = Vec<(String, String)>;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.seconds == 0 || args.seconds > MAX_SECONDS {
+        bail!("--seconds must be 1..={MAX_SECONDS}");
+    }
+    if args.streams < 2 || !args.streams.is_multiple_of(2) {
+        bail!("--streams must be an even number of at least 2");
+    }
+    let phase = Duration::from_secs(args.seconds);
+    let mut report: Vec<(String, Figures)> = Vec::new();
+
+    let pgbench = if args.backend != "sqlite" && !args.no_pgbench {
+        say("measuring the pgbench -N ceiling …");
+        match pgbench_tps(phase).await {
+            Ok(tps) => Some(tps),
+            Err(error) => {
+                say(&format!("  pgbench not measured: {error:#}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let runs: &[(&str, Backend, bool)] = match args.backend.as_str() {
+        "sqlite" => &[("SQLite, one process", Backend::Sqlite, false)],
+        "postgres" => &[
+            ("Postgres, one process", Backend::Postgres, false),
+            (
+                "Postgres, streams on a second process",
+                Backend::Postgres,
+                true,
+            ),
+        ],
+        "both" => &[
+            ("SQLite, one process", Backend::Sqlite, false),
+            ("Postgres, one process", Backend::Postgres, false),
+            (
+                "Postgres, streams on a second process",
+                Backend::Postgres,
+                true,
+            ),
+        ],
+        other => bail!("unknown backend {other:?}"),
+    };
+    for (name, backend, two_processes) in runs {
+        say(&format!("== {name}"));
+        let figures = run(&args, *backend, *two_processes, phase, pgbench).await?;
+        report.push(((*name).to_owned(), figures));
+    }
+
+    say("");
+    say(&format!(
+        "Messaging benchmark: {} open event streams, {} senders, {} s per phase, paced latency at {} msg/s",
+        args.streams, args.senders, args.seconds, args.paced_rate
+    ));
+    if let Some(tps) = pgbench {
+        say(&format!("pgbench -N -c16 -j2 ceiling: {tps:.0} tps"));
+    }
+    for (name, figures) in report {
+        say("");
+        say(&format!("### {name}"));
+        say("| figure | value |");
+        say("|---|---|");
+        for (label, value) in figures {
+            say(&format!("| {label} | {value} |"));
+        }
+    }
+    Ok(())
+}
+
+/// The harness's output is its interface.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// A running server over the bench database.
+struct Server {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn bench_settings() -> Settings {
+    Settings {
+        throttle: ThrottleSettings {
+            per_account_burst: NonZeroU32::MIN.saturating_add(1_000),
+            per_address_burst: NonZeroU32::MIN.saturating_add(10_000),
+            replenish_every: Duration::from_millis(1),
+        },
+        messaging: MessagingSettings {
+            send_rate: SendRate {
+                burst: NonZeroU32::MIN.saturating_add(1_000_000),
+                replenish_every: Duration::from_micros(1),
+            },
+            ..MessagingSettings::default()
+        },
+        ..Settings::default()
+    }
+}
+
+async fn serve(store: Arc<dyn Store>) -> anyhow::Result<Server> {
+    let state = AppState::new(store, &bench_settings()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Server { url, task })
+}
+
+/// One person and their peer worker, with the conversation between them.
+#[derive(Clone, Debug)]
+struct Pair {
+    conversation: ConversationId,
+    person: Account,
+    worker: Account,
+}
+
+#[derive(Clone, Debug)]
+struct Account {
+    id: UserId,
+    username: String,
+    token: String,
+}
+
+async fn create_pairs(store: &dyn Store, pairs: usize) -> anyhow::Result<Vec<Pair>> {
+    let now = store::now();
+    let hash = livingwell_server::auth::passwords::hash(PASSWORD.to_owned()).await?;
+    let team = TeamRecord {
+        id: TeamId::new(),
+        name: "Bench hub".into(),
+        hub_address: None,
+    };
+    store.create_team(&team, now).await?;
+    let always = Availability {
+        weekly_hours: [
+            Day::Mon,
+            Day::Tue,
+            Day::Wed,
+            Day::Thu,
+            Day::Fri,
+            Day::Sat,
+            Day::Sun,
+        ]
+        .into_iter()
+        .map(|day| WorkingSpan::new(day, ClockTime::MIDNIGHT, ClockTime::END_OF_DAY))
+        .collect(),
+        away: false,
+    };
+    let mut created = Vec::with_capacity(pairs);
+    for i in 0..pairs {
+        let person = PersonRecord {
+            id: PersonId::new(),
+            display_name: format!("Bench person {i}"),
+            team_id: Some(team.id),
+            peer_worker_id: None,
+            created_at: now,
+        };
+        let account = |username: String, role, person_id| UserRecord {
+            id: UserId::new(),
+            username,
+            password_hash: hash.clone(),
+            role,
+            display_name: format!("Bench account {i}"),
+            person_id,
+        };
+        let person_account = account(
+            format!("bench-person-{i}"),
+            Role::ServiceUser,
+            Some(person.id),
+        );
+        let worker = account(format!("bench-worker-{i}"), Role::PeerWorker, None);
+        store.create_person(&person, Some(&person_account)).await?;
+        store.create_user(&worker, now).await?;
+        store.allocate_peer(person.id, worker.id, now).await?;
+        // Always working, so no out-of-hours notice joins the measured messages.
+        store.set_availability(worker.id, &always, now).await?;
+        let conversation = store
+            .ensure_conversation(ConversationKey::Peer(person.id), now)
+            .await?;
+        let blank = |user: &UserRecord| Account {
+            id: user.id,
+            username: user.username.clone(),
+            token: String::new(),
+        };
+        created.push(Pair {
+            conversation: conversation.id,
+            person: blank(&person_account),
+            worker: blank(&worker),
+        });
+    }
+    Ok(created)
+}
+
+async fn login(client: &reqwest::Client, url: &str, account: &mut Account) -> anyhow::Result<()> {
+    let reply: Value = client
+        .post(format!("{url}/v1/auth/login"))
+        .json(&json!({"username": account.username, "password": PASSWORD}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    account.token = reply["access_token"]
+        .as_str()
+        .context("an access token")?
+        .to_owned();
+    Ok(())
+}
+
+/// When each message reached each account's stream.
+type Arrivals = mpsc::UnboundedSender<(String, UserId, Instant)>;
+
+/// Holds one event stream open and reports every `message_created` it carries.
+async fn stream_events(
+    client: reqwest::Client,
+    url: String,
+    account: Account,
+    arrivals: Arrivals,
+    ready: mpsc::UnboundedSender<()>,
+) -> anyhow::Result<()> {
+    let mut response = client
+        .get(format!("{url}/v1/events"))
+        .bearer_auth(&account.token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let _ = ready.send(());
+    let mut buffer = String::new();
+    while let Some(chunk) = response.chunk().await? {
+        let now = Instant::now();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if !event.contains("event: message_created") {
+                continue;
+            }
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let parsed: Value = serde_json::from_str(data)?;
+            if let Some(id) = parsed["data"]["message_id"].as_str() {
+                let _ = arrivals.send((id.to_owned(), account.id, now));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sent message: when its request started, and who should receive it.
+type Sent = Arc<Mutex<HashMap<String, (Instant, UserId)>>>;
+
+async fn send_one(
+    client: &reqwest::Client,
+    url: &str,
+    pair: &Pair,
+    from_person: bool,
+    sent: &Sent,
+) -> anyhow::Result<()> {
+    let (sender, recipient) = if from_person {
+        (&pair.person, &pair.worker)
+    } else {
+        (&pair.worker, &pair.person)
+    };
+    let started = Instant::now();
+    let reply: Value = client
+        .post(format!(
+            "{url}/v1/conversations/{}/messages",
+            pair.conversation
+        ))
+        .bearer_auth(&sender.token)
+        .json(&json!({"client_id": uuid::Uuid::now_v7(), "body": "How are you getting on today?"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = reply["id"].as_str().context("a message id")?.to_owned();
+    if let Ok(mut sent) = sent.lock() {
+        sent.insert(id, (started, recipient.id));
+    }
+    Ok(())
+}
+
+struct Latencies {
+    delivered: usize,
+    missing: usize,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Matches sends to arrivals at their recipients.
+fn latencies(sent: &Sent, arrived: &HashMap<(String, UserId), Instant>) -> Latencies {
+    let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut samples: Vec<Duration> = Vec::with_capacity(sent.len());
+    let mut missing = 0;
+    for (id, (started, recipient)) in &sent {
+        match arrived.get(&(id.clone(), *recipient)) {
+            Some(at) => samples.push(at.saturating_duration_since(*started)),
+            None => missing += 1,
+        }
+    }
+    samples.sort();
+    let quantile = |q: f64| {
+        if samples.is_empty() {
+            return Duration::ZERO;
+        }
+        // Nearest rank.
+        let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+        samples[rank - 1]
+    };
+    Latencies {
+        delivered: samples.len(),
+        missing,
+        p50: quantile(0.50),
+        p99: quantile(0.99),
+    }
+}
+
+/// Collects arrivals until the channel closes.
+fn collect_arrivals(
+    mut receiver: mpsc::UnboundedReceiver<(String, UserId, Instant)>,
+) -> tokio::task::JoinHandle<HashMap<(String, UserId), Instant>> {
+    tokio::spawn(async move {
+        let mut arrived = HashMap::new();
+        while let Some((id, user, at)) = receiver.recv().await {
+            arrived.entry((id, user)).or_insert(at);
+        }
+        arrived
+    })
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1_000.0)
+}
+
+async fn run(
+    args: &Args,
+    backend: Backend,
+    two_processes: bool,
+    phase: Duration,
+    pgbench: Option<f64>,
+) -> anyhow::Result<Figures> {
+    let database = TestDatabase::create(backend).await?;
+    let store = store::connect(&database.url).await?;
+    store.migrate().await?;
+    let mut pairs = create_pairs(store.as_ref(), args.streams / 2).await?;
+    let sending = serve(store.clone()).await?;
+    let streaming = if two_processes {
+        Some(serve(store::connect(&database.url).await?).await?)
+    } else {
+        None
+    };
+    let stream_url = streaming.as_ref().map_or(&sending.url, |s| &s.url).clone();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.senders * 2)
+        .build()?;
+    for pair in &mut pairs {
+        login(&client, &sending.url, &mut pair.person).await?;
+        login(&client, &sending.url, &mut pair.worker).await?;
+    }
+
+    // The ceiling: the same build's `/healthz`, same client, same concurrency.
+    let healthz = healthz_rps(&client, &sending.url, args.senders, phase).await?;
+    say(&format!("  /healthz: {healthz:.0} req/s"));
+
+    // 100 open event streams, each its own connection.
+    let (arrivals, arrivals_rx) = mpsc::unbounded_channel();
+    let (ready, mut ready_rx) = mpsc::unbounded_channel();
+    let mut streams = JoinSet::new();
+    let stream_client = reqwest::Client::new();
+    for pair in &pairs {
+        for account in [&pair.person, &pair.worker] {
+            streams.spawn(stream_events(
+                stream_client.clone(),
+                stream_url.clone(),
+                account.clone(),
+                arrivals.clone(),
+                ready.clone(),
+            ));
+        }
+    }
+    drop(arrivals);
+    for _ in 0..args.streams {
+        tokio::time::timeout(Duration::from_secs(30), ready_rx.recv())
+            .await
+            .context("event streams opening")?;
+    }
+    let collector = collect_arrivals(arrivals_rx);
+    say(&format!("  {} event streams open", args.streams));
+
+    // Throughput: senders in a closed loop for the phase.
+    let pairs = Arc::new(pairs);
+    let sent_saturated: Sent = Arc::default();
+    let counter = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + phase;
+    let started = Instant::now();
+    let mut senders = JoinSet::new();
+    for _ in 0..args.senders {
+        let (client, url, pairs, sent, counter, errors) = (
+            client.clone(),
+            sending.url.clone(),
+            pairs.clone(),
+            sent_saturated.clone(),
+            counter.clone(),
+            errors.clone(),
+        );
+        senders.spawn(async move {
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
+                let pair = &pairs[n % pairs.len()];
+                let from_person = (n / pairs.len()).is_multiple_of(2);
+                if send_one(&client, &url, pair, from_person, &sent)
+                    .await
+                    .is_err()
+                {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    let elapsed = started.elapsed();
+    let stored = sent_saturated.lock().map(|s| s.len()).unwrap_or(0);
+    let rate = stored as f64 / elapsed.as_secs_f64();
+    say(&format!("  throughput: {rate:.0} msg/s"));
+
+    // Latency at a steady pace below saturation.
+    let sent_paced: Sent = Arc::default();
+    let interval = Duration::from_secs_f64(1.0 / f64::from(args.paced_rate.max(1)));
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let paced_end = Instant::now() + phase;
+    let mut paced = JoinSet::new();
+    let mut n = 0usize;
+    while Instant::now() < paced_end {
+        ticker.tick().await;
+        let (client, url, pairs, sent, errors) = (
+            client.clone(),
+            sending.url.clone(),
+            pairs.clone(),
+            sent_paced.clone(),
+            errors.clone(),
+        );
+        paced.spawn(async move {
+            let pair = &pairs[n % pairs.len()];
+            let from_person = (n / pairs.len()).is_multiple_of(2);
+            if send_one(&client, &url, pair, from_person, &sent)
+                .await
+                .is_err()
+            {
+                errors.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        n += 1;
+    }
+    while paced.join_next().await.is_some() {}
+    // Let the last deliveries land, then close the streams.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    streams.abort_all();
+    while streams.join_next().await.is_some() {}
+    let arrived = collector.await?;
+    let under_load = latencies(&sent_saturated, &arrived);
+    let steady = latencies(&sent_paced, &arrived);
+    say(&format!(
+        "  paced latency: p50 {} p99 {}",
+        ms(steady.p50),
+        ms(steady.p99)
+    ));
+
+    let mut figures: Figures = vec![
+        (
+            "messages stored (throughput phase)".into(),
+            stored.to_string(),
+        ),
+        (
+            "send errors".into(),
+            errors.load(Ordering::Relaxed).to_string(),
+        ),
+        ("messages/s".into(), format!("{rate:.0}")),
+        ("`/healthz` ceiling, req/s".into(), format!("{healthz:.0}")),
+        (
+            "messages/s ÷ `/healthz` req/s".into(),
+            format!("{:.1} %", 100.0 * rate / healthz),
+        ),
+        (
+            "messages/s ÷ Synapse 46 msg/s (TARGETS.md, not this run)".into(),
+            format!("{:.1}×", rate / SYNAPSE_MSGS_PER_SEC),
+        ),
+    ];
+    if backend == Backend::Postgres
+        && let Some(tps) = pgbench
+    {
+        figures.push((
+            "messages/s ÷ `pgbench -N` tps".into(),
+            format!("{:.1} %", 100.0 * rate / tps),
+        ));
+    }
+    figures.extend([
+        (
+            format!("latency at {} msg/s: p50", args.paced_rate),
+            ms(steady.p50),
+        ),
+        (
+            format!("latency at {} msg/s: p99", args.paced_rate),
+            ms(steady.p99),
+        ),
+        (
+            "latency at saturation: p50 / p99".into(),
+            format!("{} / {}", ms(under_load.p50), ms(under_load.p99)),
+        ),
+        (
+            "delivered to the recipient's stream / not delivered".into(),
+            format!(
+                "{} / {}",
+                steady.delivered + under_load.delivered,
+                steady.missing + under_load.missing
+            ),
+        ),
+    ]);
+    drop(streaming);
+    drop(sending);
+    Ok(figures)
+}
+
+async fn healthz_rps(
+    client: &reqwest::Client,
+    url: &str,
+    connections: usize,
+    phase: Duration,
+) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + phase;
+    let started = Instant::now();
+    let done = Arc::new(AtomicU64::new(0));
+    let mut workers = JoinSet::new();
+    for _ in 0..connections {
+        let (client, url, done) = (client.clone(), format!("{url}/healthz"), done.clone());
+        workers.spawn(async move {
+            while Instant::now() < deadline {
+                if let Ok(response) = client.get(&url).send().await
+                    && response.status().is_success()
+                    && response.bytes().await.is_ok()
+                {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `pgbench -N -c16 -j2` (scale 10) on a scratch database, for the phase's length.
+async fn pgbench_tps(phase: Duration) -> anyhow::Result<f64> {
+    let admin = livingwell_testkit::postgres_admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    let name = format!("lw_bench_pgbench_{}", std::process::id());
+    let url = format!("{base}/{name}");
+    let psql = |sql: String| {
+        tokio::process::Command::new("psql")
+            .arg(&admin)
+            .arg("-qc")
+            .arg(sql)
+            .status()
+    };
+    if !psql(format!("CREATE DATABASE {name}")).await?.success() {
+        bail!("could not create the pgbench database");
+    }
+    let result = async {
+        let init = tokio::process::Command::new("pgbench")
+            .args(["-i", "-s", "10", "-q"])
+            .arg(&url)
+            .output()
+            .await
+            .context("running pgbench (is it installed?)")?;
+        if !init.status.success() {
+            bail!("pgbench -i failed");
+        }
+        let run = tokio::process::Command::new("pgbench")
+            .args(["-N", "-c", "16", "-j", "2", "-T"])
+            .arg(phase.as_secs().to_string())
+            .arg(&url)
+            .output()
+            .await?;
+        let text = String::from_utf8_lossy(&run.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("tps = "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|tps| tps.parse::<f64>().ok())
+            .context("pgbench printed no tps")
+    }
+    .await;
+    let _ = psql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    result
+}

@@ -1,0 +1,625 @@
+//! Peer-support messaging: conversations, messages, read receipts, reports, and a peer
+//! worker's hours.
+//!
+//! Guarantees (storage keeps the first two, [`access`] the third):
+//! - **Exactly once.** `POST …/messages` answers 201 the first time a `client_id` is used and
+//!   200 with the same message on every retry — also concurrent ones, also months later. A
+//!   client id reused for other text or another conversation is 409: it cannot be a retry.
+//! - **Gap-free order** per conversation, also across server processes.
+//! - **Access** is decided from the database on every request and audited before anything is
+//!   served; the team's oversight reads are in the person's access log.
+//! - **Real time.** A stored message is published as a `message_created` event to every
+//!   participant's event stream (`GET /v1/events`; fanned out across processes by Postgres
+//!   LISTEN/NOTIFY), and read and delivery receipts likewise. Events carry ids and numbers,
+//!   never text: a device fetches messages here, where policy and audit apply. Pushes carry no
+//!   content either ([`push`]).
+//! - **Out of hours.** A person's message to a peer worker who is outside their hours or away
+//!   is followed, in the same transaction, by an automatic notice with the deployment's crisis
+//!   lines and a pointer to the person's own crisis plan — at most once per 12 hours per
+//!   conversation, so the signposting is read, not scrolled past.
+//! - **Delivered** means a device of another participant has fetched the message; **read**
+//!   means they marked it read. Oversight reads move neither, so a person is never told "read"
+//!   because their team looked.
+//! - **Limits.** Sends are rate-limited per sender (429 with `Retry-After`); bodies are at most
+//!   4,000 Unicode scalar values; pages at most 200 messages.
+//! - **No health data in logs or errors.** Bodies are never logged; errors are fixed sentences.
+
+mod access;
+pub mod push;
+mod settings;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use livingwell_core::api::messages::{
+    AvailabilityView, ConversationList, ConversationRole, ConversationView, MESSAGE_PAGE_DEFAULT,
+    MESSAGE_PAGE_MAX, MarkReadRequest, MessagePage, MessageReportView, MessageView, ReadStateView,
+    ReportMessageRequest, SendMessageRequest, SetAvailabilityRequest,
+};
+use livingwell_core::api::{ErrorBody, FieldError};
+use livingwell_core::domain::message::{
+    Availability, ConversationId, ConversationKind, MessageContent, MessageId, MessageReportId,
+    MessageState, OutOfHoursNotice, notice_quiet_since,
+};
+use livingwell_core::domain::{PersonId, Role, UserId};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use self::access::{OpenConversation, decide, open_conversation};
+use self::push::Push;
+pub use self::settings::{Clock, Messaging, MessagingSettings, PushTarget, SendRate};
+use super::AppState;
+use super::access::{authorize, record_unscoped};
+use super::error::{ApiError, ApiResult};
+use super::extract::{AppUser, Path, Query, RequestId, ValidJson};
+use crate::auth::{Caller, CallerUser};
+use crate::policy::{Action, Grounds, Resource};
+use crate::store::events::NewEvent;
+use crate::store::messages::{
+    ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
+    MessageRecord, MessageReportRecord, NewMessage, NoticeRequest, SendOutcome,
+};
+use crate::store::{self};
+
+/// Most conversations one list holds (a team inbox is the longest).
+const CONVERSATION_LIST_MAX: i64 = 500;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_conversations))
+        .routes(routes!(list_messages, send_message))
+        .routes(routes!(mark_read))
+        .routes(routes!(report_message))
+        .routes(routes!(get_availability, set_availability))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ConversationQuery {
+    /// Every conversation about this person that the caller may see — for the person's team,
+    /// the oversight view (audited, and shown in the person's access log).
+    person_id: Option<PersonId>,
+}
+
+/// The caller's conversations, newest activity first, with unread counts.
+#[utoipa::path(get, path = "/v1/conversations", tag = "messages", security(("bearer" = [])),
+    params(ConversationQuery),
+    responses((status = 200, body = ConversationList), (status = 404, body = ErrorBody)))]
+async fn list_conversations(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    RequestId(request_id): RequestId,
+    Query(query): Query<ConversationQuery>,
+) -> ApiResult<axum::Json<ConversationList>> {
+    let now = store::now();
+    let caller = Caller::User(user.clone());
+    let listed: Vec<(ConversationSummary, ConversationRole)> = match query.person_id {
+        Some(person) => {
+            let access = authorize(
+                &state,
+                &caller,
+                person,
+                Resource::Messages,
+                Action::Read,
+                &request_id,
+            )
+            .await?;
+            let about = state
+                .store
+                .conversations(
+                    user.id,
+                    ConversationScope::AboutPerson(person),
+                    now,
+                    CONVERSATION_LIST_MAX,
+                )
+                .await?;
+            // Only those this caller takes part in or oversees: a peer worker sees their
+            // conversation with the person, not the person's with the team.
+            about
+                .into_iter()
+                .filter_map(|summary| {
+                    decide(
+                        &caller,
+                        &user,
+                        &summary.context.conversation,
+                        &access.relationship,
+                        Action::Read,
+                        now,
+                    )
+                    .ok()
+                    .map(|(_, role)| (summary, role))
+                })
+                .collect()
+        }
+        None => {
+            record_unscoped(&state, &caller, "conversations", Action::Read, &request_id).await?;
+            match own_scope(&user) {
+                Some(scope) => {
+                    state.store.open_missing_conversations(scope, now).await?;
+                    state
+                        .store
+                        .conversations(user.id, scope, now, CONVERSATION_LIST_MAX)
+                        .await?
+                        .into_iter()
+                        .map(|summary| (summary, ConversationRole::Participant))
+                        .collect()
+                }
+                None => Vec::new(),
+            }
+        }
+    };
+    let at = state.messaging.clock.now();
+    Ok(axum::Json(ConversationList {
+        conversations: listed
+            .iter()
+            .map(|(summary, role)| conversation_view(summary, *role, at))
+            .collect(),
+    }))
+}
+
+/// The conversations an account takes part in, by its role.
+fn own_scope(user: &CallerUser) -> Option<ConversationScope> {
+    match user.role {
+        Role::ServiceUser => user.person_id.map(ConversationScope::OwnAsPerson),
+        Role::PeerWorker => Some(ConversationScope::AllocatedTo(user.id)),
+        Role::Carer => Some(ConversationScope::Carer(user.id)),
+        Role::Practitioner => Some(ConversationScope::TeamInbox(user.id)),
+        Role::Admin => None,
+    }
+}
+
+/// The worker's hours as they stand: those they set, or office hours; a peer conversation
+/// with nobody allocated counts as away.
+fn worker_availability(context: &ConversationContext) -> Availability {
+    match (context.peer_worker_id, &context.peer_availability) {
+        (Some(_), Some(set)) => set.clone(),
+        (Some(_), None) => Availability::office_hours(),
+        (None, _) => Availability {
+            weekly_hours: Vec::new(),
+            away: true,
+        },
+    }
+}
+
+fn conversation_view(
+    summary: &ConversationSummary,
+    role: ConversationRole,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ConversationView {
+    let context = &summary.context;
+    let conversation = &context.conversation;
+    let is_peer = conversation.kind == ConversationKind::Peer;
+    ConversationView {
+        id: conversation.id,
+        kind: conversation.kind,
+        person_id: conversation.person_id,
+        carer_id: conversation.carer_id,
+        peer_worker_id: context.peer_worker_id,
+        team_id: context.team_id,
+        peer_worker_available: is_peer.then(|| worker_availability(context).available_at(at)),
+        role,
+        last_seq: conversation.last_seq,
+        read_seq: summary.read_seq,
+        unread_count: summary.unread_count,
+        last_message_at: conversation.last_message_at,
+    }
+}
+
+fn message_view(record: &MessageRecord, cursors: &[CursorRecord]) -> MessageView {
+    // Delivered and read are about the others in the conversation, not the sender.
+    let others = || {
+        cursors
+            .iter()
+            .filter(|c| Some(c.user_id) != record.sender_id)
+    };
+    let delivered = others().map(|c| c.cursor.delivered_seq).max().unwrap_or(0);
+    let read = others().map(|c| c.cursor.read_seq).max().unwrap_or(0);
+    MessageView {
+        id: record.id,
+        conversation_id: record.conversation_id,
+        seq: record.seq,
+        sender_id: record.sender_id,
+        client_id: record.client_id,
+        sent_at: record.created_at,
+        state: MessageState::of(record.seq, delivered, read),
+        content: record.content.clone(),
+    }
+}
+
+/// The person an event about this conversation concerns; none for a carer's own.
+fn event_person(open: &OpenConversation) -> Option<PersonId> {
+    let conversation = open.conversation();
+    conversation
+        .carer_id
+        .is_none()
+        .then_some(conversation.person_id)
+}
+
+/// Stores and fans out one event per recipient. The change it reports is already committed,
+/// so a failure here is logged, not answered: the devices catch up when they next fetch.
+async fn publish(
+    state: &AppState,
+    recipients: impl IntoIterator<Item = UserId>,
+    kind: &str,
+    person: Option<PersonId>,
+    data: &serde_json::Value,
+) {
+    let now = store::now();
+    let events: Vec<NewEvent> = recipients
+        .into_iter()
+        .map(|recipient_id| NewEvent {
+            recipient_id,
+            kind: kind.to_owned(),
+            person_id: person,
+            data: data.clone(),
+            created_at: now,
+        })
+        .collect();
+    if let Err(error) = state.events.publish(events).await {
+        tracing::warn!(%error, kind, "events not published");
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MessageQuery {
+    /// Only messages numbered after this (default 0: from the start).
+    #[param(minimum = 0)]
+    after_seq: Option<i64>,
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+/// Messages in a conversation, oldest first, after a number. Fetching them marks them
+/// delivered to the caller (unless the caller only oversees the conversation).
+#[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "messages",
+    security(("bearer" = [])), params(("id" = ConversationId, Path), MessageQuery),
+    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn list_messages(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    RequestId(request_id): RequestId,
+    Path(id): Path<ConversationId>,
+    Query(query): Query<MessageQuery>,
+) -> ApiResult<axum::Json<MessagePage>> {
+    let limit = query.limit.unwrap_or(MESSAGE_PAGE_DEFAULT);
+    if !(1..=MESSAGE_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::invalid("limit", "out_of_range"));
+    }
+    let after_seq = query.after_seq.unwrap_or(0);
+    if after_seq < 0 {
+        return Err(ApiError::invalid("after_seq", "out_of_range"));
+    }
+    let open = open_conversation(&state, &user, id, Action::Read, &request_id).await?;
+    let records = state.store.messages_after(id, after_seq, limit).await?;
+    let newest = records.last().map(|r| r.seq);
+    if let (ConversationRole::Participant, Some(newest)) = (open.role, newest) {
+        let (before, after) = state
+            .store
+            .advance_cursor(
+                id,
+                user.id,
+                Cursor {
+                    delivered_seq: newest,
+                    read_seq: 0,
+                },
+                store::now(),
+            )
+            .await?;
+        if after.delivered_seq > before.delivered_seq {
+            let others = state
+                .store
+                .conversation_participants(open.conversation())
+                .await?
+                .into_iter()
+                .filter(|p| *p != user.id);
+            let data = serde_json::json!({
+                "conversation_id": id,
+                "user_id": user.id,
+                "up_to_seq": after.delivered_seq,
+            });
+            publish(
+                &state,
+                others,
+                "messages_delivered",
+                event_person(&open),
+                &data,
+            )
+            .await;
+        }
+    }
+    let cursors = state.store.cursors(id).await?;
+    let last_seq = open.conversation().last_seq.max(newest.unwrap_or(0));
+    let next_after_seq = newest.filter(|n| records.len() as i64 == limit || *n < last_seq);
+    Ok(axum::Json(MessagePage {
+        messages: records.iter().map(|r| message_view(r, &cursors)).collect(),
+        last_seq,
+        next_after_seq,
+    }))
+}
+
+/// Sends a message. The first time a `client_id` is used: 201 with the message; a retry with
+/// it: 200 with the same message, and nothing new stored.
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "messages",
+    security(("bearer" = [])), params(("id" = ConversationId, Path)),
+    request_body = SendMessageRequest,
+    responses((status = 201, body = MessageView, description = "Stored now"),
+              (status = 200, body = MessageView, description = "Stored before, by a send with this client_id"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
+async fn send_message(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    RequestId(request_id): RequestId,
+    Path(id): Path<ConversationId>,
+    ValidJson(request): ValidJson<SendMessageRequest>,
+) -> ApiResult<(StatusCode, axum::Json<MessageView>)> {
+    state
+        .messaging
+        .check_send(user.id)
+        .map_err(ApiError::RateLimited)?;
+    let open = open_conversation(&state, &user, id, Action::Write, &request_id).await?;
+    let now = store::now();
+    let notice = out_of_hours_notice(&state, &open, now);
+    let message = NewMessage {
+        id: MessageId::new(),
+        conversation_id: id,
+        sender_id: user.id,
+        client_id: request.client_id,
+        body: request.body,
+        created_at: now,
+    };
+    match state.store.send_message(&message, notice.as_ref()).await? {
+        SendOutcome::Created { message, notice } => {
+            let participants = state
+                .store
+                .conversation_participants(open.conversation())
+                .await?;
+            for stored in std::iter::once(&message).chain(notice.as_ref()) {
+                let data = serde_json::json!({
+                    "conversation_id": id,
+                    "message_id": stored.id,
+                    "seq": stored.seq,
+                });
+                publish(
+                    &state,
+                    participants.iter().copied(),
+                    "message_created",
+                    event_person(&open),
+                    &data,
+                )
+                .await;
+            }
+            state.messaging.push(
+                participants
+                    .iter()
+                    .filter(|p| **p != user.id)
+                    .map(|recipient| Push {
+                        event: "message_created".to_owned(),
+                        recipient_id: *recipient,
+                        conversation_id: id,
+                        message_id: message.id,
+                    })
+                    .collect(),
+            );
+            Ok((StatusCode::CREATED, axum::Json(message_view(&message, &[]))))
+        }
+        SendOutcome::Existing(existing) => {
+            let same = existing.conversation_id == id
+                && matches!(&existing.content, MessageContent::Text { body } if *body == message.body);
+            if !same {
+                return Err(ApiError::Conflict(vec![FieldError::new(
+                    "client_id",
+                    "reused",
+                )]));
+            }
+            let cursors = state.store.cursors(id).await?;
+            Ok((
+                StatusCode::OK,
+                axum::Json(message_view(&existing, &cursors)),
+            ))
+        }
+    }
+}
+
+/// The notice to follow a person's message to a peer worker who is not there to answer.
+fn out_of_hours_notice(
+    state: &AppState,
+    open: &OpenConversation,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<NoticeRequest> {
+    let conversation = open.conversation();
+    if conversation.kind != ConversationKind::Peer || open.grounds != Grounds::OwnRecord {
+        return None;
+    }
+    let notice = OutOfHoursNotice::for_message(
+        &worker_availability(&open.context),
+        state.messaging.clock.now(),
+        &state.messaging.crisis_lines,
+        conversation.person_id,
+    )?;
+    Some(NoticeRequest {
+        id: MessageId::new(),
+        notice,
+        unless_noticed_since: notice_quiet_since(now),
+    })
+}
+
+/// Marks the conversation read up to a message; the others in it see the receipt.
+#[utoipa::path(post, path = "/v1/conversations/{id}/read", tag = "messages",
+    security(("bearer" = [])), params(("id" = ConversationId, Path)),
+    request_body = MarkReadRequest,
+    responses((status = 200, body = ReadStateView), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    RequestId(request_id): RequestId,
+    Path(id): Path<ConversationId>,
+    ValidJson(request): ValidJson<MarkReadRequest>,
+) -> ApiResult<axum::Json<ReadStateView>> {
+    // Moving a read cursor is the participants' own act: oversight cannot (403).
+    let open = open_conversation(&state, &user, id, Action::Write, &request_id).await?;
+    if request.up_to_seq > open.conversation().last_seq {
+        return Err(ApiError::invalid("up_to_seq", "out_of_range"));
+    }
+    let (before, after) = state
+        .store
+        .advance_cursor(
+            id,
+            user.id,
+            Cursor {
+                delivered_seq: request.up_to_seq,
+                read_seq: request.up_to_seq,
+            },
+            store::now(),
+        )
+        .await?;
+    if after.read_seq > before.read_seq {
+        // Everyone, the reader included: their other devices clear the badge.
+        let participants = state
+            .store
+            .conversation_participants(open.conversation())
+            .await?;
+        let data = serde_json::json!({
+            "conversation_id": id,
+            "user_id": user.id,
+            "up_to_seq": after.read_seq,
+        });
+        publish(
+            &state,
+            participants,
+            "messages_read",
+            event_person(&open),
+            &data,
+        )
+        .await;
+    }
+    let unread_count = state
+        .store
+        .unread_count(id, user.id, after.read_seq)
+        .await?;
+    Ok(axum::Json(ReadStateView {
+        conversation_id: id,
+        read_seq: after.read_seq,
+        unread_count,
+    }))
+}
+
+/// Reports a message to the person's team. Reporting it again returns the first report (200).
+#[utoipa::path(post, path = "/v1/messages/{id}/report", tag = "messages",
+    security(("bearer" = [])), params(("id" = MessageId, Path)),
+    request_body = ReportMessageRequest,
+    responses((status = 201, body = MessageReportView, description = "Reported now"),
+              (status = 200, body = MessageReportView, description = "Reported before by the caller"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn report_message(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    RequestId(request_id): RequestId,
+    Path(id): Path<MessageId>,
+    ValidJson(request): ValidJson<ReportMessageRequest>,
+) -> ApiResult<(StatusCode, axum::Json<MessageReportView>)> {
+    let message = state.store.message(id).await?.ok_or(ApiError::NotFound)?;
+    let open = open_conversation(
+        &state,
+        &user,
+        message.conversation_id,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    let (report, created) = state
+        .store
+        .report_message(&MessageReportRecord {
+            id: MessageReportId::new(),
+            message_id: id,
+            reporter_id: user.id,
+            reason: request.reason,
+            created_at: store::now(),
+        })
+        .await?;
+    if created {
+        let team = state
+            .store
+            .team_practitioners(open.conversation().person_id)
+            .await?;
+        let data = serde_json::json!({
+            "conversation_id": message.conversation_id,
+            "message_id": id,
+            "report_id": report.id,
+        });
+        publish(&state, team, "message_reported", event_person(&open), &data).await;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(MessageReportView {
+            id: report.id,
+            message_id: id,
+            conversation_id: message.conversation_id,
+            reported_at: report.created_at,
+        }),
+    ))
+}
+
+fn availability_view(state: &AppState, availability: Availability) -> AvailabilityView {
+    let now = state.messaging.clock.now();
+    AvailabilityView {
+        available_now: availability.available_at(now),
+        next_start_at: availability.next_start_after(now),
+        weekly_hours: availability.weekly_hours,
+        away: availability.away,
+    }
+}
+
+fn require_peer_worker(user: &CallerUser) -> ApiResult<()> {
+    if user.role == Role::PeerWorker {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// A peer worker's own hours (Europe/London) and away status. Office hours until set.
+#[utoipa::path(get, path = "/v1/me/availability", tag = "messages", security(("bearer" = [])),
+    responses((status = 200, body = AvailabilityView), (status = 403, body = ErrorBody)))]
+async fn get_availability(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+) -> ApiResult<axum::Json<AvailabilityView>> {
+    require_peer_worker(&user)?;
+    let availability = state
+        .store
+        .availability(user.id)
+        .await?
+        .unwrap_or_else(Availability::office_hours);
+    Ok(axum::Json(availability_view(&state, availability)))
+}
+
+/// Sets a peer worker's own hours and away status; messages sent outside them get a notice.
+#[utoipa::path(put, path = "/v1/me/availability", tag = "messages", security(("bearer" = [])),
+    request_body = SetAvailabilityRequest,
+    responses((status = 200, body = AvailabilityView), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn set_availability(
+    State(state): State<AppState>,
+    AppUser(user): AppUser,
+    ValidJson(request): ValidJson<SetAvailabilityRequest>,
+) -> ApiResult<axum::Json<AvailabilityView>> {
+    require_peer_worker(&user)?;
+    let availability = request.into_availability();
+    state
+        .store
+        .set_availability(user.id, &availability, store::now())
+        .await?;
+    Ok(axum::Json(availability_view(&state, availability)))
+}

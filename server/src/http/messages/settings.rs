@@ -1,0 +1,157 @@
+//! A deployment's messaging settings, and what the handlers build from them.
+//!
+//! - **Crisis lines** appear in every out-of-hours notice; a UK default stands until the
+//!   deployment names its own (`serve --crisis-line`).
+//! - **Send rate** per sender is a token bucket (governor): a burst — a phone's outbox emptying
+//!   after a tunnel — then one more per interval; beyond it 429 with `Retry-After`. Counts are
+//!   per process, like sign-in throttling.
+//! - **Clock** decides working hours. It is the system clock except in tests, which set the
+//!   instant so that "23:00 in London" is a fact and not the time the suite happens to run.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use livingwell_core::domain::UserId;
+use livingwell_core::domain::message::{CrisisLine, default_crisis_lines};
+
+use super::push::{LogNotifier, Notifier, Push, WebhookNotifier};
+
+/// What decides whether "now" is in a worker's hours.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Always this instant (tests).
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Fixed(at) => at,
+        }
+    }
+}
+
+/// How many messages one sender may send: a burst, then one per `replenish_every`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendRate {
+    pub burst: NonZeroU32,
+    pub replenish_every: Duration,
+}
+
+impl Default for SendRate {
+    fn default() -> Self {
+        Self {
+            burst: NonZeroU32::MIN.saturating_add(59),
+            replenish_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Where push notifications go.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum PushTarget {
+    /// A log line per push (ids only).
+    #[default]
+    Log,
+    /// POSTed as JSON to this URL (a push gateway).
+    Webhook(String),
+}
+
+// A gateway URL can carry a key; it stays out of any Debug output.
+impl std::fmt::Debug for PushTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushTarget::Log => f.write_str("Log"),
+            PushTarget::Webhook(_) => f.write_str("Webhook(..)"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessagingSettings {
+    /// Named in every out-of-hours notice.
+    pub crisis_lines: Vec<CrisisLine>,
+    pub send_rate: SendRate,
+    pub push: PushTarget,
+    pub clock: Clock,
+}
+
+impl Default for MessagingSettings {
+    fn default() -> Self {
+        Self {
+            crisis_lines: default_crisis_lines(),
+            send_rate: SendRate::default(),
+            push: PushTarget::default(),
+            clock: Clock::default(),
+        }
+    }
+}
+
+/// Above this many remembered senders, those with full buckets are forgotten.
+const FORGET_ABOVE_SENDERS: usize = 10_000;
+
+/// Messaging's share of the application state.
+#[derive(Debug)]
+pub struct Messaging {
+    pub(super) crisis_lines: Vec<CrisisLine>,
+    pub(super) clock: Clock,
+    senders: DefaultKeyedRateLimiter<UserId>,
+    rate_clock: DefaultClock,
+    notifier: Arc<dyn Notifier>,
+}
+
+impl Messaging {
+    pub fn new(settings: &MessagingSettings) -> anyhow::Result<Self> {
+        let notifier: Arc<dyn Notifier> = match &settings.push {
+            PushTarget::Log => Arc::new(LogNotifier),
+            PushTarget::Webhook(url) => {
+                let url = reqwest::Url::parse(url)
+                    .map_err(|_| anyhow::anyhow!("the push webhook is not a URL"))?;
+                Arc::new(WebhookNotifier::new(url)?)
+            }
+        };
+        let quota = Quota::with_period(settings.send_rate.replenish_every)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(settings.send_rate.burst);
+        Ok(Self {
+            crisis_lines: settings.crisis_lines.clone(),
+            clock: settings.clock,
+            senders: RateLimiter::keyed(quota),
+            rate_clock: DefaultClock::default(),
+            notifier,
+        })
+    }
+
+    /// Counts one send; `Err(wait)` when the sender must wait before the next.
+    pub(super) fn check_send(&self, sender: UserId) -> Result<(), Duration> {
+        if self.senders.len() > FORGET_ABOVE_SENDERS {
+            self.senders.retain_recent();
+        }
+        let now = self.rate_clock.now();
+        self.senders
+            .check_key(&sender)
+            .map_err(|not_until| not_until.wait_time_from(now))
+    }
+
+    /// Delivers pushes in the background; failures are logged by kind, never with content.
+    pub(super) fn push(&self, pushes: Vec<Push>) {
+        if pushes.is_empty() {
+            return;
+        }
+        let notifier = self.notifier.clone();
+        tokio::spawn(async move {
+            for push in pushes {
+                if let Err(error) = notifier.notify(&push).await {
+                    tracing::warn!(%error, "push notification not delivered");
+                }
+            }
+        });
+    }
+}
