@@ -402,25 +402,7 @@ macro_rules! impl_plan_store {
                     Err(error) => return Err(error),
                 }
                 for user in &new.exclude {
-                    sqlx::query(
-                        "INSERT INTO excluded_people (person_id, user_id, added_at) \
-                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(new.person_id.as_uuid())
-                    .bind(user.as_uuid())
-                    .bind(new.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
-                    sqlx::query(
-                        "UPDATE consents SET revoked_at = $3 \
-                         WHERE person_id = $1 AND carer_id = $2 AND revoked_at IS NULL",
-                    )
-                    .bind(new.person_id.as_uuid())
-                    .bind(user.as_uuid())
-                    .bind(new.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                    $crate::store::sql::exclude_in_tx!(tx, new.person_id, user, new.created_at);
                 }
                 tx.commit().await?;
                 Ok(AppendOutcome::Stored($crate::store::plans::PlanVersionRecord {

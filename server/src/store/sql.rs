@@ -266,6 +266,33 @@ macro_rules! insert_user {
 
 pub(super) use insert_user;
 
+/// Puts an account on a person's do-not-involve list and ends its consents, inside `$tx`.
+macro_rules! exclude_in_tx {
+    ($tx:ident, $person:expr, $user:expr, $at:expr) => {
+        sqlx::query(
+            "INSERT INTO excluded_people (person_id, user_id, added_at) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind($person.as_uuid())
+        .bind($user.as_uuid())
+        .bind($at)
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::store::StoreError::from_sqlx)?;
+        sqlx::query(
+            "UPDATE consents SET revoked_at = $3 \
+             WHERE person_id = $1 AND carer_id = $2 AND revoked_at IS NULL",
+        )
+        .bind($person.as_uuid())
+        .bind($user.as_uuid())
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
+pub(crate) use exclude_in_tx;
+
 macro_rules! impl_store {
     ($store:ty) => {
         impl $store {
@@ -722,25 +749,7 @@ macro_rules! impl_store {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO excluded_people (person_id, user_id, added_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(person.as_uuid())
-                .bind(user.as_uuid())
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
-                sqlx::query(
-                    "UPDATE consents SET revoked_at = $3 \
-                     WHERE person_id = $1 AND carer_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(person.as_uuid())
-                .bind(user.as_uuid())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
+                $crate::store::sql::exclude_in_tx!(tx, person, user, at);
                 tx.commit().await?;
                 Ok(())
             }
