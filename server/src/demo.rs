@@ -404,7 +404,7 @@ async fn seed_conversation(
     use chrono::Duration;
     use livingwell_core::domain::message::{ClientMessageId, MessageId};
 
-    use crate::store::messages::{ConversationKey, NewMessage};
+    use crate::store::messages::{ConversationKey, NewMessage, NewSend};
 
     let alex_account = store
         .user_by_username("alex")
@@ -432,20 +432,20 @@ async fn seed_conversation(
             "That's great to hear. Shall we plan the next visit together on Thursday?",
         ),
     ];
-    for (sender_id, hours_ago, body) in messages {
-        store
-            .send_message(
-                &NewMessage {
-                    id: MessageId::new(),
-                    conversation_id: conversation.id,
-                    sender_id,
-                    client_id: ClientMessageId::new(),
-                    body: body.to_owned(),
-                    created_at: now - Duration::hours(hours_ago),
-                },
-                None,
-            )
-            .await?;
-    }
+    let sends: Vec<NewSend> = messages
+        .into_iter()
+        .map(|(sender_id, hours_ago, body)| NewSend {
+            message: NewMessage {
+                id: MessageId::new(),
+                conversation_id: conversation.id,
+                sender_id,
+                client_id: ClientMessageId::new(),
+                body: body.to_owned(),
+                created_at: now - Duration::hours(hours_ago),
+            },
+            notice: None,
+        })
+        .collect();
+    store.send_messages(&sends).await?;
     Ok(())
 }

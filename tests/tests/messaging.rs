@@ -16,6 +16,7 @@ on_both_databases!(
     the_demo_has_alexs_conversation_with_jo,
     a_send_retried_five_times_is_stored_once_with_the_same_id,
     concurrent_retries_of_one_send_store_one_message,
+    a_batch_repeating_a_client_id_stores_it_once_and_numbers_stay_gap_free,
     a_client_id_reused_for_other_text_is_refused,
     concurrent_sends_from_both_sides_get_a_gap_free_order,
     an_unallocated_peer_worker_gets_not_found_and_cannot_post,
@@ -227,6 +228,82 @@ async fn concurrent_retries_of_one_send_store_one_message(backend: Backend) {
     }
     let messages = all_messages(&server, &alex, &conversation).await;
     assert_eq!(messages.len(), 3 + 3);
+}
+
+/// The store's group commit: one transaction for many sends, a repeated client id among them.
+async fn a_batch_repeating_a_client_id_stores_it_once_and_numbers_stay_gap_free(backend: Backend) {
+    use livingwell_core::domain::message::{ClientMessageId, MessageId};
+    use livingwell_server::store::messages::{NewMessage, NewSend, SendOutcome};
+
+    let server = start(backend).await;
+    let alex = server.login("alex").await;
+    let conversation = conversation_id(&server, &alex, "peer").await;
+    let send = |client_id: ClientMessageId, body: &str| NewSend {
+        message: NewMessage {
+            id: MessageId::new(),
+            conversation_id: conversation.parse().unwrap(),
+            sender_id: alex.user_id.parse().unwrap(),
+            client_id,
+            body: body.to_owned(),
+            created_at: livingwell_server::store::now(),
+        },
+        notice: None,
+    };
+    let repeated = ClientMessageId::new();
+    let outcomes = server
+        .store
+        .send_messages(&[
+            send(repeated, "Once"),
+            send(repeated, "Once"),
+            send(ClientMessageId::new(), "Twice"),
+        ])
+        .await
+        .unwrap();
+    let seq_of = |outcome: &SendOutcome| match outcome {
+        SendOutcome::Created { message, .. } | SendOutcome::Existing(message) => {
+            (message.id, message.seq)
+        }
+        SendOutcome::UnknownConversation => panic!("the conversation exists"),
+    };
+    assert!(matches!(outcomes[0], SendOutcome::Created { .. }));
+    assert!(matches!(outcomes[1], SendOutcome::Existing(_)));
+    assert!(matches!(outcomes[2], SendOutcome::Created { .. }));
+    assert_eq!(
+        seq_of(&outcomes[0]),
+        seq_of(&outcomes[1]),
+        "the same message"
+    );
+    assert_eq!(seq_of(&outcomes[0]).1, 4);
+    assert_eq!(seq_of(&outcomes[2]).1, 5, "the repeat took no number");
+    // Alone, later: the same message again; the next new one follows on.
+    let later = server
+        .store
+        .send_messages(&[
+            send(repeated, "Once"),
+            send(ClientMessageId::new(), "Thrice"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(seq_of(&later[0]), seq_of(&outcomes[0]));
+    assert_eq!(seq_of(&later[1]).1, 6);
+    let seqs: Vec<i64> = all_messages(&server, &alex, &conversation)
+        .await
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    let unknown = server
+        .store
+        .send_messages(&[NewSend {
+            message: NewMessage {
+                conversation_id: uuid::Uuid::now_v7().into(),
+                ..send(ClientMessageId::new(), "Nowhere").message
+            },
+            notice: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(unknown, [SendOutcome::UnknownConversation]);
 }
 
 async fn a_client_id_reused_for_other_text_is_refused(backend: Backend) {

@@ -1,11 +1,13 @@
 //! Peer-support messaging: conversations, messages, read receipts, reports, and a peer
 //! worker's hours.
 //!
-//! Guarantees (storage keeps the first two, [`access`] the third):
+//! Guarantees (the store keeps exactly-once and order; [`access`] decides who may do what):
 //! - **Exactly once.** `POST …/messages` answers 201 the first time a `client_id` is used and
 //!   200 with the same message on every retry — also concurrent ones, also months later. A
 //!   client id reused for other text or another conversation is 409: it cannot be a retry.
 //! - **Gap-free order** per conversation, also across server processes.
+//! - **Durable before acknowledged**, with commits shared: sends are group-committed by one
+//!   writer per process ([`queue`]), so a busy conversation does not queue for one fsync each.
 //! - **Access** is decided from the database on every request and audited before anything is
 //!   served; the team's oversight reads are in the person's access log.
 //! - **Real time.** A stored message is published as a `message_created` event to every
@@ -26,6 +28,7 @@
 
 mod access;
 pub mod push;
+mod queue;
 mod settings;
 
 use axum::extract::State;
@@ -57,7 +60,7 @@ use crate::policy::{Action, Grounds, Resource};
 use crate::store::events::NewEvent;
 use crate::store::messages::{
     ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
-    MessageRecord, MessageReportRecord, NewMessage, NoticeRequest, SendOutcome,
+    MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
 };
 use crate::store::{self};
 
@@ -235,28 +238,46 @@ fn event_person(open: &OpenConversation) -> Option<PersonId> {
         .then_some(conversation.person_id)
 }
 
-/// Stores and fans out one event per recipient. The change it reports is already committed,
-/// so a failure here is logged, not answered: the devices catch up when they next fetch.
+/// The accounts taking part in the conversation now. A peer conversation's are in its context
+/// already (the person's account and the allocated worker); a team's are read.
+async fn participants(state: &AppState, context: &ConversationContext) -> ApiResult<Vec<UserId>> {
+    if context.conversation.kind == ConversationKind::Peer {
+        return Ok(context
+            .person_account_id
+            .into_iter()
+            .chain(context.peer_worker_id)
+            .collect());
+    }
+    Ok(state
+        .store
+        .conversation_participants(&context.conversation)
+        .await?)
+}
+
+/// Stores and fans out each event to each recipient, in one append. The change they report is
+/// already committed, so a failure here is logged, not answered: devices catch up when they
+/// next fetch.
 async fn publish(
     state: &AppState,
-    recipients: impl IntoIterator<Item = UserId>,
-    kind: &str,
+    recipients: &[UserId],
     person: Option<PersonId>,
-    data: &serde_json::Value,
+    events: &[(&str, serde_json::Value)],
 ) {
     let now = store::now();
-    let events: Vec<NewEvent> = recipients
-        .into_iter()
-        .map(|recipient_id| NewEvent {
-            recipient_id,
-            kind: kind.to_owned(),
-            person_id: person,
-            data: data.clone(),
-            created_at: now,
+    let events: Vec<NewEvent> = events
+        .iter()
+        .flat_map(|(kind, data)| {
+            recipients.iter().map(move |recipient_id| NewEvent {
+                recipient_id: *recipient_id,
+                kind: (*kind).to_owned(),
+                person_id: person,
+                data: data.clone(),
+                created_at: now,
+            })
         })
         .collect();
     if let Err(error) = state.events.publish(events).await {
-        tracing::warn!(%error, kind, "events not published");
+        tracing::warn!(kind = queue::error_kind(&error), "events not published");
     }
 }
 
@@ -309,25 +330,15 @@ async fn list_messages(
             )
             .await?;
         if after.delivered_seq > before.delivered_seq {
-            let others = state
-                .store
-                .conversation_participants(open.conversation())
-                .await?
-                .into_iter()
-                .filter(|p| *p != user.id);
+            let mut others = participants(&state, &open.context).await?;
+            others.retain(|p| *p != user.id);
             let data = serde_json::json!({
                 "conversation_id": id,
                 "user_id": user.id,
                 "up_to_seq": after.delivered_seq,
             });
-            publish(
-                &state,
-                others,
-                "messages_delivered",
-                event_person(&open),
-                &data,
-            )
-            .await;
+            let events = [("messages_delivered", data)];
+            publish(&state, &others, event_person(&open), &events).await;
         }
     }
     let cursors = state.store.cursors(id).await?;
@@ -372,27 +383,21 @@ async fn send_message(
         body: request.body,
         created_at: now,
     };
-    match state.store.send_message(&message, notice.as_ref()).await? {
-        SendOutcome::Created { message, notice } => {
-            let participants = state
-                .store
-                .conversation_participants(open.conversation())
-                .await?;
-            for stored in std::iter::once(&message).chain(notice.as_ref()) {
-                let data = serde_json::json!({
-                    "conversation_id": id,
-                    "message_id": stored.id,
-                    "seq": stored.seq,
-                });
-                publish(
-                    &state,
-                    participants.iter().copied(),
-                    "message_created",
-                    event_person(&open),
-                    &data,
-                )
-                .await;
-            }
+    let body = message.body.clone();
+    // Everyone taking part hears of it, the sender included: their other devices show it.
+    let participants = participants(&state, &open.context).await?;
+    let outcome = state
+        .messaging
+        .sends(&state)
+        .send(
+            NewSend { message, notice },
+            participants.clone(),
+            event_person(&open),
+        )
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    match outcome {
+        SendOutcome::Created { message, .. } => {
             state.messaging.push(
                 participants
                     .iter()
@@ -409,7 +414,7 @@ async fn send_message(
         }
         SendOutcome::Existing(existing) => {
             let same = existing.conversation_id == id
-                && matches!(&existing.content, MessageContent::Text { body } if *body == message.body);
+                && matches!(&existing.content, MessageContent::Text { body: stored } if *stored == body);
             if !same {
                 return Err(ApiError::Conflict(vec![FieldError::new(
                     "client_id",
@@ -422,6 +427,7 @@ async fn send_message(
                 axum::Json(message_view(&existing, &cursors)),
             ))
         }
+        SendOutcome::UnknownConversation => Err(ApiError::NotFound),
     }
 }
 
@@ -480,23 +486,14 @@ async fn mark_read(
         .await?;
     if after.read_seq > before.read_seq {
         // Everyone, the reader included: their other devices clear the badge.
-        let participants = state
-            .store
-            .conversation_participants(open.conversation())
-            .await?;
+        let participants = participants(&state, &open.context).await?;
         let data = serde_json::json!({
             "conversation_id": id,
             "user_id": user.id,
             "up_to_seq": after.read_seq,
         });
-        publish(
-            &state,
-            participants,
-            "messages_read",
-            event_person(&open),
-            &data,
-        )
-        .await;
+        let events = [("messages_read", data)];
+        publish(&state, &participants, event_person(&open), &events).await;
     }
     let unread_count = state
         .store
@@ -553,7 +550,8 @@ async fn report_message(
             "message_id": id,
             "report_id": report.id,
         });
-        publish(&state, team, "message_reported", event_person(&open), &data).await;
+        let events = [("message_reported", data)];
+        publish(&state, &team, event_person(&open), &events).await;
     }
     let status = if created {
         StatusCode::CREATED

@@ -2,16 +2,18 @@
 //!
 //! Guarantees:
 //! - **Exactly once.** `(sender, client_id)` is unique for ever (`messages_sender_client_id`).
-//!   A send first looks for the sender's message with that client id and returns it if found;
-//!   two sends racing with one client id both pass that look, but the second then waits on the
-//!   conversation's row lock, looks again once the first has committed, and returns the first's
-//!   message. Should they have named different conversations, the constraint still refuses the
-//!   second and it answers with the first's message.
+//!   A send inserts with `ON CONFLICT (sender_id, client_id) DO NOTHING`: when the sender
+//!   already has a message with that client id — stored long ago, earlier in the same batch, or
+//!   by a racing retry that the insert waits for — nothing is stored, the number it took is
+//!   given back, and the send answers with the message already there.
 //! - **Gap-free order.** A send increments `conversations.last_seq` with an `UPDATE … RETURNING`
-//!   in its own transaction, which holds the conversation's row lock (Postgres) or the database's
-//!   write lock (SQLite) until commit. Numbers are therefore given one at a time per
-//!   conversation, and a send that fails rolls its number back with it: 1, 2, 3… with no gaps,
-//!   also across server processes. `(conversation_id, seq)` is unique as a second line.
+//!   in a transaction that holds the conversation's row lock (Postgres) or the database's write
+//!   lock (SQLite) until commit. Numbers are therefore given one at a time per conversation, and
+//!   a transaction that fails rolls its numbers back with it: 1, 2, 3… with no gaps, also across
+//!   server processes. `(conversation_id, seq)` is unique as a second line.
+//! - **Group commit.** [`MessageStore::send_messages`] stores a batch in one transaction (one
+//!   fsync), locking conversations in id order so that batches of different processes cannot
+//!   deadlock on each other.
 //! - **Cursors only move forward.** Delivery and read cursors are per account; an update never
 //!   lowers them, and read implies delivered.
 //! - **Nothing is deleted.** A reallocation changes who the peer worker is, never the rows.
@@ -50,6 +52,8 @@ pub struct ConversationContext {
     pub peer_availability: Option<Availability>,
     /// A team conversation's team, from the caseload now.
     pub team_id: Option<TeamId>,
+    /// The person's own account, if they have one.
+    pub person_account_id: Option<UserId>,
 }
 
 /// A conversation in a list, with the viewer's place in it.
@@ -97,7 +101,7 @@ pub enum ConversationScope {
 }
 
 /// A message as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct MessageRecord {
     pub id: MessageId,
     pub conversation_id: ConversationId,
@@ -107,6 +111,24 @@ pub struct MessageRecord {
     pub client_id: Option<ClientMessageId>,
     pub content: MessageContent,
     pub created_at: DateTime<Utc>,
+}
+
+// What a message says is health data: never in a log line or a panic message.
+impl std::fmt::Debug for MessageRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.content {
+            MessageContent::Text { .. } => "text",
+            MessageContent::OutOfHoursNotice(_) => "out_of_hours_notice",
+        };
+        f.debug_struct("MessageRecord")
+            .field("id", &self.id)
+            .field("conversation_id", &self.conversation_id)
+            .field("seq", &self.seq)
+            .field("sender_id", &self.sender_id)
+            .field("client_id", &self.client_id)
+            .field("kind", &kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A message someone sends.
@@ -150,6 +172,15 @@ pub enum SendOutcome {
     },
     /// The sender had already sent a message with this client id: this one, unchanged.
     Existing(MessageRecord),
+    /// No conversation has the id (conversations are never deleted, so only a bad id).
+    UnknownConversation,
+}
+
+/// One send: a message, and the notice to follow it if the worker is not there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSend {
+    pub message: NewMessage,
+    pub notice: Option<NoticeRequest>,
 }
 
 /// How far one account has fetched and read one conversation.
@@ -185,6 +216,7 @@ pub(super) struct ContextRow {
     created_at: DateTime<Utc>,
     peer_worker_id: Option<Uuid>,
     team_id: Option<Uuid>,
+    person_account_id: Option<Uuid>,
     weekly_hours: Option<sqlx::types::Json<Vec<livingwell_core::domain::message::WorkingSpan>>>,
     away: Option<bool>,
 }
@@ -210,6 +242,7 @@ impl TryFrom<ContextRow> for ConversationContext {
                 away: row.away.unwrap_or(false),
             }),
             team_id: row.team_id.map(Into::into),
+            person_account_id: row.person_account_id.map(Into::into),
         })
     }
 }
@@ -236,7 +269,8 @@ impl TryFrom<SummaryRow> for ConversationSummary {
 /// A conversation with its current worker, team and the worker's hours. Followed by `WHERE`.
 pub(super) const CONTEXT_SELECT: &str = "SELECT c.id, c.kind, c.person_id, c.carer_id, \
      c.last_seq, c.last_message_at, c.created_at, a.peer_worker_id, cl.team_id, \
-     pa.weekly_hours, pa.away FROM conversations c \
+     pu.id AS person_account_id, pa.weekly_hours, pa.away FROM conversations c \
+     LEFT JOIN users pu ON pu.person_id = c.person_id \
      LEFT JOIN peer_allocations a ON a.person_id = c.person_id AND c.kind = 'peer' \
      LEFT JOIN caseloads cl ON cl.person_id = c.person_id AND c.kind = 'team' \
      LEFT JOIN peer_availability pa ON pa.user_id = a.peer_worker_id";
@@ -357,13 +391,10 @@ pub trait MessageStore {
         at: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<ConversationSummary>>;
-    /// Stores a message (and the notice, unless one was added recently) with the conversation's
-    /// next numbers; or returns the sender's message with this client id if there is one.
-    async fn send_message(
-        &self,
-        message: &NewMessage,
-        notice: Option<&NoticeRequest>,
-    ) -> StoreResult<SendOutcome>;
+    /// Stores each message (and its notice, unless the conversation had one recently) with its
+    /// conversation's next numbers, in one transaction; or finds the sender's message with that
+    /// client id. Outcomes come in the order of `sends`.
+    async fn send_messages(&self, sends: &[NewSend]) -> StoreResult<Vec<SendOutcome>>;
     /// Messages after `after_seq`, oldest first.
     async fn messages_after(
         &self,
@@ -597,134 +628,135 @@ macro_rules! impl_message_store {
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
-            async fn send_message(
+            async fn send_messages(
                 &self,
-                message: &$crate::store::messages::NewMessage,
-                notice: Option<&$crate::store::messages::NoticeRequest>,
-            ) -> $crate::store::StoreResult<$crate::store::messages::SendOutcome> {
-                use $crate::store::messages::{MessageRecord, SendOutcome};
+                sends: &[$crate::store::messages::NewSend],
+            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::SendOutcome>> {
+                use livingwell_core::domain::message::MessageContent;
+                use $crate::store::messages::{MessageRecord, MessageRow, SendOutcome};
+                // Conversations' rows are locked in id order, so two processes' batches never
+                // wait on each other in a cycle; one conversation's sends keep their order.
+                let mut order: Vec<usize> = (0..sends.len()).collect();
+                order.sort_by_key(|&i| sends[i].message.conversation_id);
+                let mut outcomes: Vec<Option<SendOutcome>> = vec![None; sends.len()];
                 let mut tx = self.begin_write().await?;
-                let by_client_id = format!(
-                    "SELECT {} FROM messages WHERE sender_id = $1 AND client_id = $2",
-                    $crate::store::messages::MESSAGE_COLUMNS
-                );
-                let existing: Option<$crate::store::messages::MessageRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(by_client_id.clone()))
-                        .bind(message.sender_id.as_uuid())
-                        .bind(message.client_id.as_uuid())
+                for i in order {
+                    let message = &sends[i].message;
+                    let conversation = message.conversation_id.as_uuid();
+                    // Takes the conversation's row lock until commit: numbers are given one at
+                    // a time.
+                    let taken: Option<(i64, Option<chrono::DateTime<chrono::Utc>>)> =
+                        sqlx::query_as(
+                            "UPDATE conversations SET last_seq = last_seq + 1, \
+                             last_message_at = $2 WHERE id = $1 \
+                             RETURNING last_seq, last_notice_at",
+                        )
+                        .bind(conversation)
+                        .bind(message.created_at)
                         .fetch_optional(&mut *tx)
                         .await?;
-                if let Some(existing) = existing {
-                    return Ok(SendOutcome::Existing(existing.try_into()?));
-                }
-                // Takes the conversation's row lock until commit: numbers are given one at a time.
-                let (seq, last_notice_at): (i64, Option<chrono::DateTime<chrono::Utc>>) =
-                    sqlx::query_as(
-                        "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = $2 \
-                         WHERE id = $1 RETURNING last_seq, last_notice_at",
-                    )
-                    .bind(message.conversation_id.as_uuid())
-                    .bind(message.created_at)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .ok_or($crate::store::StoreError::MissingReference)?;
-                // A send with the same client id may have committed while this one waited for
-                // the lock; this statement sees it.
-                let existing: Option<$crate::store::messages::MessageRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(by_client_id.clone()))
-                        .bind(message.sender_id.as_uuid())
-                        .bind(message.client_id.as_uuid())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                if let Some(existing) = existing {
-                    return Ok(SendOutcome::Existing(existing.try_into()?));
-                }
-                let inserted = sqlx::query(
-                    "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, kind, \
-                     body, notice, created_at) VALUES ($1, $2, $3, $4, $5, 'text', $6, NULL, $7)",
-                )
-                .bind(message.id.as_uuid())
-                .bind(message.conversation_id.as_uuid())
-                .bind(seq)
-                .bind(message.sender_id.as_uuid())
-                .bind(message.client_id.as_uuid())
-                .bind(&message.body)
-                .bind(message.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx);
-                match inserted {
-                    Ok(_) => {}
-                    // The same client id, committed meanwhile through another conversation.
-                    Err($crate::store::StoreError::Conflict(_)) => {
-                        tx.rollback().await?;
-                        let existing: Option<$crate::store::messages::MessageRow> =
-                            sqlx::query_as(sqlx::AssertSqlSafe(by_client_id))
-                                .bind(message.sender_id.as_uuid())
-                                .bind(message.client_id.as_uuid())
-                                .fetch_optional(&self.pool)
-                                .await?;
-                        return existing
-                            .ok_or($crate::store::StoreError::MissingReference)?
-                            .try_into()
-                            .map(SendOutcome::Existing);
-                    }
-                    Err(error) => return Err(error),
-                }
-                let stored = MessageRecord {
-                    id: message.id,
-                    conversation_id: message.conversation_id,
-                    seq,
-                    sender_id: Some(message.sender_id),
-                    client_id: Some(message.client_id),
-                    content: livingwell_core::domain::message::MessageContent::Text {
-                        body: message.body.clone(),
-                    },
-                    created_at: message.created_at,
-                };
-                let mut added_notice = None;
-                if let Some(request) = notice
-                    && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
-                {
-                    let (notice_seq,): (i64,) = sqlx::query_as(
-                        "UPDATE conversations SET last_seq = last_seq + 1, last_notice_at = $2 \
-                         WHERE id = $1 RETURNING last_seq",
-                    )
-                    .bind(message.conversation_id.as_uuid())
-                    .bind(message.created_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    sqlx::query(
+                    let Some((seq, last_notice_at)) = taken else {
+                        outcomes[i] = Some(SendOutcome::UnknownConversation);
+                        continue;
+                    };
+                    // Stored unless the sender already has a message with this client id —
+                    // stored long ago, earlier in this batch, or by a racing send that this
+                    // insert waits for.
+                    let inserted: Option<(uuid::Uuid,)> = sqlx::query_as(
                         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, \
                          kind, body, notice, created_at) \
-                         VALUES ($1, $2, $3, NULL, NULL, 'out_of_hours_notice', $4, $5, $6)",
+                         VALUES ($1, $2, $3, $4, $5, 'text', $6, NULL, $7) \
+                         ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
                     )
-                    .bind(request.id.as_uuid())
-                    .bind(message.conversation_id.as_uuid())
-                    .bind(notice_seq)
-                    .bind(&request.notice.text)
-                    .bind(sqlx::types::Json(&request.notice))
+                    .bind(message.id.as_uuid())
+                    .bind(conversation)
+                    .bind(seq)
+                    .bind(message.sender_id.as_uuid())
+                    .bind(message.client_id.as_uuid())
+                    .bind(&message.body)
                     .bind(message.created_at)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err($crate::store::StoreError::from_sqlx)?;
-                    added_notice = Some(MessageRecord {
-                        id: request.id,
+                    if inserted.is_none() {
+                        // Give the number back (it is the newest, and the row is still locked):
+                        // the order stays gap-free.
+                        sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+                            .bind(conversation)
+                            .execute(&mut *tx)
+                            .await?;
+                        let existing: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "SELECT {} FROM messages WHERE sender_id = $1 AND client_id = $2",
+                            $crate::store::messages::MESSAGE_COLUMNS
+                        )))
+                        .bind(message.sender_id.as_uuid())
+                        .bind(message.client_id.as_uuid())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        outcomes[i] = Some(SendOutcome::Existing(existing.try_into()?));
+                        continue;
+                    }
+                    let stored = MessageRecord {
+                        id: message.id,
                         conversation_id: message.conversation_id,
-                        seq: notice_seq,
-                        sender_id: None,
-                        client_id: None,
-                        content: livingwell_core::domain::message::MessageContent::OutOfHoursNotice(
-                            request.notice.clone(),
-                        ),
+                        seq,
+                        sender_id: Some(message.sender_id),
+                        client_id: Some(message.client_id),
+                        content: MessageContent::Text {
+                            body: message.body.clone(),
+                        },
                         created_at: message.created_at,
+                    };
+                    let mut added_notice = None;
+                    if let Some(request) = &sends[i].notice
+                        && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
+                    {
+                        let (notice_seq,): (i64,) = sqlx::query_as(
+                            "UPDATE conversations SET last_seq = last_seq + 1, \
+                             last_notice_at = $2 WHERE id = $1 RETURNING last_seq",
+                        )
+                        .bind(conversation)
+                        .bind(message.created_at)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        sqlx::query(
+                            "INSERT INTO messages (id, conversation_id, seq, sender_id, \
+                             client_id, kind, body, notice, created_at) \
+                             VALUES ($1, $2, $3, NULL, NULL, 'out_of_hours_notice', $4, $5, $6)",
+                        )
+                        .bind(request.id.as_uuid())
+                        .bind(conversation)
+                        .bind(notice_seq)
+                        .bind(&request.notice.text)
+                        .bind(sqlx::types::Json(&request.notice))
+                        .bind(message.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::StoreError::from_sqlx)?;
+                        added_notice = Some(MessageRecord {
+                            id: request.id,
+                            conversation_id: message.conversation_id,
+                            seq: notice_seq,
+                            sender_id: None,
+                            client_id: None,
+                            content: MessageContent::OutOfHoursNotice(request.notice.clone()),
+                            created_at: message.created_at,
+                        });
+                    }
+                    outcomes[i] = Some(SendOutcome::Created {
+                        message: stored,
+                        notice: added_notice,
                     });
                 }
                 tx.commit().await?;
-                Ok(SendOutcome::Created {
-                    message: stored,
-                    notice: added_notice,
-                })
+                outcomes
+                    .into_iter()
+                    .map(|o| {
+                        o.ok_or_else(|| {
+                            $crate::store::StoreError::Corrupt("a send without an outcome".into())
+                        })
+                    })
+                    .collect()
             }
 
             async fn messages_after(

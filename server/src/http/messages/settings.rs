@@ -9,7 +9,7 @@
 //!   instant so that "23:00 in London" is a fact and not the time the suite happens to run.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,6 +19,8 @@ use livingwell_core::domain::UserId;
 use livingwell_core::domain::message::{CrisisLine, default_crisis_lines};
 
 use super::push::{LogNotifier, Notifier, Push, WebhookNotifier};
+use super::queue::SendQueue;
+use crate::http::AppState;
 
 /// What decides whether "now" is in a worker's hours.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,6 +107,9 @@ pub struct Messaging {
     senders: DefaultKeyedRateLimiter<UserId>,
     rate_clock: DefaultClock,
     notifier: Arc<dyn Notifier>,
+    /// Started with the first send (it needs the store and the event hub of the state that
+    /// holds this).
+    sends: OnceLock<SendQueue>,
 }
 
 impl Messaging {
@@ -126,6 +131,7 @@ impl Messaging {
             senders: RateLimiter::keyed(quota),
             rate_clock: DefaultClock::default(),
             notifier,
+            sends: OnceLock::new(),
         })
     }
 
@@ -138,6 +144,12 @@ impl Messaging {
         self.senders
             .check_key(&sender)
             .map_err(|not_until| not_until.wait_time_from(now))
+    }
+
+    /// The process's send writer (group commit).
+    pub(super) fn sends(&self, state: &AppState) -> &SendQueue {
+        self.sends
+            .get_or_init(|| SendQueue::start(state.store.clone(), state.events.clone()))
     }
 
     /// Delivers pushes in the background; failures are logged by kind, never with content.
