@@ -100,7 +100,11 @@ async fn write_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Pendi
                 }
             }
             Err(error) => {
-                tracing::error!(%error, entries = batch.len(), "audit batch not stored");
+                tracing::error!(
+                    kind = error.kind(),
+                    entries = batch.len(),
+                    "audit batch not stored"
+                );
                 for pending in batch.drain(..) {
                     let _ = pending.stored.send(Err(AuditUnavailableError));
                 }

@@ -98,7 +98,7 @@ async fn fan_out_notifications(
             let page = match store.events_after(last_seen, PAGE).await {
                 Ok(page) => page,
                 Err(error) => {
-                    tracing::error!(%error, "reading new events failed");
+                    tracing::error!(kind = error.kind(), "reading new events failed");
                     break;
                 }
             };

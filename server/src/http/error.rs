@@ -165,25 +165,12 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict(vec![FieldError::new(conflict_field(&constraint), "taken")])
             }
             StoreError::MissingReference => ApiError::invalid("id", "not_found"),
-            StoreError::Database(error) => {
-                // The kind only: a database error's text can quote stored values.
-                tracing::error!(kind = database_error_kind(&error), "database error");
+            StoreError::Database(_) => {
+                tracing::error!(kind = error.kind(), "database error");
                 ApiError::Unavailable
             }
             StoreError::Corrupt(_) | StoreError::Migrate(_) => ApiError::Internal("stored data"),
         }
-    }
-}
-
-fn database_error_kind(error: &sqlx::Error) -> &'static str {
-    match error {
-        sqlx::Error::Database(_) => "database",
-        sqlx::Error::Io(_) => "io",
-        sqlx::Error::PoolTimedOut => "pool_timed_out",
-        sqlx::Error::PoolClosed => "pool_closed",
-        sqlx::Error::RowNotFound => "row_not_found",
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode",
-        _ => "other",
     }
 }
 

@@ -277,7 +277,7 @@ async fn publish(
         })
         .collect();
     if let Err(error) = state.events.publish(events).await {
-        tracing::warn!(kind = queue::error_kind(&error), "events not published");
+        tracing::warn!(kind = error.kind(), "events not published");
     }
 }
 

@@ -54,6 +54,26 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What kind of failure this was, for logs: a database's own error text can quote stored
+    /// values, so it is never logged.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Conflict(_) => "conflict",
+            StoreError::MissingReference => "missing_reference",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Migrate(_) => "migrate",
+            StoreError::Database(error) => match error {
+                sqlx::Error::Database(_) => "database",
+                sqlx::Error::Io(_) => "io",
+                sqlx::Error::PoolTimedOut => "pool_timed_out",
+                sqlx::Error::PoolClosed => "pool_closed",
+                sqlx::Error::RowNotFound => "row_not_found",
+                sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode",
+                _ => "other",
+            },
+        }
+    }
+
     pub(crate) fn from_sqlx(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
             match db.kind() {

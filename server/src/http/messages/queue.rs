@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::events::EventHub;
 use crate::store::events::NewEvent;
 use crate::store::messages::{NewSend, SendOutcome};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store};
 
 /// Most sends stored in one transaction.
 const MAX_BATCH: usize = 128;
@@ -71,17 +71,6 @@ impl SendQueue {
     }
 }
 
-/// What kind of failure, for a log line: a database's own text can quote stored values.
-pub(super) fn error_kind(error: &StoreError) -> &'static str {
-    match error {
-        StoreError::Conflict(_) => "conflict",
-        StoreError::MissingReference => "missing_reference",
-        StoreError::Corrupt(_) => "corrupt",
-        StoreError::Database(_) => "database",
-        StoreError::Migrate(_) => "migrate",
-    }
-}
-
 async fn write_batches(
     store: Arc<dyn Store>,
     events: EventHub,
@@ -116,12 +105,12 @@ async fn write_batches(
                 }
                 // Stored already: a failure here delays devices until they next fetch.
                 if let Err(error) = events.publish(announced).await {
-                    tracing::warn!(kind = error_kind(&error), "message events not published");
+                    tracing::warn!(kind = error.kind(), "message events not published");
                 }
             }
             Err(error) => {
                 tracing::error!(
-                    kind = error_kind(&error),
+                    kind = error.kind(),
                     sends = batch.len(),
                     "message batch not stored"
                 );
