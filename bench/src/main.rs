@@ -38,6 +38,8 @@ const PASSWORD: &str = "bench-password-not-secret";
 /// 41–51 msg/s. Synapse cannot run here, so this is the documented figure, not this run's.
 const SYNAPSE_MSGS_PER_SEC: f64 = 46.0;
 
+/// Connections for the audited-read phase (TARGETS.md: p99 at 32 connections).
+const AUDITED_READ_CONNECTIONS: usize = 32;
 #[derive(Debug, Parser)]
 #[command(
     name = "bench",
@@ -438,8 +440,29 @@ async fn run(
     }
 
     // The ceiling: the same build's `/healthz`, same client, same concurrency.
-    let healthz = healthz_rps(&client, &sending.url, args.senders, phase).await?;
+    let healthz_target = Arc::new(vec![(format!("{}/healthz", sending.url), None)]);
+    let (healthz, _) = requests_per_second(&client, healthz_target, args.senders, phase).await?;
     say(&format!("  /healthz: {healthz:.0} req/s"));
+
+    // Audited reads: `/v1/me` (token check, relationship queries, a durable audit entry) at
+    // 32 connections, as TARGETS.md measures them.
+    let me_targets = Arc::new(
+        pairs
+            .iter()
+            .map(|pair| {
+                (
+                    format!("{}/v1/me", sending.url),
+                    Some(pair.person.token.clone()),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    let (reads, reads_p99) =
+        requests_per_second(&client, me_targets, AUDITED_READ_CONNECTIONS, phase).await?;
+    say(&format!(
+        "  audited reads (/v1/me): {reads:.0} req/s, p99 {}",
+        ms(reads_p99)
+    ));
 
     // 100 open event streams, each its own connection.
     let (arrivals, arrivals_rx) = mpsc::unbounded_channel();
@@ -555,6 +578,15 @@ async fn run(
             "send errors".into(),
             errors.load(Ordering::Relaxed).to_string(),
         ),
+        (
+            "audited reads (`/v1/me`, 32 connections), req/s".into(),
+            format!("{reads:.0}"),
+        ),
+        ("audited reads p99".into(), ms(reads_p99)),
+        (
+            "audited reads ÷ `/healthz` req/s".into(),
+            format!("{:.1} %", 100.0 * reads / healthz),
+        ),
         ("messages/s".into(), format!("{rate:.0}")),
         ("`/healthz` ceiling, req/s".into(), format!("{healthz:.0}")),
         (
@@ -601,31 +633,49 @@ async fn run(
     Ok(figures)
 }
 
-async fn healthz_rps(
+/// Requests per second and the p99 latency of GETs to `targets` (worker *i* uses target
+/// *i mod n*, with its bearer token if any), from `connections` closed-loop workers.
+async fn requests_per_second(
     client: &reqwest::Client,
-    url: &str,
+    targets: Arc<Vec<(String, Option<String>)>>,
     connections: usize,
     phase: Duration,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, Duration)> {
     let deadline = Instant::now() + phase;
     let started = Instant::now();
-    let done = Arc::new(AtomicU64::new(0));
     let mut workers = JoinSet::new();
-    for _ in 0..connections {
-        let (client, url, done) = (client.clone(), format!("{url}/healthz"), done.clone());
+    for worker in 0..connections {
+        let (client, targets) = (client.clone(), targets.clone());
         workers.spawn(async move {
+            let (url, token) = &targets[worker % targets.len()];
+            let mut took = Vec::new();
             while Instant::now() < deadline {
-                if let Ok(response) = client.get(&url).send().await
+                let began = Instant::now();
+                let mut request = client.get(url);
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if let Ok(response) = request.send().await
                     && response.status().is_success()
                     && response.bytes().await.is_ok()
                 {
-                    done.fetch_add(1, Ordering::Relaxed);
+                    took.push(began.elapsed());
                 }
             }
+            took
         });
     }
-    while workers.join_next().await.is_some() {}
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let mut all = Vec::new();
+    while let Some(took) = workers.join_next().await {
+        all.extend(took?);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let p99 = all
+        .get(all.len().saturating_mul(99) / 100)
+        .copied()
+        .unwrap_or_default();
+    Ok((rate, p99))
 }
 
 /// `pgbench -N -c16 -j2` (scale 10) on a scratch database, for the phase's length.
