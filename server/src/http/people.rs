@@ -21,7 +21,7 @@ use super::AppState;
 use super::access::authorize;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
-use super::sessions::{person_view, user_view};
+use super::sessions::{display_names, person_view, user_view};
 use crate::auth::{Caller, passwords};
 use crate::policy::{Action, Resource};
 use crate::store::{self, EmergencyAccessRecord, GrantRefusal, PersonRecord, UserRecord};
@@ -510,19 +510,11 @@ async fn access_log(
         .store
         .audit_for_subject(person, query.before, limit)
         .await?;
-    let mut actor_ids: Vec<UserId> = records
-        .iter()
-        .filter_map(|r| r.entry.actor_id.as_deref()?.parse().ok())
-        .collect();
-    actor_ids.sort();
-    actor_ids.dedup();
-    let names: std::collections::HashMap<String, String> = state
-        .store
-        .users_by_ids(&actor_ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.to_string(), u.display_name))
-        .collect();
+    let names = display_names(
+        state.store.as_ref(),
+        records.iter().filter_map(|r| r.entry.actor_id.as_deref()),
+    )
+    .await?;
     let next_before = (records.len() as i64 == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();

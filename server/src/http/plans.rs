@@ -26,14 +26,15 @@ use super::access::{Access, authorize};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, ValidJson};
 use super::printable;
+use super::sessions::display_names;
 use crate::auth::Caller;
 use crate::policy::{Action, Grounds, Resource};
+use crate::store;
 use crate::store::events::NewEvent;
 use crate::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
     PlanKind, PlanVersionRecord,
 };
-use crate::store::{self, Store};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,19 +56,6 @@ fn author_of(caller: &Caller) -> Author {
         id: caller.audit_id(),
         role: caller.audit_role().to_owned(),
     }
-}
-
-/// Display names for the accounts among `ids` (staff systems keep their client id).
-async fn names(store: &dyn Store, ids: &[&str]) -> ApiResult<HashMap<String, String>> {
-    let mut users: Vec<UserId> = ids.iter().filter_map(|id| id.parse().ok()).collect();
-    users.sort();
-    users.dedup();
-    Ok(store
-        .users_by_ids(&users)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.to_string(), u.display_name))
-        .collect())
 }
 
 fn author_view(author: &Author, names: &HashMap<String, String>) -> AuthorView {
@@ -119,7 +107,7 @@ async fn plan_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<En
     let agreed_ids: Vec<String> = agreements.iter().map(|a| a.agreed_by.to_string()).collect();
     let mut ids: Vec<&str> = agreed_ids.iter().map(String::as_str).collect();
     ids.push(&record.author.id);
-    let names = names(state.store.as_ref(), &ids).await?;
+    let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
     Ok(EnablementPlanView {
         person_id: record.person_id,
         version: record.version,
@@ -317,7 +305,7 @@ async fn enablement_plan_versions(
         .plan_history(person, PlanKind::EnablementPlan, query.before, limit)
         .await?;
     let ids: Vec<&str> = versions.iter().map(|v| v.author.id.as_str()).collect();
-    let names = names(state.store.as_ref(), &ids).await?;
+    let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
     let next_before = (versions.len() as i64 == limit)
         .then(|| versions.last().map(|v| v.version))
         .flatten();
@@ -415,7 +403,7 @@ async fn list_comments(
     .await?;
     let comments = state.store.comments(person, query.before, limit).await?;
     let ids: Vec<&str> = comments.iter().map(|c| c.author.id.as_str()).collect();
-    let names = names(state.store.as_ref(), &ids).await?;
+    let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
     Ok(axum::Json(
         comments
             .iter()
@@ -467,7 +455,7 @@ async fn add_comment(
         data,
     )
     .await?;
-    let names = names(state.store.as_ref(), &[comment.author.id.as_str()]).await?;
+    let names = display_names(state.store.as_ref(), [comment.author.id.as_str()]).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(comment_view(&comment, &names)?),
@@ -521,7 +509,7 @@ async fn agree(
         data,
     )
     .await?;
-    let names = names(state.store.as_ref(), &[&user.id.to_string()]).await?;
+    let names = display_names(state.store.as_ref(), [user.id.to_string().as_str()]).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(AgreementView {
@@ -588,7 +576,7 @@ async fn outcome_trajectory(
 
 async fn wrap_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<WrapView> {
     let wrap: Wrap = decode(record)?;
-    let names = names(state.store.as_ref(), &[record.author.id.as_str()]).await?;
+    let names = display_names(state.store.as_ref(), [record.author.id.as_str()]).await?;
     Ok(WrapView {
         person_id: record.person_id,
         version: record.version,
@@ -780,7 +768,7 @@ async fn crisis_plan_parts(state: &AppState, access: &Access) -> ApiResult<Crisi
             .iter()
             .filter_map(|a| a.deactivated_by.as_ref().map(|d| d.id.as_str())),
     );
-    let names = names(state.store.as_ref(), &ids).await?;
+    let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
     let activation = history
         .iter()
         .find(|a| a.deactivated_at.is_none())
@@ -877,7 +865,7 @@ async fn activate(
         data,
     )
     .await?;
-    let names = names(state.store.as_ref(), &[record.activated_by.id.as_str()]).await?;
+    let names = display_names(state.store.as_ref(), [record.activated_by.id.as_str()]).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(activation_view(&record, &names)),
@@ -925,7 +913,7 @@ async fn deactivate(
     .await?;
     let mut ids = vec![record.activated_by.id.as_str()];
     ids.extend(record.deactivated_by.as_ref().map(|d| d.id.as_str()));
-    let names = names(state.store.as_ref(), &ids).await?;
+    let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
     Ok(axum::Json(activation_view(&record, &names)))
 }
 

@@ -46,6 +46,24 @@ pub(super) fn user_view(user: &UserRecord) -> UserView {
     }
 }
 
+/// Display names of the accounts among `ids`, by id; ids that are not accounts (staff
+/// systems' `client:…`) are left out. One query.
+pub(super) async fn display_names<'a>(
+    store: &dyn crate::store::Store,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> ApiResult<std::collections::HashMap<String, String>> {
+    let mut users: Vec<livingwell_core::domain::UserId> =
+        ids.into_iter().filter_map(|id| id.parse().ok()).collect();
+    users.sort();
+    users.dedup();
+    Ok(store
+        .users_by_ids(&users)
+        .await?
+        .into_iter()
+        .map(|user| (user.id.to_string(), user.display_name))
+        .collect())
+}
+
 pub(super) fn person_view(person: &PersonRecord) -> PersonView {
     PersonView {
         id: person.id,

@@ -368,14 +368,23 @@ macro_rules! impl_store {
                 &self,
                 ids: &[livingwell_core::domain::UserId],
             ) -> $crate::store::StoreResult<Vec<$crate::store::UserRecord>> {
-                // Few ids at a time (the accounts named on one page of the access log).
-                let mut users = Vec::with_capacity(ids.len());
-                for id in ids {
-                    if let Some(user) = self.user_by_id(*id).await? {
-                        users.push(user);
-                    }
+                if ids.is_empty() {
+                    return Ok(Vec::new());
                 }
-                Ok(users)
+                // One query for the lot: a page of the access log or a plan's authors names
+                // at most a few hundred accounts. Only placeholders are formatted in.
+                let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+                let sql = format!(
+                    "SELECT id, username, password_hash, role, display_name, person_id \
+                     FROM users WHERE id IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    query = query.bind(id.as_uuid());
+                }
+                let rows: Vec<$crate::store::sql::UserRow> = query.fetch_all(&self.pool).await?;
+                rows.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn create_person(
