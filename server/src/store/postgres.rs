@@ -32,10 +32,6 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     async fn run_migrations(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)

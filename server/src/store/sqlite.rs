@@ -46,10 +46,6 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     async fn run_migrations(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.pool)
