@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{
     ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, StaffScope, TeamId, UserId,
 };
@@ -169,7 +169,7 @@ pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError
     let consent = Consent {
         id: ConsentId::new(),
         person_id: alex.id,
-        carer_id: sam.id,
+        grantee: Grantee::Carer(sam.id),
         scopes: [ConsentScope::CrisisPlan].into(),
         crisis_plan_sections: [
             CrisisPlanSection::WhenWell,

@@ -9,19 +9,22 @@
 //! is not revealed to exist); a caller who may see the person but not do this gets **403**.
 //! Every decision, allowed or denied, is written to the audit log before anything is served.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
-use livingwell_core::domain::consent::Consent;
-use livingwell_core::domain::{ConsentScope, PersonId, Role, StaffScope};
+use livingwell_core::domain::consent::{Consent, Grantee};
+use livingwell_core::domain::{ConsentScope, CrisisPlanSection, PersonId, Role, StaffScope};
 
 use crate::auth::Caller;
 use crate::store::{RelationshipFacts, StoreResult};
 
-/// The parts of a person's record that the foundation knows about.
+/// The parts of a person's record that access is decided for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resource {
     /// Name, team and peer worker.
     Person,
     Carers,
+    /// What the person shares, and with whom: theirs alone to give or end.
     Consents,
     /// The "people I do not want involved" list.
     Exclusions,
@@ -31,6 +34,9 @@ pub enum Resource {
     EmergencyAccess,
     /// The Enablement Plan ("plan on a page"), its versions, comments and agreement.
     EnablementPlan,
+    /// The summary of the current Enablement Plan a peer worker may be shown
+    /// (`livingwell_core::domain::plan::PlanSummary`).
+    EnablementPlanSummary,
     /// The whole WRAP.
     Wrap,
     /// The WRAP's crisis plan and its activation state.
@@ -55,6 +61,7 @@ impl Resource {
             Resource::AccessLog => "access_log",
             Resource::EmergencyAccess => "emergency_access",
             Resource::EnablementPlan => "enablement_plan",
+            Resource::EnablementPlanSummary => "enablement_plan_summary",
             Resource::Wrap => "wrap",
             Resource::CrisisPlan => "crisis_plan",
             Resource::Appointments => "appointments",
@@ -131,120 +138,209 @@ pub type Decision = Result<Grounds, Denial>;
 #[derive(Clone, Debug, Default)]
 pub struct Relationship {
     pub facts: RelationshipFacts,
-    /// Consents from the person to the caller (only loaded for carers).
+    /// Consents from the person to the caller: loaded for a linked carer and for the allocated
+    /// peer worker, empty otherwise.
     pub consents: Vec<Consent>,
 }
 
 impl Relationship {
-    fn carer_consent_in_force(&self, now: DateTime<Utc>) -> bool {
-        self.facts.linked_carer && self.consents.iter().any(|c| c.in_force_at(now))
+    /// The consents that count for `grounds`: a carer's for a carer, a peer worker's for the
+    /// allocated peer worker, none otherwise.
+    fn consents_for(&self, grounds: Grounds) -> impl Iterator<Item = &Consent> {
+        let related = match grounds {
+            Grounds::CarerConsent => self.facts.linked_carer,
+            Grounds::AllocatedPeer => self.facts.allocated_peer,
+            Grounds::OwnRecord
+            | Grounds::Team
+            | Grounds::EmergencyAccess
+            | Grounds::StaffSystemScope
+            | Grounds::Unplaced => false,
+        };
+        self.consents.iter().filter(move |consent| {
+            related
+                && match consent.grantee {
+                    Grantee::Carer(_) => grounds == Grounds::CarerConsent,
+                    Grantee::PeerWorker(_) => grounds == Grounds::AllocatedPeer,
+                }
+        })
     }
 
-    /// Whether the caller's consent covers `scope` at `now`.
-    pub fn carer_shares(&self, scope: ConsentScope, now: DateTime<Utc>) -> bool {
-        self.facts.linked_carer && self.consents.iter().any(|c| c.allows(scope, now))
+    /// Whether the caller is a linked carer with a consent in force.
+    pub fn carer_consent_in_force(&self, now: DateTime<Utc>) -> bool {
+        self.consents_for(Grounds::CarerConsent)
+            .any(|c| c.in_force_at(now))
+    }
+
+    /// Whether the person's consent to the caller, on `grounds`, covers `scope` at `now`.
+    pub fn shares(&self, grounds: Grounds, scope: ConsentScope, now: DateTime<Utc>) -> bool {
+        self.consents_for(grounds).any(|c| c.allows(scope, now))
+    }
+
+    /// The crisis-plan sections the person shares with the caller on `grounds` at `now`.
+    pub fn shared_crisis_sections(
+        &self,
+        grounds: Grounds,
+        now: DateTime<Utc>,
+    ) -> BTreeSet<CrisisPlanSection> {
+        self.consents_for(grounds)
+            .flat_map(|consent| consent.shared_crisis_sections(now))
+            .collect()
     }
 }
 
-/// The staff-system scope each resource and action needs; `None` when no scope allows it.
-fn staff_scope(resource: Resource, action: Action) -> Option<StaffScope> {
-    use Action::*;
-    use Resource::*;
-    match (resource, action) {
-        (AccessLog, Read) => Some(StaffScope::AuditRead),
-        (EmergencyAccess | AccessLog | Messages, _) | (Consents | Exclusions, Write) => None,
-        (EnablementPlan | Wrap | CrisisPlan, Read) => Some(StaffScope::PlansRead),
-        (EnablementPlan | Wrap | CrisisPlan, Write | Comment | Activate) => {
-            Some(StaffScope::PlansWrite)
-        }
-        (Appointments, Read) => Some(StaffScope::AppointmentsRead),
-        (Appointments, Write | Respond) => Some(StaffScope::AppointmentsWrite),
-        // Agreement is the person's; the rest of a plan's or appointment's actions are not a
-        // system's to take.
-        (EnablementPlan | Wrap | CrisisPlan | Appointments, _) => None,
-        (_, Read) => Some(StaffScope::PeopleRead),
-        (_, _) => Some(StaffScope::PeopleWrite),
-    }
-}
-
-/// What a relationship allows, before it becomes an answer.
+/// One cell of the access matrix: what a relationship allows for a resource and action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Rule {
+enum Cell {
     Allow,
     /// The caller knows the person but may not do this: 403.
     Forbid,
     /// The caller may not know this part of the record exists: 404.
     Hide,
+    /// Allowed while the person's consent to the caller covers the scope; hidden otherwise.
+    Shared(ConsentScope),
+    /// Never the caller's to do: 403 when a consent to `scope` lets them see this part of the
+    /// record, 404 when it does not.
+    SeenThrough(ConsentScope),
+    /// Allowed with a consent to `scope`; otherwise as [`Cell::SeenThrough`] `seen`.
+    SharedAction {
+        scope: ConsentScope,
+        seen: ConsentScope,
+    },
+    /// Allowed while the person lets their team co-author their WRAP; 403 otherwise.
+    CoAuthor,
 }
 
-/// The access matrix (SPEC §2) for an account with a relationship to the person.
-fn rule(
+/// One row of the access matrix (SPEC §2): a resource and action, for every relationship.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    own: Cell,
+    team: Cell,
+    emergency: Cell,
+    peer: Cell,
+    carer: Cell,
+    /// The scope a staff system needs; `None` when no scope allows it.
+    staff: Option<StaffScope>,
+}
+
+/// The access matrix. Every resource and every action is named: a new one does not compile
+/// until its row is written here.
+fn matrix(resource: Resource, action: Action) -> Row {
+    use Action::{Activate, Agree, Comment, Read, Respond, Write};
+    use Cell::{Allow, CoAuthor, Forbid, Hide, SeenThrough, Shared, SharedAction};
+    use ConsentScope as Consented;
+    use Resource::*;
+    use StaffScope as Scope;
+    let row = |own, team, emergency, peer, carer, staff| Row {
+        own,
+        team,
+        emergency,
+        peer,
+        carer,
+        staff,
+    };
+    let plan = Consented::EnablementPlan;
+    let crisis = Consented::CrisisPlan;
+    let diary = Consented::Appointments;
+    #[rustfmt::skip]
+    let cells = match (resource, action) {
+        //                                    the person  team      emergency peer               carer              staff system
+        (Person, Read) =>                 row(Allow,      Allow,    Allow,    Allow,             Allow,             Some(Scope::PeopleRead)),
+        (Person, Write) =>                row(Forbid,     Allow,    Forbid,   Forbid,            Forbid,            Some(Scope::PeopleWrite)),
+        (Person, Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (Carers, Read) =>                 row(Allow,      Allow,    Allow,    Forbid,            Forbid,            Some(Scope::PeopleRead)),
+        // Staff link a carer the person has named to them.
+        (Carers, Write) =>                row(Allow,      Allow,    Forbid,   Forbid,            Forbid,            Some(Scope::PeopleWrite)),
+        (Carers, Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (Consents, Read) =>               row(Allow,      Allow,    Allow,    Forbid,            Forbid,            Some(Scope::PeopleRead)),
+        // The person chooses what is shared and may revoke (SPEC §2): nobody else can.
+        (Consents, Write) =>              row(Allow,      Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (Consents, Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (Exclusions, Read) =>             row(Allow,      Allow,    Forbid,   Forbid,            Forbid,            Some(Scope::PeopleRead)),
+        // Adding someone ends every consent to them: the person's choice too.
+        (Exclusions, Write) =>            row(Allow,      Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (Exclusions, Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (PeerAllocation | TeamPlacement, Read) =>
+                                          row(Forbid,     Allow,    Forbid,   Forbid,            Forbid,            Some(Scope::PeopleRead)),
+        (PeerAllocation | TeamPlacement, Write) =>
+                                          row(Forbid,     Allow,    Forbid,   Forbid,            Forbid,            Some(Scope::PeopleWrite)),
+        (PeerAllocation | TeamPlacement, Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (AccessLog, Read) =>              row(Allow,      Allow,    Forbid,   Hide,              Hide,              Some(Scope::AuditRead)),
+        (AccessLog, Write | Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Hide,              Hide,              None),
+        // Breaking glass is decided before the matrix (any practitioner may, with a reason).
+        (EmergencyAccess, Read | Write | Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
+        (EnablementPlan, Read) =>         row(Allow,      Allow,    Allow,    Hide,              Shared(plan),      Some(Scope::PlansRead)),
+        (EnablementPlan, Write) =>        row(Forbid,     Allow,    Forbid,   Hide,              SeenThrough(plan), Some(Scope::PlansWrite)),
+        (EnablementPlan, Comment) =>      row(Allow,      Allow,    Forbid,   Hide,              SeenThrough(plan), Some(Scope::PlansWrite)),
+        // Agreement is the person's (and a carer's they share the plan with), never a system's.
+        (EnablementPlan, Agree) =>        row(Allow,      Forbid,   Forbid,   Hide,              Shared(plan),      None),
+        (EnablementPlan, Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Hide,              SeenThrough(plan), None),
+        (EnablementPlanSummary, Read) =>  row(Allow,      Allow,    Allow,    Shared(plan),      Shared(plan),      Some(Scope::PlansRead)),
+        (EnablementPlanSummary, Write | Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   SeenThrough(plan), SeenThrough(plan), None),
+        // The WRAP is the person's own: the team reads it, and writes only as a co-author the
+        // person has allowed.
+        (Wrap, Read) =>                   row(Allow,      Allow,    Forbid,   Hide,              Hide,              Some(Scope::PlansRead)),
+        (Wrap, Write) =>                  row(Allow,      CoAuthor, Forbid,   Hide,              Hide,              Some(Scope::PlansWrite)),
+        (Wrap, Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Hide,              Hide,              None),
+        (CrisisPlan, Read) =>             row(Allow,      Allow,    Allow,    Shared(crisis),    Shared(crisis),    Some(Scope::PlansRead)),
+        (CrisisPlan, Write) =>            row(Allow,      CoAuthor, Forbid,   SeenThrough(crisis), SeenThrough(crisis), Some(Scope::PlansWrite)),
+        (CrisisPlan, Activate) =>         row(Allow,      Allow,    Forbid,   SeenThrough(crisis),
+                                              SharedAction { scope: Consented::CrisisPlanActivation, seen: crisis },
+                                              Some(Scope::PlansWrite)),
+        (CrisisPlan, Comment | Agree | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   SeenThrough(crisis), SeenThrough(crisis), None),
+        // A peer worker sees only the sessions they are part of (the handler filters).
+        (Appointments, Read) =>           row(Allow,      Allow,    Allow,    Allow,             Shared(diary),     Some(Scope::AppointmentsRead)),
+        (Appointments, Write) =>          row(Forbid,     Allow,    Forbid,   Forbid,            SeenThrough(diary), Some(Scope::AppointmentsWrite)),
+        (Appointments, Respond) =>        row(Allow,      Forbid,   Forbid,   Forbid,            SeenThrough(diary), Some(Scope::AppointmentsWrite)),
+        (Appointments, Comment | Agree | Activate) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            SeenThrough(diary), None),
+        // Which conversation is checked per conversation: the peer worker's own with the
+        // person; the team's oversight reads all (audited, shown to the person) and writes in
+        // its inbox. A carer's own conversation with the team is theirs; the person's are not.
+        // Staff systems never see messages (SPEC §4).
+        (Messages, Read | Write) =>       row(Allow,      Allow,    Forbid,   Allow,             Hide,              None),
+        (Messages, Comment | Agree | Activate | Respond) =>
+                                          row(Forbid,     Forbid,   Forbid,   Forbid,            Hide,              None),
+    };
+    cells
+}
+
+/// What `cell` means for this caller and relationship.
+fn resolve(
+    cell: Cell,
     grounds: Grounds,
-    resource: Resource,
-    action: Action,
     relationship: &Relationship,
     now: DateTime<Utc>,
-) -> Rule {
-    use Action::*;
-    use Resource::*;
-    let allow_if = |allowed: bool| if allowed { Rule::Allow } else { Rule::Forbid };
-    let shared = |scope: ConsentScope| relationship.carer_shares(scope, now);
-    match grounds {
-        Grounds::OwnRecord => allow_if(match resource {
-            Person => action == Read,
-            Carers | Consents | Exclusions | Wrap => matches!(action, Read | Write),
-            AccessLog => action == Read,
-            EnablementPlan => matches!(action, Read | Comment | Agree),
-            CrisisPlan => matches!(action, Read | Write | Activate),
-            Appointments => matches!(action, Read | Respond),
-            Messages => matches!(action, Read | Write),
-            PeerAllocation | TeamPlacement | EmergencyAccess => false,
-        }),
-        Grounds::Team => allow_if(match resource {
-            EnablementPlan => matches!(action, Read | Write | Comment),
-            // The WRAP is the person's own: the team reads it, and writes only as a co-author
-            // the person has allowed.
-            Wrap => {
-                action == Read || (action == Write && relationship.facts.team_may_coauthor_wrap)
-            }
-            CrisisPlan => {
-                matches!(action, Read | Activate)
-                    || (action == Write && relationship.facts.team_may_coauthor_wrap)
-            }
-            Appointments => matches!(action, Read | Write),
-            // Oversight reads every conversation of the person (audited, shown to them); the
-            // team writes only in its own inbox conversation, which the conversation checks.
-            Messages => matches!(action, Read | Write),
-            EmergencyAccess => false,
-            _ => matches!(action, Read | Write),
-        }),
-        Grounds::EmergencyAccess => allow_if(
-            action == Read
-                && matches!(
-                    resource,
-                    Person | Carers | Consents | EnablementPlan | CrisisPlan | Appointments
-                ),
-        ),
-        Grounds::AllocatedPeer => match (resource, action) {
-            // Appointments: only the sessions the peer worker is part of (the handler filters).
-            (Person | Appointments, Read) => Rule::Allow,
-            // Their conversation with the person (the conversation checks which one).
-            (Messages, Read | Write) => Rule::Allow,
-            (Wrap | CrisisPlan | EnablementPlan, _) => Rule::Hide,
-            _ => Rule::Forbid,
-        },
-        Grounds::CarerConsent => match (resource, action) {
-            (Person, Read) => Rule::Allow,
-            (EnablementPlan, Read | Agree) if shared(ConsentScope::EnablementPlan) => Rule::Allow,
-            (CrisisPlan, Read) if shared(ConsentScope::CrisisPlan) => Rule::Allow,
-            (CrisisPlan, Activate) if shared(ConsentScope::CrisisPlanActivation) => Rule::Allow,
-            (CrisisPlan, Activate) if shared(ConsentScope::CrisisPlan) => Rule::Forbid,
-            (Appointments, Read) if shared(ConsentScope::Appointments) => Rule::Allow,
-            // A carer's own conversation with the team is theirs; the person's are not.
-            (EnablementPlan | Wrap | CrisisPlan | Appointments | Messages, _) => Rule::Hide,
-            _ => Rule::Forbid,
-        },
-        Grounds::StaffSystemScope | Grounds::Unplaced => Rule::Forbid,
+) -> Result<(), Denial> {
+    let shared = |scope: ConsentScope| relationship.shares(grounds, scope, now);
+    let seen_through = |scope: ConsentScope| {
+        if shared(scope) {
+            Err(Denial::Forbidden)
+        } else {
+            Err(Denial::NotFound)
+        }
+    };
+    match cell {
+        Cell::Allow => Ok(()),
+        Cell::Forbid => Err(Denial::Forbidden),
+        Cell::Hide => Err(Denial::NotFound),
+        Cell::Shared(scope) if shared(scope) => Ok(()),
+        Cell::Shared(_) => Err(Denial::NotFound),
+        Cell::SeenThrough(scope) => seen_through(scope),
+        Cell::SharedAction { scope, .. } if shared(scope) => Ok(()),
+        Cell::SharedAction { seen, .. } => seen_through(seen),
+        Cell::CoAuthor if relationship.facts.team_may_coauthor_wrap => Ok(()),
+        Cell::CoAuthor => Err(Denial::Forbidden),
     }
 }
 
@@ -257,11 +353,12 @@ pub fn decide(
     action: Action,
     now: DateTime<Utc>,
 ) -> Decision {
+    let row = matrix(resource, action);
     let user = match caller {
         Caller::StaffSystem(client) => {
-            return match staff_scope(resource, action) {
+            return match row.staff {
                 Some(needed) if client.scopes.contains(&needed) => Ok(Grounds::StaffSystemScope),
-                _ => Err(Denial::Forbidden),
+                Some(_) | None => Err(Denial::Forbidden),
             };
         }
         Caller::User(user) => user,
@@ -279,32 +376,38 @@ pub fn decide(
         }
         Role::PeerWorker if facts.allocated_peer => Some(Grounds::AllocatedPeer),
         Role::Carer if relationship.carer_consent_in_force(now) => Some(Grounds::CarerConsent),
-        _ => None,
+        Role::ServiceUser | Role::Practitioner | Role::PeerWorker | Role::Carer | Role::Admin => {
+            None
+        }
     };
     let is_practitioner = user.role == Role::Practitioner;
-    match (grounds, resource, action) {
+    let grounds = match (grounds, resource, action) {
         // A practitioner may break glass on anyone, and place someone who is on no team yet.
         (_, Resource::EmergencyAccess, Action::Write) if is_practitioner => {
-            Ok(grounds.unwrap_or(Grounds::EmergencyAccess))
+            return Ok(grounds.unwrap_or(Grounds::EmergencyAccess));
         }
         (None, Resource::TeamPlacement, Action::Write)
             if is_practitioner && !facts.person_placed =>
         {
-            Ok(Grounds::Unplaced)
+            return Ok(Grounds::Unplaced);
         }
-        (None, _, _) => Err(Denial::NotFound),
-        (Some(grounds), resource, action) => {
-            match rule(grounds, resource, action, relationship, now) {
-                Rule::Allow => Ok(grounds),
-                Rule::Forbid => Err(Denial::Forbidden),
-                Rule::Hide => Err(Denial::NotFound),
-            }
-        }
-    }
+        (None, _, _) => return Err(Denial::NotFound),
+        (Some(grounds), _, _) => grounds,
+    };
+    let cell = match grounds {
+        Grounds::OwnRecord => row.own,
+        Grounds::Team => row.team,
+        Grounds::EmergencyAccess => row.emergency,
+        Grounds::AllocatedPeer => row.peer,
+        Grounds::CarerConsent => row.carer,
+        // Not grounds an account is found to have above.
+        Grounds::StaffSystemScope | Grounds::Unplaced => Cell::Forbid,
+    };
+    resolve(cell, grounds, relationship, now).map(|()| grounds)
 }
 
 /// Reads the relationship between the caller and the person: one query for the facts, and the
-/// caller's consents when the caller is a carer.
+/// caller's consents when the caller is a linked carer or the allocated peer worker.
 pub async fn relationship(
     store: &dyn crate::store::Store,
     caller: &Caller,
@@ -315,7 +418,9 @@ pub async fn relationship(
         return Ok(Relationship::default());
     };
     let facts = store.relationship_facts(user.id, person, now).await?;
-    let consents = if user.role == Role::Carer && facts.linked_carer {
+    let consents = if (user.role == Role::Carer && facts.linked_carer)
+        || (user.role == Role::PeerWorker && facts.allocated_peer)
+    {
         store.consents_to(person, user.id).await?
     } else {
         Vec::new()

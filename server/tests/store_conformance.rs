@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
-use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{
     ConsentId, ConsentScope, CrisisPlanSection, EmergencyAccessId, PersonId, Role, StaffScope,
     TeamId, UserId,
@@ -159,6 +159,7 @@ conformance! {
         consent_is_refused_when_carer_not_linked,
         consent_is_refused_for_an_excluded_carer,
         excluding_a_carer_revokes_their_consents_in_force,
+        peer_worker_consent_needs_the_allocation_and_ends_with_it,
         revoking_a_consent_succeeds_once,
         // Sign-in.
         session_user_is_found_until_the_session_is_revoked,
@@ -238,7 +239,7 @@ fn consent(person: PersonId, carer: UserId, scopes: &[ConsentScope]) -> Consent 
     Consent {
         id: ConsentId::new(),
         person_id: person,
-        carer_id: carer,
+        grantee: Grantee::Carer(carer),
         scopes: scopes.iter().copied().collect(),
         crisis_plan_sections: BTreeSet::new(),
         created_at: store::now(),
@@ -854,7 +855,7 @@ async fn consent_is_refused_when_carer_not_linked(store: Arc<dyn Store>) {
     let c = consent(person.id, carer.id, &[ConsentScope::Appointments]);
     assert_eq!(
         store.grant_consent(&c).await.unwrap(),
-        Err(GrantRefusal::NotLinked)
+        Err(GrantRefusal::NotRelated)
     );
     assert!(store.consents(person.id).await.unwrap().is_empty());
 
@@ -887,7 +888,7 @@ async fn consent_is_refused_for_an_excluded_carer(store: Arc<dyn Store>) {
     let c = consent(person.id, carer.id, &[ConsentScope::CrisisPlan]);
     assert_eq!(
         store.grant_consent(&c).await.unwrap(),
-        Err(GrantRefusal::CarerExcluded)
+        Err(GrantRefusal::Excluded)
     );
     assert!(store.consents(person.id).await.unwrap().is_empty());
 
@@ -906,8 +907,55 @@ async fn consent_is_refused_for_an_excluded_carer(store: Arc<dyn Store>) {
             ))
             .await
             .unwrap(),
-        Err(GrantRefusal::CarerExcluded)
+        Err(GrantRefusal::Excluded)
     );
+}
+
+async fn peer_worker_consent_needs_the_allocation_and_ends_with_it(store: Arc<dyn Store>) {
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let first = new_user(store.as_ref(), Role::PeerWorker, "first-peer").await;
+    let second = new_user(store.as_ref(), Role::PeerWorker, "second-peer").await;
+    let to_first = Consent {
+        grantee: Grantee::PeerWorker(first.id),
+        ..consent(person.id, first.id, &[ConsentScope::CrisisPlan])
+    };
+    assert_eq!(
+        store.grant_consent(&to_first).await.unwrap(),
+        Err(GrantRefusal::NotRelated),
+        "not allocated yet"
+    );
+    store
+        .allocate_peer(person.id, first.id, store::now())
+        .await
+        .unwrap();
+    assert_eq!(store.grant_consent(&to_first).await.unwrap(), Ok(()));
+    assert_eq!(
+        store.consents_to(person.id, first.id).await.unwrap(),
+        vec![to_first.clone()]
+    );
+    // Allocating the same worker again changes nothing.
+    store
+        .allocate_peer(person.id, first.id, store::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consents_to(person.id, first.id).await.unwrap().len(),
+        1
+    );
+
+    let at = store::now();
+    store.allocate_peer(person.id, second.id, at).await.unwrap();
+    assert!(
+        store
+            .consents_to(person.id, first.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let listed = store.consents(person.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_at, Some(at));
+    assert_eq!(listed[0].grantee, Grantee::PeerWorker(first.id));
 }
 
 async fn excluding_a_carer_revokes_their_consents_in_force(store: Arc<dyn Store>) {

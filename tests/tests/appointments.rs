@@ -524,7 +524,8 @@ async fn carer_sees_appointments_only_with_the_appointments_consent(backend: Bac
         .get(&w.path("/appointments.ics"), &sam.access_token)
         .await;
     assert_eq!(feed.status, StatusCode::OK);
-    // Reading is all the consent allows: no answering for alex, no detailed calendar.
+    // Reading is all the consent allows: no answering for alex (403: sam sees the appointment,
+    // so it is not hidden from them), no detailed calendar.
     let confirm = w
         .server
         .post(
@@ -533,7 +534,7 @@ async fn carer_sees_appointments_only_with_the_appointments_consent(backend: Bac
             json!({"action": "confirm"}),
         )
         .await;
-    assert_eq!(confirm.status, StatusCode::NOT_FOUND);
+    assert_eq!(confirm.status, StatusCode::FORBIDDEN);
     let detailed = w
         .server
         .get(

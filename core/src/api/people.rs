@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::UserView;
 use super::{FieldError, Validate, collect_errors};
-use crate::domain::consent::Consent;
+use crate::domain::consent::{Consent, Grantee};
 use crate::domain::text::{self, SHORT_TEXT_MAX};
 use crate::domain::{
-    ConsentScope, CrisisPlanSection, EmergencyAccessId, PersonId, Role, TeamId, UserId,
+    ConsentId, ConsentScope, CrisisPlanSection, EmergencyAccessId, PersonId, Role, TeamId, UserId,
 };
 
 /// A new account, made by an admin (or by staff together with a person record).
@@ -188,11 +188,18 @@ pub struct CarerLinkView {
     pub linked_at: DateTime<Utc>,
 }
 
+/// The person shares part of their record with a linked carer or with their allocated peer
+/// worker: exactly one of `carer_id` and `peer_worker_id`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GrantConsentRequest {
-    pub carer_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carer_id: Option<UserId>,
+    /// The allocated peer worker; only `crisis_plan` and `enablement_plan` (its summary) can be
+    /// shared with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_worker_id: Option<UserId>,
     pub scopes: BTreeSet<ConsentScope>,
     /// Only with the `crisis_plan` scope; absent or empty shares every section.
     #[serde(default)]
@@ -202,9 +209,35 @@ pub struct GrantConsentRequest {
 }
 
 impl GrantConsentRequest {
+    /// Whom the consent is for; `None` when the request names neither or both (see
+    /// [`GrantConsentRequest::field_errors_at`]).
+    pub fn grantee(&self) -> Option<Grantee> {
+        match (self.carer_id, self.peer_worker_id) {
+            (Some(carer), None) => Some(Grantee::Carer(carer)),
+            (None, Some(peer)) => Some(Grantee::PeerWorker(peer)),
+            (None, None) | (Some(_), Some(_)) => None,
+        }
+    }
+
     /// Checks that need the current time as well as the request.
     pub fn field_errors_at(&self, now: DateTime<Utc>) -> Vec<FieldError> {
         let mut errors = Vec::new();
+        match (self.carer_id, self.peer_worker_id) {
+            (None, None) => errors.push(FieldError::new("carer_id", "required")),
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new("peer_worker_id", "conflicts_with_carer_id"))
+            }
+            (Some(_), None) => {}
+            (None, Some(_)) => {
+                if self
+                    .scopes
+                    .iter()
+                    .any(|scope| !scope.shareable_with_peer_worker())
+                {
+                    errors.push(FieldError::new("scopes", "not_for_peer_worker"));
+                }
+            }
+        }
         if self.scopes.is_empty() {
             errors.push(FieldError::new("scopes", "required"));
         }
@@ -222,8 +255,44 @@ impl GrantConsentRequest {
     }
 }
 
-/// A consent as shown to the person and to staff.
-pub type ConsentView = Consent;
+/// A consent as shown to the person and to staff: for a carer (`carer_id`) or for the
+/// allocated peer worker (`peer_worker_id`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsentView {
+    pub id: ConsentId,
+    pub person_id: PersonId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carer_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_worker_id: Option<UserId>,
+    pub scopes: BTreeSet<ConsentScope>,
+    /// The crisis-plan sections shared. Empty with the `crisis_plan` scope means every section.
+    pub crisis_plan_sections: BTreeSet<CrisisPlanSection>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Consent> for ConsentView {
+    fn from(consent: &Consent) -> Self {
+        let (carer_id, peer_worker_id) = match consent.grantee {
+            Grantee::Carer(id) => (Some(id), None),
+            Grantee::PeerWorker(id) => (None, Some(id)),
+        };
+        ConsentView {
+            id: consent.id,
+            person_id: consent.person_id,
+            carer_id,
+            peer_worker_id,
+            scopes: consent.scopes.clone(),
+            crisis_plan_sections: consent.crisis_plan_sections.clone(),
+            created_at: consent.created_at,
+            expires_at: consent.expires_at,
+            revoked_at: consent.revoked_at,
+        }
+    }
+}
 
 /// A person's "people I do not want involved" entry for someone with an account.
 #[derive(Clone, Debug, Deserialize, Serialize)]

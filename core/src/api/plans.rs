@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{FieldError, Validate};
 use crate::domain::check::Checker;
-use crate::domain::plan::{EnablementPlan, PlanSection, RatingOccasion};
+use crate::domain::plan::{EnablementPlan, PlanSection, PlanSummary, RatingOccasion};
 use crate::domain::text;
 use crate::domain::wrap::Wrap;
 use crate::domain::{CrisisPlanSection, PersonId};
@@ -40,6 +40,18 @@ pub struct EnablementPlanView {
     pub created_at: DateTime<Utc>,
     /// Who agreed this version.
     pub agreements: Vec<AgreementView>,
+}
+
+/// The summary of the current Enablement Plan (what the person may share with their peer
+/// worker): no worker's words, ratings, eligibility or needs.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnablementPlanSummaryView {
+    pub person_id: PersonId,
+    /// The plan version summarised.
+    pub version: i32,
+    pub summary: PlanSummary,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A new version. The version it was based on comes here or in `If-Match`.

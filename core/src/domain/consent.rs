@@ -1,7 +1,10 @@
-//! What a person chooses to share with a carer.
+//! What a person chooses to share, and with whom.
 //!
-//! A consent names scopes (crisis plan, appointments, enablement plan) and, for the crisis plan,
-//! optionally which sections. It may end at a date, and the person can revoke it at any time.
+//! Only the person makes, changes or ends a consent (SPEC §2); no staff role or staff system
+//! can. A consent goes to a linked carer or to the person's allocated peer worker ([`Grantee`]).
+//! It names scopes (crisis plan, appointments, enablement plan) and, for the crisis plan,
+//! optionally which sections. It may end at a date, and the person can revoke it at any time;
+//! a peer worker's consent also ends when the person is allocated another worker.
 //! A consent is *in force* only while it is neither revoked nor past its expiry: callers ask
 //! [`Consent::in_force_at`] with the current time on every request, so an expiry needs no job to
 //! take effect.
@@ -13,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{ConsentId, PersonId, UserId};
 
-/// A kind of record a person can share with a carer.
+/// A kind of record a person can share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -23,8 +26,37 @@ pub enum ConsentScope {
     /// Activate and deactivate the crisis plan on the person's behalf.
     CrisisPlanActivation,
     Appointments,
-    /// Read the Enablement Plan, and agree a version with the person.
+    /// Read the Enablement Plan, and agree a version with the person. For a peer worker: read
+    /// its summary ([`crate::domain::plan::PlanSummary`]).
     EnablementPlan,
+}
+
+impl ConsentScope {
+    /// Whether the person can share this with their peer worker. The access matrix gives a
+    /// peer worker the crisis plan and a summary of the plan, nothing more (SPEC §2).
+    pub fn shareable_with_peer_worker(self) -> bool {
+        match self {
+            ConsentScope::CrisisPlan | ConsentScope::EnablementPlan => true,
+            ConsentScope::CrisisPlanActivation | ConsentScope::Appointments => false,
+        }
+    }
+}
+
+/// Whom a consent shares with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grantee {
+    /// A carer linked to the person.
+    Carer(UserId),
+    /// The peer worker allocated to the person when the consent was given.
+    PeerWorker(UserId),
+}
+
+impl Grantee {
+    pub fn user_id(self) -> UserId {
+        match self {
+            Grantee::Carer(id) | Grantee::PeerWorker(id) => id,
+        }
+    }
 }
 
 /// The parts of the WRAP crisis plan, as named on the wire and in consents.
@@ -62,12 +94,11 @@ impl CrisisPlanSection {
 }
 
 /// A consent as stored: who may see what of whose record, and until when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consent {
     pub id: ConsentId,
     pub person_id: PersonId,
-    pub carer_id: UserId,
+    pub grantee: Grantee,
     pub scopes: BTreeSet<ConsentScope>,
     /// The crisis-plan sections shared. Empty with the `crisis_plan` scope means every section.
     pub crisis_plan_sections: BTreeSet<CrisisPlanSection>,
@@ -111,7 +142,7 @@ mod tests {
         Consent {
             id: ConsentId::new(),
             person_id: PersonId::new(),
-            carer_id: UserId::new(),
+            grantee: Grantee::Carer(UserId::new()),
             scopes: [ConsentScope::CrisisPlan].into(),
             crisis_plan_sections: [CrisisPlanSection::WhenWell].into(),
             created_at: now,

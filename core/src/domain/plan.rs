@@ -360,6 +360,30 @@ pub struct EnablementPlan {
     pub review_on: Option<NaiveDate>,
 }
 
+/// What a person can share with their allocated peer worker of the plan (SPEC §2, "summary if
+/// shared"): their goals in their own words, the level of support, key contacts and the review
+/// date. The worker's words, ratings, eligibility and needs stay with the team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlanSummary {
+    pub goals: Vec<GoalSummary>,
+    pub support_level: SupportLevel,
+    pub key_contacts: KeyContacts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_on: Option<NaiveDate>,
+}
+
+/// A goal as the summary shows it: the person's words only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GoalSummary {
+    /// The goal in the person's own words, if they gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    pub steps: Vec<GoalStep>,
+    pub status: GoalStatus,
+}
+
 fn check_contact(checker: &mut Checker, path: &str, contact: &Contact) {
     checker.name(&format!("{path}.name"), &contact.name);
     checker.optional_text(&format!("{path}.phone"), contact.phone.as_deref());
@@ -367,6 +391,24 @@ fn check_contact(checker: &mut Checker, path: &str, contact: &Contact) {
 }
 
 impl EnablementPlan {
+    /// The part of the plan a peer worker may be shown.
+    pub fn summary(&self) -> PlanSummary {
+        PlanSummary {
+            goals: self
+                .goals
+                .iter()
+                .map(|goal| GoalSummary {
+                    outcome: goal.outcome.person.clone(),
+                    steps: goal.steps.clone(),
+                    status: goal.status,
+                })
+                .collect(),
+            support_level: self.support_level.clone(),
+            key_contacts: self.key_contacts.clone(),
+            review_on: self.review_on,
+        }
+    }
+
     /// Every problem, each with the path of its field (prefixed with `prefix`).
     pub fn check(&self, checker: &mut Checker, prefix: &str) {
         let about = &self.about_me;
@@ -521,6 +563,33 @@ mod tests {
             .into_iter()
             .map(|e| (e.field, e.code))
             .collect()
+    }
+
+    #[test]
+    fn summary_keeps_the_persons_words_and_drops_the_workers() {
+        let mut p = plan();
+        p.goals.push(Goal {
+            outcome: Words {
+                person: Some("Get back to the allotment".into()),
+                worker: Some("Concerns about isolation".into()),
+            },
+            steps: vec![GoalStep {
+                description: "Visit on Saturday".into(),
+                done: false,
+            }],
+            status: GoalStatus::InProgress,
+        });
+        p.about_me.what_matters_to_me.worker = Some("Worker's view".into());
+        p.review_on = Some(date("2027-01-10"));
+        let summary = p.summary();
+        assert_eq!(summary.goals.len(), 1);
+        assert_eq!(
+            summary.goals[0].outcome.as_deref(),
+            Some("Get back to the allotment")
+        );
+        assert_eq!(summary.review_on, Some(date("2027-01-10")));
+        let json = serde_json::to_string(&summary).unwrap();
+        assert!(!json.contains("isolation") && !json.contains("Worker's view"));
     }
 
     #[test]

@@ -18,6 +18,11 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("bad request")]
     BadRequest(Vec<FieldError>),
+    /// The request carried no credentials at all.
+    #[error("no credentials")]
+    NoCredentials,
+    /// Credentials were given and not accepted: a bad, expired or revoked token, or a failed
+    /// sign-in.
     #[error("unauthorized")]
     Unauthorized,
     #[error("forbidden")]
@@ -55,7 +60,7 @@ impl ApiError {
                 ErrorCode::BadRequest,
                 "The request could not be read.",
             ),
-            ApiError::Unauthorized => (
+            ApiError::NoCredentials | ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthorized,
                 "Sign-in is needed, or the credentials were not accepted.",
@@ -140,6 +145,13 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
+            // RFC 6750 §3.1: no error code when the request had no credentials at all.
+            ApiError::NoCredentials => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"livingwell\""),
+                );
+            }
             ApiError::Unauthorized => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,

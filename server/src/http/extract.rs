@@ -43,15 +43,23 @@ where
     }
 }
 
+/// Whether the body is labelled JSON in UTF-8: `application/json`, with no charset or with
+/// `charset=utf-8`. JSON between systems is UTF-8 (RFC 8259 §8.1); a body labelled with another
+/// charset would be read as something it is not, so it is refused (415) rather than guessed at.
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    let Some(content_type) = headers
+    let Some(media_type) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
     else {
         return false;
     };
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
+    media_type.type_() == mime::APPLICATION
+        && media_type.subtype() == mime::JSON
+        && media_type.suffix().is_none()
+        && media_type
+            .get_param(mime::CHARSET)
+            .is_none_or(|charset| charset.as_str().eq_ignore_ascii_case("utf-8"))
 }
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
@@ -245,7 +253,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        let token = bearer(parts).ok_or(ApiError::NoCredentials)?;
         let verified = state.keys.verify(token)?;
         match verified.audience {
             Audience::App => {
@@ -335,5 +343,50 @@ impl FromRequestParts<AppState> for Staff {
             Caller::User(user) if !user.role.is_team_staff() => Err(ApiError::Forbidden),
             _ => Ok(Staff(caller)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    use super::is_json;
+
+    fn labelled(content_type: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap(),
+        );
+        is_json(&headers)
+    }
+
+    #[test]
+    fn json_in_utf8_is_accepted_in_any_spelling() {
+        for accepted in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+        ] {
+            assert!(labelled(accepted), "{accepted}");
+        }
+    }
+
+    #[test]
+    fn another_charset_or_type_is_refused() {
+        for refused in [
+            "application/json; charset=utf-16",
+            "application/json; charset=iso-8859-1",
+            "application/jsonx",
+            "application/problem+json",
+            "text/json",
+            "text/plain",
+            "",
+        ] {
+            assert!(!labelled(refused), "{refused}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

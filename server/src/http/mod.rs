@@ -217,6 +217,12 @@ pub fn app(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        // Browsers must take every answer as the type it is labelled, never sniff it into HTML.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(middleware::map_response(label_json_as_utf8))
         .layer(
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
@@ -236,6 +242,21 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(middleware::from_fn(assign_request_id))
         .with_state(state)
+}
+
+/// Names the charset of JSON answers (`application/json; charset=utf-8`), as the contract says.
+async fn label_json_as_utf8(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let bare_json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"application/json"));
+    if bare_json {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    response
 }
 
 /// Gives every request a fresh id (any id a client sent is replaced, so the audit log holds

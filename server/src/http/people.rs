@@ -11,7 +11,7 @@ use livingwell_core::api::people::{
     PlaceOnTeamRequest,
 };
 use livingwell_core::api::{ErrorBody, FieldError, Validate};
-use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, UserId};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -296,16 +296,20 @@ async fn list_consents(
         &request_id,
     )
     .await?;
-    Ok(axum::Json(state.store.consents(person).await?))
+    let consents = state.store.consents(person).await?;
+    Ok(axum::Json(consents.iter().map(ConsentView::from).collect()))
 }
 
-/// The person shares part of their record with a linked carer, optionally until a date.
+/// The person shares part of their record with a linked carer, or with their allocated peer
+/// worker (the crisis plan and a summary of the Enablement Plan), optionally until a date. Only
+/// the person can: staff and staff systems are refused.
 #[utoipa::path(post, path = "/v1/people/{id}/consents", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path)), request_body = GrantConsentRequest,
     responses(
         (status = 201, body = ConsentView),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "Invalid, or the carer is on the person's do-not-involve list"),
+        (status = 403, body = ErrorBody, description = "Only the person can share their record"),
+        (status = 422, body = ErrorBody, description = "Invalid; the grantee is on the person's do-not-involve list, not a linked carer, or not the allocated peer worker"),
 ))]
 async fn grant_consent(
     State(state): State<AppState>,
@@ -325,13 +329,17 @@ async fn grant_consent(
     .await?;
     let now = store::now();
     let errors = request.field_errors_at(now);
-    if !errors.is_empty() {
+    let Some(grantee) = request.grantee().filter(|_| errors.is_empty()) else {
         return Err(ApiError::Invalid(errors));
-    }
+    };
+    let grantee_field = match grantee {
+        Grantee::Carer(_) => "carer_id",
+        Grantee::PeerWorker(_) => "peer_worker_id",
+    };
     let consent = Consent {
         id: ConsentId::new(),
         person_id: person,
-        carer_id: request.carer_id,
+        grantee,
         scopes: request.scopes,
         crisis_plan_sections: request.crisis_plan_sections,
         created_at: now,
@@ -339,17 +347,24 @@ async fn grant_consent(
         revoked_at: None,
     };
     match state.store.grant_consent(&consent).await? {
-        Ok(()) => Ok((StatusCode::CREATED, axum::Json(consent))),
-        Err(GrantRefusal::CarerExcluded) => Err(ApiError::invalid("carer_id", "do_not_involve")),
-        Err(GrantRefusal::NotLinked) => Err(ApiError::invalid("carer_id", "not_linked")),
+        Ok(()) => Ok((StatusCode::CREATED, axum::Json(ConsentView::from(&consent)))),
+        Err(GrantRefusal::Excluded) => Err(ApiError::invalid(grantee_field, "do_not_involve")),
+        Err(GrantRefusal::NotRelated) => Err(ApiError::invalid(
+            grantee_field,
+            match grantee {
+                Grantee::Carer(_) => "not_linked",
+                Grantee::PeerWorker(_) => "not_allocated",
+            },
+        )),
     }
 }
 
-/// Revoke a consent; the carer loses access on their next request.
+/// The person revokes a consent; the carer or peer worker loses access on their next request.
+/// Only the person can.
 #[utoipa::path(delete, path = "/v1/people/{id}/consents/{consent_id}", tag = "people",
     security(("bearer" = [])),
     params(("id" = PersonId, Path), ("consent_id" = ConsentId, Path)),
-    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_consent(
     State(state): State<AppState>,
     caller: Caller,

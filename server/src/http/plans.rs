@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Response};
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::plans::{
     ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentRequest,
-    CommentView, CrisisPlanView, DomainTrajectory, EnablementPlanView, PutEnablementPlanRequest,
-    PutWrapRequest, RatingPoint, TrajectoryView, VersionPage, VersionSummary, WrapSettingsRequest,
-    WrapView,
+    CommentView, CrisisPlanView, DomainTrajectory, EnablementPlanSummaryView, EnablementPlanView,
+    PutEnablementPlanRequest, PutWrapRequest, RatingPoint, TrajectoryView, VersionPage,
+    VersionSummary, WrapSettingsRequest, WrapView,
 };
 use livingwell_core::domain::plan::{EnablementPlan, PlanSection};
 use livingwell_core::domain::wrap::Wrap;
@@ -39,6 +39,7 @@ use crate::store::plans::{
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_enablement_plan, put_enablement_plan))
+        .routes(routes!(enablement_plan_summary))
         .routes(routes!(enablement_plan_versions))
         .routes(routes!(enablement_plan_version))
         .routes(routes!(list_comments, add_comment))
@@ -170,8 +171,8 @@ async fn notify(
     Ok(())
 }
 
-/// Carers who can see (some of) the crisis plan now.
-async fn consented_carers(
+/// Carers and the peer worker the person shares `scope` with now.
+async fn shared_with(
     state: &AppState,
     person: PersonId,
     scope: ConsentScope,
@@ -183,7 +184,7 @@ async fn consented_carers(
         .await?
         .into_iter()
         .filter(|c| c.allows(scope, now))
-        .map(|c| c.carer_id)
+        .map(|c| c.grantee.user_id())
         .collect())
 }
 
@@ -208,6 +209,38 @@ async fn get_enablement_plan(
     .await?;
     let record = current(&state, person, PlanKind::EnablementPlan).await?;
     let view = plan_view(&state, &record).await?;
+    Ok(with_etag(record.version, StatusCode::OK, view))
+}
+
+/// The summary of the current Enablement Plan: goals in the person's words, level of support,
+/// key contacts and review date. What a peer worker sees when the person shares the plan with
+/// them; everyone who may read the plan may read its summary.
+#[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/summary", tag = "plans",
+    security(("bearer" = [])), params(("id" = PersonId, Path)),
+    responses((status = 200, body = EnablementPlanSummaryView), (status = 404, body = ErrorBody)))]
+async fn enablement_plan_summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<Response> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::EnablementPlanSummary,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let record = current(&state, person, PlanKind::EnablementPlan).await?;
+    let plan: EnablementPlan = decode(&record)?;
+    let view = EnablementPlanSummaryView {
+        person_id: record.person_id,
+        version: record.version,
+        summary: plan.summary(),
+        created_at: record.created_at,
+    };
     Ok(with_etag(record.version, StatusCode::OK, view))
 }
 
@@ -676,7 +709,7 @@ async fn put_wrap(
         AppendOutcome::Stored(record) => record,
         AppendOutcome::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
     };
-    let carers = consented_carers(&state, person, ConsentScope::CrisisPlan).await?;
+    let carers = shared_with(&state, person, ConsentScope::CrisisPlan).await?;
     let data = serde_json::json!({ "version": record.version });
     notify(&state, carers, &caller, "crisis_plan_updated", person, data).await?;
     let view = wrap_view(&state, &record).await?;
@@ -714,18 +747,18 @@ async fn wrap_settings(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The crisis-plan sections this access may see.
+/// The crisis-plan sections this access may see: a carer or peer worker those the person
+/// shares with them, everyone else with access every section.
 pub(super) fn visible_sections(access: &Access) -> BTreeSet<CrisisPlanSection> {
-    if access.grounds == Grounds::CarerConsent {
-        let now = store::now();
-        access
+    match access.grounds {
+        Grounds::CarerConsent | Grounds::AllocatedPeer => access
             .relationship
-            .consents
-            .iter()
-            .flat_map(|consent| consent.shared_crisis_sections(now))
-            .collect()
-    } else {
-        CrisisPlanSection::ALL.into_iter().collect()
+            .shared_crisis_sections(access.grounds, store::now()),
+        Grounds::OwnRecord
+        | Grounds::Team
+        | Grounds::EmergencyAccess
+        | Grounds::StaffSystemScope
+        | Grounds::Unplaced => CrisisPlanSection::ALL.into_iter().collect(),
     }
 }
 
@@ -817,7 +850,7 @@ async fn get_crisis_plan(
 /// Everyone who hears of a crisis: the team, the peer worker, the person, consented carers.
 async fn crisis_recipients(state: &AppState, person: PersonId) -> ApiResult<Vec<UserId>> {
     let mut recipients = state.store.care_team_accounts(person).await?;
-    recipients.extend(consented_carers(state, person, ConsentScope::CrisisPlan).await?);
+    recipients.extend(shared_with(state, person, ConsentScope::CrisisPlan).await?);
     Ok(recipients)
 }
 

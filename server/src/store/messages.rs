@@ -350,7 +350,7 @@ pub(super) fn scope_condition(scope: ConversationScope) -> (&'static str, Uuid, 
             "c.carer_id = $2 \
              AND EXISTS (SELECT 1 FROM carer_links l WHERE l.person_id = c.person_id AND l.carer_id = $2) \
              AND EXISTS (SELECT 1 FROM consents k WHERE k.person_id = c.person_id \
-                         AND k.carer_id = $2 AND k.revoked_at IS NULL \
+                         AND k.grantee_id = $2 AND k.grantee_role = 'carer' AND k.revoked_at IS NULL \
                          AND (k.expires_at IS NULL OR k.expires_at > $4))",
             carer.as_uuid(),
             true,
@@ -554,7 +554,7 @@ macro_rules! impl_message_store {
                              JOIN caseloads cl ON cl.person_id = l.person_id \
                              WHERE l.carer_id = $1 \
                              AND EXISTS (SELECT 1 FROM consents k WHERE k.person_id = l.person_id \
-                                         AND k.carer_id = $1 AND k.revoked_at IS NULL \
+                                         AND k.grantee_id = $1 AND k.grantee_role = 'carer' AND k.revoked_at IS NULL \
                                          AND (k.expires_at IS NULL OR k.expires_at > $2)) \
                              AND NOT EXISTS (SELECT 1 FROM conversations c \
                                              WHERE c.carer_id = $1 AND c.person_id = l.person_id)",

@@ -222,10 +222,10 @@ pub struct AuditRecord {
 /// Why a consent could not be granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantRefusal {
-    /// The carer is on the person's "people I do not want involved" list.
-    CarerExcluded,
-    /// The account is not linked to the person as a carer.
-    NotLinked,
+    /// The grantee is on the person's "people I do not want involved" list.
+    Excluded,
+    /// The account is not the person's linked carer, or not their allocated peer worker.
+    NotRelated,
 }
 
 #[async_trait]
@@ -311,13 +311,14 @@ pub trait Store:
     async fn people_cared_for(&self, carer: UserId) -> StoreResult<Vec<PersonRecord>>;
     /// People the account is allocated to as peer worker.
     async fn people_allocated(&self, peer: UserId) -> StoreResult<Vec<PersonRecord>>;
-    /// Grants a consent unless the carer is excluded or not linked, checked in the same
+    /// Grants a consent unless the grantee is excluded, or is not a linked carer (for a carer's
+    /// consent) or the allocated peer worker (for a peer worker's), checked in the same
     /// transaction as the insert.
     async fn grant_consent(&self, consent: &Consent) -> StoreResult<Result<(), GrantRefusal>>;
     async fn consents(&self, person: PersonId) -> StoreResult<Vec<Consent>>;
-    /// Consents from `person` to `carer` that are not revoked (expired ones included: the
-    /// caller checks [`Consent::in_force_at`]).
-    async fn consents_to(&self, person: PersonId, carer: UserId) -> StoreResult<Vec<Consent>>;
+    /// Consents from `person` to the account `grantee` that are not revoked (expired ones
+    /// included: the caller checks [`Consent::in_force_at`]).
+    async fn consents_to(&self, person: PersonId, grantee: UserId) -> StoreResult<Vec<Consent>>;
     /// Returns whether a consent in force was revoked.
     async fn revoke_consent(
         &self,

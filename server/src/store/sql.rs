@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use livingwell_core::domain::consent::Consent;
+use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{ConsentScope, CrisisPlanSection, Role, StaffScope};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -112,7 +112,8 @@ impl From<TeamRow> for TeamRecord {
 pub(super) struct ConsentRow {
     id: Uuid,
     person_id: Uuid,
-    carer_id: Uuid,
+    grantee_id: Uuid,
+    grantee_role: String,
     scopes: Json<BTreeSet<ConsentScope>>,
     crisis_plan_sections: Json<BTreeSet<CrisisPlanSection>>,
     created_at: DateTime<Utc>,
@@ -120,18 +121,33 @@ pub(super) struct ConsentRow {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-impl From<ConsentRow> for Consent {
-    fn from(row: ConsentRow) -> Self {
-        Consent {
+/// The stored name of a grantee's relationship (`consents.grantee_role`).
+pub(super) fn grantee_role(grantee: Grantee) -> &'static str {
+    match grantee {
+        Grantee::Carer(_) => "carer",
+        Grantee::PeerWorker(_) => "peer_worker",
+    }
+}
+
+impl TryFrom<ConsentRow> for Consent {
+    type Error = StoreError;
+
+    fn try_from(row: ConsentRow) -> Result<Self, StoreError> {
+        let grantee = match row.grantee_role.as_str() {
+            "carer" => Grantee::Carer(row.grantee_id.into()),
+            "peer_worker" => Grantee::PeerWorker(row.grantee_id.into()),
+            _ => return Err(StoreError::Corrupt("consents.grantee_role".into())),
+        };
+        Ok(Consent {
             id: row.id.into(),
             person_id: row.person_id.into(),
-            carer_id: row.carer_id.into(),
+            grantee,
             scopes: row.scopes.0,
             crisis_plan_sections: row.crisis_plan_sections.0,
             created_at: row.created_at,
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
-        }
+        })
     }
 }
 
@@ -281,7 +297,7 @@ macro_rules! exclude_in_tx {
         .map_err($crate::store::StoreError::from_sqlx)?;
         sqlx::query(
             "UPDATE consents SET revoked_at = $3 \
-             WHERE person_id = $1 AND carer_id = $2 AND revoked_at IS NULL",
+             WHERE person_id = $1 AND grantee_id = $2 AND revoked_at IS NULL",
         )
         .bind($person.as_uuid())
         .bind($user.as_uuid())
@@ -594,6 +610,19 @@ macro_rules! impl_store {
                 peer: livingwell_core::domain::UserId,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                // What the person shared with their peer worker was shared with that worker:
+                // a new allocation ends it, in the same transaction.
+                sqlx::query(
+                    "UPDATE consents SET revoked_at = $3 \
+                     WHERE person_id = $1 AND grantee_role = 'peer_worker' AND grantee_id <> $2 \
+                     AND revoked_at IS NULL",
+                )
+                .bind(person.as_uuid())
+                .bind(peer.as_uuid())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(
                     "INSERT INTO peer_allocations (person_id, peer_worker_id, allocated_at) \
                      VALUES ($1, $2, $3) ON CONFLICT (person_id) DO UPDATE SET \
@@ -602,9 +631,10 @@ macro_rules! impl_store {
                 .bind(person.as_uuid())
                 .bind(peer.as_uuid())
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err($crate::store::StoreError::from_sqlx)?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -668,28 +698,40 @@ macro_rules! impl_store {
                 consent: &livingwell_core::domain::consent::Consent,
             ) -> $crate::store::StoreResult<Result<(), $crate::store::GrantRefusal>> {
                 let mut tx = self.begin_write().await?;
-                let (excluded, linked): (bool, bool) = sqlx::query_as(
-                    "SELECT \
-                     EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
-                     EXISTS (SELECT 1 FROM carer_links WHERE person_id = $1 AND carer_id = $2)",
-                )
+                // The relationship the consent rides on is checked in the write transaction,
+                // so a reallocation or exclusion cannot slip in between check and insert.
+                let (excluded, related): (bool, bool) = sqlx::query_as(match consent.grantee {
+                    livingwell_core::domain::consent::Grantee::Carer(_) => {
+                        "SELECT \
+                         EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
+                         EXISTS (SELECT 1 FROM carer_links WHERE person_id = $1 AND carer_id = $2)"
+                    }
+                    livingwell_core::domain::consent::Grantee::PeerWorker(_) => {
+                        "SELECT \
+                         EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
+                         EXISTS (SELECT 1 FROM peer_allocations \
+                                 WHERE person_id = $1 AND peer_worker_id = $2)"
+                    }
+                })
                 .bind(consent.person_id.as_uuid())
-                .bind(consent.carer_id.as_uuid())
+                .bind(consent.grantee.user_id().as_uuid())
                 .fetch_one(&mut *tx)
                 .await?;
                 if excluded {
-                    return Ok(Err($crate::store::GrantRefusal::CarerExcluded));
+                    return Ok(Err($crate::store::GrantRefusal::Excluded));
                 }
-                if !linked {
-                    return Ok(Err($crate::store::GrantRefusal::NotLinked));
+                if !related {
+                    return Ok(Err($crate::store::GrantRefusal::NotRelated));
                 }
                 sqlx::query(
-                    "INSERT INTO consents (id, person_id, carer_id, scopes, crisis_plan_sections, \
-                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO consents (id, person_id, grantee_id, grantee_role, scopes, \
+                     crisis_plan_sections, created_at, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(consent.id.as_uuid())
                 .bind(consent.person_id.as_uuid())
-                .bind(consent.carer_id.as_uuid())
+                .bind(consent.grantee.user_id().as_uuid())
+                .bind($crate::store::sql::grantee_role(consent.grantee))
                 .bind(sqlx::types::Json(&consent.scopes))
                 .bind(sqlx::types::Json(&consent.crisis_plan_sections))
                 .bind(consent.created_at)
@@ -707,30 +749,30 @@ macro_rules! impl_store {
                 person: livingwell_core::domain::PersonId,
             ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::consent::Consent>> {
                 let rows: Vec<$crate::store::sql::ConsentRow> = sqlx::query_as(
-                    "SELECT id, person_id, carer_id, scopes, crisis_plan_sections, created_at, \
-                     expires_at, revoked_at FROM consents WHERE person_id = $1 ORDER BY id",
+                    "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+                     created_at, expires_at, revoked_at FROM consents WHERE person_id = $1 ORDER BY id",
                 )
                 .bind(person.as_uuid())
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                rows.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn consents_to(
                 &self,
                 person: livingwell_core::domain::PersonId,
-                carer: livingwell_core::domain::UserId,
+                grantee: livingwell_core::domain::UserId,
             ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::consent::Consent>> {
                 let rows: Vec<$crate::store::sql::ConsentRow> = sqlx::query_as(
-                    "SELECT id, person_id, carer_id, scopes, crisis_plan_sections, created_at, \
-                     expires_at, revoked_at FROM consents \
-                     WHERE carer_id = $1 AND person_id = $2 AND revoked_at IS NULL",
+                    "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+                     created_at, expires_at, revoked_at FROM consents \
+                     WHERE grantee_id = $1 AND person_id = $2 AND revoked_at IS NULL",
                 )
-                .bind(carer.as_uuid())
+                .bind(grantee.as_uuid())
                 .bind(person.as_uuid())
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+                rows.into_iter().map(TryInto::try_into).collect()
             }
 
             async fn revoke_consent(

@@ -114,8 +114,7 @@ pub(super) fn decide(
     use ConversationKind::{Peer, Team};
     use ConversationRole::{Oversight, Participant};
     if let Some(carer) = conversation.carer_id {
-        let consent_in_force = relationship.consents.iter().any(|c| c.in_force_at(now));
-        return if user.id == carer && relationship.facts.linked_carer && consent_in_force {
+        return if user.id == carer && relationship.carer_consent_in_force(now) {
             Ok((Grounds::CarerConsent, Participant))
         } else if user.role == Role::Practitioner && relationship.facts.on_persons_team {
             Ok((Grounds::Team, Participant))
@@ -137,7 +136,7 @@ pub(super) fn decide(
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
-    use livingwell_core::domain::consent::Consent;
+    use livingwell_core::domain::consent::{Consent, Grantee};
     use livingwell_core::domain::{ConsentId, ConsentScope, PersonId, UserId};
 
     use super::*;
@@ -179,7 +178,7 @@ mod tests {
         Consent {
             id: ConsentId::new(),
             person_id: PersonId::new(),
-            carer_id: carer,
+            grantee: Grantee::Carer(carer),
             scopes: [ConsentScope::CrisisPlan].into(),
             crisis_plan_sections: Default::default(),
             created_at: Utc::now() - Duration::days(1),
