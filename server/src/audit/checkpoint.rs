@@ -10,8 +10,9 @@
 //! Guarantees:
 //! - **A deleted tail is noticed once a checkpoint covers it.** `serve` checkpoints at least once
 //!   per interval (60 s) and on shutdown, after the last request has been answered. What can go
-//!   unnoticed is what was written after the newest checkpoint: at most one interval's entries
-//!   while running, or after a crash (a clean shutdown checkpoints the final head).
+//!   unnoticed is what was written after the newest checkpoint: at most the last interval's
+//!   entries, while running or after a crash; none after a clean shutdown. A checkpoint that
+//!   cannot be written is logged as an error, and the window grows until one can.
 //! - **Signed with a key the database never holds.** Ed25519, the key in a file (PKCS#8 PEM,
 //!   created with mode 0600), not the token keys, which live in the database.
 //! - **Atomic, and never overwritten.** Each checkpoint is written to a temporary file with a name
