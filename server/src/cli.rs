@@ -2,14 +2,19 @@
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use chrono::SecondsFormat;
+use clap::{Args, Parser, Subcommand};
 use livingwell_core::api::Validate;
 use livingwell_core::api::people::CreateUserRequest;
 use livingwell_core::domain::{Role, UserId};
 
+use crate::audit::checkpoint::{self, Anchoring, Checkpoint, CheckpointWriter};
 use crate::audit::{self, Verification};
 use crate::auth::passwords;
 use crate::demo;
@@ -56,6 +61,16 @@ enum Command {
         /// The push gateway each push notification (ids only) is POSTed to; logged when unset.
         #[arg(long, env = "LIVINGWELL_PUSH_WEBHOOK")]
         push_webhook: Option<String>,
+        #[command(flatten)]
+        audit_checkpoints: CheckpointArgs,
+        /// Seconds between audit checkpoints (tests shorten it).
+        #[arg(
+            long,
+            hide = true,
+            default_value_t = checkpoint::DEFAULT_INTERVAL.as_secs(),
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        audit_checkpoint_interval_secs: u64,
     },
     /// Run database migrations and exit.
     Migrate,
@@ -73,8 +88,40 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain and report the first broken link (exit code 1 if any).
-    Verify,
+    /// Recompute the hash chain and report the first broken link; with a checkpoint directory,
+    /// also report entries missing or changed since a checkpoint (exit code 1 if any).
+    Verify {
+        #[command(flatten)]
+        audit_checkpoints: CheckpointArgs,
+    },
+}
+
+/// Where the signed checkpoints of the audit log's head are kept.
+#[derive(Debug, Args)]
+struct CheckpointArgs {
+    /// A directory for signed checkpoints of the audit log's head, out of the database's reach:
+    /// `serve` writes one every minute and on shutdown, `audit verify` compares the log with them.
+    #[arg(long, env = "LIVINGWELL_AUDIT_CHECKPOINT_DIR")]
+    audit_checkpoint_dir: Option<PathBuf>,
+    /// The key that signs checkpoints (Ed25519, PKCS#8 PEM; `serve` creates it, mode 0600, when
+    /// missing). Default: `checkpoint.key` in the checkpoint directory.
+    #[arg(
+        long,
+        env = "LIVINGWELL_AUDIT_CHECKPOINT_KEY",
+        requires = "audit_checkpoint_dir"
+    )]
+    audit_checkpoint_key: Option<PathBuf>,
+}
+
+impl CheckpointArgs {
+    /// The directory and the key's path, when checkpoints are kept.
+    fn location(self) -> Option<(PathBuf, PathBuf)> {
+        let dir = self.audit_checkpoint_dir?;
+        let key = self
+            .audit_checkpoint_key
+            .unwrap_or_else(|| dir.join(checkpoint::KEY_FILE_NAME));
+        Some((dir, key))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,7 +158,7 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = store::connect(&cli.database_url)
         .await
         .context("opening the database")?;
@@ -126,14 +173,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             outcome_labels,
             crisis_lines,
             push_webhook,
+            audit_checkpoints,
+            audit_checkpoint_interval_secs,
         } => {
             let outcome_labels = load_outcome_labels(outcome_labels.as_deref())?;
+            let checkpoints = match audit_checkpoints.location() {
+                Some((dir, key)) => Some(CheckpointWriter::open(
+                    store.clone(),
+                    dir,
+                    &key,
+                    Duration::from_secs(audit_checkpoint_interval_secs),
+                )?),
+                None => {
+                    tracing::warn!(
+                        "no --audit-checkpoint-dir: entries deleted from the end of the audit log \
+                         would go unnoticed"
+                    );
+                    None
+                }
+            };
             if demo {
                 seed_demo(store.as_ref(), &demo_password).await?;
             }
             serve(
                 store,
                 bind,
+                checkpoints,
                 Settings {
                     issuer,
                     outcome_labels,
@@ -152,16 +217,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             .await?;
         }
         Command::Audit {
-            command: AuditCommand::Verify,
-        } => match audit::verify(store.as_ref()).await? {
-            Verification::Intact { entries } => {
-                say(&format!("audit log intact: {entries} entries"));
-            }
-            Verification::Broken { seq, reason } => {
-                say(&format!("audit log broken at entry {seq}: {reason}"));
-                return Ok(std::process::ExitCode::FAILURE);
-            }
-        },
+            command: AuditCommand::Verify { audit_checkpoints },
+        } => return verify_audit(store.as_ref(), audit_checkpoints).await,
         Command::User {
             command:
                 UserCommand::Add {
@@ -173,7 +230,101 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             add_user(store.as_ref(), username, role, display_name).await?;
         }
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the chain, then compares it with the checkpoints; every finding is said, and any
+/// failure makes the exit code 1.
+async fn verify_audit(store: &dyn Store, checkpoints: CheckpointArgs) -> anyhow::Result<ExitCode> {
+    let mut intact = match audit::verify(store).await? {
+        Verification::Intact { entries } => {
+            say(&format!("audit log intact: {entries} entries"));
+            true
+        }
+        Verification::Broken { seq, reason } => {
+            say(&format!("audit log broken at entry {seq}: {reason}"));
+            false
+        }
+    };
+    if let Some((dir, key)) = checkpoints.location() {
+        let history = checkpoint::read_history(&dir, &key)?;
+        for (file, reason) in &history.invalid {
+            say(&format!(
+                "audit checkpoint {} refused: {reason}",
+                file.display()
+            ));
+            intact = false;
+        }
+        match checkpoint::compare(store, &history.valid).await? {
+            Anchoring::NoCheckpoints => {
+                if history.invalid.is_empty() {
+                    say(&format!(
+                        "no audit checkpoints in {} yet: nothing to compare the log with",
+                        dir.display()
+                    ));
+                }
+            }
+            Anchoring::Anchored { newest } => say(&format!(
+                "audit log matches its newest checkpoint ({})",
+                describe(&newest)
+            )),
+            Anchoring::Truncated {
+                checkpoint,
+                database_ends_at,
+            } => {
+                let first_missing = database_ends_at + 1;
+                let missing = if first_missing == checkpoint.seq {
+                    format!("entry {first_missing} is missing")
+                } else {
+                    format!(
+                        "entries {first_missing}\u{2013}{} are missing",
+                        checkpoint.seq
+                    )
+                };
+                let database_end = if database_ends_at == 0 {
+                    "the database holds no entries".to_owned()
+                } else {
+                    format!("the database ends at {database_ends_at}")
+                };
+                say(&format!(
+                    "audit log truncated: {missing} (last {}); {database_end}",
+                    describe(&checkpoint)
+                ));
+                intact = false;
+            }
+            Anchoring::Rewritten {
+                checkpoint,
+                last_matching,
+            } => {
+                let since = last_matching.map_or_else(
+                    || "no checkpoint matches the database".to_owned(),
+                    |matching| format!("the log still matches the {}", describe(&matching)),
+                );
+                say(&format!(
+                    "audit log rewritten: entry {} is not the one in the {}; {since}",
+                    checkpoint.seq,
+                    describe(&checkpoint)
+                ));
+                intact = false;
+            }
+        }
+    }
+    Ok(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// "checkpoint at seq 120, taken 2026-12-02T15:01:00Z"
+fn describe(checkpoint: &Checkpoint) -> String {
+    format!(
+        "checkpoint at seq {}, taken {}",
+        checkpoint.seq,
+        checkpoint
+            .taken_at
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    )
 }
 
 /// The default outcome-domain labels, with a deployment's own wording laid over them.
@@ -217,15 +368,22 @@ async fn seed_demo(store: &dyn Store, password: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests.
+/// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and, when checkpoints are
+/// kept, checkpoints the audit log's final head.
 pub async fn serve(
     store: Arc<dyn Store>,
     bind: SocketAddr,
+    checkpoints: Option<CheckpointWriter>,
     settings: Settings,
 ) -> anyhow::Result<()> {
     let state = AppState::new(store, &settings).await?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(pass_on_lapsed_offers(state.clone()));
+    let checkpoints = checkpoints.map(|writer| {
+        let writer = Arc::new(writer);
+        let periodic = tokio::spawn(writer.clone().run(shutdown.clone()));
+        (writer, periodic)
+    });
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .context("binding the address")?;
@@ -238,12 +396,29 @@ pub async fn serve(
         listener,
         http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        // End event streams, which would otherwise hold the graceful shutdown open forever.
-        shutdown.cancel();
+    .with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            // End event streams, which would otherwise hold the graceful shutdown open forever.
+            shutdown.cancel();
+        }
     })
     .await?;
+    if let Some((writer, periodic)) = checkpoints {
+        // Cancelled already on a signal; this also covers the server stopping on its own.
+        shutdown.cancel();
+        // A periodic checkpoint in flight finishes first; then the final head, now that every
+        // request has been answered.
+        periodic.await.context("the audit checkpoint task failed")?;
+        if let Some(seq) = writer
+            .checkpoint()
+            .await
+            .context("the final audit checkpoint was not written")?
+        {
+            tracing::info!(seq, "audit log checkpointed on shutdown");
+        }
+    }
     Ok(())
 }
 

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -14,6 +16,28 @@ struct Served {
     child: Child,
     base_url: String,
     output: Vec<String>,
+}
+
+impl Served {
+    /// SIGTERM, as a service manager stops it; its exit status once it has finished.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running 10 s after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Served {
@@ -409,4 +433,211 @@ async fn a_deployment_words_the_outcome_domains_its_own_way() {
         .status()
         .unwrap();
     assert!(!status.success());
+}
+
+/// Signs in as alex and reads their overview `times` times: one audit entry each.
+async fn alex_reads_their_overview(base_url: &str, times: usize) {
+    let client = reqwest::Client::new();
+    let tokens: serde_json::Value = client
+        .post(format!("{base_url}/v1/auth/login"))
+        .json(&serde_json::json!({"username": "alex", "password": "livingwell-demo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    for _ in 0..times {
+        let me = client
+            .get(format!("{base_url}/v1/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), reqwest::StatusCode::OK);
+    }
+}
+
+fn verify_with_checkpoints(database_url: &str, checkpoint_dir: &Path) -> (bool, String) {
+    let output = Command::new(BIN)
+        .args(["audit", "verify", "--database-url", database_url])
+        .arg("--audit-checkpoint-dir")
+        .arg(checkpoint_dir)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn checkpoint_file(checkpoint_dir: &Path, seq: i64) -> std::path::PathBuf {
+    checkpoint_dir.join(format!("checkpoint-{seq:020}.json"))
+}
+
+async fn wait_for_checkpoint(checkpoint_dir: &Path, seq: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !checkpoint_file(checkpoint_dir, seq).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint at seq {seq} within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn drop_the_no_delete_guard(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "DROP TRIGGER audit_log_no_delete",
+        Backend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+    }
+}
+
+/// Serves with checkpoints every second — two processes on Postgres, one on SQLite — and has
+/// alex read their overview four times on each; returns the number of audit entries written.
+async fn serve_and_checkpoint(db: &TestDatabase, checkpoint_dir: &Path) -> (Vec<Served>, i64) {
+    let dir = checkpoint_dir.to_str().unwrap();
+    let checkpoints = [
+        "--audit-checkpoint-dir",
+        dir,
+        "--audit-checkpoint-interval-secs",
+        "1",
+    ];
+    let mut servers = vec![serve(&db.url, &[&["--demo"][..], &checkpoints].concat())];
+    if db.backend() == Backend::Postgres {
+        servers.push(serve(&db.url, &checkpoints));
+    }
+    for served in &servers {
+        alex_reads_their_overview(&served.base_url, 4).await;
+    }
+    let written = 4 * i64::try_from(servers.len()).unwrap();
+    wait_for_checkpoint(checkpoint_dir, written).await;
+    (servers, written)
+}
+
+async fn audit_verify_names_entries_deleted_after_a_checkpoint(backend: Backend) {
+    let db = TestDatabase::create(backend).await.unwrap();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let (servers, written) = serve_and_checkpoint(&db, checkpoints.path()).await;
+
+    // The database owner removes the guard and the newest three entries, which the checkpoint
+    // covers, while the servers run on.
+    db.execute(drop_the_no_delete_guard(backend)).await.unwrap();
+    let deleted = db
+        .execute("DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)")
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3);
+    for served in servers {
+        assert!(served.terminate().success());
+    }
+    // The chain alone still looks whole…
+    let (intact, report) = verify(&db.url);
+    assert!(intact, "{report}");
+    // …but not against the checkpoints.
+    let (intact, report) = verify_with_checkpoints(&db.url, checkpoints.path());
+    assert!(!intact, "{report}");
+    assert!(
+        report.contains(&format!(
+            "audit log truncated: entries {}\u{2013}{written} are missing (last checkpoint at seq \
+             {written}, taken ",
+            written - 2
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("the database ends at {}", written - 3)),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_on_sqlite_names_entries_deleted_after_a_checkpoint() {
+    audit_verify_names_entries_deleted_after_a_checkpoint(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn audit_verify_on_postgres_names_entries_deleted_after_a_checkpoint() {
+    audit_verify_names_entries_deleted_after_a_checkpoint(Backend::Postgres).await;
+}
+
+async fn shutdown_checkpoints_the_head_and_an_untouched_log_verifies(backend: Backend) {
+    let db = TestDatabase::create(backend).await.unwrap();
+    let checkpoints = tempfile::tempdir().unwrap();
+    // No checkpoints yet: said, and not a failure.
+    let (intact, report) = verify_with_checkpoints(&db.url, checkpoints.path());
+    assert!(intact, "{report}");
+    assert!(report.contains("no audit checkpoints"), "{report}");
+
+    // An hour between checkpoints: only the one at shutdown can hold the newest entry.
+    let served = serve(
+        &db.url,
+        &[
+            "--demo",
+            "--audit-checkpoint-dir",
+            checkpoints.path().to_str().unwrap(),
+            "--audit-checkpoint-interval-secs",
+            "3600",
+        ],
+    );
+    alex_reads_their_overview(&served.base_url, 4).await;
+    assert!(!checkpoint_file(checkpoints.path(), 4).exists());
+    assert!(served.terminate().success());
+    assert!(checkpoint_file(checkpoints.path(), 4).exists());
+
+    let (intact, report) = verify_with_checkpoints(&db.url, checkpoints.path());
+    assert!(intact, "{report}");
+    assert!(report.contains("intact: 4 entries"), "{report}");
+    assert!(
+        report.contains("matches its newest checkpoint (checkpoint at seq 4, taken "),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_on_sqlite_checkpoints_the_head_and_an_untouched_log_verifies() {
+    shutdown_checkpoints_the_head_and_an_untouched_log_verifies(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn shutdown_on_postgres_checkpoints_the_head_and_an_untouched_log_verifies() {
+    shutdown_checkpoints_the_head_and_an_untouched_log_verifies(Backend::Postgres).await;
+}
+
+async fn audit_verify_refuses_a_checkpoint_with_a_forged_signature(backend: Backend) {
+    let db = TestDatabase::create(backend).await.unwrap();
+    let checkpoints = tempfile::tempdir().unwrap();
+    let (servers, written) = serve_and_checkpoint(&db, checkpoints.path()).await;
+    for served in servers {
+        assert!(served.terminate().success());
+    }
+    let (intact, report) = verify_with_checkpoints(&db.url, checkpoints.path());
+    assert!(intact, "{report}");
+
+    // Someone edits the newest checkpoint to hide a truncation: the signature no longer holds.
+    let newest = checkpoint_file(checkpoints.path(), written);
+    let mut checkpoint: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&newest).unwrap()).unwrap();
+    checkpoint["seq"] = serde_json::json!(written - 1);
+    std::fs::write(&newest, serde_json::to_vec(&checkpoint).unwrap()).unwrap();
+    let (intact, report) = verify_with_checkpoints(&db.url, checkpoints.path());
+    assert!(!intact, "{report}");
+    assert!(
+        report.contains(&format!(
+            "audit checkpoint {} refused: bad signature",
+            newest.display()
+        )),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn audit_verify_on_sqlite_refuses_a_checkpoint_with_a_forged_signature() {
+    audit_verify_refuses_a_checkpoint_with_a_forged_signature(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn audit_verify_on_postgres_refuses_a_checkpoint_with_a_forged_signature() {
+    audit_verify_refuses_a_checkpoint_with_a_forged_signature(Backend::Postgres).await;
 }

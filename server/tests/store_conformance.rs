@@ -22,9 +22,9 @@ use livingwell_core::domain::{
 };
 use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::{
-    self, EmergencyAccessRecord, GrantRefusal, NewAuditEntry, NewRefreshToken, OAuthClientRecord,
-    PersonRecord, RefreshTokenRecord, RelationshipFacts, SessionUser, SigningKeyRecord, Store,
-    StoreError, TeamRecord, UserRecord,
+    self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewAuditEntry, NewRefreshToken,
+    OAuthClientRecord, PersonRecord, RefreshTokenRecord, RelationshipFacts, SessionUser,
+    SigningKeyRecord, Store, StoreError, TeamRecord, UserRecord,
 };
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -1436,6 +1436,7 @@ async fn audit_seqs_start_at_one_and_are_contiguous(store: Arc<dyn Store>) {
         audit::verify(store.as_ref()).await.unwrap(),
         Verification::Intact { entries: 0 }
     );
+    assert_eq!(store.audit_head().await.unwrap(), None);
     let subject = PersonId::new();
     let first = store
         .append_audit(&[audit_entry(Some(subject), "read")])
@@ -1472,6 +1473,13 @@ async fn audit_seqs_start_at_one_and_are_contiguous(store: Arc<dyn Store>) {
             .map(|r| r.seq)
             .collect::<Vec<_>>(),
         vec![5]
+    );
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        Some(AuditHead {
+            seq: 6,
+            hash: all[5].hash.clone()
+        })
     );
     assert_eq!(
         audit::verify(store.as_ref()).await.unwrap(),

@@ -219,6 +219,13 @@ pub struct AuditRecord {
     pub hash: Vec<u8>,
 }
 
+/// The newest entry of the chain: its sequence number and hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+}
+
 /// Why a consent could not be granted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantRefusal {
@@ -381,6 +388,8 @@ pub trait Store:
     ) -> StoreResult<Vec<AuditRecord>>;
     /// Entries in chain order after `after`.
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// The newest entry's place in the chain; `None` while the log is empty.
+    async fn audit_head(&self) -> StoreResult<Option<AuditHead>>;
 }
 
 /// Opens the database a URL names: `postgres://…` or `sqlite://…` (created when missing).

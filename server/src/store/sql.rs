@@ -1109,6 +1109,16 @@ macro_rules! impl_store {
                 .await?;
                 Ok(rows.into_iter().map(Into::into).collect())
             }
+
+            async fn audit_head(
+                &self,
+            ) -> $crate::store::StoreResult<Option<$crate::store::AuditHead>> {
+                let head: Option<(i64, Vec<u8>)> =
+                    sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(head.map(|(seq, hash)| $crate::store::AuditHead { seq, hash }))
+            }
         }
     };
 }

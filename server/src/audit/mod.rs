@@ -11,6 +11,11 @@
 //!   commit is in flight and commits them together, so concurrent reads share one fsync instead
 //!   of queueing for one each. Across processes the store serialises appends (an advisory lock
 //!   on Postgres, the single write lock on SQLite), so there is one chain.
+//! - **Anchored outside the database.** A chain cut short is still a valid chain, so `serve`
+//!   writes signed checkpoints of the head to a directory the database cannot reach
+//!   ([`checkpoint`]); verifying against them shows a deleted tail, naming the missing entries.
+
+pub mod checkpoint;
 
 use std::sync::Arc;
 
