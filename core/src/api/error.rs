@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub enum ErrorCode {
     BadRequest,
     Unauthorized,
+    /// The action needs a recent sign-in: `POST /v1/auth/reauthenticate`, then try again.
+    StepUpRequired,
+    /// The account has been turned off by an administrator.
+    AccountDisabled,
     Forbidden,
     NotFound,
     Conflict,

@@ -17,6 +17,7 @@ macro_rules! debug_without_secrets {
     };
 }
 
+pub mod accounts;
 pub mod appointments;
 pub mod auth;
 pub mod error;

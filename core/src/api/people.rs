@@ -37,9 +37,10 @@ debug_without_secrets!(CreateUserRequest, role);
 
 impl Validate for CreateUserRequest {
     fn field_errors(&self) -> Vec<FieldError> {
+        // A person's own account is made by invitation, so that staff never know its password.
         let person_matches_role = match (self.role, self.person_id) {
-            (Role::ServiceUser, None) => Err(FieldError::new("person_id", "required")),
-            (Role::ServiceUser, Some(_)) | (_, None) => Ok(()),
+            (Role::ServiceUser, _) => Err(FieldError::new("role", "invite_from_the_person_record")),
+            (_, None) => Ok(()),
             (_, Some(_)) => Err(FieldError::new("person_id", "only_for_service_users")),
         };
         collect_errors([
@@ -51,48 +52,23 @@ impl Validate for CreateUserRequest {
     }
 }
 
-/// A new account for a person, made together with their record.
-#[derive(Clone, Deserialize, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct NewAccount {
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._-]+$")
-    )]
-    pub username: String,
-    #[cfg_attr(feature = "openapi", schema(min_length = 12, max_length = 1024))]
-    pub password: String,
-}
-
-debug_without_secrets!(NewAccount);
-
 #[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePersonRequest {
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 120))]
     pub display_name: String,
-    /// The team whose caseload the person joins.
+    /// The team whose caseload the person joins. The person's app account comes later, by
+    /// invitation (`POST /v1/people/{id}/invitation`): staff never set a person's password.
     #[serde(default)]
     pub team_id: Option<TeamId>,
-    /// An app account for the person, made at the same time.
-    #[serde(default)]
-    pub account: Option<NewAccount>,
 }
 
 debug_without_secrets!(CreatePersonRequest, team_id);
 
 impl Validate for CreatePersonRequest {
     fn field_errors(&self) -> Vec<FieldError> {
-        let mut errors = collect_errors([text::check_name("display_name", &self.display_name)]);
-        if let Some(account) = &self.account {
-            errors.extend(collect_errors([
-                text::check_username("account.username", &account.username),
-                text::check_new_password("account.password", &account.password),
-            ]));
-        }
-        errors
+        collect_errors([text::check_name("display_name", &self.display_name)])
     }
 }
 

@@ -8,6 +8,7 @@
 //!   [`crate::policy`] from the database on every request; even the account's role and the
 //!   session's liveness are read afresh, so a revoked session or a changed role holds at once.
 
+pub mod codes;
 pub mod passwords;
 pub mod refresh;
 pub mod throttle;

@@ -1,4 +1,10 @@
-//! Password hashing with argon2 (its recommended defaults), off the async threads.
+//! Password hashing with argon2 (its recommended defaults), off the async threads, and the
+//! rule for a new password.
+//!
+//! A new password must be long enough (`core`'s length rule, checked with the request) and not
+//! easy to guess: zxcvbn's estimate, which knows the common-password lists, English words, names,
+//! keyboard patterns and dates, and the account's own username and name, must reach
+//! [`MIN_STRENGTH`] ("safely unguessable" against an online attack).
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
@@ -9,6 +15,27 @@ pub enum PasswordError {
     Hash,
     #[error("the hashing task did not finish")]
     Task,
+}
+
+/// The least zxcvbn score a new password needs.
+pub const MIN_STRENGTH: zxcvbn::Score = zxcvbn::Score::Three;
+
+/// Refuses a new password that is easy to guess, naming `field`. `about_the_account` are words
+/// a guesser would try first (username, display name).
+pub fn check_strength(
+    field: &str,
+    password: &str,
+    about_the_account: &[&str],
+) -> Result<(), livingwell_core::api::FieldError> {
+    let estimate = zxcvbn::zxcvbn(password, about_the_account);
+    if estimate.score() >= MIN_STRENGTH {
+        Ok(())
+    } else {
+        Err(livingwell_core::api::FieldError::new(
+            field,
+            "too_easy_to_guess",
+        ))
+    }
 }
 
 /// Hashes a password into a PHC string (salt and parameters included).
@@ -37,4 +64,30 @@ pub async fn verify(password: String, phc: String) -> Result<bool, PasswordError
     })
     .await
     .map_err(|_| PasswordError::Task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_strength;
+
+    #[test]
+    fn common_and_personal_passwords_are_refused() {
+        for weak in [
+            "password1234",
+            "qwertyuiop12",
+            "iloveyou1234",
+            "alexrivers2026",
+        ] {
+            assert!(
+                check_strength("password", weak, &["alex", "Alex Rivers"]).is_err(),
+                "{weak}"
+            );
+        }
+        for strong in ["correct horse battery staple", "sam-says-hello-2026"] {
+            assert!(
+                check_strength("password", strong, &["alex", "Alex Rivers"]).is_ok(),
+                "{strong}"
+            );
+        }
+    }
 }

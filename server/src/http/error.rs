@@ -27,6 +27,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("forbidden")]
     Forbidden,
+    /// The right password for an account an administrator has turned off.
+    #[error("account disabled")]
+    AccountDisabled,
     #[error("not found")]
     NotFound,
     #[error("conflict")]
@@ -69,6 +72,11 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 ErrorCode::Forbidden,
                 "You may not do this.",
+            ),
+            ApiError::AccountDisabled => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::AccountDisabled,
+                "This account has been turned off. Please contact your team.",
             ),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,

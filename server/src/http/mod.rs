@@ -5,6 +5,7 @@
 //! at `/docs` whose assets are compiled in (it works offline).
 
 pub mod access;
+mod accounts;
 pub mod appointments;
 pub mod error;
 mod events;
@@ -192,6 +193,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(meta::router())
         .merge(sessions::router())
+        .merge(accounts::router())
         .merge(people::router())
         .merge(plans::router())
         .merge(teams::router())

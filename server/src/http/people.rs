@@ -12,7 +12,7 @@ use livingwell_core::api::people::{
 };
 use livingwell_core::api::{ErrorBody, FieldError, Validate};
 use livingwell_core::domain::consent::{Consent, Grantee};
-use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, UserId};
+use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role, StaffScope};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -22,9 +22,9 @@ use super::access::authorize;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use super::sessions::{display_names, person_view, user_view};
-use crate::auth::{Caller, passwords};
+use crate::auth::Caller;
 use crate::policy::{Action, Resource};
-use crate::store::{self, EmergencyAccessRecord, GrantRefusal, PersonRecord, UserRecord};
+use crate::store::{self, EmergencyAccessRecord, GrantRefusal, PersonRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -40,7 +40,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(access_log))
 }
 
-/// Staff: create a person's record, optionally on a team and with an app account.
+/// Staff: create a person's record, optionally on a team. Their app account comes by invitation
+/// (`POST /v1/people/{id}/invitation`).
 #[utoipa::path(post, path = "/v1/people", tag = "people", security(("bearer" = [])),
     request_body = CreatePersonRequest, responses(
         (status = 201, body = PersonView),
@@ -79,18 +80,7 @@ async fn create_person(
         peer_worker_id: None,
         created_at: now,
     };
-    let account = match &request.account {
-        Some(account) => Some(UserRecord {
-            id: UserId::new(),
-            username: account.username.clone(),
-            password_hash: passwords::hash(account.password.clone()).await?,
-            role: Role::ServiceUser,
-            display_name: person.display_name.clone(),
-            person_id: Some(person.id),
-        }),
-        None => None,
-    };
-    state.store.create_person(&person, account.as_ref()).await?;
+    state.store.create_person(&person, None).await?;
     state
         .audit
         .record(crate::store::NewAuditEntry {

@@ -83,7 +83,7 @@ pub(super) fn team_view(team: &TeamRecord) -> TeamView {
 }
 
 /// Starts a new session for the account and issues its first token pair.
-async fn start_session(state: &AppState, user: &UserRecord) -> ApiResult<TokenResponse> {
+pub(super) async fn start_session(state: &AppState, user: &UserRecord) -> ApiResult<TokenResponse> {
     let now = store::now();
     let session = uuid::Uuid::now_v7();
     state.store.create_session(session, user.id, now).await?;
@@ -150,6 +150,10 @@ async fn login(
         Some(user) if password_matches => user,
         _ => return Err(ApiError::Unauthorized),
     };
+    // Told only to someone who knows the password: the account exists but is turned off.
+    if state.store.is_disabled(user.id).await? {
+        return Err(ApiError::AccountDisabled);
+    }
     Ok(axum::Json(start_session(&state, &user).await?))
 }
 

@@ -180,6 +180,12 @@ async fn create_user(
     {
         return Err(ApiError::invalid("person_id", "not_found"));
     }
+    passwords::check_strength(
+        "password",
+        &request.password,
+        &[&request.username, &request.display_name],
+    )
+    .map_err(|error| ApiError::Invalid(vec![error]))?;
     let user = UserRecord {
         id: UserId::new(),
         username: request.username,

@@ -10,6 +10,7 @@
 //! correctly because every value is written by the same encoder with a `+00:00` offset), sets are
 //! JSON arrays.
 
+pub mod accounts;
 pub mod appointments;
 pub mod events;
 pub mod messages;
@@ -239,7 +240,8 @@ pub enum GrantRefusal {
 /// Everything the server keeps. The people-and-relationships methods are here; each other
 /// aggregate has its own trait (plans, appointments, events), all implemented by both stores.
 pub trait Store:
-    plans::PlanStore
+    accounts::AccountStore
+    + plans::PlanStore
     + appointments::AppointmentStore
     + events::EventStore
     + messages::MessageStore

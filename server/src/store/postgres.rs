@@ -4,6 +4,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreResult;
+use super::accounts::impl_account_store;
 use super::appointments::impl_appointment_store;
 use super::events::impl_event_store;
 use super::messages::impl_message_store;
@@ -80,6 +81,7 @@ impl PgStore {
 }
 
 impl_store!(PgStore);
+impl_account_store!(PgStore);
 impl_plan_store!(PgStore);
 impl_appointment_store!(PgStore);
 impl_event_store!(PgStore);

@@ -9,6 +9,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use super::StoreResult;
+use super::accounts::impl_account_store;
 use super::appointments::impl_appointment_store;
 use super::events::impl_event_store;
 use super::messages::impl_message_store;
@@ -81,6 +82,7 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore);
+impl_account_store!(SqliteStore);
 impl_plan_store!(SqliteStore);
 impl_appointment_store!(SqliteStore);
 impl_event_store!(SqliteStore);

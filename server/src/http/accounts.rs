@@ -1,0 +1,391 @@
+//! Accounts staff do not set passwords for: invitations, password changes and resets, and
+//! disabling an account.
+//!
+//! - A person's account is made by **invitation**: staff get a one-time code (7 days, single
+//!   use, only its hash stored) to give the person, who then chooses a username and password.
+//! - A forgotten password is **reset** with a one-time code an admin makes (24 hours); using it
+//!   ends every session of the account.
+//! - **Changing** a password needs the current one and ends the account's other sessions.
+//! - **Disabling** an account ends all its sessions at once and refuses sign-in until it is
+//!   enabled again. Each of these is audited.
+//!
+//! New passwords must pass the strength rule in [`crate::auth::passwords`].
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use chrono::Duration;
+use livingwell_core::api::ErrorBody;
+use livingwell_core::api::accounts::{
+    AcceptInvitationRequest, ChangePasswordRequest, CreateInvitationRequest, InvitationView,
+    OneTimeCodeView, ResetPasswordRequest,
+};
+use livingwell_core::api::auth::TokenResponse;
+use livingwell_core::domain::{PersonId, Role, UserId};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::access::{authorize, record_unscoped};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Admin, AppUser, Path, RequestId, ValidJson};
+use super::sessions::start_session;
+use crate::auth::{Caller, codes, passwords};
+use crate::policy::{Action, Resource};
+use crate::store::accounts::{AcceptRefusal, NewInvitation, NewResetCode};
+use crate::store::{self, UserRecord};
+
+/// How long an invitation code can be used.
+pub const INVITATION_LIFETIME: Duration = Duration::days(7);
+/// How long a password-reset code can be used: the person is usually with the worker, or
+/// will be by the next day.
+pub const RESET_CODE_LIFETIME: Duration = Duration::hours(24);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(invite_person))
+        .routes(routes!(invite))
+        .routes(routes!(accept_invitation))
+        .routes(routes!(change_password))
+        .routes(routes!(make_reset_code))
+        .routes(routes!(reset_password))
+        .routes(routes!(disable))
+        .routes(routes!(enable))
+}
+
+/// Staff on the person's team: a one-time code for the person's first sign-in. The person
+/// chooses their own username and password with it (`POST /v1/auth/accept-invitation`).
+#[utoipa::path(post, path = "/v1/people/{id}/invitation", tag = "accounts",
+    security(("bearer" = [])), params(("id" = PersonId, Path)),
+    responses((status = 201, body = InvitationView), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "The person already has an account")))]
+async fn invite_person(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<(StatusCode, axum::Json<InvitationView>)> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Person,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    if state.store.account_of_person(person).await?.is_some() {
+        return Err(ApiError::invalid("id", "has_an_account"));
+    }
+    let record = state
+        .store
+        .person(person)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = store_invitation(
+        &state,
+        &caller,
+        Role::ServiceUser,
+        Some(person),
+        record.display_name,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+/// Admin: a one-time code for a new carer, worker or admin account.
+#[utoipa::path(post, path = "/v1/invitations", tag = "accounts", security(("bearer" = [])),
+    request_body = CreateInvitationRequest,
+    responses((status = 201, body = InvitationView), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+async fn invite(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    RequestId(request_id): RequestId,
+    ValidJson(request): ValidJson<CreateInvitationRequest>,
+) -> ApiResult<(StatusCode, axum::Json<InvitationView>)> {
+    let caller = Caller::User(admin);
+    record_unscoped(&state, &caller, "invitation", Action::Write, &request_id).await?;
+    let view = store_invitation(
+        &state,
+        &caller,
+        request.role,
+        None,
+        request.display_name.trim().to_owned(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+async fn store_invitation(
+    state: &AppState,
+    caller: &Caller,
+    role: Role,
+    person_id: Option<PersonId>,
+    display_name: String,
+) -> ApiResult<InvitationView> {
+    let now = store::now();
+    let (code, code_hash) = codes::generate();
+    let expires_at = now + INVITATION_LIFETIME;
+    state
+        .store
+        .create_invitation(&NewInvitation {
+            id: uuid::Uuid::now_v7(),
+            code_hash,
+            role,
+            person_id,
+            display_name,
+            created_by: caller.audit_id(),
+            created_at: now,
+            expires_at,
+        })
+        .await?;
+    Ok(InvitationView {
+        role,
+        person_id,
+        code,
+        expires_at,
+    })
+}
+
+/// First sign-in with an invitation code: the person chooses a username and password, and is
+/// signed in. A code works once, for seven days.
+#[utoipa::path(post, path = "/v1/auth/accept-invitation", tag = "accounts",
+    request_body = AcceptInvitationRequest,
+    responses((status = 201, body = TokenResponse),
+              (status = 409, body = ErrorBody, description = "The username is taken"),
+              (status = 422, body = ErrorBody, description = "Invalid; or the code is not valid (used, expired or unknown)"),
+              (status = 429, body = ErrorBody)))]
+async fn accept_invitation(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(request): ValidJson<AcceptInvitationRequest>,
+) -> ApiResult<(StatusCode, axum::Json<TokenResponse>)> {
+    let username = request.username.trim().to_lowercase();
+    state
+        .throttle
+        .check(&username, peer.ip())
+        .map_err(ApiError::RateLimited)?;
+    let code_hash =
+        codes::digest_typed(&request.code).ok_or_else(|| ApiError::invalid("code", "not_valid"))?;
+    passwords::check_strength("password", &request.password, &[&username])
+        .map_err(|error| ApiError::Invalid(vec![error]))?;
+    let account = UserRecord {
+        id: UserId::new(),
+        username,
+        password_hash: passwords::hash(request.password).await?,
+        // The invitation decides these.
+        role: Role::Carer,
+        display_name: String::new(),
+        person_id: None,
+    };
+    let user = match state
+        .store
+        .accept_invitation(&code_hash, &account, store::now())
+        .await?
+    {
+        Ok(user) => user,
+        Err(AcceptRefusal::CodeNotValid | AcceptRefusal::PersonHasAccount) => {
+            return Err(ApiError::invalid("code", "not_valid"));
+        }
+        Err(AcceptRefusal::UsernameTaken) => {
+            return Err(ApiError::Conflict(vec![
+                livingwell_core::api::FieldError::new("username", "taken"),
+            ]));
+        }
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(start_session(&state, &user).await?),
+    ))
+}
+
+/// Change the caller's password. Needs the current password; every other session of the
+/// account ends (this one stays signed in).
+#[utoipa::path(post, path = "/v1/auth/password", tag = "accounts", security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "Changed"),
+              (status = 422, body = ErrorBody, description = "The current password is wrong, or the new one is not accepted"),
+              (status = 429, body = ErrorBody)))]
+async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppUser(caller): AppUser,
+    RequestId(request_id): RequestId,
+    ValidJson(request): ValidJson<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let user = state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    // Guessing the current password through this form is throttled like signing in.
+    state
+        .throttle
+        .check(&user.username, peer.ip())
+        .map_err(ApiError::RateLimited)?;
+    if !passwords::verify(request.current_password, user.password_hash.clone()).await? {
+        return Err(ApiError::invalid("current_password", "incorrect"));
+    }
+    passwords::check_strength(
+        "new_password",
+        &request.new_password,
+        &[&user.username, &user.display_name],
+    )
+    .map_err(|error| ApiError::Invalid(vec![error]))?;
+    let hash = passwords::hash(request.new_password).await?;
+    state
+        .store
+        .change_password(caller.id, &hash, caller.session_id, store::now())
+        .await?;
+    record_unscoped(
+        &state,
+        &Caller::User(caller),
+        "password",
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Admin: a one-time code with which the account's owner sets a new password
+/// (`POST /v1/auth/reset-password`); a practitioner can pass it on. Any earlier code ends.
+#[utoipa::path(post, path = "/v1/users/{id}/password-reset", tag = "accounts",
+    security(("bearer" = [])), params(("id" = UserId, Path)),
+    responses((status = 201, body = OneTimeCodeView), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn make_reset_code(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    RequestId(request_id): RequestId,
+    Path(user): Path<UserId>,
+) -> ApiResult<(StatusCode, axum::Json<OneTimeCodeView>)> {
+    let caller = Caller::User(admin);
+    record_unscoped(
+        &state,
+        &caller,
+        "password_reset",
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    if state.store.user_by_id(user).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let now = store::now();
+    let (code, code_hash) = codes::generate();
+    let expires_at = now + RESET_CODE_LIFETIME;
+    state
+        .store
+        .create_reset_code(&NewResetCode {
+            id: uuid::Uuid::now_v7(),
+            user_id: user,
+            code_hash,
+            created_by: caller.audit_id(),
+            created_at: now,
+            expires_at,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(OneTimeCodeView { code, expires_at }),
+    ))
+}
+
+/// Set a new password with a reset code. Every session of the account ends; sign in again.
+#[utoipa::path(post, path = "/v1/auth/reset-password", tag = "accounts",
+    request_body = ResetPasswordRequest,
+    responses((status = 204, description = "Changed"),
+              (status = 422, body = ErrorBody, description = "Invalid; or the code is not valid for this account"),
+              (status = 429, body = ErrorBody)))]
+async fn reset_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ValidJson(request): ValidJson<ResetPasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let username = request.username.trim().to_lowercase();
+    state
+        .throttle
+        .check(&username, peer.ip())
+        .map_err(ApiError::RateLimited)?;
+    let code_hash =
+        codes::digest_typed(&request.code).ok_or_else(|| ApiError::invalid("code", "not_valid"))?;
+    passwords::check_strength("new_password", &request.new_password, &[&username])
+        .map_err(|error| ApiError::Invalid(vec![error]))?;
+    let hash = passwords::hash(request.new_password).await?;
+    match state
+        .store
+        .reset_password(&username, &code_hash, &hash, store::now())
+        .await?
+    {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(ApiError::invalid("code", "not_valid")),
+    }
+}
+
+/// Admin: turn an account off. Every session ends at once and sign-in is refused until it is
+/// enabled again (a leaver, a lost phone).
+#[utoipa::path(post, path = "/v1/users/{id}/disable", tag = "accounts",
+    security(("bearer" = [])), params(("id" = UserId, Path)),
+    responses((status = 204, description = "Disabled"), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "An admin cannot disable their own account")))]
+async fn disable(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    RequestId(request_id): RequestId,
+    Path(user): Path<UserId>,
+) -> ApiResult<StatusCode> {
+    if user == admin.id {
+        return Err(ApiError::invalid("id", "yourself"));
+    }
+    set_disabled(&state, admin, &request_id, user, true).await
+}
+
+/// Admin: let a disabled account sign in again.
+#[utoipa::path(post, path = "/v1/users/{id}/enable", tag = "accounts",
+    security(("bearer" = [])), params(("id" = UserId, Path)),
+    responses((status = 204, description = "Enabled"), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+async fn enable(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    RequestId(request_id): RequestId,
+    Path(user): Path<UserId>,
+) -> ApiResult<StatusCode> {
+    set_disabled(&state, admin, &request_id, user, false).await
+}
+
+async fn set_disabled(
+    state: &AppState,
+    admin: crate::auth::CallerUser,
+    request_id: &str,
+    user: UserId,
+    disabled: bool,
+) -> ApiResult<StatusCode> {
+    let resource = if disabled {
+        "account_disable"
+    } else {
+        "account_enable"
+    };
+    record_unscoped(
+        state,
+        &Caller::User(admin),
+        resource,
+        Action::Write,
+        request_id,
+    )
+    .await?;
+    if state
+        .store
+        .set_disabled(user, disabled, store::now())
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,321 @@
+//! Accounts without staff-set passwords: invitations, password changes and resets, disabling.
+//!
+//! Guarantees:
+//! - **One-time codes, stored as hashes.** An invitation or reset code is kept only as SHA-256
+//!   (the codes carry 80 random bits, so a fast hash is enough) and is spent by the one
+//!   statement that marks it used, so two requests racing with one code cannot both succeed.
+//! - **A new password ends the old sessions.** Changing a password ends every other session of
+//!   the account; a reset or a disable ends all of them, in the same transaction as the change.
+
+use chrono::{DateTime, Utc};
+use livingwell_core::domain::{PersonId, Role, UserId};
+
+use super::{StoreResult, UserRecord};
+
+/// An invitation to make an account, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInvitation {
+    pub id: uuid::Uuid,
+    pub code_hash: Vec<u8>,
+    pub role: Role,
+    /// For a service user's account: their person record.
+    pub person_id: Option<PersonId>,
+    pub display_name: String,
+    /// Who invited: an account id, or `client:<id>` for a staff system.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why an invitation could not be accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptRefusal {
+    /// No such code, or used, or expired: all one answer, so codes cannot be probed.
+    CodeNotValid,
+    UsernameTaken,
+    /// The person already has an account.
+    PersonHasAccount,
+}
+
+/// A password-reset code, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewResetCode {
+    pub id: uuid::Uuid,
+    pub user_id: UserId,
+    pub code_hash: Vec<u8>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait::async_trait]
+pub trait AccountStore {
+    async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()>;
+    /// Spends the invitation with this code hash and creates the account it invites, with the
+    /// username and password hash the person chose (`account.role`, `display_name` and
+    /// `person_id` are taken from the invitation). Nothing is stored when it is refused.
+    async fn accept_invitation(
+        &self,
+        code_hash: &[u8],
+        account: &UserRecord,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Result<UserRecord, AcceptRefusal>>;
+    async fn create_reset_code(&self, code: &NewResetCode) -> StoreResult<()>;
+    /// Spends a reset code of the account `username`, sets the new password hash and ends every
+    /// session of the account. `None` when the code is not valid for that account (or the
+    /// account is disabled).
+    async fn reset_password(
+        &self,
+        username: &str,
+        code_hash: &[u8],
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<UserId>>;
+    /// Sets a new password hash and ends every session of the account but `keep`.
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Disables the account and ends every session of it (`disabled`), or lets it sign in
+    /// again. Returns whether the account exists.
+    async fn set_disabled(
+        &self,
+        user: UserId,
+        disabled: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Whether the account is disabled.
+    async fn is_disabled(&self, user: UserId) -> StoreResult<bool>;
+}
+
+macro_rules! impl_account_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::accounts::AccountStore for $store {
+            async fn create_invitation(
+                &self,
+                invitation: &$crate::store::accounts::NewInvitation,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO invitations (id, code_hash, role, person_id, display_name, \
+                     created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(invitation.id)
+                .bind(&invitation.code_hash)
+                .bind(invitation.role.as_str())
+                .bind(invitation.person_id.map(|p| p.as_uuid()))
+                .bind(&invitation.display_name)
+                .bind(&invitation.created_by)
+                .bind(invitation.created_at)
+                .bind(invitation.expires_at)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                Ok(())
+            }
+
+            async fn accept_invitation(
+                &self,
+                code_hash: &[u8],
+                account: &$crate::store::UserRecord,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<
+                Result<$crate::store::UserRecord, $crate::store::accounts::AcceptRefusal>,
+            > {
+                use $crate::store::accounts::AcceptRefusal;
+                let mut tx = self.begin_write().await?;
+                let found: Option<(uuid::Uuid, String, Option<uuid::Uuid>, String)> =
+                    sqlx::query_as(
+                        "SELECT id, role, person_id, display_name FROM invitations \
+                         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                    )
+                    .bind(code_hash)
+                    .bind(at)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some((invitation, role, person_id, display_name)) = found else {
+                    return Ok(Err(AcceptRefusal::CodeNotValid));
+                };
+                let user = $crate::store::UserRecord {
+                    role: livingwell_core::domain::Role::parse(&role).ok_or_else(|| {
+                        $crate::store::StoreError::Corrupt("invitations.role".into())
+                    })?,
+                    person_id: person_id.map(Into::into),
+                    display_name,
+                    ..account.clone()
+                };
+                let inserted = $crate::store::sql::insert_user!(user, at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::StoreError::from_sqlx);
+                match inserted {
+                    Ok(_) => {}
+                    Err($crate::store::StoreError::Conflict(what)) => {
+                        return Ok(Err(if what.contains("username") {
+                            AcceptRefusal::UsernameTaken
+                        } else {
+                            AcceptRefusal::PersonHasAccount
+                        }));
+                    }
+                    Err(other) => return Err(other),
+                }
+                // Spent here, under the write lock (SQLite) or the row lock (Postgres): of two
+                // acceptances racing with one code, the second finds it used and rolls back.
+                let spent = sqlx::query(
+                    "UPDATE invitations SET used_at = $2, user_id = $3 \
+                     WHERE id = $1 AND used_at IS NULL",
+                )
+                .bind(invitation)
+                .bind(at)
+                .bind(user.id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+                if spent.rows_affected() != 1 {
+                    return Ok(Err(AcceptRefusal::CodeNotValid));
+                }
+                tx.commit().await?;
+                Ok(Ok(user))
+            }
+
+            async fn create_reset_code(
+                &self,
+                code: &$crate::store::accounts::NewResetCode,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                // One reset in flight per account: a new code replaces any earlier one.
+                sqlx::query(
+                    "UPDATE password_reset_codes SET used_at = $2 \
+                     WHERE user_id = $1 AND used_at IS NULL",
+                )
+                .bind(code.user_id.as_uuid())
+                .bind(code.created_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO password_reset_codes (id, user_id, code_hash, created_by, \
+                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(code.id)
+                .bind(code.user_id.as_uuid())
+                .bind(&code.code_hash)
+                .bind(&code.created_by)
+                .bind(code.created_at)
+                .bind(code.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn reset_password(
+                &self,
+                username: &str,
+                code_hash: &[u8],
+                password_hash: &str,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Option<livingwell_core::domain::UserId>> {
+                let mut tx = self.begin_write().await?;
+                let spent: Option<(uuid::Uuid,)> = sqlx::query_as(
+                    "UPDATE password_reset_codes SET used_at = $3 \
+                     WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
+                     AND user_id = (SELECT id FROM users \
+                                    WHERE username = $1 AND disabled_at IS NULL) \
+                     RETURNING user_id",
+                )
+                .bind(username)
+                .bind(code_hash)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((user,)) = spent else {
+                    return Ok(None);
+                };
+                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user)
+                    .bind(password_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(user)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Some(user.into()))
+            }
+
+            async fn change_password(
+                &self,
+                user: livingwell_core::domain::UserId,
+                password_hash: &str,
+                keep: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                    .bind(user.as_uuid())
+                    .bind(password_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $3 \
+                     WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+                )
+                .bind(user.as_uuid())
+                .bind(keep)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_disabled(
+                &self,
+                user: livingwell_core::domain::UserId,
+                disabled: bool,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let changed = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+                    .bind(user.as_uuid())
+                    .bind(disabled.then_some(at))
+                    .execute(&mut *tx)
+                    .await?;
+                if disabled {
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $2 \
+                         WHERE user_id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(user.as_uuid())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(changed.rows_affected() == 1)
+            }
+
+            async fn is_disabled(
+                &self,
+                user: livingwell_core::domain::UserId,
+            ) -> $crate::store::StoreResult<bool> {
+                let (disabled,): (bool,) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NOT NULL)",
+                )
+                .bind(user.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(disabled)
+            }
+        }
+    };
+}
+
+pub(super) use impl_account_store;
