@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use livingwell_core::api::auth::TokenResponse;
 use livingwell_server::http::{self, AppState, Settings};
 use livingwell_server::store::{self, Store};
@@ -16,6 +17,7 @@ use serde_json::Value;
 /// The demo accounts' password.
 pub const PASSWORD: &str = livingwell_server::demo::DEFAULT_PASSWORD;
 
+pub use livingwell_server::clock::ManualClock;
 pub use livingwell_testkit::{Backend, TestDatabase};
 
 /// A running server with the demo people, on its own database.
@@ -76,6 +78,20 @@ impl TestServer {
     /// A fresh database with the demo people, and a server over it.
     pub async fn start(backend: Backend) -> anyhow::Result<Self> {
         Self::start_with(backend, Settings::default()).await
+    }
+
+    /// A server whose clock stands at `start` and moves only when the returned clock is
+    /// advanced, so expiry is tested without waiting.
+    pub async fn start_at(
+        backend: Backend,
+        start: DateTime<Utc>,
+    ) -> anyhow::Result<(Self, ManualClock)> {
+        let clock = ManualClock::new(start);
+        let settings = Settings {
+            clock: clock.clone().into(),
+            ..Settings::default()
+        };
+        Ok((Self::start_with(backend, settings).await?, clock))
     }
 
     pub async fn start_with(backend: Backend, settings: Settings) -> anyhow::Result<Self> {

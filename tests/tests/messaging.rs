@@ -7,7 +7,8 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use livingwell_server::http::{self, AppState, Clock, MessagingSettings, PushTarget, SendRate};
+use livingwell_server::clock::{Clock, ManualClock};
+use livingwell_server::http::{self, AppState, MessagingSettings, PushTarget, SendRate};
 use livingwell_tests::{Backend, PASSWORD, Reply, Session, TestServer, on_both_databases};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -42,8 +43,8 @@ const WINTER_23_00: &str = "2026-01-14T23:00:00Z";
 
 fn settings(clock: Clock) -> http::Settings {
     http::Settings {
+        clock,
         messaging: MessagingSettings {
-            clock,
             send_rate: SendRate {
                 burst: NonZeroU32::new(10_000).unwrap(),
                 replenish_every: Duration::from_millis(1),
@@ -54,8 +55,9 @@ fn settings(clock: Clock) -> http::Settings {
     }
 }
 
+/// A clock that stands at `text` (nothing here moves it).
 fn at(text: &str) -> Clock {
-    Clock::Fixed(text.parse().unwrap())
+    ManualClock::new(text.parse().unwrap()).into()
 }
 
 /// A server whose clock says it is 11:00 on a Wednesday, so no out-of-hours notice interleaves.

@@ -1,5 +1,6 @@
 //! Sign-in journeys: login, refresh rotation, reuse detection, logout, throttling, staff systems.
 
+use chrono::{DateTime, Duration, Utc};
 use livingwell_tests::{Backend, TestServer, on_both_databases, read};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -57,6 +58,13 @@ async fn unknown_user_and_wrong_password_get_the_same_answer(backend: Backend) {
     );
 }
 
+/// Wednesday 14 January 2026, 11:00 UTC: where the clock of the timed journeys starts.
+const START: &str = "2026-01-14T11:00:00Z";
+
+fn start_instant() -> DateTime<Utc> {
+    START.parse().unwrap()
+}
+
 async fn refresh(server: &TestServer, token: &str) -> livingwell_tests::Reply {
     server
         .send(
@@ -85,14 +93,16 @@ async fn refresh_rotates_the_token(backend: Backend) {
 }
 
 async fn reusing_a_rotated_refresh_token_revokes_the_whole_family(backend: Backend) {
-    let server = TestServer::start(backend).await.unwrap();
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
     let alex = server.login("alex").await;
     let rotated = refresh(&server, &alex.refresh_token).await;
     let current_refresh = rotated.body["refresh_token"].as_str().unwrap().to_owned();
     let current_access = rotated.body["access_token"].as_str().unwrap().to_owned();
 
-    // Make the first rotation look older than the grace window, as a stolen copy used later.
-    age_rotations(&server).await;
+    // A stolen copy used after the grace window.
+    clock.advance(Duration::seconds(11));
 
     let reuse = refresh(&server, &alex.refresh_token).await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
@@ -111,20 +121,6 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family(backend: Backe
         server.get("/v1/me", &again.access_token).await.status,
         StatusCode::OK
     );
-}
-
-/// Moves every recorded rotation a minute into the past.
-async fn age_rotations(server: &TestServer) {
-    let url = server.database.url.clone();
-    let sql = "UPDATE refresh_tokens SET rotated_at = $1 WHERE rotated_at IS NOT NULL";
-    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
-    } else {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
-    }
 }
 
 async fn racing_refresh_within_grace_gets_a_pair_of_its_own(backend: Backend) {

@@ -246,7 +246,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?;
-        let verified = state.keys.verify(token)?;
+        let verified = state.keys.verify(token, state.clock.now())?;
         match verified.audience {
             Audience::App => {
                 let user_id: UserId = verified

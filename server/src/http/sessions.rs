@@ -84,7 +84,7 @@ pub(super) fn team_view(team: &TeamRecord) -> TeamView {
 
 /// Starts a new session for the account and issues its first token pair.
 async fn start_session(state: &AppState, user: &UserRecord) -> ApiResult<TokenResponse> {
-    let now = store::now();
+    let now = state.clock.now();
     let session = uuid::Uuid::now_v7();
     state.store.create_session(session, user.id, now).await?;
     issue_pair(state, user, session).await
@@ -96,7 +96,7 @@ async fn issue_pair(
     user: &UserRecord,
     session: uuid::Uuid,
 ) -> ApiResult<TokenResponse> {
-    let now = store::now();
+    let now = state.clock.now();
     let (refresh_token, token_hash) = refresh::generate();
     state
         .store
@@ -163,7 +163,7 @@ async fn refresh_tokens(
     State(state): State<AppState>,
     ValidJson(request): ValidJson<RefreshRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let now = store::now();
+    let now = state.clock.now();
     let token = state
         .store
         .refresh_token_by_hash(&refresh::digest(&request.refresh_token))
@@ -198,7 +198,7 @@ async fn refresh_tokens(
 async fn logout(State(state): State<AppState>, AppUser(user): AppUser) -> ApiResult<StatusCode> {
     state
         .store
-        .revoke_session(user.session_id, store::now())
+        .revoke_session(user.session_id, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -282,7 +282,7 @@ async fn client_token(
         client.client_id.clone(),
         None,
         Some(scope.clone()),
-        store::now(),
+        state.clock.now(),
     )?;
     Ok(axum::Json(ClientTokenResponse {
         access_token,
