@@ -178,6 +178,17 @@ impl TestServer {
         }
     }
 
+    /// Exchanges a refresh token for a new pair.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.send(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(serde_json::json!({"refresh_token": refresh_token})),
+        )
+        .await
+    }
+
     /// A staff-system token for the demo case system, with the scopes asked for.
     pub async fn client_token(&self, scope: Option<&str>) -> String {
         let mut form = vec![
