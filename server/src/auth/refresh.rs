@@ -12,7 +12,7 @@
 //!   hash), so ten parallel refreshes leave one live token, not ten.
 //! - **Reuse revokes.** A spent token presented after the grace, or within it once its successor
 //!   has itself been exchanged, is a copy being replayed: the whole family is revoked, which
-//!   ends every access token of the session, and the caller signs in again.
+//!   ends every access token and event stream of the session, and the caller signs in again.
 //! - **Expiry.** A family is refused once its current token has gone unused for [`LIFETIME`]
 //!   (idle expiry) and, however busy, [`ABSOLUTE_LIFETIME`] after sign-in (absolute expiry).
 //!   Both are read on the application's clock.

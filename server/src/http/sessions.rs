@@ -233,21 +233,21 @@ async fn refresh_tokens(
 /// A spent refresh token came back: the family may be in two hands, so it ends for both.
 async fn revoke_on_reuse(state: &AppState, session: uuid::Uuid, now: DateTime<Utc>) -> ApiError {
     tracing::warn!(%session, "refresh token reused; session revoked");
-    match state.store.revoke_session(session, now).await {
+    match state.events.end_session(session, now).await {
         Ok(()) => ApiError::Unauthorized,
         Err(error) => error.into(),
     }
 }
 
-/// Sign out: ends the session, its refresh tokens and its access tokens.
+/// Sign out: ends the session, its refresh tokens, its access tokens and its event streams.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses(
     (status = 204, description = "Signed out"),
     (status = 401, body = ErrorBody),
 ))]
 async fn logout(State(state): State<AppState>, AppUser(user): AppUser) -> ApiResult<StatusCode> {
     state
-        .store
-        .revoke_session(user.session_id, state.clock.now())
+        .events
+        .end_session(user.session_id, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

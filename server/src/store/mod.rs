@@ -360,6 +360,8 @@ pub trait Store:
         session: uuid::Uuid,
         user: UserId,
     ) -> StoreResult<Option<SessionUser>>;
+    /// Ends a session. On Postgres the commit also notifies every listening process, so their
+    /// event streams of that session end (see [`crate::events`]).
     async fn revoke_session(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
     /// Stores a refresh token; one already stored under the same hash is kept as it is (a racing
     /// refresh derived the same successor first).

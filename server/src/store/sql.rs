@@ -2,9 +2,10 @@
 //!
 //! `impl_store!` expands to an implementation of [`Store`](super::Store) for a store type whose
 //! `pool` field is a pool of one database. Everything here must be valid on Postgres and SQLite:
-//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. A store type supplies two methods of
-//! its own: `begin_write` (a transaction that holds the write lock from its first statement) and
-//! `lock_audit_chain` (serialises appends to the audit chain across processes).
+//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. A store type supplies methods of
+//! its own: `begin_write` (a transaction that holds the write lock from its first statement),
+//! `lock_audit_chain` (serialises appends to the audit chain across processes) and
+//! `notify_session_ended` (tells other processes, at commit, that a session ended).
 
 use std::collections::BTreeSet;
 
@@ -873,13 +874,18 @@ macro_rules! impl_store {
                 session: uuid::Uuid,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
+                let mut tx = self.begin_write().await?;
+                let ended = sqlx::query(
                     "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                 )
                 .bind(session)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if ended.rows_affected() == 1 {
+                    Self::notify_session_ended(&mut tx, session).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
