@@ -22,8 +22,8 @@ on_both_databases!(
 /// the suite quick.
 const PROMPTLY: Duration = Duration::from_secs(3);
 
-/// Wednesday 14 January 2026, 11:00 in London: in jo's working hours, so no out-of-hours
-/// notice joins the messages.
+/// A server whose clock stands at Wednesday 14 January 2026, 11:00 in London (office hours, as
+/// in the messaging journeys) and moves only when a test moves it.
 async fn start(backend: Backend) -> (TestServer, ManualClock) {
     TestServer::start_at(backend, "2026-01-14T11:00:00Z".parse().unwrap())
         .await
