@@ -7,6 +7,13 @@
 //! - **Across processes.** On Postgres every process LISTENs on one channel; an append notifies
 //!   at commit, and each process fetches the new rows and fans them out to its own streams. On
 //!   SQLite (one process per file) the publishing process fans out directly.
+//! - **Streams end with their session.** A session revoked (sign-out, or its family revoked on
+//!   refresh-token reuse) is announced through the hub, [`EventHub::end_session`]: on Postgres
+//!   by a NOTIFY at the revoking commit that every process's listener hears, on SQLite by the
+//!   revoking process itself. Streams of that session end within milliseconds. Should the
+//!   listener's connection drop, announcements made meanwhile are lost, so after reconnecting it
+//!   asks every stream to check its session in the database ([`SessionNews::Recheck`]). A stream
+//!   also ends when its access token lapses (see `http/events.rs`), which bounds any miss.
 //! - **No health data in transit to logs.** Events carry kinds and ids; a device fetches the
 //!   record itself, through the policy.
 
@@ -20,15 +27,30 @@ use crate::store::{Store, StoreResult};
 
 /// The Postgres channel event appends notify on.
 pub const POSTGRES_CHANNEL: &str = "livingwell_events";
+/// The Postgres channel a revoked session is announced on; the payload is the session id.
+pub const POSTGRES_SESSIONS_CHANNEL: &str = "livingwell_sessions";
 
 /// How many events a slow stream may fall behind before it re-reads from the database.
 const LIVE_BUFFER: usize = 1_024;
+
+/// How many session announcements a stream may miss before it checks its session itself.
+const SESSION_BUFFER: usize = 256;
+
+/// What live streams hear about sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionNews {
+    /// This session was revoked: its streams end.
+    Ended(uuid::Uuid),
+    /// Announcements may have been missed: every stream checks its session in the database.
+    Recheck,
+}
 
 /// Fan-out of stored events to live streams. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct EventHub {
     store: Arc<dyn Store>,
     live: broadcast::Sender<Arc<EventRecord>>,
+    sessions: broadcast::Sender<SessionNews>,
     /// Whether a Postgres listener announces events (including this process's own).
     listening: bool,
 }
@@ -37,15 +59,19 @@ impl EventHub {
     /// Starts the hub; on Postgres, also the listener task that feeds it.
     pub async fn start(store: Arc<dyn Store>) -> StoreResult<Self> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let (sessions, _) = broadcast::channel(SESSION_BUFFER);
         let listening = match store.event_notifications() {
             Some(pool) => {
                 let mut listener = PgListener::connect_with(&pool).await?;
-                listener.listen(POSTGRES_CHANNEL).await?;
+                listener
+                    .listen_all([POSTGRES_CHANNEL, POSTGRES_SESSIONS_CHANNEL])
+                    .await?;
                 let last = store.last_event_id().await?;
                 tokio::spawn(fan_out_notifications(
                     store.clone(),
                     listener,
                     live.clone(),
+                    sessions.clone(),
                     last,
                 ));
                 true
@@ -55,6 +81,7 @@ impl EventHub {
         Ok(Self {
             store,
             live,
+            sessions,
             listening,
         })
     }
@@ -78,21 +105,74 @@ impl EventHub {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventRecord>> {
         self.live.subscribe()
     }
+
+    /// Revokes a session and announces it, so that its live streams end, in every process.
+    pub async fn end_session(
+        &self,
+        session: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()> {
+        // On Postgres the store's commit notifies every listener, this process's included.
+        self.store.revoke_session(session, at).await?;
+        self.sessions_ended(&[session]);
+        Ok(())
+    }
+
+    /// Ends the live streams of sessions the store has just revoked (a password change or
+    /// reset, a disabled account). On Postgres the revoking commit already announced them to
+    /// every process; without a listener this process announces them to its own streams.
+    pub fn sessions_ended(&self, sessions: &[uuid::Uuid]) {
+        if self.listening {
+            return;
+        }
+        for session in sessions {
+            // No stream may be listening; then there is nothing to end.
+            let _ = self.sessions.send(SessionNews::Ended(*session));
+        }
+    }
+
+    /// News of sessions ended from now on.
+    pub fn subscribe_sessions(&self) -> broadcast::Receiver<SessionNews> {
+        self.sessions.subscribe()
+    }
 }
 
 async fn fan_out_notifications(
     store: Arc<dyn Store>,
     mut listener: PgListener,
     live: broadcast::Sender<Arc<EventRecord>>,
+    sessions: broadcast::Sender<SessionNews>,
     mut last_seen: i64,
 ) {
     const PAGE: i64 = 500;
     loop {
-        // A dropped connection is re-established by the listener; events committed meanwhile
-        // are caught up by the next read, which starts after the last id seen.
-        if let Err(error) = listener.recv().await {
-            tracing::warn!(%error, "event listener interrupted; reconnecting");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // `try_recv` rather than `recv`: it says when the connection dropped (and is then
+        // re-established), which `recv` hides. Events committed meanwhile are caught up by the
+        // read below, which starts after the last id seen; sessions ended meanwhile are not in
+        // any table a stream could resume from, so every stream checks its own.
+        match listener.try_recv().await {
+            Ok(Some(notification)) if notification.channel() == POSTGRES_SESSIONS_CHANNEL => {
+                match notification.payload().parse() {
+                    Ok(session) => {
+                        let _ = sessions.send(SessionNews::Ended(session));
+                    }
+                    Err(_) => {
+                        tracing::warn!("unreadable session notification");
+                        let _ = sessions.send(SessionNews::Recheck);
+                    }
+                }
+                continue;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::warn!("event listener reconnected");
+                let _ = sessions.send(SessionNews::Recheck);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "event listener interrupted; reconnecting");
+                let _ = sessions.send(SessionNews::Recheck);
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
         loop {
             let page = match store.events_after(last_seen, PAGE).await {

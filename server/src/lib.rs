@@ -2,12 +2,14 @@
 //!
 //! Layers, top to bottom: [`http`] (routes, extractors, the error mapping) → [`policy`] (the
 //! one place access is decided) and [`audit`] (the tamper-evident log) → [`store`] (one trait,
-//! a Postgres and a SQLite implementation). [`auth`] holds sign-in and tokens; [`cli`] and
-//! [`demo`] are what the `livingwell` binary runs.
+//! a Postgres and a SQLite implementation). [`auth`] holds sign-in and tokens; [`clock`] is
+//! the one "now" every time rule reads; [`cli`] and [`demo`] are what the `livingwell` binary
+//! runs.
 
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod demo;
 pub mod events;
 pub mod http;

@@ -80,6 +80,41 @@ impl Raw {
             Raw::Postgres(pool) => pool.close().await,
         }
     }
+
+    /// Runs this backend's migrations up to and including `version`, as an older release did.
+    async fn migrate_to(&self, version: i64) {
+        let directory = match self.backend() {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let migrator = sqlx::migrate::Migrator::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(directory),
+        )
+        .await
+        .unwrap();
+        match self {
+            Raw::Sqlite(pool) => migrator.run_to(version, pool).await.unwrap(),
+            Raw::Postgres(pool) => migrator.run_to(version, pool).await.unwrap(),
+        }
+    }
+
+    /// Stores a session the way releases before migration 0007 did: without a refresh secret.
+    async fn insert_session_before_0007(&self, session: uuid::Uuid, user: UserId) {
+        let sql = "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)";
+        let now = store::now();
+        match self {
+            Raw::Sqlite(pool) => {
+                let query = sqlx::query(sql).bind(session).bind(user.as_uuid());
+                query.bind(now).execute(pool).await.unwrap();
+            }
+            Raw::Postgres(pool) => {
+                let query = sqlx::query(sql).bind(session).bind(user.as_uuid());
+                query.bind(now).execute(pool).await.unwrap();
+            }
+        };
+    }
 }
 
 async fn open_store(db: &TestDatabase) -> Arc<dyn Store> {
@@ -137,6 +172,51 @@ macro_rules! conformance {
     };
 }
 
+/// A database signed into before refresh secrets existed: migration 0007 gives each session a
+/// secret of its own, so the refresh tokens already out there go on working.
+async fn sessions_from_before_0007_get_a_refresh_secret(backend: Backend) {
+    let db = TestDatabase::create(backend).await.unwrap();
+    let store = store::connect(&db.url).await.unwrap();
+    let raw = Raw::connect(&db).await;
+    raw.migrate_to(6).await;
+    let user = new_user(store.as_ref(), Role::Carer, "early").await;
+    let mut secrets = BTreeSet::new();
+    let mut hashes = Vec::new();
+    for n in 0..2u8 {
+        let session = uuid::Uuid::now_v7();
+        raw.insert_session_before_0007(session, user.id).await;
+        let token = NewRefreshToken {
+            id: uuid::Uuid::now_v7(),
+            session_id: session,
+            token_hash: vec![n; 32],
+            issued_at: store::now(),
+            expires_at: store::now() + Duration::days(30),
+        };
+        store.insert_refresh_token(&token).await.unwrap();
+        hashes.push(token.token_hash);
+    }
+
+    store.migrate().await.unwrap();
+    for hash in hashes {
+        let token = store.refresh_token_by_hash(&hash).await.unwrap().unwrap();
+        assert_eq!(token.session_secret.len(), 32);
+        secrets.insert(token.session_secret);
+    }
+    assert_eq!(secrets.len(), 2, "a secret of each session's own");
+    raw.close().await;
+    drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sessions_from_before_0007_get_a_refresh_secret() {
+    sessions_from_before_0007_get_a_refresh_secret(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_from_before_0007_get_a_refresh_secret() {
+    sessions_from_before_0007_get_a_refresh_secret(Backend::Postgres).await
+}
+
 conformance! {
     store: [
         // Users.
@@ -163,9 +243,10 @@ conformance! {
         revoking_a_consent_succeeds_once,
         // Sign-in.
         session_user_is_found_until_the_session_is_revoked,
+        a_session_is_refused_without_a_full_refresh_secret,
         refresh_token_reports_session_revoked,
         refresh_token_rotates_exactly_once_under_concurrency,
-        duplicate_refresh_token_hash_is_a_conflict,
+        a_refresh_token_stored_twice_keeps_the_first,
         oauth_client_scopes_round_trip,
         // Text and time.
         unicode_text_round_trips_byte_identical,
@@ -1053,12 +1134,15 @@ async fn revoking_a_consent_succeeds_once(store: Arc<dyn Store>) {
 // Sign-in
 // ---------------------------------------------------------------------------------------------
 
+/// A session's refresh secret (the schema requires 32 bytes).
+const SECRET: [u8; 32] = [0x5E; 32];
+
 async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Practitioner, "dr.s").await;
     let other = new_user(store.as_ref(), Role::Practitioner, "dr.t").await;
     let session = uuid::Uuid::now_v7();
     store
-        .create_session(session, user.id, store::now())
+        .create_session(session, user.id, store::now(), &SECRET)
         .await
         .unwrap();
 
@@ -1082,7 +1166,7 @@ async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store
     // Other sessions of the same account are independent.
     let second = uuid::Uuid::now_v7();
     store
-        .create_session(second, user.id, store::now())
+        .create_session(second, user.id, store::now(), &SECRET)
         .await
         .unwrap();
 
@@ -1094,12 +1178,22 @@ async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store
     assert_eq!(store.session_user(session, user.id).await.unwrap(), None);
 }
 
+async fn a_session_is_refused_without_a_full_refresh_secret(store: Arc<dyn Store>) {
+    let user = new_user(store.as_ref(), Role::Carer, "carer").await;
+    for secret in [&[][..], &[1; 16][..]] {
+        let result = store
+            .create_session(uuid::Uuid::now_v7(), user.id, store::now(), secret)
+            .await;
+        assert!(result.is_err(), "a {}-byte secret", secret.len());
+    }
+}
+
 async fn refresh_token_reports_session_revoked(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Carer, "carer").await;
     let session = uuid::Uuid::now_v7();
     let issued = store::now();
     store
-        .create_session(session, user.id, issued)
+        .create_session(session, user.id, issued, &SECRET)
         .await
         .unwrap();
     let token = NewRefreshToken {
@@ -1118,6 +1212,8 @@ async fn refresh_token_reports_session_revoked(store: Arc<dyn Store>) {
         expires_at: token.expires_at,
         rotated_at: None,
         session_revoked: false,
+        session_started_at: issued,
+        session_secret: SECRET.to_vec(),
     };
     assert_eq!(
         store
@@ -1149,7 +1245,7 @@ async fn refresh_token_rotates_exactly_once_under_concurrency(store: Arc<dyn Sto
     let session = uuid::Uuid::now_v7();
     let issued = store::now();
     store
-        .create_session(session, user.id, issued)
+        .create_session(session, user.id, issued, &SECRET)
         .await
         .unwrap();
     let token = NewRefreshToken {
@@ -1197,11 +1293,15 @@ async fn refresh_token_rotates_exactly_once_under_concurrency(store: Arc<dyn Sto
     );
 }
 
-async fn duplicate_refresh_token_hash_is_a_conflict(store: Arc<dyn Store>) {
+/// Racing refreshes derive the same successor; whichever stores it first wins, the rest succeed.
+async fn a_refresh_token_stored_twice_keeps_the_first(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Carer, "carer").await;
     let session = uuid::Uuid::now_v7();
     let now = store::now();
-    store.create_session(session, user.id, now).await.unwrap();
+    store
+        .create_session(session, user.id, now, &SECRET)
+        .await
+        .unwrap();
     let token = |id| NewRefreshToken {
         id,
         session_id: session,
@@ -1211,13 +1311,10 @@ async fn duplicate_refresh_token_hash_is_a_conflict(store: Arc<dyn Store>) {
     };
     let first = uuid::Uuid::now_v7();
     store.insert_refresh_token(&token(first)).await.unwrap();
-    let result = store
+    store
         .insert_refresh_token(&token(uuid::Uuid::now_v7()))
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::Conflict(_))),
-        "got {result:?}"
-    );
+        .await
+        .unwrap();
     assert_eq!(
         store
             .refresh_token_by_hash(&[7; 32])

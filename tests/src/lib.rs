@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use livingwell_core::api::auth::TokenResponse;
 use livingwell_server::http::{self, AppState, Settings};
 use livingwell_server::store::{self, Store};
@@ -16,6 +17,7 @@ use serde_json::Value;
 /// The demo accounts' password.
 pub const PASSWORD: &str = livingwell_server::demo::DEFAULT_PASSWORD;
 
+pub use livingwell_server::clock::ManualClock;
 pub use livingwell_testkit::{Backend, TestDatabase};
 
 /// A running server with the demo people, on its own database.
@@ -76,6 +78,20 @@ impl TestServer {
     /// A fresh database with the demo people, and a server over it.
     pub async fn start(backend: Backend) -> anyhow::Result<Self> {
         Self::start_with(backend, Settings::default()).await
+    }
+
+    /// A server whose clock stands at `start` and moves only when the returned clock is
+    /// advanced, so expiry is tested without waiting.
+    pub async fn start_at(
+        backend: Backend,
+        start: DateTime<Utc>,
+    ) -> anyhow::Result<(Self, ManualClock)> {
+        let clock = ManualClock::new(start);
+        let settings = Settings {
+            clock: clock.clone().into(),
+            ..Settings::default()
+        };
+        Ok((Self::start_with(backend, settings).await?, clock))
     }
 
     pub async fn start_with(backend: Backend, settings: Settings) -> anyhow::Result<Self> {
@@ -162,6 +178,17 @@ impl TestServer {
         }
     }
 
+    /// Exchanges a refresh token for a new pair.
+    pub async fn refresh(&self, refresh_token: &str) -> Reply {
+        self.send(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(serde_json::json!({"refresh_token": refresh_token})),
+        )
+        .await
+    }
+
     /// A staff-system token for the demo case system, with the scopes asked for.
     pub async fn client_token(&self, scope: Option<&str>) -> String {
         let mut form = vec![
@@ -203,6 +230,76 @@ pub async fn read(request: reqwest::RequestBuilder) -> Reply {
         headers,
         body,
         text,
+    }
+}
+
+/// Event streams (Server-Sent Events) as a client reads them: text, chunk by chunk.
+pub mod sse {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use reqwest::StatusCode;
+    use serde_json::Value;
+
+    use super::Session;
+
+    pub type EventStream = futures_util::stream::BoxStream<'static, String>;
+
+    /// Subscribes to the caller's event stream; returns once the server has subscribed.
+    pub async fn open_stream(
+        server_url: &str,
+        session: &Session,
+        last_event_id: Option<&str>,
+    ) -> EventStream {
+        let mut request = reqwest::Client::new()
+            .get(format!("{server_url}/v1/events"))
+            .bearer_auth(&session.access_token);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response
+            .bytes_stream()
+            .map(|chunk| String::from_utf8_lossy(&chunk.expect("a chunk")).into_owned())
+            .boxed()
+    }
+
+    /// Reads an event stream until `wanted` appears in it, or fails after `within`.
+    pub async fn read_until(stream: &mut EventStream, wanted: &str, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut received = String::new();
+        while !received.contains(wanted) {
+            let chunk = tokio::time::timeout_at(deadline, stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("{wanted} within {within:?}; got {received}"));
+            received.push_str(&chunk.expect("the stream stays open"));
+        }
+        received
+    }
+
+    /// Reads an event stream until the server ends it, or fails after `within`; returns what
+    /// arrived before the end.
+    pub async fn read_to_end(stream: &mut EventStream, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut received = String::new();
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(chunk)) => received.push_str(&chunk),
+                Ok(None) => return received,
+                Err(_) => panic!("the stream still open after {within:?}; got {received}"),
+            }
+        }
+    }
+
+    /// The `data:` of the event that mentions `needle`.
+    pub fn event_data(received: &str, needle: &str) -> Value {
+        received
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .find(|d| d.contains(needle))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .unwrap_or_else(|| panic!("an event with {needle} in {received}"))
     }
 }
 

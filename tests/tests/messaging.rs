@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use livingwell_server::http::{self, AppState, Clock, MessagingSettings, PushTarget, SendRate};
+use livingwell_server::clock::{Clock, ManualClock};
+use livingwell_server::http::{self, AppState, MessagingSettings, PushTarget, SendRate};
+use livingwell_tests::sse::{event_data, open_stream, read_until};
 use livingwell_tests::{Backend, PASSWORD, Reply, Session, TestServer, on_both_databases};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -42,8 +43,8 @@ const WINTER_23_00: &str = "2026-01-14T23:00:00Z";
 
 fn settings(clock: Clock) -> http::Settings {
     http::Settings {
+        clock,
         messaging: MessagingSettings {
-            clock,
             send_rate: SendRate {
                 burst: NonZeroU32::new(10_000).unwrap(),
                 replenish_every: Duration::from_millis(1),
@@ -54,8 +55,9 @@ fn settings(clock: Clock) -> http::Settings {
     }
 }
 
+/// A clock that stands at `text` (nothing here moves it).
 fn at(text: &str) -> Clock {
-    Clock::Fixed(text.parse().unwrap())
+    ManualClock::new(text.parse().unwrap()).into()
 }
 
 /// A server whose clock says it is 11:00 on a Wednesday, so no out-of-hours notice interleaves.
@@ -851,51 +853,6 @@ async fn a_worker_outside_their_hours_or_away_gets_a_notice_sent_for_them(backen
         .await;
     assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(backwards.fields(), ["weekly_hours[0].end"]);
-}
-
-type EventStream = futures_util::stream::BoxStream<'static, String>;
-
-/// Reads an event stream until `wanted` appears in it, or fails after `within`.
-async fn read_until(stream: &mut EventStream, wanted: &str, within: Duration) -> String {
-    let deadline = tokio::time::Instant::now() + within;
-    let mut received = String::new();
-    while !received.contains(wanted) {
-        let chunk = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .unwrap_or_else(|_| panic!("{wanted} within {within:?}; got {received}"));
-        received.push_str(&chunk.expect("the stream stays open"));
-    }
-    received
-}
-
-/// Subscribes to the caller's event stream; returns once the server has subscribed.
-async fn open_stream(
-    server_url: &str,
-    session: &Session,
-    last_event_id: Option<&str>,
-) -> EventStream {
-    let mut request = reqwest::Client::new()
-        .get(format!("{server_url}/v1/events"))
-        .bearer_auth(&session.access_token);
-    if let Some(id) = last_event_id {
-        request = request.header("last-event-id", id);
-    }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response
-        .bytes_stream()
-        .map(|chunk| String::from_utf8_lossy(&chunk.expect("a chunk")).into_owned())
-        .boxed()
-}
-
-/// The `data:` of the event that mentions `needle`.
-fn event_data(received: &str, needle: &str) -> Value {
-    received
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .find(|d| d.contains(needle))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .unwrap_or_else(|| panic!("an event with {needle} in {received}"))
 }
 
 async fn a_message_reaches_an_open_event_stream_and_resumes_without_gaps(backend: Backend) {

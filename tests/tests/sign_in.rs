@@ -1,15 +1,24 @@
-//! Sign-in journeys: login, refresh rotation, reuse detection, logout, throttling, staff systems.
+//! Sign-in journeys: login, refresh rotation, racing refreshes, reuse detection, idle and
+//! absolute expiry, logout, throttling, staff systems.
 
-use livingwell_tests::{Backend, TestServer, on_both_databases, read};
+use std::collections::BTreeSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use livingwell_tests::{Backend, Reply, TestServer, on_both_databases, read};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 on_both_databases!(
     demo_person_signs_in_and_sees_themselves,
     unknown_user_and_wrong_password_get_the_same_answer,
     refresh_rotates_the_token,
     reusing_a_rotated_refresh_token_revokes_the_whole_family,
-    racing_refresh_within_grace_gets_a_pair_of_its_own,
+    ten_racing_refreshes_get_one_successor_and_the_family_one_branch,
+    a_repeat_within_grace_after_the_successor_was_used_revokes_the_family,
+    a_session_unused_for_30_days_is_refused,
+    a_session_ends_90_days_after_sign_in_however_often_it_is_refreshed,
     logout_ends_the_session_and_its_access_tokens,
     repeated_failed_logins_are_throttled_with_retry_after,
     many_accounts_tried_from_one_address_are_throttled,
@@ -57,15 +66,27 @@ async fn unknown_user_and_wrong_password_get_the_same_answer(backend: Backend) {
     );
 }
 
-async fn refresh(server: &TestServer, token: &str) -> livingwell_tests::Reply {
-    server
-        .send(
-            Method::POST,
-            "/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": token})),
-        )
-        .await
+/// Wednesday 14 January 2026, 11:00 UTC: where the clock of the timed journeys starts.
+const START: &str = "2026-01-14T11:00:00Z";
+
+fn start_instant() -> DateTime<Utc> {
+    START.parse().unwrap()
+}
+
+async fn refresh(server: &TestServer, token: &str) -> Reply {
+    server.refresh(token).await
+}
+
+/// The session (`sid`) an access token belongs to, read from its payload.
+fn session_of(access_token: &str) -> String {
+    let payload = access_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["sid"].as_str().unwrap().to_owned()
+}
+
+/// `n` refreshes of `token` at once.
+async fn refresh_in_parallel(server: &TestServer, token: &str, n: usize) -> Vec<Reply> {
+    futures_util::future::join_all((0..n).map(|_| refresh(server, token))).await
 }
 
 async fn refresh_rotates_the_token(backend: Backend) {
@@ -85,14 +106,16 @@ async fn refresh_rotates_the_token(backend: Backend) {
 }
 
 async fn reusing_a_rotated_refresh_token_revokes_the_whole_family(backend: Backend) {
-    let server = TestServer::start(backend).await.unwrap();
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
     let alex = server.login("alex").await;
     let rotated = refresh(&server, &alex.refresh_token).await;
     let current_refresh = rotated.body["refresh_token"].as_str().unwrap().to_owned();
     let current_access = rotated.body["access_token"].as_str().unwrap().to_owned();
 
-    // Make the first rotation look older than the grace window, as a stolen copy used later.
-    age_rotations(&server).await;
+    // A stolen copy used after the grace window.
+    clock.advance(Duration::seconds(11));
 
     let reuse = refresh(&server, &alex.refresh_token).await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
@@ -113,35 +136,131 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family(backend: Backe
     );
 }
 
-/// Moves every recorded rotation a minute into the past.
-async fn age_rotations(server: &TestServer) {
-    let url = server.database.url.clone();
-    let sql = "UPDATE refresh_tokens SET rotated_at = $1 WHERE rotated_at IS NOT NULL";
-    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
-    } else {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query(sql).bind(past).execute(&pool).await.unwrap();
-    }
-}
-
-async fn racing_refresh_within_grace_gets_a_pair_of_its_own(backend: Backend) {
-    let server = TestServer::start(backend).await.unwrap();
+/// An app waking with several requests in flight refreshes the same token many times at once:
+/// every answer carries the same successor, so the session keeps one live branch.
+async fn ten_racing_refreshes_get_one_successor_and_the_family_one_branch(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
     let alex = server.login("alex").await;
-    let (a, b) = tokio::join!(
-        refresh(&server, &alex.refresh_token),
-        refresh(&server, &alex.refresh_token)
-    );
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    assert_eq!(b.status, StatusCode::OK, "{}", b.text);
-    assert_ne!(a.body["refresh_token"], b.body["refresh_token"]);
-    // Both racers keep working sessions.
-    for reply in [a, b] {
+    let session = session_of(&alex.access_token);
+
+    let replies = refresh_in_parallel(&server, &alex.refresh_token, 10).await;
+    let mut successors = BTreeSet::new();
+    for reply in &replies {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        successors.insert(reply.body["refresh_token"].as_str().unwrap().to_owned());
         let access = reply.body["access_token"].as_str().unwrap();
+        assert_eq!(session_of(access), session, "the same session");
         assert_eq!(server.get("/v1/me", access).await.status, StatusCode::OK);
     }
+    assert_eq!(successors.len(), 1, "one successor: {successors:?}");
+    let successor = successors.pop_first().unwrap();
+    assert_ne!(successor, alex.refresh_token);
+
+    // Each copy of it refreshes once more, again into one token.
+    let copies: Vec<&str> = replies
+        .iter()
+        .map(|r| r.body["refresh_token"].as_str().unwrap())
+        .collect();
+    let next: Vec<Reply> =
+        futures_util::future::join_all(copies.iter().map(|token| refresh(&server, token))).await;
+    let mut next_tokens = BTreeSet::new();
+    for reply in &next {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        next_tokens.insert(reply.body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(next_tokens.len(), 1, "one branch: {next_tokens:?}");
+    let current = next_tokens.pop_first().unwrap();
+    assert_ne!(current, successor);
+    let onwards = refresh(&server, &current).await;
+    assert_eq!(onwards.status, StatusCode::OK, "{}", onwards.text);
+    let newest = onwards.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Once the grace has passed, the spent successor is a replayed copy: the family ends.
+    clock.advance(Duration::seconds(11));
+    assert_eq!(
+        refresh(&server, &successor).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&server, &newest).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Within the grace a repeat gets the successor only while nobody has used it yet; after that
+/// the repeat is a copy being replayed.
+async fn a_repeat_within_grace_after_the_successor_was_used_revokes_the_family(backend: Backend) {
+    let (server, _clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let alex = server.login("alex").await;
+    let first = refresh(&server, &alex.refresh_token).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let successor = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let second = refresh(&server, &successor).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text);
+    let current = second.body["refresh_token"].as_str().unwrap().to_owned();
+    let access = second.body["access_token"].as_str().unwrap().to_owned();
+
+    // No time has passed, yet the original's successor is spent.
+    let replay = refresh(&server, &alex.refresh_token).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refresh(&server, &current).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.get("/v1/me", &access).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Idle expiry: a refresh token lasts 30 days unused; each refresh starts the 30 days again.
+async fn a_session_unused_for_30_days_is_refused(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let alex = server.login("alex").await;
+    clock.advance(Duration::days(30) - Duration::seconds(1));
+    let last_day = refresh(&server, &alex.refresh_token).await;
+    assert_eq!(last_day.status, StatusCode::OK, "{}", last_day.text);
+    let token = last_day.body["refresh_token"].as_str().unwrap().to_owned();
+
+    clock.advance(Duration::days(30));
+    let lapsed = refresh(&server, &token).await;
+    assert_eq!(lapsed.status, StatusCode::UNAUTHORIZED, "{}", lapsed.text);
+    // Signing in again starts a new session.
+    let again = server.login("alex").await;
+    assert_eq!(
+        refresh(&server, &again.refresh_token).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Absolute expiry: 90 days after sign-in the session ends, however recently it was used.
+async fn a_session_ends_90_days_after_sign_in_however_often_it_is_refreshed(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let alex = server.login("alex").await;
+    let mut token = alex.refresh_token;
+    for day in [20, 40, 60, 80] {
+        clock.advance(Duration::days(20));
+        let reply = refresh(&server, &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "day {day}: {}", reply.text);
+        token = reply.body["refresh_token"].as_str().unwrap().to_owned();
+    }
+    // Day 90 less a second: still in.
+    clock.advance(Duration::days(10) - Duration::seconds(1));
+    let reply = refresh(&server, &token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    token = reply.body["refresh_token"].as_str().unwrap().to_owned();
+    // Day 90: out, though the token is a second old.
+    clock.advance(Duration::seconds(1));
+    let ended = refresh(&server, &token).await;
+    assert_eq!(ended.status, StatusCode::UNAUTHORIZED, "{}", ended.text);
 }
 
 async fn logout_ends_the_session_and_its_access_tokens(backend: Backend) {

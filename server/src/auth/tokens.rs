@@ -3,7 +3,9 @@
 //! What a valid token must have, checked on every request:
 //! - header `alg` exactly `EdDSA`, `typ` exactly `at+jwt` (RFC 9068), and a `kid` we published;
 //! - claims `iss` (this deployment), `aud` (the app audience or the staff-system audience),
-//!   `sub`, `exp`, `nbf`, `iat`, `jti`; `exp`/`nbf` checked with at most 30 s of leeway;
+//!   `sub`, `exp`, `nbf`, `iat`, `jti`; `exp`/`nbf` checked with at most 30 s of leeway against
+//!   the application's [`Clock`](crate::clock::Clock), not jsonwebtoken's own reading of the
+//!   system time, so that expiry means the same to tokens as to sessions and streams;
 //! - for app tokens a session id (`sid`), for staff-system tokens a `scope`.
 //!
 //! Anything else — `alg: none` in any casing, an HMAC token forged with our public key, a
@@ -26,7 +28,7 @@ use crate::store::{SigningKeyRecord, Store, StoreError};
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_SECONDS: i64 = 300;
 /// Clock skew tolerated on `exp` and `nbf`.
-pub const LEEWAY_SECONDS: u64 = 30;
+pub const LEEWAY_SECONDS: i64 = 30;
 /// The `typ` header of access tokens.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
@@ -136,9 +138,10 @@ impl TokenKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[&app_audience, &staff_audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_exp = true;
-        validation.validate_nbf = true;
+        // Their presence is still required above; their values are checked in `verify`, against
+        // the caller's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = true;
         Ok(Self {
             issuer: issuer.to_owned(),
@@ -195,8 +198,8 @@ impl TokenKeys {
         jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|_| TokenError::Signing)
     }
 
-    /// Verifies a presented access token.
-    pub fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+    /// Verifies a presented access token at `now`.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<VerifiedToken, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenError::Invalid);
@@ -209,6 +212,9 @@ impl TokenKeys {
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
+        if now >= lapses_at(&claims) || claims.nbf > now.timestamp() + LEEWAY_SECONDS {
+            return Err(TokenError::Invalid);
+        }
         let audience = if claims.aud == self.app_audience && claims.sid.is_some() {
             Audience::App
         } else if claims.aud == self.staff_audience && claims.scope.is_some() {
@@ -218,6 +224,12 @@ impl TokenKeys {
         };
         Ok(VerifiedToken { audience, claims })
     }
+}
+
+/// The instant a token stops being accepted: its `exp` plus the leeway.
+pub fn lapses_at(claims: &AccessClaims) -> DateTime<Utc> {
+    DateTime::from_timestamp(claims.exp.saturating_add(LEEWAY_SECONDS), 0)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// A key id derived from the public key, so it is stable and reveals nothing.
@@ -250,7 +262,7 @@ mod tests {
         let token = keys
             .issue(Audience::App, "someone".into(), Some(sid), None, Utc::now())
             .unwrap();
-        let verified = keys.verify(&token).unwrap();
+        let verified = keys.verify(&token, Utc::now()).unwrap();
         assert_eq!(verified.audience, Audience::App);
         assert_eq!(verified.claims.sid, Some(sid));
     }
@@ -266,6 +278,31 @@ mod tests {
                 Utc::now(),
             )
             .unwrap();
-        assert!(keys().verify(&token).is_err());
+        assert!(keys().verify(&token, Utc::now()).is_err());
+    }
+
+    #[test]
+    fn expiry_and_not_before_are_read_against_the_given_clock() {
+        let keys = keys();
+        let issued: DateTime<Utc> = "2026-01-14T11:00:00Z".parse().unwrap();
+        let token = keys
+            .issue(
+                Audience::App,
+                "someone".into(),
+                Some(uuid::Uuid::nil()),
+                None,
+                issued,
+            )
+            .unwrap();
+        let at = |seconds: i64| issued + chrono::Duration::seconds(seconds);
+        let lapses = ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS;
+        assert!(keys.verify(&token, at(-LEEWAY_SECONDS)).is_ok());
+        assert!(keys.verify(&token, at(-LEEWAY_SECONDS - 1)).is_err());
+        assert!(keys.verify(&token, at(lapses - 1)).is_ok());
+        assert!(keys.verify(&token, at(lapses)).is_err());
+        assert_eq!(
+            lapses_at(&keys.verify(&token, issued).unwrap().claims),
+            at(lapses)
+        );
     }
 }

@@ -33,8 +33,8 @@ use super::extract::{Admin, AppUser, Path, RequestId, ValidJson};
 use super::sessions::start_session;
 use crate::auth::{Caller, codes, passwords};
 use crate::policy::{Action, Resource};
+use crate::store::UserRecord;
 use crate::store::accounts::{AcceptRefusal, NewInvitation, NewResetCode};
-use crate::store::{self, UserRecord};
 
 /// How long an invitation code can be used.
 pub const INVITATION_LIFETIME: Duration = Duration::days(7);
@@ -126,7 +126,7 @@ async fn store_invitation(
     person_id: Option<PersonId>,
     display_name: String,
 ) -> ApiResult<InvitationView> {
-    let now = store::now();
+    let now = state.clock.now();
     let (code, code_hash) = codes::generate();
     let expires_at = now + INVITATION_LIFETIME;
     state
@@ -183,7 +183,7 @@ async fn accept_invitation(
     };
     let user = match state
         .store
-        .accept_invitation(&code_hash, &account, store::now())
+        .accept_invitation(&code_hash, &account, state.clock.now())
         .await?
     {
         Ok(user) => user,
@@ -236,10 +236,11 @@ async fn change_password(
     )
     .map_err(|error| ApiError::Invalid(vec![error]))?;
     let hash = passwords::hash(request.new_password).await?;
-    state
+    let ended = state
         .store
-        .change_password(caller.id, &hash, caller.session_id, store::now())
+        .change_password(caller.id, &hash, caller.session_id, state.clock.now())
         .await?;
+    state.events.sessions_ended(&ended);
     record_unscoped(
         &state,
         &Caller::User(caller),
@@ -275,7 +276,7 @@ async fn make_reset_code(
     if state.store.user_by_id(user).await?.is_none() {
         return Err(ApiError::NotFound);
     }
-    let now = store::now();
+    let now = state.clock.now();
     let (code, code_hash) = codes::generate();
     let expires_at = now + RESET_CODE_LIFETIME;
     state
@@ -318,10 +319,13 @@ async fn reset_password(
     let hash = passwords::hash(request.new_password).await?;
     match state
         .store
-        .reset_password(&username, &code_hash, &hash, store::now())
+        .reset_password(&username, &code_hash, &hash, state.clock.now())
         .await?
     {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
+        Some(ended) => {
+            state.events.sessions_ended(&ended);
+            Ok(StatusCode::NO_CONTENT)
+        }
         None => Err(ApiError::invalid("code", "not_valid")),
     }
 }
@@ -379,13 +383,11 @@ async fn set_disabled(
         request_id,
     )
     .await?;
-    if state
+    let ended = state
         .store
-        .set_disabled(user, disabled, store::now())
+        .set_disabled(user, disabled, state.clock.now())
         .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
+        .ok_or(ApiError::NotFound)?;
+    state.events.sessions_ended(&ended);
+    Ok(StatusCode::NO_CONTENT)
 }

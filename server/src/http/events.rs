@@ -1,4 +1,10 @@
 //! The caller's events: a live Server-Sent Events stream and the stored list (notifications).
+//!
+//! A stream lives no longer than what opened it: it ends when its session ends (sign-out, or
+//! the family revoked on refresh-token reuse; announced through [`crate::events::EventHub`]) and
+//! when its access token lapses (`exp` plus the leeway, on the application's clock). The client
+//! then reconnects with a fresh token and `Last-Event-ID` and misses nothing, since every event
+//! is stored before it is streamed.
 
 use std::convert::Infallible;
 
@@ -15,7 +21,10 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AppUser, Query};
+use super::extract::{AppUser, Query, StreamingUser};
+use crate::auth::CallerUser;
+use crate::events::SessionNews;
+use crate::store::Store;
 use crate::store::events::EventRecord;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -54,14 +63,18 @@ const REPLAY_PAGE: i64 = 200;
 
 /// Server-Sent Events for the caller: every event after `Last-Event-ID` (or `after`) from
 /// storage, then live ones as they happen, with heartbeats. Reconnecting with the last id seen
-/// resumes without gaps.
+/// resumes without gaps. The stream ends when the session ends or the access token expires;
+/// reconnect with a current token.
 #[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
     params(StreamQuery),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream"),
               (status = 401, body = ErrorBody)))]
 async fn event_stream(
     State(state): State<AppState>,
-    AppUser(user): AppUser,
+    StreamingUser {
+        user,
+        token_lapses_at,
+    }: StreamingUser,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
@@ -76,16 +89,29 @@ async fn event_stream(
         None => query.after,
     };
     // Subscribe before reading storage, so nothing committed in between is missed; ids already
-    // sent are skipped.
+    // sent are skipped. Likewise for sessions: a sign-out between the extractor's check and
+    // the subscription is caught by checking once more after subscribing.
     let mut live = state.events.subscribe();
+    let mut sessions = state.events.subscribe_sessions();
+    if state
+        .store
+        .session_user(user.session_id, user.id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Unauthorized);
+    }
     let mut last_sent = match resume_after {
         Some(after) => after,
         None => state.store.last_event_id().await?,
     };
     let store = state.store.clone();
     let shutdown = state.shutdown.clone();
+    let clock = state.clock.clone();
     let recipient = user.id;
     let stream = async_stream::stream! {
+        let token_lapses = clock.sleep_until(token_lapses_at);
+        tokio::pin!(token_lapses);
         loop {
             // Catch up from storage (at the start, and after falling behind the live feed).
             loop {
@@ -104,6 +130,13 @@ async fn event_stream(
             loop {
                 let received = tokio::select! {
                     () = shutdown.cancelled() => return,
+                    () = &mut token_lapses => return,
+                    news = sessions.recv() => {
+                        if session_ended(store.as_ref(), &user, news).await {
+                            return;
+                        }
+                        continue;
+                    }
                     received = live.recv() => received,
                 };
                 match received {
@@ -119,6 +152,30 @@ async fn event_stream(
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Whether `news` means the stream of `user`'s session must end.
+async fn session_ended(
+    store: &dyn Store,
+    user: &CallerUser,
+    news: Result<SessionNews, RecvError>,
+) -> bool {
+    match news {
+        Ok(SessionNews::Ended(session)) => session == user.session_id,
+        // Announcements were missed, here or by the listener: ask the database.
+        Ok(SessionNews::Recheck) | Err(RecvError::Lagged(_)) => !session_is_live(store, user).await,
+        // The hub is gone: the server is stopping.
+        Err(RecvError::Closed) => true,
+    }
+}
+
+/// Whether the session still stands. A database that cannot say counts as no: the stream ends
+/// and the client's reconnect is checked afresh.
+async fn session_is_live(store: &dyn Store, user: &CallerUser) -> bool {
+    matches!(
+        store.session_user(user.session_id, user.id).await,
+        Ok(Some(_))
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -2,15 +2,16 @@
 //!
 //! Every rejection leaves as the shared error body with the field named: a body that is not
 //! JSON gets 415, unreadable JSON 400, a body too large 413, a field of the wrong type or an
-//! unknown field 422. The caller extractors (`Caller`, `AppUser`, `Admin`, `Staff`) are the
-//! *who may call this at all* part of a handler's signature; what they may do to a person's
-//! record is [`crate::policy`]'s decision.
+//! unknown field 422. The caller extractors (`Caller`, `AppUser`, `StreamingUser`, `Admin`,
+//! `Staff`) are the *who may call this at all* part of a handler's signature; what they may do
+//! to a person's record is [`crate::policy`]'s decision.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
 use livingwell_core::api::{FieldError, Validate};
 use livingwell_core::domain::{Role, UserId};
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::tokens::Audience;
+use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
 
 /// A JSON body, read with field-level errors.
@@ -248,53 +249,63 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Verifies the bearer token at the application's clock and reads the caller it names, with
+/// its current role and session, from the database.
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Caller, VerifiedToken), ApiError> {
+    let token = bearer(parts).ok_or(ApiError::NoCredentials)?;
+    let verified = state.keys.verify(token, state.clock.now())?;
+    let caller = match verified.audience {
+        Audience::App => {
+            let user_id: UserId = verified
+                .claims
+                .sub
+                .parse()
+                .map_err(|_| ApiError::Unauthorized)?;
+            let session = verified.claims.sid.ok_or(ApiError::Unauthorized)?;
+            let found = state
+                .store
+                .session_user(session, user_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            Caller::User(CallerUser {
+                id: found.user.id,
+                role: found.user.role,
+                person_id: found.user.person_id,
+                session_id: found.session_id,
+            })
+        }
+        Audience::StaffSystem => {
+            let client = state
+                .store
+                .client(&verified.claims.sub)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            let granted = verified.claims.scope.as_deref().unwrap_or_default();
+            // Only scopes the token was given and the client still holds.
+            let scopes = client
+                .scopes
+                .into_iter()
+                .filter(|scope| granted.split(' ').any(|g| g == scope.as_str()))
+                .collect();
+            Caller::StaffSystem(StaffSystemCaller {
+                client_id: client.client_id,
+                scopes,
+                on_behalf_of: on_behalf_of(parts)?,
+            })
+        }
+    };
+    Ok((caller, verified))
+}
+
 /// Any authenticated caller: a signed-in account or a staff system.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or(ApiError::NoCredentials)?;
-        let verified = state.keys.verify(token)?;
-        match verified.audience {
-            Audience::App => {
-                let user_id: UserId = verified
-                    .claims
-                    .sub
-                    .parse()
-                    .map_err(|_| ApiError::Unauthorized)?;
-                let session = verified.claims.sid.ok_or(ApiError::Unauthorized)?;
-                let found = state
-                    .store
-                    .session_user(session, user_id)
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
-                Ok(Caller::User(CallerUser {
-                    id: found.user.id,
-                    role: found.user.role,
-                    person_id: found.user.person_id,
-                    session_id: found.session_id,
-                }))
-            }
-            Audience::StaffSystem => {
-                let client = state
-                    .store
-                    .client(&verified.claims.sub)
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
-                let granted = verified.claims.scope.unwrap_or_default();
-                // Only scopes the token was given and the client still holds.
-                let scopes = client
-                    .scopes
-                    .into_iter()
-                    .filter(|scope| granted.split(' ').any(|g| g == scope.as_str()))
-                    .collect();
-                Ok(Caller::StaffSystem(StaffSystemCaller {
-                    client_id: client.client_id,
-                    scopes,
-                    on_behalf_of: on_behalf_of(parts)?,
-                }))
-            }
-        }
+        Ok(authenticate(parts, state).await?.0)
     }
 }
 
@@ -309,6 +320,29 @@ impl FromRequestParts<AppState> for AppUser {
         match Caller::from_request_parts(parts, state).await? {
             Caller::User(user) => Ok(AppUser(user)),
             Caller::StaffSystem(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// A signed-in account that holds its connection open (an event stream), with the instant its
+/// access token lapses: the connection must not outlive the token, or a stream would go on
+/// delivering after the credential that opened it is no longer accepted. Staff systems get 403.
+#[derive(Clone, Debug)]
+pub struct StreamingUser {
+    pub user: CallerUser,
+    pub token_lapses_at: DateTime<Utc>,
+}
+
+impl FromRequestParts<AppState> for StreamingUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match authenticate(parts, state).await? {
+            (Caller::User(user), verified) => Ok(StreamingUser {
+                user,
+                token_lapses_at: tokens::lapses_at(&verified.claims),
+            }),
+            (Caller::StaffSystem(_), _) => Err(ApiError::Forbidden),
         }
     }
 }

@@ -50,7 +50,7 @@ use utoipa_axum::routes;
 
 use self::access::{OpenConversation, decide, open_conversation};
 use self::push::Push;
-pub use self::settings::{Clock, Messaging, MessagingSettings, PushTarget, SendRate};
+pub use self::settings::{Messaging, MessagingSettings, PushTarget, SendRate};
 use super::AppState;
 use super::access::{authorize, record_unscoped};
 use super::error::{ApiError, ApiResult};
@@ -151,7 +151,7 @@ async fn list_conversations(
             }
         }
     };
-    let at = state.messaging.clock.now();
+    let at = state.clock.now();
     Ok(axum::Json(ConversationList {
         conversations: listed
             .iter()
@@ -443,7 +443,7 @@ fn out_of_hours_notice(
     }
     let notice = OutOfHoursNotice::for_message(
         &worker_availability(&open.context),
-        state.messaging.clock.now(),
+        state.clock.now(),
         &state.messaging.crisis_lines,
         conversation.person_id,
     )?;
@@ -570,7 +570,7 @@ async fn report_message(
 }
 
 fn availability_view(state: &AppState, availability: Availability) -> AvailabilityView {
-    let now = state.messaging.clock.now();
+    let now = state.clock.now();
     AvailabilityView {
         available_now: availability.available_at(now),
         next_start_at: availability.next_start_after(now),

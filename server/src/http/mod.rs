@@ -37,11 +37,12 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::audit::AuditLog;
 use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
 use crate::auth::tokens::TokenKeys;
+use crate::clock::Clock;
 use crate::events::EventHub;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
-pub use messages::{Clock, MessagingSettings, PushTarget, SendRate};
+pub use messages::{MessagingSettings, PushTarget, SendRate};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -58,6 +59,8 @@ pub struct Settings {
     pub outcome_labels: BTreeMap<String, String>,
     /// Crisis lines for out-of-hours notices, send rate, push notifications.
     pub messaging: MessagingSettings,
+    /// The system clock, or a test's.
+    pub clock: Clock,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             throttle: ThrottleSettings::default(),
             outcome_labels: livingwell_core::domain::plan::default_outcome_labels(),
             messaging: MessagingSettings::default(),
+            clock: Clock::default(),
         }
     }
 }
@@ -85,6 +89,8 @@ pub struct AppState {
     /// A hash checked when the username is unknown, so the answer takes as long as a real one.
     pub dummy_password_hash: Arc<str>,
     pub messaging: Arc<messages::Messaging>,
+    /// What tokens, sessions, streams and working hours take as "now".
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -102,6 +108,7 @@ impl AppState {
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             dummy_password_hash: dummy.into(),
             messaging: Arc::new(messages::Messaging::new(&settings.messaging)?),
+            clock: settings.clock.clone(),
         })
     }
 }

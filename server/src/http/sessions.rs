@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
 use livingwell_core::api::auth::{
     ClientTokenRequest, ClientTokenResponse, LoginRequest, RefreshRequest, TokenResponse, UserView,
 };
@@ -84,19 +85,12 @@ pub(super) fn team_view(team: &TeamRecord) -> TeamView {
 
 /// Starts a new session for the account and issues its first token pair.
 pub(super) async fn start_session(state: &AppState, user: &UserRecord) -> ApiResult<TokenResponse> {
-    let now = store::now();
+    let now = state.clock.now();
     let session = uuid::Uuid::now_v7();
-    state.store.create_session(session, user.id, now).await?;
-    issue_pair(state, user, session).await
-}
-
-/// Issues an access token and a new refresh token in `session`.
-async fn issue_pair(
-    state: &AppState,
-    user: &UserRecord,
-    session: uuid::Uuid,
-) -> ApiResult<TokenResponse> {
-    let now = store::now();
+    state
+        .store
+        .create_session(session, user.id, now, &refresh::session_secret())
+        .await?;
     let (refresh_token, token_hash) = refresh::generate();
     state
         .store
@@ -105,9 +99,20 @@ async fn issue_pair(
             session_id: session,
             token_hash,
             issued_at: now,
-            expires_at: now + refresh::LIFETIME,
+            expires_at: refresh::expires_at(now, now),
         })
         .await?;
+    token_response(state, user, session, refresh_token, now)
+}
+
+/// A fresh access token in `session`, with the refresh token that goes with it.
+fn token_response(
+    state: &AppState,
+    user: &UserRecord,
+    session: uuid::Uuid,
+    refresh_token: String,
+    now: DateTime<Utc>,
+) -> ApiResult<TokenResponse> {
     let access_token =
         state
             .keys
@@ -157,8 +162,10 @@ async fn login(
     Ok(axum::Json(start_session(&state, &user).await?))
 }
 
-/// Exchange a refresh token for a new pair. Each refresh token works once; reusing a spent one
-/// (other than a racing retry within seconds) ends the whole session.
+/// Exchange a refresh token for a new pair. Each refresh token works once; repeating it within
+/// seconds (racing requests, a retry) returns the same new refresh token again, and reusing it
+/// later ends the whole session. A session lapses 30 days after its last refresh and 90 days
+/// after sign-in.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, body = ErrorBody),
@@ -167,42 +174,84 @@ async fn refresh_tokens(
     State(state): State<AppState>,
     ValidJson(request): ValidJson<RefreshRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let now = store::now();
-    let token = state
+    let now = state.clock.now();
+    let presented = state
         .store
         .refresh_token_by_hash(&refresh::digest(&request.refresh_token))
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    if token.session_revoked || token.expires_at <= now {
+    if presented.session_revoked
+        || presented.expires_at <= now
+        || refresh::session_ends_at(presented.session_started_at) <= now
+    {
         return Err(ApiError::Unauthorized);
     }
-    if !state.store.mark_rotated(token.id, now).await? {
-        let rotated_at = token.rotated_at.unwrap_or(now);
-        if now - rotated_at > refresh::REUSE_GRACE {
-            tracing::warn!(session = %token.session_id, "refresh token reused; session revoked");
-            state.store.revoke_session(token.session_id, now).await?;
-            return Err(ApiError::Unauthorized);
+    let first_exchange = state.store.mark_rotated(presented.id, now).await?;
+    if !first_exchange {
+        let rotated_at = presented.rotated_at.unwrap_or(now);
+        if !refresh::within_grace(rotated_at, now) {
+            return Err(revoke_on_reuse(&state, presented.session_id, now).await);
         }
+    }
+    let (successor, successor_hash) =
+        refresh::successor(&presented.session_secret, &request.refresh_token)
+            .map_err(|_| ApiError::Internal("session refresh secret"))?;
+    // Whichever exchange of `presented` comes first stores the successor; the others keep it.
+    state
+        .store
+        .insert_refresh_token(&NewRefreshToken {
+            id: uuid::Uuid::now_v7(),
+            session_id: presented.session_id,
+            token_hash: successor_hash.clone(),
+            issued_at: now,
+            expires_at: refresh::expires_at(now, presented.session_started_at),
+        })
+        .await?;
+    let stored = state
+        .store
+        .refresh_token_by_hash(&successor_hash)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if stored.session_revoked {
+        return Err(ApiError::Unauthorized);
+    }
+    // A repeat whose successor has moved on already is not a racing request of the device that
+    // holds the family now: it is a copy.
+    if !first_exchange && stored.rotated_at.is_some() {
+        return Err(revoke_on_reuse(&state, presented.session_id, now).await);
     }
     let user = state
         .store
-        .user_by_id(token.user_id)
+        .user_by_id(presented.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(axum::Json(
-        issue_pair(&state, &user, token.session_id).await?,
-    ))
+    Ok(axum::Json(token_response(
+        &state,
+        &user,
+        presented.session_id,
+        successor,
+        now,
+    )?))
 }
 
-/// Sign out: ends the session, its refresh tokens and its access tokens.
+/// A spent refresh token came back: the family may be in two hands, so it ends for both.
+async fn revoke_on_reuse(state: &AppState, session: uuid::Uuid, now: DateTime<Utc>) -> ApiError {
+    tracing::warn!(%session, "refresh token reused; session revoked");
+    match state.events.end_session(session, now).await {
+        Ok(()) => ApiError::Unauthorized,
+        Err(error) => error.into(),
+    }
+}
+
+/// Sign out: ends the session, its refresh tokens, its access tokens and its event streams.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses(
     (status = 204, description = "Signed out"),
     (status = 401, body = ErrorBody),
 ))]
 async fn logout(State(state): State<AppState>, AppUser(user): AppUser) -> ApiResult<StatusCode> {
     state
-        .store
-        .revoke_session(user.session_id, store::now())
+        .events
+        .end_session(user.session_id, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -286,7 +335,7 @@ async fn client_token(
         client.client_id.clone(),
         None,
         Some(scope.clone()),
-        store::now(),
+        state.clock.now(),
     )?;
     Ok(axum::Json(ClientTokenResponse {
         access_token,

@@ -48,6 +48,10 @@ pub struct NewResetCode {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Sessions a change ended. On Postgres each was announced at commit; a store without
+/// notifications leaves that to [`crate::events::EventHub::sessions_ended`].
+pub type EndedSessions = Vec<uuid::Uuid>;
+
 #[async_trait::async_trait]
 pub trait AccountStore {
     async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()>;
@@ -70,7 +74,7 @@ pub trait AccountStore {
         code_hash: &[u8],
         password_hash: &str,
         at: DateTime<Utc>,
-    ) -> StoreResult<Option<UserId>>;
+    ) -> StoreResult<Option<EndedSessions>>;
     /// Sets a new password hash and ends every session of the account but `keep`.
     async fn change_password(
         &self,
@@ -78,15 +82,15 @@ pub trait AccountStore {
         password_hash: &str,
         keep: uuid::Uuid,
         at: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<EndedSessions>;
     /// Disables the account and ends every session of it (`disabled`), or lets it sign in
-    /// again. Returns whether the account exists.
+    /// again. `None` when there is no such account.
     async fn set_disabled(
         &self,
         user: UserId,
         disabled: bool,
         at: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<EndedSessions>>;
     /// Whether the account is disabled.
     async fn is_disabled(&self, user: UserId) -> StoreResult<bool>;
 }
@@ -217,7 +221,7 @@ macro_rules! impl_account_store {
                 code_hash: &[u8],
                 password_hash: &str,
                 at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Option<livingwell_core::domain::UserId>> {
+            ) -> $crate::store::StoreResult<Option<$crate::store::accounts::EndedSessions>> {
                 let mut tx = self.begin_write().await?;
                 let spent: Option<(uuid::Uuid,)> = sqlx::query_as(
                     "UPDATE password_reset_codes SET used_at = $3 \
@@ -239,15 +243,20 @@ macro_rules! impl_account_store {
                     .bind(password_hash)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                let ended: Vec<(uuid::Uuid,)> = sqlx::query_as(
+                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL \
+                     RETURNING id",
                 )
                 .bind(user)
                 .bind(at)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+                let ended: Vec<uuid::Uuid> = ended.into_iter().map(|(id,)| id).collect();
+                for session in &ended {
+                    Self::notify_session_ended(&mut tx, *session).await?;
+                }
                 tx.commit().await?;
-                Ok(Some(user.into()))
+                Ok(Some(ended))
             }
 
             async fn change_password(
@@ -256,24 +265,28 @@ macro_rules! impl_account_store {
                 password_hash: &str,
                 keep: uuid::Uuid,
                 at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
+            ) -> $crate::store::StoreResult<$crate::store::accounts::EndedSessions> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
                     .bind(user.as_uuid())
                     .bind(password_hash)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
+                let ended: Vec<(uuid::Uuid,)> = sqlx::query_as(
                     "UPDATE sessions SET revoked_at = $3 \
-                     WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+                     WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id",
                 )
                 .bind(user.as_uuid())
                 .bind(keep)
                 .bind(at)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await?;
+                let ended: Vec<uuid::Uuid> = ended.into_iter().map(|(id,)| id).collect();
+                for session in &ended {
+                    Self::notify_session_ended(&mut tx, *session).await?;
+                }
                 tx.commit().await?;
-                Ok(())
+                Ok(ended)
             }
 
             async fn set_disabled(
@@ -281,25 +294,33 @@ macro_rules! impl_account_store {
                 user: livingwell_core::domain::UserId,
                 disabled: bool,
                 at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<bool> {
+            ) -> $crate::store::StoreResult<Option<$crate::store::accounts::EndedSessions>> {
                 let mut tx = self.begin_write().await?;
                 let changed = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
                     .bind(user.as_uuid())
                     .bind(disabled.then_some(at))
                     .execute(&mut *tx)
                     .await?;
+                if changed.rows_affected() != 1 {
+                    return Ok(None);
+                }
+                let mut ended = Vec::new();
                 if disabled {
-                    sqlx::query(
+                    let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
                         "UPDATE sessions SET revoked_at = $2 \
-                         WHERE user_id = $1 AND revoked_at IS NULL",
+                         WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
                     )
                     .bind(user.as_uuid())
                     .bind(at)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
+                    ended = rows.into_iter().map(|(id,)| id).collect();
+                    for session in &ended {
+                        Self::notify_session_ended(&mut tx, *session).await?;
+                    }
                 }
                 tx.commit().await?;
-                Ok(changed.rows_affected() == 1)
+                Ok(Some(ended))
             }
 
             async fn is_disabled(

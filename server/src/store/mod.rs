@@ -170,6 +170,10 @@ pub struct RefreshTokenRecord {
     pub expires_at: DateTime<Utc>,
     pub rotated_at: Option<DateTime<Utc>>,
     pub session_revoked: bool,
+    /// When the session (the family) began, at sign-in.
+    pub session_started_at: DateTime<Utc>,
+    /// The session's secret its tokens' successors are derived with.
+    pub session_secret: Vec<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -352,11 +356,13 @@ pub trait Store:
     ) -> StoreResult<RelationshipFacts>;
 
     // Sign-in.
+    /// Starts a session; `refresh_secret` (32 bytes) derives its refresh tokens' successors.
     async fn create_session(
         &self,
         id: uuid::Uuid,
         user: UserId,
         at: DateTime<Utc>,
+        refresh_secret: &[u8],
     ) -> StoreResult<()>;
     /// The account of a live (not revoked) session.
     async fn session_user(
@@ -364,7 +370,11 @@ pub trait Store:
         session: uuid::Uuid,
         user: UserId,
     ) -> StoreResult<Option<SessionUser>>;
+    /// Ends a session. On Postgres the commit also notifies every listening process, so their
+    /// event streams of that session end (see [`crate::events`]).
     async fn revoke_session(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Stores a refresh token; one already stored under the same hash is kept as it is (a racing
+    /// refresh derived the same successor first).
     async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()>;
     async fn refresh_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenRecord>>;
     /// Marks the token rotated; false when another request rotated it first.

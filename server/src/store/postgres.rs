@@ -67,6 +67,20 @@ impl PgStore {
         Ok(())
     }
 
+    /// Tells every listening process (at commit) that `session` ended, so their event streams
+    /// of it close.
+    async fn notify_session_ended(
+        tx: &mut Transaction<'static, Postgres>,
+        session: uuid::Uuid,
+    ) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(crate::events::POSTGRES_SESSIONS_CHANNEL)
+            .bind(session.to_string())
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     fn listen_pool(&self) -> Option<PgPool> {
         Some(self.pool.clone())
     }

@@ -2,9 +2,10 @@
 //!
 //! `impl_store!` expands to an implementation of [`Store`](super::Store) for a store type whose
 //! `pool` field is a pool of one database. Everything here must be valid on Postgres and SQLite:
-//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. A store type supplies two methods of
-//! its own: `begin_write` (a transaction that holds the write lock from its first statement) and
-//! `lock_audit_chain` (serialises appends to the audit chain across processes).
+//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. A store type supplies methods of
+//! its own: `begin_write` (a transaction that holds the write lock from its first statement),
+//! `lock_audit_chain` (serialises appends to the audit chain across processes) and
+//! `notify_session_ended` (tells other processes, at commit, that a session ended).
 
 use std::collections::BTreeSet;
 
@@ -159,6 +160,8 @@ pub(super) struct RefreshTokenRow {
     expires_at: DateTime<Utc>,
     rotated_at: Option<DateTime<Utc>>,
     session_revoked: bool,
+    session_started_at: DateTime<Utc>,
+    session_secret: Vec<u8>,
 }
 
 impl From<RefreshTokenRow> for RefreshTokenRecord {
@@ -170,6 +173,8 @@ impl From<RefreshTokenRow> for RefreshTokenRecord {
             expires_at: row.expires_at,
             rotated_at: row.rotated_at,
             session_revoked: row.session_revoked,
+            session_started_at: row.session_started_at,
+            session_secret: row.session_secret,
         }
     }
 }
@@ -872,14 +877,19 @@ macro_rules! impl_store {
                 id: uuid::Uuid,
                 user: livingwell_core::domain::UserId,
                 at: chrono::DateTime<chrono::Utc>,
+                refresh_secret: &[u8],
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query("INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)")
-                    .bind(id)
-                    .bind(user.as_uuid())
-                    .bind(at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, created_at, refresh_secret) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(user.as_uuid())
+                .bind(at)
+                .bind(refresh_secret)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
                 Ok(())
             }
 
@@ -906,13 +916,18 @@ macro_rules! impl_store {
                 session: uuid::Uuid,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
+                let mut tx = self.begin_write().await?;
+                let ended = sqlx::query(
                     "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                 )
                 .bind(session)
                 .bind(at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if ended.rows_affected() == 1 {
+                    Self::notify_session_ended(&mut tx, session).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -922,7 +937,7 @@ macro_rules! impl_store {
             ) -> $crate::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO refresh_tokens (id, session_id, token_hash, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_hash) DO NOTHING",
                 )
                 .bind(token.id)
                 .bind(token.session_id)
@@ -941,7 +956,8 @@ macro_rules! impl_store {
             ) -> $crate::store::StoreResult<Option<$crate::store::RefreshTokenRecord>> {
                 let row: Option<$crate::store::sql::RefreshTokenRow> = sqlx::query_as(
                     "SELECT t.id, t.session_id, s.user_id, t.expires_at, t.rotated_at, \
-                     (s.revoked_at IS NOT NULL) AS session_revoked \
+                     (s.revoked_at IS NOT NULL) AS session_revoked, \
+                     s.created_at AS session_started_at, s.refresh_secret AS session_secret \
                      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
                      WHERE t.token_hash = $1",
                 )

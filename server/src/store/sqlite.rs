@@ -71,6 +71,14 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// One process owns a SQLite file; its event hub announces ended sessions itself.
+    async fn notify_session_ended(
+        _tx: &mut Transaction<'static, Sqlite>,
+        _session: uuid::Uuid,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
     fn listen_pool(&self) -> Option<sqlx::PgPool> {
         None
     }

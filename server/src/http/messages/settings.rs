@@ -5,14 +5,14 @@
 //! - **Send rate** per sender is a token bucket (governor): a burst — a phone's outbox emptying
 //!   after a tunnel — then one more per interval; beyond it 429 with `Retry-After`. Counts are
 //!   per process, like sign-in throttling.
-//! - **Clock** decides working hours. It is the system clock except in tests, which set the
-//!   instant so that "23:00 in London" is a fact and not the time the suite happens to run.
+//!
+//! Working hours are read against the application's one [`crate::clock::Clock`], so tests set
+//! "23:00 in London" rather than depend on when the suite runs.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use livingwell_core::domain::UserId;
@@ -21,24 +21,6 @@ use livingwell_core::domain::message::{CrisisLine, default_crisis_lines};
 use super::push::{LogNotifier, Notifier, Push, WebhookNotifier};
 use super::queue::SendQueue;
 use crate::http::AppState;
-
-/// What decides whether "now" is in a worker's hours.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Clock {
-    #[default]
-    System,
-    /// Always this instant (tests).
-    Fixed(DateTime<Utc>),
-}
-
-impl Clock {
-    pub fn now(self) -> DateTime<Utc> {
-        match self {
-            Clock::System => Utc::now(),
-            Clock::Fixed(at) => at,
-        }
-    }
-}
 
 /// How many messages one sender may send: a burst, then one per `replenish_every`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +64,6 @@ pub struct MessagingSettings {
     pub crisis_lines: Vec<CrisisLine>,
     pub send_rate: SendRate,
     pub push: PushTarget,
-    pub clock: Clock,
 }
 
 impl Default for MessagingSettings {
@@ -91,7 +72,6 @@ impl Default for MessagingSettings {
             crisis_lines: default_crisis_lines(),
             send_rate: SendRate::default(),
             push: PushTarget::default(),
-            clock: Clock::default(),
         }
     }
 }
@@ -103,7 +83,6 @@ const FORGET_ABOVE_SENDERS: usize = 10_000;
 #[derive(Debug)]
 pub struct Messaging {
     pub(super) crisis_lines: Vec<CrisisLine>,
-    pub(super) clock: Clock,
     senders: DefaultKeyedRateLimiter<UserId>,
     rate_clock: DefaultClock,
     notifier: Arc<dyn Notifier>,
@@ -127,7 +106,6 @@ impl Messaging {
             .allow_burst(settings.send_rate.burst);
         Ok(Self {
             crisis_lines: settings.crisis_lines.clone(),
-            clock: settings.clock,
             senders: RateLimiter::keyed(quota),
             rate_clock: DefaultClock::default(),
             notifier,
