@@ -1,6 +1,8 @@
 //! Accounts staff never set a password for: invitation, change, reset, disable.
 
-use livingwell_tests::{Backend, TestServer, on_both_databases, read};
+use std::time::Duration;
+
+use livingwell_tests::{Backend, TestServer, on_both_databases, read, sse};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -170,6 +172,7 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions(backend: 
     let server = TestServer::start(backend).await.unwrap();
     let phone = server.login("alex").await;
     let tablet = server.login("alex").await;
+    let mut tablet_stream = sse::open_stream(&server.base_url, &tablet, None).await;
     let wrong = server
         .post(
             "/v1/auth/password",
@@ -192,6 +195,7 @@ async fn password_change_needs_the_current_one_and_ends_other_sessions(backend: 
         )
         .await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
+    sse::read_to_end(&mut tablet_stream, Duration::from_secs(3)).await;
     // This session goes on; the other ends at once, refresh token and all.
     assert_eq!(
         server.get("/v1/me", &phone.access_token).await.status,
@@ -277,6 +281,7 @@ async fn disabled_account_loses_its_sessions_at_once_and_cannot_sign_in(backend:
     let server = TestServer::start(backend).await.unwrap();
     let priya = server.login("priya").await;
     let admin = server.login("admin").await;
+    let mut stream = sse::open_stream(&server.base_url, &priya, None).await;
     let disabled = server
         .post(
             &format!("/v1/users/{}/disable", priya.user_id),
@@ -285,6 +290,8 @@ async fn disabled_account_loses_its_sessions_at_once_and_cannot_sign_in(backend:
         )
         .await;
     assert_eq!(disabled.status, StatusCode::NO_CONTENT, "{}", disabled.text);
+    // The open stream ends at once, not when its token lapses.
+    sse::read_to_end(&mut stream, Duration::from_secs(3)).await;
     assert_eq!(
         server.get("/v1/me", &priya.access_token).await.status,
         StatusCode::UNAUTHORIZED
