@@ -442,6 +442,7 @@ mod tests {
             role,
             person_id: None,
             session_id: uuid::Uuid::now_v7(),
+            authenticated_at: Utc::now(),
         })
     }
 

@@ -1141,8 +1141,9 @@ async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store
     let user = new_user(store.as_ref(), Role::Practitioner, "dr.s").await;
     let other = new_user(store.as_ref(), Role::Practitioner, "dr.t").await;
     let session = uuid::Uuid::now_v7();
+    let signed_in = store::now();
     store
-        .create_session(session, user.id, store::now(), &SECRET)
+        .create_session(session, user.id, signed_in, &SECRET)
         .await
         .unwrap();
 
@@ -1151,7 +1152,20 @@ async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store
         Some(SessionUser {
             user: user.clone(),
             session_id: session,
+            authenticated_at: signed_in,
         })
+    );
+    // Entering the password again moves the session's authentication time, not its start.
+    let again = signed_in + Duration::minutes(20);
+    assert!(store.reauthenticated(session, again).await.unwrap());
+    assert_eq!(
+        store
+            .session_user(session, user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .authenticated_at,
+        again
     );
     // A session belongs to one account.
     assert_eq!(store.session_user(session, other.id).await.unwrap(), None);
@@ -1214,6 +1228,7 @@ async fn refresh_token_reports_session_revoked(store: Arc<dyn Store>) {
         session_revoked: false,
         session_started_at: issued,
         session_secret: SECRET.to_vec(),
+        session_authenticated_at: issued,
     };
     assert_eq!(
         store

@@ -14,6 +14,8 @@ on_both_databases!(
     admin_reset_code_works_once_and_ends_every_session,
     disabled_account_loses_its_sessions_at_once_and_cannot_sign_in,
     staff_cannot_set_a_persons_password,
+    sharing_needs_a_recent_sign_in_and_revoking_never_does,
+    changing_the_password_needs_a_recent_sign_in,
 );
 
 const NEW_PASSWORD: &str = "rainy sunday allotment";
@@ -386,4 +388,128 @@ async fn staff_cannot_set_a_persons_password(backend: Backend) {
     .await;
     assert_eq!(accepted.status, StatusCode::CREATED, "{}", accepted.text);
     assert_eq!(accepted.body["user"]["role"], "carer");
+}
+
+/// The `auth_time` an access token states.
+fn auth_time(access_token: &str) -> i64 {
+    use base64::Engine;
+    let payload = access_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["auth_time"].as_i64().expect("an auth_time claim")
+}
+
+fn start_instant() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-03T09:00:00Z".parse().unwrap()
+}
+
+/// A fresh access token for the session, as the app gets one when the old one lapses.
+async fn refreshed(server: &TestServer, refresh_token: &mut String) -> String {
+    let reply = server.refresh(refresh_token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    *refresh_token = reply.body["refresh_token"].as_str().unwrap().to_owned();
+    reply.body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn sharing_needs_a_recent_sign_in_and_revoking_never_does(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let alex = server.login("alex").await;
+    let sam = server.login("sam").await;
+    let person = alex.person_id.clone().unwrap();
+    let consents = format!("/v1/people/{person}/consents");
+    assert_eq!(auth_time(&alex.access_token), start_instant().timestamp());
+    let grant = json!({"carer_id": sam.user_id, "scopes": ["appointments"]});
+    // Within ten minutes of signing in, sharing just works.
+    clock.advance(chrono::Duration::minutes(4));
+    let early = server
+        .post(&consents, &alex.access_token, grant.clone())
+        .await;
+    assert_eq!(early.status, StatusCode::CREATED, "{}", early.text);
+
+    // Eleven minutes on, the session is alive (refreshed) but the sign-in is not recent.
+    clock.advance(chrono::Duration::minutes(7));
+    let mut refresh_token = alex.refresh_token.clone();
+    let token = refreshed(&server, &mut refresh_token).await;
+    assert_eq!(
+        auth_time(&token),
+        start_instant().timestamp(),
+        "refresh keeps auth_time"
+    );
+    let late = server.post(&consents, &token, grant.clone()).await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED, "{}", late.text);
+    assert_eq!(late.code(), "step_up_required");
+    assert_eq!(
+        late.headers["www-authenticate"],
+        "Bearer realm=\"livingwell\", error=\"insufficient_user_authentication\", max_age=600"
+    );
+    // Revoking needs no step-up, now or an hour later.
+    let first = early.body["id"].as_str().unwrap();
+    let revoked = server.delete(&format!("{consents}/{first}"), &token).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+
+    // The wrong password does not count; the right one renews the sign-in.
+    let wrong = server
+        .post(
+            "/v1/auth/reauthenticate",
+            &token,
+            json!({"password": "not it at all"}),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.fields(), ["password"]);
+    let renewed = server
+        .post(
+            "/v1/auth/reauthenticate",
+            &token,
+            json!({"password": livingwell_tests::PASSWORD}),
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text);
+    let stepped_up = renewed.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        auth_time(stepped_up),
+        (start_instant() + chrono::Duration::minutes(11)).timestamp()
+    );
+    let granted = server.post(&consents, stepped_up, grant.clone()).await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+
+    clock.advance(chrono::Duration::hours(1));
+    let token = refreshed(&server, &mut refresh_token).await;
+    let id = granted.body["id"].as_str().unwrap();
+    let revoked = server.delete(&format!("{consents}/{id}"), &token).await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+}
+
+async fn changing_the_password_needs_a_recent_sign_in(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let alex = server.login("alex").await;
+    clock.advance(chrono::Duration::minutes(11));
+    let mut refresh_token = alex.refresh_token.clone();
+    let token = refreshed(&server, &mut refresh_token).await;
+    let change =
+        json!({"current_password": livingwell_tests::PASSWORD, "new_password": NEW_PASSWORD});
+    let late = server
+        .post("/v1/auth/password", &token, change.clone())
+        .await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(late.code(), "step_up_required");
+    let renewed = server
+        .post(
+            "/v1/auth/reauthenticate",
+            &token,
+            json!({"password": livingwell_tests::PASSWORD}),
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK);
+    // The server decides from the session as stored: the older token works now too.
+    let changed = server.post("/v1/auth/password", &token, change).await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
 }

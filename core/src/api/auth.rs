@@ -72,6 +72,40 @@ pub struct TokenResponse {
 
 debug_without_secrets!(TokenResponse, user);
 
+/// A new access token for the same session, e.g. after reauthenticating.
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessTokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+debug_without_secrets!(AccessTokenResponse, expires_in);
+
+/// Enter the password again, for an action that needs a recent sign-in.
+#[derive(Clone, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReauthenticateRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 1024))]
+    pub password: String,
+}
+
+debug_without_secrets!(ReauthenticateRequest);
+
+impl Validate for ReauthenticateRequest {
+    fn field_errors(&self) -> Vec<FieldError> {
+        collect_errors([text::check_required_text(
+            "password",
+            &self.password,
+            PASSWORD_MAX,
+        )])
+    }
+}
+
 /// `POST /oauth/token` form body (client credentials).
 #[derive(Clone, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -29,3 +29,7 @@ CREATE INDEX password_reset_codes_user ON password_reset_codes(user_id);
 
 -- A disabled account cannot sign in, and every session it had was ended when it was disabled.
 ALTER TABLE users ADD COLUMN disabled_at timestamptz;
+
+-- When the session's owner last proved who they are with their password (sign-in, or
+-- reauthentication for a step-up). Sessions from before this migration count from their start.
+ALTER TABLE sessions ADD COLUMN authenticated_at timestamptz;

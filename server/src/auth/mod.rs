@@ -26,6 +26,8 @@ pub struct CallerUser {
     pub person_id: Option<PersonId>,
     /// The sign-in session (refresh-token family) the access token belongs to.
     pub session_id: uuid::Uuid,
+    /// When the password was last entered in that session, as stored (not as the token says).
+    pub authenticated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// A staff system, with the scopes both its token and its current registration allow.

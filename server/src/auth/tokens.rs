@@ -51,9 +51,22 @@ pub struct AccessClaims {
     /// App tokens: the session (refresh-token family).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<uuid::Uuid>,
+    /// App tokens: when the account's owner last entered their password in this session
+    /// (OpenID Connect's `auth_time`), so the app can tell when a step-up will be asked for.
+    /// The server itself decides from the session as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     /// Staff-system tokens: space-separated scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+/// The session an app token belongs to, as the token states it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppSession {
+    pub id: uuid::Uuid,
+    /// The last time the password was entered in this session.
+    pub authenticated_at: DateTime<Utc>,
 }
 
 /// A verified token: who it names, for which audience.
@@ -172,12 +185,13 @@ impl TokenKeys {
         serde_json::json!({ "keys": keys })
     }
 
-    /// Signs an access token for `sub`.
+    /// Signs an access token for `sub`: an app token names its session, a staff-system token
+    /// its scope.
     pub fn issue(
         &self,
         audience: Audience,
         sub: String,
-        sid: Option<uuid::Uuid>,
+        session: Option<AppSession>,
         scope: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<String, TokenError> {
@@ -189,7 +203,8 @@ impl TokenKeys {
             nbf: now.timestamp(),
             iat: now.timestamp(),
             jti: uuid::Uuid::now_v7().to_string(),
-            sid,
+            sid: session.map(|s| s.id),
+            auth_time: session.map(|s| s.authenticated_at.timestamp()),
             scope,
         };
         let mut header = Header::new(Algorithm::EdDSA);
@@ -260,7 +275,16 @@ mod tests {
         let keys = keys();
         let sid = uuid::Uuid::now_v7();
         let token = keys
-            .issue(Audience::App, "someone".into(), Some(sid), None, Utc::now())
+            .issue(
+                Audience::App,
+                "someone".into(),
+                Some(AppSession {
+                    id: sid,
+                    authenticated_at: Utc::now(),
+                }),
+                None,
+                Utc::now(),
+            )
             .unwrap();
         let verified = keys.verify(&token, Utc::now()).unwrap();
         assert_eq!(verified.audience, Audience::App);
@@ -273,7 +297,10 @@ mod tests {
             .issue(
                 Audience::App,
                 "x".into(),
-                Some(uuid::Uuid::nil()),
+                Some(AppSession {
+                    id: uuid::Uuid::nil(),
+                    authenticated_at: Utc::now(),
+                }),
                 None,
                 Utc::now(),
             )
@@ -289,7 +316,10 @@ mod tests {
             .issue(
                 Audience::App,
                 "someone".into(),
-                Some(uuid::Uuid::nil()),
+                Some(AppSession {
+                    id: uuid::Uuid::nil(),
+                    authenticated_at: issued,
+                }),
                 None,
                 issued,
             )

@@ -21,7 +21,7 @@ use livingwell_core::api::accounts::{
     AcceptInvitationRequest, ChangePasswordRequest, CreateInvitationRequest, InvitationView,
     OneTimeCodeView, ResetPasswordRequest,
 };
-use livingwell_core::api::auth::TokenResponse;
+use livingwell_core::api::auth::{AccessTokenResponse, ReauthenticateRequest, TokenResponse};
 use livingwell_core::domain::{PersonId, Role, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -31,10 +31,28 @@ use super::access::{authorize, record_unscoped};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, AppUser, Path, RequestId, ValidJson};
 use super::sessions::start_session;
+use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
 use crate::auth::{Caller, codes, passwords};
 use crate::policy::{Action, Resource};
 use crate::store::UserRecord;
 use crate::store::accounts::{AcceptRefusal, NewInvitation, NewResetCode};
+
+/// How recent a sign-in must be for what widens access or takes over an account: granting a
+/// consent, changing the password. Narrowing never needs one: the person can always revoke.
+pub const STEP_UP_WINDOW: Duration = Duration::minutes(10);
+
+/// Refuses with 401 `step_up_required` unless the caller entered their password within
+/// [`STEP_UP_WINDOW`], as their session records it.
+pub(super) fn require_recent_sign_in(state: &AppState, caller: &Caller) -> ApiResult<()> {
+    match caller {
+        Caller::User(user) if state.clock.now() - user.authenticated_at <= STEP_UP_WINDOW => Ok(()),
+        Caller::User(_) => Err(ApiError::StepUpRequired {
+            max_age: STEP_UP_WINDOW.num_seconds(),
+        }),
+        // A staff system has no password to enter; what it may do is decided by its scopes.
+        Caller::StaffSystem(_) => Ok(()),
+    }
+}
 
 /// How long an invitation code can be used.
 pub const INVITATION_LIFETIME: Duration = Duration::days(7);
@@ -48,6 +66,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(invite))
         .routes(routes!(accept_invitation))
         .routes(routes!(change_password))
+        .routes(routes!(reauthenticate))
         .routes(routes!(make_reset_code))
         .routes(routes!(reset_password))
         .routes(routes!(disable))
@@ -202,11 +221,12 @@ async fn accept_invitation(
     ))
 }
 
-/// Change the caller's password. Needs the current password; every other session of the
-/// account ends (this one stays signed in).
+/// Change the caller's password. Needs the current password and a recent sign-in (else 401
+/// `step_up_required`); every other session of the account ends (this one stays signed in).
 #[utoipa::path(post, path = "/v1/auth/password", tag = "accounts", security(("bearer" = [])),
     request_body = ChangePasswordRequest,
     responses((status = 204, description = "Changed"),
+              (status = 401, body = ErrorBody, description = "Not signed in, or `step_up_required`"),
               (status = 422, body = ErrorBody, description = "The current password is wrong, or the new one is not accepted"),
               (status = 429, body = ErrorBody)))]
 async fn change_password(
@@ -216,6 +236,7 @@ async fn change_password(
     RequestId(request_id): RequestId,
     ValidJson(request): ValidJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    require_recent_sign_in(&state, &Caller::User(caller.clone()))?;
     let user = state
         .store
         .user_by_id(caller.id)
@@ -250,6 +271,52 @@ async fn change_password(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enter the password again for an action that needs a recent sign-in. The session counts as
+/// freshly signed in for ten minutes; the answer is a new access token that says so.
+#[utoipa::path(post, path = "/v1/auth/reauthenticate", tag = "accounts",
+    security(("bearer" = [])), request_body = ReauthenticateRequest,
+    responses((status = 200, body = AccessTokenResponse),
+              (status = 422, body = ErrorBody, description = "The password is wrong"),
+              (status = 429, body = ErrorBody)))]
+async fn reauthenticate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppUser(caller): AppUser,
+    ValidJson(request): ValidJson<ReauthenticateRequest>,
+) -> ApiResult<axum::Json<AccessTokenResponse>> {
+    let user = state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state
+        .throttle
+        .check(&user.username, peer.ip())
+        .map_err(ApiError::RateLimited)?;
+    if !passwords::verify(request.password, user.password_hash).await? {
+        return Err(ApiError::invalid("password", "incorrect"));
+    }
+    let now = state.clock.now();
+    if !state.store.reauthenticated(caller.session_id, now).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    let access_token = state.keys.issue(
+        Audience::App,
+        caller.id.to_string(),
+        Some(AppSession {
+            id: caller.session_id,
+            authenticated_at: now,
+        }),
+        None,
+        now,
+    )?;
+    Ok(axum::Json(AccessTokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: ACCESS_TOKEN_SECONDS.unsigned_abs(),
+    }))
 }
 
 /// Admin: a one-time code with which the account's owner sets a new password

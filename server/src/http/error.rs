@@ -25,6 +25,10 @@ pub enum ApiError {
     /// sign-in.
     #[error("unauthorized")]
     Unauthorized,
+    /// The caller is signed in, but this needs the password entered within the last
+    /// `max_age` seconds (RFC 9470).
+    #[error("step-up required")]
+    StepUpRequired { max_age: i64 },
     #[error("forbidden")]
     Forbidden,
     /// The right password for an account an administrator has turned off.
@@ -67,6 +71,11 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthorized,
                 "Sign-in is needed, or the credentials were not accepted.",
+            ),
+            ApiError::StepUpRequired { .. } => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::StepUpRequired,
+                "Please enter your password again to do this.",
             ),
             ApiError::Forbidden => (
                 StatusCode::FORBIDDEN,
@@ -167,6 +176,16 @@ impl IntoResponse for ApiError {
                         "Bearer realm=\"livingwell\", error=\"invalid_token\"",
                     ),
                 );
+            }
+            // RFC 9470: the token is fine; a more recent authentication is what is missing.
+            ApiError::StepUpRequired { max_age } => {
+                let challenge = format!(
+                    "Bearer realm=\"livingwell\", error=\"insufficient_user_authentication\", \
+                     max_age={max_age}"
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
             }
             ApiError::RateLimited(wait) => {
                 let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

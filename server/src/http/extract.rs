@@ -275,6 +275,7 @@ async fn authenticate(
                 role: found.user.role,
                 person_id: found.user.person_id,
                 session_id: found.session_id,
+                authenticated_at: found.authenticated_at,
             })
         }
         Audience::StaffSystem => {

@@ -5,7 +5,7 @@
 //! at `/docs` whose assets are compiled in (it works offline).
 
 pub mod access;
-mod accounts;
+pub mod accounts;
 pub mod appointments;
 pub mod error;
 mod events;

@@ -298,6 +298,7 @@ async fn list_consents(
     responses(
         (status = 201, body = ConsentView),
         (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "Not signed in, or `step_up_required`: enter the password again (`POST /v1/auth/reauthenticate`)"),
         (status = 403, body = ErrorBody, description = "Only the person can share their record"),
         (status = 422, body = ErrorBody, description = "Invalid; the grantee is on the person's do-not-involve list, not a linked carer, or not the allocated peer worker"),
 ))]
@@ -317,6 +318,9 @@ async fn grant_consent(
         &request_id,
     )
     .await?;
+    // Sharing more widens who sees the record: it needs the password entered recently, so a
+    // phone left unlocked cannot be used to share the person's plan. Revoking never does.
+    super::accounts::require_recent_sign_in(&state, &caller)?;
     let now = store::now();
     let errors = request.field_errors_at(now);
     let Some(grantee) = request.grantee().filter(|_| errors.is_empty()) else {

@@ -23,7 +23,7 @@ use super::access::record_unscoped;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, RequestId, ValidJson};
 use crate::auth::refresh;
-use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, Audience};
+use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
 use crate::auth::{Caller, passwords};
 use crate::policy::Action;
 use crate::store::{self, NewRefreshToken, PersonRecord, TeamRecord, UserRecord};
@@ -102,6 +102,10 @@ pub(super) async fn start_session(state: &AppState, user: &UserRecord) -> ApiRes
             expires_at: refresh::expires_at(now, now),
         })
         .await?;
+    let session = AppSession {
+        id: session,
+        authenticated_at: now,
+    };
     token_response(state, user, session, refresh_token, now)
 }
 
@@ -109,7 +113,7 @@ pub(super) async fn start_session(state: &AppState, user: &UserRecord) -> ApiRes
 fn token_response(
     state: &AppState,
     user: &UserRecord,
-    session: uuid::Uuid,
+    session: AppSession,
     refresh_token: String,
     now: DateTime<Utc>,
 ) -> ApiResult<TokenResponse> {
@@ -225,12 +229,12 @@ async fn refresh_tokens(
         .user_by_id(presented.user_id)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    let session = AppSession {
+        id: presented.session_id,
+        authenticated_at: presented.session_authenticated_at,
+    };
     Ok(axum::Json(token_response(
-        &state,
-        &user,
-        presented.session_id,
-        successor,
-        now,
+        &state, &user, session, successor, now,
     )?))
 }
 

@@ -93,6 +93,9 @@ pub trait AccountStore {
     ) -> StoreResult<Option<EndedSessions>>;
     /// Whether the account is disabled.
     async fn is_disabled(&self, user: UserId) -> StoreResult<bool>;
+    /// Records that the password was just entered again in a live session (a step-up).
+    /// Returns whether the session is live.
+    async fn reauthenticated(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 macro_rules! impl_account_store {
@@ -334,6 +337,21 @@ macro_rules! impl_account_store {
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(disabled)
+            }
+
+            async fn reauthenticated(
+                &self,
+                session: uuid::Uuid,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET authenticated_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(session)
+                .bind(at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
         }
     };

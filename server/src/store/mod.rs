@@ -160,6 +160,8 @@ pub struct RelationshipFacts {
 pub struct SessionUser {
     pub user: UserRecord,
     pub session_id: uuid::Uuid,
+    /// When the password was last entered in this session.
+    pub authenticated_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -174,6 +176,8 @@ pub struct RefreshTokenRecord {
     pub session_started_at: DateTime<Utc>,
     /// The session's secret its tokens' successors are derived with.
     pub session_secret: Vec<u8>,
+    /// When the password was last entered in the session.
+    pub session_authenticated_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -162,6 +162,7 @@ pub(super) struct RefreshTokenRow {
     session_revoked: bool,
     session_started_at: DateTime<Utc>,
     session_secret: Vec<u8>,
+    session_authenticated_at: DateTime<Utc>,
 }
 
 impl From<RefreshTokenRow> for RefreshTokenRecord {
@@ -175,8 +176,16 @@ impl From<RefreshTokenRow> for RefreshTokenRecord {
             session_revoked: row.session_revoked,
             session_started_at: row.session_started_at,
             session_secret: row.session_secret,
+            session_authenticated_at: row.session_authenticated_at,
         }
     }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionUserRow {
+    #[sqlx(flatten)]
+    pub(super) user: UserRow,
+    pub(super) authenticated_at: DateTime<Utc>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -880,8 +889,8 @@ macro_rules! impl_store {
                 refresh_secret: &[u8],
             ) -> $crate::store::StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO sessions (id, user_id, created_at, refresh_secret) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO sessions (id, user_id, created_at, refresh_secret, authenticated_at) \
+                     VALUES ($1, $2, $3, $4, $3)",
                 )
                 .bind(id)
                 .bind(user.as_uuid())
@@ -898,8 +907,9 @@ macro_rules! impl_store {
                 session: uuid::Uuid,
                 user: livingwell_core::domain::UserId,
             ) -> $crate::store::StoreResult<Option<$crate::store::SessionUser>> {
-                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as(
-                    "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id \
+                let row: Option<$crate::store::sql::SessionUserRow> = sqlx::query_as(
+                    "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+                     COALESCE(s.authenticated_at, s.created_at) AS authenticated_at \
                      FROM sessions s JOIN users u ON u.id = s.user_id \
                      WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
                 )
@@ -908,7 +918,11 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 let Some(row) = row else { return Ok(None) };
-                Ok(Some($crate::store::SessionUser { user: row.try_into()?, session_id: session }))
+                Ok(Some($crate::store::SessionUser {
+                    user: row.user.try_into()?,
+                    session_id: session,
+                    authenticated_at: row.authenticated_at,
+                }))
             }
 
             async fn revoke_session(
@@ -957,7 +971,8 @@ macro_rules! impl_store {
                 let row: Option<$crate::store::sql::RefreshTokenRow> = sqlx::query_as(
                     "SELECT t.id, t.session_id, s.user_id, t.expires_at, t.rotated_at, \
                      (s.revoked_at IS NOT NULL) AS session_revoked, \
-                     s.created_at AS session_started_at, s.refresh_secret AS session_secret \
+                     s.created_at AS session_started_at, s.refresh_secret AS session_secret, \
+                     COALESCE(s.authenticated_at, s.created_at) AS session_authenticated_at \
                      FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
                      WHERE t.token_hash = $1",
                 )

@@ -148,6 +148,7 @@ mod tests {
             role,
             person_id: None,
             session_id: uuid::Uuid::now_v7(),
+            authenticated_at: Utc::now(),
         };
         (Caller::User(user.clone()), user)
     }
