@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod policy;
 pub mod store;
