@@ -2,6 +2,7 @@
 //!
 //! - People sign in with a password ([`passwords`]) and get a short-lived access token (a JWT
 //!   signed with EdDSA, [`tokens`]) and an opaque refresh token ([`refresh`]).
+//! - The keys that sign access tokens are sealed at rest ([`sealing`]).
 //! - Staff systems get an access token by client credentials, for a separate audience, with no
 //!   refresh token.
 //! - A token only names the caller. What the caller may do is decided by
@@ -10,6 +11,7 @@
 
 pub mod passwords;
 pub mod refresh;
+pub mod sealing;
 pub mod throttle;
 pub mod tokens;
 
