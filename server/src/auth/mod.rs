@@ -2,13 +2,15 @@
 //!
 //! - People sign in with a password ([`passwords`]) and get a short-lived access token (a JWT
 //!   signed with EdDSA, [`tokens`]) and an opaque refresh token ([`refresh`]).
-//! - The keys that sign access tokens are sealed at rest ([`sealing`]).
+//! - The keys that sign access tokens are sealed at rest ([`sealing`]) and rotated, every
+//!   process following the rotation ([`key_ring`]).
 //! - Staff systems get an access token by client credentials, for a separate audience, with no
 //!   refresh token.
 //! - A token only names the caller. What the caller may do is decided by
 //!   [`crate::policy`] from the database on every request; even the account's role and the
 //!   session's liveness are read afresh, so a revoked session or a changed role holds at once.
 
+pub mod key_ring;
 pub mod passwords;
 pub mod refresh;
 pub mod sealing;
