@@ -16,7 +16,9 @@ use livingwell_core::domain::{Role, UserId};
 
 use crate::audit::checkpoint::{self, Anchoring, Checkpoint, CheckpointWriter};
 use crate::audit::{self, Verification};
+use crate::auth::key_ring::{self, KeyRingError};
 use crate::auth::passwords;
+use crate::auth::sealing::{self, KeyEncryptionKey};
 use crate::demo;
 use crate::http::{self, AppState, Settings};
 use crate::store::{self, Store, UserRecord};
@@ -34,6 +36,8 @@ pub struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up: the size of `serve`'s options costs nothing worth boxing them for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (migrating the database first).
@@ -71,6 +75,16 @@ enum Command {
             value_parser = clap::value_parser!(u64).range(1..)
         )]
         audit_checkpoint_interval_secs: u64,
+        #[command(flatten)]
+        key_encryption: KeyEncryptionArgs,
+        /// Seconds between reloads of the token signing keys (tests shorten it).
+        #[arg(
+            long,
+            hide = true,
+            default_value_t = key_ring::DEFAULT_RELOAD_INTERVAL.as_secs(),
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        key_reload_interval_secs: u64,
     },
     /// Run database migrations and exit.
     Migrate,
@@ -84,6 +98,76 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a signing key. Running servers sign with it within a minute; the keys it replaces
+    /// verify until every token they signed has expired, then are retired.
+    Rotate {
+        #[command(flatten)]
+        key_encryption: KeyEncryptionArgs,
+    },
+    /// List the signing keys, retired ones included: kid, created, retirement.
+    List,
+}
+
+/// Where the key that seals the token signing keys is kept.
+#[derive(Debug, Args)]
+struct KeyEncryptionArgs {
+    /// The key-encryption key that seals the token signing keys in the database: a file of
+    /// exactly 32 random bytes (`head -c 32 /dev/urandom`). Keep it off the database host and
+    /// out of the database's backups. Default: `livingwell.kek` in the data directory, which
+    /// `serve` creates there when it is missing and the database holds no sealed key.
+    #[arg(long, env = "LIVINGWELL_KEY_ENCRYPTION_KEY_FILE")]
+    key_encryption_key_file: Option<PathBuf>,
+    /// The directory for the server's own files: the key-encryption key, unless named. The
+    /// default SQLite database lives here too.
+    #[arg(long, env = "LIVINGWELL_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+impl KeyEncryptionArgs {
+    /// Reads the key-encryption key. Only `serve`, and only at the default path, creates one:
+    /// a file that was named is expected to exist, and a database whose keys are sealed
+    /// already needs the key they were sealed with, not a new one.
+    async fn load(&self, store: &dyn Store, may_create: bool) -> anyhow::Result<KeyEncryptionKey> {
+        let path = self
+            .key_encryption_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(sealing::KEK_FILE_NAME));
+        if let Some(kek) = KeyEncryptionKey::read(&path)? {
+            return Ok(kek);
+        }
+        if !may_create || self.key_encryption_key_file.is_some() {
+            bail!(
+                "there is no key-encryption key file at {}: name the file the signing keys were \
+                 sealed with or, for a new database, make one (`head -c 32 /dev/urandom > FILE`, \
+                 mode 0600)",
+                path.display()
+            );
+        }
+        if key_ring::holds_sealed_keys(store).await? {
+            bail!(
+                "the signing keys in this database are sealed, but there is no key-encryption \
+                 key file at {}; name the one they were sealed with (--key-encryption-key-file)",
+                path.display()
+            );
+        }
+        let kek = KeyEncryptionKey::create(&path)?;
+        tracing::warn!(
+            path = %path.display(),
+            "created the key-encryption key that seals the token signing keys; back it up \
+             apart from the database and keep it off the database host: without it no stored \
+             key opens"
+        );
+        Ok(kek)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,8 +259,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             push_webhook,
             audit_checkpoints,
             audit_checkpoint_interval_secs,
+            key_encryption,
+            key_reload_interval_secs,
         } => {
             let outcome_labels = load_outcome_labels(outcome_labels.as_deref())?;
+            let key_encryption_key = key_encryption.load(store.as_ref(), true).await?;
             let checkpoints = match audit_checkpoints.location() {
                 Some((dir, key)) => Some(CheckpointWriter::open(
                     store.clone(),
@@ -201,6 +288,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 checkpoints,
                 Settings {
                     issuer,
+                    key_encryption_key,
+                    key_reload_interval: Duration::from_secs(key_reload_interval_secs),
                     outcome_labels,
                     messaging: http::MessagingSettings {
                         crisis_lines: if crisis_lines.is_empty() {
@@ -229,8 +318,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             add_user(store.as_ref(), username, role, display_name).await?;
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { key_encryption },
+        } => {
+            let kek = key_encryption.load(store.as_ref(), false).await?;
+            rotate_keys(store.as_ref(), &kek).await?;
+        }
+        Command::Keys {
+            command: KeysCommand::List,
+        } => list_keys(store.as_ref()).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn rotate_keys(store: &dyn Store, kek: &KeyEncryptionKey) -> anyhow::Result<()> {
+    let rotation = key_ring::rotate(store, kek)
+        .await
+        .map_err(|error| match error {
+            KeyRingError::Unreadable { .. } => anyhow::Error::new(error)
+                .context("not rotated: the stored keys do not open with this key-encryption key"),
+            error => anyhow::Error::new(error).context("not rotated"),
+        })?;
+    say(&format!(
+        "signing key {} added: running servers sign new tokens with it within a minute",
+        rotation.kid
+    ));
+    for (kid, retire_after) in rotation.retiring {
+        say(&format!(
+            "signing key {kid} verifies until {}, when every token it signed has expired; then \
+             it is retired",
+            timestamp(retire_after)
+        ));
+    }
+    Ok(())
+}
+
+async fn list_keys(store: &dyn Store) -> anyhow::Result<()> {
+    let keys = store.signing_key_history().await?;
+    if keys.is_empty() {
+        say("no signing keys yet: `serve` creates the first");
+    }
+    let mut signing_seen = false;
+    for key in keys {
+        let state = match (key.retired_at, key.retire_after) {
+            (Some(at), _) => format!("retired {}", timestamp(at)),
+            (None, Some(after)) => format!("verifies until {}", timestamp(after)),
+            // The newest key in use signs; an older one without a retirement time (two
+            // processes created a first key at once) only verifies.
+            (None, None) if !signing_seen => {
+                signing_seen = true;
+                "signs".to_owned()
+            }
+            (None, None) => "verifies".to_owned(),
+        };
+        say(&format!(
+            "{}  created {}  {state}",
+            key.kid,
+            timestamp(key.created_at)
+        ));
+    }
+    Ok(())
+}
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Checks the chain, then compares it with the checkpoints; every finding is said, and any

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod policy;
 pub mod store;

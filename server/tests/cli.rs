@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,8 +47,33 @@ impl Drop for Served {
     }
 }
 
+/// The binary, with its data directory (where `serve` keeps the key-encryption key) beside the
+/// test's database: every process started on one database shares its key, and nothing is
+/// written into the source tree.
+fn livingwell(database_url: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("LIVINGWELL_DATA_DIR", data_dir(database_url))
+        .env_remove("LIVINGWELL_KEY_ENCRYPTION_KEY_FILE");
+    command
+}
+
+fn data_dir(database_url: &str) -> PathBuf {
+    match database_url.strip_prefix("sqlite://") {
+        Some(file) => Path::new(file).parent().unwrap().to_owned(),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("livingwell-data")
+            .join(database_url.rsplit('/').next().unwrap()),
+    }
+}
+
 fn serve(database_url: &str, extra: &[&str]) -> Served {
-    let mut child = Command::new(BIN)
+    serve_logging(database_url, extra, Stdio::null())
+}
+
+/// [`serve`], with the server's log (standard error) going to `log`.
+fn serve_logging(database_url: &str, extra: &[&str], log: impl Into<Stdio>) -> Served {
+    let mut child = livingwell(database_url)
         .args([
             "serve",
             "--bind",
@@ -58,7 +83,7 @@ fn serve(database_url: &str, extra: &[&str]) -> Served {
         ])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -139,7 +164,7 @@ async fn demo_refuses_a_database_with_real_people() {
         created_at: livingwell_server::store::now(),
     };
     store.create_person(&person, None).await.unwrap();
-    let status = Command::new(BIN)
+    let status = livingwell(&db.url)
         .args([
             "serve",
             "--demo",
@@ -281,7 +306,7 @@ async fn user_add_bootstraps_an_admin_with_the_password_from_stdin() {
 #[tokio::test]
 async fn logs_carry_no_names_passwords_or_tokens_and_shutdown_is_graceful() {
     let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = livingwell(&db.url)
         .args([
             "serve",
             "--demo",
@@ -425,7 +450,7 @@ async fn a_deployment_words_the_outcome_domains_its_own_way() {
 
     // A label file naming a domain that does not exist stops the server at start-up.
     std::fs::write(&labels, r#"{"star_sign": "Star sign"}"#).unwrap();
-    let status = Command::new(BIN)
+    let status = livingwell(&db.url)
         .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db.url])
         .args(["--outcome-labels", labels.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -640,4 +665,543 @@ async fn audit_verify_on_sqlite_refuses_a_checkpoint_with_a_forged_signature() {
 #[tokio::test]
 async fn audit_verify_on_postgres_refuses_a_checkpoint_with_a_forged_signature() {
     audit_verify_refuses_a_checkpoint_with_a_forged_signature(Backend::Postgres).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token signing keys: sealed at rest, rotated
+// ---------------------------------------------------------------------------------------------
+
+/// The default key-encryption key of the servers started on this database.
+fn kek_file(database_url: &str) -> PathBuf {
+    data_dir(database_url).join(livingwell_server::auth::sealing::KEK_FILE_NAME)
+}
+
+/// Every `signing_keys` row as a dump would show it: the kid and the stored key bytes (none
+/// once retired).
+async fn stored_signing_keys(db: &TestDatabase) -> Vec<(String, Option<Vec<u8>>)> {
+    use sqlx::Connection;
+    let sql = "SELECT kid, sealed_private_key FROM signing_keys ORDER BY created_at";
+    match db.backend() {
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+        }
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    }
+}
+
+/// Signs in; the tokens response.
+async fn sign_in(base_url: &str, username: &str) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base_url}/v1/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": "livingwell-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+fn access_token(tokens: &serde_json::Value) -> String {
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+async fn me_status(base_url: &str, token: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(format!("{base_url}/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn jwks_kids(base_url: &str) -> Vec<String> {
+    let jwks: serde_json::Value = reqwest::get(format!("{base_url}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The public key the JWKS publishes for `kid`.
+async fn published_key(base_url: &str, kid: &str) -> Vec<u8> {
+    use base64::Engine;
+    let jwks: serde_json::Value = reqwest::get(format!("{base_url}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kid"] == kid)
+        .unwrap();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(key["x"].as_str().unwrap())
+        .unwrap()
+}
+
+/// Waits up to 15 s for `check` to hold.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within 15 s: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+async fn a_database_dump_holds_no_usable_private_key(backend: Backend) {
+    use ed25519_dalek::SigningKey;
+    use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+    use livingwell_server::auth::sealing::{KeyEncryptionKey, StoredKey};
+
+    let db = TestDatabase::create(backend).await.unwrap();
+    let served = serve(&db.url, &["--demo"]);
+    let token = access_token(&sign_in(&served.base_url, "alex").await);
+    let kid = kid_of(&token);
+    let rows = stored_signing_keys(&db).await;
+    assert_eq!(rows.len(), 1);
+    for (_, stored) in &rows {
+        let stored = stored.as_ref().unwrap();
+        assert!(
+            SigningKey::from_pkcs8_der(stored).is_err(),
+            "a stored key parses as a PKCS#8 key"
+        );
+    }
+    // The key in use, as only the holder of the key-encryption key file can read it: it is the
+    // one the JWKS publishes, and neither its DER nor its secret bytes are in the database.
+    let kek = KeyEncryptionKey::read(&kek_file(&db.url)).unwrap().unwrap();
+    let (stored_kid, stored) = &rows[0];
+    assert_eq!(*stored_kid, kid);
+    let StoredKey::Sealed(key) = kek.open(&kid, stored.as_ref().unwrap()).unwrap() else {
+        panic!("the key in use is not sealed");
+    };
+    assert_eq!(
+        published_key(&served.base_url, &kid).await,
+        key.verifying_key().as_bytes().to_vec()
+    );
+    let der = key.to_pkcs8_der().unwrap();
+    for (_, stored) in &rows {
+        let stored = stored.as_ref().unwrap();
+        assert!(!contains(stored, der.as_bytes()));
+        assert!(!contains(stored, &key.to_bytes()));
+    }
+    // On SQLite the dump is the file itself (and its write-ahead log).
+    if backend == Backend::Sqlite {
+        let file = db.url.strip_prefix("sqlite://").unwrap();
+        for path in [file.to_owned(), format!("{file}-wal")] {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            assert!(!contains(&bytes, der.as_bytes()), "{path} holds the DER");
+            assert!(!contains(&bytes, &key.to_bytes()), "{path} holds the key");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_database_dump_holds_no_usable_private_key() {
+    a_database_dump_holds_no_usable_private_key(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_dump_holds_no_usable_private_key() {
+    a_database_dump_holds_no_usable_private_key(Backend::Postgres).await;
+}
+
+/// A database as the code before sealing left it: migrations up to 0008, and a signing key
+/// stored as plain PKCS#8 DER.
+async fn database_from_before_sealing(db: &TestDatabase, kid: &str, der: &[u8]) {
+    let insert = "INSERT INTO signing_keys (kid, private_der, created_at) VALUES ($1, $2, $3)";
+    let created_at = livingwell_server::store::now() - chrono::Duration::days(30);
+    match db.backend() {
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::migrate!("./migrations/postgres")
+                .run_to(8, &pool)
+                .await
+                .unwrap();
+            sqlx::query(insert)
+                .bind(kid)
+                .bind(der)
+                .bind(created_at)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Backend::Sqlite => {
+            use std::str::FromStr;
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&db.url)
+                .unwrap()
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            sqlx::migrate!("./migrations/sqlite")
+                .run_to(8, &pool)
+                .await
+                .unwrap();
+            sqlx::query(insert)
+                .bind(kid)
+                .bind(der)
+                .bind(created_at)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// The claims of a token, read without checking it.
+fn claims_of(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn a_key_stored_in_the_clear_is_sealed_on_upgrade_and_still_verifies(backend: Backend) {
+    use base64::Engine;
+    use ed25519_dalek::SigningKey;
+    use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+    use sha2::Digest;
+
+    let db = TestDatabase::create(backend).await.unwrap();
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let der = key.to_pkcs8_der().unwrap();
+    let kid = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(&sha2::Sha256::digest(key.verifying_key().as_bytes())[..12]);
+    database_from_before_sealing(&db, &kid, der.as_bytes()).await;
+
+    let served = serve(&db.url, &["--demo"]);
+    let rows = stored_signing_keys(&db).await;
+    assert_eq!(rows.len(), 1);
+    let (stored_kid, stored) = &rows[0];
+    assert_eq!(*stored_kid, kid);
+    let stored = stored.as_ref().unwrap();
+    assert!(
+        SigningKey::from_pkcs8_der(stored).is_err(),
+        "the key is still stored in the clear"
+    );
+    assert!(!contains(stored, der.as_bytes()));
+
+    // The sealed key is the same key: it signs sign-ins, and a token it signed outside the
+    // server, as the code before the upgrade did, is accepted.
+    let tokens = sign_in(&served.base_url, "alex").await;
+    let signed_by_server = access_token(&tokens);
+    assert_eq!(kid_of(&signed_by_server), kid);
+    let mut claims = claims_of(&signed_by_server);
+    claims["jti"] = serde_json::json!(uuid::Uuid::now_v7().to_string());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid.clone());
+    header.typ = Some("at+jwt".to_owned());
+    let signed_by_old_key = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(
+        me_status(&served.base_url, &signed_by_old_key).await,
+        reqwest::StatusCode::OK
+    );
+    drop(served);
+
+    // A restart opens the sealed row; tokens from before still verify.
+    let again = serve(&db.url, &[]);
+    for token in [&signed_by_server, &signed_by_old_key] {
+        assert_eq!(
+            me_status(&again.base_url, token).await,
+            reqwest::StatusCode::OK
+        );
+    }
+    assert_eq!(stored_signing_keys(&db).await[0].1.as_ref(), Some(stored));
+}
+
+#[tokio::test]
+async fn a_key_stored_in_the_clear_on_sqlite_is_sealed_on_upgrade_and_still_verifies() {
+    a_key_stored_in_the_clear_is_sealed_on_upgrade_and_still_verifies(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_key_stored_in_the_clear_on_postgres_is_sealed_on_upgrade_and_still_verifies() {
+    a_key_stored_in_the_clear_is_sealed_on_upgrade_and_still_verifies(Backend::Postgres).await;
+}
+
+fn keys_command(database_url: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = livingwell(database_url)
+        .arg("keys")
+        .args(args)
+        .args(["--database-url", database_url])
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// One server reloading the keys every second; on Postgres a second one that reloads only every
+/// minute, so it learns of the new key from the first token that names it.
+async fn rotation_keeps_old_tokens_until_they_expire(backend: Backend) {
+    let db = TestDatabase::create(backend).await.unwrap();
+    let a = serve(&db.url, &["--demo", "--key-reload-interval-secs", "1"]);
+    let b = (backend == Backend::Postgres).then(|| serve(&db.url, &[]));
+    let before = access_token(&sign_in(&a.base_url, "alex").await);
+    let old_kid = kid_of(&before);
+
+    let (code, said, _) = keys_command(&db.url, &["rotate"]);
+    assert_eq!(code, Some(0), "{said}");
+    let new_kid = said
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("signing key ")?
+                .strip_suffix(" added: running servers sign new tokens with it within a minute")
+        })
+        .unwrap_or_else(|| panic!("no new kid in {said:?}"))
+        .to_owned();
+    assert_ne!(new_kid, old_kid);
+    assert!(
+        said.contains(&format!("signing key {old_kid} verifies until")),
+        "{said}"
+    );
+
+    eventually("the running server publishes the new key", || async {
+        jwks_kids(&a.base_url).await.contains(&new_kid)
+    })
+    .await;
+    assert!(jwks_kids(&a.base_url).await.contains(&old_kid));
+    let after = access_token(&sign_in(&a.base_url, "alex").await);
+    assert_eq!(kid_of(&after), new_kid, "new sign-ins use the new key");
+    for server in std::iter::once(&a).chain(b.as_ref()) {
+        assert_eq!(
+            me_status(&server.base_url, &before).await,
+            reqwest::StatusCode::OK
+        );
+        assert_eq!(
+            me_status(&server.base_url, &after).await,
+            reqwest::StatusCode::OK
+        );
+    }
+    if let Some(b) = &b {
+        assert!(jwks_kids(&b.base_url).await.contains(&new_kid));
+    }
+
+    let (code, listed, _) = keys_command(&db.url, &["list"]);
+    assert_eq!(code, Some(0));
+    let line = |kid: &str| {
+        listed
+            .lines()
+            .find(|line| line.starts_with(kid))
+            .unwrap_or_else(|| panic!("{kid} not listed: {listed}"))
+            .to_owned()
+    };
+    assert!(line(&new_kid).ends_with("signs"), "{listed}");
+    assert!(line(&old_kid).contains("verifies until"), "{listed}");
+
+    // Time passes: every token the old key signed has expired (its retirement time, set at the
+    // rotation, is moved back to its creation instead of waiting seven and a half minutes).
+    let moved = db
+        .execute("UPDATE signing_keys SET retire_after = created_at WHERE retire_after IS NOT NULL")
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    eventually("the old key leaves the JWKS", || async {
+        !jwks_kids(&a.base_url).await.contains(&old_kid)
+    })
+    .await;
+    assert_eq!(jwks_kids(&a.base_url).await, vec![new_kid.clone()]);
+    assert_eq!(
+        me_status(&a.base_url, &before).await,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me_status(&a.base_url, &after).await,
+        reqwest::StatusCode::OK
+    );
+    let rows = stored_signing_keys(&db).await;
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter()
+            .any(|(kid, bytes)| *kid == old_kid && bytes.is_none()),
+        "the retired key's sealed bytes are deleted"
+    );
+    let (_, listed, _) = keys_command(&db.url, &["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&old_kid) && l.contains("retired")),
+        "{listed}"
+    );
+}
+
+#[tokio::test]
+async fn after_keys_rotate_on_sqlite_old_tokens_verify_until_they_expire() {
+    rotation_keeps_old_tokens_until_they_expire(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn after_keys_rotate_on_postgres_old_tokens_verify_until_they_expire_on_both_processes() {
+    rotation_keeps_old_tokens_until_they_expire(Backend::Postgres).await;
+}
+
+/// Runs `serve` expected to stop at start-up; its exit code and log.
+fn serve_refused(database_url: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let output = livingwell(database_url)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("listening"), "it started: {stdout}");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn a_wrong_key_encryption_key_stops_start_up(backend: Backend) {
+    let db = TestDatabase::create(backend).await.unwrap();
+    drop(serve(&db.url, &["--demo"]));
+    let right = std::fs::read(kek_file(&db.url)).unwrap();
+    let rows = stored_signing_keys(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let wrong = dir.path().join("wrong.kek");
+    std::fs::write(&wrong, [7u8; 32]).unwrap();
+    let wrong_arg = ["--key-encryption-key-file", wrong.to_str().unwrap()];
+    let (code, log) = serve_refused(&db.url, &wrong_arg);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("cannot be opened: the key-encryption key does not open it"),
+        "{log}"
+    );
+    assert!(log.contains(&rows[0].0), "the message names the key: {log}");
+    assert!(!log.contains("panicked"), "{log}");
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for secret in [&right[..], &[7u8; 32][..], rows[0].1.as_deref().unwrap()] {
+        assert!(!log.contains(&hex(secret)), "{log}");
+        assert!(!log.contains(&format!("{secret:?}")), "{log}");
+    }
+    // Nor does a rotation seal a key the servers could not open.
+    let (code, said, log) = keys_command(&db.url, &[&["rotate"][..], &wrong_arg].concat());
+    assert_eq!(code, Some(1), "{said}{log}");
+    assert!(log.contains("not rotated"), "{log}");
+    assert_eq!(stored_signing_keys(&db).await, rows);
+
+    // A key file that is not 32 raw bytes is refused, saying what it must be.
+    std::fs::write(&wrong, format!("{}\n", hex(&right))).unwrap();
+    let (code, log) = serve_refused(&db.url, &wrong_arg);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(log.contains("must hold exactly 32 raw bytes"), "{log}");
+    assert!(!log.contains(&hex(&right)), "{log}");
+
+    // Without its key file, a database of sealed keys does not get a new one made for it.
+    std::fs::remove_file(kek_file(&db.url)).unwrap();
+    let (code, log) = serve_refused(&db.url, &[]);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("are sealed, but there is no key-encryption key file"),
+        "{log}"
+    );
+    assert!(!kek_file(&db.url).exists());
+}
+
+#[tokio::test]
+async fn a_wrong_key_encryption_key_stops_start_up_on_sqlite() {
+    a_wrong_key_encryption_key_stops_start_up(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_wrong_key_encryption_key_stops_start_up_on_postgres() {
+    a_wrong_key_encryption_key_stops_start_up(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn serve_creates_a_private_key_encryption_key_and_logs_only_its_path() {
+    use base64::Engine;
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("serve.log");
+    let served = serve_logging(
+        &db.url,
+        &["--demo"],
+        std::fs::File::create(&log_path).unwrap(),
+    );
+    let kek = kek_file(&db.url);
+    let bytes = std::fs::read(&kek).unwrap();
+    assert_eq!(bytes.len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kek).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+    drop(served);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(&kek.display().to_string()) && log.contains("created the key-encryption key"),
+        "{log}"
+    );
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    for encoded in [
+        hex,
+        base64::engine::general_purpose::STANDARD.encode(&bytes),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes),
+        format!("{bytes:?}"),
+    ] {
+        assert!(!log.contains(&encoded), "the log holds the key");
+    }
+    // The next start uses it and makes no other.
+    let again_log = logs.path().join("again.log");
+    drop(serve_logging(
+        &db.url,
+        &[],
+        std::fs::File::create(&again_log).unwrap(),
+    ));
+    assert_eq!(std::fs::read(&kek).unwrap(), bytes);
+    assert!(
+        !std::fs::read_to_string(&again_log)
+            .unwrap()
+            .contains("created the key-encryption key")
+    );
 }

@@ -24,7 +24,7 @@ use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::{
     self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewAuditEntry, NewRefreshToken,
     OAuthClientRecord, PersonRecord, RefreshTokenRecord, RelationshipFacts, SessionUser,
-    SigningKeyRecord, Store, StoreError, TeamRecord, UserRecord,
+    SigningKeyRecord, SigningKeySummary, Store, StoreError, TeamRecord, UserRecord,
 };
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -260,6 +260,9 @@ conformance! {
         migrating_twice_is_a_no_op,
         signing_key_with_same_kid_is_kept_once,
         signing_keys_are_newest_first,
+        rotating_gives_the_keys_in_use_a_retirement_time_once,
+        resealing_replaces_only_the_bytes_it_read,
+        retired_keys_lose_their_bytes_and_stay_in_the_history,
     ],
     raw: [
         audit_log_refuses_update_and_delete,
@@ -1508,8 +1511,9 @@ async fn timestamp_order_is_preserved(store: Arc<dyn Store>) {
         store
             .insert_signing_key(&SigningKeyRecord {
                 kid: format!("key-{i}"),
-                private_der: vec![*i as u8],
+                sealed_private_key: vec![*i as u8],
                 created_at: *created_at,
+                retire_after: None,
             })
             .await
             .unwrap();
@@ -1812,12 +1816,13 @@ async fn migrating_twice_is_a_no_op(store: Arc<dyn Store>) {
 async fn signing_key_with_same_kid_is_kept_once(store: Arc<dyn Store>) {
     let first = SigningKeyRecord {
         kid: "2025-03-key".to_owned(),
-        private_der: vec![1, 2, 3, 4],
+        sealed_private_key: vec![1, 2, 3, 4],
         created_at: instant(8, 0, 0, 1),
+        retire_after: None,
     };
     store.insert_signing_key(&first).await.unwrap();
     let again = SigningKeyRecord {
-        private_der: vec![9, 9, 9],
+        sealed_private_key: vec![9, 9, 9],
         created_at: instant(9, 0, 0, 0),
         ..first.clone()
     };
@@ -1832,19 +1837,136 @@ async fn signing_key_with_same_kid_is_kept_once(store: Arc<dyn Store>) {
 
 async fn signing_keys_are_newest_first(store: Arc<dyn Store>) {
     assert!(store.signing_keys().await.unwrap().is_empty());
-    let key = |kid: &str, at| SigningKeyRecord {
-        kid: kid.to_owned(),
-        private_der: kid.as_bytes().to_vec(),
-        created_at: at,
-    };
-    let middle = key("b", instant(10, 0, 0, 0));
-    let newest = key("a", instant(11, 0, 0, 5));
-    let oldest = key("c", instant(9, 59, 59, 999_999));
+    let middle = signing_key("b", instant(10, 0, 0, 0));
+    let newest = signing_key("a", instant(11, 0, 0, 5));
+    let oldest = signing_key("c", instant(9, 59, 59, 999_999));
     for k in [&middle, &newest, &oldest] {
         store.insert_signing_key(k).await.unwrap();
     }
     assert_eq!(
         store.signing_keys().await.unwrap(),
         vec![newest, middle, oldest]
+    );
+}
+
+fn signing_key(kid: &str, at: DateTime<Utc>) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.to_owned(),
+        sealed_private_key: kid.as_bytes().to_vec(),
+        created_at: at,
+        retire_after: None,
+    }
+}
+
+async fn rotating_gives_the_keys_in_use_a_retirement_time_once(store: Arc<dyn Store>) {
+    let first = signing_key("first", instant(8, 0, 0, 0));
+    store.insert_signing_key(&first).await.unwrap();
+    let second = signing_key("second", instant(9, 0, 0, 0));
+    store
+        .rotate_signing_key(&second, instant(9, 7, 30, 0))
+        .await
+        .unwrap();
+    let third = signing_key("third", instant(10, 0, 0, 0));
+    store
+        .rotate_signing_key(&third, instant(10, 7, 30, 0))
+        .await
+        .unwrap();
+    let retiring = |record: &SigningKeyRecord, at| SigningKeyRecord {
+        retire_after: Some(at),
+        ..record.clone()
+    };
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        vec![
+            third.clone(),
+            retiring(&second, instant(10, 7, 30, 0)),
+            // It stopped signing at the first rotation; the second does not extend it.
+            retiring(&first, instant(9, 7, 30, 0)),
+        ]
+    );
+    // A kid that exists already is a conflict, and nothing changes.
+    let clash = signing_key("third", instant(11, 0, 0, 0));
+    assert!(matches!(
+        store
+            .rotate_signing_key(&clash, instant(11, 7, 30, 0))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.signing_keys().await.unwrap()[0], third);
+}
+
+async fn resealing_replaces_only_the_bytes_it_read(store: Arc<dyn Store>) {
+    let key = signing_key("plain", instant(8, 0, 0, 0));
+    store.insert_signing_key(&key).await.unwrap();
+    assert!(
+        store
+            .reseal_signing_key("plain", b"plain", b"sealed-1")
+            .await
+            .unwrap()
+    );
+    // A second process read the plain bytes too; its seal does not replace the first.
+    assert!(
+        !store
+            .reseal_signing_key("plain", b"plain", b"sealed-2")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.signing_keys().await.unwrap()[0].sealed_private_key,
+        b"sealed-1".to_vec()
+    );
+}
+
+async fn retired_keys_lose_their_bytes_and_stay_in_the_history(store: Arc<dyn Store>) {
+    store
+        .insert_signing_key(&signing_key("old", instant(8, 0, 0, 0)))
+        .await
+        .unwrap();
+    let new = signing_key("new", instant(9, 0, 0, 0));
+    store
+        .rotate_signing_key(&new, instant(9, 7, 30, 0))
+        .await
+        .unwrap();
+    // Not yet due.
+    assert!(
+        store
+            .retire_signing_keys(instant(9, 7, 29, 999_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .retire_signing_keys(instant(9, 7, 30, 0))
+            .await
+            .unwrap(),
+        vec!["old".to_owned()]
+    );
+    assert!(
+        store
+            .retire_signing_keys(instant(12, 0, 0, 0))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a key is retired once, and the newest never"
+    );
+    assert_eq!(store.signing_keys().await.unwrap(), vec![new]);
+    let history = store.signing_key_history().await.unwrap();
+    assert_eq!(
+        history,
+        vec![
+            SigningKeySummary {
+                kid: "new".to_owned(),
+                created_at: instant(9, 0, 0, 0),
+                retire_after: None,
+                retired_at: None,
+            },
+            SigningKeySummary {
+                kid: "old".to_owned(),
+                created_at: instant(8, 0, 0, 0),
+                retire_after: Some(instant(9, 7, 30, 0)),
+                retired_at: Some(instant(9, 7, 30, 0)),
+            },
+        ]
     );
 }

@@ -2,13 +2,16 @@
 //! with the shared error body and a `WWW-Authenticate: Bearer` challenge.
 //!
 //! Tokens that need a valid signature (wrong audience, wrong issuer, out of date, a claim
-//! missing) are signed with the server's own private key, read from the test database, so each
-//! test proves that one check and not merely that the signature is checked. The forger checks
-//! first that an unaltered forgery IS accepted, so a refusal means the alteration was caught.
+//! missing) are signed with the server's own private key, read from the test database (and
+//! opened with the key-encryption key the in-process server seals it with), so each test proves
+//! that one check and not merely that the signature is checked. The forger checks first that an
+//! unaltered forgery IS accepted, so a refusal means the alteration was caught.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey};
+use livingwell_server::auth::sealing::{KeyEncryptionKey, StoredKey};
 use livingwell_tests::{Backend, Session, TestServer, on_both_databases, read};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -123,10 +126,18 @@ impl Forger {
         assert_eq!(issued_header["kid"], record.kid.as_str());
         let sid = decode_part(&alex.access_token, 1)["sid"].clone();
         assert!(sid.is_string(), "a real app token carries a sid");
+        // Stored sealed; a server started in this process seals with this process's key.
+        let StoredKey::Sealed(key) = KeyEncryptionKey::for_this_process()
+            .open(&record.kid, &record.sealed_private_key)
+            .expect("the signing key opens")
+        else {
+            panic!("the signing key is stored unsealed");
+        };
+        let der = key.to_pkcs8_der().unwrap().as_bytes().to_vec();
         let forger = Forger {
             kid: record.kid.clone(),
-            key: EncodingKey::from_ed_der(&record.private_der),
-            der: record.private_der.clone(),
+            key: EncodingKey::from_ed_der(&der),
+            der,
             sid,
             alex,
         };

@@ -25,8 +25,7 @@
 //!   view of the head. Two views of one sequence number name the same hash unless the log was
 //!   rewritten.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +37,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::files::{self, sync_parent, unique_temp_path, write_synced};
 use crate::store::{AuditHead, Store, StoreResult};
 
 /// How often `serve` checkpoints the head unless told otherwise.
@@ -103,21 +103,8 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
     let pem = key
         .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .context("encoding the checkpoint key")?;
-    let temp = unique_temp_path(path);
-    write_synced(&temp, pem.as_bytes(), 0o600)
-        .with_context(|| format!("writing the checkpoint key {}", temp.display()))?;
-    // A hard link, unlike a rename, refuses to replace a key another process created meanwhile;
-    // both then use the one that is there.
-    let linked = fs::hard_link(&temp, path);
-    let _ = fs::remove_file(&temp);
-    match linked {
-        Ok(()) => sync_parent(path)?,
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(error) => {
-            return Err(error)
-                .with_context(|| format!("creating the checkpoint key {}", path.display()));
-        }
-    }
+    // Another process may have created it meanwhile; then both use the one that is there.
+    files::create_new(path, pem.as_bytes(), 0o600).context("creating the checkpoint key")?;
     load_key(path)?.with_context(|| format!("the checkpoint key {} vanished", path.display()))
 }
 
@@ -286,40 +273,6 @@ fn prune(dir: &Path, retained: usize) -> anyhow::Result<()> {
             Err(error) => return Err(error).context("pruning old checkpoints"),
         }
     }
-    Ok(())
-}
-
-/// A sibling path no other process or write uses: `.NAME.PID.RANDOM.tmp`.
-fn unique_temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
-    path.with_file_name(format!(
-        ".{name}.{}.{:016x}.tmp",
-        std::process::id(),
-        rand::random::<u64>()
-    ))
-}
-
-fn write_synced(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-/// Makes a rename or link in the directory durable.
-fn sync_parent(path: &Path) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .with_context(|| format!("syncing {}", dir.display()))?;
     Ok(())
 }
 

@@ -2,6 +2,8 @@
 //!
 //! - People sign in with a password ([`passwords`]) and get a short-lived access token (a JWT
 //!   signed with EdDSA, [`tokens`]) and an opaque refresh token ([`refresh`]).
+//! - The keys that sign access tokens are sealed at rest ([`sealing`]) and rotated, every
+//!   process following the rotation ([`key_ring`]).
 //! - Staff systems get an access token by client credentials, for a separate audience, with no
 //!   refresh token.
 //! - A token only names the caller. What the caller may do is decided by
@@ -9,8 +11,10 @@
 //!   session's liveness are read afresh, so a revoked session or a changed role holds at once.
 
 pub mod codes;
+pub mod key_ring;
 pub mod passwords;
 pub mod refresh;
+pub mod sealing;
 pub mod throttle;
 pub mod tokens;
 

@@ -10,20 +10,20 @@
 //!
 //! Anything else — `alg: none` in any casing, an HMAC token forged with our public key, a
 //! refresh token presented as an access token — fails one of these and is answered 401.
-//! Signing keys live in the database so every process shares them; the newest signs, all
-//! verify.
+//! Signing keys live in the database, sealed ([`super::sealing`]), so every process shares
+//! them; the newest signs, every key not yet retired verifies, and [`super::key_ring`] keeps
+//! them up to date as they rotate.
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-
-use crate::store::{SigningKeyRecord, Store, StoreError};
 
 /// Lifetime of an access token.
 pub const ACCESS_TOKEN_SECONDS: i64 = 300;
@@ -82,8 +82,6 @@ pub enum TokenError {
     Invalid,
     #[error("a token could not be signed")]
     Signing,
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 struct VerifyingKey {
@@ -91,14 +89,43 @@ struct VerifyingKey {
     jwk: serde_json::Value,
 }
 
+/// The keys in force at one moment: the newest signs, every one verifies.
+pub(crate) struct KeySet {
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: HashMap<String, VerifyingKey>,
+}
+
+impl KeySet {
+    /// From keys and their kids, newest first.
+    pub(crate) fn new(keys: &[(String, SigningKey)]) -> Result<Self, TokenError> {
+        let (newest_kid, newest) = keys.first().ok_or(TokenError::Signing)?;
+        let mut verifying = HashMap::new();
+        for (kid, key) in keys {
+            let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+            let decoding = DecodingKey::from_ed_components(&x).map_err(|_| TokenError::Signing)?;
+            let jwk = serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                "kid": kid, "x": x,
+            });
+            verifying.insert(kid.clone(), VerifyingKey { decoding, jwk });
+        }
+        let der = newest.to_pkcs8_der().map_err(|_| TokenError::Signing)?;
+        Ok(Self {
+            signing_kid: newest_kid.clone(),
+            signing: EncodingKey::from_ed_der(der.as_bytes()),
+            verifying,
+        })
+    }
+}
+
 /// The deployment's token keys and settings.
 pub struct TokenKeys {
     issuer: String,
     app_audience: String,
     staff_audience: String,
-    signing_kid: String,
-    signing: EncodingKey,
-    verifying: HashMap<String, VerifyingKey>,
+    /// Replaced whole when the keys are reloaded, so that each use sees one consistent set.
+    keys: RwLock<Arc<KeySet>>,
     validation: Validation,
 }
 
@@ -106,45 +133,13 @@ impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenKeys")
             .field("issuer", &self.issuer)
-            .field("signing_kid", &self.signing_kid)
+            .field("signing_kid", &self.current().signing_kid)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenKeys {
-    /// Loads the keys from the store, creating the first one when there is none.
-    pub async fn load_or_create(store: &dyn Store, issuer: &str) -> Result<Self, TokenError> {
-        let mut records = store.signing_keys().await?;
-        if records.is_empty() {
-            let key = SigningKey::generate(&mut rand::rngs::OsRng);
-            let der = key.to_pkcs8_der().map_err(|_| TokenError::Signing)?;
-            let kid = kid_for(&key);
-            store
-                .insert_signing_key(&SigningKeyRecord {
-                    kid,
-                    private_der: der.as_bytes().to_vec(),
-                    created_at: crate::store::now(),
-                })
-                .await?;
-            records = store.signing_keys().await?;
-        }
-        Self::from_records(&records, issuer)
-    }
-
-    fn from_records(records: &[SigningKeyRecord], issuer: &str) -> Result<Self, TokenError> {
-        let newest = records.first().ok_or(TokenError::Signing)?;
-        let mut verifying = HashMap::new();
-        for record in records {
-            let key =
-                SigningKey::from_pkcs8_der(&record.private_der).map_err(|_| TokenError::Signing)?;
-            let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
-            let decoding = DecodingKey::from_ed_components(&x).map_err(|_| TokenError::Signing)?;
-            let jwk = serde_json::json!({
-                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
-                "kid": record.kid, "x": x,
-            });
-            verifying.insert(record.kid.clone(), VerifyingKey { decoding, jwk });
-        }
+    pub(crate) fn new(keys: KeySet, issuer: &str) -> Self {
         let app_audience = format!("{issuer}/app");
         let staff_audience = format!("{issuer}/staff-api");
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -156,15 +151,31 @@ impl TokenKeys {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = true;
-        Ok(Self {
+        Self {
             issuer: issuer.to_owned(),
             app_audience,
             staff_audience,
-            signing_kid: newest.kid.clone(),
-            signing: EncodingKey::from_ed_der(&newest.private_der),
-            verifying,
+            keys: RwLock::new(Arc::new(keys)),
             validation,
-        })
+        }
+    }
+
+    /// Puts a freshly loaded set of keys in force.
+    pub(crate) fn replace(&self, keys: KeySet) {
+        // A panic elsewhere cannot leave a half-written `Arc` behind, so a poisoned lock is fine.
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether a key with this id verifies tokens here.
+    pub fn knows(&self, kid: &str) -> bool {
+        self.current().verifying.contains_key(kid)
     }
 
     pub fn issuer(&self) -> &str {
@@ -180,7 +191,8 @@ impl TokenKeys {
 
     /// The JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
-        let mut keys: Vec<_> = self.verifying.values().map(|k| k.jwk.clone()).collect();
+        let current = self.current();
+        let mut keys: Vec<_> = current.verifying.values().map(|k| k.jwk.clone()).collect();
         keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
         serde_json::json!({ "keys": keys })
     }
@@ -207,10 +219,11 @@ impl TokenKeys {
             auth_time: session.map(|s| s.authenticated_at.timestamp()),
             scope,
         };
+        let keys = self.current();
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.signing_kid.clone());
+        header.kid = Some(keys.signing_kid.clone());
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.signing).map_err(|_| TokenError::Signing)
+        jsonwebtoken::encode(&header, &claims, &keys.signing).map_err(|_| TokenError::Signing)
     }
 
     /// Verifies a presented access token at `now`.
@@ -219,10 +232,11 @@ impl TokenKeys {
         if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenError::Invalid);
         }
+        let keys = self.current();
         let key = header
             .kid
             .as_deref()
-            .and_then(|kid| self.verifying.get(kid))
+            .and_then(|kid| keys.verifying.get(kid))
             .ok_or(TokenError::Invalid)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
@@ -248,7 +262,7 @@ pub fn lapses_at(claims: &AccessClaims) -> DateTime<Utc> {
 }
 
 /// A key id derived from the public key, so it is stable and reveals nothing.
-fn kid_for(key: &SigningKey) -> String {
+pub(crate) fn kid_for(key: &SigningKey) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(key.verifying_key().as_bytes());
     URL_SAFE_NO_PAD.encode(&digest[..12])
@@ -258,14 +272,14 @@ fn kid_for(key: &SigningKey) -> String {
 mod tests {
     use super::*;
 
-    fn keys() -> TokenKeys {
+    fn new_key() -> (String, SigningKey) {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        let record = SigningKeyRecord {
-            kid: kid_for(&key),
-            private_der: key.to_pkcs8_der().unwrap().as_bytes().to_vec(),
-            created_at: Utc::now(),
-        };
-        TokenKeys::from_records(&[record], "https://livingwell.test").unwrap()
+        (kid_for(&key), key)
+    }
+
+    fn keys() -> TokenKeys {
+        let set = KeySet::new(&[new_key()]).unwrap();
+        TokenKeys::new(set, "https://livingwell.test")
     }
 
     // jsonwebtoken 11 compiles without a crypto backend and panics on first use; this test
@@ -334,5 +348,41 @@ mod tests {
             lapses_at(&keys.verify(&token, issued).unwrap().claims),
             at(lapses)
         );
+    }
+
+    #[test]
+    fn after_a_reload_the_newest_key_signs_and_the_previous_one_verifies_until_dropped() {
+        let (old, new) = (new_key(), new_key());
+        let keys = TokenKeys::new(
+            KeySet::new(std::slice::from_ref(&old)).unwrap(),
+            "https://livingwell.test",
+        );
+        let sign = |keys: &TokenKeys| {
+            keys.issue(
+                Audience::App,
+                "someone".into(),
+                Some(AppSession {
+                    id: uuid::Uuid::nil(),
+                    authenticated_at: Utc::now(),
+                }),
+                None,
+                Utc::now(),
+            )
+            .unwrap()
+        };
+        let kid_of = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        let before = sign(&keys);
+        keys.replace(KeySet::new(&[new.clone(), old.clone()]).unwrap());
+        let after = sign(&keys);
+        assert_eq!(kid_of(&before), old.0);
+        assert_eq!(kid_of(&after), new.0);
+        assert!(keys.verify(&before, Utc::now()).is_ok());
+        assert!(keys.knows(&old.0) && keys.knows(&new.0));
+        assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2);
+        keys.replace(KeySet::new(std::slice::from_ref(&new)).unwrap());
+        assert!(keys.verify(&before, Utc::now()).is_err());
+        assert!(!keys.knows(&old.0));
+        assert!(keys.verify(&after, Utc::now()).is_ok());
+        assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 1);
     }
 }

@@ -237,7 +237,6 @@ impl From<TokenError> for ApiError {
         match error {
             TokenError::Invalid => ApiError::Unauthorized,
             TokenError::Signing => ApiError::Internal("token signing"),
-            TokenError::Store(error) => error.into(),
         }
     }
 }

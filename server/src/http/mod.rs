@@ -20,7 +20,9 @@ mod teams;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, header};
@@ -35,6 +37,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::audit::AuditLog;
+use crate::auth::key_ring::{self, KeyRing};
+use crate::auth::sealing::KeyEncryptionKey;
 use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
 use crate::auth::tokens::TokenKeys;
 use crate::clock::Clock;
@@ -55,6 +59,11 @@ pub struct Settings {
     /// The `iss` of tokens, and the base of their audiences.
     pub issuer: String,
     pub throttle: ThrottleSettings,
+    /// The key that seals the token signing keys in the database. By default one for this
+    /// process only (tests, benchmarks); `serve` reads it from a file.
+    pub key_encryption_key: KeyEncryptionKey,
+    /// How often the signing keys are read again, to follow a rotation.
+    pub key_reload_interval: Duration,
     /// The labels people see for the outcome-rating domains (key → label).
     pub outcome_labels: BTreeMap<String, String>,
     /// Crisis lines for out-of-hours notices, send rate, push notifications.
@@ -68,6 +77,8 @@ impl Default for Settings {
         Self {
             issuer: "urn:livingwell".to_owned(),
             throttle: ThrottleSettings::default(),
+            key_encryption_key: KeyEncryptionKey::for_this_process(),
+            key_reload_interval: key_ring::DEFAULT_RELOAD_INTERVAL,
             outcome_labels: livingwell_core::domain::plan::default_outcome_labels(),
             messaging: MessagingSettings::default(),
             clock: Clock::default(),
@@ -81,6 +92,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub audit: AuditLog,
     pub keys: Arc<TokenKeys>,
+    /// Where `keys` come from, reloaded as they rotate.
+    pub key_ring: Arc<KeyRing>,
     pub throttle: Arc<LoginThrottle>,
     pub events: EventHub,
     /// Cancelled when the server begins to shut down, so long-lived streams end.
@@ -94,17 +107,31 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Loads keys and starts the audit writer. Migrations must have run.
+    /// Opens the signing keys (and keeps reloading them), starts the audit writer. Migrations
+    /// must have run.
     pub async fn new(store: Arc<dyn Store>, settings: &Settings) -> anyhow::Result<Self> {
-        let keys = TokenKeys::load_or_create(store.as_ref(), &settings.issuer).await?;
+        let key_ring = KeyRing::open(
+            store.clone(),
+            settings.key_encryption_key.clone(),
+            &settings.issuer,
+        )
+        .await
+        .context("opening the token signing keys")?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(
+            key_ring
+                .clone()
+                .reload_every(settings.key_reload_interval, shutdown.clone()),
+        );
         let dummy = crate::auth::passwords::hash(uuid::Uuid::new_v4().to_string()).await?;
         Ok(Self {
             audit: AuditLog::start(store.clone()),
             events: EventHub::start(store.clone()).await?,
-            shutdown: CancellationToken::new(),
+            shutdown,
             outcome_labels: Arc::new(settings.outcome_labels.clone()),
             store,
-            keys: Arc::new(keys),
+            keys: key_ring.tokens(),
+            key_ring,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             dummy_password_hash: dummy.into(),
             messaging: Arc::new(messages::Messaging::new(&settings.messaging)?),

@@ -197,11 +197,25 @@ pub struct OAuthClientRecord {
     pub scopes: BTreeSet<StaffScope>,
 }
 
+/// A token signing key in use.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub kid: String,
-    pub private_der: Vec<u8>,
+    /// The private key as stored: sealed (see [`crate::auth::sealing`]), or plain PKCS#8 DER in
+    /// rows from before sealing, until they are sealed in place.
+    pub sealed_private_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
+    /// Set once a newer key signs: from then on this key only verifies, until this time.
+    pub retire_after: Option<DateTime<Utc>>,
+}
+
+/// A signing key in the history `livingwell keys list` shows, retired ones included.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKeySummary {
+    pub kid: String,
+    pub created_at: DateTime<Utc>,
+    pub retire_after: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 /// An audit entry before it takes its place in the chain.
@@ -386,10 +400,25 @@ pub trait Store:
     async fn create_client(&self, client: &OAuthClientRecord, at: DateTime<Utc>)
     -> StoreResult<()>;
     async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>>;
-    /// Every signing key, newest first.
+    /// Every signing key not yet retired, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stores a key unless one with its kid exists already.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Stores a new key and, in the same transaction, gives every other key in use that has no
+    /// retirement time yet `retire_others_after`.
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        retire_others_after: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Replaces a key's stored bytes, if they are still `was`; false when they were not (another
+    /// process sealed it first, or it was retired).
+    async fn reseal_signing_key(&self, kid: &str, was: &[u8], sealed: &[u8]) -> StoreResult<bool>;
+    /// Retires the keys whose retirement time is at or before `at`: marks them and deletes
+    /// their sealed bytes. Returns their kids.
+    async fn retire_signing_keys(&self, at: DateTime<Utc>) -> StoreResult<Vec<String>>;
+    /// Every signing key ever stored, retired ones included, newest first.
+    async fn signing_key_history(&self) -> StoreResult<Vec<SigningKeySummary>>;
 
     // Audit.
     /// Appends entries to the chain in one transaction, holding the chain's write lock, and

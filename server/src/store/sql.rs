@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     AuditRecord, CarerLinkRecord, NewAuditEntry, OAuthClientRecord, PersonRecord,
-    RefreshTokenRecord, SigningKeyRecord, StoreError, TeamRecord, UserRecord,
+    RefreshTokenRecord, SigningKeyRecord, SigningKeySummary, StoreError, TeamRecord, UserRecord,
 };
 
 #[derive(sqlx::FromRow)]
@@ -217,16 +217,37 @@ impl From<ClientRow> for OAuthClientRecord {
 #[derive(sqlx::FromRow)]
 pub(super) struct SigningKeyRow {
     kid: String,
-    private_der: Vec<u8>,
+    sealed_private_key: Vec<u8>,
     created_at: DateTime<Utc>,
+    retire_after: Option<DateTime<Utc>>,
 }
 
 impl From<SigningKeyRow> for SigningKeyRecord {
     fn from(row: SigningKeyRow) -> Self {
         SigningKeyRecord {
             kid: row.kid,
-            private_der: row.private_der,
+            sealed_private_key: row.sealed_private_key,
             created_at: row.created_at,
+            retire_after: row.retire_after,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SigningKeySummaryRow {
+    kid: String,
+    created_at: DateTime<Utc>,
+    retire_after: Option<DateTime<Utc>>,
+    retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<SigningKeySummaryRow> for SigningKeySummary {
+    fn from(row: SigningKeySummaryRow) -> Self {
+        SigningKeySummary {
+            kid: row.kid,
+            created_at: row.created_at,
+            retire_after: row.retire_after,
+            retired_at: row.retired_at,
         }
     }
 }
@@ -1035,7 +1056,8 @@ macro_rules! impl_store {
                 &self,
             ) -> $crate::store::StoreResult<Vec<$crate::store::SigningKeyRecord>> {
                 let rows: Vec<$crate::store::sql::SigningKeyRow> = sqlx::query_as(
-                    "SELECT kid, private_der, created_at FROM signing_keys ORDER BY created_at DESC",
+                    "SELECT kid, sealed_private_key, created_at, retire_after FROM signing_keys \
+                     WHERE retired_at IS NULL ORDER BY created_at DESC",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -1047,15 +1069,89 @@ macro_rules! impl_store {
                 key: &$crate::store::SigningKeyRecord,
             ) -> $crate::store::StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO signing_keys (kid, private_der, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING",
+                    "INSERT INTO signing_keys (kid, sealed_private_key, created_at, retire_after) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 )
                 .bind(&key.kid)
-                .bind(&key.private_der)
+                .bind(&key.sealed_private_key)
                 .bind(key.created_at)
+                .bind(key.retire_after)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn rotate_signing_key(
+                &self,
+                key: &$crate::store::SigningKeyRecord,
+                retire_others_after: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                // An older key keeps an earlier time: it stopped signing at an earlier rotation.
+                sqlx::query(
+                    "UPDATE signing_keys SET retire_after = $1 \
+                     WHERE retired_at IS NULL AND retire_after IS NULL",
+                )
+                .bind(retire_others_after)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, sealed_private_key, created_at, retire_after) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&key.kid)
+                .bind(&key.sealed_private_key)
+                .bind(key.created_at)
+                .bind(key.retire_after)
+                .execute(&mut *tx)
+                .await
+                .map_err($crate::store::StoreError::from_sqlx)?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn reseal_signing_key(
+                &self,
+                kid: &str,
+                was: &[u8],
+                sealed: &[u8],
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET sealed_private_key = $1 \
+                     WHERE kid = $2 AND sealed_private_key = $3",
+                )
+                .bind(sealed)
+                .bind(kid)
+                .bind(was)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn retire_signing_keys(
+                &self,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::store::StoreResult<Vec<String>> {
+                let kids: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE signing_keys SET retired_at = $1, sealed_private_key = NULL \
+                     WHERE retired_at IS NULL AND retire_after <= $1 RETURNING kid",
+                )
+                .bind(at)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(kids.into_iter().map(|(kid,)| kid).collect())
+            }
+
+            async fn signing_key_history(
+                &self,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::SigningKeySummary>> {
+                let rows: Vec<$crate::store::sql::SigningKeySummaryRow> = sqlx::query_as(
+                    "SELECT kid, created_at, retire_after, retired_at FROM signing_keys \
+                     ORDER BY created_at DESC",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
             }
 
             async fn append_audit(
