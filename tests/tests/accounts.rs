@@ -16,6 +16,7 @@ on_both_databases!(
     staff_cannot_set_a_persons_password,
     sharing_needs_a_recent_sign_in_and_revoking_never_does,
     changing_the_password_needs_a_recent_sign_in,
+    invitation_and_reset_codes_lapse,
 );
 
 const NEW_PASSWORD: &str = "rainy sunday allotment";
@@ -512,4 +513,49 @@ async fn changing_the_password_needs_a_recent_sign_in(backend: Backend) {
     // The server decides from the session as stored: the older token works now too.
     let changed = server.post("/v1/auth/password", &token, change).await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
+}
+
+async fn invitation_and_reset_codes_lapse(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let (_, code) = invite_new_person(&server).await;
+    let admin = server.login("admin").await;
+    let robin = server.login("robin").await;
+    let reset = server
+        .post(
+            &format!("/v1/users/{}/password-reset", robin.user_id),
+            &admin.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::CREATED);
+    let reset_code = reset.body["code"].as_str().unwrap().to_owned();
+
+    // A day and a minute on, the reset code has lapsed; the invitation has not.
+    clock.advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+    let late_reset = unauthenticated(
+        &server,
+        "/v1/auth/reset-password",
+        json!({"username": "robin", "code": reset_code, "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(late_reset.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(late_reset.fields(), ["code"]);
+
+    // Seven days after it was made, the invitation has too.
+    clock.advance(chrono::Duration::days(6));
+    let late = unauthenticated(
+        &server,
+        "/v1/auth/accept-invitation",
+        json!({"code": code, "username": "nova", "password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(
+        late.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        late.text
+    );
+    assert_eq!(late.fields(), ["code"]);
 }
