@@ -221,6 +221,30 @@ async fn accept_invitation(
     ))
 }
 
+/// The caller's account, once `password` (the request's `field`) is shown to be its password.
+/// Guessing through these forms is throttled like signing in.
+async fn own_password_checked(
+    state: &AppState,
+    caller: &crate::auth::CallerUser,
+    peer: SocketAddr,
+    field: &str,
+    password: String,
+) -> ApiResult<UserRecord> {
+    let user = state
+        .store
+        .user_by_id(caller.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    state
+        .throttle
+        .check(&user.username, peer.ip())
+        .map_err(ApiError::RateLimited)?;
+    if !passwords::verify(password, user.password_hash.clone()).await? {
+        return Err(ApiError::invalid(field, "incorrect"));
+    }
+    Ok(user)
+}
+
 /// Change the caller's password. Needs the current password and a recent sign-in (else 401
 /// `step_up_required`); every other session of the account ends (this one stays signed in).
 #[utoipa::path(post, path = "/v1/auth/password", tag = "accounts", security(("bearer" = [])),
@@ -237,19 +261,14 @@ async fn change_password(
     ValidJson(request): ValidJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     require_recent_sign_in(&state, &Caller::User(caller.clone()))?;
-    let user = state
-        .store
-        .user_by_id(caller.id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    // Guessing the current password through this form is throttled like signing in.
-    state
-        .throttle
-        .check(&user.username, peer.ip())
-        .map_err(ApiError::RateLimited)?;
-    if !passwords::verify(request.current_password, user.password_hash.clone()).await? {
-        return Err(ApiError::invalid("current_password", "incorrect"));
-    }
+    let user = own_password_checked(
+        &state,
+        &caller,
+        peer,
+        "current_password",
+        request.current_password,
+    )
+    .await?;
     passwords::check_strength(
         "new_password",
         &request.new_password,
@@ -286,18 +305,7 @@ async fn reauthenticate(
     AppUser(caller): AppUser,
     ValidJson(request): ValidJson<ReauthenticateRequest>,
 ) -> ApiResult<axum::Json<AccessTokenResponse>> {
-    let user = state
-        .store
-        .user_by_id(caller.id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    state
-        .throttle
-        .check(&user.username, peer.ip())
-        .map_err(ApiError::RateLimited)?;
-    if !passwords::verify(request.password, user.password_hash).await? {
-        return Err(ApiError::invalid("password", "incorrect"));
-    }
+    own_password_checked(&state, &caller, peer, "password", request.password).await?;
     let now = state.clock.now();
     if !state.store.reauthenticated(caller.session_id, now).await? {
         return Err(ApiError::Unauthorized);
