@@ -4,31 +4,28 @@
 //! - **Durable before delivered.** [`EventHub::publish`] stores events (they double as the
 //!   account's notifications) and only then announces them; a device that was offline reads them
 //!   when it reconnects with `Last-Event-ID`, so nothing is lost and nothing is out of order.
-//! - **Across processes.** On Postgres every process LISTENs on one channel; an append notifies
-//!   at commit, and each process fetches the new rows and fans them out to its own streams. On
-//!   SQLite (one process per file) the publishing process fans out directly.
+//! - **Across processes.** A database shared by several processes tells each of them what is
+//!   committed anywhere ([`StoreNotice`], from the store: on Postgres by LISTEN/NOTIFY, which
+//!   only the Postgres store knows of); each process then fetches the new rows and fans them out
+//!   to its own streams. On SQLite (one process per file) the publishing process fans out
+//!   directly. This module knows no database.
 //! - **Streams end with their session.** A session revoked (sign-out, or its family revoked on
-//!   refresh-token reuse) is announced through the hub, [`EventHub::end_session`]: on Postgres
-//!   by a NOTIFY at the revoking commit that every process's listener hears, on SQLite by the
-//!   revoking process itself. Streams of that session end within milliseconds. Should the
-//!   listener's connection drop, announcements made meanwhile are lost, so after reconnecting it
-//!   asks every stream to check its session in the database ([`SessionNews::Recheck`]). A stream
+//!   refresh-token reuse, a password change, a disabled account) is announced through the hub
+//!   ([`EventHub::end_session`], [`EventHub::sessions_ended`]): on a shared database by the
+//!   store's notice at the revoking commit, on SQLite by the revoking process itself. Streams of
+//!   that session end within milliseconds. Should notices be missed (the store's connection
+//!   dropped), every stream is asked to check its session in the database
+//!   ([`SessionNews::Recheck`]). A stream
 //!   also ends when its access token lapses (see `http/events.rs`), which bounds any miss.
 //! - **No health data in transit to logs.** Events carry kinds and ids; a device fetches the
 //!   record itself, through the policy.
 
 use std::sync::Arc;
 
-use sqlx::postgres::PgListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
-use crate::store::events::{EventRecord, NewEvent};
+use crate::store::events::{EventRecord, NewEvent, StoreNotice};
 use crate::store::{Store, StoreResult};
-
-/// The Postgres channel event appends notify on.
-pub const POSTGRES_CHANNEL: &str = "livingwell_events";
-/// The Postgres channel a revoked session is announced on; the payload is the session id.
-pub const POSTGRES_SESSIONS_CHANNEL: &str = "livingwell_sessions";
 
 /// How many events a slow stream may fall behind before it re-reads from the database.
 const LIVE_BUFFER: usize = 1_024;
@@ -60,16 +57,12 @@ impl EventHub {
     pub async fn start(store: Arc<dyn Store>) -> StoreResult<Self> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let (sessions, _) = broadcast::channel(SESSION_BUFFER);
-        let listening = match store.event_notifications() {
-            Some(pool) => {
-                let mut listener = PgListener::connect_with(&pool).await?;
-                listener
-                    .listen_all([POSTGRES_CHANNEL, POSTGRES_SESSIONS_CHANNEL])
-                    .await?;
+        let listening = match store.notices().await? {
+            Some(notices) => {
                 let last = store.last_event_id().await?;
-                tokio::spawn(fan_out_notifications(
+                tokio::spawn(fan_out_notices(
                     store.clone(),
-                    listener,
+                    notices,
                     live.clone(),
                     sessions.clone(),
                     last,
@@ -137,41 +130,26 @@ impl EventHub {
     }
 }
 
-async fn fan_out_notifications(
+async fn fan_out_notices(
     store: Arc<dyn Store>,
-    mut listener: PgListener,
+    mut notices: mpsc::Receiver<StoreNotice>,
     live: broadcast::Sender<Arc<EventRecord>>,
     sessions: broadcast::Sender<SessionNews>,
     mut last_seen: i64,
 ) {
     const PAGE: i64 = 500;
-    loop {
-        // `try_recv` rather than `recv`: it says when the connection dropped (and is then
-        // re-established), which `recv` hides. Events committed meanwhile are caught up by the
-        // read below, which starts after the last id seen; sessions ended meanwhile are not in
-        // any table a stream could resume from, so every stream checks its own.
-        match listener.try_recv().await {
-            Ok(Some(notification)) if notification.channel() == POSTGRES_SESSIONS_CHANNEL => {
-                match notification.payload().parse() {
-                    Ok(session) => {
-                        let _ = sessions.send(SessionNews::Ended(session));
-                    }
-                    Err(_) => {
-                        tracing::warn!("unreadable session notification");
-                        let _ = sessions.send(SessionNews::Recheck);
-                    }
-                }
+    while let Some(notice) = notices.recv().await {
+        match notice {
+            StoreNotice::SessionEnded(session) => {
+                let _ = sessions.send(SessionNews::Ended(session));
                 continue;
             }
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                tracing::warn!("event listener reconnected");
+            StoreNotice::EventsAppended => {}
+            // Events committed meanwhile are caught up by the read below, which starts after
+            // the last id seen; sessions ended meanwhile are not in any table a stream could
+            // resume from, so every stream checks its own.
+            StoreNotice::MaybeMissed => {
                 let _ = sessions.send(SessionNews::Recheck);
-            }
-            Err(error) => {
-                tracing::warn!(%error, "event listener interrupted; reconnecting");
-                let _ = sessions.send(SessionNews::Recheck);
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         }
         loop {

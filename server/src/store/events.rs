@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use livingwell_core::domain::{PersonId, UserId};
 use uuid::Uuid;
 
+use tokio::sync::mpsc;
+
 use super::StoreResult;
 
 /// An event to store for one recipient.
@@ -66,8 +68,22 @@ pub trait EventStore {
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>>;
     /// The newest event id, 0 when there is none.
     async fn last_event_id(&self) -> StoreResult<i64>;
-    /// The pool to LISTEN on, for a database that can tell other processes of new events.
-    fn event_notifications(&self) -> Option<sqlx::PgPool>;
+    /// What every process sharing the database commits, as it commits it: new events and ended
+    /// sessions, this process's own included. `None` for a database one process owns (SQLite),
+    /// whose writer announces its own commits.
+    async fn notices(&self) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>>;
+}
+
+/// What a shared database tells each process of commits made anywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreNotice {
+    /// Events were appended, up to this id at least.
+    EventsAppended,
+    /// This session was revoked.
+    SessionEnded(Uuid),
+    /// Notices may have been missed (the connection dropped, or one could not be read): new
+    /// events are to be read again, and ended sessions checked in the database.
+    MaybeMissed,
 }
 
 macro_rules! impl_event_store {
@@ -150,8 +166,12 @@ macro_rules! impl_event_store {
                 Ok(last.unwrap_or(0))
             }
 
-            fn event_notifications(&self) -> Option<sqlx::PgPool> {
-                self.listen_pool()
+            async fn notices(
+                &self,
+            ) -> $crate::store::StoreResult<
+                Option<tokio::sync::mpsc::Receiver<$crate::store::events::StoreNotice>>,
+            > {
+                self.listen_for_notices().await
             }
         }
     };

@@ -1,15 +1,17 @@
 //! The production store: Postgres.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
+use tokio::sync::mpsc;
 
-use super::StoreResult;
 use super::accounts::impl_account_store;
 use super::appointments::impl_appointment_store;
+use super::events::StoreNotice;
 use super::events::impl_event_store;
 use super::messages::impl_message_store;
 use super::plans::impl_plan_store;
 use super::sql::impl_store;
+use super::{StoreError, StoreResult};
 
 /// Postgres: many writers; audit appends are serialised by an advisory lock so that processes
 /// sharing the database extend one chain.
@@ -17,6 +19,13 @@ use super::sql::impl_store;
 pub struct PgStore {
     pool: PgPool,
 }
+
+/// The channel event appends notify on; the payload is the newest id appended.
+const EVENTS_CHANNEL: &str = "livingwell_events";
+/// The channel a revoked session is announced on; the payload is the session id.
+const SESSIONS_CHANNEL: &str = "livingwell_sessions";
+/// How many notices may wait for the event hub before the listener waits for it.
+const NOTICE_BUFFER: usize = 1_024;
 
 /// The advisory lock that orders event appends ("LWEVENT" in ASCII).
 const EVENTS_LOCK: i64 = 0x004C_5745_5645_4E54;
@@ -60,7 +69,7 @@ impl PgStore {
         last_id: i64,
     ) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(crate::events::POSTGRES_CHANNEL)
+            .bind(EVENTS_CHANNEL)
             .bind(last_id.to_string())
             .execute(&mut **tx)
             .await?;
@@ -74,15 +83,23 @@ impl PgStore {
         session: uuid::Uuid,
     ) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(crate::events::POSTGRES_SESSIONS_CHANNEL)
+            .bind(SESSIONS_CHANNEL)
             .bind(session.to_string())
             .execute(&mut **tx)
             .await?;
         Ok(())
     }
 
-    fn listen_pool(&self) -> Option<PgPool> {
-        Some(self.pool.clone())
+    /// LISTENs on both channels and forwards what arrives as [`StoreNotice`]s, until the
+    /// receiver is dropped.
+    async fn listen_for_notices(&self) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener
+            .listen_all([EVENTS_CHANNEL, SESSIONS_CHANNEL])
+            .await?;
+        let (notices, receiver) = mpsc::channel(NOTICE_BUFFER);
+        tokio::spawn(forward_notices(listener, notices));
+        Ok(Some(receiver))
     }
 
     async fn lock_audit_chain(tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
@@ -91,6 +108,41 @@ impl PgStore {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+}
+
+async fn forward_notices(mut listener: PgListener, notices: mpsc::Sender<StoreNotice>) {
+    loop {
+        // `try_recv` rather than `recv`: it says when the connection dropped (and is then
+        // re-established), which `recv` hides; whatever was committed meanwhile was not heard.
+        let notice = match listener.try_recv().await {
+            Ok(Some(notification)) if notification.channel() == SESSIONS_CHANNEL => {
+                match notification.payload().parse() {
+                    Ok(session) => StoreNotice::SessionEnded(session),
+                    Err(_) => {
+                        tracing::warn!("unreadable session notification");
+                        StoreNotice::MaybeMissed
+                    }
+                }
+            }
+            Ok(Some(_)) => StoreNotice::EventsAppended,
+            Ok(None) => {
+                tracing::warn!("notification listener reconnected");
+                StoreNotice::MaybeMissed
+            }
+            Err(error) => {
+                tracing::warn!(
+                    kind = StoreError::from(error).kind(),
+                    "notification listener interrupted; reconnecting"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                StoreNotice::MaybeMissed
+            }
+        };
+        if notices.send(notice).await.is_err() {
+            // The hub is gone: nobody is listening any more.
+            return;
+        }
     }
 }
 

@@ -79,8 +79,11 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn listen_pool(&self) -> Option<sqlx::PgPool> {
-        None
+    /// One process owns a SQLite file: it announces its own commits.
+    async fn listen_for_notices(
+        &self,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::events::StoreNotice>>> {
+        Ok(None)
     }
 
     /// `BEGIN IMMEDIATE` already holds the database's single write lock.
