@@ -169,6 +169,7 @@ macro_rules! conformance {
 
 // One module per store trait; each invokes `conformance!` for its own cases.
 mod appointments;
+mod events;
 mod foundation;
 mod plans;
 
