@@ -171,6 +171,7 @@ macro_rules! conformance {
 mod appointments;
 mod events;
 mod foundation;
+mod messages;
 mod plans;
 
 // ---------------------------------------------------------------------------------------------
