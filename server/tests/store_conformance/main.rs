@@ -168,6 +168,7 @@ macro_rules! conformance {
 }
 
 // One module per store trait; each invokes `conformance!` for its own cases.
+mod accounts;
 mod appointments;
 mod events;
 mod foundation;
