@@ -435,7 +435,10 @@ async fn an_out_of_hours_notice_follows_a_message_unless_one_was_recent(store: A
 
     let first_at = instant(22, 0, 0, 0);
     let first = noticed(first_at, first_at - Duration::hours(1));
-    let outcome = store.send_messages(&[first.clone()]).await.unwrap();
+    let outcome = store
+        .send_messages(std::slice::from_ref(&first))
+        .await
+        .unwrap();
     let SendOutcome::Created {
         message,
         notice: Some(notice),
