@@ -30,6 +30,7 @@ conformance! {
         bookings_take_the_places_then_wait_in_arrival_order,
         a_booked_place_puts_the_sessions_in_the_diary_and_cancelling_takes_them_out,
         capacity_is_never_exceeded_by_concurrent_bookings,
+        one_person_booking_many_times_at_once_holds_one_place,
         a_freed_place_is_offered_to_the_first_waiting_before_new_bookers,
         accepting_an_offer_books_it_and_declining_passes_it_on,
         an_unanswered_offer_lapses_and_passes_to_the_next,
@@ -584,6 +585,51 @@ async fn capacity_is_never_exceeded_by_concurrent_bookings(store: Arc<dyn Store>
             holding: 3,
             waiting: 13,
         }]
+    );
+}
+
+async fn one_person_booking_many_times_at_once_holds_one_place(store: Arc<dyn Store>) {
+    let workshop = new_programme(store.as_ref(), 5, BookingUnit::Programme, &[]).await;
+    let ada = new_person(store.as_ref(), "Ada", None).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let new = booking(&workshop, ada.id, store::now());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.book(&new).await.unwrap().unwrap()
+            })
+        })
+        .collect();
+    let mut changes = Vec::new();
+    for task in tasks {
+        changes.push(task.await.unwrap());
+    }
+    assert_eq!(changes.iter().filter(|c| c.changed).count(), 1);
+    let id = changes[0].booking.id;
+    assert!(changes.iter().all(|c| c.booking.id == id));
+    assert_eq!(
+        store.programme_bookings(workshop.id).await.unwrap().len(),
+        1
+    );
+
+    // Once cancelled, the person may book again: a new booking, at the back of the queue.
+    store
+        .cancel_booking(workshop.id, id, store::now())
+        .await
+        .unwrap()
+        .unwrap();
+    let again = book(store.as_ref(), booking(&workshop, ada.id, store::now())).await;
+    assert!(again.changed);
+    assert_ne!(again.booking.id, id);
+    assert_eq!(again.booking.status, BookingStatus::Booked);
+    assert!(again.booking.seq > changes[0].booking.seq);
+    assert_eq!(
+        store.person_bookings(ada.id, 10).await.unwrap()[0],
+        again.booking,
+        "newest first"
     );
 }
 
