@@ -31,6 +31,7 @@ conformance! {
         an_out_of_hours_notice_follows_a_message_unless_one_was_recent,
         cursors_only_move_forward_and_read_implies_delivered,
         unread_counts_skip_own_messages_and_follow_the_read_cursor,
+        the_team_inbox_lists_its_caseloads_conversations_newest_activity_first,
         reporting_a_message_twice_keeps_the_first_report,
         participants_follow_the_allocation_and_the_caseload_now,
         missing_conversations_are_opened_once_and_a_carers_needs_consent,
@@ -597,6 +598,71 @@ async fn unread_counts_skip_own_messages_and_follow_the_read_cursor(store: Arc<d
         .unwrap();
     assert_eq!(theirs.len(), 1);
     assert_eq!((theirs[0].read_seq, theirs[0].unread_count), (0, 1));
+}
+
+async fn the_team_inbox_lists_its_caseloads_conversations_newest_activity_first(
+    store: Arc<dyn Store>,
+) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let grace = circle(store.as_ref(), "Grace").await;
+    // Grace's team is Ada's practitioner's too; Mary's is not.
+    store
+        .add_team_member(grace.team, ada.practitioner.id, store::now())
+        .await
+        .unwrap();
+    let mary = circle(store.as_ref(), "Mary").await;
+    let open = |person, minute| {
+        let store = store.clone();
+        async move {
+            store
+                .ensure_conversation(ConversationKey::Team(person), instant(8, minute, 0, 0))
+                .await
+                .unwrap()
+        }
+    };
+    let with_ada = open(ada.person, 1).await;
+    let with_grace = open(grace.person, 2).await;
+    open(mary.person, 3).await;
+    let ada_peer = peer_conversation(store.as_ref(), &ada).await;
+
+    let inbox = |at| {
+        let store = store.clone();
+        let viewer = ada.practitioner.id;
+        async move {
+            store
+                .conversations(viewer, ConversationScope::TeamInbox(viewer), at, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.context.conversation.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Never messaged: newest opened first. Peer conversations and other teams' are not here.
+    assert_eq!(inbox(store::now()).await, vec![with_grace.id, with_ada.id]);
+
+    let mut new = message(with_ada.id, ada.account.id, "Can someone call me?");
+    new.created_at = instant(9, 0, 0, 0);
+    send_one(store.as_ref(), new).await;
+    assert_eq!(inbox(store::now()).await, vec![with_ada.id, with_grace.id]);
+
+    // The team's oversight of one person holds every conversation about them.
+    let mut about: Vec<_> = store
+        .conversations(
+            ada.practitioner.id,
+            ConversationScope::AboutPerson(ada.person),
+            store::now(),
+            10,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.context.conversation.id)
+        .collect();
+    about.sort();
+    let mut expected = vec![with_ada.id, ada_peer.id];
+    expected.sort();
+    assert_eq!(about, expected);
 }
 
 async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>) {
