@@ -1,0 +1,881 @@
+//! `MessageStore`: conversations opened once, exactly-once sends by `(sender, client_id)`
+//! (retries racing included), gap-free numbering under concurrency, out-of-hours notices,
+//! cursors that only move forward, unread counts, participants as they are now, reports.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use livingwell_core::domain::message::{
+    Availability, ClientMessageId, ClockTime, ConversationId, ConversationKind, Day,
+    MessageContent, MessageId, MessageReportId, OutOfHoursNotice, WorkingSpan,
+    default_crisis_lines,
+};
+use livingwell_core::domain::{ConsentScope, PersonId, Role, TeamId, UserId};
+use livingwell_server::store::messages::{
+    ConversationKey, ConversationRecord, ConversationScope, Cursor, CursorRecord,
+    MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
+};
+use livingwell_server::store::{self, Store, UserRecord};
+
+use crate::{consent, instant, new_team, new_user, person_record, user_record};
+
+conformance! {
+    store: [
+        a_conversation_is_opened_once_even_by_racing_opens,
+        messages_are_numbered_from_one_and_read_after_a_cursor,
+        a_retry_with_the_same_client_id_returns_the_stored_message,
+        concurrent_retries_store_the_message_once,
+        concurrent_senders_get_gap_free_numbers,
+        a_send_to_an_unknown_conversation_stores_nothing,
+        an_out_of_hours_notice_follows_a_message_unless_one_was_recent,
+        cursors_only_move_forward_and_read_implies_delivered,
+        unread_counts_skip_own_messages_and_follow_the_read_cursor,
+        the_team_inbox_lists_its_caseloads_conversations_newest_activity_first,
+        reporting_a_message_twice_keeps_the_first_report,
+        participants_follow_the_allocation_and_the_caseload_now,
+        missing_conversations_are_opened_once_and_a_carers_needs_consent,
+        availability_reads_back_and_is_replaced,
+    ],
+}
+
+/// A person with an account on a team with a practitioner, and an allocated peer worker.
+struct Circle {
+    person: PersonId,
+    account: UserRecord,
+    team: TeamId,
+    practitioner: UserRecord,
+    peer: UserRecord,
+}
+
+async fn circle(store: &dyn Store, name: &str) -> Circle {
+    let team = new_team(store, &format!("{name}'s team")).await;
+    let person = person_record(name, Some(team.id));
+    let account = user_record(Role::ServiceUser, &name.to_lowercase(), Some(person.id));
+    store.create_person(&person, Some(&account)).await.unwrap();
+    let practitioner = new_user(store, Role::Practitioner, &format!("dr.of.{name}")).await;
+    store
+        .add_team_member(team.id, practitioner.id, store::now())
+        .await
+        .unwrap();
+    let peer = new_user(store, Role::PeerWorker, &format!("peer.of.{name}")).await;
+    store
+        .allocate_peer(person.id, peer.id, store::now())
+        .await
+        .unwrap();
+    Circle {
+        person: person.id,
+        account,
+        team: team.id,
+        practitioner,
+        peer,
+    }
+}
+
+async fn peer_conversation(store: &dyn Store, circle: &Circle) -> ConversationRecord {
+    store
+        .ensure_conversation(ConversationKey::Peer(circle.person), instant(8, 0, 0, 0))
+        .await
+        .unwrap()
+}
+
+fn message(conversation: ConversationId, sender: UserId, body: &str) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        conversation_id: conversation,
+        sender_id: sender,
+        client_id: ClientMessageId::new(),
+        body: body.to_owned(),
+        created_at: store::now(),
+    }
+}
+
+fn send(message: NewMessage) -> NewSend {
+    NewSend {
+        message,
+        notice: None,
+    }
+}
+
+async fn send_one(store: &dyn Store, message: NewMessage) -> SendOutcome {
+    let mut outcomes = store.send_messages(&[send(message)]).await.unwrap();
+    assert_eq!(outcomes.len(), 1);
+    outcomes.remove(0)
+}
+
+fn created_seq(outcome: &SendOutcome) -> i64 {
+    match outcome {
+        SendOutcome::Created { message, .. } => message.seq,
+        other => panic!("expected a new message, got {other:?}"),
+    }
+}
+
+async fn a_conversation_is_opened_once_even_by_racing_opens(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer.chris").await;
+    let at = instant(8, 0, 0, 5);
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(8));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let key = ConversationKey::Team(ada.person);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.ensure_conversation(key, at).await.unwrap()
+            })
+        })
+        .collect();
+    let mut opened = Vec::new();
+    for task in tasks {
+        opened.push(task.await.unwrap());
+    }
+    let team = opened[0].clone();
+    assert!(
+        opened.iter().all(|c| *c == team),
+        "one conversation for all"
+    );
+    assert_eq!(team.kind, ConversationKind::Team);
+    assert_eq!(team.person_id, ada.person);
+    assert_eq!(team.carer_id, None);
+    assert_eq!(team.last_seq, 0);
+    assert_eq!(team.last_message_at, None);
+    assert_eq!(team.created_at, at);
+
+    // The peer conversation and a carer's own are others.
+    let peer = peer_conversation(store.as_ref(), &ada).await;
+    let carers = store
+        .ensure_conversation(
+            ConversationKey::Carer {
+                person: ada.person,
+                carer: carer.id,
+            },
+            at,
+        )
+        .await
+        .unwrap();
+    let ids: BTreeSet<_> = [team.id, peer.id, carers.id].into_iter().collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(carers.kind, ConversationKind::Team);
+    assert_eq!(carers.carer_id, Some(carer.id));
+
+    let context = store.conversation(peer.id).await.unwrap().unwrap();
+    assert_eq!(context.conversation, peer);
+    assert_eq!(context.peer_worker_id, Some(ada.peer.id));
+    assert_eq!(context.team_id, None);
+    assert_eq!(context.person_account_id, Some(ada.account.id));
+    let context = store.conversation(team.id).await.unwrap().unwrap();
+    assert_eq!(context.team_id, Some(ada.team));
+    assert_eq!(context.peer_worker_id, None);
+    assert_eq!(
+        store.conversation(ConversationId::new()).await.unwrap(),
+        None
+    );
+}
+
+async fn messages_are_numbered_from_one_and_read_after_a_cursor(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let mut stored = Vec::new();
+    for i in 0..5 {
+        let sender = if i % 2 == 0 { &ada.account } else { &ada.peer };
+        let new = message(
+            conversation.id,
+            sender.id,
+            &format!("Hello {i} — ça va? 🌱"),
+        );
+        match send_one(store.as_ref(), new.clone()).await {
+            SendOutcome::Created {
+                message,
+                notice: None,
+            } => {
+                assert_eq!(message.seq, i + 1);
+                assert_eq!(message.id, new.id);
+                assert_eq!(message.sender_id, Some(new.sender_id));
+                assert_eq!(message.client_id, Some(new.client_id));
+                assert_eq!(message.content, MessageContent::Text { body: new.body });
+                assert_eq!(message.created_at, new.created_at);
+                stored.push(message);
+            }
+            other => panic!("expected a new message, got {other:?}"),
+        }
+    }
+
+    assert_eq!(
+        store.messages_after(conversation.id, 0, 10).await.unwrap(),
+        stored
+    );
+    assert_eq!(
+        store.messages_after(conversation.id, 2, 2).await.unwrap(),
+        stored[2..4]
+    );
+    assert!(
+        store
+            .messages_after(conversation.id, 5, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.message(stored[3].id).await.unwrap(),
+        Some(stored[3].clone())
+    );
+    assert_eq!(store.message(MessageId::new()).await.unwrap(), None);
+    let now = store.conversation(conversation.id).await.unwrap().unwrap();
+    assert_eq!(now.conversation.last_seq, 5);
+    assert_eq!(now.conversation.last_message_at, Some(stored[4].created_at));
+}
+
+async fn a_retry_with_the_same_client_id_returns_the_stored_message(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let first = message(
+        conversation.id,
+        ada.account.id,
+        "Are we still on for Tuesday?",
+    );
+    let SendOutcome::Created {
+        message: stored, ..
+    } = send_one(store.as_ref(), first.clone()).await
+    else {
+        panic!("the first send stores")
+    };
+
+    // A retry — even with another message id and body — answers with what was stored.
+    let retry = NewMessage {
+        id: MessageId::new(),
+        body: "edited on the phone".to_owned(),
+        created_at: first.created_at + Duration::minutes(5),
+        ..first.clone()
+    };
+    assert_eq!(
+        send_one(store.as_ref(), retry.clone()).await,
+        SendOutcome::Existing(stored.clone())
+    );
+    assert_eq!(store.message(retry.id).await.unwrap(), None);
+
+    // In one batch: the second of two with one client id finds the first.
+    let twice = message(conversation.id, ada.account.id, "twice in a batch");
+    let outcomes = store
+        .send_messages(&[
+            send(twice.clone()),
+            send(NewMessage {
+                id: MessageId::new(),
+                ..twice.clone()
+            }),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        created_seq(&outcomes[0]),
+        2,
+        "the retry gave its number back"
+    );
+    let SendOutcome::Created {
+        message: batch_first,
+        ..
+    } = &outcomes[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(outcomes[1], SendOutcome::Existing(batch_first.clone()));
+
+    // The client id is the sender's own: another sender may use the same one.
+    let other = NewMessage {
+        id: MessageId::new(),
+        sender_id: ada.peer.id,
+        ..first
+    };
+    assert_eq!(created_seq(&send_one(store.as_ref(), other).await), 3);
+    let seqs: Vec<_> = store
+        .messages_after(conversation.id, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+}
+
+async fn concurrent_retries_store_the_message_once(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let original = message(conversation.id, ada.account.id, "sent from a flaky bus");
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let retry = NewMessage {
+                id: MessageId::new(),
+                ..original.clone()
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                send_one(store.as_ref(), retry).await
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut existing = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            SendOutcome::Created { message, .. } => created.push(message),
+            SendOutcome::Existing(message) => existing.push(message),
+            SendOutcome::UnknownConversation => panic!("the conversation exists"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one send stores it");
+    assert_eq!(existing.len(), 9);
+    assert!(existing.iter().all(|m| *m == created[0]));
+    assert_eq!(created[0].seq, 1);
+    assert_eq!(
+        store.messages_after(conversation.id, 0, 20).await.unwrap(),
+        created
+    );
+    // The numbers the retries took were all given back.
+    let next = message(conversation.id, ada.peer.id, "Got it");
+    assert_eq!(created_seq(&send_one(store.as_ref(), next).await), 2);
+}
+
+async fn concurrent_senders_get_gap_free_numbers(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let grace = circle(store.as_ref(), "Grace").await;
+    let to_ada = peer_conversation(store.as_ref(), &ada).await;
+    let to_grace = peer_conversation(store.as_ref(), &grace).await;
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(12));
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            // Each send is a batch touching both conversations, in differing orders, and half
+            // of them also carry a retry that must not take a number.
+            let a = message(to_ada.id, ada.account.id, &format!("to Ada's worker {i}"));
+            let g = message(to_grace.id, grace.peer.id, &format!("to Grace {i}"));
+            let mut batch = if i % 2 == 0 {
+                vec![send(a), send(g)]
+            } else {
+                vec![
+                    send(g.clone()),
+                    send(a),
+                    send(NewMessage {
+                        id: MessageId::new(),
+                        ..g
+                    }),
+                ]
+            };
+            let turn = i % batch.len();
+            batch.rotate_left(turn);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.send_messages(&batch).await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        let outcomes = task.await.unwrap();
+        let created = outcomes
+            .iter()
+            .filter(|o| matches!(o, SendOutcome::Created { .. }))
+            .count();
+        assert_eq!(created, 2);
+    }
+    for conversation in [to_ada.id, to_grace.id] {
+        let seqs: Vec<_> = store
+            .messages_after(conversation, 0, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, (1..=12).collect::<Vec<_>>(), "1, 2, 3… with no gaps");
+        let context = store.conversation(conversation).await.unwrap().unwrap();
+        assert_eq!(context.conversation.last_seq, 12);
+    }
+}
+
+async fn a_send_to_an_unknown_conversation_stores_nothing(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let lost = message(ConversationId::new(), ada.account.id, "into the void");
+    let good = message(conversation.id, ada.account.id, "hello");
+    let outcomes = store
+        .send_messages(&[send(lost.clone()), send(good)])
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0], SendOutcome::UnknownConversation);
+    assert_eq!(created_seq(&outcomes[1]), 1);
+    assert_eq!(store.message(lost.id).await.unwrap(), None);
+}
+
+fn away_notice(person: PersonId, at: DateTime<Utc>) -> OutOfHoursNotice {
+    let away = Availability {
+        weekly_hours: Vec::new(),
+        away: true,
+    };
+    OutOfHoursNotice::for_message(&away, at, &default_crisis_lines(), person).unwrap()
+}
+
+async fn an_out_of_hours_notice_follows_a_message_unless_one_was_recent(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let noticed = |at: DateTime<Utc>, quiet_since: DateTime<Utc>| {
+        let mut new = message(conversation.id, ada.account.id, "Are you there?");
+        new.created_at = at;
+        NewSend {
+            message: new,
+            notice: Some(NoticeRequest {
+                id: MessageId::new(),
+                notice: away_notice(ada.person, at),
+                unless_noticed_since: quiet_since,
+            }),
+        }
+    };
+
+    let first_at = instant(22, 0, 0, 0);
+    let first = noticed(first_at, first_at - Duration::hours(1));
+    let outcome = store
+        .send_messages(std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let SendOutcome::Created {
+        message,
+        notice: Some(notice),
+    } = &outcome[0]
+    else {
+        panic!("expected a message and its notice, got {outcome:?}")
+    };
+    assert_eq!(message.seq, 1);
+    let request = first.notice.unwrap();
+    assert_eq!(notice.seq, 2);
+    assert_eq!(notice.id, request.id);
+    assert_eq!(notice.sender_id, None);
+    assert_eq!(notice.client_id, None);
+    assert_eq!(
+        notice.content,
+        MessageContent::OutOfHoursNotice(request.notice.clone())
+    );
+    assert_eq!(
+        store.message(notice.id).await.unwrap(),
+        Some(notice.clone())
+    );
+
+    // Half an hour later, with a notice within the hour: none.
+    let second_at = first_at + Duration::minutes(30);
+    let second = noticed(second_at, second_at - Duration::hours(1));
+    let outcome = store.send_messages(&[second]).await.unwrap();
+    assert!(
+        matches!(&outcome[0], SendOutcome::Created { message, notice: None } if message.seq == 3),
+        "got {outcome:?}"
+    );
+
+    // Once the last notice is older than the quiet period, another follows.
+    let third_at = first_at + Duration::hours(2);
+    let third = noticed(third_at, third_at - Duration::hours(1));
+    let outcome = store.send_messages(&[third]).await.unwrap();
+    assert!(
+        matches!(&outcome[0], SendOutcome::Created { message, notice: Some(n) }
+            if message.seq == 4 && n.seq == 5),
+        "got {outcome:?}"
+    );
+}
+
+async fn cursors_only_move_forward_and_read_implies_delivered(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let at = instant(12, 0, 0, 0);
+    let advance = |user: UserId, delivered_seq, read_seq| {
+        let store = store.clone();
+        async move {
+            store
+                .advance_cursor(
+                    conversation.id,
+                    user,
+                    Cursor {
+                        delivered_seq,
+                        read_seq,
+                    },
+                    at,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let cursor = |delivered_seq, read_seq| Cursor {
+        delivered_seq,
+        read_seq,
+    };
+    let me = ada.account.id;
+
+    assert_eq!(advance(me, 3, 0).await, (Cursor::default(), cursor(3, 0)));
+    assert_eq!(advance(me, 0, 2).await, (cursor(3, 0), cursor(3, 2)));
+    // Backwards is no move at all.
+    assert_eq!(advance(me, 1, 1).await, (cursor(3, 2), cursor(3, 2)));
+    // Reading past what was delivered delivers it too.
+    assert_eq!(advance(me, 0, 5).await, (cursor(3, 2), cursor(5, 5)));
+    // Another account's cursor is its own.
+    assert_eq!(
+        advance(ada.peer.id, 4, 1).await,
+        (Cursor::default(), cursor(4, 1))
+    );
+
+    let mut cursors = store.cursors(conversation.id).await.unwrap();
+    cursors.sort_by_key(|c| c.user_id);
+    let mut expected = vec![
+        CursorRecord {
+            user_id: me,
+            cursor: cursor(5, 5),
+        },
+        CursorRecord {
+            user_id: ada.peer.id,
+            cursor: cursor(4, 1),
+        },
+    ];
+    expected.sort_by_key(|c| c.user_id);
+    assert_eq!(cursors, expected);
+}
+
+async fn unread_counts_skip_own_messages_and_follow_the_read_cursor(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    // Seqs 1–3 from the peer worker, 4 from Ada, 5 from the peer worker.
+    for sender in [
+        ada.peer.id,
+        ada.peer.id,
+        ada.peer.id,
+        ada.account.id,
+        ada.peer.id,
+    ] {
+        send_one(store.as_ref(), message(conversation.id, sender, "…")).await;
+    }
+    let me = ada.account.id;
+    assert_eq!(store.unread_count(conversation.id, me, 0).await.unwrap(), 4);
+    assert_eq!(store.unread_count(conversation.id, me, 3).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .unread_count(conversation.id, ada.peer.id, 0)
+            .await
+            .unwrap(),
+        1
+    );
+
+    store
+        .advance_cursor(
+            conversation.id,
+            me,
+            Cursor {
+                delivered_seq: 0,
+                read_seq: 2,
+            },
+            store::now(),
+        )
+        .await
+        .unwrap();
+    let list = store
+        .conversations(
+            me,
+            ConversationScope::OwnAsPerson(ada.person),
+            store::now(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].context.conversation.id, conversation.id);
+    assert_eq!(list[0].read_seq, 2);
+    assert_eq!(list[0].unread_count, 2);
+    // The peer worker sees the same conversation from their side.
+    let theirs = store
+        .conversations(
+            ada.peer.id,
+            ConversationScope::AllocatedTo(ada.peer.id),
+            store::now(),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!((theirs[0].read_seq, theirs[0].unread_count), (0, 1));
+}
+
+async fn the_team_inbox_lists_its_caseloads_conversations_newest_activity_first(
+    store: Arc<dyn Store>,
+) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let grace = circle(store.as_ref(), "Grace").await;
+    // Grace's team is Ada's practitioner's too; Mary's is not.
+    store
+        .add_team_member(grace.team, ada.practitioner.id, store::now())
+        .await
+        .unwrap();
+    let mary = circle(store.as_ref(), "Mary").await;
+    let open = |person, minute| {
+        let store = store.clone();
+        async move {
+            store
+                .ensure_conversation(ConversationKey::Team(person), instant(8, minute, 0, 0))
+                .await
+                .unwrap()
+        }
+    };
+    let with_ada = open(ada.person, 1).await;
+    let with_grace = open(grace.person, 2).await;
+    open(mary.person, 3).await;
+    let ada_peer = peer_conversation(store.as_ref(), &ada).await;
+
+    let inbox = |at| {
+        let store = store.clone();
+        let viewer = ada.practitioner.id;
+        async move {
+            store
+                .conversations(viewer, ConversationScope::TeamInbox(viewer), at, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.context.conversation.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    // Never messaged: newest opened first. Peer conversations and other teams' are not here.
+    assert_eq!(inbox(store::now()).await, vec![with_grace.id, with_ada.id]);
+
+    let mut new = message(with_ada.id, ada.account.id, "Can someone call me?");
+    new.created_at = instant(9, 0, 0, 0);
+    send_one(store.as_ref(), new).await;
+    assert_eq!(inbox(store::now()).await, vec![with_ada.id, with_grace.id]);
+
+    // The team's oversight of one person holds every conversation about them.
+    let mut about: Vec<_> = store
+        .conversations(
+            ada.practitioner.id,
+            ConversationScope::AboutPerson(ada.person),
+            store::now(),
+            10,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.context.conversation.id)
+        .collect();
+    about.sort();
+    let mut expected = vec![with_ada.id, ada_peer.id];
+    expected.sort();
+    assert_eq!(about, expected);
+}
+
+async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let outcome = send_one(
+        store.as_ref(),
+        message(conversation.id, ada.peer.id, "something unkind"),
+    )
+    .await;
+    let SendOutcome::Created { message, .. } = outcome else {
+        panic!("stored")
+    };
+    let first = MessageReportRecord {
+        id: MessageReportId::new(),
+        message_id: message.id,
+        reporter_id: ada.account.id,
+        reason: Some("It upset me".to_owned()),
+        created_at: instant(13, 0, 0, 11),
+    };
+    assert_eq!(
+        store.report_message(&first).await.unwrap(),
+        (first.clone(), true)
+    );
+    let again = MessageReportRecord {
+        id: MessageReportId::new(),
+        reason: None,
+        created_at: instant(13, 5, 0, 0),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.report_message(&again).await.unwrap(),
+        (first.clone(), false)
+    );
+    // Someone else's report of the same message is theirs.
+    let other = MessageReportRecord {
+        id: MessageReportId::new(),
+        reporter_id: ada.practitioner.id,
+        ..again
+    };
+    assert_eq!(store.report_message(&other).await.unwrap(), (other, true));
+}
+
+async fn participants_follow_the_allocation_and_the_caseload_now(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer.chris").await;
+    let second_practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.two").await;
+    let admin = new_user(store.as_ref(), Role::Admin, "admin").await;
+    for member in [&second_practitioner, &admin] {
+        store
+            .add_team_member(ada.team, member.id, store::now())
+            .await
+            .unwrap();
+    }
+    let sorted = |mut ids: Vec<UserId>| {
+        ids.sort();
+        ids
+    };
+
+    let peer = peer_conversation(store.as_ref(), &ada).await;
+    assert_eq!(
+        store.conversation_participants(&peer).await.unwrap(),
+        sorted(vec![ada.account.id, ada.peer.id])
+    );
+    // A reallocation hands the conversation over.
+    let new_peer = new_user(store.as_ref(), Role::PeerWorker, "peer.new").await;
+    store
+        .allocate_peer(ada.person, new_peer.id, store::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.conversation_participants(&peer).await.unwrap(),
+        sorted(vec![ada.account.id, new_peer.id])
+    );
+
+    let practitioners = sorted(vec![ada.practitioner.id, second_practitioner.id]);
+    assert_eq!(
+        store.team_practitioners(ada.person).await.unwrap(),
+        practitioners,
+        "practitioners only, in id order"
+    );
+    let team = store
+        .ensure_conversation(ConversationKey::Team(ada.person), store::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.conversation_participants(&team).await.unwrap(),
+        sorted(vec![
+            ada.account.id,
+            ada.practitioner.id,
+            second_practitioner.id
+        ])
+    );
+    // A carer's conversation with the team does not include the person.
+    let carers = store
+        .ensure_conversation(
+            ConversationKey::Carer {
+                person: ada.person,
+                carer: carer.id,
+            },
+            store::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.conversation_participants(&carers).await.unwrap(),
+        sorted(vec![carer.id, ada.practitioner.id, second_practitioner.id])
+    );
+}
+
+async fn missing_conversations_are_opened_once_and_a_carers_needs_consent(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let carer = new_user(store.as_ref(), Role::Carer, "carer.chris").await;
+    store
+        .link_carer(ada.person, carer.id, Some("partner"), store::now())
+        .await
+        .unwrap();
+    let at = store::now();
+
+    let own = ConversationScope::OwnAsPerson(ada.person);
+    for _ in 0..2 {
+        store.open_missing_conversations(own, at).await.unwrap();
+    }
+    let mut kinds: Vec<_> = store
+        .conversations(ada.account.id, own, at, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.context.conversation.kind.as_str())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec!["peer", "team"],
+        "one of each, however often asked"
+    );
+    let allocated = ConversationScope::AllocatedTo(ada.peer.id);
+    store
+        .open_missing_conversations(allocated, at)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .conversations(ada.peer.id, allocated, at, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A carer gets a conversation with the team only with a consent in force.
+    let scope = ConversationScope::Carer(carer.id);
+    store.open_missing_conversations(scope, at).await.unwrap();
+    assert!(
+        store
+            .conversations(carer.id, scope, at, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let grant = consent(ada.person, carer.id, &[ConsentScope::Appointments]);
+    assert_eq!(store.grant_consent(&grant).await.unwrap(), Ok(()));
+    store.open_missing_conversations(scope, at).await.unwrap();
+    store.open_missing_conversations(scope, at).await.unwrap();
+    let theirs = store.conversations(carer.id, scope, at, 10).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].context.conversation.carer_id, Some(carer.id));
+    // And it leaves their list when the consent ends.
+    store
+        .revoke_consent(ada.person, grant.id, store::now())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .conversations(carer.id, scope, store::now(), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn availability_reads_back_and_is_replaced(store: Arc<dyn Store>) {
+    let peer = new_user(store.as_ref(), Role::PeerWorker, "peer.pat").await;
+    assert_eq!(store.availability(peer.id).await.unwrap(), None);
+
+    let hours = Availability {
+        weekly_hours: vec![
+            WorkingSpan::new(
+                Day::Mon,
+                ClockTime::new(9, 0).unwrap(),
+                ClockTime::new(17, 30).unwrap(),
+            ),
+            WorkingSpan::new(
+                Day::Thu,
+                ClockTime::new(13, 15).unwrap(),
+                ClockTime::new(20, 0).unwrap(),
+            ),
+        ],
+        away: false,
+    };
+    store
+        .set_availability(peer.id, &hours, store::now())
+        .await
+        .unwrap();
+    assert_eq!(store.availability(peer.id).await.unwrap(), Some(hours));
+
+    let away = Availability {
+        weekly_hours: Vec::new(),
+        away: true,
+    };
+    store
+        .set_availability(peer.id, &away, store::now())
+        .await
+        .unwrap();
+    assert_eq!(store.availability(peer.id).await.unwrap(), Some(away));
+}
