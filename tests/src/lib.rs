@@ -97,6 +97,15 @@ impl TestServer {
     pub async fn start_with(backend: Backend, settings: Settings) -> anyhow::Result<Self> {
         let database = TestDatabase::create(backend).await?;
         let store = store::connect(&database.url).await?;
+        Self::start_on(database, store, settings).await
+    }
+
+    /// A server over a store the test made on `database` (to choose its pool, say).
+    pub async fn start_on(
+        database: TestDatabase,
+        store: Arc<dyn Store>,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
         store.migrate().await?;
         livingwell_server::demo::seed(store.as_ref(), PASSWORD).await?;
         let state = AppState::new(store.clone(), &settings).await?;

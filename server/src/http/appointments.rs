@@ -438,11 +438,7 @@ async fn check_location(state: &AppState, location: &Location) -> ApiResult<()> 
 /// is logged (by kind only) rather than turned into an error for a request that succeeded.
 async fn publish(state: &AppState, events: Vec<NewEvent>) {
     if let Err(error) = state.events.publish(events).await {
-        let kind = match error {
-            store::StoreError::Database(_) => "database",
-            _ => "other",
-        };
-        tracing::error!(kind, "storing an appointment event failed");
+        tracing::error!(kind = error.kind(), "storing an appointment event failed");
     }
 }
 

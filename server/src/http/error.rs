@@ -14,6 +14,9 @@ use crate::auth::passwords::PasswordError;
 use crate::auth::tokens::TokenError;
 use crate::store::StoreError;
 
+/// How long a client is asked to wait when the database is busy or out of reach for a moment.
+pub const RETRY_AFTER_UNAVAILABLE: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("bad request")]
@@ -51,6 +54,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("unavailable")]
     Unavailable,
+    /// Unavailable for a moment (the database is busy or out of reach): retry after the wait.
+    #[error("unavailable for now")]
+    RetryLater(Duration),
     #[error("internal: {0}")]
     Internal(&'static str),
 }
@@ -122,7 +128,7 @@ impl ApiError {
                 ErrorCode::UnsupportedMediaType,
                 "The request body must be JSON (Content-Type: application/json).",
             ),
-            ApiError::Unavailable => (
+            ApiError::Unavailable | ApiError::RetryLater(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
                 "The service cannot answer safely right now. Please try again.",
@@ -187,7 +193,7 @@ impl IntoResponse for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            ApiError::RateLimited(wait) => {
+            ApiError::RateLimited(wait) | ApiError::RetryLater(wait) => {
                 let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
@@ -200,29 +206,20 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Conflict(constraint) => {
-                ApiError::Conflict(vec![FieldError::new(conflict_field(&constraint), "taken")])
+            StoreError::Conflict(rule) => {
+                ApiError::Conflict(vec![FieldError::new(rule.field, rule.code)])
             }
             StoreError::MissingReference => ApiError::invalid("id", "not_found"),
+            StoreError::Unavailable(_) => {
+                tracing::error!(kind = error.kind(), "database unavailable");
+                ApiError::RetryLater(RETRY_AFTER_UNAVAILABLE)
+            }
             StoreError::Database(_) => {
                 tracing::error!(kind = error.kind(), "database error");
                 ApiError::Unavailable
             }
             StoreError::Corrupt(_) | StoreError::Migrate(_) => ApiError::Internal("stored data"),
         }
-    }
-}
-
-/// The request field a uniqueness constraint is about.
-fn conflict_field(constraint: &str) -> &'static str {
-    if constraint.contains("username") {
-        "username"
-    } else if constraint.contains("name") {
-        "name"
-    } else if constraint.contains("person_id") {
-        "person_id"
-    } else {
-        "id"
     }
 }
 
@@ -248,3 +245,65 @@ impl From<PasswordError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::{UNIQUE_CONSTRAINTS, UNLISTED};
+
+    fn answer(error: StoreError) -> (StatusCode, Option<String>, ErrorBody) {
+        let response = ApiError::from(error).into_response();
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = read_body(response);
+        (status, retry_after, body)
+    }
+
+    fn read_body(response: Response) -> ErrorBody {
+        let bytes = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(axum::body::to_bytes(response.into_body(), usize::MAX))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_listed_rule_names_its_field_and_an_unlisted_one_the_request() {
+        let username = UNIQUE_CONSTRAINTS
+            .iter()
+            .find(|c| c.postgres == "users_username_key")
+            .unwrap();
+        let (status, retry_after, body) = answer(StoreError::Conflict(username));
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(retry_after, None);
+        assert_eq!(body.fields, [FieldError::new("username", "taken")]);
+
+        let (status, _, body) = answer(StoreError::Conflict(&UNLISTED));
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(body.fields, [FieldError::new("request", "conflict")]);
+    }
+
+    #[test]
+    fn a_database_out_of_reach_for_now_asks_for_a_retry_and_other_failures_do_not() {
+        let (status, retry_after, body) = answer(StoreError::from(sqlx::Error::PoolTimedOut));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(body.code, ErrorCode::Unavailable);
+
+        let (status, retry_after, _) = answer(StoreError::from(sqlx::Error::RowNotFound));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after, None);
+
+        let (status, _, body) = answer(StoreError::from(sqlx::Error::Protocol(
+            "users.username = 'sam'".into(),
+        )));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!body.message.contains("sam"));
+    }
+}

@@ -119,8 +119,7 @@ macro_rules! impl_account_store {
                 .bind(invitation.created_at)
                 .bind(invitation.expires_at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -157,11 +156,11 @@ macro_rules! impl_account_store {
                 let inserted = $crate::store::sql::insert_user!(user, at)
                     .execute(&mut *tx)
                     .await
-                    .map_err($crate::store::StoreError::from_sqlx);
+                    .map_err($crate::store::StoreError::from);
                 match inserted {
                     Ok(_) => {}
-                    Err($crate::store::StoreError::Conflict(what)) => {
-                        return Ok(Err(if what.contains("username") {
+                    Err($crate::store::StoreError::Conflict(rule)) => {
+                        return Ok(Err(if rule.field == "username" {
                             AcceptRefusal::UsernameTaken
                         } else {
                             AcceptRefusal::PersonHasAccount
@@ -212,8 +211,7 @@ macro_rules! impl_account_store {
                 .bind(code.created_at)
                 .bind(code.expires_at)
                 .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -535,8 +535,7 @@ macro_rules! add_session_appointments {
             .bind(booking)
             .bind(at)
             .execute(&mut *$tx)
-            .await
-            .map_err($crate::store::StoreError::from_sqlx)?;
+            .await?;
         }
     }};
 }
@@ -667,8 +666,7 @@ macro_rules! impl_appointment_store {
                 .bind(a.created_at)
                 .bind(a.updated_at)
                 .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 for worker in &a.worker_ids {
                     sqlx::query(
                         "INSERT INTO appointment_workers (appointment_id, user_id) \
@@ -677,8 +675,7 @@ macro_rules! impl_appointment_store {
                     .bind(a.id.as_uuid())
                     .bind(worker.as_uuid())
                     .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -731,8 +728,7 @@ macro_rules! impl_appointment_store {
                 .bind(a.sequence)
                 .bind(a.updated_at)
                 .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 if done.rows_affected() != 1 {
                     return Ok(false);
                 }
@@ -748,8 +744,7 @@ macro_rules! impl_appointment_store {
                     .bind(a.id.as_uuid())
                     .bind(worker.as_uuid())
                     .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -844,8 +839,7 @@ macro_rules! impl_appointment_store {
                 .bind(&p.created_by)
                 .bind(p.created_at)
                 .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 for session in &p.sessions {
                     sqlx::query(
                         "INSERT INTO programme_sessions (id, programme_id, number, starts_at, \
@@ -857,8 +851,7 @@ macro_rules! impl_appointment_store {
                     .bind(session.starts_at)
                     .bind(session.ends_at)
                     .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -1030,8 +1023,7 @@ macro_rules! impl_appointment_store {
                         .bind(status.as_str())
                         .bind(booking.at)
                         .execute(&mut *tx)
-                        .await
-                        .map_err($crate::store::StoreError::from_sqlx)?;
+                        .await?;
                         if status == livingwell_core::domain::appointment::BookingStatus::Booked {
                             $crate::store::appointments::add_session_appointments!(
                                 tx, id, booking.at

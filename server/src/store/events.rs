@@ -108,8 +108,7 @@ macro_rules! impl_event_store {
                     .bind(sqlx::types::Json(&event.data))
                     .bind(event.created_at)
                     .fetch_one(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                     stored.push($crate::store::events::EventRecord {
                         id,
                         event: event.clone(),

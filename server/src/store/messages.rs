@@ -494,8 +494,7 @@ macro_rules! impl_message_store {
                 .bind(carer.map(|c| c.as_uuid()))
                 .bind(at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 self.find_conversation(key)
                     .await?
                     .ok_or($crate::store::StoreError::MissingReference)
@@ -676,8 +675,7 @@ macro_rules! impl_message_store {
                     .bind(&message.body)
                     .bind(message.created_at)
                     .fetch_optional(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                     if inserted.is_none() {
                         // Give the number back (it is the newest, and the row is still locked):
                         // the order stays gap-free.
@@ -731,8 +729,7 @@ macro_rules! impl_message_store {
                         .bind(sqlx::types::Json(&request.notice))
                         .bind(message.created_at)
                         .execute(&mut *tx)
-                        .await
-                        .map_err($crate::store::StoreError::from_sqlx)?;
+                        .await?;
                         added_notice = Some(MessageRecord {
                             id: request.id,
                             conversation_id: message.conversation_id,
@@ -870,8 +867,7 @@ macro_rules! impl_message_store {
                 .bind(after.read_seq)
                 .bind(at)
                 .fetch_one(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 tx.commit().await?;
                 Ok((
                     before,
@@ -970,8 +966,7 @@ macro_rules! impl_message_store {
                 .bind(report.reason.as_deref())
                 .bind(report.created_at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 let row: $crate::store::messages::ReportRow = sqlx::query_as(
                     "SELECT id, message_id, reporter_id, reason, created_at FROM message_reports \
                      WHERE message_id = $1 AND reporter_id = $2",
@@ -1020,8 +1015,7 @@ macro_rules! impl_message_store {
                 .bind(availability.away)
                 .bind(at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
         }

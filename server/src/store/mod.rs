@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod appointments;
+mod error;
 pub mod events;
 pub mod messages;
 pub mod plans;
@@ -29,6 +30,7 @@ use livingwell_core::domain::{
     ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, TeamId, UserId,
 };
 
+pub use error::{StoreError, UNIQUE_CONSTRAINTS, UNLISTED, UniqueConstraint};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -36,59 +38,6 @@ pub use sqlite::SqliteStore;
 /// both databases (Postgres keeps microseconds).
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule was broken; carries the constraint or column that said so.
-    #[error("conflict on {0}")]
-    Conflict(String),
-    /// A referenced row does not exist.
-    #[error("missing reference")]
-    MissingReference,
-    #[error("stored data is not what this version expects: {0}")]
-    Corrupt(String),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-}
-
-impl StoreError {
-    /// What kind of failure this was, for logs: a database's own error text can quote stored
-    /// values, so it is never logged.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            StoreError::Conflict(_) => "conflict",
-            StoreError::MissingReference => "missing_reference",
-            StoreError::Corrupt(_) => "corrupt",
-            StoreError::Migrate(_) => "migrate",
-            StoreError::Database(error) => match error {
-                sqlx::Error::Database(_) => "database",
-                sqlx::Error::Io(_) => "io",
-                sqlx::Error::PoolTimedOut => "pool_timed_out",
-                sqlx::Error::PoolClosed => "pool_closed",
-                sqlx::Error::RowNotFound => "row_not_found",
-                sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => "decode",
-                _ => "other",
-            },
-        }
-    }
-
-    pub(crate) fn from_sqlx(error: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &error {
-            match db.kind() {
-                sqlx::error::ErrorKind::UniqueViolation => {
-                    // Postgres names the constraint; SQLite names `table.column` in its message.
-                    let what = db.constraint().unwrap_or(db.message()).to_owned();
-                    return StoreError::Conflict(what);
-                }
-                sqlx::error::ErrorKind::ForeignKeyViolation => return StoreError::MissingReference,
-                _ => {}
-            }
-        }
-        StoreError::Database(error)
-    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

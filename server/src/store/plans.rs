@@ -392,7 +392,7 @@ macro_rules! impl_plan_store {
                 .bind(new.created_at)
                 .execute(&mut *tx)
                 .await
-                .map_err($crate::store::StoreError::from_sqlx);
+                .map_err($crate::store::StoreError::from);
                 match inserted {
                     Ok(_) => {}
                     // A racing writer took this version between our read and our insert.
@@ -432,8 +432,7 @@ macro_rules! impl_plan_store {
                 .bind(&comment.author.role)
                 .bind(comment.created_at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -470,8 +469,7 @@ macro_rules! impl_plan_store {
                 .bind(&agreement.agreed_role)
                 .bind(agreement.agreed_at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -516,8 +514,7 @@ macro_rules! impl_plan_store {
                 .bind(person.as_uuid())
                 .bind(allowed)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -537,7 +534,7 @@ macro_rules! impl_plan_store {
                 .bind(activation.activated_at)
                 .execute(&self.pool)
                 .await
-                .map_err($crate::store::StoreError::from_sqlx);
+                .map_err($crate::store::StoreError::from);
                 match inserted {
                     Ok(_) => Ok(true),
                     Err($crate::store::StoreError::Conflict(_)) => Ok(false),

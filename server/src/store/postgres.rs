@@ -42,6 +42,12 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// A store over a pool the caller made, for tests that need to size it or hold its
+    /// connections.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
     async fn run_migrations(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)

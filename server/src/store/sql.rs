@@ -328,8 +328,7 @@ macro_rules! exclude_in_tx {
         .bind($user.as_uuid())
         .bind($at)
         .execute(&mut *$tx)
-        .await
-        .map_err($crate::store::StoreError::from_sqlx)?;
+        .await?;
         sqlx::query(
             "UPDATE consents SET revoked_at = $3 \
              WHERE person_id = $1 AND grantee_id = $2 AND revoked_at IS NULL",
@@ -382,8 +381,7 @@ macro_rules! impl_store {
             ) -> $crate::store::StoreResult<()> {
                 $crate::store::sql::insert_user!(user, at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -449,8 +447,7 @@ macro_rules! impl_store {
                     .bind(&person.display_name)
                     .bind(person.created_at)
                     .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                 if let Some(team) = person.team_id {
                     sqlx::query(
                         "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3)",
@@ -459,14 +456,12 @@ macro_rules! impl_store {
                     .bind(team.as_uuid())
                     .bind(person.created_at)
                     .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                 }
                 if let Some(user) = account {
                     $crate::store::sql::insert_user!(user, person.created_at)
                     .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from_sqlx)?;
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -512,8 +507,7 @@ macro_rules! impl_store {
                 .bind(&team.hub_address)
                 .bind(at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -580,8 +574,7 @@ macro_rules! impl_store {
                 .bind(user.as_uuid())
                 .bind(at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -634,8 +627,7 @@ macro_rules! impl_store {
                 .bind(team.as_uuid())
                 .bind(at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -667,8 +659,7 @@ macro_rules! impl_store {
                 .bind(peer.as_uuid())
                 .bind(at)
                 .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -690,8 +681,7 @@ macro_rules! impl_store {
                 .bind(relationship)
                 .bind(at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -773,8 +763,7 @@ macro_rules! impl_store {
                 .bind(consent.expires_at)
                 .bind(consent.revoked_at)
                 .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 tx.commit().await?;
                 Ok(Ok(()))
             }
@@ -855,8 +844,7 @@ macro_rules! impl_store {
                 .bind(grant.granted_at)
                 .bind(grant.expires_at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -918,8 +906,7 @@ macro_rules! impl_store {
                 .bind(at)
                 .bind(refresh_secret)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -980,8 +967,7 @@ macro_rules! impl_store {
                 .bind(token.issued_at)
                 .bind(token.expires_at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -1033,8 +1019,7 @@ macro_rules! impl_store {
                 .bind($crate::store::sql::scopes_json(&client.scopes))
                 .bind(at)
                 .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 Ok(())
             }
 
@@ -1104,8 +1089,7 @@ macro_rules! impl_store {
                 .bind(key.created_at)
                 .bind(key.retire_after)
                 .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from_sqlx)?;
+                .await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -26,6 +26,21 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(Self::connect_options(url)?)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// A store over a pool the caller made (with [`Self::connect_options`]), for tests that
+    /// need to size it or hold its connections.
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// How every connection to the file is opened: WAL, full sync, foreign keys, busy timeout.
+    pub fn connect_options(url: &str) -> StoreResult<SqliteConnectOptions> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -40,11 +55,7 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
+        Ok(options)
     }
 
     async fn run_migrations(&self) -> StoreResult<()> {

@@ -155,8 +155,8 @@ async fn duplicate_username_is_a_conflict(store: Arc<dyn Store>) {
 
     let result = store.create_user(&second, store::now()).await;
     match result {
-        Err(StoreError::Conflict(what)) => {
-            assert!(what.contains("username"), "conflict names {what:?}")
+        Err(StoreError::Conflict(rule)) => {
+            assert_eq!(rule.field, "username", "conflict names {rule:?}")
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
