@@ -9,8 +9,12 @@
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::{PersonId, Role, UserId};
+use sqlx::{ColumnIndex, Executor};
+use uuid::Uuid;
 
-use super::{StoreResult, UserRecord};
+use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
+use super::sql::insert_user;
+use super::{StoreError, StoreResult, UserRecord};
 
 /// An invitation to make an account, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,261 +102,257 @@ pub trait AccountStore {
     async fn reauthenticated(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
 }
 
-macro_rules! impl_account_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::accounts::AccountStore for $store {
-            async fn create_invitation(
-                &self,
-                invitation: &$crate::store::accounts::NewInvitation,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO invitations (id, code_hash, role, person_id, display_name, \
-                     created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(invitation.id)
-                .bind(&invitation.code_hash)
-                .bind(invitation.role.as_str())
-                .bind(invitation.person_id.map(|p| p.as_uuid()))
-                .bind(&invitation.display_name)
-                .bind(&invitation.created_by)
-                .bind(invitation.created_at)
-                .bind(invitation.expires_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
+#[async_trait::async_trait]
+impl<DB> AccountStore for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    String: Column<DB>,
+    Vec<u8>: Column<DB>,
+    bool: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO invitations (id, code_hash, role, person_id, display_name, \
+             created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(invitation.id)
+        .bind(&invitation.code_hash)
+        .bind(invitation.role.as_str())
+        .bind(invitation.person_id.map(|p| p.as_uuid()))
+        .bind(&invitation.display_name)
+        .bind(&invitation.created_by)
+        .bind(invitation.created_at)
+        .bind(invitation.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 
-            async fn accept_invitation(
-                &self,
-                code_hash: &[u8],
-                account: &$crate::store::UserRecord,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<
-                Result<$crate::store::UserRecord, $crate::store::accounts::AcceptRefusal>,
-            > {
-                use $crate::store::accounts::AcceptRefusal;
-                let mut tx = self.begin_write().await?;
-                let found: Option<(uuid::Uuid, String, Option<uuid::Uuid>, String)> =
-                    sqlx::query_as(
-                        "SELECT id, role, person_id, display_name FROM invitations \
-                         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
-                    )
-                    .bind(code_hash)
-                    .bind(at)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some((invitation, role, person_id, display_name)) = found else {
-                    return Ok(Err(AcceptRefusal::CodeNotValid));
-                };
-                let user = $crate::store::UserRecord {
-                    role: livingwell_core::domain::Role::parse(&role).ok_or_else(|| {
-                        $crate::store::StoreError::Corrupt("invitations.role".into())
-                    })?,
-                    person_id: person_id.map(Into::into),
-                    display_name,
-                    ..account.clone()
-                };
-                let inserted = $crate::store::sql::insert_user!(user, at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err($crate::store::StoreError::from);
-                match inserted {
-                    Ok(_) => {}
-                    Err($crate::store::StoreError::Conflict(rule)) => {
-                        return Ok(Err(if rule.field == "username" {
-                            AcceptRefusal::UsernameTaken
-                        } else {
-                            AcceptRefusal::PersonHasAccount
-                        }));
-                    }
-                    Err(other) => return Err(other),
-                }
-                // Spent here, under the write lock (SQLite) or the row lock (Postgres): of two
-                // acceptances racing with one code, the second finds it used and rolls back.
-                let spent = sqlx::query(
-                    "UPDATE invitations SET used_at = $2, user_id = $3 \
-                     WHERE id = $1 AND used_at IS NULL",
-                )
-                .bind(invitation)
-                .bind(at)
-                .bind(user.id.as_uuid())
-                .execute(&mut *tx)
-                .await?;
-                if spent.rows_affected() != 1 {
-                    return Ok(Err(AcceptRefusal::CodeNotValid));
-                }
-                tx.commit().await?;
-                Ok(Ok(user))
+    async fn accept_invitation(
+        &self,
+        code_hash: &[u8],
+        account: &UserRecord,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Result<UserRecord, AcceptRefusal>> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let found: Option<(Uuid, String, Option<Uuid>, String)> = sqlx::query_as(
+            "SELECT id, role, person_id, display_name FROM invitations \
+             WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_hash)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((invitation, role, person_id, display_name)) = found else {
+            return Ok(Err(AcceptRefusal::CodeNotValid));
+        };
+        let user = UserRecord {
+            role: Role::parse(&role)
+                .ok_or_else(|| StoreError::Corrupt("invitations.role".into()))?,
+            person_id: person_id.map(Into::into),
+            display_name,
+            ..account.clone()
+        };
+        let inserted = insert_user!(user, at)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from);
+        match inserted {
+            Ok(_) => {}
+            Err(StoreError::Conflict(rule)) => {
+                return Ok(Err(if rule.field == "username" {
+                    AcceptRefusal::UsernameTaken
+                } else {
+                    AcceptRefusal::PersonHasAccount
+                }));
             }
-
-            async fn create_reset_code(
-                &self,
-                code: &$crate::store::accounts::NewResetCode,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                // One reset in flight per account: a new code replaces any earlier one.
-                sqlx::query(
-                    "UPDATE password_reset_codes SET used_at = $2 \
-                     WHERE user_id = $1 AND used_at IS NULL",
-                )
-                .bind(code.user_id.as_uuid())
-                .bind(code.created_at)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO password_reset_codes (id, user_id, code_hash, created_by, \
-                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(code.id)
-                .bind(code.user_id.as_uuid())
-                .bind(&code.code_hash)
-                .bind(&code.created_by)
-                .bind(code.created_at)
-                .bind(code.expires_at)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn reset_password(
-                &self,
-                username: &str,
-                code_hash: &[u8],
-                password_hash: &str,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Option<$crate::store::accounts::EndedSessions>> {
-                let mut tx = self.begin_write().await?;
-                let spent: Option<(uuid::Uuid,)> = sqlx::query_as(
-                    "UPDATE password_reset_codes SET used_at = $3 \
-                     WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
-                     AND user_id = (SELECT id FROM users \
-                                    WHERE username = $1 AND disabled_at IS NULL) \
-                     RETURNING user_id",
-                )
-                .bind(username)
-                .bind(code_hash)
-                .bind(at)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((user,)) = spent else {
-                    return Ok(None);
-                };
-                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-                    .bind(user)
-                    .bind(password_hash)
-                    .execute(&mut *tx)
-                    .await?;
-                let ended: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                    "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL \
-                     RETURNING id",
-                )
-                .bind(user)
-                .bind(at)
-                .fetch_all(&mut *tx)
-                .await?;
-                let ended: Vec<uuid::Uuid> = ended.into_iter().map(|(id,)| id).collect();
-                for session in &ended {
-                    Self::notify_session_ended(&mut tx, *session).await?;
-                }
-                tx.commit().await?;
-                Ok(Some(ended))
-            }
-
-            async fn change_password(
-                &self,
-                user: livingwell_core::domain::UserId,
-                password_hash: &str,
-                keep: uuid::Uuid,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<$crate::store::accounts::EndedSessions> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-                    .bind(user.as_uuid())
-                    .bind(password_hash)
-                    .execute(&mut *tx)
-                    .await?;
-                let ended: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                    "UPDATE sessions SET revoked_at = $3 \
-                     WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id",
-                )
-                .bind(user.as_uuid())
-                .bind(keep)
-                .bind(at)
-                .fetch_all(&mut *tx)
-                .await?;
-                let ended: Vec<uuid::Uuid> = ended.into_iter().map(|(id,)| id).collect();
-                for session in &ended {
-                    Self::notify_session_ended(&mut tx, *session).await?;
-                }
-                tx.commit().await?;
-                Ok(ended)
-            }
-
-            async fn set_disabled(
-                &self,
-                user: livingwell_core::domain::UserId,
-                disabled: bool,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Option<$crate::store::accounts::EndedSessions>> {
-                let mut tx = self.begin_write().await?;
-                let changed = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
-                    .bind(user.as_uuid())
-                    .bind(disabled.then_some(at))
-                    .execute(&mut *tx)
-                    .await?;
-                if changed.rows_affected() != 1 {
-                    return Ok(None);
-                }
-                let mut ended = Vec::new();
-                if disabled {
-                    let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                        "UPDATE sessions SET revoked_at = $2 \
-                         WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
-                    )
-                    .bind(user.as_uuid())
-                    .bind(at)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    ended = rows.into_iter().map(|(id,)| id).collect();
-                    for session in &ended {
-                        Self::notify_session_ended(&mut tx, *session).await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(Some(ended))
-            }
-
-            async fn is_disabled(
-                &self,
-                user: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<bool> {
-                let (disabled,): (bool,) = sqlx::query_as(
-                    "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NOT NULL)",
-                )
-                .bind(user.as_uuid())
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(disabled)
-            }
-
-            async fn reauthenticated(
-                &self,
-                session: uuid::Uuid,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE sessions SET authenticated_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                )
-                .bind(session)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
+            Err(other) => return Err(other),
         }
-    };
+        // Spent here, under the write lock (SQLite) or the row lock (Postgres): of two
+        // acceptances racing with one code, the second finds it used and rolls back.
+        let spent = sqlx::query(
+            "UPDATE invitations SET used_at = $2, user_id = $3 \
+             WHERE id = $1 AND used_at IS NULL",
+        )
+        .bind(invitation)
+        .bind(at)
+        .bind(user.id.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() != 1 {
+            return Ok(Err(AcceptRefusal::CodeNotValid));
+        }
+        tx.commit().await?;
+        Ok(Ok(user))
+    }
+
+    async fn create_reset_code(&self, code: &NewResetCode) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        // One reset in flight per account: a new code replaces any earlier one.
+        sqlx::query(
+            "UPDATE password_reset_codes SET used_at = $2 \
+             WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(code.user_id.as_uuid())
+        .bind(code.created_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO password_reset_codes (id, user_id, code_hash, created_by, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(code.id)
+        .bind(code.user_id.as_uuid())
+        .bind(&code.code_hash)
+        .bind(&code.created_by)
+        .bind(code.created_at)
+        .bind(code.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reset_password(
+        &self,
+        username: &str,
+        code_hash: &[u8],
+        password_hash: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<EndedSessions>> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let spent: Option<(Uuid,)> = sqlx::query_as(
+            "UPDATE password_reset_codes SET used_at = $3 \
+             WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
+             AND user_id = (SELECT id FROM users \
+                            WHERE username = $1 AND disabled_at IS NULL) \
+             RETURNING user_id",
+        )
+        .bind(username)
+        .bind(code_hash)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((user,)) = spent else {
+            return Ok(None);
+        };
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        let ended = end_sessions(&mut tx, user, None, at).await?;
+        tx.commit().await?;
+        Ok(Some(ended))
+    }
+
+    async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<EndedSessions> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user.as_uuid())
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        let ended = end_sessions(&mut tx, user.as_uuid(), Some(keep), at).await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn set_disabled(
+        &self,
+        user: UserId,
+        disabled: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<EndedSessions>> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let changed = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+            .bind(user.as_uuid())
+            .bind(disabled.then_some(at))
+            .execute(&mut *tx)
+            .await?;
+        if changed.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let ended = if disabled {
+            end_sessions(&mut tx, user.as_uuid(), None, at).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok(Some(ended))
+    }
+
+    async fn is_disabled(&self, user: UserId) -> StoreResult<bool> {
+        let (disabled,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NOT NULL)",
+        )
+        .bind(user.as_uuid())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(disabled)
+    }
+
+    async fn reauthenticated(&self, session: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET authenticated_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(session)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
-pub(super) use impl_account_store;
+/// Ends every live session of the account but `keep`, inside `tx`, and announces each one to
+/// the other processes at commit. Every change that ends sessions goes through here, so none can
+/// end one without announcing it.
+async fn end_sessions<DB>(
+    tx: &mut Tx<DB>,
+    user: Uuid,
+    keep: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> StoreResult<EndedSessions>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    Uuid: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let ending = match keep {
+        None => sqlx::query_as(
+            "UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL \
+             RETURNING id",
+        )
+        .bind(user)
+        .bind(at),
+        Some(keep) => sqlx::query_as(
+            "UPDATE sessions SET revoked_at = $3 \
+             WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(user)
+        .bind(keep)
+        .bind(at),
+    };
+    let ended: Vec<(Uuid,)> = ending.fetch_all(&mut **tx).await?;
+    let ended: EndedSessions = ended.into_iter().map(|(id,)| id).collect();
+    for session in &ended {
+        DB::notify_session_ended(tx, *session).await?;
+    }
+    Ok(ended)
+}

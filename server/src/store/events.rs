@@ -2,11 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::{PersonId, UserId};
+use sqlx::{ColumnIndex, Executor};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use tokio::sync::mpsc;
-
 use super::StoreResult;
+use super::backend::{Backend, Bind, Column, SqlStore};
 
 /// An event to store for one recipient.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,12 +27,12 @@ pub struct EventRecord {
 }
 
 #[derive(sqlx::FromRow)]
-pub(super) struct EventRow {
+struct EventRow {
     id: i64,
     recipient_id: Uuid,
     kind: String,
     person_id: Option<Uuid>,
-    data: sqlx::types::Json<serde_json::Value>,
+    data: serde_json::Value,
     created_at: DateTime<Utc>,
 }
 
@@ -43,14 +44,14 @@ impl From<EventRow> for EventRecord {
                 recipient_id: row.recipient_id.into(),
                 kind: row.kind,
                 person_id: row.person_id.map(Into::into),
-                data: row.data.0,
+                data: row.data,
                 created_at: row.created_at,
             },
         }
     }
 }
 
-pub(super) const EVENT_COLUMNS: &str = "id, recipient_id, kind, person_id, data, created_at";
+const EVENT_COLUMNS: &str = "id, recipient_id, kind, person_id, data, created_at";
 
 #[async_trait::async_trait]
 pub trait EventStore {
@@ -86,94 +87,85 @@ pub enum StoreNotice {
     MaybeMissed,
 }
 
-macro_rules! impl_event_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::events::EventStore for $store {
-            async fn append_events(
-                &self,
-                events: &[$crate::store::events::NewEvent],
-            ) -> $crate::store::StoreResult<Vec<$crate::store::events::EventRecord>> {
-                let mut tx = self.begin_write().await?;
-                Self::lock_events(&mut tx).await?;
-                let mut stored = Vec::with_capacity(events.len());
-                for event in events {
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO events (recipient_id, kind, person_id, data, created_at) \
-                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    )
-                    .bind(event.recipient_id.as_uuid())
-                    .bind(&event.kind)
-                    .bind(event.person_id.map(|p| p.as_uuid()))
-                    .bind(sqlx::types::Json(&event.data))
-                    .bind(event.created_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    stored.push($crate::store::events::EventRecord {
-                        id,
-                        event: event.clone(),
-                    });
-                }
-                if let Some(last) = stored.last() {
-                    Self::notify_events(&mut tx, last.id).await?;
-                }
-                tx.commit().await?;
-                Ok(stored)
-            }
-
-            async fn events_for(
-                &self,
-                recipient: livingwell_core::domain::UserId,
-                after: i64,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::events::EventRecord>> {
-                let rows: Vec<$crate::store::events::EventRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM events WHERE recipient_id = $1 AND id > $2 \
-                         ORDER BY id LIMIT $3",
-                        $crate::store::events::EVENT_COLUMNS
-                    )))
-                    .bind(recipient.as_uuid())
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn events_after(
-                &self,
-                after: i64,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::events::EventRecord>> {
-                let rows: Vec<$crate::store::events::EventRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-                        $crate::store::events::EVENT_COLUMNS
-                    )))
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn last_event_id(&self) -> $crate::store::StoreResult<i64> {
-                let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events")
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(last.unwrap_or(0))
-            }
-
-            async fn notices(
-                &self,
-            ) -> $crate::store::StoreResult<
-                Option<tokio::sync::mpsc::Receiver<$crate::store::events::StoreNotice>>,
-            > {
-                self.listen_for_notices().await
-            }
+#[async_trait::async_trait]
+impl<DB> EventStore for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    i64: Column<DB>,
+    String: Column<DB>,
+    serde_json::Value: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<EventRecord>> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        DB::lock_events(&mut tx).await?;
+        let mut stored = Vec::with_capacity(events.len());
+        for event in events {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO events (recipient_id, kind, person_id, data, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(event.recipient_id.as_uuid())
+            .bind(&event.kind)
+            .bind(event.person_id.map(|p| p.as_uuid()))
+            .bind(&event.data)
+            .bind(event.created_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            stored.push(EventRecord {
+                id,
+                event: event.clone(),
+            });
         }
-    };
-}
+        if let Some(last) = stored.last() {
+            DB::notify_events(&mut tx, last.id).await?;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
 
-pub(super) use impl_event_store;
+    async fn events_for(
+        &self,
+        recipient: UserId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE recipient_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3"
+        )))
+        .bind(recipient.as_uuid())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
+        let rows: Vec<EventRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn last_event_id(&self) -> StoreResult<i64> {
+        let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn notices(&self) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>> {
+        DB::listen_for_notices(&self.pool).await
+    }
+}

@@ -1,8 +1,11 @@
 //! Storage: one trait, two databases.
 //!
 //! [`Store`] is everything the server keeps. It has a Postgres implementation (production) and a
-//! SQLite implementation (the embedded default). Both are generated from the same SQL text in
-//! [`sql`], so the two cannot drift; only connecting, migrating and taking the write lock differ.
+//! SQLite implementation (the embedded default), both [`SqlStore`] over the same SQL text, so the
+//! two cannot drift; what differs (connecting, migrating, the write lock, notifications) is in
+//! [`Backend`] and the two backend modules. Stores are being moved from `macro_rules!` bodies
+//! expanded per backend ([`sql`], plans, appointments, messages) to generic Rust over
+//! [`Backend`] ([`events`], [`accounts`]); see `backend.rs` for the pattern.
 //! Each has its own migrations (`migrations/postgres`, `migrations/sqlite`), run at start-up.
 //!
 //! Representation, chosen once: ids are UUIDs (`uuid` on Postgres, 16-byte BLOBs on SQLite),
@@ -12,6 +15,7 @@
 
 pub mod accounts;
 pub mod appointments;
+mod backend;
 mod error;
 pub mod events;
 pub mod messages;
@@ -30,6 +34,7 @@ use livingwell_core::domain::{
     ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, TeamId, UserId,
 };
 
+pub use backend::{Backend, SqlStore};
 pub use error::{StoreError, UNIQUE_CONSTRAINTS, UNLISTED, UniqueConstraint};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

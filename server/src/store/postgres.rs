@@ -1,13 +1,12 @@
 //! The production store: Postgres.
 
+use sqlx::Postgres;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 
-use super::accounts::impl_account_store;
 use super::appointments::impl_appointment_store;
+use super::backend::{Backend, SqlStore, Tx};
 use super::events::StoreNotice;
-use super::events::impl_event_store;
 use super::messages::impl_message_store;
 use super::plans::impl_plan_store;
 use super::sql::impl_store;
@@ -15,10 +14,7 @@ use super::{StoreError, StoreResult};
 
 /// Postgres: many writers; audit appends are serialised by an advisory lock so that processes
 /// sharing the database extend one chain.
-#[derive(Clone, Debug)]
-pub struct PgStore {
-    pool: PgPool,
-}
+pub type PgStore = SqlStore<Postgres>;
 
 /// The channel event appends notify on; the payload is the newest id appended.
 const EVENTS_CHANNEL: &str = "livingwell_events";
@@ -54,14 +50,14 @@ impl PgStore {
             .await?;
         Ok(())
     }
+}
 
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        Ok(self.pool.begin().await?)
+impl Backend for Postgres {
+    async fn begin_write(pool: &PgPool) -> StoreResult<Tx<Postgres>> {
+        Ok(pool.begin().await?)
     }
 
-    /// Serialises event appends so ids become visible in order: a stream resuming after id N
-    /// can never later find an id below N committed.
-    async fn lock_events(tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
+    async fn lock_events(tx: &mut Tx<Postgres>) -> StoreResult<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(EVENTS_LOCK)
             .execute(&mut **tx)
@@ -69,11 +65,15 @@ impl PgStore {
         Ok(())
     }
 
-    /// Tells every listening process (at commit) that events up to `last_id` exist.
-    async fn notify_events(
-        tx: &mut Transaction<'static, Postgres>,
-        last_id: i64,
-    ) -> StoreResult<()> {
+    async fn lock_audit_chain(tx: &mut Tx<Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(AUDIT_CHAIN_LOCK)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn notify_events(tx: &mut Tx<Postgres>, last_id: i64) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(EVENTS_CHANNEL)
             .bind(last_id.to_string())
@@ -82,12 +82,7 @@ impl PgStore {
         Ok(())
     }
 
-    /// Tells every listening process (at commit) that `session` ended, so their event streams
-    /// of it close.
-    async fn notify_session_ended(
-        tx: &mut Transaction<'static, Postgres>,
-        session: uuid::Uuid,
-    ) -> StoreResult<()> {
+    async fn notify_session_ended(tx: &mut Tx<Postgres>, session: uuid::Uuid) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(SESSIONS_CHANNEL)
             .bind(session.to_string())
@@ -98,22 +93,14 @@ impl PgStore {
 
     /// LISTENs on both channels and forwards what arrives as [`StoreNotice`]s, until the
     /// receiver is dropped.
-    async fn listen_for_notices(&self) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+    async fn listen_for_notices(pool: &PgPool) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>> {
+        let mut listener = PgListener::connect_with(pool).await?;
         listener
             .listen_all([EVENTS_CHANNEL, SESSIONS_CHANNEL])
             .await?;
         let (notices, receiver) = mpsc::channel(NOTICE_BUFFER);
         tokio::spawn(forward_notices(listener, notices));
         Ok(Some(receiver))
-    }
-
-    async fn lock_audit_chain(tx: &mut Transaction<'static, Postgres>) -> StoreResult<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_CHAIN_LOCK)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 }
 
@@ -153,8 +140,6 @@ async fn forward_notices(mut listener: PgListener, notices: mpsc::Sender<StoreNo
 }
 
 impl_store!(PgStore);
-impl_account_store!(PgStore);
 impl_plan_store!(PgStore);
 impl_appointment_store!(PgStore);
-impl_event_store!(PgStore);
 impl_message_store!(PgStore);

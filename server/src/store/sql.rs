@@ -2,10 +2,11 @@
 //!
 //! `impl_store!` expands to an implementation of [`Store`](super::Store) for a store type whose
 //! `pool` field is a pool of one database. Everything here must be valid on Postgres and SQLite:
-//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. A store type supplies methods of
-//! its own: `begin_write` (a transaction that holds the write lock from its first statement),
-//! `lock_audit_chain` (serialises appends to the audit chain across processes) and
-//! `notify_session_ended` (tells other processes, at commit, that a session ended).
+//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. The store type forwards three
+//! methods to its [`Backend`](super::Backend): `begin_write` (a transaction that holds the write
+//! lock from its first statement), `lock_audit_chain` (serialises appends to the audit chain
+//! across processes) and `notify_session_ended` (tells other processes, at commit, that a
+//! session ended).
 
 use std::collections::BTreeSet;
 

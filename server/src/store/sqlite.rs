@@ -3,15 +3,16 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use tokio::sync::mpsc;
 
 use super::StoreResult;
-use super::accounts::impl_account_store;
 use super::appointments::impl_appointment_store;
-use super::events::impl_event_store;
+use super::backend::{Backend, SqlStore, Tx};
+use super::events::StoreNotice;
 use super::messages::impl_message_store;
 use super::plans::impl_plan_store;
 use super::sql::impl_store;
@@ -19,10 +20,7 @@ use super::sql::impl_store;
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
 /// `BEGIN IMMEDIATE`, so they take the write lock before reading and never fail half-way when
 /// another writer got there first; they wait (busy timeout) instead.
-#[derive(Clone, Debug)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-}
+pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -64,48 +62,39 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+}
 
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+/// One process owns a SQLite file: `BEGIN IMMEDIATE` already holds its single write lock, and the
+/// process announces its own commits (see [`crate::events`]), so there is nothing to notify.
+impl Backend for Sqlite {
+    async fn begin_write(pool: &SqlitePool) -> StoreResult<Tx<Sqlite>> {
+        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// `BEGIN IMMEDIATE` already holds the database's single write lock.
-    async fn lock_events(_tx: &mut Transaction<'static, Sqlite>) -> StoreResult<()> {
+    async fn lock_events(_tx: &mut Tx<Sqlite>) -> StoreResult<()> {
         Ok(())
     }
 
-    /// One process owns a SQLite file; it publishes events itself after the commit.
-    async fn notify_events(
-        _tx: &mut Transaction<'static, Sqlite>,
-        _last_id: i64,
-    ) -> StoreResult<()> {
+    async fn lock_audit_chain(_tx: &mut Tx<Sqlite>) -> StoreResult<()> {
         Ok(())
     }
 
-    /// One process owns a SQLite file; its event hub announces ended sessions itself.
-    async fn notify_session_ended(
-        _tx: &mut Transaction<'static, Sqlite>,
-        _session: uuid::Uuid,
-    ) -> StoreResult<()> {
+    async fn notify_events(_tx: &mut Tx<Sqlite>, _last_id: i64) -> StoreResult<()> {
         Ok(())
     }
 
-    /// One process owns a SQLite file: it announces its own commits.
+    async fn notify_session_ended(_tx: &mut Tx<Sqlite>, _session: uuid::Uuid) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn listen_for_notices(
-        &self,
-    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::events::StoreNotice>>> {
+        _pool: &SqlitePool,
+    ) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>> {
         Ok(None)
-    }
-
-    /// `BEGIN IMMEDIATE` already holds the database's single write lock.
-    async fn lock_audit_chain(_tx: &mut Transaction<'static, Sqlite>) -> StoreResult<()> {
-        Ok(())
     }
 }
 
 impl_store!(SqliteStore);
-impl_account_store!(SqliteStore);
 impl_plan_store!(SqliteStore);
 impl_appointment_store!(SqliteStore);
-impl_event_store!(SqliteStore);
 impl_message_store!(SqliteStore);

@@ -1,0 +1,134 @@
+//! What differs between the two databases, and the one store type generic over them.
+//!
+//! A store is ordinary generic Rust: its queries are written once, in `impl<DB> … for
+//! SqlStore<DB>` or in plain functions over a [`Tx<DB>`], and run on Postgres and on SQLite.
+//! [`Backend`] holds only what truly differs between the two — how a write transaction takes
+//! the write lock, how event appends and audit appends are ordered, how other processes hear of
+//! a commit, how a database reports the rows a statement changed — each one method with two
+//! implementations (`postgres.rs`, `sqlite.rs`). Anything that can be written once, including
+//! SQL that reads the same on both, belongs in the stores, not here: a method added to this
+//! trait is a place where the two databases are allowed to behave differently.
+//!
+//! `Backend` is sealed. It bounds the public type [`SqlStore`], so it has to be public, but
+//! only the two databases the migrations and the shared SQL are written for may implement it;
+//! a third would compile against queries nobody has run on it.
+//!
+//! Rust implies a trait's supertraits and associated-type bounds to its users, but not its other
+//! `where` clauses, so the sqlx bounds a generic query needs (an executor, and the Rust types it
+//! binds and reads) cannot hide behind `DB: Backend`. They are stated per value type with
+//! [`Bind`] and [`Column`], once per generic `impl` block or function.
+
+use std::future::Future;
+
+use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
+use tokio::sync::mpsc;
+
+use super::StoreResult;
+use super::events::StoreNotice;
+
+/// A transaction on one database, handed to the functions that make up a write.
+pub type Tx<DB> = Transaction<'static, DB>;
+
+/// A store over one database's pool; [`PgStore`](super::PgStore) and
+/// [`SqliteStore`](super::SqliteStore) are its two instances.
+#[derive(Debug)]
+pub struct SqlStore<DB: Database> {
+    pub(super) pool: Pool<DB>,
+}
+
+// By hand: deriving would ask `DB: Clone`, and the marker types are not.
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+/// Everything that differs between Postgres and SQLite (see the module note).
+pub trait Backend:
+    Database<Arguments: IntoArguments<Self>, QueryResult: RowsAffected> + sealed::Sealed
+{
+    /// A transaction that holds the write lock from its first statement.
+    fn begin_write(pool: &Pool<Self>) -> impl Future<Output = StoreResult<Tx<Self>>> + Send;
+
+    /// Serialises event appends so ids become visible in order: a stream resuming after id N
+    /// can never later find an id below N committed.
+    fn lock_events(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Serialises appends to the audit chain across processes.
+    fn lock_audit_chain(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Tells every listening process, at commit, that events up to `last_id` exist.
+    fn notify_events(
+        tx: &mut Tx<Self>,
+        last_id: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Tells every listening process, at commit, that `session` ended, so their event streams
+    /// of it close.
+    fn notify_session_ended(
+        tx: &mut Tx<Self>,
+        session: uuid::Uuid,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// What every process sharing the database commits; `None` for a database one process owns.
+    fn listen_for_notices(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = StoreResult<Option<mpsc::Receiver<StoreNotice>>>> + Send;
+}
+
+/// How many rows a statement changed. Each database's result type answers this with a method
+/// of its own; sqlx has no trait for it.
+pub trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// A Rust type a query on `DB` can bind.
+pub trait Bind<DB: Database>: for<'q> Encode<'q, DB> + Type<DB> {}
+
+impl<DB: Database, T> Bind<DB> for T where T: for<'q> Encode<'q, DB> + Type<DB> {}
+
+/// A Rust type a query on `DB` can bind and read back from a row.
+pub trait Column<DB: Database>: Bind<DB> + for<'r> Decode<'r, DB> {}
+
+impl<DB: Database, T> Column<DB> for T where T: Bind<DB> + for<'r> Decode<'r, DB> {}
+
+/// For the stores still written as macros (`impl_store!` and the rest), which call these by
+/// name on the store type; they go as those stores become generic.
+impl<DB: Backend> SqlStore<DB> {
+    pub(super) async fn begin_write(&self) -> StoreResult<Tx<DB>> {
+        DB::begin_write(&self.pool).await
+    }
+
+    pub(super) async fn lock_audit_chain(tx: &mut Tx<DB>) -> StoreResult<()> {
+        DB::lock_audit_chain(tx).await
+    }
+
+    pub(super) async fn notify_session_ended(
+        tx: &mut Tx<DB>,
+        session: uuid::Uuid,
+    ) -> StoreResult<()> {
+        DB::notify_session_ended(tx, session).await
+    }
+}
+
+mod sealed {
+    /// Implemented for `sqlx::Postgres` and `sqlx::Sqlite` only.
+    pub trait Sealed {}
+
+    impl Sealed for sqlx::Postgres {}
+    impl Sealed for sqlx::Sqlite {}
+}
