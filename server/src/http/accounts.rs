@@ -35,7 +35,7 @@ use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
 use crate::auth::{Caller, codes, passwords};
 use crate::policy::{Action, Resource};
 use crate::store::UserRecord;
-use crate::store::accounts::{AcceptRefusal, NewInvitation, NewResetCode};
+use crate::store::accounts::{AcceptRefusal, ChosenCredentials, NewInvitation, NewResetCode};
 
 /// How recent a sign-in must be for what widens access or takes over an account: granting a
 /// consent, changing the password. Narrowing never needs one: the person can always revoke.
@@ -191,18 +191,14 @@ async fn accept_invitation(
         codes::digest_typed(&request.code).ok_or_else(|| ApiError::invalid("code", "not_valid"))?;
     passwords::check_strength("password", &request.password, &[&username])
         .map_err(|error| ApiError::Invalid(vec![error]))?;
-    let account = UserRecord {
+    let chosen = ChosenCredentials {
         id: UserId::new(),
         username,
         password_hash: passwords::hash(request.password).await?,
-        // The invitation decides these.
-        role: Role::Carer,
-        display_name: String::new(),
-        person_id: None,
     };
     let user = match state
         .store
-        .accept_invitation(&code_hash, &account, state.clock.now())
+        .accept_invitation(&code_hash, &chosen, state.clock.now())
         .await?
     {
         Ok(user) => user,

@@ -31,6 +31,14 @@ pub struct NewInvitation {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What the invited person chooses; the invitation supplies the role, name and person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChosenCredentials {
+    pub id: UserId,
+    pub username: String,
+    pub password_hash: String,
+}
+
 /// Why an invitation could not be accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AcceptRefusal {
@@ -60,12 +68,11 @@ pub type EndedSessions = Vec<uuid::Uuid>;
 pub trait AccountStore {
     async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()>;
     /// Spends the invitation with this code hash and creates the account it invites, with the
-    /// username and password hash the person chose (`account.role`, `display_name` and
-    /// `person_id` are taken from the invitation). Nothing is stored when it is refused.
+    /// username and password hash the person chose. Nothing is stored when it is refused.
     async fn accept_invitation(
         &self,
         code_hash: &[u8],
-        account: &UserRecord,
+        chosen: &ChosenCredentials,
         at: DateTime<Utc>,
     ) -> StoreResult<Result<UserRecord, AcceptRefusal>>;
     async fn create_reset_code(&self, code: &NewResetCode) -> StoreResult<()>;
@@ -139,7 +146,7 @@ where
     async fn accept_invitation(
         &self,
         code_hash: &[u8],
-        account: &UserRecord,
+        chosen: &ChosenCredentials,
         at: DateTime<Utc>,
     ) -> StoreResult<Result<UserRecord, AcceptRefusal>> {
         let mut tx = DB::begin_write(&self.pool).await?;
@@ -155,11 +162,13 @@ where
             return Ok(Err(AcceptRefusal::CodeNotValid));
         };
         let user = UserRecord {
+            id: chosen.id,
+            username: chosen.username.clone(),
+            password_hash: chosen.password_hash.clone(),
             role: Role::parse(&role)
                 .ok_or_else(|| StoreError::Corrupt("invitations.role".into()))?,
             person_id: person_id.map(Into::into),
             display_name,
-            ..account.clone()
         };
         let inserted = insert_user!(user, at)
             .execute(&mut *tx)

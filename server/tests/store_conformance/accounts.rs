@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use livingwell_core::domain::{PersonId, Role, UserId};
-use livingwell_server::store::accounts::{AcceptRefusal, NewInvitation, NewResetCode};
+use livingwell_server::store::accounts::{
+    AcceptRefusal, ChosenCredentials, NewInvitation, NewResetCode,
+};
 use livingwell_server::store::{self, Store, UserRecord};
 
 use crate::{instant, new_person, new_user, person_record, user_record};
@@ -47,10 +49,12 @@ fn invitation(
 }
 
 /// What the person chooses when accepting: only the username and password hash count.
-fn chosen(username: &str) -> UserRecord {
-    UserRecord {
-        display_name: "ignored".to_owned(),
-        ..user_record(Role::Admin, username, None)
+fn chosen(username: &str) -> ChosenCredentials {
+    let record = user_record(Role::Admin, username, None);
+    ChosenCredentials {
+        id: record.id,
+        username: record.username,
+        password_hash: record.password_hash,
     }
 }
 
