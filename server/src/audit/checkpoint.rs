@@ -164,7 +164,12 @@ impl CheckpointWriter {
     /// sequence number when it had moved. A file for that sequence number is left as it is: one
     /// another process wrote for the same head, and (with an error logged) one naming another.
     pub async fn checkpoint(&self) -> anyhow::Result<Option<i64>> {
-        let Some(head) = self.store.audit_head().await? else {
+        // By kind only: a database's error text is not for logs (see `StoreError::kind`).
+        let head =
+            self.store.audit_head().await.map_err(|error| {
+                anyhow::anyhow!("reading the audit head failed ({})", error.kind())
+            })?;
+        let Some(head) = head else {
             return Ok(None);
         };
         let mut last_written = self.last_written.lock().await;
