@@ -170,12 +170,8 @@ where
             person_id: person_id.map(Into::into),
             display_name,
         };
-        let inserted = insert_user!(user, at)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::from);
-        match inserted {
-            Ok(_) => {}
+        match insert_user(&mut *tx, &user, at).await {
+            Ok(()) => {}
             Err(StoreError::Conflict(rule)) => {
                 return Ok(Err(if rule.field == "username" {
                     AcceptRefusal::UsernameTaken

@@ -25,8 +25,10 @@ use livingwell_core::domain::appointment::{
 };
 use livingwell_core::domain::{PersonId, TeamId, UserId};
 use sqlx::types::Json;
+use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
+use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
 use super::{StoreError, StoreResult};
 
 /// An appointment as stored.
@@ -286,6 +288,18 @@ impl TryFrom<BookingRow> for BookingRecord {
 }
 
 /// Bookings with their place in the queue, counted among those waiting for the same unit.
+/// A session of a booked place, with what its appointment copies from the programme.
+#[derive(sqlx::FromRow)]
+struct BookedSessionRow {
+    person_id: Uuid,
+    programme_id: Uuid,
+    session_id: Uuid,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    title: String,
+    location: Json<Location>,
+}
+
 pub(super) const BOOKING_SELECT: &str = "SELECT b.id, b.programme_id, b.session_id, \
      b.person_id, b.seq, b.status, b.offer_expires_at, b.created_at, b.updated_at, \
      CASE WHEN b.status = 'waitlisted' THEN \
@@ -406,45 +420,119 @@ pub trait AppointmentStore {
     ) -> StoreResult<Vec<ProgrammeId>>;
 }
 
-/// Takes a programme's booking lock for the rest of the transaction (see the module notes) and
-/// returns its next arrival number, capacity and offer hold, or `None` when there is no such
-/// programme.
-macro_rules! lock_programme {
-    ($tx:ident, $programme:expr) => {{
-        let locked: Option<(i64, i64, i64)> = sqlx::query_as(
+impl<DB> SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    Option<String>: Bind<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Json<Location>: Column<DB>,
+    Json<Accessibility>: Column<DB>,
+    Json<Vec<UserId>>: Column<DB>,
+    Json<PersonRequest>: Column<DB>,
+    for<'a> Json<&'a Location>: Bind<DB>,
+    for<'a> Json<&'a Accessibility>: Bind<DB>,
+    for<'a> Json<&'a Vec<UserId>>: Bind<DB>,
+    Option<Json<PersonRequest>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    /// Appointments selected by `from_where` (binding `$1` to `subject`), in the window,
+    /// in start order. `from_where` must name the appointments table `a`.
+    async fn appointments_where(
+        &self,
+        from_where: &'static str,
+        subject: Uuid,
+        window: &Window,
+        worker: Option<Uuid>,
+        pending_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<AppointmentRecord>> {
+        let (after_at, after_id) = window.cursor();
+        let sql = format!(
+            "SELECT {} {from_where} \
+             AND a.starts_at >= $2 AND a.starts_at < $3 \
+             AND (a.starts_at > $4 OR (a.starts_at = $4 AND a.id > $5)) \
+             AND ($6 IS NULL OR EXISTS (SELECT 1 FROM appointment_workers x \
+                  WHERE x.appointment_id = a.id AND x.user_id = $6)) \
+             AND ($8 = FALSE OR a.request_pending) \
+             ORDER BY a.starts_at, a.id LIMIT $7",
+            APPOINTMENT_COLUMNS
+        );
+        let rows: Vec<AppointmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(subject)
+            .bind(window.from)
+            .bind(window.to)
+            .bind(after_at)
+            .bind(after_id)
+            .bind(worker)
+            .bind(limit)
+            .bind(pending_only)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn programme_sessions(&self, programme: Uuid) -> StoreResult<Vec<ProgrammeSessionRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, number, starts_at, ends_at FROM programme_sessions \
+             WHERE programme_id = $1 ORDER BY number",
+        )
+        .bind(programme)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Takes a programme's booking lock for the rest of the transaction (see the module notes)
+    /// and returns its next arrival number, capacity and offer hold in minutes, or `None` when
+    /// there is no such programme.
+    async fn lock_programme(
+        tx: &mut Tx<DB>,
+        programme: Uuid,
+    ) -> StoreResult<Option<(i64, i64, i64)>> {
+        Ok(sqlx::query_as(
             "UPDATE programmes SET booking_seq = booking_seq + 1 WHERE id = $1 \
              RETURNING booking_seq, capacity, offer_hold_minutes",
         )
-        .bind($programme)
-        .fetch_optional(&mut *$tx)
-        .await?;
-        locked
-    }};
-}
+        .bind(programme)
+        .fetch_optional(&mut **tx)
+        .await?)
+    }
 
-/// Under the programme lock: lapses unanswered offers and offers every free place to the first
-/// person waiting for it. Returns the ids of the bookings newly offered a place.
-macro_rules! settle_locked {
-    ($tx:ident, $programme:expr, $capacity:expr, $hold_minutes:expr, $at:expr) => {{
-        let at: chrono::DateTime<chrono::Utc> = $at;
+    /// Under the programme lock: lapses unanswered offers and offers every free place to the
+    /// first person waiting for it. Returns the ids of the bookings newly offered a place.
+    async fn settle_locked(
+        tx: &mut Tx<DB>,
+        programme: Uuid,
+        capacity: i64,
+        hold_minutes: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Uuid>> {
         sqlx::query(
             "UPDATE bookings SET status = 'offer_expired', offer_expires_at = NULL, \
              updated_at = $2 \
              WHERE programme_id = $1 AND status = 'offered' AND offer_expires_at <= $2",
         )
-        .bind($programme)
+        .bind(programme)
         .bind(at)
-        .execute(&mut *$tx)
+        .execute(&mut **tx)
         .await?;
-        let units: Vec<(uuid::Uuid,)> = sqlx::query_as(
+        let units: Vec<(Uuid,)> = sqlx::query_as(
             "SELECT DISTINCT unit_id FROM bookings \
              WHERE programme_id = $1 AND status = 'waitlisted'",
         )
-        .bind($programme)
-        .fetch_all(&mut *$tx)
+        .bind(programme)
+        .fetch_all(&mut **tx)
         .await?;
-        let expires_at = at + chrono::Duration::minutes($hold_minutes);
-        let mut offered: Vec<uuid::Uuid> = Vec::new();
+        let expires_at = at + chrono::Duration::minutes(hold_minutes);
+        let mut offered = Vec::new();
         for (unit,) in units {
             loop {
                 let (holding,): (i64,) = sqlx::query_as(
@@ -452,17 +540,17 @@ macro_rules! settle_locked {
                      WHERE unit_id = $1 AND status IN ('booked', 'offered')",
                 )
                 .bind(unit)
-                .fetch_one(&mut *$tx)
+                .fetch_one(&mut **tx)
                 .await?;
-                if holding >= $capacity {
+                if holding >= capacity {
                     break;
                 }
-                let next: Option<(uuid::Uuid,)> = sqlx::query_as(
+                let next: Option<(Uuid,)> = sqlx::query_as(
                     "SELECT id FROM bookings WHERE unit_id = $1 AND status = 'waitlisted' \
                      ORDER BY seq LIMIT 1",
                 )
                 .bind(unit)
-                .fetch_optional(&mut *$tx)
+                .fetch_optional(&mut **tx)
                 .await?;
                 let Some((next,)) = next else { break };
                 sqlx::query(
@@ -472,31 +560,24 @@ macro_rules! settle_locked {
                 .bind(next)
                 .bind(expires_at)
                 .bind(at)
-                .execute(&mut *$tx)
+                .execute(&mut **tx)
                 .await?;
                 offered.push(next);
             }
         }
-        offered
-    }};
-}
+        Ok(offered)
+    }
 
-/// Puts the sessions a booked place covers (those not yet ended) into the person's
-/// appointments.
-macro_rules! add_session_appointments {
-    ($tx:ident, $booking:expr, $at:expr) => {{
-        let booking: uuid::Uuid = $booking;
-        let at: chrono::DateTime<chrono::Utc> = $at;
-        let sessions: Vec<(
-            uuid::Uuid,
-            uuid::Uuid,
-            uuid::Uuid,
-            chrono::DateTime<chrono::Utc>,
-            chrono::DateTime<chrono::Utc>,
-            String,
-            sqlx::types::Json<livingwell_core::domain::appointment::Location>,
-        )> = sqlx::query_as(
-            "SELECT b.person_id, p.id, s.id, s.starts_at, s.ends_at, p.title, p.location \
+    /// Puts the sessions a booked place covers (those not yet ended) into the person's
+    /// appointments.
+    async fn add_session_appointments(
+        tx: &mut Tx<DB>,
+        booking: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let sessions: Vec<BookedSessionRow> = sqlx::query_as(
+            "SELECT b.person_id, p.id AS programme_id, s.id AS session_id, s.starts_at, \
+             s.ends_at, p.title, p.location \
              FROM bookings b JOIN programmes p ON p.id = b.programme_id \
              JOIN programme_sessions s ON s.programme_id = p.id \
              WHERE b.id = $1 AND (b.session_id IS NULL OR b.session_id = s.id) \
@@ -504,9 +585,9 @@ macro_rules! add_session_appointments {
         )
         .bind(booking)
         .bind(at)
-        .fetch_all(&mut *$tx)
+        .fetch_all(&mut **tx)
         .await?;
-        for (person, programme, session, starts_at, ends_at, title, location) in sessions {
+        for session in sessions {
             sqlx::query(
                 "INSERT INTO appointments (id, person_id, kind, title, starts_at, ends_at, \
                  location, status, notes_for_person, accessibility, worker_ids, request, \
@@ -515,708 +596,587 @@ macro_rules! add_session_appointments {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', NULL, $8, $9, NULL, FALSE, \
                  $10, $11, $12, 0, 'booking', $13, $13)",
             )
-            .bind(livingwell_core::domain::appointment::AppointmentId::new().as_uuid())
-            .bind(person)
-            .bind(
-                livingwell_core::domain::appointment::AppointmentKind::EnablementWorkshop.as_str(),
-            )
-            .bind(title)
-            .bind(starts_at)
-            .bind(ends_at)
-            .bind(location)
-            .bind(sqlx::types::Json(
-                livingwell_core::domain::appointment::Accessibility::default(),
-            ))
-            .bind(sqlx::types::Json(
-                Vec::<livingwell_core::domain::UserId>::new(),
-            ))
-            .bind(programme)
-            .bind(session)
+            .bind(AppointmentId::new().as_uuid())
+            .bind(session.person_id)
+            .bind(AppointmentKind::EnablementWorkshop.as_str())
+            .bind(session.title)
+            .bind(session.starts_at)
+            .bind(session.ends_at)
+            .bind(session.location)
+            .bind(Json(Accessibility::default()))
+            .bind(Json(Vec::<UserId>::new()))
+            .bind(session.programme_id)
+            .bind(session.session_id)
             .bind(booking)
             .bind(at)
-            .execute(&mut *$tx)
+            .execute(&mut **tx)
             .await?;
         }
-    }};
-}
+        Ok(())
+    }
 
-/// Cancels the sessions still to come that a booking had put in the person's appointments.
-macro_rules! cancel_session_appointments {
-    ($tx:ident, $booking:expr, $at:expr) => {{
+    /// Cancels the sessions still to come that a booking had put in the person's appointments.
+    async fn cancel_session_appointments(
+        tx: &mut Tx<DB>,
+        booking: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE appointments SET status = 'cancelled', sequence = sequence + 1, \
              updated_at = $2 \
              WHERE booking_id = $1 AND status IN ('booked', 'confirmed') AND starts_at > $2",
         )
-        .bind($booking)
-        .bind($at)
-        .execute(&mut *$tx)
+        .bind(booking)
+        .bind(at)
+        .execute(&mut **tx)
         .await?;
-    }};
-}
+        Ok(())
+    }
 
-/// Reads bookings by id inside a transaction.
-macro_rules! bookings_by_id {
-    ($tx:ident, $ids:expr) => {{
+    /// Reads bookings by id inside a transaction.
+    async fn bookings_by_id(
+        tx: &mut Tx<DB>,
+        ids: impl IntoIterator<Item = Uuid> + Send,
+    ) -> StoreResult<Vec<BookingRecord>> {
         let mut records = Vec::new();
-        for id in $ids {
-            let row: $crate::store::appointments::BookingRow =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "{} WHERE b.id = $1",
-                    $crate::store::appointments::BOOKING_SELECT
-                )))
-                .bind(id)
-                .fetch_one(&mut *$tx)
-                .await?;
-            records.push($crate::store::appointments::BookingRecord::try_from(row)?);
+        for id in ids {
+            let row: BookingRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{BOOKING_SELECT} WHERE b.id = $1"
+            )))
+            .bind(id)
+            .fetch_one(&mut **tx)
+            .await?;
+            records.push(BookingRecord::try_from(row)?);
         }
-        records
-    }};
+        Ok(records)
+    }
 }
 
-macro_rules! impl_appointment_store {
-    ($store:ty) => {
-        impl $store {
-            /// Appointments selected by `from_where` (binding `$1` to `subject`), in the window,
-            /// in start order. `from_where` must name the appointments table `a`.
-            async fn appointments_where(
-                &self,
-                from_where: &'static str,
-                subject: uuid::Uuid,
-                window: &$crate::store::appointments::Window,
-                worker: Option<uuid::Uuid>,
-                pending_only: bool,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
-            {
-                let (after_at, after_id) = window.cursor();
-                let sql = format!(
-                    "SELECT {} {from_where} \
-                     AND a.starts_at >= $2 AND a.starts_at < $3 \
-                     AND (a.starts_at > $4 OR (a.starts_at = $4 AND a.id > $5)) \
-                     AND ($6 IS NULL OR EXISTS (SELECT 1 FROM appointment_workers x \
-                          WHERE x.appointment_id = a.id AND x.user_id = $6)) \
-                     AND ($8 = FALSE OR a.request_pending) \
-                     ORDER BY a.starts_at, a.id LIMIT $7",
-                    $crate::store::appointments::APPOINTMENT_COLUMNS
-                );
-                let rows: Vec<$crate::store::appointments::AppointmentRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(subject)
-                        .bind(window.from)
-                        .bind(window.to)
-                        .bind(after_at)
-                        .bind(after_id)
-                        .bind(worker)
-                        .bind(limit)
-                        .bind(pending_only)
-                        .fetch_all(&self.pool)
-                        .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn programme_sessions(
-                &self,
-                programme: uuid::Uuid,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::ProgrammeSessionRow>>
-            {
-                Ok(sqlx::query_as(
-                    "SELECT id, number, starts_at, ends_at FROM programme_sessions \
-                     WHERE programme_id = $1 ORDER BY number",
-                )
-                .bind(programme)
-                .fetch_all(&self.pool)
-                .await?)
-            }
+#[async_trait::async_trait]
+impl<DB> AppointmentStore for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    Option<String>: Bind<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Json<Location>: Column<DB>,
+    Json<Accessibility>: Column<DB>,
+    Json<Vec<UserId>>: Column<DB>,
+    Json<PersonRequest>: Column<DB>,
+    for<'a> Json<&'a Location>: Bind<DB>,
+    for<'a> Json<&'a Accessibility>: Bind<DB>,
+    for<'a> Json<&'a Vec<UserId>>: Bind<DB>,
+    Option<Json<PersonRequest>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn insert_appointment(&self, appointment: &AppointmentRecord) -> StoreResult<()> {
+        let a = appointment;
+        let mut tx = DB::begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO appointments (id, person_id, kind, title, starts_at, ends_at, \
+             location, status, notes_for_person, accessibility, worker_ids, request, \
+             request_pending, programme_id, programme_session_id, booking_id, sequence, \
+             created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        )
+        .bind(a.id.as_uuid())
+        .bind(a.person_id.as_uuid())
+        .bind(a.kind.as_str())
+        .bind(&a.title)
+        .bind(a.starts_at)
+        .bind(a.ends_at)
+        .bind(Json(&a.location))
+        .bind(a.status.as_str())
+        .bind(&a.notes_for_person)
+        .bind(Json(&a.accessibility))
+        .bind(Json(&a.worker_ids))
+        .bind(a.request.clone().map(Json))
+        .bind(a.request.as_ref().is_some_and(|r| r.is_pending()))
+        .bind(a.programme_id.map(|p| p.as_uuid()))
+        .bind(a.programme_session_id.map(|s| s.as_uuid()))
+        .bind(a.booking_id.map(|b| b.as_uuid()))
+        .bind(a.sequence)
+        .bind(&a.created_by)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        for worker in &a.worker_ids {
+            sqlx::query(
+                "INSERT INTO appointment_workers (appointment_id, user_id) \
+                 VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(a.id.as_uuid())
+            .bind(worker.as_uuid())
+            .execute(&mut *tx)
+            .await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
 
-        #[async_trait::async_trait]
-        impl $crate::store::appointments::AppointmentStore for $store {
-            async fn insert_appointment(
-                &self,
-                appointment: &$crate::store::appointments::AppointmentRecord,
-            ) -> $crate::store::StoreResult<()> {
-                let a = appointment;
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO appointments (id, person_id, kind, title, starts_at, ends_at, \
-                     location, status, notes_for_person, accessibility, worker_ids, request, \
-                     request_pending, programme_id, programme_session_id, booking_id, sequence, \
-                     created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-                )
-                .bind(a.id.as_uuid())
-                .bind(a.person_id.as_uuid())
-                .bind(a.kind.as_str())
-                .bind(&a.title)
-                .bind(a.starts_at)
-                .bind(a.ends_at)
-                .bind(sqlx::types::Json(&a.location))
-                .bind(a.status.as_str())
-                .bind(&a.notes_for_person)
-                .bind(sqlx::types::Json(&a.accessibility))
-                .bind(sqlx::types::Json(&a.worker_ids))
-                .bind(a.request.as_ref().map(sqlx::types::Json))
-                .bind(a.request.as_ref().is_some_and(|r| r.is_pending()))
-                .bind(a.programme_id.map(|p| p.as_uuid()))
-                .bind(a.programme_session_id.map(|s| s.as_uuid()))
-                .bind(a.booking_id.map(|b| b.as_uuid()))
-                .bind(a.sequence)
-                .bind(&a.created_by)
-                .bind(a.created_at)
-                .bind(a.updated_at)
-                .execute(&mut *tx)
-                .await?;
-                for worker in &a.worker_ids {
-                    sqlx::query(
-                        "INSERT INTO appointment_workers (appointment_id, user_id) \
-                         VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(a.id.as_uuid())
-                    .bind(worker.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
+    async fn appointment(&self, id: AppointmentId) -> StoreResult<Option<AppointmentRecord>> {
+        let row: Option<AppointmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM appointments a WHERE a.id = $1",
+            APPOINTMENT_COLUMNS
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
 
-            async fn appointment(
-                &self,
-                id: livingwell_core::domain::appointment::AppointmentId,
-            ) -> $crate::store::StoreResult<
-                Option<$crate::store::appointments::AppointmentRecord>,
-            > {
-                let row: Option<$crate::store::appointments::AppointmentRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM appointments a WHERE a.id = $1",
-                        $crate::store::appointments::APPOINTMENT_COLUMNS
-                    )))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(TryInto::try_into).transpose()
-            }
+    async fn update_appointment(
+        &self,
+        appointment: &AppointmentRecord,
+        expected_sequence: i64,
+    ) -> StoreResult<bool> {
+        let a = appointment;
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let done = sqlx::query(
+            "UPDATE appointments SET kind = $3, title = $4, starts_at = $5, \
+             ends_at = $6, location = $7, status = $8, notes_for_person = $9, \
+             accessibility = $10, worker_ids = $11, request = $12, \
+             request_pending = $13, sequence = $14, updated_at = $15 \
+             WHERE id = $1 AND sequence = $2",
+        )
+        .bind(a.id.as_uuid())
+        .bind(expected_sequence)
+        .bind(a.kind.as_str())
+        .bind(&a.title)
+        .bind(a.starts_at)
+        .bind(a.ends_at)
+        .bind(Json(&a.location))
+        .bind(a.status.as_str())
+        .bind(&a.notes_for_person)
+        .bind(Json(&a.accessibility))
+        .bind(Json(&a.worker_ids))
+        .bind(a.request.clone().map(Json))
+        .bind(a.request.as_ref().is_some_and(|r| r.is_pending()))
+        .bind(a.sequence)
+        .bind(a.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM appointment_workers WHERE appointment_id = $1")
+            .bind(a.id.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        for worker in &a.worker_ids {
+            sqlx::query(
+                "INSERT INTO appointment_workers (appointment_id, user_id) \
+                 VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(a.id.as_uuid())
+            .bind(worker.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
 
-            async fn update_appointment(
-                &self,
-                appointment: &$crate::store::appointments::AppointmentRecord,
-                expected_sequence: i64,
-            ) -> $crate::store::StoreResult<bool> {
-                let a = appointment;
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query(
-                    "UPDATE appointments SET kind = $3, title = $4, starts_at = $5, \
-                     ends_at = $6, location = $7, status = $8, notes_for_person = $9, \
-                     accessibility = $10, worker_ids = $11, request = $12, \
-                     request_pending = $13, sequence = $14, updated_at = $15 \
-                     WHERE id = $1 AND sequence = $2",
-                )
-                .bind(a.id.as_uuid())
-                .bind(expected_sequence)
-                .bind(a.kind.as_str())
-                .bind(&a.title)
-                .bind(a.starts_at)
-                .bind(a.ends_at)
-                .bind(sqlx::types::Json(&a.location))
-                .bind(a.status.as_str())
-                .bind(&a.notes_for_person)
-                .bind(sqlx::types::Json(&a.accessibility))
-                .bind(sqlx::types::Json(&a.worker_ids))
-                .bind(a.request.as_ref().map(sqlx::types::Json))
-                .bind(a.request.as_ref().is_some_and(|r| r.is_pending()))
-                .bind(a.sequence)
-                .bind(a.updated_at)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Ok(false);
-                }
-                sqlx::query("DELETE FROM appointment_workers WHERE appointment_id = $1")
-                    .bind(a.id.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-                for worker in &a.worker_ids {
-                    sqlx::query(
-                        "INSERT INTO appointment_workers (appointment_id, user_id) \
-                         VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(a.id.as_uuid())
-                    .bind(worker.as_uuid())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
+    async fn person_appointments(
+        &self,
+        person: PersonId,
+        window: &Window,
+        worker: Option<UserId>,
+        limit: i64,
+    ) -> StoreResult<Vec<AppointmentRecord>> {
+        self.appointments_where(
+            "FROM appointments a WHERE a.person_id = $1",
+            person.as_uuid(),
+            window,
+            worker.map(|w| w.as_uuid()),
+            false,
+            limit,
+        )
+        .await
+    }
 
-            async fn person_appointments(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                window: &$crate::store::appointments::Window,
-                worker: Option<livingwell_core::domain::UserId>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
-            {
+    async fn diary(
+        &self,
+        scope: DiaryScope,
+        window: &Window,
+        pending_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<AppointmentRecord>> {
+        match scope {
+            DiaryScope::Team(team) => {
                 self.appointments_where(
-                    "FROM appointments a WHERE a.person_id = $1",
-                    person.as_uuid(),
+                    "FROM appointments a JOIN caseloads c ON c.person_id = a.person_id \
+                     WHERE c.team_id = $1",
+                    team.as_uuid(),
                     window,
-                    worker.map(|w| w.as_uuid()),
-                    false,
+                    None,
+                    pending_only,
                     limit,
                 )
                 .await
             }
-
-            async fn diary(
-                &self,
-                scope: $crate::store::appointments::DiaryScope,
-                window: &$crate::store::appointments::Window,
-                pending_only: bool,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::AppointmentRecord>>
-            {
-                match scope {
-                    $crate::store::appointments::DiaryScope::Team(team) => {
-                        self.appointments_where(
-                            "FROM appointments a JOIN caseloads c ON c.person_id = a.person_id \
-                             WHERE c.team_id = $1",
-                            team.as_uuid(),
-                            window,
-                            None,
-                            pending_only,
-                            limit,
-                        )
-                        .await
-                    }
-                    $crate::store::appointments::DiaryScope::Worker(worker) => {
-                        self.appointments_where(
-                            "FROM appointments a JOIN appointment_workers w \
-                             ON w.appointment_id = a.id WHERE w.user_id = $1",
-                            worker.as_uuid(),
-                            window,
-                            None,
-                            pending_only,
-                            limit,
-                        )
-                        .await
-                    }
-                }
-            }
-
-            async fn account_of_person(
-                &self,
-                person: livingwell_core::domain::PersonId,
-            ) -> $crate::store::StoreResult<Option<livingwell_core::domain::UserId>> {
-                let row: Option<(uuid::Uuid,)> =
-                    sqlx::query_as("SELECT id FROM users WHERE person_id = $1")
-                        .bind(person.as_uuid())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(row.map(|(id,)| id.into()))
-            }
-
-            async fn insert_programme(
-                &self,
-                programme: &$crate::store::appointments::ProgrammeRecord,
-            ) -> $crate::store::StoreResult<()> {
-                let p = programme;
-                let mut tx = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO programmes (id, team_id, title, description, location, \
-                     capacity, booking_unit, offer_hold_minutes, booking_seq, created_by, \
-                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+            DiaryScope::Worker(worker) => {
+                self.appointments_where(
+                    "FROM appointments a JOIN appointment_workers w \
+                     ON w.appointment_id = a.id WHERE w.user_id = $1",
+                    worker.as_uuid(),
+                    window,
+                    None,
+                    pending_only,
+                    limit,
                 )
-                .bind(p.id.as_uuid())
-                .bind(p.team_id.as_uuid())
-                .bind(&p.title)
-                .bind(&p.description)
-                .bind(sqlx::types::Json(&p.location))
-                .bind(p.capacity)
-                .bind(p.booking_unit.as_str())
-                .bind(p.offer_hold_minutes)
-                .bind(&p.created_by)
-                .bind(p.created_at)
-                .execute(&mut *tx)
-                .await?;
-                for session in &p.sessions {
-                    sqlx::query(
-                        "INSERT INTO programme_sessions (id, programme_id, number, starts_at, \
-                         ends_at) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(session.id.as_uuid())
-                    .bind(p.id.as_uuid())
-                    .bind(session.number)
-                    .bind(session.starts_at)
-                    .bind(session.ends_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn programme(
-                &self,
-                id: livingwell_core::domain::appointment::ProgrammeId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::ProgrammeRecord>>
-            {
-                let row: Option<$crate::store::appointments::ProgrammeRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM programmes WHERE id = $1",
-                        $crate::store::appointments::PROGRAMME_COLUMNS
-                    )))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                let Some(row) = row else { return Ok(None) };
-                let sessions = self.programme_sessions(id.as_uuid()).await?;
-                row.into_record(sessions).map(Some)
-            }
-
-            async fn programmes(
-                &self,
-                team: Option<livingwell_core::domain::TeamId>,
-                after: Option<livingwell_core::domain::appointment::ProgrammeId>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::ProgrammeRecord>>
-            {
-                let rows: Vec<$crate::store::appointments::ProgrammeRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM programmes WHERE ($1 IS NULL OR team_id = $1) \
-                         AND id > $2 ORDER BY id LIMIT $3",
-                        $crate::store::appointments::PROGRAMME_COLUMNS
-                    )))
-                    .bind(team.map(|t| t.as_uuid()))
-                    .bind(after.map_or(uuid::Uuid::nil(), |a| a.as_uuid()))
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut programmes = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let sessions = self.programme_sessions(row.id).await?;
-                    programmes.push(row.into_record(sessions)?);
-                }
-                Ok(programmes)
-            }
-
-            async fn place_counts(
-                &self,
-                programme: livingwell_core::domain::appointment::ProgrammeId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::PlaceCount>> {
-                Ok(sqlx::query_as(
-                    "SELECT unit_id, \
-                     SUM(CASE WHEN status IN ('booked', 'offered') THEN 1 ELSE 0 END) AS holding, \
-                     SUM(CASE WHEN status = 'waitlisted' THEN 1 ELSE 0 END) AS waiting \
-                     FROM bookings WHERE programme_id = $1 GROUP BY unit_id",
-                )
-                .bind(programme.as_uuid())
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn booking(
-                &self,
-                id: livingwell_core::domain::appointment::BookingId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingRecord>>
-            {
-                let row: Option<$crate::store::appointments::BookingRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "{} WHERE b.id = $1",
-                        $crate::store::appointments::BOOKING_SELECT
-                    )))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(TryInto::try_into).transpose()
-            }
-
-            async fn person_bookings(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::BookingRecord>> {
-                let rows: Vec<$crate::store::appointments::BookingRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "{} WHERE b.person_id = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2",
-                        $crate::store::appointments::BOOKING_SELECT
-                    )))
-                    .bind(person.as_uuid())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn programme_bookings(
-                &self,
-                programme: livingwell_core::domain::appointment::ProgrammeId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::BookingRecord>> {
-                let rows: Vec<$crate::store::appointments::BookingRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "{} WHERE b.programme_id = $1 \
-                         AND b.status IN ('booked', 'offered', 'waitlisted') ORDER BY b.seq",
-                        $crate::store::appointments::BOOKING_SELECT
-                    )))
-                    .bind(programme.as_uuid())
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn book(
-                &self,
-                booking: &$crate::store::appointments::NewBooking,
-            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingChange>>
-            {
-                let programme = booking.programme_id.as_uuid();
-                let unit = booking
-                    .session_id
-                    .map_or(programme, |s| s.as_uuid());
-                let mut tx = self.begin_write().await?;
-                let Some((seq, capacity, hold)) =
-                    $crate::store::appointments::lock_programme!(tx, programme)
-                else {
-                    return Ok(None);
-                };
-                let offered = $crate::store::appointments::settle_locked!(
-                    tx, programme, capacity, hold, booking.at
-                );
-                let existing: Option<(uuid::Uuid,)> = sqlx::query_as(
-                    "SELECT id FROM bookings WHERE unit_id = $1 AND person_id = $2 \
-                     AND status IN ('booked', 'offered', 'waitlisted')",
-                )
-                .bind(unit)
-                .bind(booking.person_id.as_uuid())
-                .fetch_optional(&mut *tx)
-                .await?;
-                let (id, changed) = match existing {
-                    Some((id,)) => (id, false),
-                    None => {
-                        let (holding,): (i64,) = sqlx::query_as(
-                            "SELECT COUNT(*) FROM bookings \
-                             WHERE unit_id = $1 AND status IN ('booked', 'offered')",
-                        )
-                        .bind(unit)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        // Settling has just offered any free place to those waiting, so a free
-                        // place here means nobody is waiting for it.
-                        let status = if holding < capacity {
-                            livingwell_core::domain::appointment::BookingStatus::Booked
-                        } else {
-                            livingwell_core::domain::appointment::BookingStatus::Waitlisted
-                        };
-                        let id = livingwell_core::domain::appointment::BookingId::new().as_uuid();
-                        sqlx::query(
-                            "INSERT INTO bookings (id, programme_id, session_id, unit_id, \
-                             person_id, seq, status, offer_expires_at, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8)",
-                        )
-                        .bind(id)
-                        .bind(programme)
-                        .bind(booking.session_id.map(|s| s.as_uuid()))
-                        .bind(unit)
-                        .bind(booking.person_id.as_uuid())
-                        .bind(seq)
-                        .bind(status.as_str())
-                        .bind(booking.at)
-                        .execute(&mut *tx)
-                        .await?;
-                        if status == livingwell_core::domain::appointment::BookingStatus::Booked {
-                            $crate::store::appointments::add_session_appointments!(
-                                tx, id, booking.at
-                            );
-                        }
-                        (id, true)
-                    }
-                };
-                let booking = $crate::store::appointments::bookings_by_id!(tx, [id]);
-                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
-                tx.commit().await?;
-                Ok(booking.into_iter().next().map(|booking| {
-                    $crate::store::appointments::BookingChange {
-                        booking,
-                        changed,
-                        offered,
-                    }
-                }))
-            }
-
-            async fn cancel_booking(
-                &self,
-                programme: livingwell_core::domain::appointment::ProgrammeId,
-                booking: livingwell_core::domain::appointment::BookingId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingChange>>
-            {
-                let programme = programme.as_uuid();
-                let booking = booking.as_uuid();
-                let mut tx = self.begin_write().await?;
-                let Some((_, capacity, hold)) =
-                    $crate::store::appointments::lock_programme!(tx, programme)
-                else {
-                    return Ok(None);
-                };
-                let current: Option<(String,)> = sqlx::query_as(
-                    "SELECT status FROM bookings WHERE id = $1 AND programme_id = $2",
-                )
-                .bind(booking)
-                .bind(programme)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((status,)) = current else {
-                    return Ok(None);
-                };
-                let changed = matches!(status.as_str(), "booked" | "offered" | "waitlisted");
-                if changed {
-                    sqlx::query(
-                        "UPDATE bookings SET status = 'cancelled', offer_expires_at = NULL, \
-                         updated_at = $2 WHERE id = $1",
-                    )
-                    .bind(booking)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                    if status == "booked" {
-                        $crate::store::appointments::cancel_session_appointments!(
-                            tx, booking, at
-                        );
-                    }
-                }
-                let offered = $crate::store::appointments::settle_locked!(
-                    tx, programme, capacity, hold, at
-                );
-                let record = $crate::store::appointments::bookings_by_id!(tx, [booking]);
-                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
-                tx.commit().await?;
-                Ok(record.into_iter().next().map(|booking| {
-                    $crate::store::appointments::BookingChange {
-                        booking,
-                        changed,
-                        offered,
-                    }
-                }))
-            }
-
-            async fn answer_offer(
-                &self,
-                programme: livingwell_core::domain::appointment::ProgrammeId,
-                booking: livingwell_core::domain::appointment::BookingId,
-                decision: livingwell_core::domain::appointment::Decision,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Option<$crate::store::appointments::BookingChange>>
-            {
-                let programme = programme.as_uuid();
-                let booking = booking.as_uuid();
-                let mut tx = self.begin_write().await?;
-                let Some((_, capacity, hold)) =
-                    $crate::store::appointments::lock_programme!(tx, programme)
-                else {
-                    return Ok(None);
-                };
-                // Settle first: an offer that lapsed a moment ago cannot be accepted.
-                let mut offered = $crate::store::appointments::settle_locked!(
-                    tx, programme, capacity, hold, at
-                );
-                let current: Option<(String,)> = sqlx::query_as(
-                    "SELECT status FROM bookings WHERE id = $1 AND programme_id = $2",
-                )
-                .bind(booking)
-                .bind(programme)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((status,)) = current else {
-                    return Ok(None);
-                };
-                let changed = status == "offered";
-                if changed {
-                    let accepted =
-                        decision == livingwell_core::domain::appointment::Decision::Accept;
-                    sqlx::query(
-                        "UPDATE bookings SET status = $2, offer_expires_at = NULL, \
-                         updated_at = $3 WHERE id = $1",
-                    )
-                    .bind(booking)
-                    .bind(if accepted { "booked" } else { "declined" })
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
-                    if accepted {
-                        $crate::store::appointments::add_session_appointments!(tx, booking, at);
-                    } else {
-                        offered.extend($crate::store::appointments::settle_locked!(
-                            tx, programme, capacity, hold, at
-                        ));
-                    }
-                }
-                // The person answering is never offered their own declined place again.
-                offered.retain(|id| *id != booking);
-                let record = $crate::store::appointments::bookings_by_id!(tx, [booking]);
-                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
-                tx.commit().await?;
-                Ok(record.into_iter().next().map(|booking| {
-                    $crate::store::appointments::BookingChange {
-                        booking,
-                        changed,
-                        offered,
-                    }
-                }))
-            }
-
-            async fn settle_offers(
-                &self,
-                programme: livingwell_core::domain::appointment::ProgrammeId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::appointments::BookingRecord>> {
-                let programme = programme.as_uuid();
-                let (lapsed,): (bool,) = sqlx::query_as(
-                    "SELECT EXISTS (SELECT 1 FROM bookings WHERE programme_id = $1 \
-                     AND status = 'offered' AND offer_expires_at <= $2)",
-                )
-                .bind(programme)
-                .bind(at)
-                .fetch_one(&self.pool)
-                .await?;
-                if !lapsed {
-                    return Ok(Vec::new());
-                }
-                let mut tx = self.begin_write().await?;
-                let Some((_, capacity, hold)) =
-                    $crate::store::appointments::lock_programme!(tx, programme)
-                else {
-                    return Ok(Vec::new());
-                };
-                let offered = $crate::store::appointments::settle_locked!(
-                    tx, programme, capacity, hold, at
-                );
-                let offered = $crate::store::appointments::bookings_by_id!(tx, offered);
-                tx.commit().await?;
-                Ok(offered)
-            }
-
-            async fn programmes_with_lapsed_offers(
-                &self,
-                at: chrono::DateTime<chrono::Utc>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::appointment::ProgrammeId>>
-            {
-                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                    "SELECT DISTINCT programme_id FROM bookings \
-                     WHERE status = 'offered' AND offer_expires_at <= $1 LIMIT $2",
-                )
-                .bind(at)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+                .await
             }
         }
-    };
-}
+    }
 
-pub(super) use {
-    add_session_appointments, bookings_by_id, cancel_session_appointments, impl_appointment_store,
-    lock_programme, settle_locked,
-};
+    async fn account_of_person(&self, person: PersonId) -> StoreResult<Option<UserId>> {
+        let row: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE person_id = $1")
+            .bind(person.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(id,)| id.into()))
+    }
+
+    async fn insert_programme(&self, programme: &ProgrammeRecord) -> StoreResult<()> {
+        let p = programme;
+        let mut tx = DB::begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO programmes (id, team_id, title, description, location, \
+             capacity, booking_unit, offer_hold_minutes, booking_seq, created_by, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10)",
+        )
+        .bind(p.id.as_uuid())
+        .bind(p.team_id.as_uuid())
+        .bind(&p.title)
+        .bind(&p.description)
+        .bind(Json(&p.location))
+        .bind(p.capacity)
+        .bind(p.booking_unit.as_str())
+        .bind(p.offer_hold_minutes)
+        .bind(&p.created_by)
+        .bind(p.created_at)
+        .execute(&mut *tx)
+        .await?;
+        for session in &p.sessions {
+            sqlx::query(
+                "INSERT INTO programme_sessions (id, programme_id, number, starts_at, \
+                 ends_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(session.id.as_uuid())
+            .bind(p.id.as_uuid())
+            .bind(session.number)
+            .bind(session.starts_at)
+            .bind(session.ends_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn programme(&self, id: ProgrammeId) -> StoreResult<Option<ProgrammeRecord>> {
+        let row: Option<ProgrammeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM programmes WHERE id = $1",
+            PROGRAMME_COLUMNS
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sessions = self.programme_sessions(id.as_uuid()).await?;
+        row.into_record(sessions).map(Some)
+    }
+
+    async fn programmes(
+        &self,
+        team: Option<TeamId>,
+        after: Option<ProgrammeId>,
+        limit: i64,
+    ) -> StoreResult<Vec<ProgrammeRecord>> {
+        let rows: Vec<ProgrammeRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM programmes WHERE ($1 IS NULL OR team_id = $1) \
+                 AND id > $2 ORDER BY id LIMIT $3",
+            PROGRAMME_COLUMNS
+        )))
+        .bind(team.map(|t| t.as_uuid()))
+        .bind(after.map_or(Uuid::nil(), |a| a.as_uuid()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut programmes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let sessions = self.programme_sessions(row.id).await?;
+            programmes.push(row.into_record(sessions)?);
+        }
+        Ok(programmes)
+    }
+
+    async fn place_counts(&self, programme: ProgrammeId) -> StoreResult<Vec<PlaceCount>> {
+        Ok(sqlx::query_as(
+            "SELECT unit_id, \
+             SUM(CASE WHEN status IN ('booked', 'offered') THEN 1 ELSE 0 END) AS holding, \
+             SUM(CASE WHEN status = 'waitlisted' THEN 1 ELSE 0 END) AS waiting \
+             FROM bookings WHERE programme_id = $1 GROUP BY unit_id",
+        )
+        .bind(programme.as_uuid())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn booking(&self, id: BookingId) -> StoreResult<Option<BookingRecord>> {
+        let row: Option<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE b.id = $1",
+            BOOKING_SELECT
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn person_bookings(
+        &self,
+        person: PersonId,
+        limit: i64,
+    ) -> StoreResult<Vec<BookingRecord>> {
+        let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE b.person_id = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2",
+            BOOKING_SELECT
+        )))
+        .bind(person.as_uuid())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn programme_bookings(&self, programme: ProgrammeId) -> StoreResult<Vec<BookingRecord>> {
+        let rows: Vec<BookingRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE b.programme_id = $1 \
+                 AND b.status IN ('booked', 'offered', 'waitlisted') ORDER BY b.seq",
+            BOOKING_SELECT
+        )))
+        .bind(programme.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn book(&self, booking: &NewBooking) -> StoreResult<Option<BookingChange>> {
+        let programme = booking.programme_id.as_uuid();
+        let unit = booking.session_id.map_or(programme, |s| s.as_uuid());
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let Some((seq, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
+            return Ok(None);
+        };
+        let offered = Self::settle_locked(&mut tx, programme, capacity, hold, booking.at).await?;
+        let existing: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM bookings WHERE unit_id = $1 AND person_id = $2 \
+             AND status IN ('booked', 'offered', 'waitlisted')",
+        )
+        .bind(unit)
+        .bind(booking.person_id.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (id, changed) = match existing {
+            Some((id,)) => (id, false),
+            None => {
+                let (holding,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM bookings \
+                     WHERE unit_id = $1 AND status IN ('booked', 'offered')",
+                )
+                .bind(unit)
+                .fetch_one(&mut *tx)
+                .await?;
+                // Settling has just offered any free place to those waiting, so a free
+                // place here means nobody is waiting for it.
+                let status = if holding < capacity {
+                    BookingStatus::Booked
+                } else {
+                    BookingStatus::Waitlisted
+                };
+                let id = BookingId::new().as_uuid();
+                sqlx::query(
+                    "INSERT INTO bookings (id, programme_id, session_id, unit_id, \
+                     person_id, seq, status, offer_expires_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $8)",
+                )
+                .bind(id)
+                .bind(programme)
+                .bind(booking.session_id.map(|s| s.as_uuid()))
+                .bind(unit)
+                .bind(booking.person_id.as_uuid())
+                .bind(seq)
+                .bind(status.as_str())
+                .bind(booking.at)
+                .execute(&mut *tx)
+                .await?;
+                if status == BookingStatus::Booked {
+                    Self::add_session_appointments(&mut tx, id, booking.at).await?;
+                }
+                (id, true)
+            }
+        };
+        let booking = Self::bookings_by_id(&mut tx, [id]).await?;
+        let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        tx.commit().await?;
+        Ok(booking.into_iter().next().map(|booking| BookingChange {
+            booking,
+            changed,
+            offered,
+        }))
+    }
+
+    async fn cancel_booking(
+        &self,
+        programme: ProgrammeId,
+        booking: BookingId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<BookingChange>> {
+        let programme = programme.as_uuid();
+        let booking = booking.as_uuid();
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
+            return Ok(None);
+        };
+        let current: Option<(String,)> =
+            sqlx::query_as("SELECT status FROM bookings WHERE id = $1 AND programme_id = $2")
+                .bind(booking)
+                .bind(programme)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((status,)) = current else {
+            return Ok(None);
+        };
+        let changed = matches!(status.as_str(), "booked" | "offered" | "waitlisted");
+        if changed {
+            sqlx::query(
+                "UPDATE bookings SET status = 'cancelled', offer_expires_at = NULL, \
+                 updated_at = $2 WHERE id = $1",
+            )
+            .bind(booking)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            if status == "booked" {
+                Self::cancel_session_appointments(&mut tx, booking, at).await?;
+            }
+        }
+        let offered = Self::settle_locked(&mut tx, programme, capacity, hold, at).await?;
+        let record = Self::bookings_by_id(&mut tx, [booking]).await?;
+        let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        tx.commit().await?;
+        Ok(record.into_iter().next().map(|booking| BookingChange {
+            booking,
+            changed,
+            offered,
+        }))
+    }
+
+    async fn answer_offer(
+        &self,
+        programme: ProgrammeId,
+        booking: BookingId,
+        decision: Decision,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<BookingChange>> {
+        let programme = programme.as_uuid();
+        let booking = booking.as_uuid();
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
+            return Ok(None);
+        };
+        // Settle first: an offer that lapsed a moment ago cannot be accepted.
+        let mut offered = Self::settle_locked(&mut tx, programme, capacity, hold, at).await?;
+        let current: Option<(String,)> =
+            sqlx::query_as("SELECT status FROM bookings WHERE id = $1 AND programme_id = $2")
+                .bind(booking)
+                .bind(programme)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((status,)) = current else {
+            return Ok(None);
+        };
+        let changed = status == "offered";
+        if changed {
+            let accepted = decision == Decision::Accept;
+            sqlx::query(
+                "UPDATE bookings SET status = $2, offer_expires_at = NULL, \
+                 updated_at = $3 WHERE id = $1",
+            )
+            .bind(booking)
+            .bind(if accepted { "booked" } else { "declined" })
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            if accepted {
+                Self::add_session_appointments(&mut tx, booking, at).await?;
+            } else {
+                offered.extend(Self::settle_locked(&mut tx, programme, capacity, hold, at).await?);
+            }
+        }
+        // The person answering is never offered their own declined place again.
+        offered.retain(|id| *id != booking);
+        let record = Self::bookings_by_id(&mut tx, [booking]).await?;
+        let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        tx.commit().await?;
+        Ok(record.into_iter().next().map(|booking| BookingChange {
+            booking,
+            changed,
+            offered,
+        }))
+    }
+
+    async fn settle_offers(
+        &self,
+        programme: ProgrammeId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<BookingRecord>> {
+        let programme = programme.as_uuid();
+        let (lapsed,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM bookings WHERE programme_id = $1 \
+             AND status = 'offered' AND offer_expires_at <= $2)",
+        )
+        .bind(programme)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        if !lapsed {
+            return Ok(Vec::new());
+        }
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
+            return Ok(Vec::new());
+        };
+        let offered = Self::settle_locked(&mut tx, programme, capacity, hold, at).await?;
+        let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        tx.commit().await?;
+        Ok(offered)
+    }
+
+    async fn programmes_with_lapsed_offers(
+        &self,
+        at: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ProgrammeId>> {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT DISTINCT programme_id FROM bookings \
+             WHERE status = 'offered' AND offer_expires_at <= $1 LIMIT $2",
+        )
+        .bind(at)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+    }
+}

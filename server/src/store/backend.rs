@@ -45,10 +45,21 @@ impl<DB: Database> Clone for SqlStore<DB> {
     }
 }
 
+impl<DB: Database> SqlStore<DB> {
+    /// A store over a pool the caller made, for tests that need to size it or hold its
+    /// connections (on SQLite, made with [`SqliteStore::connect_options`](super::SqliteStore)).
+    pub fn from_pool(pool: Pool<DB>) -> Self {
+        Self { pool }
+    }
+}
+
 /// Everything that differs between Postgres and SQLite (see the module note).
 pub trait Backend:
     Database<Arguments: IntoArguments<Self>, QueryResult: RowsAffected> + sealed::Sealed
 {
+    /// Brings the schema up to date with this database's own migrations.
+    fn migrate(pool: &Pool<Self>) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// A transaction that holds the write lock from its first statement.
     fn begin_write(pool: &Pool<Self>) -> impl Future<Output = StoreResult<Tx<Self>>> + Send;
 
@@ -105,25 +116,6 @@ impl<DB: Database, T> Bind<DB> for T where T: for<'q> Encode<'q, DB> + Type<DB> 
 pub trait Column<DB: Database>: Bind<DB> + for<'r> Decode<'r, DB> {}
 
 impl<DB: Database, T> Column<DB> for T where T: Bind<DB> + for<'r> Decode<'r, DB> {}
-
-/// For the stores still written as macros (`impl_store!` and the rest), which call these by
-/// name on the store type; they go as those stores become generic.
-impl<DB: Backend> SqlStore<DB> {
-    pub(super) async fn begin_write(&self) -> StoreResult<Tx<DB>> {
-        DB::begin_write(&self.pool).await
-    }
-
-    pub(super) async fn lock_audit_chain(tx: &mut Tx<DB>) -> StoreResult<()> {
-        DB::lock_audit_chain(tx).await
-    }
-
-    pub(super) async fn notify_session_ended(
-        tx: &mut Tx<DB>,
-        session: uuid::Uuid,
-    ) -> StoreResult<()> {
-        DB::notify_session_ended(tx, session).await
-    }
-}
 
 mod sealed {
     /// Implemented for `sqlx::Postgres` and `sqlx::Sqlite` only.

@@ -21,11 +21,14 @@
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::message::{
     Availability, ClientMessageId, ConversationId, ConversationKind, MessageContent, MessageId,
-    MessageReportId, OutOfHoursNotice,
+    MessageReportId, OutOfHoursNotice, WorkingSpan,
 };
 use livingwell_core::domain::{PersonId, TeamId, UserId};
+use sqlx::types::Json;
+use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
+use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore};
 use super::{StoreError, StoreResult};
 
 /// A conversation as stored.
@@ -217,7 +220,7 @@ pub(super) struct ContextRow {
     peer_worker_id: Option<Uuid>,
     team_id: Option<Uuid>,
     person_account_id: Option<Uuid>,
-    weekly_hours: Option<sqlx::types::Json<Vec<livingwell_core::domain::message::WorkingSpan>>>,
+    weekly_hours: Option<Json<Vec<WorkingSpan>>>,
     away: Option<bool>,
 }
 
@@ -284,7 +287,7 @@ pub(super) struct MessageRow {
     client_id: Option<Uuid>,
     kind: String,
     body: String,
-    notice: Option<sqlx::types::Json<OutOfHoursNotice>>,
+    notice: Option<Json<OutOfHoursNotice>>,
     created_at: DateTime<Utc>,
 }
 
@@ -443,583 +446,571 @@ pub trait MessageStore {
     ) -> StoreResult<()>;
 }
 
-macro_rules! impl_message_store {
-    ($store:ty) => {
-        impl $store {
-            async fn find_conversation(
-                &self,
-                key: $crate::store::messages::ConversationKey,
-            ) -> $crate::store::StoreResult<Option<$crate::store::messages::ConversationRecord>> {
-                let (kind, person, carer) = key.parts();
-                let condition = match carer {
-                    None => "c.person_id = $1 AND c.kind = $2 AND c.carer_id IS NULL",
-                    Some(_) => "c.person_id = $1 AND c.kind = $2 AND c.carer_id = $3",
-                };
-                let sql = format!("{} WHERE {condition}", $crate::store::messages::CONTEXT_SELECT);
-                let mut query = sqlx::query_as::<_, $crate::store::messages::ContextRow>(
-                    sqlx::AssertSqlSafe(sql),
-                )
-                .bind(person.as_uuid())
-                .bind(kind.as_str());
-                if let Some(carer) = carer {
-                    query = query.bind(carer.as_uuid());
-                }
-                let row = query.fetch_optional(&self.pool).await?;
-                Ok(row
-                    .map($crate::store::messages::ConversationContext::try_from)
-                    .transpose()?
-                    .map(|context| context.conversation))
-            }
+impl<DB> SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    Option<String>: Bind<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Json<OutOfHoursNotice>: Column<DB>,
+    Json<Vec<WorkingSpan>>: Column<DB>,
+    for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
+    for<'a> Json<&'a Vec<WorkingSpan>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn find_conversation(
+        &self,
+        key: ConversationKey,
+    ) -> StoreResult<Option<ConversationRecord>> {
+        let (kind, person, carer) = key.parts();
+        let condition = match carer {
+            None => "c.person_id = $1 AND c.kind = $2 AND c.carer_id IS NULL",
+            Some(_) => "c.person_id = $1 AND c.kind = $2 AND c.carer_id = $3",
+        };
+        let sql = format!("{} WHERE {condition}", CONTEXT_SELECT);
+        let mut query = sqlx::query_as::<_, ContextRow>(sqlx::AssertSqlSafe(sql))
+            .bind(person.as_uuid())
+            .bind(kind.as_str());
+        if let Some(carer) = carer {
+            query = query.bind(carer.as_uuid());
         }
+        let row = query.fetch_optional(&self.pool).await?;
+        Ok(row
+            .map(ConversationContext::try_from)
+            .transpose()?
+            .map(|context| context.conversation))
+    }
+}
 
-        #[async_trait::async_trait]
-        impl $crate::store::messages::MessageStore for $store {
-            async fn ensure_conversation(
-                &self,
-                key: $crate::store::messages::ConversationKey,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<$crate::store::messages::ConversationRecord> {
-                if let Some(found) = self.find_conversation(key).await? {
-                    return Ok(found);
-                }
-                let (kind, person, carer) = key.parts();
-                // Two first opens may race; the unique indexes keep one and the other reads it.
-                sqlx::query(
-                    "INSERT INTO conversations (id, kind, person_id, carer_id, last_seq, created_at) \
-                     VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
+#[async_trait::async_trait]
+impl<DB> MessageStore for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    Option<String>: Bind<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Json<OutOfHoursNotice>: Column<DB>,
+    Json<Vec<WorkingSpan>>: Column<DB>,
+    for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
+    for<'a> Json<&'a Vec<WorkingSpan>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn ensure_conversation(
+        &self,
+        key: ConversationKey,
+        at: DateTime<Utc>,
+    ) -> StoreResult<ConversationRecord> {
+        if let Some(found) = self.find_conversation(key).await? {
+            return Ok(found);
+        }
+        let (kind, person, carer) = key.parts();
+        // Two first opens may race; the unique indexes keep one and the other reads it.
+        sqlx::query(
+            "INSERT INTO conversations (id, kind, person_id, carer_id, last_seq, created_at) \
+             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(ConversationId::new().as_uuid())
+        .bind(kind.as_str())
+        .bind(person.as_uuid())
+        .bind(carer.map(|c| c.as_uuid()))
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        self.find_conversation(key)
+            .await?
+            .ok_or(StoreError::MissingReference)
+    }
+
+    async fn open_missing_conversations(
+        &self,
+        scope: ConversationScope,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let missing: Vec<ConversationKey> = match scope {
+            ConversationScope::OwnAsPerson(person) => {
+                let kinds: Vec<(String,)> = sqlx::query_as(
+                    "SELECT 'peer' FROM peer_allocations a WHERE a.person_id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = $1 \
+                                     AND c.kind = 'peer' AND c.carer_id IS NULL) \
+                     UNION ALL \
+                     SELECT 'team' FROM caseloads cl WHERE cl.person_id = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = $1 \
+                                     AND c.kind = 'team' AND c.carer_id IS NULL)",
                 )
-                .bind(livingwell_core::domain::message::ConversationId::new().as_uuid())
-                .bind(kind.as_str())
                 .bind(person.as_uuid())
-                .bind(carer.map(|c| c.as_uuid()))
-                .bind(at)
-                .execute(&self.pool)
+                .fetch_all(&self.pool)
                 .await?;
-                self.find_conversation(key)
-                    .await?
-                    .ok_or($crate::store::StoreError::MissingReference)
-            }
-
-            async fn open_missing_conversations(
-                &self,
-                scope: $crate::store::messages::ConversationScope,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                use $crate::store::messages::{ConversationKey, ConversationScope};
-                let missing: Vec<ConversationKey> = match scope {
-                    ConversationScope::OwnAsPerson(person) => {
-                        let kinds: Vec<(String,)> = sqlx::query_as(
-                            "SELECT 'peer' FROM peer_allocations a WHERE a.person_id = $1 \
-                             AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = $1 \
-                                             AND c.kind = 'peer' AND c.carer_id IS NULL) \
-                             UNION ALL \
-                             SELECT 'team' FROM caseloads cl WHERE cl.person_id = $1 \
-                             AND NOT EXISTS (SELECT 1 FROM conversations c WHERE c.person_id = $1 \
-                                             AND c.kind = 'team' AND c.carer_id IS NULL)",
-                        )
-                        .bind(person.as_uuid())
-                        .fetch_all(&self.pool)
-                        .await?;
-                        kinds
-                            .into_iter()
-                            .map(|(kind,)| {
-                                if kind == "peer" {
-                                    ConversationKey::Peer(person)
-                                } else {
-                                    ConversationKey::Team(person)
-                                }
-                            })
-                            .collect()
-                    }
-                    ConversationScope::AllocatedTo(peer) => {
-                        let people: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                            "SELECT a.person_id FROM peer_allocations a WHERE a.peer_worker_id = $1 \
-                             AND EXISTS (SELECT 1 FROM users u WHERE u.person_id = a.person_id) \
-                             AND NOT EXISTS (SELECT 1 FROM conversations c \
-                                             WHERE c.person_id = a.person_id AND c.kind = 'peer' \
-                                             AND c.carer_id IS NULL)",
-                        )
-                        .bind(peer.as_uuid())
-                        .fetch_all(&self.pool)
-                        .await?;
-                        people
-                            .into_iter()
-                            .map(|(person,)| ConversationKey::Peer(person.into()))
-                            .collect()
-                    }
-                    ConversationScope::Carer(carer) => {
-                        let people: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                            "SELECT l.person_id FROM carer_links l \
-                             JOIN caseloads cl ON cl.person_id = l.person_id \
-                             WHERE l.carer_id = $1 \
-                             AND EXISTS (SELECT 1 FROM consents k WHERE k.person_id = l.person_id \
-                                         AND k.grantee_id = $1 AND k.grantee_role = 'carer' AND k.revoked_at IS NULL \
-                                         AND (k.expires_at IS NULL OR k.expires_at > $2)) \
-                             AND NOT EXISTS (SELECT 1 FROM conversations c \
-                                             WHERE c.carer_id = $1 AND c.person_id = l.person_id)",
-                        )
-                        .bind(carer.as_uuid())
-                        .bind(at)
-                        .fetch_all(&self.pool)
-                        .await?;
-                        people
-                            .into_iter()
-                            .map(|(person,)| ConversationKey::Carer {
-                                person: person.into(),
-                                carer,
-                            })
-                            .collect()
-                    }
-                    ConversationScope::TeamInbox(_) | ConversationScope::AboutPerson(_) => {
-                        Vec::new()
-                    }
-                };
-                for key in missing {
-                    self.ensure_conversation(key, at).await?;
-                }
-                Ok(())
-            }
-
-            async fn conversation(
-                &self,
-                id: livingwell_core::domain::message::ConversationId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::messages::ConversationContext>>
-            {
-                let row: Option<$crate::store::messages::ContextRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "{} WHERE c.id = $1",
-                        $crate::store::messages::CONTEXT_SELECT
-                    )))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(TryInto::try_into).transpose()
-            }
-
-            async fn conversations(
-                &self,
-                viewer: livingwell_core::domain::UserId,
-                scope: $crate::store::messages::ConversationScope,
-                at: chrono::DateTime<chrono::Utc>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::ConversationSummary>> {
-                let (condition, id, needs_time) = $crate::store::messages::scope_condition(scope);
-                let sql = format!(
-                    "SELECT q.*, COALESCE(r.read_seq, 0) AS read_seq, \
-                     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = q.id \
-                      AND m.seq > COALESCE(r.read_seq, 0) \
-                      AND (m.sender_id IS NULL OR m.sender_id <> $1)) AS unread_count \
-                     FROM ({} WHERE {condition}) q \
-                     LEFT JOIN conversation_cursors r ON r.conversation_id = q.id AND r.user_id = $1 \
-                     ORDER BY COALESCE(q.last_message_at, q.created_at) DESC, q.id LIMIT $3",
-                    $crate::store::messages::CONTEXT_SELECT
-                );
-                let mut query = sqlx::query_as::<_, $crate::store::messages::SummaryRow>(
-                    sqlx::AssertSqlSafe(sql),
-                )
-                .bind(viewer.as_uuid())
-                .bind(id)
-                .bind(limit);
-                if needs_time {
-                    query = query.bind(at);
-                }
-                let rows = query.fetch_all(&self.pool).await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn send_messages(
-                &self,
-                sends: &[$crate::store::messages::NewSend],
-            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::SendOutcome>> {
-                use livingwell_core::domain::message::MessageContent;
-                use $crate::store::messages::{MessageRecord, MessageRow, SendOutcome};
-                // Conversations' rows are locked in id order, so two processes' batches never
-                // wait on each other in a cycle; one conversation's sends keep their order.
-                let mut order: Vec<usize> = (0..sends.len()).collect();
-                order.sort_by_key(|&i| sends[i].message.conversation_id);
-                let mut outcomes: Vec<Option<SendOutcome>> = vec![None; sends.len()];
-                let mut tx = self.begin_write().await?;
-                for i in order {
-                    let message = &sends[i].message;
-                    let conversation = message.conversation_id.as_uuid();
-                    // Takes the conversation's row lock until commit: numbers are given one at
-                    // a time.
-                    let taken: Option<(i64, Option<chrono::DateTime<chrono::Utc>>)> =
-                        sqlx::query_as(
-                            "UPDATE conversations SET last_seq = last_seq + 1, \
-                             last_message_at = $2 WHERE id = $1 \
-                             RETURNING last_seq, last_notice_at",
-                        )
-                        .bind(conversation)
-                        .bind(message.created_at)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some((seq, last_notice_at)) = taken else {
-                        outcomes[i] = Some(SendOutcome::UnknownConversation);
-                        continue;
-                    };
-                    // Stored unless the sender already has a message with this client id —
-                    // stored long ago, earlier in this batch, or by a racing send that this
-                    // insert waits for.
-                    let inserted: Option<(uuid::Uuid,)> = sqlx::query_as(
-                        "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, \
-                         kind, body, notice, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, 'text', $6, NULL, $7) \
-                         ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
-                    )
-                    .bind(message.id.as_uuid())
-                    .bind(conversation)
-                    .bind(seq)
-                    .bind(message.sender_id.as_uuid())
-                    .bind(message.client_id.as_uuid())
-                    .bind(&message.body)
-                    .bind(message.created_at)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if inserted.is_none() {
-                        // Give the number back (it is the newest, and the row is still locked):
-                        // the order stays gap-free.
-                        sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
-                            .bind(conversation)
-                            .execute(&mut *tx)
-                            .await?;
-                        let existing: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                            "SELECT {} FROM messages WHERE sender_id = $1 AND client_id = $2",
-                            $crate::store::messages::MESSAGE_COLUMNS
-                        )))
-                        .bind(message.sender_id.as_uuid())
-                        .bind(message.client_id.as_uuid())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        outcomes[i] = Some(SendOutcome::Existing(existing.try_into()?));
-                        continue;
-                    }
-                    let stored = MessageRecord {
-                        id: message.id,
-                        conversation_id: message.conversation_id,
-                        seq,
-                        sender_id: Some(message.sender_id),
-                        client_id: Some(message.client_id),
-                        content: MessageContent::Text {
-                            body: message.body.clone(),
-                        },
-                        created_at: message.created_at,
-                    };
-                    let mut added_notice = None;
-                    if let Some(request) = &sends[i].notice
-                        && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
-                    {
-                        let (notice_seq,): (i64,) = sqlx::query_as(
-                            "UPDATE conversations SET last_seq = last_seq + 1, \
-                             last_notice_at = $2 WHERE id = $1 RETURNING last_seq",
-                        )
-                        .bind(conversation)
-                        .bind(message.created_at)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        sqlx::query(
-                            "INSERT INTO messages (id, conversation_id, seq, sender_id, \
-                             client_id, kind, body, notice, created_at) \
-                             VALUES ($1, $2, $3, NULL, NULL, 'out_of_hours_notice', $4, $5, $6)",
-                        )
-                        .bind(request.id.as_uuid())
-                        .bind(conversation)
-                        .bind(notice_seq)
-                        .bind(&request.notice.text)
-                        .bind(sqlx::types::Json(&request.notice))
-                        .bind(message.created_at)
-                        .execute(&mut *tx)
-                        .await?;
-                        added_notice = Some(MessageRecord {
-                            id: request.id,
-                            conversation_id: message.conversation_id,
-                            seq: notice_seq,
-                            sender_id: None,
-                            client_id: None,
-                            content: MessageContent::OutOfHoursNotice(request.notice.clone()),
-                            created_at: message.created_at,
-                        });
-                    }
-                    outcomes[i] = Some(SendOutcome::Created {
-                        message: stored,
-                        notice: added_notice,
-                    });
-                }
-                tx.commit().await?;
-                outcomes
+                kinds
                     .into_iter()
-                    .map(|o| {
-                        o.ok_or_else(|| {
-                            $crate::store::StoreError::Corrupt("a send without an outcome".into())
-                        })
+                    .map(|(kind,)| {
+                        if kind == "peer" {
+                            ConversationKey::Peer(person)
+                        } else {
+                            ConversationKey::Team(person)
+                        }
                     })
                     .collect()
             }
-
-            async fn messages_after(
-                &self,
-                conversation: livingwell_core::domain::message::ConversationId,
-                after_seq: i64,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::MessageRecord>> {
-                let rows: Vec<$crate::store::messages::MessageRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM messages WHERE conversation_id = $1 AND seq > $2 \
-                         ORDER BY seq LIMIT $3",
-                        $crate::store::messages::MESSAGE_COLUMNS
-                    )))
-                    .bind(conversation.as_uuid())
-                    .bind(after_seq)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn message(
-                &self,
-                id: livingwell_core::domain::message::MessageId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::messages::MessageRecord>> {
-                let row: Option<$crate::store::messages::MessageRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM messages WHERE id = $1",
-                        $crate::store::messages::MESSAGE_COLUMNS
-                    )))
-                    .bind(id.as_uuid())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(TryInto::try_into).transpose()
-            }
-
-            async fn cursors(
-                &self,
-                conversation: livingwell_core::domain::message::ConversationId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::messages::CursorRecord>> {
-                let rows: Vec<(uuid::Uuid, i64, i64)> = sqlx::query_as(
-                    "SELECT user_id, delivered_seq, read_seq FROM conversation_cursors \
-                     WHERE conversation_id = $1",
+            ConversationScope::AllocatedTo(peer) => {
+                let people: Vec<(Uuid,)> = sqlx::query_as(
+                    "SELECT a.person_id FROM peer_allocations a WHERE a.peer_worker_id = $1 \
+                     AND EXISTS (SELECT 1 FROM users u WHERE u.person_id = a.person_id) \
+                     AND NOT EXISTS (SELECT 1 FROM conversations c \
+                                     WHERE c.person_id = a.person_id AND c.kind = 'peer' \
+                                     AND c.carer_id IS NULL)",
                 )
-                .bind(conversation.as_uuid())
+                .bind(peer.as_uuid())
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows
+                people
                     .into_iter()
-                    .map(|(user, delivered_seq, read_seq)| $crate::store::messages::CursorRecord {
-                        user_id: user.into(),
-                        cursor: $crate::store::messages::Cursor {
-                            delivered_seq,
-                            read_seq,
-                        },
-                    })
-                    .collect())
+                    .map(|(person,)| ConversationKey::Peer(person.into()))
+                    .collect()
             }
-
-            async fn advance_cursor(
-                &self,
-                conversation: livingwell_core::domain::message::ConversationId,
-                user: livingwell_core::domain::UserId,
-                to: $crate::store::messages::Cursor,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<(
-                $crate::store::messages::Cursor,
-                $crate::store::messages::Cursor,
-            )> {
-                use $crate::store::messages::Cursor;
-                let mut tx = self.begin_write().await?;
-                let before: Option<(i64, i64)> = sqlx::query_as(
-                    "SELECT delivered_seq, read_seq FROM conversation_cursors \
-                     WHERE conversation_id = $1 AND user_id = $2",
+            ConversationScope::Carer(carer) => {
+                let people: Vec<(Uuid,)> = sqlx::query_as(
+                    "SELECT l.person_id FROM carer_links l \
+                     JOIN caseloads cl ON cl.person_id = l.person_id \
+                     WHERE l.carer_id = $1 \
+                     AND EXISTS (SELECT 1 FROM consents k WHERE k.person_id = l.person_id \
+                                 AND k.grantee_id = $1 AND k.grantee_role = 'carer' AND k.revoked_at IS NULL \
+                                 AND (k.expires_at IS NULL OR k.expires_at > $2)) \
+                     AND NOT EXISTS (SELECT 1 FROM conversations c \
+                                     WHERE c.carer_id = $1 AND c.person_id = l.person_id)",
                 )
-                .bind(conversation.as_uuid())
-                .bind(user.as_uuid())
-                .fetch_optional(&mut *tx)
-                .await?;
-                let before = before
-                    .map(|(delivered_seq, read_seq)| Cursor {
-                        delivered_seq,
-                        read_seq,
-                    })
-                    .unwrap_or_default();
-                let read_seq = before.read_seq.max(to.read_seq);
-                let after = Cursor {
-                    read_seq,
-                    // What was read was delivered.
-                    delivered_seq: before.delivered_seq.max(to.delivered_seq).max(read_seq),
-                };
-                if after == before {
-                    return Ok((before, after));
-                }
-                // The upsert keeps the larger values, should a concurrent update have moved them.
-                let (delivered_seq, read_seq): (i64, i64) = sqlx::query_as(
-                    "INSERT INTO conversation_cursors (conversation_id, user_id, delivered_seq, \
-                     read_seq, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
-                     delivered_seq = CASE WHEN excluded.delivered_seq > conversation_cursors.delivered_seq \
-                                     THEN excluded.delivered_seq ELSE conversation_cursors.delivered_seq END, \
-                     read_seq = CASE WHEN excluded.read_seq > conversation_cursors.read_seq \
-                                THEN excluded.read_seq ELSE conversation_cursors.read_seq END, \
-                     updated_at = excluded.updated_at \
-                     RETURNING delivered_seq, read_seq",
-                )
-                .bind(conversation.as_uuid())
-                .bind(user.as_uuid())
-                .bind(after.delivered_seq)
-                .bind(after.read_seq)
+                .bind(carer.as_uuid())
                 .bind(at)
+                .fetch_all(&self.pool)
+                .await?;
+                people
+                    .into_iter()
+                    .map(|(person,)| ConversationKey::Carer {
+                        person: person.into(),
+                        carer,
+                    })
+                    .collect()
+            }
+            ConversationScope::TeamInbox(_) | ConversationScope::AboutPerson(_) => Vec::new(),
+        };
+        for key in missing {
+            self.ensure_conversation(key, at).await?;
+        }
+        Ok(())
+    }
+
+    async fn conversation(&self, id: ConversationId) -> StoreResult<Option<ConversationContext>> {
+        let row: Option<ContextRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE c.id = $1",
+            CONTEXT_SELECT
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn conversations(
+        &self,
+        viewer: UserId,
+        scope: ConversationScope,
+        at: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let (condition, id, needs_time) = scope_condition(scope);
+        let sql = format!(
+            "SELECT q.*, COALESCE(r.read_seq, 0) AS read_seq, \
+             (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = q.id \
+              AND m.seq > COALESCE(r.read_seq, 0) \
+              AND (m.sender_id IS NULL OR m.sender_id <> $1)) AS unread_count \
+             FROM ({} WHERE {condition}) q \
+             LEFT JOIN conversation_cursors r ON r.conversation_id = q.id AND r.user_id = $1 \
+             ORDER BY COALESCE(q.last_message_at, q.created_at) DESC, q.id LIMIT $3",
+            CONTEXT_SELECT
+        );
+        let mut query = sqlx::query_as::<_, SummaryRow>(sqlx::AssertSqlSafe(sql))
+            .bind(viewer.as_uuid())
+            .bind(id)
+            .bind(limit);
+        if needs_time {
+            query = query.bind(at);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn send_messages(&self, sends: &[NewSend]) -> StoreResult<Vec<SendOutcome>> {
+        use MessageContent;
+        // Conversations' rows are locked in id order, so two processes' batches never
+        // wait on each other in a cycle; one conversation's sends keep their order.
+        let mut order: Vec<usize> = (0..sends.len()).collect();
+        order.sort_by_key(|&i| sends[i].message.conversation_id);
+        let mut outcomes: Vec<Option<SendOutcome>> = vec![None; sends.len()];
+        let mut tx = DB::begin_write(&self.pool).await?;
+        for i in order {
+            let message = &sends[i].message;
+            let conversation = message.conversation_id.as_uuid();
+            // Takes the conversation's row lock until commit: numbers are given one at
+            // a time.
+            let taken: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+                "UPDATE conversations SET last_seq = last_seq + 1, \
+                     last_message_at = $2 WHERE id = $1 \
+                     RETURNING last_seq, last_notice_at",
+            )
+            .bind(conversation)
+            .bind(message.created_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((seq, last_notice_at)) = taken else {
+                outcomes[i] = Some(SendOutcome::UnknownConversation);
+                continue;
+            };
+            // Stored unless the sender already has a message with this client id —
+            // stored long ago, earlier in this batch, or by a racing send that this
+            // insert waits for.
+            let inserted: Option<(Uuid,)> = sqlx::query_as(
+                "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, \
+                 kind, body, notice, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'text', $6, NULL, $7) \
+                 ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
+            )
+            .bind(message.id.as_uuid())
+            .bind(conversation)
+            .bind(seq)
+            .bind(message.sender_id.as_uuid())
+            .bind(message.client_id.as_uuid())
+            .bind(&message.body)
+            .bind(message.created_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if inserted.is_none() {
+                // Give the number back (it is the newest, and the row is still locked):
+                // the order stays gap-free.
+                sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+                    .bind(conversation)
+                    .execute(&mut *tx)
+                    .await?;
+                let existing: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {} FROM messages WHERE sender_id = $1 AND client_id = $2",
+                    MESSAGE_COLUMNS
+                )))
+                .bind(message.sender_id.as_uuid())
+                .bind(message.client_id.as_uuid())
                 .fetch_one(&mut *tx)
                 .await?;
-                tx.commit().await?;
-                Ok((
-                    before,
-                    Cursor {
-                        delivered_seq,
-                        read_seq,
-                    },
-                ))
+                outcomes[i] = Some(SendOutcome::Existing(existing.try_into()?));
+                continue;
             }
-
-            async fn unread_count(
-                &self,
-                conversation: livingwell_core::domain::message::ConversationId,
-                user: livingwell_core::domain::UserId,
-                read_seq: i64,
-            ) -> $crate::store::StoreResult<i64> {
-                let (count,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2 \
-                     AND (sender_id IS NULL OR sender_id <> $3)",
+            let stored = MessageRecord {
+                id: message.id,
+                conversation_id: message.conversation_id,
+                seq,
+                sender_id: Some(message.sender_id),
+                client_id: Some(message.client_id),
+                content: MessageContent::Text {
+                    body: message.body.clone(),
+                },
+                created_at: message.created_at,
+            };
+            let mut added_notice = None;
+            if let Some(request) = &sends[i].notice
+                && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
+            {
+                let (notice_seq,): (i64,) = sqlx::query_as(
+                    "UPDATE conversations SET last_seq = last_seq + 1, \
+                     last_notice_at = $2 WHERE id = $1 RETURNING last_seq",
                 )
-                .bind(conversation.as_uuid())
-                .bind(read_seq)
-                .bind(user.as_uuid())
-                .fetch_one(&self.pool)
+                .bind(conversation)
+                .bind(message.created_at)
+                .fetch_one(&mut *tx)
                 .await?;
-                Ok(count)
-            }
-
-            async fn conversation_participants(
-                &self,
-                conversation: &$crate::store::messages::ConversationRecord,
-            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::UserId>> {
-                use livingwell_core::domain::message::ConversationKind;
-                let person = conversation.person_id.as_uuid();
-                let mut participants: Vec<livingwell_core::domain::UserId> = Vec::new();
-                let others: Vec<(uuid::Uuid,)> = match (conversation.kind, conversation.carer_id) {
-                    (ConversationKind::Peer, _) => {
-                        sqlx::query_as(
-                            "SELECT id FROM users WHERE person_id = $1 \
-                             UNION SELECT peer_worker_id FROM peer_allocations WHERE person_id = $1",
-                        )
-                        .bind(person)
-                        .fetch_all(&self.pool)
-                        .await?
-                    }
-                    (ConversationKind::Team, carer) => {
-                        if let Some(carer) = carer {
-                            participants.push(carer);
-                        }
-                        sqlx::query_as(
-                            "SELECT u.id FROM caseloads cl \
-                             JOIN team_members m ON m.team_id = cl.team_id \
-                             JOIN users u ON u.id = m.user_id \
-                             WHERE cl.person_id = $1 AND u.role = 'practitioner' \
-                             UNION SELECT id FROM users WHERE person_id = $1 AND $2",
-                        )
-                        .bind(person)
-                        .bind(carer.is_none())
-                        .fetch_all(&self.pool)
-                        .await?
-                    }
-                };
-                participants.extend(others.into_iter().map(|(id,)| livingwell_core::domain::UserId::from(id)));
-                participants.sort();
-                participants.dedup();
-                Ok(participants)
-            }
-
-            async fn team_practitioners(
-                &self,
-                person: livingwell_core::domain::PersonId,
-            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::UserId>> {
-                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                    "SELECT u.id FROM caseloads cl JOIN team_members m ON m.team_id = cl.team_id \
-                     JOIN users u ON u.id = m.user_id \
-                     WHERE cl.person_id = $1 AND u.role = 'practitioner' ORDER BY u.id",
+                sqlx::query(
+                    "INSERT INTO messages (id, conversation_id, seq, sender_id, \
+                     client_id, kind, body, notice, created_at) \
+                     VALUES ($1, $2, $3, NULL, NULL, 'out_of_hours_notice', $4, $5, $6)",
                 )
-                .bind(person.as_uuid())
+                .bind(request.id.as_uuid())
+                .bind(conversation)
+                .bind(notice_seq)
+                .bind(&request.notice.text)
+                .bind(Json(&request.notice))
+                .bind(message.created_at)
+                .execute(&mut *tx)
+                .await?;
+                added_notice = Some(MessageRecord {
+                    id: request.id,
+                    conversation_id: message.conversation_id,
+                    seq: notice_seq,
+                    sender_id: None,
+                    client_id: None,
+                    content: MessageContent::OutOfHoursNotice(request.notice.clone()),
+                    created_at: message.created_at,
+                });
+            }
+            outcomes[i] = Some(SendOutcome::Created {
+                message: stored,
+                notice: added_notice,
+            });
+        }
+        tx.commit().await?;
+        outcomes
+            .into_iter()
+            .map(|o| o.ok_or_else(|| StoreError::Corrupt("a send without an outcome".into())))
+            .collect()
+    }
+
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM messages WHERE conversation_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+            MESSAGE_COLUMNS
+        )))
+        .bind(conversation.as_uuid())
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn message(&self, id: MessageId) -> StoreResult<Option<MessageRecord>> {
+        let row: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM messages WHERE id = $1",
+            MESSAGE_COLUMNS
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn cursors(&self, conversation: ConversationId) -> StoreResult<Vec<CursorRecord>> {
+        let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+            "SELECT user_id, delivered_seq, read_seq FROM conversation_cursors \
+             WHERE conversation_id = $1",
+        )
+        .bind(conversation.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, delivered_seq, read_seq)| CursorRecord {
+                user_id: user.into(),
+                cursor: Cursor {
+                    delivered_seq,
+                    read_seq,
+                },
+            })
+            .collect())
+    }
+
+    async fn advance_cursor(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        to: Cursor,
+        at: DateTime<Utc>,
+    ) -> StoreResult<(Cursor, Cursor)> {
+        use Cursor;
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let before: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT delivered_seq, read_seq FROM conversation_cursors \
+             WHERE conversation_id = $1 AND user_id = $2",
+        )
+        .bind(conversation.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let before = before
+            .map(|(delivered_seq, read_seq)| Cursor {
+                delivered_seq,
+                read_seq,
+            })
+            .unwrap_or_default();
+        let read_seq = before.read_seq.max(to.read_seq);
+        let after = Cursor {
+            read_seq,
+            // What was read was delivered.
+            delivered_seq: before.delivered_seq.max(to.delivered_seq).max(read_seq),
+        };
+        if after == before {
+            return Ok((before, after));
+        }
+        // The upsert keeps the larger values, should a concurrent update have moved them.
+        let (delivered_seq, read_seq): (i64, i64) = sqlx::query_as(
+            "INSERT INTO conversation_cursors (conversation_id, user_id, delivered_seq, \
+             read_seq, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (conversation_id, user_id) DO UPDATE SET \
+             delivered_seq = CASE WHEN excluded.delivered_seq > conversation_cursors.delivered_seq \
+                             THEN excluded.delivered_seq ELSE conversation_cursors.delivered_seq END, \
+             read_seq = CASE WHEN excluded.read_seq > conversation_cursors.read_seq \
+                        THEN excluded.read_seq ELSE conversation_cursors.read_seq END, \
+             updated_at = excluded.updated_at \
+             RETURNING delivered_seq, read_seq",
+        )
+        .bind(conversation.as_uuid())
+        .bind(user.as_uuid())
+        .bind(after.delivered_seq)
+        .bind(after.read_seq)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((
+            before,
+            Cursor {
+                delivered_seq,
+                read_seq,
+            },
+        ))
+    }
+
+    async fn unread_count(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        read_seq: i64,
+    ) -> StoreResult<i64> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND seq > $2 \
+             AND (sender_id IS NULL OR sender_id <> $3)",
+        )
+        .bind(conversation.as_uuid())
+        .bind(read_seq)
+        .bind(user.as_uuid())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
+    }
+
+    async fn conversation_participants(
+        &self,
+        conversation: &ConversationRecord,
+    ) -> StoreResult<Vec<UserId>> {
+        use ConversationKind;
+        let person = conversation.person_id.as_uuid();
+        let mut participants: Vec<UserId> = Vec::new();
+        let others: Vec<(Uuid,)> = match (conversation.kind, conversation.carer_id) {
+            (ConversationKind::Peer, _) => {
+                sqlx::query_as(
+                    "SELECT id FROM users WHERE person_id = $1 \
+                     UNION SELECT peer_worker_id FROM peer_allocations WHERE person_id = $1",
+                )
+                .bind(person)
                 .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+                .await?
             }
-
-            async fn report_message(
-                &self,
-                report: &$crate::store::messages::MessageReportRecord,
-            ) -> $crate::store::StoreResult<($crate::store::messages::MessageReportRecord, bool)>
-            {
-                let done = sqlx::query(
-                    "INSERT INTO message_reports (id, message_id, reporter_id, reason, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id, reporter_id) DO NOTHING",
+            (ConversationKind::Team, carer) => {
+                if let Some(carer) = carer {
+                    participants.push(carer);
+                }
+                sqlx::query_as(
+                    "SELECT u.id FROM caseloads cl \
+                     JOIN team_members m ON m.team_id = cl.team_id \
+                     JOIN users u ON u.id = m.user_id \
+                     WHERE cl.person_id = $1 AND u.role = 'practitioner' \
+                     UNION SELECT id FROM users WHERE person_id = $1 AND $2",
                 )
-                .bind(report.id.as_uuid())
-                .bind(report.message_id.as_uuid())
-                .bind(report.reporter_id.as_uuid())
-                .bind(report.reason.as_deref())
-                .bind(report.created_at)
-                .execute(&self.pool)
-                .await?;
-                let row: $crate::store::messages::ReportRow = sqlx::query_as(
-                    "SELECT id, message_id, reporter_id, reason, created_at FROM message_reports \
-                     WHERE message_id = $1 AND reporter_id = $2",
-                )
-                .bind(report.message_id.as_uuid())
-                .bind(report.reporter_id.as_uuid())
-                .fetch_one(&self.pool)
-                .await?;
-                Ok((row.into(), done.rows_affected() == 1))
+                .bind(person)
+                .bind(carer.is_none())
+                .fetch_all(&self.pool)
+                .await?
             }
+        };
+        participants.extend(others.into_iter().map(|(id,)| UserId::from(id)));
+        participants.sort();
+        participants.dedup();
+        Ok(participants)
+    }
 
-            async fn availability(
-                &self,
-                user: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<Option<livingwell_core::domain::message::Availability>>
-            {
-                let row: Option<(
-                    sqlx::types::Json<Vec<livingwell_core::domain::message::WorkingSpan>>,
-                    bool,
-                )> = sqlx::query_as(
-                    "SELECT weekly_hours, away FROM peer_availability WHERE user_id = $1",
-                )
+    async fn team_practitioners(&self, person: PersonId) -> StoreResult<Vec<UserId>> {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT u.id FROM caseloads cl JOIN team_members m ON m.team_id = cl.team_id \
+             JOIN users u ON u.id = m.user_id \
+             WHERE cl.person_id = $1 AND u.role = 'practitioner' ORDER BY u.id",
+        )
+        .bind(person.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+    }
+
+    async fn report_message(
+        &self,
+        report: &MessageReportRecord,
+    ) -> StoreResult<(MessageReportRecord, bool)> {
+        let done = sqlx::query(
+            "INSERT INTO message_reports (id, message_id, reporter_id, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id, reporter_id) DO NOTHING",
+        )
+        .bind(report.id.as_uuid())
+        .bind(report.message_id.as_uuid())
+        .bind(report.reporter_id.as_uuid())
+        .bind(report.reason.clone())
+        .bind(report.created_at)
+        .execute(&self.pool)
+        .await?;
+        let row: ReportRow = sqlx::query_as(
+            "SELECT id, message_id, reporter_id, reason, created_at FROM message_reports \
+             WHERE message_id = $1 AND reporter_id = $2",
+        )
+        .bind(report.message_id.as_uuid())
+        .bind(report.reporter_id.as_uuid())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.into(), done.rows_affected() == 1))
+    }
+
+    async fn availability(&self, user: UserId) -> StoreResult<Option<Availability>> {
+        let row: Option<(Json<Vec<WorkingSpan>>, bool)> =
+            sqlx::query_as("SELECT weekly_hours, away FROM peer_availability WHERE user_id = $1")
                 .bind(user.as_uuid())
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(hours, away)| livingwell_core::domain::message::Availability {
-                    weekly_hours: hours.0,
-                    away,
-                }))
-            }
+        Ok(row.map(|(hours, away)| Availability {
+            weekly_hours: hours.0,
+            away,
+        }))
+    }
 
-            async fn set_availability(
-                &self,
-                user: livingwell_core::domain::UserId,
-                availability: &livingwell_core::domain::message::Availability,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO peer_availability (user_id, weekly_hours, away, updated_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
-                     weekly_hours = excluded.weekly_hours, away = excluded.away, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(user.as_uuid())
-                .bind(sqlx::types::Json(&availability.weekly_hours))
-                .bind(availability.away)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-        }
-    };
+    async fn set_availability(
+        &self,
+        user: UserId,
+        availability: &Availability,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO peer_availability (user_id, weekly_hours, away, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
+             weekly_hours = excluded.weekly_hours, away = excluded.away, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(user.as_uuid())
+        .bind(Json(&availability.weekly_hours))
+        .bind(availability.away)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
-
-pub(super) use impl_message_store;

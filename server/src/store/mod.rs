@@ -1,11 +1,10 @@
 //! Storage: one trait, two databases.
 //!
 //! [`Store`] is everything the server keeps. It has a Postgres implementation (production) and a
-//! SQLite implementation (the embedded default), both [`SqlStore`] over the same SQL text, so the
-//! two cannot drift; what differs (connecting, migrating, the write lock, notifications) is in
-//! [`Backend`] and the two backend modules. Stores are being moved from `macro_rules!` bodies
-//! expanded per backend ([`sql`], plans, appointments, messages) to generic Rust over
-//! [`Backend`] ([`events`], [`accounts`]); see `backend.rs` for the pattern.
+//! SQLite implementation (the embedded default): one generic [`SqlStore`] whose queries are
+//! ordinary Rust written once ([`sql`], [`plans`], [`appointments`], [`messages`], [`events`],
+//! [`accounts`]), so the two cannot drift. What differs (connecting, migrating, the write lock,
+//! notifications) is in [`Backend`] and the two backend modules; see `backend.rs`.
 //! Each has its own migrations (`migrations/postgres`, `migrations/sqlite`), run at start-up.
 //!
 //! Representation, chosen once: ids are UUIDs (`uuid` on Postgres, 16-byte BLOBs on SQLite),

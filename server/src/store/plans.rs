@@ -12,9 +12,13 @@
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::{PersonId, UserId};
+use sqlx::types::Json;
+use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
-use super::StoreResult;
+use super::backend::{Backend, Bind, Column, SqlStore};
+use super::sql::exclude_in_tx;
+use super::{StoreError, StoreResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlanKind {
@@ -113,7 +117,7 @@ pub struct ActivationRecord {
 pub(super) struct VersionRow {
     person_id: Uuid,
     version: i32,
-    body: sqlx::types::Json<serde_json::Value>,
+    body: Json<serde_json::Value>,
     author_id: String,
     author_role: String,
     created_at: DateTime<Utc>,
@@ -301,306 +305,292 @@ pub trait PlanStore {
     async fn care_team_accounts(&self, person: PersonId) -> StoreResult<Vec<UserId>>;
 }
 
-macro_rules! impl_plan_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::plans::PlanStore for $store {
-            async fn current_plan(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                kind: $crate::store::plans::PlanKind,
-            ) -> $crate::store::StoreResult<Option<$crate::store::plans::PlanVersionRecord>> {
-                let row: Option<$crate::store::plans::VersionRow> = sqlx::query_as(
-                    "SELECT person_id, version, body, author_id, author_role, created_at \
-                     FROM plan_versions WHERE person_id = $1 AND kind = $2 \
-                     ORDER BY version DESC LIMIT 1",
-                )
-                .bind(person.as_uuid())
-                .bind(kind.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Into::into))
-            }
+#[async_trait::async_trait]
+impl<DB> PlanStore for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    i32: Column<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Json<serde_json::Value>: Column<DB>,
+    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn current_plan(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+    ) -> StoreResult<Option<PlanVersionRecord>> {
+        let row: Option<VersionRow> = sqlx::query_as(
+            "SELECT person_id, version, body, author_id, author_role, created_at \
+             FROM plan_versions WHERE person_id = $1 AND kind = $2 \
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(person.as_uuid())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
 
-            async fn plan_version(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                kind: $crate::store::plans::PlanKind,
-                version: i32,
-            ) -> $crate::store::StoreResult<Option<$crate::store::plans::PlanVersionRecord>> {
-                let row: Option<$crate::store::plans::VersionRow> = sqlx::query_as(
-                    "SELECT person_id, version, body, author_id, author_role, created_at \
-                     FROM plan_versions WHERE person_id = $1 AND kind = $2 AND version = $3",
-                )
-                .bind(person.as_uuid())
-                .bind(kind.as_str())
-                .bind(version)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Into::into))
-            }
+    async fn plan_version(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+        version: i32,
+    ) -> StoreResult<Option<PlanVersionRecord>> {
+        let row: Option<VersionRow> = sqlx::query_as(
+            "SELECT person_id, version, body, author_id, author_role, created_at \
+             FROM plan_versions WHERE person_id = $1 AND kind = $2 AND version = $3",
+        )
+        .bind(person.as_uuid())
+        .bind(kind.as_str())
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
 
-            async fn plan_history(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                kind: $crate::store::plans::PlanKind,
-                before: Option<i32>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::PlanVersionMeta>> {
-                let rows: Vec<$crate::store::plans::MetaRow> = sqlx::query_as(
-                    "SELECT version, author_id, author_role, created_at FROM plan_versions \
-                     WHERE person_id = $1 AND kind = $2 AND version < $3 \
-                     ORDER BY version DESC LIMIT $4",
-                )
-                .bind(person.as_uuid())
-                .bind(kind.as_str())
-                .bind(before.unwrap_or(i32::MAX))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
+    async fn plan_history(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+        before: Option<i32>,
+        limit: i64,
+    ) -> StoreResult<Vec<PlanVersionMeta>> {
+        let rows: Vec<MetaRow> = sqlx::query_as(
+            "SELECT version, author_id, author_role, created_at FROM plan_versions \
+             WHERE person_id = $1 AND kind = $2 AND version < $3 \
+             ORDER BY version DESC LIMIT $4",
+        )
+        .bind(person.as_uuid())
+        .bind(kind.as_str())
+        .bind(before.unwrap_or(i32::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
 
-            async fn append_plan_version(
-                &self,
-                new: &$crate::store::plans::NewPlanVersion,
-            ) -> $crate::store::StoreResult<$crate::store::plans::AppendOutcome> {
-                use $crate::store::plans::AppendOutcome;
-                let mut tx = self.begin_write().await?;
-                let (current,): (Option<i32>,) = sqlx::query_as(
-                    "SELECT MAX(version) FROM plan_versions WHERE person_id = $1 AND kind = $2",
-                )
-                .bind(new.person_id.as_uuid())
-                .bind(new.kind.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-                let current = current.unwrap_or(0);
-                if current != new.base_version {
-                    return Ok(AppendOutcome::Stale { current });
-                }
-                let version = current + 1;
-                let inserted = sqlx::query(
-                    "INSERT INTO plan_versions (person_id, kind, version, body, author_id, \
-                     author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(new.person_id.as_uuid())
-                .bind(new.kind.as_str())
-                .bind(version)
-                .bind(sqlx::types::Json(&new.body))
-                .bind(&new.author.id)
-                .bind(&new.author.role)
-                .bind(new.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::StoreError::from);
-                match inserted {
-                    Ok(_) => {}
-                    // A racing writer took this version between our read and our insert.
-                    Err($crate::store::StoreError::Conflict(_)) => {
-                        return Ok(AppendOutcome::Stale { current: version });
-                    }
-                    Err(error) => return Err(error),
-                }
-                for user in &new.exclude {
-                    $crate::store::sql::exclude_in_tx!(tx, new.person_id, user, new.created_at);
-                }
-                tx.commit().await?;
-                Ok(AppendOutcome::Stored($crate::store::plans::PlanVersionRecord {
-                    person_id: new.person_id,
-                    version,
-                    body: new.body.clone(),
-                    author: new.author.clone(),
-                    created_at: new.created_at,
-                }))
-            }
-
-            async fn add_comment(
-                &self,
-                comment: &$crate::store::plans::CommentRecord,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO plan_comments (id, person_id, version, section, body, disagree, \
-                     author_id, author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(comment.id)
-                .bind(comment.person_id.as_uuid())
-                .bind(comment.version)
-                .bind(&comment.section)
-                .bind(&comment.body)
-                .bind(comment.disagree)
-                .bind(&comment.author.id)
-                .bind(&comment.author.role)
-                .bind(comment.created_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn comments(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                before: Option<uuid::Uuid>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::CommentRecord>> {
-                let rows: Vec<$crate::store::plans::CommentRow> = sqlx::query_as(
-                    "SELECT id, person_id, version, section, body, disagree, author_id, \
-                     author_role, created_at FROM plan_comments \
-                     WHERE person_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-                )
-                .bind(person.as_uuid())
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn agree(
-                &self,
-                agreement: &$crate::store::plans::AgreementRecord,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO plan_agreements (person_id, version, agreed_by, agreed_role, \
-                     agreed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                )
-                .bind(agreement.person_id.as_uuid())
-                .bind(agreement.version)
-                .bind(agreement.agreed_by.as_uuid())
-                .bind(&agreement.agreed_role)
-                .bind(agreement.agreed_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn agreements(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                version: i32,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::AgreementRecord>> {
-                let rows: Vec<$crate::store::plans::AgreementRow> = sqlx::query_as(
-                    "SELECT person_id, version, agreed_by, agreed_role, agreed_at \
-                     FROM plan_agreements WHERE person_id = $1 AND version = $2 ORDER BY agreed_at",
-                )
-                .bind(person.as_uuid())
-                .bind(version)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn wrap_coauthoring(
-                &self,
-                person: livingwell_core::domain::PersonId,
-            ) -> $crate::store::StoreResult<bool> {
-                let row: Option<(bool,)> = sqlx::query_as(
-                    "SELECT team_may_coauthor FROM wrap_settings WHERE person_id = $1",
-                )
-                .bind(person.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.is_some_and(|(allowed,)| allowed))
-            }
-
-            async fn set_wrap_coauthoring(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                allowed: bool,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO wrap_settings (person_id, team_may_coauthor) VALUES ($1, $2) \
-                     ON CONFLICT (person_id) DO UPDATE SET team_may_coauthor = excluded.team_may_coauthor",
-                )
-                .bind(person.as_uuid())
-                .bind(allowed)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn activate_crisis_plan(
-                &self,
-                activation: &$crate::store::plans::ActivationRecord,
-            ) -> $crate::store::StoreResult<bool> {
-                let inserted = sqlx::query(
-                    "INSERT INTO crisis_activations (id, person_id, activated_by, activated_role, \
-                     reason, activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(activation.id)
-                .bind(activation.person_id.as_uuid())
-                .bind(&activation.activated_by.id)
-                .bind(&activation.activated_by.role)
-                .bind(&activation.reason)
-                .bind(activation.activated_at)
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::StoreError::from);
-                match inserted {
-                    Ok(_) => Ok(true),
-                    Err($crate::store::StoreError::Conflict(_)) => Ok(false),
-                    Err(error) => Err(error),
-                }
-            }
-
-            async fn deactivate_crisis_plan(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                by: &$crate::store::plans::Author,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Option<$crate::store::plans::ActivationRecord>> {
-                let row: Option<$crate::store::plans::ActivationRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "UPDATE crisis_activations SET deactivated_by = $2, deactivated_role = $3, \
-                         deactivated_at = $4 WHERE person_id = $1 AND deactivated_at IS NULL \
-                         RETURNING {}",
-                        $crate::store::plans::ACTIVATION_COLUMNS
-                    )))
-                    .bind(person.as_uuid())
-                    .bind(&by.id)
-                    .bind(&by.role)
-                    .bind(at)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(Into::into))
-            }
-
-            async fn crisis_activations(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::plans::ActivationRecord>> {
-                let rows: Vec<$crate::store::plans::ActivationRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM crisis_activations WHERE person_id = $1 \
-                         ORDER BY activated_at DESC LIMIT $2",
-                        $crate::store::plans::ACTIVATION_COLUMNS
-                    )))
-                    .bind(person.as_uuid())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn care_team_accounts(
-                &self,
-                person: livingwell_core::domain::PersonId,
-            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::UserId>> {
-                let rows: Vec<(uuid::Uuid,)> = sqlx::query_as(
-                    "SELECT m.user_id FROM caseloads c \
-                     JOIN team_members m ON m.team_id = c.team_id \
-                     JOIN users u ON u.id = m.user_id \
-                     WHERE c.person_id = $1 AND u.role = 'practitioner' \
-                     UNION SELECT peer_worker_id FROM peer_allocations WHERE person_id = $1 \
-                     UNION SELECT id FROM users WHERE person_id = $1",
-                )
-                .bind(person.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(|(id,)| id.into()).collect())
-            }
+    async fn append_plan_version(&self, new: &NewPlanVersion) -> StoreResult<AppendOutcome> {
+        use AppendOutcome;
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let (current,): (Option<i32>,) = sqlx::query_as(
+            "SELECT MAX(version) FROM plan_versions WHERE person_id = $1 AND kind = $2",
+        )
+        .bind(new.person_id.as_uuid())
+        .bind(new.kind.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let current = current.unwrap_or(0);
+        if current != new.base_version {
+            return Ok(AppendOutcome::Stale { current });
         }
-    };
-}
+        let version = current + 1;
+        let inserted = sqlx::query(
+            "INSERT INTO plan_versions (person_id, kind, version, body, author_id, \
+             author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(new.person_id.as_uuid())
+        .bind(new.kind.as_str())
+        .bind(version)
+        .bind(Json(&new.body))
+        .bind(&new.author.id)
+        .bind(&new.author.role)
+        .bind(new.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from);
+        match inserted {
+            Ok(_) => {}
+            // A racing writer took this version between our read and our insert.
+            Err(StoreError::Conflict(_)) => {
+                return Ok(AppendOutcome::Stale { current: version });
+            }
+            Err(error) => return Err(error),
+        }
+        for user in &new.exclude {
+            exclude_in_tx(&mut tx, new.person_id, *user, new.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(AppendOutcome::Stored(PlanVersionRecord {
+            person_id: new.person_id,
+            version,
+            body: new.body.clone(),
+            author: new.author.clone(),
+            created_at: new.created_at,
+        }))
+    }
 
-pub(super) use impl_plan_store;
+    async fn add_comment(&self, comment: &CommentRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO plan_comments (id, person_id, version, section, body, disagree, \
+             author_id, author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(comment.id)
+        .bind(comment.person_id.as_uuid())
+        .bind(comment.version)
+        .bind(&comment.section)
+        .bind(&comment.body)
+        .bind(comment.disagree)
+        .bind(&comment.author.id)
+        .bind(&comment.author.role)
+        .bind(comment.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn comments(
+        &self,
+        person: PersonId,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<CommentRecord>> {
+        let rows: Vec<CommentRow> = sqlx::query_as(
+            "SELECT id, person_id, version, section, body, disagree, author_id, \
+             author_role, created_at FROM plan_comments \
+             WHERE person_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(person.as_uuid())
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn agree(&self, agreement: &AgreementRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO plan_agreements (person_id, version, agreed_by, agreed_role, \
+             agreed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(agreement.person_id.as_uuid())
+        .bind(agreement.version)
+        .bind(agreement.agreed_by.as_uuid())
+        .bind(&agreement.agreed_role)
+        .bind(agreement.agreed_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn agreements(
+        &self,
+        person: PersonId,
+        version: i32,
+    ) -> StoreResult<Vec<AgreementRecord>> {
+        let rows: Vec<AgreementRow> = sqlx::query_as(
+            "SELECT person_id, version, agreed_by, agreed_role, agreed_at \
+             FROM plan_agreements WHERE person_id = $1 AND version = $2 ORDER BY agreed_at",
+        )
+        .bind(person.as_uuid())
+        .bind(version)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn wrap_coauthoring(&self, person: PersonId) -> StoreResult<bool> {
+        let row: Option<(bool,)> =
+            sqlx::query_as("SELECT team_may_coauthor FROM wrap_settings WHERE person_id = $1")
+                .bind(person.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some_and(|(allowed,)| allowed))
+    }
+
+    async fn set_wrap_coauthoring(&self, person: PersonId, allowed: bool) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO wrap_settings (person_id, team_may_coauthor) VALUES ($1, $2) \
+             ON CONFLICT (person_id) DO UPDATE SET team_may_coauthor = excluded.team_may_coauthor",
+        )
+        .bind(person.as_uuid())
+        .bind(allowed)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn activate_crisis_plan(&self, activation: &ActivationRecord) -> StoreResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO crisis_activations (id, person_id, activated_by, activated_role, \
+             reason, activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(activation.id)
+        .bind(activation.person_id.as_uuid())
+        .bind(&activation.activated_by.id)
+        .bind(&activation.activated_by.role)
+        .bind(&activation.reason)
+        .bind(activation.activated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from);
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn deactivate_crisis_plan(
+        &self,
+        person: PersonId,
+        by: &Author,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<ActivationRecord>> {
+        let row: Option<ActivationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE crisis_activations SET deactivated_by = $2, deactivated_role = $3, \
+                 deactivated_at = $4 WHERE person_id = $1 AND deactivated_at IS NULL \
+                 RETURNING {}",
+            ACTIVATION_COLUMNS
+        )))
+        .bind(person.as_uuid())
+        .bind(&by.id)
+        .bind(&by.role)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn crisis_activations(
+        &self,
+        person: PersonId,
+        limit: i64,
+    ) -> StoreResult<Vec<ActivationRecord>> {
+        let rows: Vec<ActivationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM crisis_activations WHERE person_id = $1 \
+                 ORDER BY activated_at DESC LIMIT $2",
+            ACTIVATION_COLUMNS
+        )))
+        .bind(person.as_uuid())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn care_team_accounts(&self, person: PersonId) -> StoreResult<Vec<UserId>> {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT m.user_id FROM caseloads c \
+             JOIN team_members m ON m.team_id = c.team_id \
+             JOIN users u ON u.id = m.user_id \
+             WHERE c.person_id = $1 AND u.role = 'practitioner' \
+             UNION SELECT peer_worker_id FROM peer_allocations WHERE person_id = $1 \
+             UNION SELECT id FROM users WHERE person_id = $1",
+        )
+        .bind(person.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+    }
+}

@@ -4,12 +4,8 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use super::appointments::impl_appointment_store;
 use super::backend::{Backend, SqlStore, Tx};
 use super::events::StoreNotice;
-use super::messages::impl_message_store;
-use super::plans::impl_plan_store;
-use super::sql::impl_store;
 use super::{StoreError, StoreResult};
 
 /// Postgres: many writers; audit appends are serialised by an advisory lock so that processes
@@ -37,22 +33,14 @@ impl PgStore {
             .await?;
         Ok(Self { pool })
     }
-
-    /// A store over a pool the caller made, for tests that need to size it or hold its
-    /// connections.
-    pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    async fn run_migrations(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
 impl Backend for Postgres {
+    async fn migrate(pool: &PgPool) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/postgres").run(pool).await?;
+        Ok(())
+    }
+
     async fn begin_write(pool: &PgPool) -> StoreResult<Tx<Postgres>> {
         Ok(pool.begin().await?)
     }
@@ -138,8 +126,3 @@ async fn forward_notices(mut listener: PgListener, notices: mpsc::Sender<StoreNo
         }
     }
 }
-
-impl_store!(PgStore);
-impl_plan_store!(PgStore);
-impl_appointment_store!(PgStore);
-impl_message_store!(PgStore);

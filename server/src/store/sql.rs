@@ -1,24 +1,33 @@
-//! The SQL both databases run, written once.
+//! The foundation store: accounts, people, teams, relationships, consents, sessions, clients,
+//! signing keys and the audit chain.
 //!
-//! `impl_store!` expands to an implementation of [`Store`](super::Store) for a store type whose
-//! `pool` field is a pool of one database. Everything here must be valid on Postgres and SQLite:
-//! `$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`. The store type forwards three
-//! methods to its [`Backend`](super::Backend): `begin_write` (a transaction that holds the write
-//! lock from its first statement), `lock_audit_chain` (serialises appends to the audit chain
-//! across processes) and `notify_session_ended` (tells other processes, at commit, that a
-//! session ended).
+//! [`Store`] for [`SqlStore`], written once for both databases: every statement here must be
+//! valid on Postgres and SQLite (`$n` placeholders, `ON CONFLICT`, `RETURNING`, `EXISTS`); what
+//! differs is asked of the [`Backend`]. The row types and shared helpers ([`insert_user`],
+//! [`exclude_in_tx`]) are also used by the other stores.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
-use livingwell_core::domain::{ConsentScope, CrisisPlanSection, Role, StaffScope};
+use livingwell_core::domain::{
+    ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, StaffScope, TeamId, UserId,
+};
 use sqlx::types::Json;
+use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
+use super::accounts::AccountStore;
+use super::appointments::AppointmentStore;
+use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
+use super::events::EventStore;
+use super::messages::MessageStore;
+use super::plans::PlanStore;
 use super::{
-    AuditRecord, CarerLinkRecord, NewAuditEntry, OAuthClientRecord, PersonRecord,
-    RefreshTokenRecord, SigningKeyRecord, SigningKeySummary, StoreError, TeamRecord, UserRecord,
+    AuditHead, AuditRecord, CarerLinkRecord, EmergencyAccessRecord, GrantRefusal, NewAuditEntry,
+    NewRefreshToken, OAuthClientRecord, PersonRecord, RefreshTokenRecord, RelationshipFacts,
+    SessionUser, SigningKeyRecord, SigningKeySummary, Store, StoreError, StoreResult, TeamRecord,
+    UserRecord,
 };
 
 #[derive(sqlx::FromRow)]
@@ -299,940 +308,886 @@ pub(super) fn scopes_json(scopes: &BTreeSet<StaffScope>) -> Json<Vec<&'static st
     Json(scopes.iter().map(|s| s.as_str()).collect())
 }
 
-/// The insert of one account, bound and ready to run on a pool or in a transaction.
-macro_rules! insert_user {
-    ($user:expr, $at:expr) => {
-        sqlx::query(
-            "INSERT INTO users (id, username, password_hash, role, display_name, person_id, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind($user.id.as_uuid())
-        .bind(&$user.username)
-        .bind(&$user.password_hash)
-        .bind($user.role.as_str())
-        .bind(&$user.display_name)
-        .bind($user.person_id.map(|p| p.as_uuid()))
-        .bind($at)
-    };
+/// Inserts one account, on the pool or inside a transaction.
+pub(super) async fn insert_user<'e, DB, E>(
+    executor: E,
+    user: &UserRecord,
+    at: DateTime<Utc>,
+) -> StoreResult<()>
+where
+    DB: Backend,
+    E: Executor<'e, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Bind<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Bind<DB>,
+{
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, role, display_name, person_id, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(user.id.as_uuid())
+    .bind(user.username.as_str())
+    .bind(user.password_hash.as_str())
+    .bind(user.role.as_str())
+    .bind(user.display_name.as_str())
+    .bind(user.person_id.map(|p| p.as_uuid()))
+    .bind(at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
-pub(super) use insert_user;
+/// Puts an account on a person's do-not-involve list and ends its consents, inside `tx`.
+pub(super) async fn exclude_in_tx<DB>(
+    tx: &mut Tx<DB>,
+    person: PersonId,
+    user: UserId,
+    at: DateTime<Utc>,
+) -> StoreResult<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    Uuid: Bind<DB>,
+    DateTime<Utc>: Bind<DB>,
+{
+    sqlx::query(
+        "INSERT INTO excluded_people (person_id, user_id, added_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(person.as_uuid())
+    .bind(user.as_uuid())
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE consents SET revoked_at = $3 \
+         WHERE person_id = $1 AND grantee_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(person.as_uuid())
+    .bind(user.as_uuid())
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
-/// Puts an account on a person's do-not-involve list and ends its consents, inside `$tx`.
-macro_rules! exclude_in_tx {
-    ($tx:ident, $person:expr, $user:expr, $at:expr) => {
+impl<DB> SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    Option<String>: Bind<DB>,
+    Json<BTreeSet<ConsentScope>>: Column<DB>,
+    Json<BTreeSet<CrisisPlanSection>>: Column<DB>,
+    for<'a> Json<&'a BTreeSet<ConsentScope>>: Bind<DB>,
+    for<'a> Json<&'a BTreeSet<CrisisPlanSection>>: Bind<DB>,
+    Json<BTreeSet<String>>: Column<DB>,
+    Json<Vec<&'static str>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    /// People joined to their caseload and allocation, filtered by `condition` on `$1`,
+    /// ordered by name.
+    async fn people_where(
+        &self,
+        condition: &'static str,
+        id: Uuid,
+    ) -> StoreResult<Vec<PersonRecord>> {
+        let sql = format!("{} {condition} ORDER BY p.display_name", PERSON_SELECT);
+        let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl<DB> Store for SqlStore<DB>
+where
+    DB: Backend,
+    Self: AccountStore + PlanStore + AppointmentStore + EventStore + MessageStore,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    Option<String>: Bind<DB>,
+    Json<BTreeSet<ConsentScope>>: Column<DB>,
+    Json<BTreeSet<CrisisPlanSection>>: Column<DB>,
+    for<'a> Json<&'a BTreeSet<ConsentScope>>: Bind<DB>,
+    for<'a> Json<&'a BTreeSet<CrisisPlanSection>>: Bind<DB>,
+    Json<BTreeSet<String>>: Column<DB>,
+    Json<Vec<&'static str>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    async fn migrate(&self) -> StoreResult<()> {
+        DB::migrate(&self.pool).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &UserRecord, at: DateTime<Utc>) -> StoreResult<()> {
+        insert_user(&self.pool, user, at).await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, username, password_hash, role, display_name, person_id \
+             FROM users WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, username, password_hash, role, display_name, person_id \
+             FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> StoreResult<Vec<UserRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One query for the lot: a page of the access log or a plan's authors names
+        // at most a few hundred accounts. Only placeholders are formatted in.
+        let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT id, username, password_hash, role, display_name, person_id \
+             FROM users WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id.as_uuid());
+        }
+        let rows: Vec<UserRow> = query.fetch_all(&self.pool).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn create_person(
+        &self,
+        person: &PersonRecord,
+        account: Option<&UserRecord>,
+    ) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        sqlx::query("INSERT INTO people (id, display_name, created_at) VALUES ($1, $2, $3)")
+            .bind(person.id.as_uuid())
+            .bind(&person.display_name)
+            .bind(person.created_at)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(team) = person.team_id {
+            sqlx::query("INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3)")
+                .bind(person.id.as_uuid())
+                .bind(team.as_uuid())
+                .bind(person.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(user) = account {
+            insert_user(&mut *tx, user, person.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn person(&self, id: PersonId) -> StoreResult<Option<PersonRecord>> {
+        let row: Option<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE p.id = $1",
+            PERSON_SELECT
+        )))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn count_people(&self) -> StoreResult<i64> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM people")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    async fn person_display_names(&self) -> StoreResult<Vec<String>> {
+        let names: Vec<(String,)> =
+            sqlx::query_as("SELECT display_name FROM people ORDER BY display_name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(names.into_iter().map(|(n,)| n).collect())
+    }
+
+    async fn create_team(&self, team: &TeamRecord, at: DateTime<Utc>) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO excluded_people (person_id, user_id, added_at) VALUES ($1, $2, $3) \
+            "INSERT INTO teams (id, name, hub_address, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(team.id.as_uuid())
+        .bind(&team.name)
+        .bind(&team.hub_address)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn team(&self, id: TeamId) -> StoreResult<Option<TeamRecord>> {
+        let row: Option<TeamRow> =
+            sqlx::query_as("SELECT id, name, hub_address FROM teams WHERE id = $1")
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn teams(&self) -> StoreResult<Vec<TeamRecord>> {
+        let rows: Vec<TeamRow> =
+            sqlx::query_as("SELECT id, name, hub_address FROM teams ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn teams_of_user(&self, user: UserId) -> StoreResult<Vec<TeamRecord>> {
+        let rows: Vec<TeamRow> = sqlx::query_as(
+            "SELECT t.id, t.name, t.hub_address FROM teams t \
+             JOIN team_members m ON m.team_id = t.id WHERE m.user_id = $1 ORDER BY t.name",
+        )
+        .bind(user.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn is_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool> {
+        let (member,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM team_members WHERE user_id = $1 AND team_id = $2)",
+        )
+        .bind(user.as_uuid())
+        .bind(team.as_uuid())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(member)
+    }
+
+    async fn add_team_member(
+        &self,
+        team: TeamId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
         )
-        .bind($person.as_uuid())
-        .bind($user.as_uuid())
-        .bind($at)
-        .execute(&mut *$tx)
+        .bind(team.as_uuid())
+        .bind(user.as_uuid())
+        .bind(at)
+        .execute(&self.pool)
         .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+            .bind(team.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn caseload(
+        &self,
+        team: TeamId,
+        after: Option<PersonId>,
+        limit: i64,
+    ) -> StoreResult<Vec<PersonRecord>> {
+        let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} WHERE c.team_id = $1 AND ($2 IS NULL OR p.id > $2) ORDER BY p.id LIMIT $3",
+            PERSON_SELECT
+        )))
+        .bind(team.as_uuid())
+        .bind(after.map(|p| p.as_uuid()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn place_on_team(
+        &self,
+        person: PersonId,
+        team: TeamId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3) \
+             ON CONFLICT (person_id) DO UPDATE SET team_id = excluded.team_id, \
+             since = excluded.since",
+        )
+        .bind(person.as_uuid())
+        .bind(team.as_uuid())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn allocate_peer(
+        &self,
+        person: PersonId,
+        peer: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        // What the person shared with their peer worker was shared with that worker:
+        // a new allocation ends it, in the same transaction.
         sqlx::query(
             "UPDATE consents SET revoked_at = $3 \
-             WHERE person_id = $1 AND grantee_id = $2 AND revoked_at IS NULL",
+             WHERE person_id = $1 AND grantee_role = 'peer_worker' AND grantee_id <> $2 \
+             AND revoked_at IS NULL",
         )
-        .bind($person.as_uuid())
-        .bind($user.as_uuid())
-        .bind($at)
-        .execute(&mut *$tx)
+        .bind(person.as_uuid())
+        .bind(peer.as_uuid())
+        .bind(at)
+        .execute(&mut *tx)
         .await?;
-    };
-}
+        sqlx::query(
+            "INSERT INTO peer_allocations (person_id, peer_worker_id, allocated_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (person_id) DO UPDATE SET \
+             peer_worker_id = excluded.peer_worker_id, allocated_at = excluded.allocated_at",
+        )
+        .bind(person.as_uuid())
+        .bind(peer.as_uuid())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-pub(crate) use exclude_in_tx;
+    async fn link_carer(
+        &self,
+        person: PersonId,
+        carer: UserId,
+        relationship: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO carer_links (person_id, carer_id, relationship, linked_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, carer_id) DO UPDATE SET \
+             relationship = excluded.relationship",
+        )
+        .bind(person.as_uuid())
+        .bind(carer.as_uuid())
+        .bind(relationship.map(str::to_owned))
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 
-macro_rules! impl_store {
-    ($store:ty) => {
-        impl $store {
-            /// People joined to their caseload and allocation, filtered by `condition` on `$1`,
-            /// ordered by name.
-            async fn people_where(
-                &self,
-                condition: &'static str,
-                id: uuid::Uuid,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
-                let sql = format!(
-                    "{} {condition} ORDER BY p.display_name",
-                    $crate::store::sql::PERSON_SELECT
-                );
-                let rows: Vec<$crate::store::sql::PersonRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(&self.pool).await?;
-                Ok(rows.into_iter().map(Into::into).collect())
+    async fn carers(&self, person: PersonId) -> StoreResult<Vec<CarerLinkRecord>> {
+        let rows: Vec<CarerLinkRow> = sqlx::query_as(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+             l.relationship, l.linked_at FROM carer_links l JOIN users u ON u.id = l.carer_id \
+             WHERE l.person_id = $1 ORDER BY l.linked_at",
+        )
+        .bind(person.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn people_cared_for(&self, carer: UserId) -> StoreResult<Vec<PersonRecord>> {
+        self.people_where(
+            "JOIN carer_links l ON l.person_id = p.id WHERE l.carer_id = $1",
+            carer.as_uuid(),
+        )
+        .await
+    }
+
+    async fn people_allocated(&self, peer: UserId) -> StoreResult<Vec<PersonRecord>> {
+        self.people_where("WHERE a.peer_worker_id = $1", peer.as_uuid())
+            .await
+    }
+
+    async fn grant_consent(&self, consent: &Consent) -> StoreResult<Result<(), GrantRefusal>> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        // The relationship the consent rides on is checked in the write transaction,
+        // so a reallocation or exclusion cannot slip in between check and insert.
+        let (excluded, related): (bool, bool) = sqlx::query_as(match consent.grantee {
+            Grantee::Carer(_) => {
+                "SELECT \
+                 EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
+                 EXISTS (SELECT 1 FROM carer_links WHERE person_id = $1 AND carer_id = $2)"
             }
+            Grantee::PeerWorker(_) => {
+                "SELECT \
+                 EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
+                 EXISTS (SELECT 1 FROM peer_allocations \
+                         WHERE person_id = $1 AND peer_worker_id = $2)"
+            }
+        })
+        .bind(consent.person_id.as_uuid())
+        .bind(consent.grantee.user_id().as_uuid())
+        .fetch_one(&mut *tx)
+        .await?;
+        if excluded {
+            return Ok(Err(GrantRefusal::Excluded));
         }
+        if !related {
+            return Ok(Err(GrantRefusal::NotRelated));
+        }
+        sqlx::query(
+            "INSERT INTO consents (id, person_id, grantee_id, grantee_role, scopes, \
+             crisis_plan_sections, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(consent.id.as_uuid())
+        .bind(consent.person_id.as_uuid())
+        .bind(consent.grantee.user_id().as_uuid())
+        .bind(grantee_role(consent.grantee))
+        .bind(sqlx::types::Json(&consent.scopes))
+        .bind(sqlx::types::Json(&consent.crisis_plan_sections))
+        .bind(consent.created_at)
+        .bind(consent.expires_at)
+        .bind(consent.revoked_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
 
-        #[async_trait::async_trait]
-        impl $crate::store::Store for $store {
-            async fn migrate(&self) -> $crate::store::StoreResult<()> {
-                self.run_migrations().await
-            }
+    async fn consents(&self, person: PersonId) -> StoreResult<Vec<Consent>> {
+        let rows: Vec<ConsentRow> = sqlx::query_as(
+            "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+             created_at, expires_at, revoked_at FROM consents WHERE person_id = $1 ORDER BY id",
+        )
+        .bind(person.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 
-            async fn ping(&self) -> $crate::store::StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
+    async fn consents_to(&self, person: PersonId, grantee: UserId) -> StoreResult<Vec<Consent>> {
+        let rows: Vec<ConsentRow> = sqlx::query_as(
+            "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+             created_at, expires_at, revoked_at FROM consents \
+             WHERE grantee_id = $1 AND person_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(grantee.as_uuid())
+        .bind(person.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 
-            async fn create_user(
-                &self,
-                user: &$crate::store::UserRecord,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                $crate::store::sql::insert_user!(user, at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
+    async fn revoke_consent(
+        &self,
+        person: PersonId,
+        consent: ConsentId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE consents SET revoked_at = $3 \
+             WHERE id = $1 AND person_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(consent.as_uuid())
+        .bind(person.as_uuid())
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
 
-            async fn user_by_id(
-                &self,
-                id: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::UserRecord>> {
-                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as(
-                    "SELECT id, username, password_hash, role, display_name, person_id \
-                     FROM users WHERE id = $1",
-                )
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(TryInto::try_into).transpose()
-            }
+    async fn exclude_user(
+        &self,
+        person: PersonId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        exclude_in_tx(&mut tx, person, user, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn user_by_username(
-                &self,
-                username: &str,
-            ) -> $crate::store::StoreResult<Option<$crate::store::UserRecord>> {
-                let row: Option<$crate::store::sql::UserRow> = sqlx::query_as(
-                    "SELECT id, username, password_hash, role, display_name, person_id \
-                     FROM users WHERE username = $1",
-                )
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(TryInto::try_into).transpose()
-            }
+    async fn grant_emergency_access(&self, grant: &EmergencyAccessRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO emergency_access (id, person_id, practitioner_id, reason, \
+             granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(grant.id.as_uuid())
+        .bind(grant.person_id.as_uuid())
+        .bind(grant.practitioner_id.as_uuid())
+        .bind(&grant.reason)
+        .bind(grant.granted_at)
+        .bind(grant.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 
-            async fn users_by_ids(
-                &self,
-                ids: &[livingwell_core::domain::UserId],
-            ) -> $crate::store::StoreResult<Vec<$crate::store::UserRecord>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // One query for the lot: a page of the access log or a plan's authors names
-                // at most a few hundred accounts. Only placeholders are formatted in.
-                let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
-                let sql = format!(
-                    "SELECT id, username, password_hash, role, display_name, person_id \
-                     FROM users WHERE id IN ({})",
-                    placeholders.join(", ")
-                );
-                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-                for id in ids {
-                    query = query.bind(id.as_uuid());
-                }
-                let rows: Vec<$crate::store::sql::UserRow> = query.fetch_all(&self.pool).await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
+    async fn relationship_facts(
+        &self,
+        user: UserId,
+        person: PersonId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<RelationshipFacts> {
+        let (is_self, on_team, peer, carer, emergency, placed, coauthor): (
+            bool,
+            bool,
+            bool,
+            bool,
+            Option<DateTime<Utc>>,
+            bool,
+            bool,
+        ) = sqlx::query_as(
+            "SELECT \
+             EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2), \
+             EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
+                     WHERE c.person_id = $2 AND m.user_id = $1), \
+             EXISTS (SELECT 1 FROM peer_allocations WHERE person_id = $2 AND peer_worker_id = $1), \
+             EXISTS (SELECT 1 FROM carer_links WHERE person_id = $2 AND carer_id = $1), \
+             (SELECT MAX(expires_at) FROM emergency_access \
+              WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3), \
+             EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2), \
+             EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor)",
+        )
+        .bind(user.as_uuid())
+        .bind(person.as_uuid())
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RelationshipFacts {
+            is_self,
+            on_persons_team: on_team,
+            allocated_peer: peer,
+            linked_carer: carer,
+            emergency_access_until: emergency,
+            person_placed: placed,
+            team_may_coauthor_wrap: coauthor,
+        })
+    }
 
-            async fn create_person(
-                &self,
-                person: &$crate::store::PersonRecord,
-                account: Option<&$crate::store::UserRecord>,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                sqlx::query("INSERT INTO people (id, display_name, created_at) VALUES ($1, $2, $3)")
-                    .bind(person.id.as_uuid())
-                    .bind(&person.display_name)
-                    .bind(person.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(team) = person.team_id {
-                    sqlx::query(
-                        "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3)",
-                    )
-                    .bind(person.id.as_uuid())
-                    .bind(team.as_uuid())
-                    .bind(person.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                if let Some(user) = account {
-                    $crate::store::sql::insert_user!(user, person.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
+    async fn create_session(
+        &self,
+        id: Uuid,
+        user: UserId,
+        at: DateTime<Utc>,
+        refresh_secret: &[u8],
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, created_at, refresh_secret, authenticated_at) \
+             VALUES ($1, $2, $3, $4, $3)",
+        )
+        .bind(id)
+        .bind(user.as_uuid())
+        .bind(at)
+        .bind(refresh_secret)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 
-            async fn person(
-                &self,
-                id: livingwell_core::domain::PersonId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::PersonRecord>> {
-                let row: Option<$crate::store::sql::PersonRow> = sqlx::query_as(
-                    sqlx::AssertSqlSafe(format!("{} WHERE p.id = $1", $crate::store::sql::PERSON_SELECT)),
-                )
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Into::into))
-            }
+    async fn session_user(&self, session: Uuid, user: UserId) -> StoreResult<Option<SessionUser>> {
+        let row: Option<SessionUserRow> = sqlx::query_as(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+             COALESCE(s.authenticated_at, s.created_at) AS authenticated_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
+        )
+        .bind(session)
+        .bind(user.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SessionUser {
+            user: row.user.try_into()?,
+            session_id: session,
+            authenticated_at: row.authenticated_at,
+        }))
+    }
 
-            async fn count_people(&self) -> $crate::store::StoreResult<i64> {
-                let (count,): (i64,) =
-                    sqlx::query_as("SELECT COUNT(*) FROM people").fetch_one(&self.pool).await?;
-                Ok(count)
-            }
-
-            async fn person_display_names(&self) -> $crate::store::StoreResult<Vec<String>> {
-                let names: Vec<(String,)> =
-                    sqlx::query_as("SELECT display_name FROM people ORDER BY display_name")
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(names.into_iter().map(|(n,)| n).collect())
-            }
-
-            async fn create_team(
-                &self,
-                team: &$crate::store::TeamRecord,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO teams (id, name, hub_address, created_at) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(team.id.as_uuid())
-                .bind(&team.name)
-                .bind(&team.hub_address)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn team(
-                &self,
-                id: livingwell_core::domain::TeamId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::TeamRecord>> {
-                let row: Option<$crate::store::sql::TeamRow> =
-                    sqlx::query_as("SELECT id, name, hub_address FROM teams WHERE id = $1")
-                        .bind(id.as_uuid())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(row.map(Into::into))
-            }
-
-            async fn teams(&self) -> $crate::store::StoreResult<Vec<$crate::store::TeamRecord>> {
-                let rows: Vec<$crate::store::sql::TeamRow> =
-                    sqlx::query_as("SELECT id, name, hub_address FROM teams ORDER BY name")
-                        .fetch_all(&self.pool)
-                        .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn teams_of_user(
-                &self,
-                user: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::TeamRecord>> {
-                let rows: Vec<$crate::store::sql::TeamRow> = sqlx::query_as(
-                    "SELECT t.id, t.name, t.hub_address FROM teams t \
-                     JOIN team_members m ON m.team_id = t.id WHERE m.user_id = $1 ORDER BY t.name",
-                )
-                .bind(user.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn is_team_member(
-                &self,
-                team: livingwell_core::domain::TeamId,
-                user: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<bool> {
-                let (member,): (bool,) = sqlx::query_as(
-                    "SELECT EXISTS (SELECT 1 FROM team_members WHERE user_id = $1 AND team_id = $2)",
-                )
-                .bind(user.as_uuid())
-                .bind(team.as_uuid())
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(member)
-            }
-
-            async fn add_team_member(
-                &self,
-                team: livingwell_core::domain::TeamId,
-                user: livingwell_core::domain::UserId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(team.as_uuid())
-                .bind(user.as_uuid())
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn remove_team_member(
-                &self,
-                team: livingwell_core::domain::TeamId,
-                user: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<bool> {
-                let done =
-                    sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
-                        .bind(team.as_uuid())
-                        .bind(user.as_uuid())
-                        .execute(&self.pool)
-                        .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn caseload(
-                &self,
-                team: livingwell_core::domain::TeamId,
-                after: Option<livingwell_core::domain::PersonId>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
-                let rows: Vec<$crate::store::sql::PersonRow> = sqlx::query_as(
-                    sqlx::AssertSqlSafe(format!(
-                        "{} WHERE c.team_id = $1 AND ($2 IS NULL OR p.id > $2) ORDER BY p.id LIMIT $3",
-                        $crate::store::sql::PERSON_SELECT
-                    )),
-                )
-                .bind(team.as_uuid())
-                .bind(after.map(|p| p.as_uuid()))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn place_on_team(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                team: livingwell_core::domain::TeamId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3) \
-                     ON CONFLICT (person_id) DO UPDATE SET team_id = excluded.team_id, \
-                     since = excluded.since",
-                )
-                .bind(person.as_uuid())
-                .bind(team.as_uuid())
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn allocate_peer(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                peer: livingwell_core::domain::UserId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                // What the person shared with their peer worker was shared with that worker:
-                // a new allocation ends it, in the same transaction.
-                sqlx::query(
-                    "UPDATE consents SET revoked_at = $3 \
-                     WHERE person_id = $1 AND grantee_role = 'peer_worker' AND grantee_id <> $2 \
-                     AND revoked_at IS NULL",
-                )
-                .bind(person.as_uuid())
-                .bind(peer.as_uuid())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO peer_allocations (person_id, peer_worker_id, allocated_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (person_id) DO UPDATE SET \
-                     peer_worker_id = excluded.peer_worker_id, allocated_at = excluded.allocated_at",
-                )
-                .bind(person.as_uuid())
-                .bind(peer.as_uuid())
-                .bind(at)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn link_carer(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                carer: livingwell_core::domain::UserId,
-                relationship: Option<&str>,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO carer_links (person_id, carer_id, relationship, linked_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, carer_id) DO UPDATE SET \
-                     relationship = excluded.relationship",
-                )
-                .bind(person.as_uuid())
-                .bind(carer.as_uuid())
-                .bind(relationship)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn carers(
-                &self,
-                person: livingwell_core::domain::PersonId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::CarerLinkRecord>> {
-                let rows: Vec<$crate::store::sql::CarerLinkRow> = sqlx::query_as(
-                    "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
-                     l.relationship, l.linked_at FROM carer_links l JOIN users u ON u.id = l.carer_id \
-                     WHERE l.person_id = $1 ORDER BY l.linked_at",
-                )
-                .bind(person.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn people_cared_for(
-                &self,
-                carer: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
-                self.people_where(
-                    "JOIN carer_links l ON l.person_id = p.id WHERE l.carer_id = $1",
-                    carer.as_uuid(),
-                )
-                .await
-            }
-
-            async fn people_allocated(
-                &self,
-                peer: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::PersonRecord>> {
-                self.people_where("WHERE a.peer_worker_id = $1", peer.as_uuid()).await
-            }
-
-            async fn grant_consent(
-                &self,
-                consent: &livingwell_core::domain::consent::Consent,
-            ) -> $crate::store::StoreResult<Result<(), $crate::store::GrantRefusal>> {
-                let mut tx = self.begin_write().await?;
-                // The relationship the consent rides on is checked in the write transaction,
-                // so a reallocation or exclusion cannot slip in between check and insert.
-                let (excluded, related): (bool, bool) = sqlx::query_as(match consent.grantee {
-                    livingwell_core::domain::consent::Grantee::Carer(_) => {
-                        "SELECT \
-                         EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
-                         EXISTS (SELECT 1 FROM carer_links WHERE person_id = $1 AND carer_id = $2)"
-                    }
-                    livingwell_core::domain::consent::Grantee::PeerWorker(_) => {
-                        "SELECT \
-                         EXISTS (SELECT 1 FROM excluded_people WHERE person_id = $1 AND user_id = $2), \
-                         EXISTS (SELECT 1 FROM peer_allocations \
-                                 WHERE person_id = $1 AND peer_worker_id = $2)"
-                    }
-                })
-                .bind(consent.person_id.as_uuid())
-                .bind(consent.grantee.user_id().as_uuid())
-                .fetch_one(&mut *tx)
-                .await?;
-                if excluded {
-                    return Ok(Err($crate::store::GrantRefusal::Excluded));
-                }
-                if !related {
-                    return Ok(Err($crate::store::GrantRefusal::NotRelated));
-                }
-                sqlx::query(
-                    "INSERT INTO consents (id, person_id, grantee_id, grantee_role, scopes, \
-                     crisis_plan_sections, created_at, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(consent.id.as_uuid())
-                .bind(consent.person_id.as_uuid())
-                .bind(consent.grantee.user_id().as_uuid())
-                .bind($crate::store::sql::grantee_role(consent.grantee))
-                .bind(sqlx::types::Json(&consent.scopes))
-                .bind(sqlx::types::Json(&consent.crisis_plan_sections))
-                .bind(consent.created_at)
-                .bind(consent.expires_at)
-                .bind(consent.revoked_at)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(Ok(()))
-            }
-
-            async fn consents(
-                &self,
-                person: livingwell_core::domain::PersonId,
-            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::consent::Consent>> {
-                let rows: Vec<$crate::store::sql::ConsentRow> = sqlx::query_as(
-                    "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
-                     created_at, expires_at, revoked_at FROM consents WHERE person_id = $1 ORDER BY id",
-                )
-                .bind(person.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn consents_to(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                grantee: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<Vec<livingwell_core::domain::consent::Consent>> {
-                let rows: Vec<$crate::store::sql::ConsentRow> = sqlx::query_as(
-                    "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
-                     created_at, expires_at, revoked_at FROM consents \
-                     WHERE grantee_id = $1 AND person_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(grantee.as_uuid())
-                .bind(person.as_uuid())
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(TryInto::try_into).collect()
-            }
-
-            async fn revoke_consent(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                consent: livingwell_core::domain::ConsentId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE consents SET revoked_at = $3 \
-                     WHERE id = $1 AND person_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(consent.as_uuid())
-                .bind(person.as_uuid())
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn exclude_user(
-                &self,
-                person: livingwell_core::domain::PersonId,
-                user: livingwell_core::domain::UserId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                $crate::store::sql::exclude_in_tx!(tx, person, user, at);
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn grant_emergency_access(
-                &self,
-                grant: &$crate::store::EmergencyAccessRecord,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO emergency_access (id, person_id, practitioner_id, reason, \
-                     granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(grant.id.as_uuid())
-                .bind(grant.person_id.as_uuid())
-                .bind(grant.practitioner_id.as_uuid())
-                .bind(&grant.reason)
-                .bind(grant.granted_at)
-                .bind(grant.expires_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn relationship_facts(
-                &self,
-                user: livingwell_core::domain::UserId,
-                person: livingwell_core::domain::PersonId,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<$crate::store::RelationshipFacts> {
-                let (is_self, on_team, peer, carer, emergency, placed, coauthor): (
-                    bool,
-                    bool,
-                    bool,
-                    bool,
-                    Option<chrono::DateTime<chrono::Utc>>,
-                    bool,
-                    bool,
-                ) = sqlx::query_as(
-                    "SELECT \
-                     EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2), \
-                     EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
-                             WHERE c.person_id = $2 AND m.user_id = $1), \
-                     EXISTS (SELECT 1 FROM peer_allocations WHERE person_id = $2 AND peer_worker_id = $1), \
-                     EXISTS (SELECT 1 FROM carer_links WHERE person_id = $2 AND carer_id = $1), \
-                     (SELECT MAX(expires_at) FROM emergency_access \
-                      WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3), \
-                     EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2), \
-                     EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor)",
-                )
-                .bind(user.as_uuid())
-                .bind(person.as_uuid())
-                .bind(at)
-                .fetch_one(&self.pool)
-                .await?;
-                Ok($crate::store::RelationshipFacts {
-                    is_self,
-                    on_persons_team: on_team,
-                    allocated_peer: peer,
-                    linked_carer: carer,
-                    emergency_access_until: emergency,
-                    person_placed: placed,
-                    team_may_coauthor_wrap: coauthor,
-                })
-            }
-
-            async fn create_session(
-                &self,
-                id: uuid::Uuid,
-                user: livingwell_core::domain::UserId,
-                at: chrono::DateTime<chrono::Utc>,
-                refresh_secret: &[u8],
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO sessions (id, user_id, created_at, refresh_secret, authenticated_at) \
-                     VALUES ($1, $2, $3, $4, $3)",
-                )
-                .bind(id)
-                .bind(user.as_uuid())
-                .bind(at)
-                .bind(refresh_secret)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn session_user(
-                &self,
-                session: uuid::Uuid,
-                user: livingwell_core::domain::UserId,
-            ) -> $crate::store::StoreResult<Option<$crate::store::SessionUser>> {
-                let row: Option<$crate::store::sql::SessionUserRow> = sqlx::query_as(
-                    "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
-                     COALESCE(s.authenticated_at, s.created_at) AS authenticated_at \
-                     FROM sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
-                )
-                .bind(session)
-                .bind(user.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some(row) = row else { return Ok(None) };
-                Ok(Some($crate::store::SessionUser {
-                    user: row.user.try_into()?,
-                    session_id: session,
-                    authenticated_at: row.authenticated_at,
-                }))
-            }
-
-            async fn revoke_session(
-                &self,
-                session: uuid::Uuid,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                let ended = sqlx::query(
-                    "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-                )
+    async fn revoke_session(&self, session: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        let ended =
+            sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(session)
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                if ended.rows_affected() == 1 {
-                    Self::notify_session_ended(&mut tx, session).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn insert_refresh_token(
-                &self,
-                token: &$crate::store::NewRefreshToken,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (id, session_id, token_hash, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_hash) DO NOTHING",
-                )
-                .bind(token.id)
-                .bind(token.session_id)
-                .bind(&token.token_hash)
-                .bind(token.issued_at)
-                .bind(token.expires_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn refresh_token_by_hash(
-                &self,
-                hash: &[u8],
-            ) -> $crate::store::StoreResult<Option<$crate::store::RefreshTokenRecord>> {
-                let row: Option<$crate::store::sql::RefreshTokenRow> = sqlx::query_as(
-                    "SELECT t.id, t.session_id, s.user_id, t.expires_at, t.rotated_at, \
-                     (s.revoked_at IS NOT NULL) AS session_revoked, \
-                     s.created_at AS session_started_at, s.refresh_secret AS session_secret, \
-                     COALESCE(s.authenticated_at, s.created_at) AS session_authenticated_at \
-                     FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-                     WHERE t.token_hash = $1",
-                )
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Into::into))
-            }
-
-            async fn mark_rotated(
-                &self,
-                token: uuid::Uuid,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL",
-                )
-                .bind(token)
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn create_client(
-                &self,
-                client: &$crate::store::OAuthClientRecord,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&client.client_id)
-                .bind(&client.name)
-                .bind(&client.secret_hash)
-                .bind($crate::store::sql::scopes_json(&client.scopes))
-                .bind(at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn client(
-                &self,
-                client_id: &str,
-            ) -> $crate::store::StoreResult<Option<$crate::store::OAuthClientRecord>> {
-                let row: Option<$crate::store::sql::ClientRow> = sqlx::query_as(
-                    "SELECT client_id, name, secret_hash, scopes FROM oauth_clients \
-                     WHERE client_id = $1",
-                )
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(Into::into))
-            }
-
-            async fn signing_keys(
-                &self,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::SigningKeyRecord>> {
-                let rows: Vec<$crate::store::sql::SigningKeyRow> = sqlx::query_as(
-                    "SELECT kid, sealed_private_key, created_at, retire_after FROM signing_keys \
-                     WHERE retired_at IS NULL ORDER BY created_at DESC",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn insert_signing_key(
-                &self,
-                key: &$crate::store::SigningKeyRecord,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, sealed_private_key, created_at, retire_after) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(&key.kid)
-                .bind(&key.sealed_private_key)
-                .bind(key.created_at)
-                .bind(key.retire_after)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn rotate_signing_key(
-                &self,
-                key: &$crate::store::SigningKeyRecord,
-                retire_others_after: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                // An older key keeps an earlier time: it stopped signing at an earlier rotation.
-                sqlx::query(
-                    "UPDATE signing_keys SET retire_after = $1 \
-                     WHERE retired_at IS NULL AND retire_after IS NULL",
-                )
-                .bind(retire_others_after)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO signing_keys (kid, sealed_private_key, created_at, retire_after) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&key.kid)
-                .bind(&key.sealed_private_key)
-                .bind(key.created_at)
-                .bind(key.retire_after)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn reseal_signing_key(
-                &self,
-                kid: &str,
-                was: &[u8],
-                sealed: &[u8],
-            ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE signing_keys SET sealed_private_key = $1 \
-                     WHERE kid = $2 AND sealed_private_key = $3",
-                )
-                .bind(sealed)
-                .bind(kid)
-                .bind(was)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn retire_signing_keys(
-                &self,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::store::StoreResult<Vec<String>> {
-                let kids: Vec<(String,)> = sqlx::query_as(
-                    "UPDATE signing_keys SET retired_at = $1, sealed_private_key = NULL \
-                     WHERE retired_at IS NULL AND retire_after <= $1 RETURNING kid",
-                )
-                .bind(at)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(kids.into_iter().map(|(kid,)| kid).collect())
-            }
-
-            async fn signing_key_history(
-                &self,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::SigningKeySummary>> {
-                let rows: Vec<$crate::store::sql::SigningKeySummaryRow> = sqlx::query_as(
-                    "SELECT kid, created_at, retire_after, retired_at FROM signing_keys \
-                     ORDER BY created_at DESC",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn append_audit(
-                &self,
-                entries: &[$crate::store::NewAuditEntry],
-            ) -> $crate::store::StoreResult<Vec<i64>> {
-                let mut tx = self.begin_write().await?;
-                Self::lock_audit_chain(&mut tx).await?;
-                let last: Option<(i64, Vec<u8>)> =
-                    sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                let (mut seq, mut prev_hash) =
-                    last.unwrap_or_else(|| (0, $crate::audit::GENESIS_HASH.to_vec()));
-                let mut seqs = Vec::with_capacity(entries.len());
-                for entry in entries {
-                    seq += 1;
-                    let hash = $crate::audit::chain_hash(seq, &prev_hash, entry);
-                    sqlx::query(
-                        "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
-                         subject_id, resource, action, outcome, relationship, request_id, \
-                         prev_hash, hash) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(seq)
-                    .bind(entry.at)
-                    .bind(&entry.actor_id)
-                    .bind(&entry.actor_role)
-                    .bind(&entry.on_behalf_of)
-                    .bind(entry.subject_id.map(|s| s.as_uuid()))
-                    .bind(&entry.resource)
-                    .bind(&entry.action)
-                    .bind(&entry.outcome)
-                    .bind(&entry.relationship)
-                    .bind(&entry.request_id)
-                    .bind(&prev_hash)
-                    .bind(&hash)
-                    .execute(&mut *tx)
-                    .await?;
-                    seqs.push(seq);
-                    prev_hash = hash;
-                }
-                tx.commit().await?;
-                Ok(seqs)
-            }
-
-            async fn audit_for_subject(
-                &self,
-                subject: livingwell_core::domain::PersonId,
-                before: Option<i64>,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::AuditRecord>> {
-                let rows: Vec<$crate::store::sql::AuditRow> = sqlx::query_as(
-                    sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
-                         ORDER BY seq DESC LIMIT $3",
-                        $crate::store::sql::AUDIT_COLUMNS
-                    )),
-                )
-                .bind(subject.as_uuid())
-                .bind(before.unwrap_or(i64::MAX))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn audit_after(
-                &self,
-                after: i64,
-                limit: i64,
-            ) -> $crate::store::StoreResult<Vec<$crate::store::AuditRecord>> {
-                let rows: Vec<$crate::store::sql::AuditRow> = sqlx::query_as(
-                    sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-                        $crate::store::sql::AUDIT_COLUMNS
-                    )),
-                )
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(Into::into).collect())
-            }
-
-            async fn audit_head(
-                &self,
-            ) -> $crate::store::StoreResult<Option<$crate::store::AuditHead>> {
-                let head: Option<(i64, Vec<u8>)> =
-                    sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(head.map(|(seq, hash)| $crate::store::AuditHead { seq, hash }))
-            }
+        if ended.rows_affected() == 1 {
+            DB::notify_session_ended(&mut tx, session).await?;
         }
-    };
-}
+        tx.commit().await?;
+        Ok(())
+    }
 
-pub(super) use impl_store;
+    async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO refresh_tokens (id, session_id, token_hash, issued_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(token.id)
+        .bind(token.session_id)
+        .bind(&token.token_hash)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn refresh_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenRecord>> {
+        let row: Option<RefreshTokenRow> = sqlx::query_as(
+            "SELECT t.id, t.session_id, s.user_id, t.expires_at, t.rotated_at, \
+             (s.revoked_at IS NOT NULL) AS session_revoked, \
+             s.created_at AS session_started_at, s.refresh_secret AS session_secret, \
+             COALESCE(s.authenticated_at, s.created_at) AS session_authenticated_at \
+             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+             WHERE t.token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn mark_rotated(&self, token: Uuid, at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL",
+        )
+        .bind(token)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_client(
+        &self,
+        client: &OAuthClientRecord,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&client.client_id)
+        .bind(&client.name)
+        .bind(&client.secret_hash)
+        .bind(scopes_json(&client.scopes))
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>> {
+        let row: Option<ClientRow> = sqlx::query_as(
+            "SELECT client_id, name, secret_hash, scopes FROM oauth_clients \
+             WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "SELECT kid, sealed_private_key, created_at, retire_after FROM signing_keys \
+             WHERE retired_at IS NULL ORDER BY created_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, sealed_private_key, created_at, retire_after) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.kid)
+        .bind(&key.sealed_private_key)
+        .bind(key.created_at)
+        .bind(key.retire_after)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        retire_others_after: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        // An older key keeps an earlier time: it stopped signing at an earlier rotation.
+        sqlx::query(
+            "UPDATE signing_keys SET retire_after = $1 \
+             WHERE retired_at IS NULL AND retire_after IS NULL",
+        )
+        .bind(retire_others_after)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, sealed_private_key, created_at, retire_after) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&key.kid)
+        .bind(&key.sealed_private_key)
+        .bind(key.created_at)
+        .bind(key.retire_after)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reseal_signing_key(&self, kid: &str, was: &[u8], sealed: &[u8]) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE signing_keys SET sealed_private_key = $1 \
+             WHERE kid = $2 AND sealed_private_key = $3",
+        )
+        .bind(sealed)
+        .bind(kid)
+        .bind(was)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn retire_signing_keys(&self, at: DateTime<Utc>) -> StoreResult<Vec<String>> {
+        let kids: Vec<(String,)> = sqlx::query_as(
+            "UPDATE signing_keys SET retired_at = $1, sealed_private_key = NULL \
+             WHERE retired_at IS NULL AND retire_after <= $1 RETURNING kid",
+        )
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(kids.into_iter().map(|(kid,)| kid).collect())
+    }
+
+    async fn signing_key_history(&self) -> StoreResult<Vec<SigningKeySummary>> {
+        let rows: Vec<SigningKeySummaryRow> = sqlx::query_as(
+            "SELECT kid, created_at, retire_after, retired_at FROM signing_keys \
+             ORDER BY created_at DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
+        let mut tx = DB::begin_write(&self.pool).await?;
+        DB::lock_audit_chain(&mut tx).await?;
+        let last: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (mut seq, mut prev_hash) =
+            last.unwrap_or_else(|| (0, crate::audit::GENESIS_HASH.to_vec()));
+        let mut seqs = Vec::with_capacity(entries.len());
+        for entry in entries {
+            seq += 1;
+            let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
+                 subject_id, resource, action, outcome, relationship, request_id, \
+                 prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(seq)
+            .bind(entry.at)
+            .bind(&entry.actor_id)
+            .bind(&entry.actor_role)
+            .bind(&entry.on_behalf_of)
+            .bind(entry.subject_id.map(|s| s.as_uuid()))
+            .bind(&entry.resource)
+            .bind(&entry.action)
+            .bind(&entry.outcome)
+            .bind(&entry.relationship)
+            .bind(&entry.request_id)
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+            seqs.push(seq);
+            prev_hash = hash;
+        }
+        tx.commit().await?;
+        Ok(seqs)
+    }
+
+    async fn audit_for_subject(
+        &self,
+        subject: PersonId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
+                 ORDER BY seq DESC LIMIT $3",
+            AUDIT_COLUMNS
+        )))
+        .bind(subject.as_uuid())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+            AUDIT_COLUMNS
+        )))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn audit_head(&self) -> StoreResult<Option<AuditHead>> {
+        let head: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(head.map(|(seq, hash)| AuditHead { seq, hash }))
+    }
+}

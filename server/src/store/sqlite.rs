@@ -10,12 +10,8 @@ use sqlx::sqlite::{
 use tokio::sync::mpsc;
 
 use super::StoreResult;
-use super::appointments::impl_appointment_store;
 use super::backend::{Backend, SqlStore, Tx};
 use super::events::StoreNotice;
-use super::messages::impl_message_store;
-use super::plans::impl_plan_store;
-use super::sql::impl_store;
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
 /// `BEGIN IMMEDIATE`, so they take the write lock before reading and never fail half-way when
@@ -29,12 +25,6 @@ impl SqliteStore {
             .connect_with(Self::connect_options(url)?)
             .await?;
         Ok(Self { pool })
-    }
-
-    /// A store over a pool the caller made (with [`Self::connect_options`]), for tests that
-    /// need to size it or hold its connections.
-    pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
     }
 
     /// How every connection to the file is opened: WAL, full sync, foreign keys, busy timeout.
@@ -55,18 +45,16 @@ impl SqliteStore {
         }
         Ok(options)
     }
-
-    async fn run_migrations(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
 /// One process owns a SQLite file: `BEGIN IMMEDIATE` already holds its single write lock, and the
 /// process announces its own commits (see [`crate::events`]), so there is nothing to notify.
 impl Backend for Sqlite {
+    async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/sqlite").run(pool).await?;
+        Ok(())
+    }
+
     async fn begin_write(pool: &SqlitePool) -> StoreResult<Tx<Sqlite>> {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
@@ -93,8 +81,3 @@ impl Backend for Sqlite {
         Ok(None)
     }
 }
-
-impl_store!(SqliteStore);
-impl_plan_store!(SqliteStore);
-impl_appointment_store!(SqliteStore);
-impl_message_store!(SqliteStore);
