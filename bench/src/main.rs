@@ -22,6 +22,7 @@ use clap::Parser;
 use livingwell_core::domain::message::{Availability, ClockTime, ConversationId, Day, WorkingSpan};
 use livingwell_core::domain::{PersonId, Role, TeamId, UserId};
 use livingwell_server::auth::throttle::ThrottleSettings;
+use livingwell_server::clock::Clock;
 use livingwell_server::http::{self, AppState, MessagingSettings, SendRate, Settings};
 use livingwell_server::store::messages::ConversationKey;
 use livingwell_server::store::{self, PersonRecord, Store, TeamRecord, UserRecord};
@@ -203,7 +204,7 @@ struct Account {
 }
 
 async fn create_pairs(store: &dyn Store, pairs: usize) -> anyhow::Result<Vec<Pair>> {
-    let now = store::now();
+    let now = Clock::System.now();
     let hash = livingwell_server::auth::passwords::hash(PASSWORD.to_owned()).await?;
     let team = TeamRecord {
         id: TeamId::new(),

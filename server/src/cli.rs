@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 use livingwell_core::api::Validate;
 use livingwell_core::api::people::CreateUserRequest;
@@ -19,6 +19,7 @@ use crate::audit::{self, Verification};
 use crate::auth::key_ring::{self, KeyRingError};
 use crate::auth::passwords;
 use crate::auth::sealing::{self, KeyEncryptionKey};
+use crate::clock::Clock;
 use crate::demo;
 use crate::http::{self, AppState, Settings};
 use crate::store::{self, Store, UserRecord};
@@ -280,7 +281,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             if demo {
-                seed_demo(store.as_ref(), &demo_password).await?;
+                seed_demo(store.as_ref(), &demo_password, Clock::System.now()).await?;
             }
             serve(
                 store,
@@ -332,7 +333,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn rotate_keys(store: &dyn Store, kek: &KeyEncryptionKey) -> anyhow::Result<()> {
-    let rotation = key_ring::rotate(store, kek)
+    let rotation = key_ring::rotate(store, kek, Clock::System.now())
         .await
         .map_err(|error| match error {
             KeyRingError::Unreadable { .. } => anyhow::Error::new(error)
@@ -498,8 +499,8 @@ fn load_outcome_labels(
     Ok(labels)
 }
 
-async fn seed_demo(store: &dyn Store, password: &str) -> anyhow::Result<()> {
-    match demo::seed(store, password).await? {
+async fn seed_demo(store: &dyn Store, password: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
+    match demo::seed(store, password, now).await? {
         demo::Seeded::Created => say("Demo data created. Sign in with any of:"),
         demo::Seeded::AlreadyThere => say("Demo data already present. Sign in with any of:"),
     }
@@ -648,7 +649,7 @@ async fn add_user(
         display_name: request.display_name,
         person_id: None,
     };
-    store.create_user(&user, store::now()).await?;
+    store.create_user(&user, Clock::System.now()).await?;
     say(&format!("created {} ({})", user.username, role.as_str()));
     Ok(())
 }

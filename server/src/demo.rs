@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{
     ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, StaffScope, TeamId, UserId,
@@ -94,8 +95,13 @@ pub enum Seeded {
     AlreadyThere,
 }
 
-/// Creates the demo people unless they are already there.
-pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError> {
+/// Creates the demo people unless they are already there, as of `now` (the server's clock):
+/// appointments are days from it, messages hours before it.
+pub async fn seed(
+    store: &dyn Store,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<Seeded, DemoError> {
     let names = store.person_display_names().await?;
     if !names.is_empty() {
         let demo: BTreeSet<&str> = [ALEX, ROBIN].into();
@@ -105,7 +111,6 @@ pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError
             Err(DemoError::NotADemoDatabase)
         };
     }
-    let now = store::now();
     let hash = passwords::hash(password.to_owned()).await?;
     let west = TeamRecord {
         id: TeamId::new(),
@@ -203,9 +208,9 @@ pub async fn seed(store: &dyn Store, password: &str) -> Result<Seeded, DemoError
             now,
         )
         .await?;
-    seed_plans(store, &alex, &priya, &sam).await?;
-    seed_appointments(store, &alex, &robin, &priya, &west).await?;
-    seed_conversation(store, &alex, &jo).await?;
+    seed_plans(store, &alex, &priya, &sam, now).await?;
+    seed_appointments(store, &alex, &robin, &priya, &west, now).await?;
+    seed_conversation(store, &alex, &jo, now).await?;
     Ok(Seeded::Created)
 }
 
@@ -215,8 +220,8 @@ async fn seed_plans(
     alex: &PersonRecord,
     priya: &UserRecord,
     sam: &UserRecord,
+    now: DateTime<Utc>,
 ) -> Result<(), DemoError> {
-    let now = store::now();
     let plan: EnablementPlan = serde_json::from_str(ALEX_ENABLEMENT_PLAN)?;
     let mut wrap: Wrap = serde_json::from_str(ALEX_WRAP)?;
     if let Some(sister) = wrap.crisis_plan.supporters.helpers.first_mut() {
@@ -286,6 +291,7 @@ pub async fn seed_appointments(
     robin: &PersonRecord,
     priya: &UserRecord,
     west: &TeamRecord,
+    now: DateTime<Utc>,
 ) -> Result<(), DemoError> {
     use chrono::{Datelike, Duration, TimeZone};
     use livingwell_core::domain::appointment::{
@@ -297,7 +303,6 @@ pub async fn seed_appointments(
         AppointmentRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
     };
 
-    let now = store::now();
     let today = now.with_timezone(&LONDON).date_naive();
     // `days` from today at `hour`:00 in London, as UTC.
     let at = |days: i64, hour: u32| {
@@ -400,6 +405,7 @@ async fn seed_conversation(
     store: &dyn Store,
     alex: &PersonRecord,
     jo: &UserRecord,
+    now: DateTime<Utc>,
 ) -> Result<(), DemoError> {
     use chrono::Duration;
     use livingwell_core::domain::message::{ClientMessageId, MessageId};
@@ -410,7 +416,6 @@ async fn seed_conversation(
         .user_by_username("alex")
         .await?
         .ok_or(DemoError::Inconsistent("alex's account"))?;
-    let now = store::now();
     let conversation = store
         .ensure_conversation(ConversationKey::Peer(alex.id), now - Duration::days(3))
         .await?;

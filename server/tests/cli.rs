@@ -161,7 +161,7 @@ async fn demo_refuses_a_database_with_real_people() {
         display_name: "Dana Whitlock".into(),
         team_id: None,
         peer_worker_id: None,
-        created_at: livingwell_server::store::now(),
+        created_at: livingwell_server::clock::Clock::System.now(),
     };
     store.create_person(&person, None).await.unwrap();
     let status = livingwell(&db.url)
@@ -840,7 +840,7 @@ async fn a_postgres_database_dump_holds_no_usable_private_key() {
 /// stored as plain PKCS#8 DER.
 async fn database_from_before_sealing(db: &TestDatabase, kid: &str, der: &[u8]) {
     let insert = "INSERT INTO signing_keys (kid, private_der, created_at) VALUES ($1, $2, $3)";
-    let created_at = livingwell_server::store::now() - chrono::Duration::days(30);
+    let created_at = livingwell_server::clock::Clock::System.now() - chrono::Duration::days(30);
     match db.backend() {
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.unwrap();

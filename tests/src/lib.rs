@@ -107,7 +107,7 @@ impl TestServer {
         settings: Settings,
     ) -> anyhow::Result<Self> {
         store.migrate().await?;
-        livingwell_server::demo::seed(store.as_ref(), PASSWORD).await?;
+        livingwell_server::demo::seed(store.as_ref(), PASSWORD, settings.clock.now()).await?;
         let state = AppState::new(store.clone(), &settings).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;

@@ -328,7 +328,7 @@ async fn audit_system_token(server: &TestServer) -> String {
                 secret_hash: passwords::hash("audit-system-secret".into()).await.unwrap(),
                 scopes: [StaffScope::AuditRead].into(),
             },
-            livingwell_server::store::now(),
+            livingwell_server::clock::Clock::System.now(),
         )
         .await
         .unwrap();

@@ -247,7 +247,7 @@ async fn a_batch_repeating_a_client_id_stores_it_once_and_numbers_stay_gap_free(
             sender_id: alex.user_id.parse().unwrap(),
             client_id,
             body: body.to_owned(),
-            created_at: livingwell_server::store::now(),
+            created_at: livingwell_server::clock::Clock::System.now(),
         },
         notice: None,
     };

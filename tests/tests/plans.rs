@@ -30,7 +30,11 @@ struct Alex {
 }
 
 async fn start(backend: Backend) -> Alex {
-    let server = TestServer::start(backend).await.unwrap();
+    alex_on(TestServer::start(backend).await.unwrap()).await
+}
+
+/// Alex signed in on `server`.
+async fn alex_on(server: TestServer) -> Alex {
     let alex = server.login("alex").await;
     let person = alex.person_id.clone().unwrap();
     Alex {
@@ -234,13 +238,16 @@ async fn revoked_carer_gets_not_found_on_the_next_request(backend: Backend) {
 }
 
 async fn expired_grant_behaves_like_a_revoked_one(backend: Backend) {
-    let a = start(backend).await;
+    let (server, clock) = TestServer::start_at(backend, chrono::Utc::now())
+        .await
+        .unwrap();
+    let a = alex_on(server).await;
     let sam = a.server.login("sam").await;
     let id = consent_id(&a).await;
     a.server
         .delete(&a.path(&format!("/consents/{id}")), &a.alex.access_token)
         .await;
-    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let expires_at = clock.now() + chrono::Duration::minutes(2);
     let grant = a
         .server
         .post(
@@ -252,7 +259,7 @@ async fn expired_grant_behaves_like_a_revoked_one(backend: Backend) {
     assert_eq!(grant.status, StatusCode::CREATED, "{}", grant.text);
     let during = crisis_plan_as(&a, &sam.access_token).await;
     assert_eq!(during.body["sections"].as_object().unwrap().len(), 1);
-    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    clock.advance(chrono::Duration::minutes(2));
     assert_eq!(
         crisis_plan_as(&a, &sam.access_token).await.status,
         StatusCode::NOT_FOUND

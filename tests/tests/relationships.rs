@@ -198,12 +198,14 @@ async fn grant_to_someone_on_the_do_not_involve_list_is_refused(backend: Backend
 }
 
 async fn expired_consent_behaves_like_a_revoked_one(backend: Backend) {
-    let server = TestServer::start(backend).await.unwrap();
+    let (server, clock) = TestServer::start_at(backend, chrono::Utc::now())
+        .await
+        .unwrap();
     let alex = server.login("alex").await;
     let person = alex.person_id.clone().unwrap();
     let sam = server.login("sam").await;
     let path = format!("/v1/people/{person}");
-    // Replace the open-ended demo consent with one that ends in two seconds.
+    // Replace the open-ended demo consent with one that ends in two minutes.
     let consents = server
         .get(&format!("{path}/consents"), &alex.access_token)
         .await;
@@ -214,7 +216,7 @@ async fn expired_consent_behaves_like_a_revoked_one(backend: Backend) {
             &alex.access_token,
         )
         .await;
-    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let expires_at = clock.now() + chrono::Duration::minutes(2);
     let grant = server
         .post(
             &format!("{path}/consents"),
@@ -227,7 +229,7 @@ async fn expired_consent_behaves_like_a_revoked_one(backend: Backend) {
         server.get(&path, &sam.access_token).await.status,
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    clock.advance(chrono::Duration::minutes(2));
     assert_eq!(
         server.get(&path, &sam.access_token).await.status,
         StatusCode::NOT_FOUND

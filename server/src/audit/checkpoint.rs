@@ -412,12 +412,13 @@ mod tests {
     use livingwell_testkit::{Backend, TestDatabase};
 
     use super::*;
+    use crate::clock::Clock;
     use crate::store::{self, NewAuditEntry};
 
     fn reads(count: usize) -> Vec<NewAuditEntry> {
         (0..count)
             .map(|_| NewAuditEntry {
-                at: store::now(),
+                at: Clock::System.now(),
                 actor_id: Some("alex".to_owned()),
                 actor_role: "service_user".to_owned(),
                 on_behalf_of: None,

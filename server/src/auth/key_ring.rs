@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::sealing::{KeyEncryptionKey, OpenError, StoredKey};
 use super::tokens::{ACCESS_TOKEN_SECONDS, KeySet, LEEWAY_SECONDS, TokenKeys, kid_for};
+use crate::clock::Clock;
 use crate::store::{SigningKeyRecord, Store, StoreError};
 
 /// How often a running process reads the keys again.
@@ -71,6 +72,8 @@ pub struct Rotation {
 pub struct KeyRing {
     store: Arc<dyn Store>,
     kek: KeyEncryptionKey,
+    /// Judges which keys have reached their retirement time.
+    clock: Clock,
     tokens: Arc<TokenKeys>,
     /// When a token's unknown kid last made this process read the keys.
     unknown_kid_reloaded_at: tokio::sync::Mutex<Option<Instant>>,
@@ -83,22 +86,24 @@ impl KeyRing {
         store: Arc<dyn Store>,
         kek: KeyEncryptionKey,
         issuer: &str,
+        clock: Clock,
     ) -> Result<Arc<Self>, KeyRingError> {
-        let mut keys = open_stored(store.as_ref(), &kek, crate::store::now()).await?;
+        let mut keys = open_stored(store.as_ref(), &kek, clock.now()).await?;
         if keys.is_empty() {
             let key = SigningKey::generate(&mut rand::rngs::OsRng);
             store
-                .insert_signing_key(&sealed_record(&kek, &key)?)
+                .insert_signing_key(&sealed_record(&kek, &key, clock.now())?)
                 .await?;
             // Read back rather than use `key`: a process starting at the same moment may have
             // stored a key too, and then all of them verify and the newest signs.
-            keys = open_stored(store.as_ref(), &kek, crate::store::now()).await?;
+            keys = open_stored(store.as_ref(), &kek, clock.now()).await?;
         }
         let set = key_set(&keys)?;
         Ok(Arc::new(Self {
             tokens: Arc::new(TokenKeys::new(set, issuer)),
             store,
             kek,
+            clock,
             unknown_kid_reloaded_at: tokio::sync::Mutex::new(None),
         }))
     }
@@ -110,7 +115,7 @@ impl KeyRing {
 
     /// Reads the keys again, retiring those whose time has come.
     pub async fn reload(&self) -> Result<(), KeyRingError> {
-        let keys = open_stored(self.store.as_ref(), &self.kek, crate::store::now()).await?;
+        let keys = open_stored(self.store.as_ref(), &self.kek, self.clock.now()).await?;
         self.tokens.replace(key_set(&keys)?);
         Ok(())
     }
@@ -159,14 +164,17 @@ impl KeyRing {
 }
 
 /// Adds a new key that signs from now on; the keys in use before it retire once every token
-/// they can have signed has expired.
-pub async fn rotate(store: &dyn Store, kek: &KeyEncryptionKey) -> Result<Rotation, KeyRingError> {
-    let now = crate::store::now();
+/// they can have signed has expired. `now` is when the rotation happens.
+pub async fn rotate(
+    store: &dyn Store,
+    kek: &KeyEncryptionKey,
+    now: DateTime<Utc>,
+) -> Result<Rotation, KeyRingError> {
     // Opening the stored keys first proves this is the deployment's KEK: a key sealed under
     // another would be one the running servers cannot open.
     let previous = open_stored(store, kek, now).await?;
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let record = sealed_record(kek, &key)?;
+    let record = sealed_record(kek, &key, now)?;
     let retire_after = now + retirement_delay();
     store.rotate_signing_key(&record, retire_after).await?;
     // Keys already retiring keep their earlier time.
@@ -202,12 +210,13 @@ fn key_set(keys: &[(String, SigningKey)]) -> Result<KeySet, KeyRingError> {
 fn sealed_record(
     kek: &KeyEncryptionKey,
     key: &SigningKey,
+    created_at: DateTime<Utc>,
 ) -> Result<SigningKeyRecord, KeyRingError> {
     let kid = kid_for(key);
     Ok(SigningKeyRecord {
         sealed_private_key: kek.seal(&kid, key).map_err(|_| KeyRingError::Making)?,
         kid,
-        created_at: crate::store::now(),
+        created_at,
         retire_after: None,
     })
 }

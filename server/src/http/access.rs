@@ -4,13 +4,14 @@
 //! relationship, asks [`crate::policy::decide`], and records the outcome in the audit log
 //! *before* anything is served. If the audit entry cannot be stored the request ends with 503.
 
+use chrono::{DateTime, Utc};
 use livingwell_core::domain::PersonId;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::Caller;
 use crate::policy::{self, Action, Denial, Grounds, Relationship, Resource};
-use crate::store::{self, NewAuditEntry};
+use crate::store::NewAuditEntry;
 
 /// Permission to act on one person's record, for this request only.
 #[derive(Debug)]
@@ -18,6 +19,9 @@ pub struct Access {
     pub person: PersonId,
     pub grounds: Grounds,
     pub relationship: Relationship,
+    /// When access was decided: the instant time-limited grounds (a consent, emergency access)
+    /// were judged at, and so the one that judges what they show.
+    pub at: DateTime<Utc>,
 }
 
 pub async fn authorize(
@@ -28,7 +32,7 @@ pub async fn authorize(
     action: Action,
     request_id: &str,
 ) -> Result<Access, ApiError> {
-    let now = store::now();
+    let now = state.clock.now();
     let relationship = policy::relationship(state.store.as_ref(), caller, person, now).await?;
     let decision = policy::decide(caller, &relationship, resource, action, now);
     let entry = NewAuditEntry {
@@ -54,6 +58,7 @@ pub async fn authorize(
             person,
             grounds,
             relationship,
+            at: now,
         }),
         Err(Denial::NotFound) => Err(ApiError::NotFound),
         Err(Denial::Forbidden) => Err(ApiError::Forbidden),
@@ -71,7 +76,7 @@ pub async fn record_unscoped(
     state
         .audit
         .record(NewAuditEntry {
-            at: store::now(),
+            at: state.clock.now(),
             actor_id: Some(caller.audit_id()),
             actor_role: caller.audit_role().to_owned(),
             on_behalf_of: caller.on_behalf_of(),

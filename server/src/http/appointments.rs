@@ -49,12 +49,12 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use crate::auth::Caller;
 use crate::policy::{Action, Grounds, Resource};
+use crate::store::TeamRecord;
 use crate::store::appointments::{
     AppointmentRecord, BookingChange, BookingRecord, DiaryScope, NewBooking, ProgrammeRecord,
     ProgrammeSessionRecord, Window,
 };
 use crate::store::events::NewEvent;
-use crate::store::{self, TeamRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -256,6 +256,7 @@ fn plausible(at: DateTime<Utc>) -> bool {
 }
 
 fn window(
+    now: DateTime<Utc>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     cursor: Option<&str>,
@@ -271,7 +272,7 @@ fn window(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let from = from.unwrap_or_else(|| store::now() - default_back);
+    let from = from.unwrap_or(now - default_back);
     let to = to.unwrap_or(from + default_span);
     if to <= from {
         return Err(ApiError::invalid("to", "not_after_from"));
@@ -459,7 +460,7 @@ async fn notify_person(state: &AppState, record: &AppointmentRecord, change: &st
             kind: "appointment_changed".into(),
             person_id: Some(record.person_id),
             data: json!({"appointment_id": record.id, "change": change}),
-            created_at: store::now(),
+            created_at: state.clock.now(),
         }],
     )
     .await;
@@ -475,7 +476,7 @@ async fn notify_workers(state: &AppState, record: &AppointmentRecord, kind: Requ
             kind: "appointment_request_made".into(),
             person_id: Some(record.person_id),
             data: json!({"appointment_id": record.id, "request": kind}),
-            created_at: store::now(),
+            created_at: state.clock.now(),
         })
         .collect();
     publish(state, events).await;
@@ -496,7 +497,7 @@ async fn notify_offers(state: &AppState, offered: &[BookingRecord]) {
                     "booking_id": booking.id,
                     "offer_expires_at": booking.offer_expires_at,
                 }),
-                created_at: store::now(),
+                created_at: state.clock.now(),
             }),
             Ok(None) => {}
             Err(_) => tracing::error!("looking up the account to notify failed"),
@@ -509,7 +510,7 @@ async fn notify_offers(state: &AppState, offered: &[BookingRecord]) {
 /// now offered them. Called on reads that show bookings, so a lapsed offer is never shown as
 /// open; a periodic task may call it too.
 pub async fn settle_lapsed_offers(state: &AppState) -> ApiResult<()> {
-    let now = store::now();
+    let now = state.clock.now();
     for programme in state
         .store
         .programmes_with_lapsed_offers(now, SETTLE_BATCH)
@@ -547,6 +548,7 @@ async fn list_appointments(
     .await?;
     let limit = page_limit(query.limit)?;
     let window = window(
+        state.clock.now(),
         query.from,
         query.to,
         query.cursor.as_deref(),
@@ -592,7 +594,7 @@ async fn create_appointment(
     }
     let worker_ids = check_workers(&state, &request.worker_ids).await?;
     check_location(&state, &request.location).await?;
-    let now = store::now();
+    let now = state.clock.now();
     let record = AppointmentRecord {
         id: AppointmentId::new(),
         person_id: person,
@@ -670,6 +672,7 @@ async fn calendar_feed(
         return Err(ApiError::Forbidden);
     }
     let mut window = window(
+        state.clock.now(),
         query.from,
         query.to,
         None,
@@ -757,7 +760,7 @@ async fn update_appointment(
     if request.kind == Some(AppointmentKind::EnablementWorkshop) {
         return Err(ApiError::invalid("kind", "book_the_programme"));
     }
-    let now = store::now();
+    let now = state.clock.now();
     let mut next = current.clone();
     let starts_at = request.starts_at.map_or(current.starts_at, stored);
     let ends_at = request.ends_at.map_or(current.ends_at, stored);
@@ -814,7 +817,7 @@ async fn save(
     change: &str,
 ) -> ApiResult<axum::Json<AppointmentView>> {
     next.sequence = read_sequence + 1;
-    next.updated_at = store::now();
+    next.updated_at = state.clock.now();
     if !state.store.update_appointment(&next, read_sequence).await? {
         return Err(conflict("sequence", "changed_meanwhile"));
     }
@@ -879,7 +882,7 @@ async fn cancel_appointment(
                 RequestKind::Reschedule => Decision::Decline,
             },
             message: None,
-            answered_at: store::now(),
+            answered_at: state.clock.now(),
         });
     }
     save(&state, next, current.sequence, "cancelled").await
@@ -901,7 +904,7 @@ async fn respond(
 ) -> ApiResult<axum::Json<AppointmentView>> {
     let (current, _) =
         authorized_appointment(&state, &caller, id, Action::Respond, &request_id).await?;
-    let now = store::now();
+    let now = state.clock.now();
     if !current.status.is_open() {
         return Err(conflict("action", "not_open"));
     }
@@ -970,7 +973,7 @@ async fn answer_request(
     if !current.status.is_open() {
         return Err(conflict("status", "not_open"));
     }
-    let now = store::now();
+    let now = state.clock.now();
     let mut next = current.clone();
     if request.decision == Decision::Accept {
         match pending.kind {
@@ -1065,6 +1068,7 @@ async fn diary(
         }
     };
     let window = window(
+        state.clock.now(),
         query.from,
         query.to,
         query.cursor.as_deref(),
@@ -1225,7 +1229,7 @@ async fn create_programme(
             })
             .collect(),
         created_by: caller.audit_id(),
-        created_at: store::now(),
+        created_at: state.clock.now(),
     };
     state.store.insert_programme(&programme).await?;
     Ok((
@@ -1246,7 +1250,7 @@ async fn get_programme(
     if !may_see_programmes(&caller) {
         return Err(ApiError::Forbidden);
     }
-    let offered = state.store.settle_offers(id, store::now()).await?;
+    let offered = state.store.settle_offers(id, state.clock.now()).await?;
     notify_offers(&state, &offered).await;
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(programme_view(&state, &programme).await?))
@@ -1277,7 +1281,7 @@ async fn programme_bookings(
     if !allowed {
         return Err(ApiError::Forbidden);
     }
-    let offered = state.store.settle_offers(id, store::now()).await?;
+    let offered = state.store.settle_offers(id, state.clock.now()).await?;
     notify_offers(&state, &offered).await;
     let mut shown = Vec::new();
     let mut seen: HashMap<PersonId, bool> = HashMap::new();
@@ -1351,7 +1355,7 @@ async fn book(
             programme_id: id,
             session_id: request.session_id,
             person_id: person,
-            at: store::now(),
+            at: state.clock.now(),
         })
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -1404,7 +1408,7 @@ async fn cancel_booking(
     authorized_booking(&state, &caller, id, booking, &request_id).await?;
     let change = state
         .store
-        .cancel_booking(id, booking, store::now())
+        .cancel_booking(id, booking, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
     notify_offers(&state, &change.offered).await;
@@ -1429,7 +1433,7 @@ async fn answer_offer(
     authorized_booking(&state, &caller, id, booking, &request_id).await?;
     let change: BookingChange = state
         .store
-        .answer_offer(id, booking, request.decision, store::now())
+        .answer_offer(id, booking, request.decision, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
     notify_offers(&state, &change.offered).await;

@@ -62,7 +62,6 @@ use crate::store::messages::{
     ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
     MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
 };
-use crate::store::{self};
 
 /// Most conversations one list holds (a team inbox is the longest).
 const CONVERSATION_LIST_MAX: i64 = 500;
@@ -94,7 +93,7 @@ async fn list_conversations(
     RequestId(request_id): RequestId,
     Query(query): Query<ConversationQuery>,
 ) -> ApiResult<axum::Json<ConversationList>> {
-    let now = store::now();
+    let now = state.clock.now();
     let caller = Caller::User(user.clone());
     let listed: Vec<(ConversationSummary, ConversationRole)> = match query.person_id {
         Some(person) => {
@@ -263,7 +262,7 @@ async fn publish(
     person: Option<PersonId>,
     events: &[(&str, serde_json::Value)],
 ) {
-    let now = store::now();
+    let now = state.clock.now();
     let events: Vec<NewEvent> = events
         .iter()
         .flat_map(|(kind, data)| {
@@ -326,7 +325,7 @@ async fn list_messages(
                     delivered_seq: newest,
                     read_seq: 0,
                 },
-                store::now(),
+                state.clock.now(),
             )
             .await?;
         if after.delivered_seq > before.delivered_seq {
@@ -373,7 +372,7 @@ async fn send_message(
         .check_send(user.id)
         .map_err(ApiError::RateLimited)?;
     let open = open_conversation(&state, &user, id, Action::Write, &request_id).await?;
-    let now = store::now();
+    let now = state.clock.now();
     let notice = out_of_hours_notice(&state, &open, now);
     let message = NewMessage {
         id: MessageId::new(),
@@ -481,7 +480,7 @@ async fn mark_read(
                 delivered_seq: request.up_to_seq,
                 read_seq: request.up_to_seq,
             },
-            store::now(),
+            state.clock.now(),
         )
         .await?;
     if after.read_seq > before.read_seq {
@@ -537,7 +536,7 @@ async fn report_message(
             message_id: id,
             reporter_id: user.id,
             reason: request.reason,
-            created_at: store::now(),
+            created_at: state.clock.now(),
         })
         .await?;
     if created {
@@ -617,7 +616,7 @@ async fn set_availability(
     let availability = request.into_availability();
     state
         .store
-        .set_availability(user.id, &availability, store::now())
+        .set_availability(user.id, &availability, state.clock.now())
         .await?;
     Ok(axum::Json(availability_view(&state, availability)))
 }

@@ -114,6 +114,7 @@ impl AppState {
             store.clone(),
             settings.key_encryption_key.clone(),
             &settings.issuer,
+            settings.clock.clone(),
         )
         .await
         .context("opening the token signing keys")?;

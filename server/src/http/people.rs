@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::Duration;
+use chrono::{Duration, SubsecRound};
 use livingwell_core::api::people::{
     AccessLogEntry, AccessLogPage, CarerLinkView, ConsentView, CreatePersonRequest,
     EMERGENCY_ACCESS_DEFAULT_MINUTES, EmergencyAccessRequest, EmergencyAccessView,
@@ -24,7 +24,7 @@ use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use super::sessions::{display_names, person_view, user_view};
 use crate::auth::Caller;
 use crate::policy::{Action, Resource};
-use crate::store::{self, EmergencyAccessRecord, GrantRefusal, PersonRecord};
+use crate::store::{EmergencyAccessRecord, GrantRefusal, PersonRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -72,7 +72,7 @@ async fn create_person(
             return Err(ApiError::invalid("team_id", "not_your_team"));
         }
     }
-    let now = store::now();
+    let now = state.clock.now();
     let person = PersonRecord {
         id: PersonId::new(),
         display_name: request.display_name.trim().to_owned(),
@@ -163,7 +163,7 @@ async fn place_on_team(
     }
     state
         .store
-        .place_on_team(person, request.team_id, store::now())
+        .place_on_team(person, request.team_id, state.clock.now())
         .await?;
     current_view(&state, person).await
 }
@@ -194,7 +194,7 @@ async fn allocate_peer(
     }
     state
         .store
-        .allocate_peer(person, request.peer_worker_id, store::now())
+        .allocate_peer(person, request.peer_worker_id, state.clock.now())
         .await?;
     current_view(&state, person).await
 }
@@ -262,7 +262,7 @@ async fn link_carer(
         .filter(|r| !r.is_empty());
     state
         .store
-        .link_carer(person, request.carer_id, relationship, store::now())
+        .link_carer(person, request.carer_id, relationship, state.clock.now())
         .await?;
     Ok(StatusCode::CREATED)
 }
@@ -321,7 +321,7 @@ async fn grant_consent(
     // Sharing more widens who sees the record: it needs the password entered recently, so a
     // phone left unlocked cannot be used to share the person's plan. Revoking never does.
     super::accounts::require_recent_sign_in(&state, &caller)?;
-    let now = store::now();
+    let now = state.clock.now();
     let errors = request.field_errors_at(now);
     let Some(grantee) = request.grantee().filter(|_| errors.is_empty()) else {
         return Err(ApiError::Invalid(errors));
@@ -337,7 +337,9 @@ async fn grant_consent(
         scopes: request.scopes,
         crisis_plan_sections: request.crisis_plan_sections,
         created_at: now,
-        expires_at: request.expires_at,
+        // Kept at the precision every stored time has, so the consent ends at the same instant
+        // on both databases (Postgres would round a finer time, SQLite would keep it).
+        expires_at: request.expires_at.map(|at| at.trunc_subsecs(6)),
         revoked_at: None,
     };
     match state.store.grant_consent(&consent).await? {
@@ -376,7 +378,7 @@ async fn revoke_consent(
     .await?;
     if state
         .store
-        .revoke_consent(person, consent, store::now())
+        .revoke_consent(person, consent, state.clock.now())
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -411,7 +413,7 @@ async fn exclude_user(
     }
     state
         .store
-        .exclude_user(person, request.user_id, store::now())
+        .exclude_user(person, request.user_id, state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -450,7 +452,7 @@ async fn emergency_access(
     if state.store.person(person).await?.is_none() {
         return Err(ApiError::NotFound);
     }
-    let now = store::now();
+    let now = state.clock.now();
     let minutes = request
         .duration_minutes
         .unwrap_or(EMERGENCY_ACCESS_DEFAULT_MINUTES);

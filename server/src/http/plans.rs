@@ -29,7 +29,6 @@ use super::printable;
 use super::sessions::display_names;
 use crate::auth::Caller;
 use crate::policy::{Action, Grounds, Resource};
-use crate::store;
 use crate::store::events::NewEvent;
 use crate::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
@@ -154,7 +153,7 @@ async fn notify(
     data: serde_json::Value,
 ) -> ApiResult<()> {
     let actor_id = actor.audit_id();
-    let now = store::now();
+    let now = state.clock.now();
     let unique: BTreeSet<UserId> = recipients.into_iter().collect();
     let events = unique
         .into_iter()
@@ -177,7 +176,7 @@ async fn shared_with(
     person: PersonId,
     scope: ConsentScope,
 ) -> ApiResult<Vec<UserId>> {
-    let now = store::now();
+    let now = state.clock.now();
     Ok(state
         .store
         .consents(person)
@@ -278,7 +277,7 @@ async fn put_enablement_plan(
             base_version: base,
             body,
             author: author_of(&caller),
-            created_at: store::now(),
+            created_at: state.clock.now(),
             exclude: Vec::new(),
         })
         .await?;
@@ -474,7 +473,7 @@ async fn add_comment(
         body: request.body.trim().to_owned(),
         disagree: request.disagree,
         author: author_of(&caller),
-        created_at: store::now(),
+        created_at: state.clock.now(),
     };
     state.store.add_comment(&comment).await?;
     let team = state.store.care_team_accounts(person).await?;
@@ -528,7 +527,7 @@ async fn agree(
         version: plan.version,
         agreed_by: user.id,
         agreed_role: user.role.as_str().to_owned(),
-        agreed_at: store::now(),
+        agreed_at: state.clock.now(),
     };
     state.store.agree(&agreement).await?;
     let team = state.store.care_team_accounts(person).await?;
@@ -701,7 +700,7 @@ async fn put_wrap(
             base_version: base,
             body,
             author: author_of(&caller),
-            created_at: store::now(),
+            created_at: state.clock.now(),
             exclude,
         })
         .await?;
@@ -753,7 +752,7 @@ pub(super) fn visible_sections(access: &Access) -> BTreeSet<CrisisPlanSection> {
     match access.grounds {
         Grounds::CarerConsent | Grounds::AllocatedPeer => access
             .relationship
-            .shared_crisis_sections(access.grounds, store::now()),
+            .shared_crisis_sections(access.grounds, access.at),
         Grounds::OwnRecord
         | Grounds::Team
         | Grounds::EmergencyAccess
@@ -879,7 +878,7 @@ async fn activate(
         person_id: person,
         activated_by: author_of(&caller),
         reason: request.reason.trim().to_owned(),
-        activated_at: store::now(),
+        activated_at: state.clock.now(),
         deactivated_by: None,
         deactivated_at: None,
     };
@@ -926,7 +925,7 @@ async fn deactivate(
     .await?;
     let record = state
         .store
-        .deactivate_crisis_plan(person, &author_of(&caller), store::now())
+        .deactivate_crisis_plan(person, &author_of(&caller), state.clock.now())
         .await?
         .ok_or_else(|| {
             ApiError::Conflict(vec![livingwell_core::api::FieldError::new(
@@ -976,7 +975,7 @@ async fn printable_crisis_plan(
         .person(person)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let page = printable::crisis_plan(&record.display_name, &parts, store::now());
+    let page = printable::crisis_plan(&record.display_name, &parts, state.clock.now());
     let mut response = axum::response::Html(page.into_string()).into_response();
     // The page needs nothing from anywhere: no scripts, no fetches.
     response.headers_mut().insert(

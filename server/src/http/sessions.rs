@@ -26,7 +26,7 @@ use crate::auth::refresh;
 use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
 use crate::auth::{Caller, passwords};
 use crate::policy::Action;
-use crate::store::{self, NewRefreshToken, PersonRecord, TeamRecord, UserRecord};
+use crate::store::{NewRefreshToken, PersonRecord, TeamRecord, UserRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -389,7 +389,7 @@ async fn me(
         &request_id,
     )
     .await?;
-    let now = store::now();
+    let now = state.clock.now();
     let person = match caller.person_id {
         Some(id) => state.store.person(id).await?,
         None => None,

@@ -18,7 +18,7 @@ use super::extract::{Admin, Path, Query, RequestId, Staff, ValidJson};
 use super::sessions::{person_view, team_view, user_view};
 use crate::auth::{Caller, passwords};
 use crate::policy::Action;
-use crate::store::{self, TeamRecord, UserRecord};
+use crate::store::{TeamRecord, UserRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -62,7 +62,7 @@ async fn create_team(
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty()),
     };
-    state.store.create_team(&team, store::now()).await?;
+    state.store.create_team(&team, state.clock.now()).await?;
     Ok((StatusCode::CREATED, axum::Json(team_view(&team))))
 }
 
@@ -129,7 +129,7 @@ async fn add_member(
     }
     state
         .store
-        .add_team_member(team, user, store::now())
+        .add_team_member(team, user, state.clock.now())
         .await?;
     record_unscoped(
         &state,
@@ -194,6 +194,6 @@ async fn create_user(
         display_name: request.display_name.trim().to_owned(),
         person_id: request.person_id,
     };
-    state.store.create_user(&user, store::now()).await?;
+    state.store.create_user(&user, state.clock.now()).await?;
     Ok((StatusCode::CREATED, axum::Json(user_view(&user))))
 }

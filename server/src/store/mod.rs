@@ -27,7 +27,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::Consent;
 use livingwell_core::domain::{
     ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, TeamId, UserId,
@@ -37,12 +37,6 @@ pub use backend::{Backend, SqlStore};
 pub use error::{StoreError, UNIQUE_CONSTRAINTS, UNLISTED, UniqueConstraint};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-
-/// The current time as stored: UTC, microseconds, so that what is written reads back equal on
-/// both databases (Postgres keeps microseconds).
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
 
 pub type StoreResult<T> = Result<T, StoreError>;
 

@@ -9,7 +9,7 @@ use livingwell_core::domain::{PersonId, Role, UserId};
 use livingwell_server::store::accounts::{
     AcceptRefusal, ChosenCredentials, NewInvitation, NewResetCode,
 };
-use livingwell_server::store::{self, Store, UserRecord};
+use livingwell_server::store::{Store, UserRecord};
 
 use crate::{instant, new_person, new_user, person_record, user_record};
 
@@ -63,7 +63,7 @@ async fn sessions(store: &dyn Store, user: UserId, n: usize) -> Vec<uuid::Uuid> 
     for _ in 0..n {
         let id = uuid::Uuid::now_v7();
         store
-            .create_session(id, user, store::now(), &SECRET)
+            .create_session(id, user, super::now(), &SECRET)
             .await
             .unwrap();
         ids.push(id);
@@ -382,7 +382,7 @@ async fn changing_the_password_ends_the_other_sessions(store: Arc<dyn Store>) {
     let all = sessions(store.as_ref(), user.id, 3).await;
     let keep = all[1];
     let mut ended = store
-        .change_password(user.id, "$argon2id$changed", keep, store::now())
+        .change_password(user.id, "$argon2id$changed", keep, super::now())
         .await
         .unwrap();
     ended.sort();
@@ -400,7 +400,7 @@ async fn changing_the_password_ends_the_other_sessions(store: Arc<dyn Store>) {
     // Sessions already ended are not ended again.
     assert_eq!(
         store
-            .change_password(user.id, "$argon2id$again", keep, store::now())
+            .change_password(user.id, "$argon2id$again", keep, super::now())
             .await
             .unwrap(),
         Vec::<uuid::Uuid>::new()
@@ -413,7 +413,7 @@ async fn disabling_ends_every_session_and_enabling_brings_none_back(store: Arc<d
     assert!(!store.is_disabled(user.id).await.unwrap());
 
     let mut ended = store
-        .set_disabled(user.id, true, store::now())
+        .set_disabled(user.id, true, super::now())
         .await
         .unwrap()
         .unwrap();
@@ -421,11 +421,11 @@ async fn disabling_ends_every_session_and_enabling_brings_none_back(store: Arc<d
     assert_eq!(ended, all);
     assert!(store.is_disabled(user.id).await.unwrap());
     assert!(live(store.as_ref(), user.id, &all).await.is_empty());
-    assert!(!store.reauthenticated(all[0], store::now()).await.unwrap());
+    assert!(!store.reauthenticated(all[0], super::now()).await.unwrap());
 
     assert_eq!(
         store
-            .set_disabled(user.id, false, store::now())
+            .set_disabled(user.id, false, super::now())
             .await
             .unwrap(),
         Some(Vec::new())
@@ -438,7 +438,7 @@ async fn disabling_ends_every_session_and_enabling_brings_none_back(store: Arc<d
 
     assert_eq!(
         store
-            .set_disabled(UserId::new(), true, store::now())
+            .set_disabled(UserId::new(), true, super::now())
             .await
             .unwrap(),
         None

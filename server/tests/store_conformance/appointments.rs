@@ -12,11 +12,11 @@ use livingwell_core::domain::appointment::{
     RequestKind,
 };
 use livingwell_core::domain::{PersonId, Role, TeamId, UserId};
+use livingwell_server::store::Store;
 use livingwell_server::store::appointments::{
     AppointmentRecord, BookingChange, DiaryScope, NewBooking, PlaceCount, ProgrammeRecord,
     ProgrammeSessionRecord, Window,
 };
-use livingwell_server::store::{self, Store};
 
 use crate::{instant, new_person, new_team, new_user, person_record, user_record};
 
@@ -546,7 +546,7 @@ async fn capacity_is_never_exceeded_by_concurrent_bookings(store: Arc<dyn Store>
         .map(|person| {
             let store = store.clone();
             let barrier = barrier.clone();
-            let new = booking(&workshop, *person, store::now());
+            let new = booking(&workshop, *person, super::now());
             tokio::spawn(async move {
                 barrier.wait().await;
                 store.book(&new).await.unwrap().unwrap()
@@ -596,7 +596,7 @@ async fn one_person_booking_many_times_at_once_holds_one_place(store: Arc<dyn St
         .map(|_| {
             let store = store.clone();
             let barrier = barrier.clone();
-            let new = booking(&workshop, ada.id, store::now());
+            let new = booking(&workshop, ada.id, super::now());
             tokio::spawn(async move {
                 barrier.wait().await;
                 store.book(&new).await.unwrap().unwrap()
@@ -617,11 +617,11 @@ async fn one_person_booking_many_times_at_once_holds_one_place(store: Arc<dyn St
 
     // Once cancelled, the person may book again: a new booking, at the back of the queue.
     store
-        .cancel_booking(workshop.id, id, store::now())
+        .cancel_booking(workshop.id, id, super::now())
         .await
         .unwrap()
         .unwrap();
-    let again = book(store.as_ref(), booking(&workshop, ada.id, store::now())).await;
+    let again = book(store.as_ref(), booking(&workshop, ada.id, super::now())).await;
     assert!(again.changed);
     assert_ne!(again.booking.id, id);
     assert_eq!(again.booking.status, BookingStatus::Booked);

@@ -39,8 +39,8 @@ async fn sessions_from_before_0007_get_a_refresh_secret(backend: Backend) {
             id: uuid::Uuid::now_v7(),
             session_id: session,
             token_hash: vec![n; 32],
-            issued_at: store::now(),
-            expires_at: store::now() + Duration::days(30),
+            issued_at: super::now(),
+            expires_at: super::now() + Duration::days(30),
         };
         store.insert_refresh_token(&token).await.unwrap();
         hashes.push(token.token_hash);
@@ -153,7 +153,7 @@ async fn duplicate_username_is_a_conflict(store: Arc<dyn Store>) {
     let first = new_user(store.as_ref(), Role::Carer, "sam").await;
     let second = user_record(Role::PeerWorker, "sam", None);
 
-    let result = store.create_user(&second, store::now()).await;
+    let result = store.create_user(&second, super::now()).await;
     match result {
         Err(StoreError::Conflict(rule)) => {
             assert_eq!(rule.field, "username", "conflict names {rule:?}")
@@ -167,7 +167,7 @@ async fn duplicate_username_is_a_conflict(store: Arc<dyn Store>) {
 
 async fn service_user_without_person_is_refused_not_a_panic(store: Arc<dyn Store>) {
     let orphan = user_record(Role::ServiceUser, "no.person", None);
-    let result = store.create_user(&orphan, store::now()).await;
+    let result = store.create_user(&orphan, super::now()).await;
     assert!(
         matches!(result, Err(StoreError::Database(_))),
         "expected the schema check to refuse, got {result:?}"
@@ -177,7 +177,7 @@ async fn service_user_without_person_is_refused_not_a_panic(store: Arc<dyn Store
     // And the other way round: only a service user may carry a person.
     let person = new_person(store.as_ref(), "Ada", None).await;
     let carer_with_person = user_record(Role::Carer, "carer.with.person", Some(person.id));
-    let result = store.create_user(&carer_with_person, store::now()).await;
+    let result = store.create_user(&carer_with_person, super::now()).await;
     assert!(result.is_err(), "a carer with a person_id was stored");
     assert_eq!(
         store.user_by_username("carer.with.person").await.unwrap(),
@@ -186,7 +186,7 @@ async fn service_user_without_person_is_refused_not_a_panic(store: Arc<dyn Store
 
     // A person_id that names nobody is a missing reference.
     let dangling = user_record(Role::ServiceUser, "dangling", Some(PersonId::new()));
-    let result = store.create_user(&dangling, store::now()).await;
+    let result = store.create_user(&dangling, super::now()).await;
     assert!(
         matches!(result, Err(StoreError::MissingReference)),
         "expected a missing reference, got {result:?}"
@@ -248,11 +248,11 @@ async fn person_shows_team_and_peer_worker(store: Arc<dyn Store>) {
     assert_eq!(fresh.peer_worker_id, None);
 
     store
-        .place_on_team(person.id, team.id, store::now())
+        .place_on_team(person.id, team.id, super::now())
         .await
         .unwrap();
     store
-        .allocate_peer(person.id, peer.id, store::now())
+        .allocate_peer(person.id, peer.id, super::now())
         .await
         .unwrap();
 
@@ -268,7 +268,7 @@ async fn person_shows_team_and_peer_worker(store: Arc<dyn Store>) {
     // Allocating another peer worker replaces the first.
     let other_peer = new_user(store.as_ref(), Role::PeerWorker, "peer.quinn").await;
     store
-        .allocate_peer(person.id, other_peer.id, store::now())
+        .allocate_peer(person.id, other_peer.id, super::now())
         .await
         .unwrap();
     let reallocated = store.person(person.id).await.unwrap().unwrap();
@@ -282,7 +282,7 @@ async fn placing_on_another_team_moves_the_person(store: Arc<dyn Store>) {
     let person = new_person(store.as_ref(), "Mary", Some(north.id)).await;
 
     store
-        .place_on_team(person.id, south.id, store::now())
+        .place_on_team(person.id, south.id, super::now())
         .await
         .unwrap();
 
@@ -299,14 +299,14 @@ async fn placing_on_another_team_moves_the_person(store: Arc<dyn Store>) {
 
     // Placing on the same team again changes nothing visible.
     store
-        .place_on_team(person.id, south.id, store::now())
+        .place_on_team(person.id, south.id, super::now())
         .await
         .unwrap();
     assert_eq!(store.caseload(south.id, None, 10).await.unwrap().len(), 1);
 
     // Placing on a team that does not exist is refused.
     let result = store
-        .place_on_team(person.id, TeamId::new(), store::now())
+        .place_on_team(person.id, TeamId::new(), super::now())
         .await;
     assert!(
         matches!(result, Err(StoreError::MissingReference)),
@@ -331,7 +331,7 @@ async fn caseload_pages_return_everyone_once_in_order(store: Arc<dyn Store>) {
     // One more placed after creation.
     let late = new_person(store.as_ref(), "Late", None).await;
     store
-        .place_on_team(late.id, team.id, store::now())
+        .place_on_team(late.id, team.id, super::now())
         .await
         .unwrap();
     expected.push(late.id);
@@ -373,13 +373,13 @@ async fn team_membership_add_is_idempotent_and_remove_reports(store: Arc<dyn Sto
     );
     assert!(
         store
-            .add_team_member(team.id, practitioner.id, store::now())
+            .add_team_member(team.id, practitioner.id, super::now())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .add_team_member(team.id, practitioner.id, store::now())
+            .add_team_member(team.id, practitioner.id, super::now())
             .await
             .unwrap(),
         "a second add reports nothing new"
@@ -392,7 +392,7 @@ async fn team_membership_add_is_idempotent_and_remove_reports(store: Arc<dyn Sto
     );
     assert!(
         store
-            .add_team_member(other.id, practitioner.id, store::now())
+            .add_team_member(other.id, practitioner.id, super::now())
             .await
             .unwrap()
     );
@@ -434,7 +434,7 @@ async fn relationship_facts_follow_membership_immediately(store: Arc<dyn Store>)
     let team = new_team(store.as_ref(), "North").await;
     let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
     let person = new_person(store.as_ref(), "Ada", Some(team.id)).await;
-    let now = store::now();
+    let now = super::now();
 
     let facts = store
         .relationship_facts(practitioner.id, person.id, now)
@@ -502,7 +502,7 @@ async fn relationship_facts_show_self_peer_and_carer(store: Arc<dyn Store>) {
     store.create_person(&person, Some(&own)).await.unwrap();
     let peer = new_user(store.as_ref(), Role::PeerWorker, "peer").await;
     let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
-    let now = store::now();
+    let now = super::now();
 
     let own_facts = store
         .relationship_facts(own.id, person.id, now)
@@ -562,7 +562,7 @@ async fn relationship_facts_show_self_peer_and_carer(store: Arc<dyn Store>) {
 
     // Linking again updates the relationship, and is still one link.
     store
-        .link_carer(person.id, carer.id, None, store::now())
+        .link_carer(person.id, carer.id, None, super::now())
         .await
         .unwrap();
     let carers = store.carers(person.id).await.unwrap();
@@ -653,7 +653,7 @@ async fn granted_consents_read_back_exactly(store: Arc<dyn Store>) {
     let person = new_person(store.as_ref(), "Ada", None).await;
     let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
     store
-        .link_carer(person.id, carer.id, Some("partner"), store::now())
+        .link_carer(person.id, carer.id, Some("partner"), super::now())
         .await
         .unwrap();
 
@@ -713,7 +713,7 @@ async fn consent_is_refused_when_carer_not_linked(store: Arc<dyn Store>) {
 
     // Once linked, the same consent is granted.
     store
-        .link_carer(person.id, carer.id, None, store::now())
+        .link_carer(person.id, carer.id, None, super::now())
         .await
         .unwrap();
     assert_eq!(store.grant_consent(&c).await.unwrap(), Ok(()));
@@ -724,16 +724,16 @@ async fn consent_is_refused_for_an_excluded_carer(store: Arc<dyn Store>) {
     let person = new_person(store.as_ref(), "Ada", None).await;
     let carer = new_user(store.as_ref(), Role::Carer, "ex").await;
     store
-        .link_carer(person.id, carer.id, None, store::now())
+        .link_carer(person.id, carer.id, None, super::now())
         .await
         .unwrap();
     store
-        .exclude_user(person.id, carer.id, store::now())
+        .exclude_user(person.id, carer.id, super::now())
         .await
         .unwrap();
     // Excluding twice is harmless.
     store
-        .exclude_user(person.id, carer.id, store::now())
+        .exclude_user(person.id, carer.id, super::now())
         .await
         .unwrap();
 
@@ -747,7 +747,7 @@ async fn consent_is_refused_for_an_excluded_carer(store: Arc<dyn Store>) {
     // Exclusion wins over "not linked" as the reason.
     let unlinked = new_user(store.as_ref(), Role::Carer, "unlinked").await;
     store
-        .exclude_user(person.id, unlinked.id, store::now())
+        .exclude_user(person.id, unlinked.id, super::now())
         .await
         .unwrap();
     assert_eq!(
@@ -777,7 +777,7 @@ async fn peer_worker_consent_needs_the_allocation_and_ends_with_it(store: Arc<dy
         "not allocated yet"
     );
     store
-        .allocate_peer(person.id, first.id, store::now())
+        .allocate_peer(person.id, first.id, super::now())
         .await
         .unwrap();
     assert_eq!(store.grant_consent(&to_first).await.unwrap(), Ok(()));
@@ -787,7 +787,7 @@ async fn peer_worker_consent_needs_the_allocation_and_ends_with_it(store: Arc<dy
     );
     // Allocating the same worker again changes nothing.
     store
-        .allocate_peer(person.id, first.id, store::now())
+        .allocate_peer(person.id, first.id, super::now())
         .await
         .unwrap();
     assert_eq!(
@@ -795,7 +795,7 @@ async fn peer_worker_consent_needs_the_allocation_and_ends_with_it(store: Arc<dy
         1
     );
 
-    let at = store::now();
+    let at = super::now();
     store.allocate_peer(person.id, second.id, at).await.unwrap();
     assert!(
         store
@@ -816,12 +816,12 @@ async fn excluding_a_carer_revokes_their_consents_in_force(store: Arc<dyn Store>
     let other_carer = new_user(store.as_ref(), Role::Carer, "other").await;
     for c in [&carer, &other_carer] {
         store
-            .link_carer(person.id, c.id, None, store::now())
+            .link_carer(person.id, c.id, None, super::now())
             .await
             .unwrap();
     }
 
-    let earlier = store::now() - Duration::days(2);
+    let earlier = super::now() - Duration::days(2);
     let mut already_revoked = consent(person.id, carer.id, &[ConsentScope::EnablementPlan]);
     already_revoked.revoked_at = Some(earlier);
     let a = consent(person.id, carer.id, &[ConsentScope::CrisisPlan]);
@@ -831,7 +831,7 @@ async fn excluding_a_carer_revokes_their_consents_in_force(store: Arc<dyn Store>
         assert_eq!(store.grant_consent(c).await.unwrap(), Ok(()));
     }
 
-    let at = store::now();
+    let at = super::now();
     store.exclude_user(person.id, carer.id, at).await.unwrap();
 
     let listed = store.consents(person.id).await.unwrap();
@@ -863,7 +863,7 @@ async fn revoking_a_consent_succeeds_once(store: Arc<dyn Store>) {
     let stranger = new_person(store.as_ref(), "Bea", None).await;
     let carer = new_user(store.as_ref(), Role::Carer, "carer").await;
     store
-        .link_carer(person.id, carer.id, None, store::now())
+        .link_carer(person.id, carer.id, None, super::now())
         .await
         .unwrap();
     let c = consent(person.id, carer.id, &[ConsentScope::CrisisPlan]);
@@ -872,18 +872,18 @@ async fn revoking_a_consent_succeeds_once(store: Arc<dyn Store>) {
     // Another person cannot revoke it.
     assert!(
         !store
-            .revoke_consent(stranger.id, c.id, store::now())
+            .revoke_consent(stranger.id, c.id, super::now())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .revoke_consent(person.id, ConsentId::new(), store::now())
+            .revoke_consent(person.id, ConsentId::new(), super::now())
             .await
             .unwrap()
     );
 
-    let at = store::now();
+    let at = super::now();
     assert!(store.revoke_consent(person.id, c.id, at).await.unwrap());
     assert!(
         !store
@@ -912,7 +912,7 @@ async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store
     let user = new_user(store.as_ref(), Role::Practitioner, "dr.s").await;
     let other = new_user(store.as_ref(), Role::Practitioner, "dr.t").await;
     let session = uuid::Uuid::now_v7();
-    let signed_in = store::now();
+    let signed_in = super::now();
     store
         .create_session(session, user.id, signed_in, &SECRET)
         .await
@@ -951,15 +951,15 @@ async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store
     // Other sessions of the same account are independent.
     let second = uuid::Uuid::now_v7();
     store
-        .create_session(second, user.id, store::now(), &SECRET)
+        .create_session(second, user.id, super::now(), &SECRET)
         .await
         .unwrap();
 
-    store.revoke_session(session, store::now()).await.unwrap();
+    store.revoke_session(session, super::now()).await.unwrap();
     assert_eq!(store.session_user(session, user.id).await.unwrap(), None);
     assert!(store.session_user(second, user.id).await.unwrap().is_some());
     // Revoking again is harmless.
-    store.revoke_session(session, store::now()).await.unwrap();
+    store.revoke_session(session, super::now()).await.unwrap();
     assert_eq!(store.session_user(session, user.id).await.unwrap(), None);
 }
 
@@ -967,7 +967,7 @@ async fn a_session_is_refused_without_a_full_refresh_secret(store: Arc<dyn Store
     let user = new_user(store.as_ref(), Role::Carer, "carer").await;
     for secret in [&[][..], &[1; 16][..]] {
         let result = store
-            .create_session(uuid::Uuid::now_v7(), user.id, store::now(), secret)
+            .create_session(uuid::Uuid::now_v7(), user.id, super::now(), secret)
             .await;
         assert!(result.is_err(), "a {}-byte secret", secret.len());
     }
@@ -976,7 +976,7 @@ async fn a_session_is_refused_without_a_full_refresh_secret(store: Arc<dyn Store
 async fn refresh_token_reports_session_revoked(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Carer, "carer").await;
     let session = uuid::Uuid::now_v7();
-    let issued = store::now();
+    let issued = super::now();
     store
         .create_session(session, user.id, issued, &SECRET)
         .await
@@ -1013,7 +1013,7 @@ async fn refresh_token_reports_session_revoked(store: Arc<dyn Store>) {
         None
     );
 
-    store.revoke_session(session, store::now()).await.unwrap();
+    store.revoke_session(session, super::now()).await.unwrap();
     assert_eq!(
         store
             .refresh_token_by_hash(&token.token_hash)
@@ -1029,7 +1029,7 @@ async fn refresh_token_reports_session_revoked(store: Arc<dyn Store>) {
 async fn refresh_token_rotates_exactly_once_under_concurrency(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Carer, "carer").await;
     let session = uuid::Uuid::now_v7();
-    let issued = store::now();
+    let issued = super::now();
     store
         .create_session(session, user.id, issued, &SECRET)
         .await
@@ -1070,10 +1070,10 @@ async fn refresh_token_rotates_exactly_once_under_concurrency(store: Arc<dyn Sto
         .unwrap()
         .unwrap();
     assert_eq!(record.rotated_at, Some(winners[0]));
-    assert!(!store.mark_rotated(token.id, store::now()).await.unwrap());
+    assert!(!store.mark_rotated(token.id, super::now()).await.unwrap());
     assert!(
         !store
-            .mark_rotated(uuid::Uuid::now_v7(), store::now())
+            .mark_rotated(uuid::Uuid::now_v7(), super::now())
             .await
             .unwrap()
     );
@@ -1083,7 +1083,7 @@ async fn refresh_token_rotates_exactly_once_under_concurrency(store: Arc<dyn Sto
 async fn a_refresh_token_stored_twice_keeps_the_first(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Carer, "carer").await;
     let session = uuid::Uuid::now_v7();
-    let now = store::now();
+    let now = super::now();
     store
         .create_session(session, user.id, now, &SECRET)
         .await
@@ -1131,7 +1131,7 @@ async fn oauth_client_scopes_round_trip(store: Arc<dyn Store>) {
         secret_hash: "$argon2id$secret".to_owned(),
         scopes: [StaffScope::PeopleRead, StaffScope::AuditRead].into(),
     };
-    store.create_client(&client, store::now()).await.unwrap();
+    store.create_client(&client, super::now()).await.unwrap();
     assert_eq!(
         store.client("case-system").await.unwrap(),
         Some(client.clone())
@@ -1143,10 +1143,10 @@ async fn oauth_client_scopes_round_trip(store: Arc<dyn Store>) {
         scopes: StaffScope::ALL.into_iter().collect(),
         ..client.clone()
     };
-    store.create_client(&all, store::now()).await.unwrap();
+    store.create_client(&all, super::now()).await.unwrap();
     assert_eq!(store.client("everything").await.unwrap(), Some(all));
 
-    let result = store.create_client(&client, store::now()).await;
+    let result = store.create_client(&client, super::now()).await;
     assert!(
         matches!(result, Err(StoreError::Conflict(_))),
         "got {result:?}"
@@ -1170,7 +1170,7 @@ async fn unicode_text_round_trips_byte_identical(store: Arc<dyn Store>) {
         name: format!("{arabic} team"),
         hub_address: Some(format!("{family} house")),
     };
-    store.create_team(&team, store::now()).await.unwrap();
+    store.create_team(&team, super::now()).await.unwrap();
     let person = person_record(&name, Some(team.id));
     let mut account = user_record(Role::ServiceUser, decomposed, Some(person.id));
     account.display_name = name.clone();
@@ -1220,7 +1220,7 @@ async fn unicode_text_round_trips_byte_identical(store: Arc<dyn Store>) {
 
 async fn timestamps_round_trip_with_microseconds(store: Arc<dyn Store>) {
     // `now()` as the server uses it, and a fixed instant with every microsecond digit set.
-    for created_at in [store::now(), instant(9, 8, 7, 654_321)] {
+    for created_at in [super::now(), instant(9, 8, 7, 654_321)] {
         let person = PersonRecord {
             created_at,
             ..person_record("Timed", None)

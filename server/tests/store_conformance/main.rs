@@ -20,12 +20,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{ConsentId, ConsentScope, PersonId, Role, TeamId, UserId};
+use livingwell_server::clock::Clock;
 use livingwell_server::store::{self, NewAuditEntry, PersonRecord, Store, TeamRecord, UserRecord};
 use livingwell_testkit::{Backend, TestDatabase};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
+
+/// The time a case stores things at: the wall clock, at the precision the store keeps.
+fn now() -> DateTime<Utc> {
+    Clock::System.now()
+}
 
 /// A second way into the same database, around the store, for what the store never does.
 #[derive(Debug)]
@@ -98,7 +104,7 @@ impl Raw {
     /// Stores a session the way releases before migration 0007 did: without a refresh secret.
     async fn insert_session_before_0007(&self, session: uuid::Uuid, user: UserId) {
         let sql = "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)";
-        let now = store::now();
+        let now = now();
         match self {
             Raw::Sqlite(pool) => {
                 let query = sqlx::query(sql).bind(session).bind(user.as_uuid());
@@ -193,7 +199,7 @@ fn user_record(role: Role, username: &str, person_id: Option<PersonId>) -> UserR
 /// A staff or carer account (no person).
 async fn new_user(store: &dyn Store, role: Role, username: &str) -> UserRecord {
     let user = user_record(role, username, None);
-    store.create_user(&user, store::now()).await.unwrap();
+    store.create_user(&user, now()).await.unwrap();
     user
 }
 
@@ -203,7 +209,7 @@ async fn new_team(store: &dyn Store, name: &str) -> TeamRecord {
         name: name.to_owned(),
         hub_address: Some(format!("{name} hub, 1 High Street")),
     };
-    store.create_team(&team, store::now()).await.unwrap();
+    store.create_team(&team, now()).await.unwrap();
     team
 }
 
@@ -213,7 +219,7 @@ fn person_record(name: &str, team: Option<TeamId>) -> PersonRecord {
         display_name: name.to_owned(),
         team_id: team,
         peer_worker_id: None,
-        created_at: store::now(),
+        created_at: now(),
     }
 }
 
@@ -231,7 +237,7 @@ fn consent(person: PersonId, carer: UserId, scopes: &[ConsentScope]) -> Consent 
         grantee: Grantee::Carer(carer),
         scopes: scopes.iter().copied().collect(),
         crisis_plan_sections: BTreeSet::new(),
-        created_at: store::now(),
+        created_at: now(),
         expires_at: None,
         revoked_at: None,
     }
@@ -239,7 +245,7 @@ fn consent(person: PersonId, carer: UserId, scopes: &[ConsentScope]) -> Consent 
 
 fn audit_entry(subject: Option<PersonId>, action: &str) -> NewAuditEntry {
     NewAuditEntry {
-        at: store::now(),
+        at: now(),
         actor_id: Some(UserId::new().to_string()),
         actor_role: "practitioner".to_owned(),
         on_behalf_of: None,

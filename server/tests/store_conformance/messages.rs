@@ -16,7 +16,7 @@ use livingwell_server::store::messages::{
     ConversationKey, ConversationRecord, ConversationScope, Cursor, CursorRecord,
     MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
 };
-use livingwell_server::store::{self, Store, UserRecord};
+use livingwell_server::store::{Store, UserRecord};
 
 use crate::{consent, instant, new_team, new_user, person_record, user_record};
 
@@ -55,12 +55,12 @@ async fn circle(store: &dyn Store, name: &str) -> Circle {
     store.create_person(&person, Some(&account)).await.unwrap();
     let practitioner = new_user(store, Role::Practitioner, &format!("dr.of.{name}")).await;
     store
-        .add_team_member(team.id, practitioner.id, store::now())
+        .add_team_member(team.id, practitioner.id, super::now())
         .await
         .unwrap();
     let peer = new_user(store, Role::PeerWorker, &format!("peer.of.{name}")).await;
     store
-        .allocate_peer(person.id, peer.id, store::now())
+        .allocate_peer(person.id, peer.id, super::now())
         .await
         .unwrap();
     Circle {
@@ -86,7 +86,7 @@ fn message(conversation: ConversationId, sender: UserId, body: &str) -> NewMessa
         sender_id: sender,
         client_id: ClientMessageId::new(),
         body: body.to_owned(),
-        created_at: store::now(),
+        created_at: super::now(),
     }
 }
 
@@ -569,7 +569,7 @@ async fn unread_counts_skip_own_messages_and_follow_the_read_cursor(store: Arc<d
                 delivered_seq: 0,
                 read_seq: 2,
             },
-            store::now(),
+            super::now(),
         )
         .await
         .unwrap();
@@ -577,7 +577,7 @@ async fn unread_counts_skip_own_messages_and_follow_the_read_cursor(store: Arc<d
         .conversations(
             me,
             ConversationScope::OwnAsPerson(ada.person),
-            store::now(),
+            super::now(),
             10,
         )
         .await
@@ -591,7 +591,7 @@ async fn unread_counts_skip_own_messages_and_follow_the_read_cursor(store: Arc<d
         .conversations(
             ada.peer.id,
             ConversationScope::AllocatedTo(ada.peer.id),
-            store::now(),
+            super::now(),
             10,
         )
         .await
@@ -607,7 +607,7 @@ async fn the_team_inbox_lists_its_caseloads_conversations_newest_activity_first(
     let grace = circle(store.as_ref(), "Grace").await;
     // Grace's team is Ada's practitioner's too; Mary's is not.
     store
-        .add_team_member(grace.team, ada.practitioner.id, store::now())
+        .add_team_member(grace.team, ada.practitioner.id, super::now())
         .await
         .unwrap();
     let mary = circle(store.as_ref(), "Mary").await;
@@ -639,19 +639,19 @@ async fn the_team_inbox_lists_its_caseloads_conversations_newest_activity_first(
         }
     };
     // Never messaged: newest opened first. Peer conversations and other teams' are not here.
-    assert_eq!(inbox(store::now()).await, vec![with_grace.id, with_ada.id]);
+    assert_eq!(inbox(super::now()).await, vec![with_grace.id, with_ada.id]);
 
     let mut new = message(with_ada.id, ada.account.id, "Can someone call me?");
     new.created_at = instant(9, 0, 0, 0);
     send_one(store.as_ref(), new).await;
-    assert_eq!(inbox(store::now()).await, vec![with_ada.id, with_grace.id]);
+    assert_eq!(inbox(super::now()).await, vec![with_ada.id, with_grace.id]);
 
     // The team's oversight of one person holds every conversation about them.
     let mut about: Vec<_> = store
         .conversations(
             ada.practitioner.id,
             ConversationScope::AboutPerson(ada.person),
-            store::now(),
+            super::now(),
             10,
         )
         .await
@@ -713,7 +713,7 @@ async fn participants_follow_the_allocation_and_the_caseload_now(store: Arc<dyn 
     let admin = new_user(store.as_ref(), Role::Admin, "admin").await;
     for member in [&second_practitioner, &admin] {
         store
-            .add_team_member(ada.team, member.id, store::now())
+            .add_team_member(ada.team, member.id, super::now())
             .await
             .unwrap();
     }
@@ -730,7 +730,7 @@ async fn participants_follow_the_allocation_and_the_caseload_now(store: Arc<dyn 
     // A reallocation hands the conversation over.
     let new_peer = new_user(store.as_ref(), Role::PeerWorker, "peer.new").await;
     store
-        .allocate_peer(ada.person, new_peer.id, store::now())
+        .allocate_peer(ada.person, new_peer.id, super::now())
         .await
         .unwrap();
     assert_eq!(
@@ -745,7 +745,7 @@ async fn participants_follow_the_allocation_and_the_caseload_now(store: Arc<dyn 
         "practitioners only, in id order"
     );
     let team = store
-        .ensure_conversation(ConversationKey::Team(ada.person), store::now())
+        .ensure_conversation(ConversationKey::Team(ada.person), super::now())
         .await
         .unwrap();
     assert_eq!(
@@ -763,7 +763,7 @@ async fn participants_follow_the_allocation_and_the_caseload_now(store: Arc<dyn 
                 person: ada.person,
                 carer: carer.id,
             },
-            store::now(),
+            super::now(),
         )
         .await
         .unwrap();
@@ -777,10 +777,10 @@ async fn missing_conversations_are_opened_once_and_a_carers_needs_consent(store:
     let ada = circle(store.as_ref(), "Ada").await;
     let carer = new_user(store.as_ref(), Role::Carer, "carer.chris").await;
     store
-        .link_carer(ada.person, carer.id, Some("partner"), store::now())
+        .link_carer(ada.person, carer.id, Some("partner"), super::now())
         .await
         .unwrap();
-    let at = store::now();
+    let at = super::now();
 
     let own = ConversationScope::OwnAsPerson(ada.person);
     for _ in 0..2 {
@@ -832,12 +832,12 @@ async fn missing_conversations_are_opened_once_and_a_carers_needs_consent(store:
     assert_eq!(theirs[0].context.conversation.carer_id, Some(carer.id));
     // And it leaves their list when the consent ends.
     store
-        .revoke_consent(ada.person, grant.id, store::now())
+        .revoke_consent(ada.person, grant.id, super::now())
         .await
         .unwrap();
     assert!(
         store
-            .conversations(carer.id, scope, store::now(), 10)
+            .conversations(carer.id, scope, super::now(), 10)
             .await
             .unwrap()
             .is_empty()
@@ -864,7 +864,7 @@ async fn availability_reads_back_and_is_replaced(store: Arc<dyn Store>) {
         away: false,
     };
     store
-        .set_availability(peer.id, &hours, store::now())
+        .set_availability(peer.id, &hours, super::now())
         .await
         .unwrap();
     assert_eq!(store.availability(peer.id).await.unwrap(), Some(hours));
@@ -874,7 +874,7 @@ async fn availability_reads_back_and_is_replaced(store: Arc<dyn Store>) {
         away: true,
     };
     store
-        .set_availability(peer.id, &away, store::now())
+        .set_availability(peer.id, &away, super::now())
         .await
         .unwrap();
     assert_eq!(store.availability(peer.id).await.unwrap(), Some(away));

@@ -10,7 +10,7 @@ use livingwell_server::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
     PlanKind, PlanVersionMeta, PlanVersionRecord,
 };
-use livingwell_server::store::{self, GrantRefusal, Store, StoreError};
+use livingwell_server::store::{GrantRefusal, Store, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -249,7 +249,7 @@ async fn a_wrap_enforces_its_do_not_involve_list_and_removing_a_name_keeps_the_b
     let other_carer = new_user(store.as_ref(), Role::Carer, "carer.dee").await;
     for c in [&carer, &other_carer] {
         store
-            .link_carer(ada.id, c.id, Some("friend"), store::now())
+            .link_carer(ada.id, c.id, Some("friend"), super::now())
             .await
             .unwrap();
         let grant = consent(ada.id, c.id, &[ConsentScope::Appointments]);
@@ -295,7 +295,7 @@ async fn a_wrap_naming_an_unknown_account_stores_nothing(store: Arc<dyn Store>) 
     let ada = new_person(store.as_ref(), "Ada", None).await;
     let carer = new_user(store.as_ref(), Role::Carer, "carer.chris").await;
     store
-        .link_carer(ada.id, carer.id, None, store::now())
+        .link_carer(ada.id, carer.id, None, super::now())
         .await
         .unwrap();
     let grant = consent(ada.id, carer.id, &[ConsentScope::Appointments]);
@@ -524,7 +524,7 @@ async fn concurrent_activations_open_exactly_one(store: Arc<dyn Store>) {
 async fn care_team_accounts_are_practitioners_peer_worker_and_the_person(store: Arc<dyn Store>) {
     let team = new_team(store.as_ref(), "North").await;
     let elsewhere = new_team(store.as_ref(), "South").await;
-    let now = store::now();
+    let now = super::now();
     let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
     let admin = new_user(store.as_ref(), Role::Admin, "admin").await;
     let other_team = new_user(store.as_ref(), Role::Practitioner, "dr.far").await;

@@ -25,8 +25,8 @@ use crate::auth::{Caller, CallerUser};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::policy::{self, Action, Denial, Grounds, Relationship, Resource};
+use crate::store::NewAuditEntry;
 use crate::store::messages::{ConversationContext, ConversationRecord};
-use crate::store::{self, NewAuditEntry};
 
 /// The audit log's name for a carer's own conversation with a team.
 const CARER_MESSAGES: &str = "carer_messages";
@@ -59,7 +59,7 @@ pub(super) async fn open_conversation(
         .conversation(id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let now = store::now();
+    let now = state.clock.now();
     let caller = Caller::User(user.clone());
     let conversation = &context.conversation;
     let relationship =

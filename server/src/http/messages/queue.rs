@@ -16,9 +16,9 @@ use livingwell_core::domain::{PersonId, UserId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::EventHub;
+use crate::store::Store;
 use crate::store::events::NewEvent;
 use crate::store::messages::{NewSend, SendOutcome};
-use crate::store::{self, Store};
 
 /// Most sends stored in one transaction.
 const MAX_BATCH: usize = 128;
@@ -81,7 +81,7 @@ async fn write_batches(
         let sends: Vec<NewSend> = batch.iter().map(|queued| queued.send.clone()).collect();
         match store.send_messages(&sends).await {
             Ok(outcomes) => {
-                let now = store::now();
+                let now = crate::clock::Clock::System.now();
                 let mut announced = Vec::new();
                 for (queued, outcome) in batch.drain(..).zip(outcomes) {
                     if let SendOutcome::Created { message, notice } = &outcome {
