@@ -1,0 +1,136 @@
+//! Staff diaries: a team's or a worker's appointments across people.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use chrono::{DateTime, Duration, Utc};
+use livingwell_core::api::ErrorBody;
+use livingwell_core::api::appointments::AppointmentPage;
+use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId, UserId};
+use serde::Deserialize;
+
+use super::views::appointment_views;
+use super::window::{next_cursor, page_limit, window};
+use super::{may_read, worker_filter};
+use crate::auth::Caller;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Query, RequestId, Staff};
+use crate::store::appointments::DiaryScope;
+
+/// Which of one person's appointments a diary may show.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Visibility {
+    All,
+    /// Those this worker takes part in (an allocated peer worker).
+    TakingPart(UserId),
+    Hidden,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DiaryQuery {
+    /// A team's diary: everyone on its caseload (the team's practitioners, staff systems).
+    team_id: Option<TeamId>,
+    /// A worker's diary; staff see their own (the default for them).
+    worker_id: Option<UserId>,
+    /// Appointments starting at or after this (default: now).
+    from: Option<DateTime<Utc>>,
+    /// …and before this (default: a week after `from`; at most two years after it).
+    to: Option<DateTime<Utc>>,
+    cursor: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    /// Only appointments with a request from the person waiting for an answer.
+    pending_requests: Option<bool>,
+}
+
+/// Staff and staff systems: a team's or a worker's diary. Each person's appointments appear
+/// only if the caller may read them (each such read is audited against that person).
+#[utoipa::path(get, path = "/v1/diary", tag = "appointments", security(("bearer" = [])),
+    params(DiaryQuery),
+    responses((status = 200, body = AppointmentPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn diary(
+    State(state): State<AppState>,
+    Staff(caller): Staff,
+    RequestId(request_id): RequestId,
+    Query(query): Query<DiaryQuery>,
+) -> ApiResult<axum::Json<AppointmentPage>> {
+    let limit = page_limit(query.limit)?;
+    let scope = match (&caller, query.team_id, query.worker_id) {
+        (_, Some(_), Some(_)) => return Err(ApiError::invalid("worker_id", "with_team_id")),
+        (Caller::User(user), Some(team), None) => {
+            if user.role != Role::Practitioner || !state.store.is_team_member(team, user.id).await?
+            {
+                return Err(ApiError::Forbidden);
+            }
+            DiaryScope::Team(team)
+        }
+        (Caller::User(user), None, worker) => {
+            if worker.is_some_and(|w| w != user.id) {
+                return Err(ApiError::Forbidden);
+            }
+            DiaryScope::Worker(user.id)
+        }
+        (Caller::StaffSystem(client), team, worker) => {
+            if !client.scopes.contains(&StaffScope::AppointmentsRead) {
+                return Err(ApiError::Forbidden);
+            }
+            match (team, worker) {
+                (Some(team), _) => DiaryScope::Team(team),
+                (None, Some(worker)) => DiaryScope::Worker(worker),
+                (None, None) => return Err(ApiError::invalid("team_id", "required")),
+            }
+        }
+    };
+    let window = window(
+        state.clock.now(),
+        query.from,
+        query.to,
+        query.cursor.as_deref(),
+        Duration::zero(),
+        Duration::days(7),
+    )?;
+    let records = state
+        .store
+        .diary(
+            scope,
+            &window,
+            query.pending_requests.unwrap_or(false),
+            limit,
+        )
+        .await?;
+    let cursor = next_cursor(&records, limit);
+    // Whose appointments the caller may see, decided (and audited) once per person.
+    let mut visible: HashMap<PersonId, Visibility> = HashMap::new();
+    let mut shown = Vec::with_capacity(records.len());
+    for record in records {
+        let visibility = match visible.get(&record.person_id) {
+            Some(visibility) => *visibility,
+            None => {
+                let visibility =
+                    match may_read(&state, &caller, record.person_id, &request_id).await? {
+                        None => Visibility::Hidden,
+                        Some(access) => match worker_filter(&caller, &access) {
+                            None => Visibility::All,
+                            Some(worker) => Visibility::TakingPart(worker),
+                        },
+                    };
+                visible.insert(record.person_id, visibility);
+                visibility
+            }
+        };
+        let show = match visibility {
+            Visibility::All => true,
+            Visibility::TakingPart(worker) => record.worker_ids.contains(&worker),
+            Visibility::Hidden => false,
+        };
+        if show {
+            shown.push(record);
+        }
+    }
+    Ok(axum::Json(AppointmentPage {
+        appointments: appointment_views(&state, &shown).await?,
+        next_cursor: cursor,
+    }))
+}

@@ -1,0 +1,187 @@
+//! Appointments and enablement workshops: a person's diary, their answers to it, staff's and
+//! staff systems' changes, the calendar feed, and workshop programmes with bookings and
+//! waitlists.
+//!
+//! Access: every read or change of a person's appointments or bookings starts with
+//! [`authorize`] against that person (audited before anything is served). For
+//! `/v1/appointments/{id}` and bookings the record is loaded first to learn whose it is; an id
+//! that does not exist is 404, like one the caller may not know of. An allocated peer worker sees
+//! only the appointments they take part in.
+//!
+//! Capacity, the waitlist order and offers are guaranteed by the store (see
+//! [`crate::store::appointments`]); this module tells people about the places they are offered
+//! (`waitlist_place_offered`) and about changes to their appointments (`appointment_changed`),
+//! after the change is committed. Events carry ids only.
+//!
+//! Offers that lapse are passed on when the programme is next touched (a booking, a read of the
+//! programme, a list of programmes or of a person's bookings); see [`settle_lapsed_offers`].
+
+mod by_id;
+mod calendar;
+mod diary;
+mod notify;
+mod person;
+mod programmes;
+mod views;
+mod window;
+
+use livingwell_core::api::FieldError;
+use livingwell_core::domain::appointment::{AppointmentId, Location};
+use livingwell_core::domain::{PersonId, UserId};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::access::{Access, authorize};
+use super::error::{ApiError, ApiResult};
+use crate::auth::Caller;
+use crate::policy::{Action, Grounds, Resource};
+use crate::store::appointments::AppointmentRecord;
+
+pub use notify::settle_lapsed_offers;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            person::list_appointments,
+            person::create_appointment
+        ))
+        .routes(routes!(person::calendar_feed))
+        .routes(routes!(
+            by_id::get_appointment,
+            by_id::update_appointment,
+            by_id::cancel_appointment
+        ))
+        .routes(routes!(by_id::respond))
+        .routes(routes!(by_id::answer_request))
+        .routes(routes!(diary::diary))
+        .routes(routes!(
+            programmes::list_programmes,
+            programmes::create_programme
+        ))
+        .routes(routes!(programmes::get_programme))
+        .routes(routes!(programmes::programme_bookings, programmes::book))
+        .routes(routes!(programmes::cancel_booking))
+        .routes(routes!(programmes::answer_offer))
+        .routes(routes!(programmes::person_bookings))
+}
+
+/// Default and largest page of appointments.
+const PAGE_DEFAULT: i64 = 50;
+const PAGE_MAX: i64 = 200;
+/// The widest `from`–`to` window one request may ask for: two years.
+const WINDOW_MAX_DAYS: i64 = 731;
+/// Most appointments in one calendar feed.
+const FEED_MAX: usize = 2_000;
+/// Most bookings listed for one person.
+const BOOKINGS_MAX: i64 = 200;
+/// Most programmes settled in one pass over lapsed offers.
+const SETTLE_BATCH: i64 = 20;
+
+// ---------------------------------------------------------------------------------------------
+// Access helpers
+
+/// An allocated peer worker sees only the appointments they take part in.
+fn worker_filter(caller: &Caller, access: &Access) -> Option<UserId> {
+    match (access.grounds, caller) {
+        (Grounds::AllocatedPeer, Caller::User(user)) => Some(user.id),
+        _ => None,
+    }
+}
+
+/// Loads an appointment and authorises `action` on it against its person. A missing
+/// appointment, and one a peer worker does not take part in, are 404.
+async fn authorized_appointment(
+    state: &AppState,
+    caller: &Caller,
+    id: AppointmentId,
+    action: Action,
+    request_id: &str,
+) -> ApiResult<(AppointmentRecord, Access)> {
+    let record = state
+        .store
+        .appointment(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let access = authorize(
+        state,
+        caller,
+        record.person_id,
+        Resource::Appointments,
+        action,
+        request_id,
+    )
+    .await?;
+    if let Some(worker) = worker_filter(caller, &access)
+        && !record.worker_ids.contains(&worker)
+    {
+        return Err(ApiError::NotFound);
+    }
+    Ok((record, access))
+}
+
+/// The person answers for themselves; anyone else acting on their bookings is staff.
+fn own_or_staff(caller: &Caller, person: PersonId) -> Action {
+    match caller {
+        Caller::User(user) if user.person_id == Some(person) => Action::Respond,
+        _ => Action::Write,
+    }
+}
+
+/// Authorises a read for one person among many (a diary, a roster): `Ok(None)` when the
+/// caller may not see them (recorded as denied), an error only when the answer cannot be given.
+async fn may_read(
+    state: &AppState,
+    caller: &Caller,
+    person: PersonId,
+    request_id: &str,
+) -> ApiResult<Option<Access>> {
+    match authorize(
+        state,
+        caller,
+        person,
+        Resource::Appointments,
+        Action::Read,
+        request_id,
+    )
+    .await
+    {
+        Ok(access) => Ok(Some(access)),
+        Err(ApiError::NotFound | ApiError::Forbidden) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+fn conflict(field: &str, code: &str) -> ApiError {
+    ApiError::Conflict(vec![FieldError::new(field, code)])
+}
+
+/// Checks that every worker is a member of staff (a practitioner or a peer worker).
+async fn check_workers(state: &AppState, workers: &[UserId]) -> ApiResult<Vec<UserId>> {
+    let mut unique = Vec::with_capacity(workers.len());
+    let mut errors = Vec::new();
+    for (i, worker) in workers.iter().enumerate() {
+        if unique.contains(worker) {
+            continue;
+        }
+        match state.store.user_by_id(*worker).await? {
+            Some(user) if user.role.is_team_staff() => unique.push(*worker),
+            _ => errors.push(FieldError::new(format!("worker_ids[{i}]"), "not_staff")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(unique)
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
+/// A hub location must name a team that exists.
+async fn check_location(state: &AppState, location: &Location) -> ApiResult<()> {
+    if let Location::Hub { team_id } = location
+        && state.store.team(*team_id).await?.is_none()
+    {
+        return Err(ApiError::invalid("location.team_id", "not_found"));
+    }
+    Ok(())
+}

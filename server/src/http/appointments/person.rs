@@ -1,0 +1,209 @@
+//! A person's appointments: the list, adding one, and the calendar feed.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use livingwell_core::api::ErrorBody;
+use livingwell_core::api::appointments::{
+    AppointmentPage, AppointmentView, CalendarDetail, CreateAppointmentRequest,
+};
+use livingwell_core::domain::PersonId;
+use livingwell_core::domain::appointment::{AppointmentId, AppointmentKind, AppointmentStatus};
+use serde::Deserialize;
+
+use super::calendar;
+use super::notify::notify_person;
+use super::views::appointment_views;
+use super::window::{ListQuery, next_cursor, page_limit, stored, window};
+use super::{FEED_MAX, PAGE_MAX, check_location, check_workers, worker_filter};
+use crate::auth::Caller;
+use crate::http::AppState;
+use crate::http::access::authorize;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Path, Query, RequestId, ValidJson};
+use crate::policy::{Action, Grounds, Resource};
+use crate::store::appointments::AppointmentRecord;
+
+/// A person's appointments in start order: the person, their team, a carer with the
+/// `appointments` consent, their peer worker (only those they take part in), or a staff system.
+#[utoipa::path(get, path = "/v1/people/{id}/appointments", tag = "appointments",
+    security(("bearer" = [])), params(("id" = PersonId, Path), ListQuery),
+    responses((status = 200, body = AppointmentPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn list_appointments(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<axum::Json<AppointmentPage>> {
+    let access = authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Appointments,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let limit = page_limit(query.limit)?;
+    let window = window(
+        state.clock.now(),
+        query.from,
+        query.to,
+        query.cursor.as_deref(),
+        Duration::days(90),
+        Duration::days(365),
+    )?;
+    let records = state
+        .store
+        .person_appointments(person, &window, worker_filter(&caller, &access), limit)
+        .await?;
+    Ok(axum::Json(AppointmentPage {
+        appointments: appointment_views(&state, &records).await?,
+        next_cursor: next_cursor(&records, limit),
+    }))
+}
+
+/// Staff or a staff system: add an appointment to a person's diary.
+#[utoipa::path(post, path = "/v1/people/{id}/appointments", tag = "appointments",
+    security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = CreateAppointmentRequest,
+    responses((status = 201, body = AppointmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn create_appointment(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    ValidJson(request): ValidJson<CreateAppointmentRequest>,
+) -> ApiResult<(StatusCode, axum::Json<AppointmentView>)> {
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Appointments,
+        Action::Write,
+        &request_id,
+    )
+    .await?;
+    if state.store.person(person).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    if request.kind == AppointmentKind::EnablementWorkshop {
+        // Workshop sessions come from bookings, so that capacity holds.
+        return Err(ApiError::invalid("kind", "book_the_programme"));
+    }
+    let worker_ids = check_workers(&state, &request.worker_ids).await?;
+    check_location(&state, &request.location).await?;
+    let now = state.clock.now();
+    let record = AppointmentRecord {
+        id: AppointmentId::new(),
+        person_id: person,
+        kind: request.kind,
+        title: non_blank(request.title),
+        starts_at: stored(request.starts_at),
+        ends_at: stored(request.ends_at),
+        location: request.location,
+        status: AppointmentStatus::Booked,
+        notes_for_person: non_blank(request.notes_for_person),
+        accessibility: request.accessibility,
+        worker_ids,
+        request: None,
+        programme_id: None,
+        programme_session_id: None,
+        booking_id: None,
+        sequence: 0,
+        created_by: caller.audit_id(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_appointment(&record).await?;
+    notify_person(&state, &record, "created").await;
+    let view = appointment_views(&state, std::slice::from_ref(&record)).await?;
+    Ok((StatusCode::CREATED, axum::Json(one(view)?)))
+}
+
+pub(super) fn non_blank(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+pub(super) fn one<T>(views: Vec<T>) -> ApiResult<T> {
+    views
+        .into_iter()
+        .next()
+        .ok_or(ApiError::Internal("empty view"))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct FeedQuery {
+    /// Appointments starting at or after this (default: 30 days ago).
+    from: Option<DateTime<Utc>>,
+    /// …and before this (default: 13 months after `from`; at most two years after it).
+    to: Option<DateTime<Utc>>,
+    /// `discreet` (default) or `detailed`; only the person may ask for detailed titles.
+    #[param(inline)]
+    detail: Option<CalendarDetail>,
+}
+
+/// The person's appointments as an iCalendar (RFC 5545) feed: times in UTC, stable UIDs,
+/// cancellations as `STATUS:CANCELLED`, discreet titles unless the person asks otherwise.
+#[utoipa::path(get, path = "/v1/people/{id}/appointments.ics", tag = "appointments",
+    security(("bearer" = [])), params(("id" = PersonId, Path), FeedQuery),
+    responses((status = 200, description = "An iCalendar feed", content_type = "text/calendar", body = String),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn calendar_feed(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+    Query(query): Query<FeedQuery>,
+) -> ApiResult<Response> {
+    let access = authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Appointments,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    let detail = query.detail.unwrap_or_default();
+    if detail == CalendarDetail::Detailed && access.grounds != Grounds::OwnRecord {
+        return Err(ApiError::Forbidden);
+    }
+    let mut window = window(
+        state.clock.now(),
+        query.from,
+        query.to,
+        None,
+        Duration::days(30),
+        Duration::days(395),
+    )?;
+    let worker = worker_filter(&caller, &access);
+    let mut records = Vec::new();
+    loop {
+        let page = state
+            .store
+            .person_appointments(person, &window, worker, PAGE_MAX)
+            .await?;
+        let full = page.len() as i64 == PAGE_MAX;
+        window.after = page.last().map(|r| (r.starts_at, r.id));
+        records.extend(page);
+        if !full || records.len() >= FEED_MAX {
+            break;
+        }
+    }
+    let views = appointment_views(&state, &records).await?;
+    let text = calendar::feed(&views, detail).map_err(|_| ApiError::Internal("calendar"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "inline; filename=\"appointments.ics\"",
+            ),
+        ],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,386 @@
+//! Workshop programmes, their bookings, waitlists and offers.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use livingwell_core::api::ErrorBody;
+use livingwell_core::api::appointments::{
+    BookRequest, BookingView, CreateProgrammeRequest, OfferAnswerRequest, ProgrammePage,
+    ProgrammeView,
+};
+use livingwell_core::domain::appointment::{
+    self, BookingId, BookingStatus, BookingUnit, ProgrammeId, ProgrammeSessionId,
+};
+use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId};
+use serde::Deserialize;
+
+use super::notify::{notify_offers, settle_lapsed_offers};
+use super::person::non_blank;
+use super::views::{booking_view, programme_view};
+use super::window::stored;
+use super::{BOOKINGS_MAX, check_location, conflict, may_read, own_or_staff, worker_filter};
+use crate::auth::Caller;
+use crate::http::AppState;
+use crate::http::access::{authorize, record_unscoped};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
+use crate::policy::{Action, Resource};
+use crate::store::appointments::{
+    BookingChange, BookingRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
+};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ProgrammeQuery {
+    /// Only this team's programmes.
+    team_id: Option<TeamId>,
+    /// From `next_after` of the previous page.
+    after: Option<ProgrammeId>,
+    #[param(minimum = 1, maximum = 50)]
+    limit: Option<i64>,
+}
+
+/// Programmes are not anyone's record: every account may see them (to book), and staff systems
+/// with an appointments scope.
+pub(super) fn may_see_programmes(caller: &Caller) -> bool {
+    match caller {
+        Caller::User(_) => true,
+        Caller::StaffSystem(client) => {
+            client.scopes.contains(&StaffScope::AppointmentsRead)
+                || client.scopes.contains(&StaffScope::AppointmentsWrite)
+        }
+    }
+}
+
+/// Workshop programmes with their sessions and free places, in creation order.
+#[utoipa::path(get, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
+    params(ProgrammeQuery),
+    responses((status = 200, body = ProgrammePage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn list_programmes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ProgrammeQuery>,
+) -> ApiResult<axum::Json<ProgrammePage>> {
+    if !may_see_programmes(&caller) {
+        return Err(ApiError::Forbidden);
+    }
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::invalid("limit", "out_of_range"));
+    }
+    settle_lapsed_offers(&state).await?;
+    let records = state
+        .store
+        .programmes(query.team_id, query.after, limit)
+        .await?;
+    let mut programmes = Vec::with_capacity(records.len());
+    for record in &records {
+        programmes.push(programme_view(&state, record).await?);
+    }
+    let next_after = (records.len() as i64 == limit)
+        .then(|| records.last().map(|r| r.id))
+        .flatten();
+    Ok(axum::Json(ProgrammePage {
+        programmes,
+        next_after,
+    }))
+}
+
+/// A practitioner of the team, or a staff system with `appointments:write`: a new programme.
+#[utoipa::path(post, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
+    request_body = CreateProgrammeRequest,
+    responses((status = 201, body = ProgrammeView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn create_programme(
+    State(state): State<AppState>,
+    Staff(caller): Staff,
+    RequestId(request_id): RequestId,
+    ValidJson(request): ValidJson<CreateProgrammeRequest>,
+) -> ApiResult<(StatusCode, axum::Json<ProgrammeView>)> {
+    let allowed = match &caller {
+        Caller::User(user) => {
+            user.role == Role::Practitioner
+                && state.store.is_team_member(request.team_id, user.id).await?
+        }
+        Caller::StaffSystem(client) => client.scopes.contains(&StaffScope::AppointmentsWrite),
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden);
+    }
+    if state.store.team(request.team_id).await?.is_none() {
+        return Err(ApiError::invalid("team_id", "not_found"));
+    }
+    check_location(&state, &request.location).await?;
+    record_unscoped(&state, &caller, "programme", Action::Write, &request_id).await?;
+    let mut sessions = request.sessions.clone();
+    sessions.sort_by_key(|s| s.starts_at);
+    let programme = ProgrammeRecord {
+        id: ProgrammeId::new(),
+        team_id: request.team_id,
+        title: request.title.trim().to_owned(),
+        description: non_blank(request.description),
+        location: request.location,
+        capacity: request.capacity,
+        booking_unit: request.booking_unit,
+        offer_hold_minutes: request
+            .offer_hold_hours
+            .unwrap_or(appointment::DEFAULT_OFFER_HOLD_HOURS)
+            * 60,
+        sessions: sessions
+            .iter()
+            .zip(1..)
+            .map(|(s, number)| ProgrammeSessionRecord {
+                id: ProgrammeSessionId::new(),
+                number,
+                starts_at: stored(s.starts_at),
+                ends_at: stored(s.ends_at),
+            })
+            .collect(),
+        created_by: caller.audit_id(),
+        created_at: state.clock.now(),
+    };
+    state.store.insert_programme(&programme).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(programme_view(&state, &programme).await?),
+    ))
+}
+
+/// One programme with its sessions and free places.
+#[utoipa::path(get, path = "/v1/programmes/{id}", tag = "workshops", security(("bearer" = [])),
+    params(("id" = ProgrammeId, Path)),
+    responses((status = 200, body = ProgrammeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn get_programme(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<ProgrammeId>,
+) -> ApiResult<axum::Json<ProgrammeView>> {
+    if !may_see_programmes(&caller) {
+        return Err(ApiError::Forbidden);
+    }
+    let offered = state.store.settle_offers(id, state.clock.now()).await?;
+    notify_offers(&state, &offered).await;
+    let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(programme_view(&state, &programme).await?))
+}
+
+/// The team's practitioners and staff systems: who is booked, offered a place or waiting, in
+/// arrival order. Only people the caller may read appear (each read audited).
+#[utoipa::path(get, path = "/v1/programmes/{id}/bookings", tag = "workshops", security(("bearer" = [])),
+    params(("id" = ProgrammeId, Path)),
+    responses((status = 200, body = [BookingView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn programme_bookings(
+    State(state): State<AppState>,
+    Staff(caller): Staff,
+    RequestId(request_id): RequestId,
+    Path(id): Path<ProgrammeId>,
+) -> ApiResult<axum::Json<Vec<BookingView>>> {
+    let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
+    let allowed = match &caller {
+        Caller::User(user) => {
+            user.role == Role::Practitioner
+                && state
+                    .store
+                    .is_team_member(programme.team_id, user.id)
+                    .await?
+        }
+        Caller::StaffSystem(client) => client.scopes.contains(&StaffScope::AppointmentsRead),
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden);
+    }
+    let offered = state.store.settle_offers(id, state.clock.now()).await?;
+    notify_offers(&state, &offered).await;
+    let mut shown = Vec::new();
+    let mut seen: HashMap<PersonId, bool> = HashMap::new();
+    for booking in state.store.programme_bookings(id).await? {
+        let may = match seen.get(&booking.person_id) {
+            Some(may) => *may,
+            None => {
+                let may = may_read(&state, &caller, booking.person_id, &request_id)
+                    .await?
+                    .is_some();
+                seen.insert(booking.person_id, may);
+                may
+            }
+        };
+        if may {
+            shown.push(booking_view(&booking));
+        }
+    }
+    Ok(axum::Json(shown))
+}
+
+/// Book onto a programme (or one session of a programme booked session by session): a place
+/// if one is free, else a place on the waitlist. Booking again returns the booking already held.
+#[utoipa::path(post, path = "/v1/programmes/{id}/bookings", tag = "workshops", security(("bearer" = [])),
+    params(("id" = ProgrammeId, Path)), request_body = BookRequest,
+    responses((status = 201, body = BookingView, description = "Booked or waitlisted"),
+              (status = 200, body = BookingView, description = "Already booked, offered or waitlisted"),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(super) async fn book(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(id): Path<ProgrammeId>,
+    Json(request): Json<BookRequest>,
+) -> ApiResult<(StatusCode, axum::Json<BookingView>)> {
+    let person = match (request.person_id, &caller) {
+        (Some(person), _) => person,
+        (None, Caller::User(user)) => user
+            .person_id
+            .ok_or_else(|| ApiError::invalid("person_id", "required"))?,
+        (None, Caller::StaffSystem(_)) => return Err(ApiError::invalid("person_id", "required")),
+    };
+    authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Appointments,
+        own_or_staff(&caller, person),
+        &request_id,
+    )
+    .await?;
+    let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
+    match (programme.booking_unit, request.session_id) {
+        (BookingUnit::Programme, Some(_)) => {
+            return Err(ApiError::invalid("session_id", "book_the_programme"));
+        }
+        (BookingUnit::Session, None) => return Err(ApiError::invalid("session_id", "required")),
+        (BookingUnit::Session, Some(session))
+            if !programme.sessions.iter().any(|s| s.id == session) =>
+        {
+            return Err(ApiError::invalid("session_id", "not_found"));
+        }
+        _ => {}
+    }
+    if state.store.person(person).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let change = state
+        .store
+        .book(&NewBooking {
+            programme_id: id,
+            session_id: request.session_id,
+            person_id: person,
+            at: state.clock.now(),
+        })
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    notify_offers(&state, &change.offered).await;
+    let status = if change.changed {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(booking_view(&change.booking))))
+}
+
+/// A booking of this programme, authorised for the person or staff acting for them.
+pub(super) async fn authorized_booking(
+    state: &AppState,
+    caller: &Caller,
+    programme: ProgrammeId,
+    booking: BookingId,
+    request_id: &str,
+) -> ApiResult<BookingRecord> {
+    let record = state
+        .store
+        .booking(booking)
+        .await?
+        .filter(|b| b.programme_id == programme)
+        .ok_or(ApiError::NotFound)?;
+    authorize(
+        state,
+        caller,
+        record.person_id,
+        Resource::Appointments,
+        own_or_staff(caller, record.person_id),
+        request_id,
+    )
+    .await?;
+    Ok(record)
+}
+
+/// Cancel a booking, an offered place or a waitlist place. A freed place is offered to the
+/// next person waiting, who is notified.
+#[utoipa::path(delete, path = "/v1/programmes/{id}/bookings/{booking_id}", tag = "workshops",
+    security(("bearer" = [])), params(("id" = ProgrammeId, Path), ("booking_id" = BookingId, Path)),
+    responses((status = 200, body = BookingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn cancel_booking(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path((id, booking)): Path<(ProgrammeId, BookingId)>,
+) -> ApiResult<axum::Json<BookingView>> {
+    authorized_booking(&state, &caller, id, booking, &request_id).await?;
+    let change = state
+        .store
+        .cancel_booking(id, booking, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    notify_offers(&state, &change.offered).await;
+    Ok(axum::Json(booking_view(&change.booking)))
+}
+
+/// Accept or decline an offered place before the offer expires. Declining passes the place to
+/// the next person waiting.
+#[utoipa::path(post, path = "/v1/programmes/{id}/bookings/{booking_id}/offer", tag = "workshops",
+    security(("bearer" = [])), params(("id" = ProgrammeId, Path), ("booking_id" = BookingId, Path)),
+    request_body = OfferAnswerRequest,
+    responses((status = 200, body = BookingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "No open offer: it expired, or was never made"),
+              (status = 422, body = ErrorBody)))]
+pub(super) async fn answer_offer(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path((id, booking)): Path<(ProgrammeId, BookingId)>,
+    Json(request): Json<OfferAnswerRequest>,
+) -> ApiResult<axum::Json<BookingView>> {
+    authorized_booking(&state, &caller, id, booking, &request_id).await?;
+    let change: BookingChange = state
+        .store
+        .answer_offer(id, booking, request.decision, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    notify_offers(&state, &change.offered).await;
+    if !change.changed {
+        let code = if change.booking.status == BookingStatus::OfferExpired {
+            "offer_expired"
+        } else {
+            "not_offered"
+        };
+        return Err(conflict("decision", code));
+    }
+    Ok(axum::Json(booking_view(&change.booking)))
+}
+
+/// A person's bookings, newest first: places, offers (answer before they expire) and waitlist
+/// places with their position.
+#[utoipa::path(get, path = "/v1/people/{id}/bookings", tag = "workshops", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 200, body = [BookingView]), (status = 404, body = ErrorBody)))]
+pub(super) async fn person_bookings(
+    State(state): State<AppState>,
+    caller: Caller,
+    RequestId(request_id): RequestId,
+    Path(person): Path<PersonId>,
+) -> ApiResult<axum::Json<Vec<BookingView>>> {
+    let access = authorize(
+        &state,
+        &caller,
+        person,
+        Resource::Appointments,
+        Action::Read,
+        &request_id,
+    )
+    .await?;
+    if worker_filter(&caller, &access).is_some() {
+        // A peer worker sees only sessions they take part in; bookings name no workers.
+        return Ok(axum::Json(Vec::new()));
+    }
+    settle_lapsed_offers(&state).await?;
+    let bookings = state.store.person_bookings(person, BOOKINGS_MAX).await?;
+    Ok(axum::Json(bookings.iter().map(booking_view).collect()))
+}

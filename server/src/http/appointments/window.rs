@@ -1,0 +1,104 @@
+//! Time windows and the cursor over appointments in start order.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, TimeZone, Utc};
+use livingwell_core::api::FieldError;
+use livingwell_core::domain::appointment::AppointmentId;
+use serde::Deserialize;
+
+use super::{PAGE_DEFAULT, PAGE_MAX, WINDOW_MAX_DAYS};
+use crate::http::error::{ApiError, ApiResult};
+use crate::store::appointments::{AppointmentRecord, Window};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListQuery {
+    /// Appointments starting at or after this (default: 90 days ago).
+    pub(super) from: Option<DateTime<Utc>>,
+    /// …and before this (default: a year after `from`; at most two years after it).
+    pub(super) to: Option<DateTime<Utc>>,
+    /// From `next_cursor` of the previous page.
+    pub(super) cursor: Option<String>,
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub(super) limit: Option<i64>,
+}
+
+/// The earliest and latest instants a window may name; outside them a date is a mistake.
+pub(super) fn plausible(at: DateTime<Utc>) -> bool {
+    let bounds = (
+        Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).single(),
+        Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).single(),
+    );
+    matches!(bounds, (Some(lo), Some(hi)) if lo <= at && at < hi)
+}
+
+pub(super) fn window(
+    now: DateTime<Utc>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    cursor: Option<&str>,
+    default_back: Duration,
+    default_span: Duration,
+) -> ApiResult<Window> {
+    let mut errors = Vec::new();
+    for (field, value) in [("from", from), ("to", to)] {
+        if value.is_some_and(|v| !plausible(v)) {
+            errors.push(FieldError::new(field, "out_of_range"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let from = from.unwrap_or(now - default_back);
+    let to = to.unwrap_or(from + default_span);
+    if to <= from {
+        return Err(ApiError::invalid("to", "not_after_from"));
+    }
+    if to - from > Duration::days(WINDOW_MAX_DAYS) {
+        return Err(ApiError::invalid("to", "window_too_long"));
+    }
+    let after = cursor.map(decode_cursor).transpose()?;
+    Ok(Window { from, to, after })
+}
+
+pub(super) fn encode_cursor(record: &AppointmentRecord) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        record
+            .starts_at
+            .to_rfc3339_opts(SecondsFormat::Micros, true),
+        record.id
+    ))
+}
+
+pub(super) fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, AppointmentId)> {
+    let invalid = || ApiError::invalid("cursor", "invalid");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (at, id) = text.split_once('|').ok_or_else(invalid)?;
+    let at = DateTime::parse_from_rfc3339(at).map_err(|_| invalid())?;
+    let id = id.parse().map_err(|_| invalid())?;
+    Ok((at.with_timezone(&Utc), id))
+}
+
+pub(super) fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    let limit = limit.unwrap_or(PAGE_DEFAULT);
+    if (1..=PAGE_MAX).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::invalid("limit", "out_of_range"))
+    }
+}
+
+pub(super) fn next_cursor(records: &[AppointmentRecord], limit: i64) -> Option<String> {
+    (records.len() as i64 == limit)
+        .then(|| records.last().map(encode_cursor))
+        .flatten()
+}
+
+/// A time from a request as it will be stored: microseconds, like every stored time.
+pub(super) fn stored(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
