@@ -314,7 +314,6 @@ where
     Uuid: Column<DB>,
     Option<Uuid>: Bind<DB>,
     DateTime<Utc>: Column<DB>,
-    Option<DateTime<Utc>>: Bind<DB>,
     String: Column<DB>,
     i32: Column<DB>,
     i64: Column<DB>,
