@@ -13,6 +13,7 @@ pub mod clock;
 pub mod demo;
 pub mod events;
 pub mod files;
+pub mod group_commit;
 pub mod http;
 pub mod policy;
 pub mod store;

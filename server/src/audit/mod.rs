@@ -7,10 +7,11 @@
 //!   previous entry's hash; [`verify`] recomputes the chain and names the first broken link.
 //! - **Durable before served.** [`AuditLog::record`] returns only after the entry is committed; a
 //!   handler that cannot record its read answers 503 instead of the data.
-//! - **Group commit.** One writer task per process collects the entries that arrive while a
-//!   commit is in flight and commits them together, so concurrent reads share one fsync instead
-//!   of queueing for one each. Across processes the store serialises appends (an advisory lock
-//!   on Postgres, the single write lock on SQLite), so there is one chain.
+//! - **Group commit.** One writer task per process ([`crate::group_commit`]) collects the
+//!   entries that arrive while a commit is in flight and commits them together, so concurrent
+//!   reads share one fsync instead of queueing for one each. Across processes the store
+//!   serialises appends (an advisory lock on Postgres, the single write lock on SQLite), so
+//!   there is one chain.
 //! - **Anchored outside the database.** A chain cut short is still a valid chain, so `serve`
 //!   writes signed checkpoints of the head to a directory the database cannot reach
 //!   ([`checkpoint`]); verifying against them shows a deleted tail, naming the missing entries.
@@ -21,15 +22,12 @@ use std::sync::Arc;
 
 use chrono::SecondsFormat;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
 
+use crate::group_commit::{BatchCommit, GroupCommit};
 use crate::store::{NewAuditEntry, Store, StoreResult};
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
-
-/// Most entries committed in one transaction.
-const MAX_BATCH: usize = 512;
 
 /// The hash of one entry in the chain.
 pub fn chain_hash(seq: i64, prev_hash: &[u8], entry: &NewAuditEntry) -> Vec<u8> {
@@ -57,64 +55,44 @@ pub fn chain_hash(seq: i64, prev_hash: &[u8], entry: &NewAuditEntry) -> Vec<u8> 
 #[error("the audit entry could not be stored")]
 pub struct AuditUnavailableError;
 
-struct Pending {
-    entry: NewAuditEntry,
-    stored: oneshot::Sender<Result<i64, AuditUnavailableError>>,
-}
-
 /// A handle to the process's audit writer. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AuditLog {
-    queue: mpsc::Sender<Pending>,
-}
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").finish_non_exhaustive()
-    }
+    writer: GroupCommit<AuditAppend>,
 }
 
 impl AuditLog {
     /// Starts the writer task. It ends when every handle has been dropped.
     pub fn start(store: Arc<dyn Store>) -> Self {
-        let (queue, receiver) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_batches(store, receiver));
-        Self { queue }
+        Self {
+            writer: GroupCommit::start(AuditAppend { store }),
+        }
     }
 
     /// Stores the entry durably; returns its sequence number once committed.
     pub async fn record(&self, entry: NewAuditEntry) -> Result<i64, AuditUnavailableError> {
-        let (stored, committed) = oneshot::channel();
-        self.queue
-            .send(Pending { entry, stored })
+        // The writer has logged why by kind; the caller only needs to know it is not stored.
+        self.writer
+            .submit(entry)
             .await
-            .map_err(|_| AuditUnavailableError)?;
-        committed.await.map_err(|_| AuditUnavailableError)?
+            .map_err(|_| AuditUnavailableError)
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let entries: Vec<NewAuditEntry> = batch.iter().map(|p| p.entry.clone()).collect();
-        match store.append_audit(&entries).await {
-            Ok(seqs) => {
-                for (pending, seq) in batch.drain(..).zip(seqs) {
-                    // The requester may have gone away; its entry is stored all the same.
-                    let _ = pending.stored.send(Ok(seq));
-                }
-            }
-            Err(error) => {
-                tracing::error!(
-                    kind = error.kind(),
-                    entries = batch.len(),
-                    "audit batch not stored"
-                );
-                for pending in batch.drain(..) {
-                    let _ = pending.stored.send(Err(AuditUnavailableError));
-                }
-            }
-        }
+/// An audit batch commit: the entries appended to the chain in one transaction.
+struct AuditAppend {
+    store: Arc<dyn Store>,
+}
+
+impl BatchCommit for AuditAppend {
+    type Item = NewAuditEntry;
+    /// The entry's sequence number.
+    type Output = i64;
+    const NAME: &'static str = "audit";
+    const MAX_BATCH: usize = 512;
+
+    async fn commit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
+        self.store.append_audit(entries).await
     }
 }
 

@@ -1,52 +1,43 @@
-//! Group commit for sends: one writer per process stores the messages that arrive while a
-//! commit is in flight together, in one transaction, then announces them in one event append.
+//! Group commit for sends: one writer per process ([`crate::group_commit`]) stores the messages
+//! that arrive while a commit is in flight together, in one transaction, then announces them in
+//! one event append.
 //!
-//! Why: a send is acknowledged only once it is durable, and a commit (an fsync) costs more than
-//! everything else a send does. Sharing commits lets throughput grow with the number of people
-//! sending instead of queueing them for one fsync each; a lone send on an idle server is
-//! committed at once, so latency does not grow. Exactly-once and gap-free order are the store's
-//! guarantees ([`crate::store::messages`]); the writer adds that a conversation's
-//! `message_created` events are appended in the order of its numbers, because it appends one
-//! batch's events before it stores the next batch. A sender is answered as soon as its batch is
-//! committed; the events follow.
+//! Exactly-once and gap-free order are the store's guarantees ([`crate::store::messages`]); the
+//! writer adds that a conversation's `message_created` events are appended in the order of its
+//! numbers, because it appends one batch's events (its after-commit step) before it stores the
+//! next batch. A sender is answered as soon as its batch is committed; the events follow.
 
 use std::sync::Arc;
 
 use livingwell_core::domain::{PersonId, UserId};
-use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::Clock;
 use crate::events::EventHub;
-use crate::store::Store;
+use crate::group_commit::{BatchCommit, GroupCommit};
 use crate::store::events::NewEvent;
 use crate::store::messages::{NewSend, SendOutcome};
-
-/// Most sends stored in one transaction.
-const MAX_BATCH: usize = 128;
+use crate::store::{Store, StoreResult};
 
 #[derive(Debug, thiserror::Error)]
 #[error("the message could not be stored")]
 pub struct SendUnavailableError;
 
-struct QueuedSend {
-    send: NewSend,
-    /// Who hears of it on their event streams.
-    recipients: Vec<UserId>,
-    person: Option<PersonId>,
-    stored: oneshot::Sender<Result<SendOutcome, SendUnavailableError>>,
-}
-
 /// A handle to the process's send writer. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SendQueue {
-    queue: mpsc::Sender<QueuedSend>,
+    writer: GroupCommit<SendCommit>,
 }
 
 impl SendQueue {
     /// Starts the writer task. It ends when every handle has been dropped.
-    pub fn start(store: Arc<dyn Store>, events: EventHub) -> Self {
-        let (queue, receiver) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(write_batches(store, events, receiver));
-        Self { queue }
+    pub fn start(store: Arc<dyn Store>, events: EventHub, clock: Clock) -> Self {
+        Self {
+            writer: GroupCommit::start(SendCommit {
+                store,
+                events,
+                clock,
+            }),
+        }
     }
 
     /// Stores the send durably (or finds the message it repeats) and then announces it to
@@ -57,67 +48,68 @@ impl SendQueue {
         recipients: Vec<UserId>,
         person: Option<PersonId>,
     ) -> Result<SendOutcome, SendUnavailableError> {
-        let (stored, committed) = oneshot::channel();
-        self.queue
-            .send(QueuedSend {
-                send,
-                recipients,
-                person,
-                stored,
-            })
+        let queued = QueuedSend {
+            send,
+            recipients,
+            person,
+        };
+        // The writer has logged why by kind; the sender only needs to know it is not stored.
+        self.writer
+            .submit(queued)
             .await
-            .map_err(|_| SendUnavailableError)?;
-        committed.await.map_err(|_| SendUnavailableError)?
+            .map_err(|_| SendUnavailableError)
     }
 }
 
-async fn write_batches(
+struct QueuedSend {
+    send: NewSend,
+    /// Who hears of it on their event streams.
+    recipients: Vec<UserId>,
+    person: Option<PersonId>,
+}
+
+/// A send batch commit: the messages stored in one transaction, then announced.
+struct SendCommit {
     store: Arc<dyn Store>,
     events: EventHub,
-    mut receiver: mpsc::Receiver<QueuedSend>,
-) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let sends: Vec<NewSend> = batch.iter().map(|queued| queued.send.clone()).collect();
-        match store.send_messages(&sends).await {
-            Ok(outcomes) => {
-                let now = crate::clock::Clock::System.now();
-                let mut announced = Vec::new();
-                for (queued, outcome) in batch.drain(..).zip(outcomes) {
-                    if let SendOutcome::Created { message, notice } = &outcome {
-                        for stored in std::iter::once(message).chain(notice) {
-                            let data = serde_json::json!({
-                                "conversation_id": stored.conversation_id,
-                                "message_id": stored.id,
-                                "seq": stored.seq,
-                            });
-                            announced.extend(queued.recipients.iter().map(|recipient| NewEvent {
-                                recipient_id: *recipient,
-                                kind: "message_created".to_owned(),
-                                person_id: queued.person,
-                                data: data.clone(),
-                                created_at: now,
-                            }));
-                        }
-                    }
-                    // The sender may have gone away; their message is stored all the same.
-                    let _ = queued.stored.send(Ok(outcome));
-                }
-                // Stored already: a failure here delays devices until they next fetch.
-                if let Err(error) = events.publish(announced).await {
-                    tracing::warn!(kind = error.kind(), "message events not published");
-                }
-            }
-            Err(error) => {
-                tracing::error!(
-                    kind = error.kind(),
-                    sends = batch.len(),
-                    "message batch not stored"
-                );
-                for queued in batch.drain(..) {
-                    let _ = queued.stored.send(Err(SendUnavailableError));
+    /// Dates the events that announce a batch.
+    clock: Clock,
+}
+
+impl BatchCommit for SendCommit {
+    type Item = QueuedSend;
+    type Output = SendOutcome;
+    const NAME: &'static str = "messages";
+    const MAX_BATCH: usize = 128;
+
+    async fn commit(&self, queued: &[QueuedSend]) -> StoreResult<Vec<SendOutcome>> {
+        let sends: Vec<NewSend> = queued.iter().map(|queued| queued.send.clone()).collect();
+        self.store.send_messages(&sends).await
+    }
+
+    /// Announces the messages the batch created. Stored already: a failure here only delays
+    /// devices until they next fetch.
+    async fn after_commit(&self, committed: Vec<(QueuedSend, SendOutcome)>) -> StoreResult<()> {
+        let now = self.clock.now();
+        let mut announced = Vec::new();
+        for (queued, outcome) in &committed {
+            if let SendOutcome::Created { message, notice } = outcome {
+                for stored in std::iter::once(message).chain(notice) {
+                    let data = serde_json::json!({
+                        "conversation_id": stored.conversation_id,
+                        "message_id": stored.id,
+                        "seq": stored.seq,
+                    });
+                    announced.extend(queued.recipients.iter().map(|recipient| NewEvent {
+                        recipient_id: *recipient,
+                        kind: "message_created".to_owned(),
+                        person_id: queued.person,
+                        data: data.clone(),
+                        created_at: now,
+                    }));
                 }
             }
         }
+        self.events.publish(announced).await
     }
 }

@@ -1,0 +1,446 @@
+//! Group commit: one writer task per kind of write commits, in one transaction, every write
+//! that arrived while the previous commit was in flight.
+//!
+//! Why: a write is acknowledged only once it is durable, and a commit (an fsync) costs more than
+//! everything else a write does. Sharing commits lets throughput grow with the number of people
+//! writing instead of queueing them for one fsync each. The writer waits only for the first
+//! write of a batch, never for a timer, so a lone write on an idle server is committed at once
+//! and latency does not grow.
+//!
+//! Guarantees:
+//! - **Each writer gets its own answer.** A batch commit returns one output per write, in order,
+//!   and each submitter is told its own.
+//! - **All or nothing.** A batch is one transaction: when its commit fails, every write in it is
+//!   answered with the same error ([`GroupCommitError::NotCommitted`]).
+//! - **Answered first, followed up before the next batch.** Submitters are answered as soon as
+//!   their batch is committed; then the batch's after-commit step runs
+//!   ([`BatchCommit::after_commit`]), and the next batch is committed only once it has finished,
+//!   so what it does happens in commit order. Its failure never turns a stored write into an
+//!   error: it is logged, and nothing else.
+//! - **Bounded.** A batch holds at most [`BatchCommit::MAX_BATCH`] writes, so one transaction
+//!   stays short; the queue holds four batches, beyond which submitters wait instead of
+//!   growing memory.
+//! - **Logged by kind only.** A database's error text can quote stored values, so failures are
+//!   logged with [`StoreError::kind`] and a count, never content.
+//!
+//! The writer task ends once every [`GroupCommit`] handle has been dropped and the queue is
+//! empty.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{StoreError, StoreResult};
+
+/// What committing one batch means for one kind of write, and what follows a commit.
+pub trait BatchCommit: Send + Sync + 'static {
+    /// One submitted write.
+    type Item: Send + 'static;
+    /// What a submitter is told once the batch holding its write is committed. Cloned because
+    /// the submitter is answered before the after-commit step, which is given the output too.
+    type Output: Clone + Send + 'static;
+
+    /// Names the writer in logs.
+    const NAME: &'static str;
+    /// Most writes committed in one transaction.
+    const MAX_BATCH: usize;
+
+    /// Commits the whole batch in one transaction; one output per item, in order.
+    fn commit(
+        &self,
+        items: &[Self::Item],
+    ) -> impl Future<Output = StoreResult<Vec<Self::Output>>> + Send;
+
+    /// Runs once per committed batch, after its submitters have been answered and before the
+    /// next batch is committed. A failure is logged by kind; the batch stays committed.
+    fn after_commit(
+        &self,
+        _committed: Vec<(Self::Item, Self::Output)>,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Why a submitted write has no result.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum GroupCommitError {
+    /// The batch holding the write was not committed. Every write of that batch gets this same
+    /// error; it is not shown as text because a database's message can quote stored values.
+    #[error("the batch was not committed")]
+    NotCommitted(Arc<StoreError>),
+    /// The writer stopped before answering (the runtime is shutting down, or a commit
+    /// panicked), so whether the write is stored is unknown.
+    #[error("the group-commit writer has stopped")]
+    WriterStopped,
+}
+
+/// A handle to one writer task. Cheap to clone.
+pub struct GroupCommit<C: BatchCommit> {
+    queue: mpsc::Sender<Submission<C>>,
+}
+
+struct Submission<C: BatchCommit> {
+    item: C::Item,
+    answer: oneshot::Sender<Result<C::Output, GroupCommitError>>,
+}
+
+impl<C: BatchCommit> GroupCommit<C> {
+    /// Starts the writer task. It ends when every handle has been dropped.
+    pub fn start(committer: C) -> Self {
+        // An empty batch limit would make the writer stop at its first wait.
+        const { assert!(C::MAX_BATCH > 0, "a batch must hold at least one write") };
+        let (queue, receiver) = mpsc::channel(4 * C::MAX_BATCH);
+        tokio::spawn(write_batches(committer, receiver));
+        Self { queue }
+    }
+
+    /// Queues the write; returns its output once the batch holding it is committed.
+    pub async fn submit(&self, item: C::Item) -> Result<C::Output, GroupCommitError> {
+        let (answer, answered) = oneshot::channel();
+        self.queue
+            .send(Submission { item, answer })
+            .await
+            .map_err(|_| GroupCommitError::WriterStopped)?;
+        answered
+            .await
+            .map_err(|_| GroupCommitError::WriterStopped)?
+    }
+}
+
+async fn write_batches<C: BatchCommit>(committer: C, mut receiver: mpsc::Receiver<Submission<C>>) {
+    let mut queued = Vec::with_capacity(C::MAX_BATCH);
+    // `recv_many` waits only while the queue is empty, and answers 0 only once every handle
+    // has been dropped and nothing is left to commit.
+    while receiver.recv_many(&mut queued, C::MAX_BATCH).await > 0 {
+        let (items, answers): (Vec<_>, Vec<_>) = queued
+            .drain(..)
+            .map(|submission| (submission.item, submission.answer))
+            .unzip();
+        match committer.commit(&items).await {
+            Ok(outputs) => {
+                for (answer, output) in answers.into_iter().zip(&outputs) {
+                    // The submitter may have gone away; its write is stored all the same.
+                    let _ = answer.send(Ok(output.clone()));
+                }
+                let committed = items.into_iter().zip(outputs).collect();
+                if let Err(error) = committer.after_commit(committed).await {
+                    tracing::warn!(
+                        writer = C::NAME,
+                        kind = error.kind(),
+                        "after-commit step failed; the batch stays stored"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::error!(
+                    writer = C::NAME,
+                    kind = error.kind(),
+                    writes = items.len(),
+                    "batch not stored"
+                );
+                let error = Arc::new(error);
+                for answer in answers {
+                    let _ = answer.send(Err(GroupCommitError::NotCommitted(error.clone())));
+                }
+            }
+        }
+    }
+}
+
+// By hand: derived impls would require `C` itself to be `Clone` and `Debug`.
+impl<C: BatchCommit> Clone for GroupCommit<C> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<C: BatchCommit> fmt::Debug for GroupCommit<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("writer", &C::NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use tokio::sync::Semaphore;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    /// What the fake committer was asked to do, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Step {
+        Commit(Vec<u32>),
+        AfterCommit(Vec<(u32, u32)>),
+    }
+
+    /// Commits a batch by doubling each item, recording every step in a shared journal.
+    struct Ledger {
+        journal: Arc<Mutex<Vec<Step>>>,
+        /// One permit per commit allowed to finish: a test holds a commit in flight while more
+        /// writes queue behind it.
+        commits: Arc<Semaphore>,
+        /// Likewise for after-commit steps.
+        after_commits: Arc<Semaphore>,
+        /// A batch holding this item fails to commit.
+        poison: Option<u32>,
+        after_commit_fails: bool,
+    }
+
+    impl Ledger {
+        fn new() -> Self {
+            Self {
+                journal: Arc::default(),
+                commits: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+                after_commits: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+                poison: None,
+                after_commit_fails: false,
+            }
+        }
+
+        /// Every commit waits until the test releases it.
+        fn with_commits_held(mut self) -> Self {
+            self.commits = Arc::new(Semaphore::new(0));
+            self
+        }
+
+        /// Every after-commit step waits until the test releases it.
+        fn with_after_commits_held(mut self) -> Self {
+            self.after_commits = Arc::new(Semaphore::new(0));
+            self
+        }
+    }
+
+    impl BatchCommit for Ledger {
+        type Item = u32;
+        type Output = u32;
+        const NAME: &'static str = "test";
+        const MAX_BATCH: usize = 4;
+
+        async fn commit(&self, items: &[u32]) -> StoreResult<Vec<u32>> {
+            self.journal
+                .lock()
+                .unwrap()
+                .push(Step::Commit(items.to_vec()));
+            self.commits.acquire().await.unwrap().forget();
+            if self.poison.is_some_and(|poison| items.contains(&poison)) {
+                return Err(StoreError::MissingReference);
+            }
+            Ok(items.iter().map(|item| item * 2).collect())
+        }
+
+        async fn after_commit(&self, committed: Vec<(u32, u32)>) -> StoreResult<()> {
+            self.journal
+                .lock()
+                .unwrap()
+                .push(Step::AfterCommit(committed));
+            self.after_commits.acquire().await.unwrap().forget();
+            if self.after_commit_fails {
+                return Err(StoreError::Corrupt("test".to_owned()));
+            }
+            Ok(())
+        }
+    }
+
+    fn commits(journal: &Mutex<Vec<Step>>) -> Vec<Vec<u32>> {
+        let journal = journal.lock().unwrap();
+        journal
+            .iter()
+            .filter_map(|step| match step {
+                Step::Commit(items) => Some(items.clone()),
+                Step::AfterCommit(_) => None,
+            })
+            .collect()
+    }
+
+    fn queued<C: BatchCommit>(writer: &GroupCommit<C>) -> usize {
+        writer.queue.max_capacity() - writer.queue.capacity()
+    }
+
+    /// Yields to the writer until `done` holds; fails the test if it never does.
+    async fn wait_until(mut done: impl FnMut() -> bool) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !done() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the writer never got there");
+    }
+
+    fn submit(
+        writer: &GroupCommit<Ledger>,
+        item: u32,
+    ) -> JoinHandle<Result<u32, GroupCommitError>> {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.submit(item).await })
+    }
+
+    /// Submits `first`, waits until its commit is in flight, and queues `rest` behind it.
+    async fn queue_behind_a_commit(
+        writer: &GroupCommit<Ledger>,
+        journal: &Mutex<Vec<Step>>,
+        first: u32,
+        rest: impl IntoIterator<Item = u32>,
+    ) -> Vec<(u32, JoinHandle<Result<u32, GroupCommitError>>)> {
+        let mut submitted = vec![(first, submit(writer, first))];
+        wait_until(|| commits(journal).len() == 1).await;
+        submitted.extend(rest.into_iter().map(|item| (item, submit(writer, item))));
+        let behind = submitted.len() - 1;
+        wait_until(|| queued(writer) == behind).await;
+        submitted
+    }
+
+    #[tokio::test]
+    async fn writes_that_queue_during_a_commit_share_the_next_commits() {
+        let ledger = Ledger::new().with_commits_held();
+        let (journal, commits_allowed) = (ledger.journal.clone(), ledger.commits.clone());
+        let writer = GroupCommit::start(ledger);
+
+        let submitted = queue_behind_a_commit(&writer, &journal, 1, 2..=7).await;
+        commits_allowed.add_permits(Semaphore::MAX_PERMITS);
+
+        for (item, answer) in submitted {
+            assert_eq!(
+                answer.await.unwrap().unwrap(),
+                item * 2,
+                "answer to item {item}"
+            );
+        }
+        let batches = commits(&journal);
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1, 4, 2], "seven writes, at most four a commit");
+        let mut committed = batches.concat();
+        committed.sort_unstable();
+        assert_eq!(
+            committed,
+            [1, 2, 3, 4, 5, 6, 7],
+            "each write committed once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_answers_every_write_of_its_batch_with_one_error() {
+        let mut ledger = Ledger::new().with_commits_held();
+        ledger.poison = Some(3);
+        let (journal, commits_allowed) = (ledger.journal.clone(), ledger.commits.clone());
+        let writer = GroupCommit::start(ledger);
+
+        let mut submitted = queue_behind_a_commit(&writer, &journal, 1, [2, 3, 4]).await;
+        commits_allowed.add_permits(Semaphore::MAX_PERMITS);
+
+        let (_, first) = submitted.remove(0);
+        assert_eq!(
+            first.await.unwrap().unwrap(),
+            2,
+            "its own batch was committed"
+        );
+        let mut errors = Vec::new();
+        for (item, answer) in submitted {
+            match answer.await.unwrap() {
+                Err(GroupCommitError::NotCommitted(error)) => errors.push(error),
+                other => panic!("item {item} of the failed batch was answered {other:?}"),
+            }
+        }
+        assert_eq!(errors.len(), 3);
+        assert_eq!(errors[0].kind(), "missing_reference");
+        assert!(errors.iter().all(|error| Arc::ptr_eq(error, &errors[0])));
+        assert_eq!(writer.submit(5).await.unwrap(), 10, "the writer carries on");
+    }
+
+    #[tokio::test]
+    async fn the_after_commit_step_runs_once_per_committed_batch_with_its_outputs() {
+        let mut ledger = Ledger::new();
+        ledger.poison = Some(3);
+        let journal = ledger.journal.clone();
+        let writer = GroupCommit::start(ledger);
+
+        writer.submit(1).await.unwrap();
+        writer.submit(3).await.unwrap_err();
+        writer.submit(4).await.unwrap();
+
+        assert_eq!(
+            *journal.lock().unwrap(),
+            [
+                Step::Commit(vec![1]),
+                Step::AfterCommit(vec![(1, 2)]),
+                Step::Commit(vec![3]),
+                Step::Commit(vec![4]),
+                Step::AfterCommit(vec![(4, 8)]),
+            ],
+            "no after-commit step for the batch that failed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_after_commit_step_leaves_the_writes_committed() {
+        let mut ledger = Ledger::new();
+        ledger.after_commit_fails = true;
+        let journal = ledger.journal.clone();
+        let writer = GroupCommit::start(ledger);
+
+        assert_eq!(writer.submit(1).await.unwrap(), 2);
+        assert_eq!(writer.submit(2).await.unwrap(), 4, "the writer carries on");
+        assert_eq!(
+            *journal.lock().unwrap(),
+            [
+                Step::Commit(vec![1]),
+                Step::AfterCommit(vec![(1, 2)]),
+                Step::Commit(vec![2]),
+                Step::AfterCommit(vec![(2, 4)]),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_next_batch_waits_for_the_after_commit_step_but_submitters_do_not() {
+        let ledger = Ledger::new().with_after_commits_held();
+        let (journal, after_commits_allowed) =
+            (ledger.journal.clone(), ledger.after_commits.clone());
+        let writer = GroupCommit::start(ledger);
+
+        assert_eq!(
+            writer.submit(1).await.unwrap(),
+            2,
+            "answered before the step"
+        );
+        let second = submit(&writer, 2);
+        wait_until(|| queued(&writer) == 1).await;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            commits(&journal),
+            [[1]],
+            "the second batch waits for the step"
+        );
+
+        after_commits_allowed.add_permits(Semaphore::MAX_PERMITS);
+        assert_eq!(second.await.unwrap().unwrap(), 4);
+        assert_eq!(commits(&journal), [[1], [2]]);
+    }
+
+    #[tokio::test]
+    async fn the_writer_ends_when_every_handle_is_dropped() {
+        let ledger = Ledger::new();
+        let journal = ledger.journal.clone();
+        let writer = GroupCommit::start(ledger);
+        let other = writer.clone();
+
+        drop(writer);
+        assert_eq!(other.submit(1).await.unwrap(), 2, "one handle still writes");
+        drop(other);
+
+        // The task owns the committer, so the journal's last other owner goes with it.
+        wait_until(|| Arc::strong_count(&journal) == 1).await;
+    }
+}
