@@ -85,10 +85,11 @@ async fn the_person_sees_who_read_their_record(backend: Backend) {
     assert_eq!(entries[1]["relationship"], "team");
     assert_eq!(entries[1]["outcome"], "allowed");
     // The next page continues without overlap.
-    let before = log.body["next_before"].as_i64().unwrap();
+    let before = entries[1]["seq"].as_i64().unwrap();
+    let cursor = log.body["next_cursor"].as_str().unwrap();
     let older = server
         .get(
-            &format!("/v1/people/{person}/access-log?limit=2&before={before}"),
+            &format!("/v1/people/{person}/access-log?limit=2&cursor={cursor}"),
             &alex.access_token,
         )
         .await;

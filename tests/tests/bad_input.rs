@@ -1103,8 +1103,8 @@ async fn bad_paging_query_is_refused_and_named(backend: Backend) {
         ("limit=", "limit"),
         ("limit=99999999999999999999999", "limit"),
         ("limit=%00", "limit"),
-        ("before=abc", "before"),
-        ("before=%27%20OR%201=1", "before"),
+        ("cursor=abc", "cursor"),
+        ("cursor=%27%20OR%201=1", "cursor"),
     ] {
         let reply = server
             .get(&format!("{log}?{query}"), &world.alex.access_token)
@@ -1123,7 +1123,7 @@ async fn bad_paging_query_is_refused_and_named(backend: Backend) {
     for (query, field) in [
         ("limit=100000", "limit"),
         ("limit=abc", "limit"),
-        ("after=not-a-uuid", "after"),
+        ("cursor=not-a-uuid", "cursor"),
     ] {
         let reply = server
             .get(

@@ -33,7 +33,7 @@ on_both_databases!(
     a_reported_message_reaches_the_team_once,
     push_notifications_carry_ids_and_no_content,
     message_text_is_limited_in_unicode_scalar_values,
-    pages_follow_after_seq_and_the_limit_is_capped,
+    pages_follow_the_cursor_and_the_limit_is_capped,
 );
 
 /// Wednesday 14 January 2026, 11:00 in London (GMT): inside office hours.
@@ -113,19 +113,13 @@ async fn page(server: &TestServer, session: &Session, conversation: &str, query:
 /// Every message in the conversation, page by page.
 async fn all_messages(server: &TestServer, session: &Session, conversation: &str) -> Vec<Value> {
     let mut messages = Vec::new();
-    let mut after = 0;
+    let mut query = "?limit=200".to_owned();
     loop {
-        let reply = page(
-            server,
-            session,
-            conversation,
-            &format!("?after_seq={after}&limit=200"),
-        )
-        .await;
+        let reply = page(server, session, conversation, &query).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         messages.extend(reply.body["messages"].as_array().unwrap().iter().cloned());
-        match reply.body["next_after_seq"].as_i64() {
-            Some(next) => after = next,
+        match reply.body["next_cursor"].as_str() {
+            Some(next) => query = format!("?cursor={next}&limit=200"),
             None => return messages,
         }
     }
@@ -1086,7 +1080,7 @@ async fn message_text_is_limited_in_unicode_scalar_values(backend: Backend) {
     assert_eq!(not_an_id.fields(), ["client_id"]);
 }
 
-async fn pages_follow_after_seq_and_the_limit_is_capped(backend: Backend) {
+async fn pages_follow_the_cursor_and_the_limit_is_capped(backend: Backend) {
     let server = start(backend).await;
     let alex = server.login("alex").await;
     let conversation = conversation_id(&server, &alex, "peer").await;
@@ -1101,12 +1095,29 @@ async fn pages_follow_after_seq_and_the_limit_is_capped(backend: Backend) {
             .collect()
     };
     assert_eq!(seqs(&first), [1, 2]);
-    assert_eq!(first.body["next_after_seq"], 2);
     assert_eq!(first.body["last_seq"], 3);
-    let rest = page(&server, &alex, &conversation, "?after_seq=2&limit=2").await;
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = page(
+        &server,
+        &alex,
+        &conversation,
+        &format!("?cursor={cursor}&limit=2"),
+    )
+    .await;
     assert_eq!(seqs(&rest), [3]);
-    assert!(rest.body.get("next_after_seq").is_none());
-    for bad in ["?limit=201", "?limit=0", "?after_seq=-1", "?limit=ten"] {
+    assert!(rest.body.get("next_cursor").is_none());
+    // `after_seq`, the older name for a position, still works.
+    let alias = page(&server, &alex, &conversation, "?after_seq=2&limit=2").await;
+    assert_eq!(seqs(&alias), [3]);
+    for bad in [
+        "?limit=201",
+        "?limit=0",
+        "?after_seq=-1",
+        "?limit=ten",
+        "?cursor=two",
+        "?cursor=-1",
+        "?cursor=2&after_seq=2",
+    ] {
         let reply = page(&server, &alex, &conversation, bad).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }

@@ -491,7 +491,7 @@ async fn person_comments_disagrees_and_agrees_and_staff_see_it(backend: Backend)
         .server
         .get(&a.path("/enablement-plan/comments"), &priya.access_token)
         .await;
-    let newest = &seen.body[0];
+    let newest = &seen.body["comments"][0];
     assert_eq!(newest["body"], "I don't agree with this goal");
     assert_eq!(newest["disagree"], true);
     assert_eq!(newest["author"]["role"], "service_user");

@@ -406,9 +406,9 @@ pub struct ProgrammeView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProgrammePage {
     pub programmes: Vec<ProgrammeView>,
-    /// Pass as `after` for the next page; absent on the last.
+    /// Pass as `cursor` for the next page; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_after: Option<ProgrammeId>,
+    pub next_cursor: Option<String>,
 }
 
 /// Book onto a programme (or, for one booked session by session, a session).

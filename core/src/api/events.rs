@@ -24,7 +24,7 @@ pub struct EventView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPage {
     pub notifications: Vec<EventView>,
-    /// Pass as `after` for the next page; absent when there is nothing more yet.
+    /// Pass as `cursor` for the next page; absent when there is nothing more yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_after: Option<i64>,
+    pub next_cursor: Option<String>,
 }

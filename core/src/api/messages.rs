@@ -11,11 +11,6 @@ use crate::domain::message::{
 use crate::domain::text::{self, SHORT_TEXT_MAX};
 use crate::domain::{PersonId, TeamId, UserId};
 
-/// Most messages one page holds.
-pub const MESSAGE_PAGE_MAX: i64 = 200;
-/// Messages in a page when the caller does not say.
-pub const MESSAGE_PAGE_DEFAULT: i64 = 50;
-
 /// How the caller takes part in a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -93,9 +88,9 @@ pub struct MessagePage {
     pub messages: Vec<MessageView>,
     /// The conversation's newest message number when read.
     pub last_seq: i64,
-    /// Pass as `after_seq` for the next page; absent when this page reached the end.
+    /// Pass as `cursor` for the next page; absent when this page reached the end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_after_seq: Option<i64>,
+    pub next_cursor: Option<String>,
 }
 
 /// A new message. Send again with the same `client_id` until the server answers: the message

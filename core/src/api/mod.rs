@@ -23,6 +23,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod messages;
+pub mod paging;
 pub mod people;
 pub mod plans;
 

@@ -119,6 +119,9 @@ pub struct TeamView {
 pub struct CaseloadView {
     pub team: TeamView,
     pub people: Vec<PersonView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -352,9 +355,9 @@ pub struct AccessLogEntry {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessLogPage {
     pub entries: Vec<AccessLogEntry>,
-    /// Pass as `before` for the next (older) page; absent on the last page.
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<i64>,
+    pub next_cursor: Option<String>,
 }
 
 /// The caller and everyone they are connected to.

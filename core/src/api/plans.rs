@@ -86,8 +86,19 @@ pub struct VersionSummary {
 pub struct VersionPage {
     /// Newest first.
     pub versions: Vec<VersionSummary>,
+    /// Pass as `cursor` for the next (older) page; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_before: Option<i32>,
+    pub next_cursor: Option<String>,
+}
+
+/// Comments on a plan, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommentPage {
+    pub comments: Vec<CommentView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -8,12 +8,13 @@
 
 use std::convert::Infallible;
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_core::Stream;
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::events::{EventView, NotificationPage};
+use livingwell_core::api::paging as page;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +23,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, Query, StreamingUser};
+use super::paging::{self, Paged};
 use crate::auth::CallerUser;
 use crate::events::SessionNews;
 use crate::store::Store;
@@ -181,8 +183,8 @@ async fn session_is_live(store: &dyn Store, user: &CallerUser) -> bool {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct NotificationQuery {
-    /// Only notifications after this id.
-    after: Option<i64>,
+    /// From `next_cursor` of the previous page (default: from the first).
+    cursor: Option<String>,
     /// At most this many (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -191,25 +193,23 @@ struct NotificationQuery {
 /// The caller's stored notifications, oldest first, after a cursor.
 #[utoipa::path(get, path = "/v1/notifications", tag = "events", security(("bearer" = [])),
     params(NotificationQuery),
-    responses((status = 200, body = NotificationPage), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = NotificationPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 401, body = ErrorBody)))]
 async fn notifications(
     State(state): State<AppState>,
     AppUser(user): AppUser,
     Query(query): Query<NotificationQuery>,
-) -> ApiResult<axum::Json<NotificationPage>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid("limit", "out_of_range"));
-    }
-    let records = state
-        .store
-        .events_for(user.id, query.after.unwrap_or(0), limit)
-        .await?;
-    let next_after = (records.len() as i64 == limit)
-        .then(|| records.last().map(|r| r.id))
-        .flatten();
-    Ok(axum::Json(NotificationPage {
-        notifications: records.iter().map(event_view).collect(),
-        next_after,
-    }))
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<NotificationPage>> {
+    let limit = paging::limit(query.limit, page::NOTIFICATIONS)?;
+    let after: i64 = paging::cursor(query.cursor.as_deref())?.unwrap_or(0);
+    let records = state.store.events_for(user.id, after, limit).await?;
+    let next_cursor = paging::next_cursor(&records, limit, |record| record.id);
+    Ok(Paged::new(
+        NotificationPage {
+            notifications: records.iter().map(event_view).collect(),
+            next_cursor,
+        },
+        &uri,
+        &[],
+    ))
 }

@@ -31,13 +31,14 @@ pub mod push;
 mod queue;
 mod settings;
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use livingwell_core::api::messages::{
-    AvailabilityView, ConversationList, ConversationRole, ConversationView, MESSAGE_PAGE_DEFAULT,
-    MESSAGE_PAGE_MAX, MarkReadRequest, MessagePage, MessageReportView, MessageView, ReadStateView,
-    ReportMessageRequest, SendMessageRequest, SetAvailabilityRequest,
+    AvailabilityView, ConversationList, ConversationRole, ConversationView, MarkReadRequest,
+    MessagePage, MessageReportView, MessageView, ReadStateView, ReportMessageRequest,
+    SendMessageRequest, SetAvailabilityRequest,
 };
+use livingwell_core::api::paging as page;
 use livingwell_core::api::{ErrorBody, FieldError};
 use livingwell_core::domain::message::{
     Availability, ConversationId, ConversationKind, MessageContent, MessageId, MessageReportId,
@@ -55,6 +56,7 @@ use super::AppState;
 use super::access::{authorize, record_unscoped};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, Path, Query, RequestId, ValidJson};
+use super::paging::{self, Paged};
 use crate::auth::{Caller, CallerUser};
 use crate::policy::{Action, Grounds, Resource};
 use crate::store::events::NewEvent;
@@ -283,7 +285,9 @@ async fn publish(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct MessageQuery {
-    /// Only messages numbered after this (default 0: from the start).
+    /// From `next_cursor` of the previous page (default: from the first message).
+    cursor: Option<String>,
+    /// The older name for a cursor: only messages numbered after this. Not with `cursor`.
     #[param(minimum = 0)]
     after_seq: Option<i64>,
     /// At most this many (default 50).
@@ -295,7 +299,7 @@ struct MessageQuery {
 /// delivered to the caller (unless the caller only oversees the conversation).
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "messages",
     security(("bearer" = [])), params(("id" = ConversationId, Path), MessageQuery),
-    responses((status = 200, body = MessagePage), (status = 404, body = ErrorBody),
+    responses((status = 200, body = MessagePage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn list_messages(
     State(state): State<AppState>,
@@ -303,15 +307,27 @@ async fn list_messages(
     RequestId(request_id): RequestId,
     Path(id): Path<ConversationId>,
     Query(query): Query<MessageQuery>,
-) -> ApiResult<axum::Json<MessagePage>> {
-    let limit = query.limit.unwrap_or(MESSAGE_PAGE_DEFAULT);
-    if !(1..=MESSAGE_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::invalid("limit", "out_of_range"));
-    }
-    let after_seq = query.after_seq.unwrap_or(0);
-    if after_seq < 0 {
-        return Err(ApiError::invalid("after_seq", "out_of_range"));
-    }
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<MessagePage>> {
+    let limit = paging::limit(query.limit, page::MESSAGES)?;
+    let after_seq = match (
+        paging::cursor::<i64>(query.cursor.as_deref())?,
+        query.after_seq,
+    ) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid("after_seq", "conflicts_with_cursor")),
+        (Some(seq), None) | (None, Some(seq)) if seq < 0 => {
+            return Err(ApiError::invalid(
+                if query.cursor.is_some() {
+                    "cursor"
+                } else {
+                    "after_seq"
+                },
+                "out_of_range",
+            ));
+        }
+        (Some(seq), None) | (None, Some(seq)) => seq,
+        (None, None) => 0,
+    };
     let open = open_conversation(&state, &user, id, Action::Read, &request_id).await?;
     let records = state.store.messages_after(id, after_seq, limit).await?;
     let newest = records.last().map(|r| r.seq);
@@ -342,12 +358,19 @@ async fn list_messages(
     }
     let cursors = state.store.cursors(id).await?;
     let last_seq = open.conversation().last_seq.max(newest.unwrap_or(0));
-    let next_after_seq = newest.filter(|n| records.len() as i64 == limit || *n < last_seq);
-    Ok(axum::Json(MessagePage {
-        messages: records.iter().map(|r| message_view(r, &cursors)).collect(),
-        last_seq,
-        next_after_seq,
-    }))
+    // A page that ends before the conversation's newest message has a next one, full or not.
+    let next_cursor = newest
+        .filter(|n| records.len() as i64 == limit || *n < last_seq)
+        .map(|n| n.to_string());
+    Ok(Paged::new(
+        MessagePage {
+            messages: records.iter().map(|r| message_view(r, &cursors)).collect(),
+            last_seq,
+            next_cursor,
+        },
+        &uri,
+        &["after_seq"],
+    ))
 }
 
 /// Sends a message. The first time a `client_id` is used: 201 with the message; a retry with

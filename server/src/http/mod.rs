@@ -12,6 +12,7 @@ mod events;
 pub mod extract;
 mod messages;
 mod meta;
+mod paging;
 mod people;
 mod plans;
 mod printable;

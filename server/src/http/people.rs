@@ -1,16 +1,17 @@
 //! People and the relationships around them: caseload placement, peer allocation, carers,
 //! consents, the "do not involve" list, emergency access and the access log.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use chrono::{Duration, SubsecRound};
+use livingwell_core::api::paging as page;
 use livingwell_core::api::people::{
     AccessLogEntry, AccessLogPage, CarerLinkView, ConsentView, CreatePersonRequest,
     EMERGENCY_ACCESS_DEFAULT_MINUTES, EmergencyAccessRequest, EmergencyAccessView,
     ExcludeUserRequest, GrantConsentRequest, LinkCarerRequest, PeerAllocationRequest, PersonView,
     PlaceOnTeamRequest,
 };
-use livingwell_core::api::{ErrorBody, FieldError, Validate};
+use livingwell_core::api::{ErrorBody, Validate};
 use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role, StaffScope};
 use serde::Deserialize;
@@ -21,6 +22,7 @@ use super::AppState;
 use super::access::authorize;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
+use super::paging::{self, Paged};
 use super::sessions::{display_names, person_view, user_view};
 use crate::auth::Caller;
 use crate::policy::{Action, Resource};
@@ -481,33 +483,27 @@ async fn emergency_access(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct AccessLogQuery {
-    /// Entries older than this sequence number (from `next_before`).
-    before: Option<i64>,
+    /// From `next_cursor` of the previous page.
+    cursor: Option<String>,
     /// At most this many entries (default 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-const ACCESS_LOG_PAGE_MAX: i64 = 200;
-
 /// Who has seen or changed the person's record, newest first.
 #[utoipa::path(get, path = "/v1/people/{id}/access-log", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path), AccessLogQuery),
-    responses((status = 200, body = AccessLogPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AccessLogPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn access_log(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
     Path(person): Path<PersonId>,
     Query(query): Query<AccessLogQuery>,
-) -> ApiResult<axum::Json<AccessLogPage>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=ACCESS_LOG_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::Invalid(vec![FieldError::new(
-            "limit",
-            "out_of_range",
-        )]));
-    }
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<AccessLogPage>> {
+    let limit = paging::limit(query.limit, page::ACCESS_LOG)?;
+    let before: Option<i64> = paging::cursor(query.cursor.as_deref())?;
     authorize(
         &state,
         &caller,
@@ -517,18 +513,13 @@ async fn access_log(
         &request_id,
     )
     .await?;
-    let records = state
-        .store
-        .audit_for_subject(person, query.before, limit)
-        .await?;
+    let records = state.store.audit_for_subject(person, before, limit).await?;
     let names = display_names(
         state.store.as_ref(),
         records.iter().filter_map(|r| r.entry.actor_id.as_deref()),
     )
     .await?;
-    let next_before = (records.len() as i64 == limit)
-        .then(|| records.last().map(|r| r.seq))
-        .flatten();
+    let next_cursor = paging::next_cursor(&records, limit, |record| record.seq);
     let entries = records
         .into_iter()
         .map(|record| {
@@ -550,8 +541,12 @@ async fn access_log(
             }
         })
         .collect();
-    Ok(axum::Json(AccessLogPage {
-        entries,
-        next_before,
-    }))
+    Ok(Paged::new(
+        AccessLogPage {
+            entries,
+            next_cursor,
+        },
+        &uri,
+        &[],
+    ))
 }

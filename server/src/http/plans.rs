@@ -3,15 +3,16 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::ErrorBody;
+use livingwell_core::api::paging as page;
 use livingwell_core::api::plans::{
-    ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentRequest,
-    CommentView, CrisisPlanView, DomainTrajectory, EnablementPlanSummaryView, EnablementPlanView,
-    PutEnablementPlanRequest, PutWrapRequest, RatingPoint, TrajectoryView, VersionPage,
-    VersionSummary, WrapSettingsRequest, WrapView,
+    ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentPage,
+    CommentRequest, CommentView, CrisisPlanView, DomainTrajectory, EnablementPlanSummaryView,
+    EnablementPlanView, PutEnablementPlanRequest, PutWrapRequest, RatingPoint, TrajectoryView,
+    VersionPage, VersionSummary, WrapSettingsRequest, WrapView,
 };
 use livingwell_core::domain::plan::{EnablementPlan, PlanSection};
 use livingwell_core::domain::wrap::Wrap;
@@ -25,6 +26,7 @@ use super::AppState;
 use super::access::{Access, authorize};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, ValidJson};
+use super::paging::{self, Paged};
 use super::printable;
 use super::sessions::display_names;
 use crate::auth::Caller;
@@ -302,8 +304,8 @@ async fn put_enablement_plan(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct HistoryQuery {
-    /// Versions before this one (from `next_before`).
-    before: Option<i32>,
+    /// From `next_cursor` of the previous page.
+    cursor: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
@@ -311,18 +313,18 @@ struct HistoryQuery {
 /// Every version, newest first, with its author.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/versions", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path), HistoryQuery),
-    responses((status = 200, body = VersionPage), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = VersionPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 async fn enablement_plan_versions(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
     Path(person): Path<PersonId>,
     Query(query): Query<HistoryQuery>,
-) -> ApiResult<axum::Json<VersionPage>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "out_of_range"));
-    }
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<VersionPage>> {
+    let limit = paging::limit(query.limit, page::PLAN_VERSIONS)?;
+    let before: Option<i32> = paging::cursor(query.cursor.as_deref())?;
     authorize(
         &state,
         &caller,
@@ -334,14 +336,12 @@ async fn enablement_plan_versions(
     .await?;
     let versions = state
         .store
-        .plan_history(person, PlanKind::EnablementPlan, query.before, limit)
+        .plan_history(person, PlanKind::EnablementPlan, before, limit)
         .await?;
     let ids: Vec<&str> = versions.iter().map(|v| v.author.id.as_str()).collect();
     let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
-    let next_before = (versions.len() as i64 == limit)
-        .then(|| versions.last().map(|v| v.version))
-        .flatten();
-    Ok(axum::Json(VersionPage {
+    let next_cursor = paging::next_cursor(&versions, limit, |v| v.version);
+    let page = VersionPage {
         versions: versions
             .iter()
             .map(|v| VersionSummary {
@@ -350,8 +350,9 @@ async fn enablement_plan_versions(
                 created_at: v.created_at,
             })
             .collect(),
-        next_before,
-    }))
+        next_cursor,
+    };
+    Ok(Paged::new(page, &uri, &[]))
 }
 
 /// One version of the plan, as it was.
@@ -385,8 +386,8 @@ async fn enablement_plan_version(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct CommentQuery {
-    /// Comments older than this one.
-    before: Option<uuid::Uuid>,
+    /// From `next_cursor` of the previous page.
+    cursor: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
@@ -412,18 +413,18 @@ fn comment_view(
 /// Comments on the plan, newest first (the person's, and where they disagree).
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/comments", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path), CommentQuery),
-    responses((status = 200, body = [CommentView]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CommentPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 async fn list_comments(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
     Path(person): Path<PersonId>,
     Query(query): Query<CommentQuery>,
-) -> ApiResult<axum::Json<Vec<CommentView>>> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid("limit", "out_of_range"));
-    }
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<CommentPage>> {
+    let limit = paging::limit(query.limit, page::PLAN_COMMENTS)?;
+    let before: Option<uuid::Uuid> = paging::cursor(query.cursor.as_deref())?;
     authorize(
         &state,
         &caller,
@@ -433,15 +434,17 @@ async fn list_comments(
         &request_id,
     )
     .await?;
-    let comments = state.store.comments(person, query.before, limit).await?;
+    let comments = state.store.comments(person, before, limit).await?;
     let ids: Vec<&str> = comments.iter().map(|c| c.author.id.as_str()).collect();
     let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
-    Ok(axum::Json(
-        comments
+    let page = CommentPage {
+        next_cursor: paging::next_cursor(&comments, limit, |c| c.id),
+        comments: comments
             .iter()
             .map(|c| comment_view(c, &names))
             .collect::<ApiResult<_>>()?,
-    ))
+    };
+    Ok(Paged::new(page, &uri, &[]))
 }
 
 /// The person comments on a section of the current version, or records that they disagree.

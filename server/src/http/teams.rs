@@ -1,11 +1,12 @@
 //! Teams (hubs), their members and caseloads, and accounts. Admins manage accounts and teams
 //! but read no records; practitioners read their own team's caseload.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
+use livingwell_core::api::ErrorBody;
 use livingwell_core::api::auth::UserView;
+use livingwell_core::api::paging as page;
 use livingwell_core::api::people::{CaseloadView, CreateTeamRequest, CreateUserRequest, TeamView};
-use livingwell_core::api::{ErrorBody, FieldError};
 use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId, UserId};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -15,6 +16,7 @@ use super::AppState;
 use super::access::record_unscoped;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, Path, Query, RequestId, Staff, ValidJson};
+use super::paging::{self, Paged};
 use super::sessions::{person_view, team_view, user_view};
 use crate::auth::{Caller, passwords};
 use crate::policy::Action;
@@ -69,8 +71,8 @@ async fn create_team(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct CaseloadQuery {
-    /// Continue after this person (the last id of the previous page).
-    after: Option<PersonId>,
+    /// From `next_cursor` of the previous page.
+    cursor: Option<String>,
     /// At most this many people (default 100).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -79,21 +81,17 @@ struct CaseloadQuery {
 /// The team's caseload: for the team's practitioners and staff systems with `people:read`.
 #[utoipa::path(get, path = "/v1/teams/{id}/caseload", tag = "teams", security(("bearer" = [])),
     params(("id" = TeamId, Path), CaseloadQuery),
-    responses((status = 200, body = CaseloadView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CaseloadView, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn caseload(
     State(state): State<AppState>,
     Staff(caller): Staff,
     RequestId(request_id): RequestId,
     Path(team_id): Path<TeamId>,
     Query(query): Query<CaseloadQuery>,
-) -> ApiResult<axum::Json<CaseloadView>> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::Invalid(vec![FieldError::new(
-            "limit",
-            "out_of_range",
-        )]));
-    }
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<CaseloadView>> {
+    let limit = paging::limit(query.limit, page::CASELOAD)?;
+    let after: Option<PersonId> = paging::cursor(query.cursor.as_deref())?;
     let team = state.store.team(team_id).await?.ok_or(ApiError::NotFound)?;
     let allowed = match &caller {
         Caller::User(user) => {
@@ -105,11 +103,14 @@ async fn caseload(
         return Err(ApiError::Forbidden);
     }
     record_unscoped(&state, &caller, "caseload", Action::Read, &request_id).await?;
-    let people = state.store.caseload(team_id, query.after, limit).await?;
-    Ok(axum::Json(CaseloadView {
+    let people = state.store.caseload(team_id, after, limit).await?;
+    let next_cursor = paging::next_cursor(&people, limit, |person| person.id);
+    let page = CaseloadView {
         team: team_view(&team),
         people: people.iter().map(person_view).collect(),
-    }))
+        next_cursor,
+    };
+    Ok(Paged::new(page, &uri, &[]))
 }
 
 /// Admin: add a practitioner or peer worker to a team. Effective on their next request.

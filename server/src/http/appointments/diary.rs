@@ -2,20 +2,22 @@
 
 use std::collections::HashMap;
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use chrono::{DateTime, Duration, Utc};
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::AppointmentPage;
+use livingwell_core::api::paging as page;
 use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId, UserId};
 use serde::Deserialize;
 
 use super::views::appointment_views;
-use super::window::{next_cursor, page_limit, window};
+use super::window::{next_cursor, window};
 use super::{may_read, worker_filter};
 use crate::auth::Caller;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Query, RequestId, Staff};
+use crate::http::paging::{self, Paged};
 use crate::store::appointments::DiaryScope;
 
 /// Which of one person's appointments a diary may show.
@@ -49,14 +51,16 @@ pub(super) struct DiaryQuery {
 /// only if the caller may read them (each such read is audited against that person).
 #[utoipa::path(get, path = "/v1/diary", tag = "appointments", security(("bearer" = [])),
     params(DiaryQuery),
-    responses((status = 200, body = AppointmentPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AppointmentPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub(super) async fn diary(
     State(state): State<AppState>,
     Staff(caller): Staff,
     RequestId(request_id): RequestId,
     Query(query): Query<DiaryQuery>,
-) -> ApiResult<axum::Json<AppointmentPage>> {
-    let limit = page_limit(query.limit)?;
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<AppointmentPage>> {
+    let limit = paging::limit(query.limit, page::APPOINTMENTS)?;
     let scope = match (&caller, query.team_id, query.worker_id) {
         (_, Some(_), Some(_)) => return Err(ApiError::invalid("worker_id", "with_team_id")),
         (Caller::User(user), Some(team), None) => {
@@ -129,8 +133,9 @@ pub(super) async fn diary(
             shown.push(record);
         }
     }
-    Ok(axum::Json(AppointmentPage {
+    let page = AppointmentPage {
         appointments: appointment_views(&state, &shown).await?,
         next_cursor: cursor,
-    }))
+    };
+    Ok(Paged::new(page, &uri, &[]))
 }

@@ -66,9 +66,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(programmes::person_bookings))
 }
 
-/// Default and largest page of appointments.
-const PAGE_DEFAULT: i64 = 50;
-const PAGE_MAX: i64 = 200;
 /// The widest `from`–`to` window one request may ask for: two years.
 const WINDOW_MAX_DAYS: i64 = 731;
 /// Most appointments in one calendar feed.

@@ -1,6 +1,6 @@
 //! A person's appointments: the list, adding one, and the calendar feed.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
@@ -8,6 +8,7 @@ use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{
     AppointmentPage, AppointmentView, CalendarDetail, CreateAppointmentRequest,
 };
+use livingwell_core::api::paging as page;
 use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{AppointmentId, AppointmentKind, AppointmentStatus};
 use serde::Deserialize;
@@ -15,13 +16,14 @@ use serde::Deserialize;
 use super::calendar;
 use super::notify::notify_person;
 use super::views::appointment_views;
-use super::window::{ListQuery, next_cursor, page_limit, stored, window};
-use super::{FEED_MAX, PAGE_MAX, check_location, check_workers, worker_filter};
+use super::window::{ListQuery, next_cursor, stored, window};
+use super::{FEED_MAX, check_location, check_workers, worker_filter};
 use crate::auth::Caller;
 use crate::http::AppState;
 use crate::http::access::authorize;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Path, Query, RequestId, ValidJson};
+use crate::http::paging::{self, Paged};
 use crate::policy::{Action, Grounds, Resource};
 use crate::store::appointments::AppointmentRecord;
 
@@ -29,14 +31,16 @@ use crate::store::appointments::AppointmentRecord;
 /// `appointments` consent, their peer worker (only those they take part in), or a staff system.
 #[utoipa::path(get, path = "/v1/people/{id}/appointments", tag = "appointments",
     security(("bearer" = [])), params(("id" = PersonId, Path), ListQuery),
-    responses((status = 200, body = AppointmentPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AppointmentPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub(super) async fn list_appointments(
     State(state): State<AppState>,
     caller: Caller,
     RequestId(request_id): RequestId,
     Path(person): Path<PersonId>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<axum::Json<AppointmentPage>> {
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<AppointmentPage>> {
     let access = authorize(
         &state,
         &caller,
@@ -46,7 +50,7 @@ pub(super) async fn list_appointments(
         &request_id,
     )
     .await?;
-    let limit = page_limit(query.limit)?;
+    let limit = paging::limit(query.limit, page::APPOINTMENTS)?;
     let window = window(
         state.clock.now(),
         query.from,
@@ -59,10 +63,11 @@ pub(super) async fn list_appointments(
         .store
         .person_appointments(person, &window, worker_filter(&caller, &access), limit)
         .await?;
-    Ok(axum::Json(AppointmentPage {
+    let page = AppointmentPage {
         appointments: appointment_views(&state, &records).await?,
         next_cursor: next_cursor(&records, limit),
-    }))
+    };
+    Ok(Paged::new(page, &uri, &[]))
 }
 
 /// Staff or a staff system: add an appointment to a person's diary.
@@ -184,9 +189,9 @@ pub(super) async fn calendar_feed(
     loop {
         let page = state
             .store
-            .person_appointments(person, &window, worker, PAGE_MAX)
+            .person_appointments(person, &window, worker, page::APPOINTMENTS.max)
             .await?;
-        let full = page.len() as i64 == PAGE_MAX;
+        let full = page.len() as i64 == page::APPOINTMENTS.max;
         window.after = page.last().map(|r| (r.starts_at, r.id));
         records.extend(page);
         if !full || records.len() >= FEED_MAX {

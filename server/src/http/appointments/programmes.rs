@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{
     BookRequest, BookingView, CreateProgrammeRequest, OfferAnswerRequest, ProgrammePage,
     ProgrammeView,
 };
+use livingwell_core::api::paging as page;
 use livingwell_core::domain::appointment::{
     self, BookingId, BookingStatus, BookingUnit, ProgrammeId, ProgrammeSessionId,
 };
@@ -25,6 +26,7 @@ use crate::http::AppState;
 use crate::http::access::{authorize, record_unscoped};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
+use crate::http::paging::{self, Paged};
 use crate::policy::{Action, Resource};
 use crate::store::appointments::{
     BookingChange, BookingRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
@@ -35,8 +37,8 @@ use crate::store::appointments::{
 pub(super) struct ProgrammeQuery {
     /// Only this team's programmes.
     team_id: Option<TeamId>,
-    /// From `next_after` of the previous page.
-    after: Option<ProgrammeId>,
+    /// From `next_cursor` of the previous page.
+    cursor: Option<String>,
     #[param(minimum = 1, maximum = 50)]
     limit: Option<i64>,
 }
@@ -56,35 +58,33 @@ pub(super) fn may_see_programmes(caller: &Caller) -> bool {
 /// Workshop programmes with their sessions and free places, in creation order.
 #[utoipa::path(get, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
     params(ProgrammeQuery),
-    responses((status = 200, body = ProgrammePage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ProgrammePage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn list_programmes(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<ProgrammeQuery>,
-) -> ApiResult<axum::Json<ProgrammePage>> {
+    OriginalUri(uri): OriginalUri,
+) -> ApiResult<Paged<ProgrammePage>> {
     if !may_see_programmes(&caller) {
         return Err(ApiError::Forbidden);
     }
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=50).contains(&limit) {
-        return Err(ApiError::invalid("limit", "out_of_range"));
-    }
+    let limit = paging::limit(query.limit, page::PROGRAMMES)?;
+    let after: Option<ProgrammeId> = paging::cursor(query.cursor.as_deref())?;
     settle_lapsed_offers(&state).await?;
-    let records = state
-        .store
-        .programmes(query.team_id, query.after, limit)
-        .await?;
+    let records = state.store.programmes(query.team_id, after, limit).await?;
     let mut programmes = Vec::with_capacity(records.len());
     for record in &records {
         programmes.push(programme_view(&state, record).await?);
     }
-    let next_after = (records.len() as i64 == limit)
-        .then(|| records.last().map(|r| r.id))
-        .flatten();
-    Ok(axum::Json(ProgrammePage {
-        programmes,
-        next_after,
-    }))
+    let next_cursor = paging::next_cursor(&records, limit, |record| record.id);
+    Ok(Paged::new(
+        ProgrammePage {
+            programmes,
+            next_cursor,
+        },
+        &uri,
+        &[],
+    ))
 }
 
 /// A practitioner of the team, or a staff system with `appointments:write`: a new programme.

@@ -7,8 +7,9 @@ use livingwell_core::api::FieldError;
 use livingwell_core::domain::appointment::AppointmentId;
 use serde::Deserialize;
 
-use super::{PAGE_DEFAULT, PAGE_MAX, WINDOW_MAX_DAYS};
+use super::WINDOW_MAX_DAYS;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::paging;
 use crate::store::appointments::{AppointmentRecord, Window};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -83,19 +84,8 @@ pub(super) fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Appointme
     Ok((at.with_timezone(&Utc), id))
 }
 
-pub(super) fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
-    let limit = limit.unwrap_or(PAGE_DEFAULT);
-    if (1..=PAGE_MAX).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::invalid("limit", "out_of_range"))
-    }
-}
-
 pub(super) fn next_cursor(records: &[AppointmentRecord], limit: i64) -> Option<String> {
-    (records.len() as i64 == limit)
-        .then(|| records.last().map(encode_cursor))
-        .flatten()
+    paging::next_cursor(records, limit, encode_cursor)
 }
 
 /// A time from a request as it will be stored: microseconds, like every stored time.
