@@ -97,6 +97,46 @@ impl Action {
     }
 }
 
+/// A [`Resource`] named as a type, so that a handler's signature says what it touches:
+/// `Authorized<resource::Wrap, action::Write>` (see [`crate::http::access::Authorized`]).
+pub trait ResourceKind: Send + Sync + 'static {
+    const RESOURCE: Resource;
+}
+
+/// An [`Action`] named as a type (see [`ResourceKind`]).
+pub trait ActionKind: Send + Sync + 'static {
+    const ACTION: Action;
+}
+
+/// One unit type per variant, implementing the kind trait with that variant.
+macro_rules! kinds {
+    ($kind:ident, $constant:ident, $enumeration:ident: $($variant:ident),* $(,)?) => {
+        $(
+            #[doc = concat!("[`", stringify!($enumeration), "::", stringify!($variant), "`], as a type.")]
+            #[derive(Debug)]
+            pub struct $variant;
+
+            impl super::$kind for $variant {
+                const $constant: super::$enumeration = super::$enumeration::$variant;
+            }
+        )*
+    };
+}
+
+/// The resources, as types.
+pub mod resource {
+    kinds!(ResourceKind, RESOURCE, Resource:
+        Person, Carers, Consents, Exclusions, PeerAllocation, TeamPlacement, AccessLog,
+        EmergencyAccess, EnablementPlan, EnablementPlanSummary, Wrap, CrisisPlan, Appointments,
+        Messages,
+    );
+}
+
+/// The actions, as types.
+pub mod action {
+    kinds!(ActionKind, ACTION, Action: Read, Write, Comment, Agree, Activate, Respond);
+}
+
 /// Why access was allowed; recorded in the audit log and shown to the person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Grounds {
@@ -383,9 +423,12 @@ pub fn decide(
     let is_practitioner = user.role == Role::Practitioner;
     let grounds = match (grounds, resource, action) {
         // A practitioner may break glass on anyone, and place someone who is on no team yet.
+        // Breaking glass is a practitioner's act alone: anyone else is refused outright, whatever
+        // their relationship (the route says nothing about the person).
         (_, Resource::EmergencyAccess, Action::Write) if is_practitioner => {
             return Ok(grounds.unwrap_or(Grounds::EmergencyAccess));
         }
+        (_, Resource::EmergencyAccess, Action::Write) => return Err(Denial::Forbidden),
         (None, Resource::TeamPlacement, Action::Write)
             if is_practitioner && !facts.person_placed =>
         {

@@ -1,16 +1,27 @@
 //! Glue between a handler, the policy and the audit log.
 //!
-//! [`authorize`] is the first thing every handler of a person's record does: it reads the
-//! relationship, asks [`crate::policy::decide`], and records the outcome in the audit log
-//! *before* anything is served. If the audit entry cannot be stored the request ends with 503.
+//! A handler of a person's record takes [`Authorized`]`<R, A>`: before its body runs, the
+//! extractor reads the person in the path, the caller's relationship to them, asks
+//! [`crate::policy::decide`] about resource `R` and action `A`, and records the outcome in the
+//! audit log. So what a handler may touch is in its signature, and no handler of a person's
+//! record can run without the policy. Records reached by their own id (an appointment, a
+//! booking) are loaded first to learn whose they are, then go through [`authorize`], the same
+//! decision. If the audit entry cannot be stored the request ends with 503.
 
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::PersonId;
 
 use super::AppState;
 use super::error::ApiError;
+use super::extract::RequestId;
 use crate::auth::Caller;
-use crate::policy::{self, Action, Denial, Grounds, Relationship, Resource};
+use crate::policy::{
+    self, Action, ActionKind, Denial, Grounds, Relationship, Resource, ResourceKind,
+};
 use crate::store::NewAuditEntry;
 
 /// Permission to act on one person's record, for this request only.
@@ -22,6 +33,45 @@ pub struct Access {
     /// When access was decided: the instant time-limited grounds (a consent, emergency access)
     /// were judged at, and so the one that judges what they show.
     pub at: DateTime<Utc>,
+}
+
+/// Permission for action `A` on resource `R` of the person named `{id}` in the path, decided
+/// and audited before the handler runs (see the module notes).
+#[derive(Debug)]
+pub struct Authorized<R, A> {
+    pub caller: Caller,
+    pub access: Access,
+    pub request_id: String,
+    kind: PhantomData<fn() -> (R, A)>,
+}
+
+impl<R: ResourceKind, A: ActionKind> FromRequestParts<AppState> for Authorized<R, A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        let person = person_in_path(parts, state).await?;
+        let access = authorize(state, &caller, person, R::RESOURCE, A::ACTION, &request_id).await?;
+        Ok(Self {
+            caller,
+            access,
+            request_id,
+            kind: PhantomData,
+        })
+    }
+}
+
+/// The person a route is about: its `{id}`. A malformed id is 404, since no person has it.
+async fn person_in_path(parts: &mut Parts, state: &AppState) -> Result<PersonId, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::Internal("path parameters"))?;
+    let (_, id) = params
+        .iter()
+        .find(|(name, _)| *name == "id")
+        .ok_or(ApiError::Internal("a person's route without {id}"))?;
+    id.parse().map_err(|_| ApiError::NotFound)
 }
 
 pub async fn authorize(

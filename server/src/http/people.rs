@@ -19,13 +19,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::access::authorize;
+use super::access::Authorized;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use super::paging::{self, Paged};
 use super::sessions::{display_names, person_view, user_view};
 use crate::auth::Caller;
-use crate::policy::{Action, Resource};
+use crate::policy::{Resource, action, resource};
 use crate::store::{EmergencyAccessRecord, GrantRefusal, PersonRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -114,19 +114,9 @@ async fn create_person(
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
 async fn get_person(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::Person, action::Read>,
 ) -> ApiResult<axum::Json<PersonView>> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Person,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     current_view(&state, person).await
 }
 
@@ -146,20 +136,10 @@ async fn current_view(state: &AppState, person: PersonId) -> ApiResult<axum::Jso
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn place_on_team(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::TeamPlacement, action::Write>,
     Json(request): Json<PlaceOnTeamRequest>,
 ) -> ApiResult<axum::Json<PersonView>> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::TeamPlacement,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     if state.store.team(request.team_id).await?.is_none() {
         return Err(ApiError::invalid("team_id", "not_found"));
     }
@@ -176,20 +156,10 @@ async fn place_on_team(
     responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn allocate_peer(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::PeerAllocation, action::Write>,
     Json(request): Json<PeerAllocationRequest>,
 ) -> ApiResult<axum::Json<PersonView>> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::PeerAllocation,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let peer = state.store.user_by_id(request.peer_worker_id).await?;
     if peer.is_none_or(|p| p.role != Role::PeerWorker) {
         return Err(ApiError::invalid("peer_worker_id", "not_a_peer_worker"));
@@ -207,19 +177,9 @@ async fn allocate_peer(
     responses((status = 200, body = [CarerLinkView]), (status = 404, body = ErrorBody)))]
 async fn list_carers(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::Carers, action::Read>,
 ) -> ApiResult<axum::Json<Vec<CarerLinkView>>> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Carers,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let links = state.store.carers(person).await?;
     Ok(axum::Json(
         links
@@ -239,20 +199,10 @@ async fn list_carers(
     responses((status = 201, description = "Linked"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn link_carer(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::Carers, action::Write>,
     ValidJson(request): ValidJson<LinkCarerRequest>,
 ) -> ApiResult<StatusCode> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Carers,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let carer = state.store.user_by_id(request.carer_id).await?;
     if carer.is_none_or(|c| c.role != Role::Carer) {
         return Err(ApiError::invalid("carer_id", "not_a_carer"));
@@ -275,19 +225,9 @@ async fn link_carer(
     responses((status = 200, body = [ConsentView]), (status = 404, body = ErrorBody)))]
 async fn list_consents(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::Consents, action::Read>,
 ) -> ApiResult<axum::Json<Vec<ConsentView>>> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Consents,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let consents = state.store.consents(person).await?;
     Ok(axum::Json(consents.iter().map(ConsentView::from).collect()))
 }
@@ -306,20 +246,10 @@ async fn list_consents(
 ))]
 async fn grant_consent(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::Consents, action::Write>,
     Json(request): Json<GrantConsentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ConsentView>)> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Consents,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     // Sharing more widens who sees the record: it needs the password entered recently, so a
     // phone left unlocked cannot be used to share the person's plan. Revoking never does.
     super::accounts::require_recent_sign_in(&state, &caller)?;
@@ -365,19 +295,10 @@ async fn grant_consent(
     responses((status = 204, description = "Revoked"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke_consent(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path((person, consent)): Path<(PersonId, ConsentId)>,
+    Authorized { access, .. }: Authorized<resource::Consents, action::Write>,
+    Path((_, consent)): Path<(PersonId, ConsentId)>,
 ) -> ApiResult<StatusCode> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Consents,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     if state
         .store
         .revoke_consent(person, consent, state.clock.now())
@@ -396,20 +317,10 @@ async fn revoke_consent(
     responses((status = 204, description = "Added"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn exclude_user(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::Exclusions, action::Write>,
     Json(request): Json<ExcludeUserRequest>,
 ) -> ApiResult<StatusCode> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Exclusions,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     if state.store.user_by_id(request.user_id).await?.is_none() {
         return Err(ApiError::invalid("user_id", "not_found"));
     }
@@ -427,30 +338,20 @@ async fn exclude_user(
     responses((status = 201, body = EmergencyAccessView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn emergency_access(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::EmergencyAccess, action::Write>,
     Json(request): Json<EmergencyAccessRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<EmergencyAccessView>)> {
+    let person = access.person;
+    // The policy allows breaking glass to practitioners only.
     let Caller::User(user) = &caller else {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::Internal(
+            "emergency access without a practitioner",
+        ));
     };
-    if user.role != Role::Practitioner {
-        return Err(ApiError::Forbidden);
-    }
     let errors = request.field_errors();
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EmergencyAccess,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
     if state.store.person(person).await?.is_none() {
         return Err(ApiError::NotFound);
     }
@@ -496,23 +397,13 @@ struct AccessLogQuery {
     responses((status = 200, body = AccessLogPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn access_log(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::AccessLog, action::Read>,
     Query(query): Query<AccessLogQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<AccessLogPage>> {
+    let person = access.person;
     let limit = paging::limit(query.limit, page::ACCESS_LOG)?;
     let before: Option<i64> = paging::cursor(query.cursor.as_deref())?;
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::AccessLog,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
     let records = state.store.audit_for_subject(person, before, limit).await?;
     let names = display_names(
         state.store.as_ref(),
