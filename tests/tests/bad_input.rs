@@ -3,7 +3,7 @@
 //! the same afterwards.
 
 use livingwell_server::store::Store;
-use livingwell_server::store::plans::{PlanKind, PlanStore};
+use livingwell_server::store::plans::PlanKind;
 use livingwell_tests::{Backend, Reply, Session, TestServer, on_both_databases, read};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
