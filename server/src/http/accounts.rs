@@ -27,13 +27,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::access::{authorize, record_unscoped};
+use super::access::{Authorized, record_unscoped};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, AppUser, Path, RequestId, ValidJson};
 use super::sessions::start_session;
 use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
 use crate::auth::{Caller, codes, passwords};
-use crate::policy::{Action, Resource};
+use crate::policy::{Action, action, resource};
 use crate::store::UserRecord;
 use crate::store::accounts::{AcceptRefusal, ChosenCredentials, NewInvitation, NewResetCode};
 
@@ -82,19 +82,9 @@ pub fn router() -> OpenApiRouter<AppState> {
               (status = 422, body = ErrorBody, description = "The person already has an account")))]
 async fn invite_person(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::Person, action::Write>,
 ) -> ApiResult<(StatusCode, axum::Json<InvitationView>)> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Person,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     if state.store.account_of_person(person).await?.is_some() {
         return Err(ApiError::invalid("id", "has_an_account"));
     }

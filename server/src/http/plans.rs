@@ -23,14 +23,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::access::{Access, authorize};
+use super::access::{Access, Authorized};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Path, Query, RequestId, ValidJson};
+use super::extract::{Json, Path, Query, ValidJson};
 use super::paging::{self, Paged};
 use super::printable;
 use super::sessions::display_names;
 use crate::auth::Caller;
-use crate::policy::{Action, Grounds, Resource};
+use crate::policy::{Grounds, action, resource};
 use crate::store::events::NewEvent;
 use crate::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
@@ -195,19 +195,9 @@ async fn shared_with(
     responses((status = 200, body = EnablementPlanView), (status = 404, body = ErrorBody)))]
 async fn get_enablement_plan(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
 ) -> ApiResult<Response> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let record = current(&state, person, PlanKind::EnablementPlan).await?;
     let view = plan_view(&state, &record).await?;
     Ok(with_etag(record.version, StatusCode::OK, view))
@@ -221,19 +211,9 @@ async fn get_enablement_plan(
     responses((status = 200, body = EnablementPlanSummaryView), (status = 404, body = ErrorBody)))]
 async fn enablement_plan_summary(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::EnablementPlanSummary, action::Read>,
 ) -> ApiResult<Response> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlanSummary,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let record = current(&state, person, PlanKind::EnablementPlan).await?;
     let plan: EnablementPlan = decode(&record)?;
     let view = EnablementPlanSummaryView {
@@ -254,21 +234,11 @@ async fn enablement_plan_summary(
     responses((status = 200, body = EnablementPlanView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_enablement_plan(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Write>,
     headers: HeaderMap,
     ValidJson(request): ValidJson<PutEnablementPlanRequest>,
 ) -> ApiResult<Response> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let base = base_version(&headers, request.base_version)?;
     let body = serde_json::to_value(&request.plan).map_err(|_| ApiError::Internal("plan json"))?;
     let outcome = state
@@ -317,23 +287,13 @@ struct HistoryQuery {
               (status = 422, body = ErrorBody)))]
 async fn enablement_plan_versions(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
     Query(query): Query<HistoryQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<VersionPage>> {
+    let person = access.person;
     let limit = paging::limit(query.limit, page::PLAN_VERSIONS)?;
     let before: Option<i32> = paging::cursor(query.cursor.as_deref())?;
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
     let versions = state
         .store
         .plan_history(person, PlanKind::EnablementPlan, before, limit)
@@ -361,19 +321,10 @@ async fn enablement_plan_versions(
     responses((status = 200, body = EnablementPlanView), (status = 404, body = ErrorBody)))]
 async fn enablement_plan_version(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path((person, version)): Path<(PersonId, i32)>,
+    Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
+    Path((_, version)): Path<(PersonId, i32)>,
 ) -> ApiResult<Response> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let record = state
         .store
         .plan_version(person, PlanKind::EnablementPlan, version)
@@ -417,23 +368,13 @@ fn comment_view(
               (status = 422, body = ErrorBody)))]
 async fn list_comments(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
     Query(query): Query<CommentQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<CommentPage>> {
+    let person = access.person;
     let limit = paging::limit(query.limit, page::PLAN_COMMENTS)?;
     let before: Option<uuid::Uuid> = paging::cursor(query.cursor.as_deref())?;
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
     let comments = state.store.comments(person, before, limit).await?;
     let ids: Vec<&str> = comments.iter().map(|c| c.author.id.as_str()).collect();
     let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
@@ -453,20 +394,10 @@ async fn list_comments(
     responses((status = 201, body = CommentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_comment(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Comment>,
     ValidJson(request): ValidJson<CommentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CommentView>)> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Comment,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let plan = current(&state, person, PlanKind::EnablementPlan).await?;
     let comment = CommentRecord {
         id: uuid::Uuid::now_v7(),
@@ -503,20 +434,10 @@ async fn add_comment(
     responses((status = 201, body = AgreementView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn agree(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Agree>,
     Json(request): Json<AgreeRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AgreementView>)> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Agree,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     // Only accounts agree: the policy gives staff systems no agreement.
     let Caller::User(user) = &caller else {
         return Err(ApiError::Forbidden);
@@ -567,19 +488,9 @@ async fn agree(
     responses((status = 200, body = TrajectoryView), (status = 404, body = ErrorBody)))]
 async fn outcome_trajectory(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
 ) -> ApiResult<axum::Json<TrajectoryView>> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::EnablementPlan,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let record = current(&state, person, PlanKind::EnablementPlan).await?;
     let plan: EnablementPlan = decode(&record)?;
     let domains = plan
@@ -628,19 +539,9 @@ async fn wrap_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<Wr
     responses((status = 200, body = WrapView), (status = 404, body = ErrorBody)))]
 async fn get_wrap(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::Wrap, action::Read>,
 ) -> ApiResult<Response> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Wrap,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let record = current(&state, person, PlanKind::Wrap).await?;
     let view = wrap_view(&state, &record).await?;
     Ok(with_etag(record.version, StatusCode::OK, view))
@@ -654,21 +555,11 @@ async fn get_wrap(
     responses((status = 200, body = WrapView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put_wrap(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::Wrap, action::Write>,
     headers: HeaderMap,
     ValidJson(request): ValidJson<PutWrapRequest>,
 ) -> ApiResult<Response> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Wrap,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let base = base_version(&headers, request.base_version)?;
     let exclude: Vec<UserId> = request
         .wrap
@@ -724,20 +615,10 @@ async fn put_wrap(
     responses((status = 204, description = "Saved"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn wrap_settings(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::Wrap, action::Write>,
     Json(request): Json<WrapSettingsRequest>,
 ) -> ApiResult<StatusCode> {
-    let access = authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Wrap,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     // A co-author may edit the WRAP, but only its owner decides who co-authors it.
     if access.grounds != Grounds::OwnRecord {
         return Err(ApiError::Forbidden);
@@ -833,19 +714,8 @@ async fn crisis_plan_parts(state: &AppState, access: &Access) -> ApiResult<Crisi
     responses((status = 200, body = CrisisPlanView), (status = 404, body = ErrorBody)))]
 async fn get_crisis_plan(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::CrisisPlan, action::Read>,
 ) -> ApiResult<axum::Json<CrisisPlanView>> {
-    let access = authorize(
-        &state,
-        &caller,
-        person,
-        Resource::CrisisPlan,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
     Ok(axum::Json(crisis_plan_parts(&state, &access).await?.view))
 }
 
@@ -862,20 +732,10 @@ async fn crisis_recipients(state: &AppState, person: PersonId) -> ApiResult<Vec<
     responses((status = 201, body = ActivationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already active")))]
 async fn activate(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::CrisisPlan, action::Activate>,
     ValidJson(request): ValidJson<ActivateRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActivationView>)> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::CrisisPlan,
-        Action::Activate,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let record = ActivationRecord {
         id: uuid::Uuid::now_v7(),
         person_id: person,
@@ -913,19 +773,9 @@ async fn activate(
     responses((status = 200, body = ActivationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Not active")))]
 async fn deactivate(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::CrisisPlan, action::Activate>,
 ) -> ApiResult<axum::Json<ActivationView>> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::CrisisPlan,
-        Action::Activate,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let record = state
         .store
         .deactivate_crisis_plan(person, &author_of(&caller), state.clock.now())
@@ -959,19 +809,9 @@ async fn deactivate(
     responses((status = 200, description = "A printable page", content_type = "text/html"), (status = 404, body = ErrorBody)))]
 async fn printable_crisis_plan(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { access, .. }: Authorized<resource::CrisisPlan, action::Read>,
 ) -> ApiResult<Response> {
-    let access = authorize(
-        &state,
-        &caller,
-        person,
-        Resource::CrisisPlan,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let parts = crisis_plan_parts(&state, &access).await?;
     let record = state
         .store

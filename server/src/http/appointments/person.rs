@@ -18,13 +18,12 @@ use super::notify::notify_person;
 use super::views::appointment_views;
 use super::window::{ListQuery, next_cursor, stored, window};
 use super::{FEED_MAX, check_location, check_workers, worker_filter};
-use crate::auth::Caller;
 use crate::http::AppState;
-use crate::http::access::authorize;
+use crate::http::access::Authorized;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{Path, Query, RequestId, ValidJson};
+use crate::http::extract::{Query, ValidJson};
 use crate::http::paging::{self, Paged};
-use crate::policy::{Action, Grounds, Resource};
+use crate::policy::{Grounds, action, resource};
 use crate::store::appointments::AppointmentRecord;
 
 /// A person's appointments in start order: the person, their team, a carer with the
@@ -35,21 +34,11 @@ use crate::store::appointments::AppointmentRecord;
               (status = 422, body = ErrorBody)))]
 pub(super) async fn list_appointments(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Read>,
     Query(query): Query<ListQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<AppointmentPage>> {
-    let access = authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Appointments,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let limit = paging::limit(query.limit, page::APPOINTMENTS)?;
     let window = window(
         state.clock.now(),
@@ -76,20 +65,10 @@ pub(super) async fn list_appointments(
     responses((status = 201, body = AppointmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn create_appointment(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Write>,
     ValidJson(request): ValidJson<CreateAppointmentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AppointmentView>)> {
-    authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Appointments,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     if state.store.person(person).await?.is_none() {
         return Err(ApiError::NotFound);
     }
@@ -158,20 +137,10 @@ pub(super) struct FeedQuery {
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn calendar_feed(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Read>,
     Query(query): Query<FeedQuery>,
 ) -> ApiResult<Response> {
-    let access = authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Appointments,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     let detail = query.detail.unwrap_or_default();
     if detail == CalendarDetail::Detailed && access.grounds != Grounds::OwnRecord {
         return Err(ApiError::Forbidden);

@@ -23,11 +23,11 @@ use super::window::stored;
 use super::{BOOKINGS_MAX, check_location, conflict, may_read, own_or_staff, worker_filter};
 use crate::auth::Caller;
 use crate::http::AppState;
-use crate::http::access::{authorize, record_unscoped};
+use crate::http::access::{Authorized, authorize, record_unscoped};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use crate::http::paging::{self, Paged};
-use crate::policy::{Action, Resource};
+use crate::policy::{Action, Resource, action, resource};
 use crate::store::appointments::{
     BookingChange, BookingRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
 };
@@ -363,19 +363,9 @@ pub(super) async fn answer_offer(
     responses((status = 200, body = [BookingView]), (status = 404, body = ErrorBody)))]
 pub(super) async fn person_bookings(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(person): Path<PersonId>,
+    Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Read>,
 ) -> ApiResult<axum::Json<Vec<BookingView>>> {
-    let access = authorize(
-        &state,
-        &caller,
-        person,
-        Resource::Appointments,
-        Action::Read,
-        &request_id,
-    )
-    .await?;
+    let person = access.person;
     if worker_filter(&caller, &access).is_some() {
         // A peer worker sees only sessions they take part in; bookings name no workers.
         return Ok(axum::Json(Vec::new()));
