@@ -49,16 +49,16 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::access::{OpenConversation, decide, open_conversation};
+use self::access::{AuthorizedConversation, AuthorizedMessage, OpenConversation, decide};
 use self::push::Push;
 pub use self::settings::{Messaging, MessagingSettings, PushTarget, SendRate};
 use super::AppState;
 use super::access::{authorize, record_unscoped};
 use super::error::{ApiError, ApiResult};
-use super::extract::{AppUser, Path, Query, RequestId, ValidJson};
+use super::extract::{AppUser, Query, RequestId, ValidJson};
 use super::paging::{self, Paged};
 use crate::auth::{Caller, CallerUser};
-use crate::policy::{Action, Grounds, Resource};
+use crate::policy::{Action, Grounds, Resource, action};
 use crate::store::events::NewEvent;
 use crate::store::messages::{
     ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
@@ -303,12 +303,11 @@ struct MessageQuery {
               (status = 422, body = ErrorBody)))]
 async fn list_messages(
     State(state): State<AppState>,
-    AppUser(user): AppUser,
-    RequestId(request_id): RequestId,
-    Path(id): Path<ConversationId>,
+    AuthorizedConversation { user, open, .. }: AuthorizedConversation<action::Read>,
     Query(query): Query<MessageQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<MessagePage>> {
+    let id = open.conversation().id;
     let limit = paging::limit(query.limit, page::MESSAGES)?;
     let after_seq = match (
         paging::cursor::<i64>(query.cursor.as_deref())?,
@@ -328,7 +327,6 @@ async fn list_messages(
         (Some(seq), None) | (None, Some(seq)) => seq,
         (None, None) => 0,
     };
-    let open = open_conversation(&state, &user, id, Action::Read, &request_id).await?;
     let records = state.store.messages_after(id, after_seq, limit).await?;
     let newest = records.last().map(|r| r.seq);
     if let (ConversationRole::Participant, Some(newest)) = (open.role, newest) {
@@ -385,16 +383,14 @@ async fn list_messages(
               (status = 429, body = ErrorBody)))]
 async fn send_message(
     State(state): State<AppState>,
-    AppUser(user): AppUser,
-    RequestId(request_id): RequestId,
-    Path(id): Path<ConversationId>,
+    AuthorizedConversation { user, open, .. }: AuthorizedConversation<action::Write>,
     ValidJson(request): ValidJson<SendMessageRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageView>)> {
+    let id = open.conversation().id;
     state
         .messaging
         .check_send(user.id)
         .map_err(ApiError::RateLimited)?;
-    let open = open_conversation(&state, &user, id, Action::Write, &request_id).await?;
     let now = state.clock.now();
     let notice = out_of_hours_notice(&state, &open, now);
     let message = NewMessage {
@@ -484,13 +480,11 @@ fn out_of_hours_notice(
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn mark_read(
     State(state): State<AppState>,
-    AppUser(user): AppUser,
-    RequestId(request_id): RequestId,
-    Path(id): Path<ConversationId>,
+    // Moving a read cursor is the participants' own act: oversight cannot (403).
+    AuthorizedConversation { user, open, .. }: AuthorizedConversation<action::Write>,
     ValidJson(request): ValidJson<MarkReadRequest>,
 ) -> ApiResult<axum::Json<ReadStateView>> {
-    // Moving a read cursor is the participants' own act: oversight cannot (403).
-    let open = open_conversation(&state, &user, id, Action::Write, &request_id).await?;
+    let id = open.conversation().id;
     if request.up_to_seq > open.conversation().last_seq {
         return Err(ApiError::invalid("up_to_seq", "out_of_range"));
     }
@@ -538,20 +532,14 @@ async fn mark_read(
               (status = 422, body = ErrorBody)))]
 async fn report_message(
     State(state): State<AppState>,
-    AppUser(user): AppUser,
-    RequestId(request_id): RequestId,
-    Path(id): Path<MessageId>,
+    AuthorizedMessage {
+        user,
+        message,
+        open,
+    }: AuthorizedMessage,
     ValidJson(request): ValidJson<ReportMessageRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageReportView>)> {
-    let message = state.store.message(id).await?.ok_or(ApiError::NotFound)?;
-    let open = open_conversation(
-        &state,
-        &user,
-        message.conversation_id,
-        Action::Write,
-        &request_id,
-    )
-    .await?;
+    let id = message.id;
     let (report, created) = state
         .store
         .report_message(&MessageReportRecord {

@@ -16,12 +16,11 @@ use super::notify::{notify_person, notify_workers};
 use super::person::{non_blank, one};
 use super::views::appointment_views;
 use super::window::stored;
-use super::{authorized_appointment, check_location, check_workers, conflict};
-use crate::auth::Caller;
+use super::{AuthorizedAppointment, check_location, check_workers, conflict};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::extract::{Path, RequestId, ValidJson};
-use crate::policy::Action;
+use crate::http::extract::ValidJson;
+use crate::policy::action;
 use crate::store::appointments::AppointmentRecord;
 
 /// One appointment.
@@ -30,12 +29,8 @@ use crate::store::appointments::AppointmentRecord;
     responses((status = 200, body = AppointmentView), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_appointment(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(id): Path<AppointmentId>,
+    AuthorizedAppointment { record, .. }: AuthorizedAppointment<action::Read>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
-    let (record, _) =
-        authorized_appointment(&state, &caller, id, Action::Read, &request_id).await?;
     Ok(axum::Json(one(appointment_views(
         &state,
         std::slice::from_ref(&record),
@@ -52,13 +47,11 @@ pub(super) async fn get_appointment(
               (status = 422, body = ErrorBody)))]
 pub(super) async fn update_appointment(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(id): Path<AppointmentId>,
+    AuthorizedAppointment {
+        record: current, ..
+    }: AuthorizedAppointment<action::Write>,
     ValidJson(request): ValidJson<UpdateAppointmentRequest>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
-    let (current, _) =
-        authorized_appointment(&state, &caller, id, Action::Write, &request_id).await?;
     if current.status == AppointmentStatus::Cancelled {
         return Err(conflict("status", "cancelled"));
     }
@@ -168,12 +161,10 @@ pub(super) fn answer_pending(
               (status = 409, body = ErrorBody, description = "Already happened, or a workshop session (cancel the booking)")))]
 pub(super) async fn cancel_appointment(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(id): Path<AppointmentId>,
+    AuthorizedAppointment {
+        record: current, ..
+    }: AuthorizedAppointment<action::Write>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
-    let (current, _) =
-        authorized_appointment(&state, &caller, id, Action::Write, &request_id).await?;
     if current.status == AppointmentStatus::Cancelled {
         return Ok(axum::Json(one(appointment_views(
             &state,
@@ -214,13 +205,11 @@ pub(super) async fn cancel_appointment(
               (status = 422, body = ErrorBody)))]
 pub(super) async fn respond(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(id): Path<AppointmentId>,
+    AuthorizedAppointment {
+        record: current, ..
+    }: AuthorizedAppointment<action::Respond>,
     ValidJson(request): ValidJson<AppointmentResponseRequest>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
-    let (current, _) =
-        authorized_appointment(&state, &caller, id, Action::Respond, &request_id).await?;
     let now = state.clock.now();
     if !current.status.is_open() {
         return Err(conflict("action", "not_open"));
@@ -277,13 +266,11 @@ pub(super) async fn respond(
               (status = 422, body = ErrorBody)))]
 pub(super) async fn answer_request(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path(id): Path<AppointmentId>,
+    AuthorizedAppointment {
+        record: current, ..
+    }: AuthorizedAppointment<action::Write>,
     ValidJson(request): ValidJson<AnswerRequestRequest>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
-    let (current, _) =
-        authorized_appointment(&state, &caller, id, Action::Write, &request_id).await?;
     let Some(pending) = current.request.clone().filter(PersonRequest::is_pending) else {
         return Err(conflict("request", "none_pending"));
     };

@@ -25,6 +25,10 @@ mod programmes;
 mod views;
 mod window;
 
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use livingwell_core::api::FieldError;
 use livingwell_core::domain::appointment::{AppointmentId, Location};
 use livingwell_core::domain::{PersonId, UserId};
@@ -34,8 +38,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::access::{Access, authorize};
 use super::error::{ApiError, ApiResult};
+use super::extract::{Path, RequestId};
 use crate::auth::Caller;
-use crate::policy::{Action, Grounds, Resource};
+use crate::policy::{Action, ActionKind, Grounds, Resource};
 use crate::store::appointments::AppointmentRecord;
 
 pub use notify::settle_lapsed_offers;
@@ -83,6 +88,31 @@ fn worker_filter(caller: &Caller, access: &Access) -> Option<UserId> {
     match (access.grounds, caller) {
         (Grounds::AllocatedPeer, Caller::User(user)) => Some(user.id),
         _ => None,
+    }
+}
+
+/// Permission for action `A` on the appointment `{id}` in the path: the appointment is loaded
+/// to learn whose it is, then decided and audited against that person like any record of
+/// theirs, before the handler runs.
+#[derive(Debug)]
+struct AuthorizedAppointment<A> {
+    record: AppointmentRecord,
+    action: PhantomData<fn() -> A>,
+}
+
+impl<A: ActionKind> FromRequestParts<AppState> for AuthorizedAppointment<A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<AppointmentId>::from_request_parts(parts, state).await?;
+        let (record, _) =
+            authorized_appointment(state, &caller, id, A::ACTION, &request_id).await?;
+        Ok(Self {
+            record,
+            action: PhantomData,
+        })
     }
 }
 

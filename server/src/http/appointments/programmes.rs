@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{OriginalUri, State};
+use axum::extract::{FromRequestParts, OriginalUri, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{
     BookRequest, BookingView, CreateProgrammeRequest, OfferAnswerRequest, ProgrammePage,
@@ -277,7 +278,27 @@ pub(super) async fn book(
 }
 
 /// A booking of this programme, authorised for the person or staff acting for them.
-pub(super) async fn authorized_booking(
+/// Permission to act on the booking `{booking_id}` of programme `{id}` in the path: the booking
+/// is loaded to learn whose it is, then decided and audited against that person before the
+/// handler runs — as the person's own answer (`respond`) or as staff acting for them (`write`).
+#[derive(Debug)]
+pub(super) struct AuthorizedBooking(BookingRecord);
+
+impl FromRequestParts<AppState> for AuthorizedBooking {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        let Path((programme, booking)) =
+            Path::<(ProgrammeId, BookingId)>::from_request_parts(parts, state).await?;
+        authorized_booking(state, &caller, programme, booking, &request_id)
+            .await
+            .map(Self)
+    }
+}
+
+async fn authorized_booking(
     state: &AppState,
     caller: &Caller,
     programme: ProgrammeId,
@@ -309,11 +330,9 @@ pub(super) async fn authorized_booking(
     responses((status = 200, body = BookingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn cancel_booking(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path((id, booking)): Path<(ProgrammeId, BookingId)>,
+    AuthorizedBooking(record): AuthorizedBooking,
 ) -> ApiResult<axum::Json<BookingView>> {
-    authorized_booking(&state, &caller, id, booking, &request_id).await?;
+    let (id, booking) = (record.programme_id, record.id);
     let change = state
         .store
         .cancel_booking(id, booking, state.clock.now())
@@ -333,12 +352,10 @@ pub(super) async fn cancel_booking(
               (status = 422, body = ErrorBody)))]
 pub(super) async fn answer_offer(
     State(state): State<AppState>,
-    caller: Caller,
-    RequestId(request_id): RequestId,
-    Path((id, booking)): Path<(ProgrammeId, BookingId)>,
+    AuthorizedBooking(record): AuthorizedBooking,
     Json(request): Json<OfferAnswerRequest>,
 ) -> ApiResult<axum::Json<BookingView>> {
-    authorized_booking(&state, &caller, id, booking, &request_id).await?;
+    let (id, booking) = (record.programme_id, record.id);
     let change: BookingChange = state
         .store
         .answer_offer(id, booking, request.decision, state.clock.now())

@@ -16,17 +16,22 @@
 //! or denied, is in the audit log before anything is served; for the person's conversations the
 //! person is its subject, so the team's oversight reads appear in the person's access log.
 
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use livingwell_core::api::messages::ConversationRole;
 use livingwell_core::domain::Role;
-use livingwell_core::domain::message::{ConversationId, ConversationKind};
+use livingwell_core::domain::message::{ConversationId, ConversationKind, MessageId};
 
 use crate::auth::{Caller, CallerUser};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::policy::{self, Action, Denial, Grounds, Relationship, Resource};
+use crate::http::extract::{AppUser, Path, RequestId};
+use crate::policy::{self, Action, ActionKind, Denial, Grounds, Relationship, Resource};
 use crate::store::NewAuditEntry;
-use crate::store::messages::{ConversationContext, ConversationRecord};
+use crate::store::messages::{ConversationContext, ConversationRecord, MessageRecord};
 
 /// The audit log's name for a carer's own conversation with a team.
 const CARER_MESSAGES: &str = "carer_messages";
@@ -47,6 +52,64 @@ impl OpenConversation {
 
 /// Reads the conversation and the caller's relationship to its person, decides, and records
 /// the decision in the audit log.
+/// Permission for action `A` on the conversation `{id}` in the path, decided and audited
+/// against the person it is about before the handler runs (see [`open_conversation`]).
+#[derive(Debug)]
+pub(super) struct AuthorizedConversation<A> {
+    pub user: CallerUser,
+    pub open: OpenConversation,
+    action: PhantomData<fn() -> A>,
+}
+
+impl<A: ActionKind> FromRequestParts<AppState> for AuthorizedConversation<A> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AppUser(user) = AppUser::from_request_parts(parts, state).await?;
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<ConversationId>::from_request_parts(parts, state).await?;
+        let open = open_conversation(state, &user, id, A::ACTION, &request_id).await?;
+        Ok(Self {
+            user,
+            open,
+            action: PhantomData,
+        })
+    }
+}
+
+/// Permission to write about the message `{id}` in the path (report it): decided and audited
+/// against the person its conversation is about before the handler runs.
+#[derive(Debug)]
+pub(super) struct AuthorizedMessage {
+    pub user: CallerUser,
+    pub message: MessageRecord,
+    pub open: OpenConversation,
+}
+
+impl FromRequestParts<AppState> for AuthorizedMessage {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AppUser(user) = AppUser::from_request_parts(parts, state).await?;
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<MessageId>::from_request_parts(parts, state).await?;
+        let message = state.store.message(id).await?.ok_or(ApiError::NotFound)?;
+        let open = open_conversation(
+            state,
+            &user,
+            message.conversation_id,
+            Action::Write,
+            &request_id,
+        )
+        .await?;
+        Ok(Self {
+            user,
+            message,
+            open,
+        })
+    }
+}
+
 pub(super) async fn open_conversation(
     state: &AppState,
     user: &CallerUser,

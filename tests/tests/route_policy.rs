@@ -1,0 +1,438 @@
+//! Every route the server serves, and how access to it is decided.
+//!
+//! The table below lists each route once. The first case compares it with the served OpenAPI
+//! document, so a new route fails here until it is listed with how it is decided — a new
+//! route cannot quietly skip the policy. The second asks for every route about a person's
+//! record as a caller with no relationship to the person, with an empty body, and reads the
+//! audit log: the policy must have decided that very request (its request id), for the
+//! resource and action listed, before the body was even read. The third checks that every
+//! route that is not public turns away a caller without credentials.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use livingwell_tests::{Backend, TestServer, on_both_databases};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+on_both_databases!(
+    every_served_route_is_listed_with_how_access_is_decided,
+    every_route_about_a_person_is_decided_by_the_policy_before_it_runs,
+    every_route_but_the_public_ones_needs_credentials,
+);
+
+/// How access to a route is decided.
+#[derive(Clone, Copy, Debug)]
+enum Decided {
+    /// Anyone: signing in, keys, health.
+    Public,
+    /// Any signed-in caller, about themselves only.
+    Own,
+    /// By role or staff-system scope; not about one person's record (or each person it shows
+    /// is decided separately).
+    Staff,
+    /// The record of the person `{id}`: the policy decides this resource and action.
+    Person(&'static str, &'static str),
+    /// A record reached by its own id, whose person the policy decides this resource and
+    /// action for.
+    RecordOf(Record, &'static str, &'static str),
+}
+
+/// Records reached by their own id.
+#[derive(Clone, Copy, Debug)]
+enum Record {
+    Appointment,
+    Booking,
+    Conversation,
+    Message,
+}
+
+use Decided::{Own, Person, Public, RecordOf, Staff};
+
+const ROUTES: &[(&str, &str, Decided)] = &[
+    ("GET", "/.well-known/jwks.json", Public),
+    ("GET", "/healthz", Public),
+    ("GET", "/readyz", Public),
+    ("POST", "/oauth/token", Public),
+    ("POST", "/v1/auth/login", Public),
+    ("POST", "/v1/auth/refresh", Public),
+    ("POST", "/v1/auth/accept-invitation", Public),
+    ("POST", "/v1/auth/reset-password", Public),
+    ("POST", "/v1/auth/logout", Own),
+    ("POST", "/v1/auth/password", Own),
+    ("POST", "/v1/auth/reauthenticate", Own),
+    ("GET", "/v1/me", Own),
+    ("GET", "/v1/me/availability", Own),
+    ("PUT", "/v1/me/availability", Own),
+    ("GET", "/v1/notifications", Own),
+    ("GET", "/v1/events", Own),
+    ("GET", "/v1/conversations", Own),
+    ("POST", "/v1/people", Staff),
+    ("GET", "/v1/diary", Staff),
+    ("GET", "/v1/programmes", Staff),
+    ("POST", "/v1/programmes", Staff),
+    ("GET", "/v1/programmes/{id}", Staff),
+    ("GET", "/v1/programmes/{id}/bookings", Staff),
+    ("GET", "/v1/teams", Staff),
+    ("POST", "/v1/teams", Staff),
+    ("GET", "/v1/teams/{id}/caseload", Staff),
+    ("PUT", "/v1/teams/{id}/members/{user_id}", Staff),
+    ("DELETE", "/v1/teams/{id}/members/{user_id}", Staff),
+    ("POST", "/v1/users", Staff),
+    ("POST", "/v1/users/{id}/disable", Staff),
+    ("POST", "/v1/users/{id}/enable", Staff),
+    ("POST", "/v1/users/{id}/password-reset", Staff),
+    ("POST", "/v1/invitations", Staff),
+    ("GET", "/v1/people/{id}", Person("person", "read")),
+    (
+        "PUT",
+        "/v1/people/{id}/team",
+        Person("team_placement", "write"),
+    ),
+    (
+        "PUT",
+        "/v1/people/{id}/peer-allocation",
+        Person("peer_allocation", "write"),
+    ),
+    ("GET", "/v1/people/{id}/carers", Person("carers", "read")),
+    ("POST", "/v1/people/{id}/carers", Person("carers", "write")),
+    (
+        "GET",
+        "/v1/people/{id}/consents",
+        Person("consents", "read"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/consents",
+        Person("consents", "write"),
+    ),
+    (
+        "DELETE",
+        "/v1/people/{id}/consents/{consent_id}",
+        Person("consents", "write"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/do-not-involve",
+        Person("exclusions", "write"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/emergency-access",
+        Person("emergency_access", "write"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/access-log",
+        Person("access_log", "read"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/invitation",
+        Person("person", "write"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/enablement-plan",
+        Person("enablement_plan", "read"),
+    ),
+    (
+        "PUT",
+        "/v1/people/{id}/enablement-plan",
+        Person("enablement_plan", "write"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/enablement-plan/versions",
+        Person("enablement_plan", "read"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/enablement-plan/versions/{version}",
+        Person("enablement_plan", "read"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/enablement-plan/comments",
+        Person("enablement_plan", "read"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/enablement-plan/comments",
+        Person("enablement_plan", "comment"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/enablement-plan/agreement",
+        Person("enablement_plan", "agree"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/enablement-plan/outcomes",
+        Person("enablement_plan", "read"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/enablement-plan/summary",
+        Person("enablement_plan_summary", "read"),
+    ),
+    ("GET", "/v1/people/{id}/wrap", Person("wrap", "read")),
+    ("PUT", "/v1/people/{id}/wrap", Person("wrap", "write")),
+    (
+        "PUT",
+        "/v1/people/{id}/wrap/settings",
+        Person("wrap", "write"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/crisis-plan",
+        Person("crisis_plan", "read"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/crisis-plan.html",
+        Person("crisis_plan", "read"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/crisis-plan/activation",
+        Person("crisis_plan", "activate"),
+    ),
+    (
+        "DELETE",
+        "/v1/people/{id}/crisis-plan/activation",
+        Person("crisis_plan", "activate"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/appointments",
+        Person("appointments", "read"),
+    ),
+    (
+        "POST",
+        "/v1/people/{id}/appointments",
+        Person("appointments", "write"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/appointments.ics",
+        Person("appointments", "read"),
+    ),
+    (
+        "GET",
+        "/v1/people/{id}/bookings",
+        Person("appointments", "read"),
+    ),
+    (
+        "GET",
+        "/v1/appointments/{id}",
+        RecordOf(Record::Appointment, "appointments", "read"),
+    ),
+    (
+        "PATCH",
+        "/v1/appointments/{id}",
+        RecordOf(Record::Appointment, "appointments", "write"),
+    ),
+    (
+        "DELETE",
+        "/v1/appointments/{id}",
+        RecordOf(Record::Appointment, "appointments", "write"),
+    ),
+    (
+        "POST",
+        "/v1/appointments/{id}/response",
+        RecordOf(Record::Appointment, "appointments", "respond"),
+    ),
+    (
+        "POST",
+        "/v1/appointments/{id}/request-answer",
+        RecordOf(Record::Appointment, "appointments", "write"),
+    ),
+    ("POST", "/v1/programmes/{id}/bookings", Staff),
+    // A booking is the person's to answer (`respond`); anyone else acting on it acts as staff
+    // (`write`), which is what the caller here, a practitioner, is asked for.
+    (
+        "DELETE",
+        "/v1/programmes/{id}/bookings/{booking_id}",
+        RecordOf(Record::Booking, "appointments", "write"),
+    ),
+    (
+        "POST",
+        "/v1/programmes/{id}/bookings/{booking_id}/offer",
+        RecordOf(Record::Booking, "appointments", "write"),
+    ),
+    (
+        "GET",
+        "/v1/conversations/{id}/messages",
+        RecordOf(Record::Conversation, "messages", "read"),
+    ),
+    (
+        "POST",
+        "/v1/conversations/{id}/messages",
+        RecordOf(Record::Conversation, "messages", "write"),
+    ),
+    (
+        "POST",
+        "/v1/conversations/{id}/read",
+        RecordOf(Record::Conversation, "messages", "write"),
+    ),
+    (
+        "POST",
+        "/v1/messages/{id}/report",
+        RecordOf(Record::Message, "messages", "write"),
+    ),
+];
+
+async fn every_served_route_is_listed_with_how_access_is_decided(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let document = server
+        .http
+        .get(server.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    let document: Value = document.json().await.unwrap();
+    let mut served = BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            served.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let listed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    assert_eq!(listed.len(), ROUTES.len(), "each route is listed once");
+    let unlisted: Vec<_> = served.difference(&listed).collect();
+    let gone: Vec<_> = listed.difference(&served).collect();
+    assert!(
+        unlisted.is_empty() && gone.is_empty(),
+        "served but not listed (say how access is decided): {unlisted:?}; \
+         listed but not served: {gone:?}"
+    );
+}
+
+/// The ids the record routes are asked about, all alex's.
+struct AlexsRecords {
+    person: String,
+    appointment: String,
+    programme: String,
+    booking: String,
+    conversation: String,
+    message: String,
+}
+
+async fn alexs_records(server: &TestServer) -> AlexsRecords {
+    let alex = server.login("alex").await;
+    let person = alex.person_id.clone().unwrap();
+    let token = &alex.access_token;
+    let appointments = server
+        .get(&format!("/v1/people/{person}/appointments"), token)
+        .await;
+    let appointment = appointments.body["appointments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bookings = server
+        .get(&format!("/v1/people/{person}/bookings"), token)
+        .await;
+    let booking = &bookings.body[0];
+    let conversations = server.get("/v1/conversations", token).await;
+    let conversation = conversations.body["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "peer")
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let messages = server
+        .get(&format!("/v1/conversations/{conversation}/messages"), token)
+        .await;
+    AlexsRecords {
+        person,
+        appointment,
+        programme: booking["programme_id"].as_str().unwrap().to_owned(),
+        booking: booking["id"].as_str().unwrap().to_owned(),
+        conversation,
+        message: messages.body["messages"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+/// The route's path with its parameters filled in for alex's records.
+fn concrete(path: &str, decided: Decided, records: &AlexsRecords) -> String {
+    let id = match decided {
+        RecordOf(Record::Appointment, ..) => &records.appointment,
+        RecordOf(Record::Booking, ..) => &records.programme,
+        RecordOf(Record::Conversation, ..) => &records.conversation,
+        RecordOf(Record::Message, ..) => &records.message,
+        Public | Own | Staff | Person(..) => &records.person,
+    };
+    path.replace("{id}", id)
+        .replace("{booking_id}", &records.booking)
+        .replace("{consent_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{version}", "1")
+}
+
+async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let records = alexs_records(&server).await;
+    // Morgan works on another team: no relationship to alex at all.
+    let morgan = server.login("morgan").await;
+    let mut wrong = Vec::new();
+    for &(method, path, decided) in ROUTES {
+        let (Person(resource, action) | RecordOf(_, resource, action)) = decided else {
+            continue;
+        };
+        let method: Method = method.parse().unwrap();
+        let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
+        let url = concrete(path, decided, &records);
+        let reply = server
+            .send(method.clone(), &url, Some(&morgan.access_token), body)
+            .await;
+        let request_id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
+        let entries = server
+            .store
+            .audit_for_subject(records.person.parse().unwrap(), None, 10_000)
+            .await
+            .unwrap();
+        let decided_here: Vec<(String, String)> = entries
+            .iter()
+            .filter(|e| e.entry.request_id.as_deref() == Some(request_id.as_str()))
+            .map(|e| (e.entry.resource.clone(), e.entry.action.clone()))
+            .collect();
+        if decided_here != [(resource.to_owned(), action.to_owned())] {
+            wrong.push(format!(
+                "{method} {path} ({}): expected one decision on ({resource}, {action}), \
+                 audited {decided_here:?}",
+                reply.status
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+async fn every_route_but_the_public_ones_needs_credentials(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let records = alexs_records(&server).await;
+    let mut wrong = Vec::new();
+    for &(method, path, decided) in ROUTES {
+        if matches!(decided, Public) {
+            continue;
+        }
+        let method: Method = method.parse().unwrap();
+        let url = concrete(path, decided, &records);
+        let reply = server.send(method.clone(), &url, None, None).await;
+        if reply.status != StatusCode::UNAUTHORIZED {
+            wrong.push(format!("{method} {path}: {}", reply.status));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "answered without credentials:\n{}",
+        wrong.join("\n")
+    );
+}
