@@ -49,7 +49,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::access::{AuthorizedConversation, AuthorizedMessage, OpenConversation, decide};
+use self::access::{AuthorizedConversation, AuthorizedMessage, OpenConversation};
 use self::push::Push;
 pub use self::settings::{Messaging, MessagingSettings, PushTarget, SendRate};
 use super::AppState;
@@ -58,7 +58,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, Query, RequestId, ValidJson};
 use super::paging::{self, Paged};
 use crate::auth::{Caller, CallerUser};
-use crate::policy::{Action, Grounds, Resource, action};
+use crate::policy::{self, Action, Grounds, Resource, action};
 use crate::store::events::NewEvent;
 use crate::store::messages::{
     ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
@@ -122,7 +122,7 @@ async fn list_conversations(
             about
                 .into_iter()
                 .filter_map(|summary| {
-                    decide(
+                    policy::decide_conversation(
                         &caller,
                         &user,
                         &summary.context.conversation,
