@@ -231,18 +231,18 @@ pub struct MessageReportData {
     pub report_id: MessageReportId,
 }
 
-/// One event for the caller. `kind` says what happened (e.g. `crisis_plan_activated`,
-/// `plan_updated`, `waitlist_place_offered`); `data` holds ids, never record text, so a device
-/// fetches what changed through the API.
+/// One event for the caller: `{id, kind, data, person_id?, at}`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     /// The event's position in the caller's stream; resume after it with `Last-Event-ID`.
     pub id: i64,
-    pub kind: String,
+    /// What happened: `kind`, and its `data`.
+    #[serde(flatten)]
+    pub event: Event,
+    /// The person it concerns; absent for a carer's own conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_id: Option<PersonId>,
-    pub data: serde_json::Value,
     pub at: DateTime<Utc>,
 }
 
@@ -365,5 +365,21 @@ mod tests {
         let wire = serde_json::to_value(&offer).unwrap();
         assert_eq!(wire["data"]["session_id"], Value::Null);
         assert_eq!(wire["data"]["offer_expires_at"], Value::Null);
+    }
+
+    #[test]
+    fn an_event_view_carries_kind_and_data_beside_its_id() {
+        let view = EventView {
+            id: 42,
+            event: example(EventKind::MessagesRead),
+            person_id: Some(Uuid::from_u128(3).into()),
+            at: "2026-01-14T11:00:00Z".parse().unwrap(),
+        };
+        let wire = serde_json::to_value(&view).unwrap();
+        assert_eq!(wire["id"], 42);
+        assert_eq!(wire["kind"], "messages_read");
+        assert_eq!(wire["data"]["up_to_seq"], 6);
+        assert_eq!(wire["person_id"], Uuid::from_u128(3).to_string());
+        assert_eq!(serde_json::from_value::<EventView>(wire).unwrap(), view);
     }
 }

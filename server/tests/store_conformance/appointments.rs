@@ -108,7 +108,7 @@ async fn an_appointment_reads_back_exactly_with_its_workers(store: Arc<dyn Store
         made_at: instant(9, 0, 0, 1),
         answer: None,
     });
-    store.insert_appointment(&stored).await.unwrap();
+    store.insert_appointment(&stored, &[]).await.unwrap();
 
     assert_eq!(
         store.appointment(stored.id).await.unwrap(),
@@ -132,7 +132,7 @@ async fn an_appointment_reads_back_exactly_with_its_workers(store: Arc<dyn Store
     assert_eq!(store.account_of_person(alone.id).await.unwrap(), None);
 
     // An id is used once.
-    assert!(store.insert_appointment(&stored).await.is_err());
+    assert!(store.insert_appointment(&stored, &[]).await.is_err());
 }
 
 async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>) {
@@ -140,7 +140,7 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
     let first = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
     let second = new_user(store.as_ref(), Role::Practitioner, "dr.okafor").await;
     let original = appointment(person.id, day(10, 0), &[first.id]);
-    store.insert_appointment(&original).await.unwrap();
+    store.insert_appointment(&original, &[]).await.unwrap();
 
     let moved = AppointmentRecord {
         starts_at: day(14, 0),
@@ -150,7 +150,7 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
         updated_at: instant(9, 30, 0, 0),
         ..original.clone()
     };
-    assert!(store.update_appointment(&moved, 0).await.unwrap());
+    assert!(store.update_appointment(&moved, 0, &[]).await.unwrap());
     assert_eq!(
         store.appointment(original.id).await.unwrap(),
         Some(moved.clone())
@@ -174,7 +174,12 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
         sequence: 1,
         ..original.clone()
     };
-    assert!(!store.update_appointment(&cancelled_late, 0).await.unwrap());
+    assert!(
+        !store
+            .update_appointment(&cancelled_late, 0, &[])
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.appointment(original.id).await.unwrap(),
         Some(moved.clone())
@@ -186,11 +191,11 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
         sequence: 2,
         ..moved
     };
-    assert!(store.update_appointment(&cancelled, 1).await.unwrap());
+    assert!(store.update_appointment(&cancelled, 1, &[]).await.unwrap());
     assert_eq!(diary(second.id).await, vec![cancelled]);
     // An appointment that does not exist is not updated.
     let ghost = appointment(person.id, day(10, 0), &[]);
-    assert!(!store.update_appointment(&ghost, 0).await.unwrap());
+    assert!(!store.update_appointment(&ghost, 0, &[]).await.unwrap());
 }
 
 async fn person_appointments_are_in_start_order_in_the_window_and_page_by_cursor(
@@ -212,13 +217,13 @@ async fn person_appointments_are_in_start_order_in_the_window_and_page_by_cursor
     for (i, at) in starts.into_iter().enumerate() {
         let workers: &[UserId] = if i % 2 == 0 { &[] } else { &[worker.id] };
         let record = appointment(person.id, at, workers);
-        store.insert_appointment(&record).await.unwrap();
+        store.insert_appointment(&record, &[]).await.unwrap();
         if at >= day(8, 0) && at < day(16, 0) {
             inside.push(record);
         }
     }
     store
-        .insert_appointment(&appointment(other.id, day(10, 0), &[]))
+        .insert_appointment(&appointment(other.id, day(10, 0), &[]), &[])
         .await
         .unwrap();
     inside.sort_by_key(|a| (a.starts_at, a.id));
@@ -276,7 +281,7 @@ async fn team_diary_holds_the_caseload_and_pending_only_keeps_open_requests(stor
     });
     let elsewhere = appointment(mary.id, day(11, 0), &[]);
     for a in [&plain, &pending, &elsewhere] {
-        store.insert_appointment(a).await.unwrap();
+        store.insert_appointment(a, &[]).await.unwrap();
     }
 
     let team_diary = |team: TeamId, pending_only| {
@@ -304,7 +309,7 @@ async fn team_diary_holds_the_caseload_and_pending_only_keeps_open_requests(stor
             answered_at: instant(9, 30, 0, 0),
         });
     answered.sequence = 1;
-    assert!(store.update_appointment(&answered, 0).await.unwrap());
+    assert!(store.update_appointment(&answered, 0, &[]).await.unwrap());
     assert!(team_diary(north.id, true).await.is_empty());
 }
 

@@ -12,6 +12,7 @@ use livingwell_core::domain::message::{
     default_crisis_lines,
 };
 use livingwell_core::domain::{ConsentScope, PersonId, Role, TeamId, UserId};
+use livingwell_server::store::events::Audience;
 use livingwell_server::store::messages::{
     ConversationKey, ConversationRecord, ConversationScope, Cursor, CursorRecord,
     MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
@@ -94,6 +95,7 @@ fn send(message: NewMessage) -> NewSend {
     NewSend {
         message,
         notice: None,
+        audience: Audience::default(),
     }
 }
 
@@ -431,6 +433,7 @@ async fn an_out_of_hours_notice_follows_a_message_unless_one_was_recent(store: A
                 notice: away_notice(ada.person, at),
                 unless_noticed_since: quiet_since,
             }),
+            audience: Audience::default(),
         }
     };
 
@@ -498,6 +501,7 @@ async fn cursors_only_move_forward_and_read_implies_delivered(store: Arc<dyn Sto
                         read_seq,
                     },
                     at,
+                    &Audience::default(),
                 )
                 .await
                 .unwrap()
@@ -570,6 +574,7 @@ async fn unread_counts_skip_own_messages_and_follow_the_read_cursor(store: Arc<d
                 read_seq: 2,
             },
             super::now(),
+            &Audience::default(),
         )
         .await
         .unwrap();
@@ -684,7 +689,7 @@ async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>)
         created_at: instant(13, 0, 0, 11),
     };
     assert_eq!(
-        store.report_message(&first).await.unwrap(),
+        store.report_message(&first, &[]).await.unwrap(),
         (first.clone(), true)
     );
     let again = MessageReportRecord {
@@ -694,7 +699,7 @@ async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>)
         ..first.clone()
     };
     assert_eq!(
-        store.report_message(&again).await.unwrap(),
+        store.report_message(&again, &[]).await.unwrap(),
         (first.clone(), false)
     );
     // Someone else's report of the same message is theirs.
@@ -703,7 +708,10 @@ async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>)
         reporter_id: ada.practitioner.id,
         ..again
     };
-    assert_eq!(store.report_message(&other).await.unwrap(), (other, true));
+    assert_eq!(
+        store.report_message(&other, &[]).await.unwrap(),
+        (other, true)
+    );
 }
 
 async fn participants_follow_the_allocation_and_the_caseload_now(store: Arc<dyn Store>) {

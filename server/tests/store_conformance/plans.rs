@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use livingwell_core::domain::{ConsentScope, PersonId, Role, UserId};
+use livingwell_server::store::events::Audience;
 use livingwell_server::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
     PlanKind, PlanVersionMeta, PlanVersionRecord,
@@ -60,7 +61,7 @@ fn stored(outcome: AppendOutcome) -> PlanVersionRecord {
 }
 
 async fn append(store: &dyn Store, new: &NewPlanVersion) -> PlanVersionRecord {
-    stored(store.append_plan_version(new).await.unwrap())
+    stored(store.append_plan_version(new, &[]).await.unwrap())
 }
 
 async fn plan_versions_are_numbered_from_one_and_read_back_unchanged(store: Arc<dyn Store>) {
@@ -148,7 +149,7 @@ async fn a_stale_base_version_stores_nothing(store: Arc<dyn Store>) {
         let mut late = version(ada.id, PlanKind::Wrap, base, 3);
         late.body = json!({ "goal": "written on a stale copy" });
         assert_eq!(
-            store.append_plan_version(&late).await.unwrap(),
+            store.append_plan_version(&late, &[]).await.unwrap(),
             AppendOutcome::Stale { current: 2 },
             "base {base}"
         );
@@ -178,7 +179,7 @@ async fn racing_writers_on_one_version_store_exactly_one(store: Arc<dyn Store>) 
             new.body = json!({ "writer": i });
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.append_plan_version(&new).await.unwrap()
+                store.append_plan_version(&new, &[]).await.unwrap()
             })
         })
         .collect();
@@ -305,7 +306,7 @@ async fn a_wrap_naming_an_unknown_account_stores_nothing(store: Arc<dyn Store>) 
     // (and every other exclusion in it) with it.
     let mut wrap = version(ada.id, PlanKind::Wrap, 0, 1);
     wrap.exclude = vec![carer.id, UserId::new()];
-    let result = store.append_plan_version(&wrap).await;
+    let result = store.append_plan_version(&wrap, &[]).await;
     assert!(
         matches!(result, Err(StoreError::MissingReference)),
         "got {result:?}"
@@ -335,13 +336,13 @@ async fn comments_are_newest_first_with_a_before_cursor(store: Arc<dyn Store>) {
             author: author(&format!("user-{i}"), "service_user"),
             created_at: instant(10, i, 0, 1),
         };
-        store.add_comment(&comment).await.unwrap();
+        store.add_comment(&comment, &[]).await.unwrap();
         comments.push(comment);
     }
     let mut elsewhere = comments[0].clone();
     elsewhere.id = Uuid::now_v7();
     elsewhere.person_id = grace.id;
-    store.add_comment(&elsewhere).await.unwrap();
+    store.add_comment(&elsewhere, &[]).await.unwrap();
     comments.sort_by_key(|c| std::cmp::Reverse(c.id));
 
     let page = store.comments(ada.id, None, 2).await.unwrap();
@@ -356,7 +357,7 @@ async fn comments_are_newest_first_with_a_before_cursor(store: Arc<dyn Store>) {
     );
 
     // A comment id is used once.
-    let result = store.add_comment(&elsewhere).await;
+    let result = store.add_comment(&elsewhere, &[]).await;
     assert!(
         matches!(result, Err(StoreError::Conflict(_))),
         "got {result:?}"
@@ -383,13 +384,16 @@ async fn agreeing_twice_keeps_the_first_agreement(store: Arc<dyn Store>) {
         agreed_at: instant(11, 5, 0, 5),
         ..by_person.clone()
     };
-    store.agree(&by_practitioner).await.unwrap();
-    store.agree(&by_person).await.unwrap();
+    store.agree(&by_practitioner, &[]).await.unwrap();
+    store.agree(&by_person, &[]).await.unwrap();
     store
-        .agree(&AgreementRecord {
-            agreed_at: instant(12, 0, 0, 0),
-            ..by_person.clone()
-        })
+        .agree(
+            &AgreementRecord {
+                agreed_at: instant(12, 0, 0, 0),
+                ..by_person.clone()
+            },
+            &[],
+        )
         .await
         .unwrap();
 
@@ -404,7 +408,7 @@ async fn agreeing_twice_keeps_the_first_agreement(store: Arc<dyn Store>) {
         version: 2,
         ..by_person
     };
-    store.agree(&v2).await.unwrap();
+    store.agree(&v2, &[]).await.unwrap();
     assert_eq!(store.agreements(person.id, 2).await.unwrap(), vec![v2]);
 }
 
@@ -439,7 +443,7 @@ async fn one_crisis_activation_is_open_at_a_time(store: Arc<dyn Store>) {
     let by = author("dr.okafor", "practitioner");
     assert_eq!(
         store
-            .deactivate_crisis_plan(ada.id, &by, instant(8, 0, 0, 0))
+            .deactivate_crisis_plan(ada.id, &by, instant(8, 0, 0, 0), &Audience::default())
             .await
             .unwrap(),
         None,
@@ -447,13 +451,13 @@ async fn one_crisis_activation_is_open_at_a_time(store: Arc<dyn Store>) {
     );
 
     let first = activation(ada.id, instant(9, 0, 0, 7));
-    assert!(store.activate_crisis_plan(&first).await.unwrap());
+    assert!(store.activate_crisis_plan(&first, &[]).await.unwrap());
     let refused = activation(ada.id, instant(9, 1, 0, 0));
-    assert!(!store.activate_crisis_plan(&refused).await.unwrap());
+    assert!(!store.activate_crisis_plan(&refused, &[]).await.unwrap());
     // Another person's plan is separate.
     assert!(
         store
-            .activate_crisis_plan(&activation(grace.id, instant(9, 2, 0, 0)))
+            .activate_crisis_plan(&activation(grace.id, instant(9, 2, 0, 0)), &[])
             .await
             .unwrap()
     );
@@ -466,21 +470,26 @@ async fn one_crisis_activation_is_open_at_a_time(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .deactivate_crisis_plan(ada.id, &by, closed_at)
+            .deactivate_crisis_plan(ada.id, &by, closed_at, &Audience::default())
             .await
             .unwrap(),
         Some(closed.clone())
     );
     assert_eq!(
         store
-            .deactivate_crisis_plan(ada.id, &by, closed_at + Duration::minutes(1))
+            .deactivate_crisis_plan(
+                ada.id,
+                &by,
+                closed_at + Duration::minutes(1),
+                &Audience::default()
+            )
             .await
             .unwrap(),
         None
     );
 
     let second = activation(ada.id, instant(11, 0, 0, 0));
-    assert!(store.activate_crisis_plan(&second).await.unwrap());
+    assert!(store.activate_crisis_plan(&second, &[]).await.unwrap());
     assert_eq!(
         store.crisis_activations(ada.id, 10).await.unwrap(),
         vec![second.clone(), closed]
@@ -503,7 +512,7 @@ async fn concurrent_activations_open_exactly_one(store: Arc<dyn Store>) {
                 barrier.wait().await;
                 (
                     record.id,
-                    store.activate_crisis_plan(&record).await.unwrap(),
+                    store.activate_crisis_plan(&record, &[]).await.unwrap(),
                 )
             })
         })
