@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use livingwell_core::api::events::{CrisisActivationData, Event, PlanVersionData};
 use livingwell_core::domain::{ConsentScope, PersonId, Role, UserId};
-use livingwell_server::store::events::Audience;
+use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
     PlanKind, PlanVersionMeta, PlanVersionRecord,
@@ -31,6 +32,8 @@ conformance! {
         one_crisis_activation_is_open_at_a_time,
         concurrent_activations_open_exactly_one,
         care_team_accounts_are_practitioners_peer_worker_and_the_person,
+        a_stored_version_has_its_events_and_a_stale_or_failed_one_has_none,
+        activations_are_announced_only_when_they_change_something,
     ],
 }
 
@@ -566,4 +569,156 @@ async fn care_team_accounts_are_practitioners_peer_worker_and_the_person(store: 
 
     let alone = new_person(store.as_ref(), "Grace", None).await;
     assert!(store.care_team_accounts(alone.id).await.unwrap().is_empty());
+}
+
+/// The event each of `audience` would be told, dated `minute`.
+fn told(audience: &Audience, event: Event, minute: u32) -> Vec<NewEvent> {
+    audience.tell(&event, instant(9, minute, 0, 123_456))
+}
+
+async fn new_events(store: &dyn Store, after: i64) -> Vec<EventRecord> {
+    store.events_after(after, 100).await.unwrap()
+}
+
+/// The outbox on a plan write: a version is stored with its events in one transaction; a
+/// stale version stores neither; a version whose events cannot be stored is not stored.
+async fn a_stored_version_has_its_events_and_a_stale_or_failed_one_has_none(store: Arc<dyn Store>) {
+    let ada = new_person(store.as_ref(), "Ada", None).await;
+    let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let pat = new_user(store.as_ref(), Role::PeerWorker, "peer.pat").await;
+    let team = Audience {
+        recipients: vec![lee.id, pat.id],
+        person_id: Some(ada.id),
+    };
+    let updated = |version| Event::EnablementPlanUpdated(PlanVersionData { version });
+
+    let first = version(ada.id, PlanKind::EnablementPlan, 0, 1);
+    let announce = told(&team, updated(1), 1);
+    let v1 = stored(store.append_plan_version(&first, &announce).await.unwrap());
+    let events = new_events(store.as_ref(), 0).await;
+    assert_eq!(
+        events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        announce.iter().collect::<Vec<_>>()
+    );
+    let last = store.last_event_id().await.unwrap();
+
+    // Stale: nothing stored, the events included.
+    let stale = store
+        .append_plan_version(&first, &told(&team, updated(1), 2))
+        .await
+        .unwrap();
+    assert_eq!(stale, AppendOutcome::Stale { current: 1 });
+    assert!(new_events(store.as_ref(), last).await.is_empty());
+
+    // An event that cannot be stored (no such recipient) takes its version with it.
+    let nobody = Audience {
+        recipients: vec![lee.id, UserId::new()],
+        person_id: Some(ada.id),
+    };
+    let second = version(ada.id, PlanKind::EnablementPlan, 1, 3);
+    let failed = store
+        .append_plan_version(&second, &told(&nobody, updated(2), 3))
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::MissingReference)),
+        "{failed:?}"
+    );
+    assert_eq!(
+        store
+            .current_plan(ada.id, PlanKind::EnablementPlan)
+            .await
+            .unwrap(),
+        Some(v1)
+    );
+    assert!(new_events(store.as_ref(), last).await.is_empty());
+
+    // The same version, told to people who exist, is stored with its events.
+    let announce = told(&team, updated(2), 4);
+    stored(store.append_plan_version(&second, &announce).await.unwrap());
+    assert_eq!(
+        new_events(store.as_ref(), last)
+            .await
+            .into_iter()
+            .map(|e| e.event)
+            .collect::<Vec<_>>(),
+        announce
+    );
+}
+
+async fn activations_are_announced_only_when_they_change_something(store: Arc<dyn Store>) {
+    let ada = new_person(store.as_ref(), "Ada", None).await;
+    let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let team = Audience {
+        recipients: vec![lee.id],
+        person_id: Some(ada.id),
+    };
+    let by = author("dr.lee", "practitioner");
+    let activation = |minute| ActivationRecord {
+        id: Uuid::now_v7(),
+        person_id: ada.id,
+        activated_by: by.clone(),
+        reason: "Not sleeping".to_owned(),
+        activated_at: instant(9, minute, 0, 0),
+        deactivated_by: None,
+        deactivated_at: None,
+    };
+    let activated = |record: &ActivationRecord| {
+        Event::CrisisPlanActivated(CrisisActivationData {
+            activation_id: record.id,
+        })
+    };
+
+    let first = activation(1);
+    assert!(
+        store
+            .activate_crisis_plan(&first, &told(&team, activated(&first), 1))
+            .await
+            .unwrap()
+    );
+    let events = new_events(store.as_ref(), 0).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.event, activated(&first));
+    let last = events[0].id;
+
+    // Already active: refused, and nobody is told.
+    let again = activation(2);
+    assert!(
+        !store
+            .activate_crisis_plan(&again, &told(&team, activated(&again), 2))
+            .await
+            .unwrap()
+    );
+    assert!(new_events(store.as_ref(), last).await.is_empty());
+
+    // Deactivating tells the audience which activation closed, dated by the deactivation.
+    let closed_at = instant(10, 0, 0, 7);
+    let closed = store
+        .deactivate_crisis_plan(ada.id, &by, closed_at, &team)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.id, first.id);
+    let events = new_events(store.as_ref(), last).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].event,
+        NewEvent {
+            recipient_id: lee.id,
+            person_id: Some(ada.id),
+            event: Event::CrisisPlanDeactivated(CrisisActivationData {
+                activation_id: first.id,
+            }),
+            created_at: closed_at,
+        }
+    );
+    // Nothing open: nothing closed, nobody told.
+    let last = events[0].id;
+    assert!(
+        store
+            .deactivate_crisis_plan(ada.id, &by, closed_at, &team)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(new_events(store.as_ref(), last).await.is_empty());
 }
