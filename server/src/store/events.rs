@@ -13,7 +13,9 @@
 //!   commit; on Postgres the commit also notifies every listening process.
 //! - **One vocabulary, ids only.** An event is a [`livingwell_core::api::events::Event`], stored
 //!   as the two halves of its wire form (`kind`, `data`) and read back typed; a row that is not a
-//!   known kind is reported as corrupt, never passed on half-read.
+//!   known kind is reported as corrupt, never passed on half-read. So a new kind must be
+//!   readable everywhere before it is written: added in one release and written from the next,
+//!   or older processes sharing the database fail to read it.
 
 use chrono::{DateTime, Utc};
 use livingwell_core::api::events::Event;
