@@ -247,38 +247,49 @@ async fn seed_plans(
             by(&alex_account),
         ),
     ] {
+        // Seeded history is not news: the demo's writes announce nothing.
         store
-            .append_plan_version(&NewPlanVersion {
-                person_id: alex.id,
-                kind,
-                base_version: 0,
-                body,
-                author,
-                created_at: now,
-                exclude: Vec::new(),
-            })
+            .append_plan_version(
+                &NewPlanVersion {
+                    person_id: alex.id,
+                    kind,
+                    base_version: 0,
+                    body,
+                    author,
+                    created_at: now,
+                    exclude: Vec::new(),
+                },
+                &[],
+            )
             .await?;
     }
     store
-        .add_comment(&CommentRecord {
-            id: uuid::Uuid::now_v7(),
-            person_id: alex.id,
-            version: 1,
-            section: PlanSection::Goals.as_str().into(),
-            body: "I'd rather say 'by Easter' than 'by the spring' for the allotment goal.".into(),
-            disagree: false,
-            author: by(&alex_account),
-            created_at: now,
-        })
+        .add_comment(
+            &CommentRecord {
+                id: uuid::Uuid::now_v7(),
+                person_id: alex.id,
+                version: 1,
+                section: PlanSection::Goals.as_str().into(),
+                body: "I'd rather say 'by Easter' than 'by the spring' for the allotment goal."
+                    .into(),
+                disagree: false,
+                author: by(&alex_account),
+                created_at: now,
+            },
+            &[],
+        )
         .await?;
     store
-        .agree(&AgreementRecord {
-            person_id: alex.id,
-            version: 1,
-            agreed_by: alex_account.id,
-            agreed_role: Role::ServiceUser.as_str().into(),
-            agreed_at: now,
-        })
+        .agree(
+            &AgreementRecord {
+                person_id: alex.id,
+                version: 1,
+                agreed_by: alex_account.id,
+                agreed_role: Role::ServiceUser.as_str().into(),
+                agreed_at: now,
+            },
+            &[],
+        )
         .await?;
     Ok(())
 }
@@ -340,24 +351,30 @@ pub async fn seed_appointments(
             updated_at: now,
         };
     store
-        .insert_appointment(&appointment(
-            AppointmentKind::KeyWorkerSession,
-            "Key worker session",
-            at(3, 10)?,
-            60,
-            hub.clone(),
-            "Ask at reception for Priya. Bring the allotment letter if you have it.",
-        ))
+        .insert_appointment(
+            &appointment(
+                AppointmentKind::KeyWorkerSession,
+                "Key worker session",
+                at(3, 10)?,
+                60,
+                hub.clone(),
+                "Ask at reception for Priya. Bring the allotment letter if you have it.",
+            ),
+            &[],
+        )
         .await?;
     store
-        .insert_appointment(&appointment(
-            AppointmentKind::Review,
-            "Enablement Plan review",
-            at(10, 14)?,
-            30,
-            Location::Phone {},
-            "Priya will ring your mobile.",
-        ))
+        .insert_appointment(
+            &appointment(
+                AppointmentKind::Review,
+                "Enablement Plan review",
+                at(10, 14)?,
+                30,
+                Location::Phone {},
+                "Priya will ring your mobile.",
+            ),
+            &[],
+        )
         .await?;
 
     // Weekly from next week, 13:00 London time each week (also across a clock change).
@@ -410,6 +427,7 @@ async fn seed_conversation(
     use chrono::Duration;
     use livingwell_core::domain::message::{ClientMessageId, MessageId};
 
+    use crate::store::events::Audience;
     use crate::store::messages::{ConversationKey, NewMessage, NewSend};
 
     let alex_account = store
@@ -449,6 +467,7 @@ async fn seed_conversation(
                 created_at: now - Duration::hours(hours_ago),
             },
             notice: None,
+            audience: Audience::default(),
         })
         .collect();
     store.send_messages(&sends).await?;

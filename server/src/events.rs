@@ -1,14 +1,23 @@
-//! Events: stored first, then pushed to every connected device of the recipient.
+//! Events: stored with the write they announce, then pushed to every connected device of each
+//! recipient.
 //!
 //! Guarantees:
-//! - **Durable before delivered.** [`EventHub::publish`] stores events (they double as the
-//!   account's notifications) and only then announces them; a device that was offline reads them
-//!   when it reconnects with `Last-Event-ID`, so nothing is lost and nothing is out of order.
+//! - **Durable before delivered, and never lost.** An event is stored by the write it announces,
+//!   in the same transaction (the outbox of [`crate::store::events`]); they double as the
+//!   account's notifications. Live streams are told only after the commit, and a device that
+//!   was offline, or a stream that missed an announcement, reads them from the database when it
+//!   reconnects with `Last-Event-ID`: nothing is lost and nothing is out of order.
+//! - **Announcing cannot fail a write.** After a write that stored events commits, its handler
+//!   calls [`EventHub::announce_committed`], which only wakes this process's fan-out and returns
+//!   at once. What goes wrong from there on (reading the new rows, a listener's dropped
+//!   connection) is logged by error kind only, never content, and repaired by the next read:
+//!   a stored write is never answered with an error because of its announcement.
 //! - **Across processes.** A database shared by several processes tells each of them what is
-//!   committed anywhere ([`StoreNotice`], from the store: on Postgres by LISTEN/NOTIFY, which
-//!   only the Postgres store knows of); each process then fetches the new rows and fans them out
-//!   to its own streams. On SQLite (one process per file) the publishing process fans out
-//!   directly. This module knows no database.
+//!   committed anywhere ([`StoreNotice`], from the store: on Postgres by LISTEN/NOTIFY at the
+//!   commit, which only the Postgres store knows of). On SQLite (one process per file) the
+//!   committing process is the only one to tell, and it tells itself. Either way one fan-out
+//!   task per process reads the rows committed after the last one it saw and passes them to its
+//!   own streams. This module knows no database.
 //! - **Streams end with their session.** A session revoked (sign-out, or its family revoked on
 //!   refresh-token reuse, a password change, a disabled account) is announced through the hub
 //!   ([`EventHub::end_session`], [`EventHub::sessions_ended`]): on a shared database by the
@@ -24,7 +33,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
 
-use crate::store::events::{EventRecord, NewEvent, StoreNotice};
+use crate::store::events::{EventRecord, StoreNotice};
 use crate::store::{Store, StoreResult};
 
 /// How many events a slow stream may fall behind before it re-reads from the database.
@@ -48,50 +57,52 @@ pub struct EventHub {
     store: Arc<dyn Store>,
     live: broadcast::Sender<Arc<EventRecord>>,
     sessions: broadcast::Sender<SessionNews>,
-    /// Whether a Postgres listener announces events (including this process's own).
-    listening: bool,
+    /// How this process tells its own fan-out of its commits, on a database no other process
+    /// shares (SQLite). `None` where the store's notices tell every process, this one included.
+    own_commits: Option<mpsc::Sender<StoreNotice>>,
 }
 
 impl EventHub {
-    /// Starts the hub; on Postgres, also the listener task that feeds it.
+    /// Starts the hub and its fan-out task: fed by the store's notices on a shared database
+    /// (Postgres), else by this process's own announcements.
     pub async fn start(store: Arc<dyn Store>) -> StoreResult<Self> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let (sessions, _) = broadcast::channel(SESSION_BUFFER);
-        let listening = match store.notices().await? {
-            Some(notices) => {
-                let last = store.last_event_id().await?;
-                tokio::spawn(fan_out_notices(
-                    store.clone(),
-                    notices,
-                    live.clone(),
-                    sessions.clone(),
-                    last,
-                ));
-                true
+        let (notices, own_commits) = match store.notices().await? {
+            Some(notices) => (notices, None),
+            None => {
+                // One waiting wake is enough: the read it starts covers every commit before it.
+                let (own_commits, notices) = mpsc::channel(1);
+                (notices, Some(own_commits))
             }
-            None => false,
         };
+        let last = store.last_event_id().await?;
+        tokio::spawn(fan_out_notices(
+            store.clone(),
+            notices,
+            live.clone(),
+            sessions.clone(),
+            last,
+        ));
         Ok(Self {
             store,
             live,
             sessions,
-            listening,
+            own_commits,
         })
     }
 
-    /// Stores events, then announces them to live streams.
-    pub async fn publish(&self, events: Vec<NewEvent>) -> StoreResult<()> {
-        if events.is_empty() {
-            return Ok(());
+    /// Tells live streams that a write which stored events has committed. Called by every such
+    /// write after its commit; returns at once and cannot fail, so the write is answered as
+    /// stored whatever happens to the announcement. On a shared database the commit's
+    /// notification has told every process already.
+    pub fn announce_committed(&self) {
+        if let Some(own_commits) = &self.own_commits {
+            // Full: a wake is already waiting, and the read it starts will include this
+            // commit. Closed: the fan-out has stopped with the server; the events wait in the
+            // database for the next stream to read.
+            let _ = own_commits.try_send(StoreNotice::EventsAppended);
         }
-        let stored = self.store.append_events(&events).await?;
-        if !self.listening {
-            for record in stored {
-                // No live stream is listening: the event waits in the database.
-                let _ = self.live.send(Arc::new(record));
-            }
-        }
-        Ok(())
     }
 
     /// A live feed of every event this process learns of, from now on.
@@ -115,7 +126,7 @@ impl EventHub {
     /// reset, a disabled account). On Postgres the revoking commit already announced them to
     /// every process; without a listener this process announces them to its own streams.
     pub fn sessions_ended(&self, sessions: &[uuid::Uuid]) {
-        if self.listening {
+        if self.own_commits.is_none() {
             return;
         }
         for session in sessions {

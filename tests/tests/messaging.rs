@@ -244,6 +244,8 @@ async fn a_batch_repeating_a_client_id_stores_it_once_and_numbers_stay_gap_free(
             created_at: livingwell_server::clock::Clock::System.now(),
         },
         notice: None,
+        // Straight into the store: nobody is told.
+        audience: Default::default(),
     };
     let repeated = ClientMessageId::new();
     let outcomes = server
@@ -296,6 +298,7 @@ async fn a_batch_repeating_a_client_id_stores_it_once_and_numbers_stay_gap_free(
                 ..send(ClientMessageId::new(), "Nowhere").message
             },
             notice: None,
+            audience: Default::default(),
         }])
         .await
         .unwrap();

@@ -38,9 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub(super) fn event_view(record: &EventRecord) -> EventView {
     EventView {
         id: record.id,
-        kind: record.event.kind.clone(),
+        event: record.event.event.clone(),
         person_id: record.event.person_id,
-        data: record.event.data.clone(),
         at: record.event.created_at,
     }
 }
@@ -49,7 +48,7 @@ fn sse_event(record: &EventRecord) -> Event {
     let view = event_view(record);
     Event::default()
         .id(view.id.to_string())
-        .event(view.kind.clone())
+        .event(view.event.kind().as_str())
         .json_data(&view)
         .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
 }

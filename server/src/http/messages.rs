@@ -10,11 +10,12 @@
 //!   writer per process ([`queue`]), so a busy conversation does not queue for one fsync each.
 //! - **Access** is decided from the database on every request and audited before anything is
 //!   served; the team's oversight reads are in the person's access log.
-//! - **Real time.** A stored message is published as a `message_created` event to every
-//!   participant's event stream (`GET /v1/events`; fanned out across processes by Postgres
-//!   LISTEN/NOTIFY), and read and delivery receipts likewise. Events carry ids and numbers,
-//!   never text: a device fetches messages here, where policy and audit apply. Pushes carry no
-//!   content either ([`push`]).
+//! - **Real time, never lost.** A stored message is announced by a `message_created` event to
+//!   every participant's event stream (`GET /v1/events`; fanned out across processes by Postgres
+//!   LISTEN/NOTIFY), and read and delivery receipts and reports likewise; each event is stored
+//!   in the transaction of what it announces, and live streams are told after the commit.
+//!   Events carry ids and numbers, never text: a device fetches messages here, where policy and
+//!   audit apply. Pushes carry no content either ([`push`]).
 //! - **Out of hours.** A person's message to a peer worker who is outside their hours or away
 //!   is followed, in the same transaction, by an automatic notice with the deployment's crisis
 //!   lines and a pointer to the person's own crisis plan — at most once per 12 hours per
@@ -33,6 +34,7 @@ mod settings;
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
+use livingwell_core::api::events::{Event, EventKind, MessageReportData};
 use livingwell_core::api::messages::{
     AvailabilityView, ConversationList, ConversationRole, ConversationView, MarkReadRequest,
     MessagePage, MessageReportView, MessageView, ReadStateView, ReportMessageRequest,
@@ -59,7 +61,7 @@ use super::extract::{AppUser, Query, RequestId, ValidJson};
 use super::paging::{self, Paged};
 use crate::auth::{Caller, CallerUser};
 use crate::policy::{self, Action, Grounds, Resource, action};
-use crate::store::events::NewEvent;
+use crate::store::events::Audience;
 use crate::store::messages::{
     ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
     MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
@@ -255,33 +257,6 @@ async fn participants(state: &AppState, context: &ConversationContext) -> ApiRes
         .await?)
 }
 
-/// Stores and fans out each event to each recipient, in one append. The change they report is
-/// already committed, so a failure here is logged, not answered: devices catch up when they
-/// next fetch.
-async fn publish(
-    state: &AppState,
-    recipients: &[UserId],
-    person: Option<PersonId>,
-    events: &[(&str, serde_json::Value)],
-) {
-    let now = state.clock.now();
-    let events: Vec<NewEvent> = events
-        .iter()
-        .flat_map(|(kind, data)| {
-            recipients.iter().map(move |recipient_id| NewEvent {
-                recipient_id: *recipient_id,
-                kind: (*kind).to_owned(),
-                person_id: person,
-                data: data.clone(),
-                created_at: now,
-            })
-        })
-        .collect();
-    if let Err(error) = state.events.publish(events).await {
-        tracing::warn!(kind = error.kind(), "events not published");
-    }
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct MessageQuery {
@@ -330,6 +305,13 @@ async fn list_messages(
     let records = state.store.messages_after(id, after_seq, limit).await?;
     let newest = records.last().map(|r| r.seq);
     if let (ConversationRole::Participant, Some(newest)) = (open.role, newest) {
+        // The others taking part hear that the messages reached this account.
+        let mut others = participants(&state, &open.context).await?;
+        others.retain(|p| *p != user.id);
+        let others = Audience {
+            recipients: others,
+            person_id: event_person(&open),
+        };
         let (before, after) = state
             .store
             .advance_cursor(
@@ -340,18 +322,11 @@ async fn list_messages(
                     read_seq: 0,
                 },
                 state.clock.now(),
+                &others,
             )
             .await?;
         if after.delivered_seq > before.delivered_seq {
-            let mut others = participants(&state, &open.context).await?;
-            others.retain(|p| *p != user.id);
-            let data = serde_json::json!({
-                "conversation_id": id,
-                "user_id": user.id,
-                "up_to_seq": after.delivered_seq,
-            });
-            let events = [("messages_delivered", data)];
-            publish(&state, &others, event_person(&open), &events).await;
+            state.events.announce_committed();
         }
     }
     let cursors = state.store.cursors(id).await?;
@@ -404,14 +379,18 @@ async fn send_message(
     let body = message.body.clone();
     // Everyone taking part hears of it, the sender included: their other devices show it.
     let participants = participants(&state, &open.context).await?;
+    let audience = Audience {
+        recipients: participants.clone(),
+        person_id: event_person(&open),
+    };
     let outcome = state
         .messaging
         .sends(&state)
-        .send(
-            NewSend { message, notice },
-            participants.clone(),
-            event_person(&open),
-        )
+        .send(NewSend {
+            message,
+            notice,
+            audience,
+        })
         .await
         .map_err(|_| ApiError::Unavailable)?;
     match outcome {
@@ -421,7 +400,7 @@ async fn send_message(
                     .iter()
                     .filter(|p| **p != user.id)
                     .map(|recipient| Push {
-                        event: "message_created".to_owned(),
+                        event: EventKind::MessageCreated,
                         recipient_id: *recipient,
                         conversation_id: id,
                         message_id: message.id,
@@ -488,6 +467,11 @@ async fn mark_read(
     if request.up_to_seq > open.conversation().last_seq {
         return Err(ApiError::invalid("up_to_seq", "out_of_range"));
     }
+    // Everyone hears of the receipt, the reader included: their other devices clear the badge.
+    let everyone = Audience {
+        recipients: participants(&state, &open.context).await?,
+        person_id: event_person(&open),
+    };
     let (before, after) = state
         .store
         .advance_cursor(
@@ -498,18 +482,11 @@ async fn mark_read(
                 read_seq: request.up_to_seq,
             },
             state.clock.now(),
+            &everyone,
         )
         .await?;
     if after.read_seq > before.read_seq {
-        // Everyone, the reader included: their other devices clear the badge.
-        let participants = participants(&state, &open.context).await?;
-        let data = serde_json::json!({
-            "conversation_id": id,
-            "user_id": user.id,
-            "up_to_seq": after.read_seq,
-        });
-        let events = [("messages_read", data)];
-        publish(&state, &participants, event_person(&open), &events).await;
+        state.events.announce_committed();
     }
     let unread_count = state
         .store
@@ -540,28 +517,31 @@ async fn report_message(
     ValidJson(request): ValidJson<ReportMessageRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageReportView>)> {
     let id = message.id;
-    let (report, created) = state
-        .store
-        .report_message(&MessageReportRecord {
-            id: MessageReportId::new(),
-            message_id: id,
-            reporter_id: user.id,
-            reason: request.reason,
-            created_at: state.clock.now(),
-        })
-        .await?;
-    if created {
-        let team = state
+    let report = MessageReportRecord {
+        id: MessageReportId::new(),
+        message_id: id,
+        reporter_id: user.id,
+        reason: request.reason,
+        created_at: state.clock.now(),
+    };
+    let team = Audience {
+        recipients: state
             .store
             .team_practitioners(open.conversation().person_id)
-            .await?;
-        let data = serde_json::json!({
-            "conversation_id": message.conversation_id,
-            "message_id": id,
-            "report_id": report.id,
-        });
-        let events = [("message_reported", data)];
-        publish(&state, &team, event_person(&open), &events).await;
+            .await?,
+        person_id: event_person(&open),
+    };
+    let reported = Event::MessageReported(MessageReportData {
+        conversation_id: message.conversation_id,
+        message_id: id,
+        report_id: report.id,
+    });
+    let (report, created) = state
+        .store
+        .report_message(&report, &team.tell(&reported, report.created_at))
+        .await?;
+    if created {
+        state.events.announce_committed();
     }
     let status = if created {
         StatusCode::CREATED

@@ -1,5 +1,9 @@
 //! The Enablement Plan, the WRAP and its crisis plan: versions, co-production, sharing and
 //! crisis activation.
+//!
+//! Each write names who hears of it (never whoever made it) and hands the store the events,
+//! which it stores in the write's own transaction; live streams are told after the commit,
+//! which cannot turn a stored change into an error (see [`crate::events`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -7,6 +11,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::ErrorBody;
+use livingwell_core::api::events::{CrisisActivationData, Event, PlanCommentData, PlanVersionData};
 use livingwell_core::api::paging as page;
 use livingwell_core::api::plans::{
     ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentPage,
@@ -31,7 +36,7 @@ use super::printable;
 use super::sessions::display_names;
 use crate::auth::Caller;
 use crate::policy::{Grounds, action, resource};
-use crate::store::events::NewEvent;
+use crate::store::events::Audience;
 use crate::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
     PlanKind, PlanVersionRecord,
@@ -92,6 +97,13 @@ fn base_version(headers: &HeaderMap, in_body: Option<i32>) -> ApiResult<i32> {
     }
 }
 
+/// The version a write based on `base` is stored as, should it be stored: the next one. (No
+/// plan reaches `i32::MAX` versions, so a write on that base is stale and stores nothing, its
+/// event included.)
+fn stored_as(base: i32) -> i32 {
+    base.saturating_add(1)
+}
+
 fn with_etag<T: serde::Serialize>(version: i32, status: StatusCode, body: T) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
@@ -145,31 +157,22 @@ async fn current(
         .ok_or(ApiError::NotFound)
 }
 
-/// Tells accounts that something changed (ids only), leaving out whoever did it.
-async fn notify(
-    state: &AppState,
+/// Who hears of a change to `person`'s plans: each of `recipients` once, but not whoever made
+/// it.
+fn audience(
     recipients: impl IntoIterator<Item = UserId>,
     actor: &Caller,
-    kind: &str,
     person: PersonId,
-    data: serde_json::Value,
-) -> ApiResult<()> {
+) -> Audience {
     let actor_id = actor.audit_id();
-    let now = state.clock.now();
     let unique: BTreeSet<UserId> = recipients.into_iter().collect();
-    let events = unique
-        .into_iter()
-        .filter(|id| id.to_string() != actor_id)
-        .map(|recipient_id| NewEvent {
-            recipient_id,
-            kind: kind.to_owned(),
-            person_id: Some(person),
-            data: data.clone(),
-            created_at: now,
-        })
-        .collect();
-    state.events.publish(events).await?;
-    Ok(())
+    Audience {
+        recipients: unique
+            .into_iter()
+            .filter(|id| id.to_string() != actor_id)
+            .collect(),
+        person_id: Some(person),
+    }
 }
 
 /// Carers and the peer worker the person shares `scope` with now.
@@ -241,32 +244,35 @@ async fn put_enablement_plan(
     let person = access.person;
     let base = base_version(&headers, request.base_version)?;
     let body = serde_json::to_value(&request.plan).map_err(|_| ApiError::Internal("plan json"))?;
+    let now = state.clock.now();
+    let team = audience(
+        state.store.care_team_accounts(person).await?,
+        &caller,
+        person,
+    );
+    let updated = Event::EnablementPlanUpdated(PlanVersionData {
+        version: stored_as(base),
+    });
     let outcome = state
         .store
-        .append_plan_version(&NewPlanVersion {
-            person_id: person,
-            kind: PlanKind::EnablementPlan,
-            base_version: base,
-            body,
-            author: author_of(&caller),
-            created_at: state.clock.now(),
-            exclude: Vec::new(),
-        })
+        .append_plan_version(
+            &NewPlanVersion {
+                person_id: person,
+                kind: PlanKind::EnablementPlan,
+                base_version: base,
+                body,
+                author: author_of(&caller),
+                created_at: now,
+                exclude: Vec::new(),
+            },
+            &team.tell(&updated, now),
+        )
         .await?;
     let record = match outcome {
         AppendOutcome::Stored(record) => record,
         AppendOutcome::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
     };
-    let data = serde_json::json!({ "version": record.version });
-    notify(
-        &state,
-        state.store.care_team_accounts(person).await?,
-        &caller,
-        "enablement_plan_updated",
-        person,
-        data,
-    )
-    .await?;
+    state.events.announce_committed();
     let view = plan_view(&state, &record).await?;
     Ok(with_etag(record.version, StatusCode::OK, view))
 }
@@ -409,18 +415,21 @@ async fn add_comment(
         author: author_of(&caller),
         created_at: state.clock.now(),
     };
-    state.store.add_comment(&comment).await?;
-    let team = state.store.care_team_accounts(person).await?;
-    let data = serde_json::json!({ "comment_id": comment.id, "version": comment.version, "disagree": comment.disagree });
-    notify(
-        &state,
-        team,
+    let team = audience(
+        state.store.care_team_accounts(person).await?,
         &caller,
-        "enablement_plan_commented",
         person,
-        data,
-    )
-    .await?;
+    );
+    let commented = Event::EnablementPlanCommented(PlanCommentData {
+        comment_id: comment.id,
+        disagree: comment.disagree,
+        version: comment.version,
+    });
+    state
+        .store
+        .add_comment(&comment, &team.tell(&commented, comment.created_at))
+        .await?;
+    state.events.announce_committed();
     let names = display_names(state.store.as_ref(), [comment.author.id.as_str()]).await?;
     Ok((
         StatusCode::CREATED,
@@ -453,18 +462,19 @@ async fn agree(
         agreed_role: user.role.as_str().to_owned(),
         agreed_at: state.clock.now(),
     };
-    state.store.agree(&agreement).await?;
-    let team = state.store.care_team_accounts(person).await?;
-    let data = serde_json::json!({ "version": plan.version });
-    notify(
-        &state,
-        team,
+    let team = audience(
+        state.store.care_team_accounts(person).await?,
         &caller,
-        "enablement_plan_agreed",
         person,
-        data,
-    )
-    .await?;
+    );
+    let agreed = Event::EnablementPlanAgreed(PlanVersionData {
+        version: agreement.version,
+    });
+    state
+        .store
+        .agree(&agreement, &team.tell(&agreed, agreement.agreed_at))
+        .await?;
+    state.events.announce_committed();
     let names = display_names(state.store.as_ref(), [user.id.to_string().as_str()]).await?;
     Ok((
         StatusCode::CREATED,
@@ -586,25 +596,35 @@ async fn put_wrap(
         return Err(ApiError::invalid(&field, "not_found"));
     }
     let body = serde_json::to_value(&request.wrap).map_err(|_| ApiError::Internal("wrap json"))?;
+    let now = state.clock.now();
+    // Those the person shares the crisis plan with, but none the new version puts on the
+    // do-not-involve list: storing it ends their consents.
+    let mut carers = shared_with(&state, person, ConsentScope::CrisisPlan).await?;
+    carers.retain(|carer| !exclude.contains(carer));
+    let carers = audience(carers, &caller, person);
+    let updated = Event::CrisisPlanUpdated(PlanVersionData {
+        version: stored_as(base),
+    });
     let outcome = state
         .store
-        .append_plan_version(&NewPlanVersion {
-            person_id: person,
-            kind: PlanKind::Wrap,
-            base_version: base,
-            body,
-            author: author_of(&caller),
-            created_at: state.clock.now(),
-            exclude,
-        })
+        .append_plan_version(
+            &NewPlanVersion {
+                person_id: person,
+                kind: PlanKind::Wrap,
+                base_version: base,
+                body,
+                author: author_of(&caller),
+                created_at: now,
+                exclude,
+            },
+            &carers.tell(&updated, now),
+        )
         .await?;
     let record = match outcome {
         AppendOutcome::Stored(record) => record,
         AppendOutcome::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
     };
-    let carers = shared_with(&state, person, ConsentScope::CrisisPlan).await?;
-    let data = serde_json::json!({ "version": record.version });
-    notify(&state, carers, &caller, "crisis_plan_updated", person, data).await?;
+    state.events.announce_committed();
     let view = wrap_view(&state, &record).await?;
     Ok(with_etag(record.version, StatusCode::OK, view))
 }
@@ -745,21 +765,20 @@ async fn activate(
         deactivated_by: None,
         deactivated_at: None,
     };
-    if !state.store.activate_crisis_plan(&record).await? {
+    let everyone = audience(crisis_recipients(&state, person).await?, &caller, person);
+    let activated = Event::CrisisPlanActivated(CrisisActivationData {
+        activation_id: record.id,
+    });
+    if !state
+        .store
+        .activate_crisis_plan(&record, &everyone.tell(&activated, record.activated_at))
+        .await?
+    {
         return Err(ApiError::Conflict(vec![
             livingwell_core::api::FieldError::new("activation", "already_active"),
         ]));
     }
-    let data = serde_json::json!({ "activation_id": record.id });
-    notify(
-        &state,
-        crisis_recipients(&state, person).await?,
-        &caller,
-        "crisis_plan_activated",
-        person,
-        data,
-    )
-    .await?;
+    state.events.announce_committed();
     let names = display_names(state.store.as_ref(), [record.activated_by.id.as_str()]).await?;
     Ok((
         StatusCode::CREATED,
@@ -776,9 +795,10 @@ async fn deactivate(
     Authorized { caller, access, .. }: Authorized<resource::CrisisPlan, action::Activate>,
 ) -> ApiResult<axum::Json<ActivationView>> {
     let person = access.person;
+    let everyone = audience(crisis_recipients(&state, person).await?, &caller, person);
     let record = state
         .store
-        .deactivate_crisis_plan(person, &author_of(&caller), state.clock.now())
+        .deactivate_crisis_plan(person, &author_of(&caller), state.clock.now(), &everyone)
         .await?
         .ok_or_else(|| {
             ApiError::Conflict(vec![livingwell_core::api::FieldError::new(
@@ -786,16 +806,7 @@ async fn deactivate(
                 "not_active",
             )])
         })?;
-    let data = serde_json::json!({ "activation_id": record.id });
-    notify(
-        &state,
-        crisis_recipients(&state, person).await?,
-        &caller,
-        "crisis_plan_deactivated",
-        person,
-        data,
-    )
-    .await?;
+    state.events.announce_committed();
     let mut ids = vec![record.activated_by.id.as_str()];
     ids.extend(record.deactivated_by.as_ref().map(|d| d.id.as_str()));
     let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;

@@ -14,11 +14,17 @@
 //! - **A free place goes to the waitlist first.** Each locked change first *settles* the
 //!   programme: offers not answered in time lapse, and every free place is offered to the first
 //!   waiting person (held for the programme's hold time), before anyone new is counted.
+//! - **Offers are announced by the change that makes them.** Each person offered a place is
+//!   told (through their app account, if they have one) by an event stored in the same
+//!   transaction as the offer, so an offer is never made without its notice. An appointment's
+//!   own changes store the events they are given in their transaction too (see
+//!   [`super::events`]).
 //! - **The diary follows the booking.** A booked place puts the sessions in the person's
 //!   appointments (kind `enablement_workshop`), and cancelling it cancels the sessions still to
 //!   come, in the same transaction.
 
 use chrono::{DateTime, Utc};
+use livingwell_core::api::events::{Event, WaitlistOfferData};
 use livingwell_core::domain::appointment::{
     Accessibility, AppointmentId, AppointmentKind, AppointmentStatus, BookingId, BookingStatus,
     BookingUnit, Decision, Location, PersonRequest, ProgrammeId, ProgrammeSessionId,
@@ -29,6 +35,7 @@ use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
+use super::events::{NewEvent, append_in_tx};
 use super::{StoreError, StoreResult};
 
 /// An appointment as stored.
@@ -326,22 +333,28 @@ pub struct BookingChange {
     /// the booking was no longer active (for a cancellation), or no offer was open (for an
     /// answer to one).
     pub changed: bool,
-    /// Places offered to waiting people as a result; each must be told.
+    /// Places offered to waiting people as a result; each was told in the same transaction.
     pub offered: Vec<BookingRecord>,
 }
 
 /// Storage for appointments and workshops.
 #[async_trait::async_trait]
 pub trait AppointmentStore {
-    /// Stores a new appointment with its workers.
-    async fn insert_appointment(&self, appointment: &AppointmentRecord) -> StoreResult<()>;
+    /// Stores a new appointment with its workers and the events that announce it.
+    async fn insert_appointment(
+        &self,
+        appointment: &AppointmentRecord,
+        announce: &[NewEvent],
+    ) -> StoreResult<()>;
     async fn appointment(&self, id: AppointmentId) -> StoreResult<Option<AppointmentRecord>>;
-    /// Replaces an appointment if it is still at `expected_sequence`; false when another change
-    /// came first (the caller reads again).
+    /// Replaces an appointment, with the events that announce the change, if it is still at
+    /// `expected_sequence`; false (and nothing stored) when another change came first (the
+    /// caller reads again).
     async fn update_appointment(
         &self,
         appointment: &AppointmentRecord,
         expected_sequence: i64,
+        announce: &[NewEvent],
     ) -> StoreResult<bool>;
     /// A person's appointments in the window, in start order; with `worker`, only those that
     /// worker takes part in.
@@ -405,8 +418,8 @@ pub trait AppointmentStore {
         decision: Decision,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<BookingChange>>;
-    /// Lapses offers not answered by `at` and passes their places on; returns the new offers.
-    /// Cheap when there is nothing to do: no lock is taken.
+    /// Lapses offers not answered by `at` and passes their places on; returns the new offers
+    /// (each told in the same transaction). Cheap when there is nothing to do: no lock is taken.
     async fn settle_offers(
         &self,
         programme: ProgrammeId,
@@ -435,6 +448,7 @@ where
     Json<Accessibility>: Column<DB>,
     Json<Vec<UserId>>: Column<DB>,
     Json<PersonRequest>: Column<DB>,
+    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
@@ -627,6 +641,36 @@ where
         Ok(())
     }
 
+    /// Tells each person newly offered a place, through their app account if they have one, in
+    /// the transaction that made the offers (its last step before commit).
+    async fn announce_offers(
+        tx: &mut Tx<DB>,
+        offered: &[BookingRecord],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut events = Vec::with_capacity(offered.len());
+        for booking in offered {
+            let account: Option<(Uuid,)> =
+                sqlx::query_as("SELECT id FROM users WHERE person_id = $1")
+                    .bind(booking.person_id.as_uuid())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            let Some((account,)) = account else { continue };
+            events.push(NewEvent {
+                recipient_id: account.into(),
+                person_id: Some(booking.person_id),
+                event: Event::WaitlistPlaceOffered(WaitlistOfferData {
+                    booking_id: booking.id,
+                    offer_expires_at: booking.offer_expires_at,
+                    programme_id: booking.programme_id,
+                    session_id: booking.session_id,
+                }),
+                created_at: at,
+            });
+        }
+        append_in_tx(tx, &events).await
+    }
+
     /// Reads bookings by id inside a transaction.
     async fn bookings_by_id(
         tx: &mut Tx<DB>,
@@ -667,10 +711,15 @@ where
     for<'a> Json<&'a Accessibility>: Bind<DB>,
     for<'a> Json<&'a Vec<UserId>>: Bind<DB>,
     Option<Json<PersonRequest>>: Bind<DB>,
+    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
-    async fn insert_appointment(&self, appointment: &AppointmentRecord) -> StoreResult<()> {
+    async fn insert_appointment(
+        &self,
+        appointment: &AppointmentRecord,
+        announce: &[NewEvent],
+    ) -> StoreResult<()> {
         let a = appointment;
         let mut tx = DB::begin_write(&self.pool).await?;
         sqlx::query(
@@ -712,6 +761,7 @@ where
             .execute(&mut *tx)
             .await?;
         }
+        append_in_tx(&mut tx, announce).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -731,6 +781,7 @@ where
         &self,
         appointment: &AppointmentRecord,
         expected_sequence: i64,
+        announce: &[NewEvent],
     ) -> StoreResult<bool> {
         let a = appointment;
         let mut tx = DB::begin_write(&self.pool).await?;
@@ -775,6 +826,7 @@ where
             .execute(&mut *tx)
             .await?;
         }
+        append_in_tx(&mut tx, announce).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -966,6 +1018,7 @@ where
     }
 
     async fn book(&self, booking: &NewBooking) -> StoreResult<Option<BookingChange>> {
+        let booking_at = booking.at;
         let programme = booking.programme_id.as_uuid();
         let unit = booking.session_id.map_or(programme, |s| s.as_uuid());
         let mut tx = DB::begin_write(&self.pool).await?;
@@ -1022,6 +1075,7 @@ where
         };
         let booking = Self::bookings_by_id(&mut tx, [id]).await?;
         let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        Self::announce_offers(&mut tx, &offered, booking_at).await?;
         tx.commit().await?;
         Ok(booking.into_iter().next().map(|booking| BookingChange {
             booking,
@@ -1068,6 +1122,7 @@ where
         let offered = Self::settle_locked(&mut tx, programme, capacity, hold, at).await?;
         let record = Self::bookings_by_id(&mut tx, [booking]).await?;
         let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        Self::announce_offers(&mut tx, &offered, at).await?;
         tx.commit().await?;
         Ok(record.into_iter().next().map(|booking| BookingChange {
             booking,
@@ -1122,6 +1177,7 @@ where
         offered.retain(|id| *id != booking);
         let record = Self::bookings_by_id(&mut tx, [booking]).await?;
         let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        Self::announce_offers(&mut tx, &offered, at).await?;
         tx.commit().await?;
         Ok(record.into_iter().next().map(|booking| BookingChange {
             booking,
@@ -1153,6 +1209,7 @@ where
         };
         let offered = Self::settle_locked(&mut tx, programme, capacity, hold, at).await?;
         let offered = Self::bookings_by_id(&mut tx, offered).await?;
+        Self::announce_offers(&mut tx, &offered, at).await?;
         tx.commit().await?;
         Ok(offered)
     }

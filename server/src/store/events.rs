@@ -1,29 +1,93 @@
-//! Stored events: the durable side of every account's event stream.
+//! Stored events: the durable side of every account's event stream, written as an outbox.
+//!
+//! Guarantees:
+//! - **Committed with what they announce.** Events are written by the write they announce, in
+//!   that write's transaction ([`append_in_tx`]): a stored write always has its events, and a
+//!   write that fails, or stores nothing (a stale plan version, an activation already open), has
+//!   none. Nothing appends events after a commit, so no event can be lost between the two.
+//!   Telling live streams is a separate, later step that cannot fail a write
+//!   ([`crate::events::EventHub::announce_committed`]).
+//! - **Ids in commit order.** An append takes the event-ordering lock ([`Backend::lock_events`])
+//!   until its transaction commits, so a stream that has read up to id N can never later find a
+//!   smaller id committed. Each write appends as its last step, so the lock is held only for the
+//!   commit; on Postgres the commit also notifies every listening process.
+//! - **One vocabulary, ids only.** An event is a [`livingwell_core::api::events::Event`], stored
+//!   as the two halves of its wire form (`kind`, `data`) and read back typed; a row that is not a
+//!   known kind is reported as corrupt, never passed on half-read. So a new kind must be
+//!   readable everywhere before it is written: added in one release and written from the next,
+//!   or older processes sharing the database fail to read it.
 
 use chrono::{DateTime, Utc};
+use livingwell_core::api::events::Event;
 use livingwell_core::domain::{PersonId, UserId};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
 use sqlx::{ColumnIndex, Executor};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::StoreResult;
-use super::backend::{Backend, Bind, Column, SqlStore};
+use super::backend::{Backend, Bind, Column, SqlStore, Tx};
+use super::{StoreError, StoreResult};
 
 /// An event to store for one recipient.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEvent {
     pub recipient_id: UserId,
-    pub kind: String,
     pub person_id: Option<PersonId>,
-    pub data: serde_json::Value,
+    pub event: Event,
+    /// When the write it announces was made.
     pub created_at: DateTime<Utc>,
 }
 
 /// An event as stored, with its id (the position in every stream).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventRecord {
     pub id: i64,
     pub event: NewEvent,
+}
+
+/// Who hears of a write: each recipient gets one event, about one person (none for a carer's
+/// own conversation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Audience {
+    pub recipients: Vec<UserId>,
+    pub person_id: Option<PersonId>,
+}
+
+impl Audience {
+    /// `event`, once for each recipient, dated `at` (the write's own time).
+    pub fn tell(&self, event: &Event, at: DateTime<Utc>) -> Vec<NewEvent> {
+        self.recipients
+            .iter()
+            .map(|recipient| NewEvent {
+                recipient_id: *recipient,
+                person_id: self.person_id,
+                event: event.clone(),
+                created_at: at,
+            })
+            .collect()
+    }
+}
+
+/// An event as the `events` table holds it: the two halves of its wire form.
+#[derive(Deserialize, Serialize)]
+struct StoredForm {
+    kind: String,
+    data: serde_json::Value,
+}
+
+impl StoredForm {
+    fn of(event: &Event) -> StoreResult<Self> {
+        serde_json::to_value(event)
+            .and_then(serde_json::from_value)
+            .map_err(|_| StoreError::Corrupt("an event without a kind and data".into()))
+    }
+
+    fn into_event(self) -> StoreResult<Event> {
+        serde_json::to_value(self)
+            .and_then(serde_json::from_value)
+            .map_err(|_| StoreError::Corrupt("a stored event of no known kind".into()))
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -36,28 +100,68 @@ struct EventRow {
     created_at: DateTime<Utc>,
 }
 
-impl From<EventRow> for EventRecord {
-    fn from(row: EventRow) -> Self {
-        EventRecord {
+impl TryFrom<EventRow> for EventRecord {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> StoreResult<Self> {
+        let stored = StoredForm {
+            kind: row.kind,
+            data: row.data,
+        };
+        Ok(EventRecord {
             id: row.id,
             event: NewEvent {
                 recipient_id: row.recipient_id.into(),
-                kind: row.kind,
                 person_id: row.person_id.map(Into::into),
-                data: row.data,
+                event: stored.into_event()?,
                 created_at: row.created_at,
             },
-        }
+        })
     }
 }
 
 const EVENT_COLUMNS: &str = "id, recipient_id, kind, person_id, data, created_at";
 
+/// Appends the events a write announces, inside that write's transaction; call it as the
+/// write's last step before commit (it takes the event-ordering lock until then). On Postgres
+/// the commit notifies every listening process.
+pub(super) async fn append_in_tx<DB>(tx: &mut Tx<DB>, events: &[NewEvent]) -> StoreResult<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Bind<DB>,
+    Option<Uuid>: Bind<DB>,
+    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
+    DateTime<Utc>: Bind<DB>,
+    i64: Column<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if events.is_empty() {
+        return Ok(());
+    }
+    DB::lock_events(tx).await?;
+    let mut last = 0;
+    for event in events {
+        let stored = StoredForm::of(&event.event)?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO events (recipient_id, kind, person_id, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(event.recipient_id.as_uuid())
+        .bind(stored.kind.as_str())
+        .bind(event.person_id.map(|p| p.as_uuid()))
+        .bind(Json(&stored.data))
+        .bind(event.created_at)
+        .fetch_one(&mut **tx)
+        .await?;
+        last = id;
+    }
+    DB::notify_events(tx, last).await
+}
+
 #[async_trait::async_trait]
 pub trait EventStore {
-    /// Stores events in one transaction; they get ids in commit order. On Postgres the commit
-    /// also notifies every process listening (see [`crate::events`]).
-    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<EventRecord>>;
     /// One recipient's events after `after`, oldest first.
     async fn events_for(
         &self,
@@ -94,41 +198,12 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
     Uuid: Column<DB>,
-    Option<Uuid>: Bind<DB>,
     i64: Column<DB>,
     String: Column<DB>,
     serde_json::Value: Column<DB>,
     DateTime<Utc>: Column<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<Vec<EventRecord>> {
-        let mut tx = DB::begin_write(&self.pool).await?;
-        DB::lock_events(&mut tx).await?;
-        let mut stored = Vec::with_capacity(events.len());
-        for event in events {
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO events (recipient_id, kind, person_id, data, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(event.recipient_id.as_uuid())
-            .bind(&event.kind)
-            .bind(event.person_id.map(|p| p.as_uuid()))
-            .bind(&event.data)
-            .bind(event.created_at)
-            .fetch_one(&mut *tx)
-            .await?;
-            stored.push(EventRecord {
-                id,
-                event: event.clone(),
-            });
-        }
-        if let Some(last) = stored.last() {
-            DB::notify_events(&mut tx, last.id).await?;
-        }
-        tx.commit().await?;
-        Ok(stored)
-    }
-
     async fn events_for(
         &self,
         recipient: UserId,
@@ -144,7 +219,7 @@ where
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
@@ -155,7 +230,7 @@ where
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     async fn last_event_id(&self) -> StoreResult<i64> {

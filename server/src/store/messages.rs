@@ -16,9 +16,15 @@
 //!   deadlock on each other.
 //! - **Cursors only move forward.** Delivery and read cursors are per account; an update never
 //!   lowers them, and read implies delivered.
+//! - **Announced in the same transaction.** A stored message (and its notice) is announced to
+//!   the send's audience by a `message_created` event with its number, a moved cursor by a
+//!   `messages_read` or `messages_delivered` event, a new report by the events it is given — each
+//!   stored in the transaction of the write, so a committed message always has its events and a
+//!   repeated send or report adds none (see [`super::events`]).
 //! - **Nothing is deleted.** A reallocation changes who the peer worker is, never the rows.
 
 use chrono::{DateTime, Utc};
+use livingwell_core::api::events::{Event, MessageCreatedData, MessageReceiptData};
 use livingwell_core::domain::message::{
     Availability, ClientMessageId, ConversationId, ConversationKind, MessageContent, MessageId,
     MessageReportId, OutOfHoursNotice, WorkingSpan,
@@ -29,6 +35,7 @@ use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore};
+use super::events::{Audience, NewEvent, append_in_tx};
 use super::{StoreError, StoreResult};
 
 /// A conversation as stored.
@@ -179,11 +186,13 @@ pub enum SendOutcome {
     UnknownConversation,
 }
 
-/// One send: a message, and the notice to follow it if the worker is not there.
+/// One send: a message, the notice to follow it if the worker is not there, and who hears of
+/// what is stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewSend {
     pub message: NewMessage,
     pub notice: Option<NoticeRequest>,
+    pub audience: Audience,
 }
 
 /// How far one account has fetched and read one conversation.
@@ -395,8 +404,9 @@ pub trait MessageStore {
         limit: i64,
     ) -> StoreResult<Vec<ConversationSummary>>;
     /// Stores each message (and its notice, unless the conversation had one recently) with its
-    /// conversation's next numbers, in one transaction; or finds the sender's message with that
-    /// client id. Outcomes come in the order of `sends`.
+    /// conversation's next numbers and the events that tell its audience, in one transaction;
+    /// or finds the sender's message with that client id (and tells nobody again). Outcomes
+    /// come in the order of `sends`.
     async fn send_messages(&self, sends: &[NewSend]) -> StoreResult<Vec<SendOutcome>>;
     /// Messages after `after_seq`, oldest first.
     async fn messages_after(
@@ -408,13 +418,16 @@ pub trait MessageStore {
     async fn message(&self, id: MessageId) -> StoreResult<Option<MessageRecord>>;
     /// Every account's cursor in a conversation.
     async fn cursors(&self, conversation: ConversationId) -> StoreResult<Vec<CursorRecord>>;
-    /// Moves an account's cursor forward (never back); returns it before and after.
+    /// Moves an account's cursor forward (never back); returns it before and after. A move is
+    /// announced to `audience` in the same transaction: as read when the read cursor moved,
+    /// else as delivered when the delivery cursor did.
     async fn advance_cursor(
         &self,
         conversation: ConversationId,
         user: UserId,
         to: Cursor,
         at: DateTime<Utc>,
+        audience: &Audience,
     ) -> StoreResult<(Cursor, Cursor)>;
     /// Messages after `read_seq` that `user` did not write.
     async fn unread_count(
@@ -431,10 +444,12 @@ pub trait MessageStore {
     ) -> StoreResult<Vec<UserId>>;
     /// The practitioners of the team whose caseload the person is on.
     async fn team_practitioners(&self, person: PersonId) -> StoreResult<Vec<UserId>>;
-    /// Records a report; reporting the same message twice returns the first report and false.
+    /// Records a report with the events that announce it; reporting the same message twice
+    /// returns the first report and false, and announces nothing.
     async fn report_message(
         &self,
         report: &MessageReportRecord,
+        announce: &[NewEvent],
     ) -> StoreResult<(MessageReportRecord, bool)>;
     /// A peer worker's hours, if they set any.
     async fn availability(&self, user: UserId) -> StoreResult<Option<Availability>>;
@@ -500,6 +515,7 @@ where
     Json<Vec<WorkingSpan>>: Column<DB>,
     for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
     for<'a> Json<&'a Vec<WorkingSpan>>: Bind<DB>,
+    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
@@ -759,6 +775,22 @@ where
                 notice: added_notice,
             });
         }
+        // In the order of `sends`, message before notice: a conversation's events follow its
+        // numbers.
+        let mut events = Vec::new();
+        for (send, outcome) in sends.iter().zip(&outcomes) {
+            if let Some(SendOutcome::Created { message, notice }) = outcome {
+                for stored in std::iter::once(message).chain(notice) {
+                    let event = Event::MessageCreated(MessageCreatedData {
+                        conversation_id: stored.conversation_id,
+                        message_id: stored.id,
+                        seq: stored.seq,
+                    });
+                    events.extend(send.audience.tell(&event, send.message.created_at));
+                }
+            }
+        }
+        append_in_tx(&mut tx, &events).await?;
         tx.commit().await?;
         outcomes
             .into_iter()
@@ -822,6 +854,7 @@ where
         user: UserId,
         to: Cursor,
         at: DateTime<Utc>,
+        audience: &Audience,
     ) -> StoreResult<(Cursor, Cursor)> {
         use Cursor;
         let mut tx = DB::begin_write(&self.pool).await?;
@@ -867,6 +900,21 @@ where
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
+        let receipt = |up_to_seq| MessageReceiptData {
+            conversation_id: conversation,
+            up_to_seq,
+            user_id: user,
+        };
+        let moved = if read_seq > before.read_seq {
+            Some(Event::MessagesRead(receipt(read_seq)))
+        } else if delivered_seq > before.delivered_seq {
+            Some(Event::MessagesDelivered(receipt(delivered_seq)))
+        } else {
+            None
+        };
+        if let Some(event) = moved {
+            append_in_tx(&mut tx, &audience.tell(&event, at)).await?;
+        }
         tx.commit().await?;
         Ok((
             before,
@@ -950,7 +998,9 @@ where
     async fn report_message(
         &self,
         report: &MessageReportRecord,
+        announce: &[NewEvent],
     ) -> StoreResult<(MessageReportRecord, bool)> {
+        let mut tx = DB::begin_write(&self.pool).await?;
         let done = sqlx::query(
             "INSERT INTO message_reports (id, message_id, reporter_id, reason, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id, reporter_id) DO NOTHING",
@@ -960,7 +1010,7 @@ where
         .bind(report.reporter_id.as_uuid())
         .bind(report.reason.clone())
         .bind(report.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         let row: ReportRow = sqlx::query_as(
             "SELECT id, message_id, reporter_id, reason, created_at FROM message_reports \
@@ -968,9 +1018,14 @@ where
         )
         .bind(report.message_id.as_uuid())
         .bind(report.reporter_id.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok((row.into(), done.rows_affected() == 1))
+        let created = done.rows_affected() == 1;
+        if created {
+            append_in_tx(&mut tx, announce).await?;
+        }
+        tx.commit().await?;
+        Ok((row.into(), created))
     }
 
     async fn availability(&self, user: UserId) -> StoreResult<Option<Availability>> {

@@ -7,6 +7,9 @@
 //! notifications) is in [`Backend`] and the two backend modules; see `backend.rs`.
 //! Each has its own migrations (`migrations/postgres`, `migrations/sqlite`), run at start-up.
 //!
+//! A write that announces itself stores its events in its own transaction (an outbox, see
+//! [`events`]): there is no way to append events after a write has committed.
+//!
 //! Representation, chosen once: ids are UUIDs (`uuid` on Postgres, 16-byte BLOBs on SQLite),
 //! times are UTC truncated to microseconds (`timestamptz`; RFC 3339 text on SQLite, which sorts
 //! correctly because every value is written by the same encoder with a `+00:00` offset), sets are

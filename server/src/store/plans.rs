@@ -9,14 +9,19 @@
 //!   "people I do not want involved" list to the enforced list and revokes their consents, in the
 //!   same transaction. (Removing a name from the WRAP does not lift the block: failing closed.)
 //! - **One crisis activation at a time**, enforced by a unique index on the open activation.
+//! - **Announced in the same transaction.** Each write takes the events that announce it (or,
+//!   for a deactivation, who hears of it) and stores them as its last step before commit; a
+//!   write that stores nothing stores no event (see [`super::events`]).
 
 use chrono::{DateTime, Utc};
+use livingwell_core::api::events::{CrisisActivationData, Event};
 use livingwell_core::domain::{PersonId, UserId};
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, SqlStore};
+use super::events::{Audience, NewEvent, append_in_tx};
 use super::sql::exclude_in_tx;
 use super::{StoreError, StoreResult};
 
@@ -269,9 +274,15 @@ pub trait PlanStore {
         before: Option<i32>,
         limit: i64,
     ) -> StoreResult<Vec<PlanVersionMeta>>;
-    /// Stores the next version unless `base_version` is no longer current.
-    async fn append_plan_version(&self, new: &NewPlanVersion) -> StoreResult<AppendOutcome>;
-    async fn add_comment(&self, comment: &CommentRecord) -> StoreResult<()>;
+    /// Stores the next version, with the events that announce it, unless `base_version` is no
+    /// longer current; then stores neither.
+    async fn append_plan_version(
+        &self,
+        new: &NewPlanVersion,
+        announce: &[NewEvent],
+    ) -> StoreResult<AppendOutcome>;
+    /// Stores a comment with the events that announce it.
+    async fn add_comment(&self, comment: &CommentRecord, announce: &[NewEvent]) -> StoreResult<()>;
     /// Comments newest first, before the comment `before` (ids are time-ordered).
     async fn comments(
         &self,
@@ -279,20 +290,27 @@ pub trait PlanStore {
         before: Option<Uuid>,
         limit: i64,
     ) -> StoreResult<Vec<CommentRecord>>;
-    /// Records an agreement; agreeing twice is harmless.
-    async fn agree(&self, agreement: &AgreementRecord) -> StoreResult<()>;
+    /// Records an agreement, with the events that announce it; agreeing twice is harmless (and
+    /// announced again).
+    async fn agree(&self, agreement: &AgreementRecord, announce: &[NewEvent]) -> StoreResult<()>;
     async fn agreements(&self, person: PersonId, version: i32)
     -> StoreResult<Vec<AgreementRecord>>;
     async fn wrap_coauthoring(&self, person: PersonId) -> StoreResult<bool>;
     async fn set_wrap_coauthoring(&self, person: PersonId, allowed: bool) -> StoreResult<()>;
-    /// Opens an activation; false when the plan is already active.
-    async fn activate_crisis_plan(&self, activation: &ActivationRecord) -> StoreResult<bool>;
-    /// Closes the open activation, if any, and returns it.
+    /// Opens an activation, with the events that announce it; false (and nothing stored) when
+    /// the plan is already active.
+    async fn activate_crisis_plan(
+        &self,
+        activation: &ActivationRecord,
+        announce: &[NewEvent],
+    ) -> StoreResult<bool>;
+    /// Closes the open activation, if any, and returns it; `audience` hears which one closed.
     async fn deactivate_crisis_plan(
         &self,
         person: PersonId,
         by: &Author,
         at: DateTime<Utc>,
+        audience: &Audience,
     ) -> StoreResult<Option<ActivationRecord>>;
     /// Activations newest first.
     async fn crisis_activations(
@@ -379,7 +397,11 @@ where
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn append_plan_version(&self, new: &NewPlanVersion) -> StoreResult<AppendOutcome> {
+    async fn append_plan_version(
+        &self,
+        new: &NewPlanVersion,
+        announce: &[NewEvent],
+    ) -> StoreResult<AppendOutcome> {
         use AppendOutcome;
         let mut tx = DB::begin_write(&self.pool).await?;
         let (current,): (Option<i32>,) = sqlx::query_as(
@@ -419,6 +441,7 @@ where
         for user in &new.exclude {
             exclude_in_tx(&mut tx, new.person_id, *user, new.created_at).await?;
         }
+        append_in_tx(&mut tx, announce).await?;
         tx.commit().await?;
         Ok(AppendOutcome::Stored(PlanVersionRecord {
             person_id: new.person_id,
@@ -429,7 +452,8 @@ where
         }))
     }
 
-    async fn add_comment(&self, comment: &CommentRecord) -> StoreResult<()> {
+    async fn add_comment(&self, comment: &CommentRecord, announce: &[NewEvent]) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO plan_comments (id, person_id, version, section, body, disagree, \
              author_id, author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -443,8 +467,10 @@ where
         .bind(&comment.author.id)
         .bind(&comment.author.role)
         .bind(comment.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        append_in_tx(&mut tx, announce).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -467,7 +493,8 @@ where
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn agree(&self, agreement: &AgreementRecord) -> StoreResult<()> {
+    async fn agree(&self, agreement: &AgreementRecord, announce: &[NewEvent]) -> StoreResult<()> {
+        let mut tx = DB::begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO plan_agreements (person_id, version, agreed_by, agreed_role, \
              agreed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -477,8 +504,10 @@ where
         .bind(agreement.agreed_by.as_uuid())
         .bind(&agreement.agreed_role)
         .bind(agreement.agreed_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        append_in_tx(&mut tx, announce).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -519,7 +548,12 @@ where
         Ok(())
     }
 
-    async fn activate_crisis_plan(&self, activation: &ActivationRecord) -> StoreResult<bool> {
+    async fn activate_crisis_plan(
+        &self,
+        activation: &ActivationRecord,
+        announce: &[NewEvent],
+    ) -> StoreResult<bool> {
+        let mut tx = DB::begin_write(&self.pool).await?;
         let inserted = sqlx::query(
             "INSERT INTO crisis_activations (id, person_id, activated_by, activated_role, \
              reason, activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -530,14 +564,18 @@ where
         .bind(&activation.activated_by.role)
         .bind(&activation.reason)
         .bind(activation.activated_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(StoreError::from);
         match inserted {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(error) => Err(error),
+            Ok(_) => {}
+            // The transaction rolls back as it is dropped: nothing stored, nothing announced.
+            Err(StoreError::Conflict(_)) => return Ok(false),
+            Err(error) => return Err(error),
         }
+        append_in_tx(&mut tx, announce).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn deactivate_crisis_plan(
@@ -545,7 +583,9 @@ where
         person: PersonId,
         by: &Author,
         at: DateTime<Utc>,
+        audience: &Audience,
     ) -> StoreResult<Option<ActivationRecord>> {
+        let mut tx = DB::begin_write(&self.pool).await?;
         let row: Option<ActivationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE crisis_activations SET deactivated_by = $2, deactivated_role = $3, \
                  deactivated_at = $4 WHERE person_id = $1 AND deactivated_at IS NULL \
@@ -556,9 +596,17 @@ where
         .bind(&by.id)
         .bind(&by.role)
         .bind(at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(row.map(Into::into))
+        let Some(closed) = row.map(ActivationRecord::from) else {
+            return Ok(None);
+        };
+        let event = Event::CrisisPlanDeactivated(CrisisActivationData {
+            activation_id: closed.id,
+        });
+        append_in_tx(&mut tx, &audience.tell(&event, at)).await?;
+        tx.commit().await?;
+        Ok(Some(closed))
     }
 
     async fn crisis_activations(

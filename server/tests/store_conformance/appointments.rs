@@ -1,11 +1,15 @@
 //! `AppointmentStore`: appointments created, read, moved and cancelled under their sequence;
 //! windows and cursors; programmes; capacity never exceeded, even by concurrent bookings; the
-//! waitlist in arrival order; offers answered, declined and lapsing.
+//! waitlist in arrival order; offers answered, declined and lapsing; changes and offers stored
+//! with the events that announce them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use livingwell_core::api::events::{
+    AppointmentChange, AppointmentChangeData, Event, WaitlistOfferData,
+};
 use livingwell_core::domain::appointment::{
     Accessibility, AccessibilityNeed, AppointmentId, AppointmentKind, AppointmentStatus,
     BookingStatus, BookingUnit, Decision, Location, PersonRequest, ProgrammeId, ProgrammeSessionId,
@@ -17,6 +21,7 @@ use livingwell_server::store::appointments::{
     AppointmentRecord, BookingChange, DiaryScope, NewBooking, PlaceCount, ProgrammeRecord,
     ProgrammeSessionRecord, Window,
 };
+use livingwell_server::store::events::{Audience, NewEvent};
 
 use crate::{instant, new_person, new_team, new_user, person_record, user_record};
 
@@ -35,6 +40,8 @@ conformance! {
         accepting_an_offer_books_it_and_declining_passes_it_on,
         an_unanswered_offer_lapses_and_passes_to_the_next,
         session_bookings_count_places_per_session,
+        an_appointment_change_is_stored_with_its_events_or_not_at_all,
+        an_offer_is_announced_in_the_transaction_that_makes_it,
     ],
 }
 
@@ -108,7 +115,7 @@ async fn an_appointment_reads_back_exactly_with_its_workers(store: Arc<dyn Store
         made_at: instant(9, 0, 0, 1),
         answer: None,
     });
-    store.insert_appointment(&stored).await.unwrap();
+    store.insert_appointment(&stored, &[]).await.unwrap();
 
     assert_eq!(
         store.appointment(stored.id).await.unwrap(),
@@ -132,7 +139,7 @@ async fn an_appointment_reads_back_exactly_with_its_workers(store: Arc<dyn Store
     assert_eq!(store.account_of_person(alone.id).await.unwrap(), None);
 
     // An id is used once.
-    assert!(store.insert_appointment(&stored).await.is_err());
+    assert!(store.insert_appointment(&stored, &[]).await.is_err());
 }
 
 async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>) {
@@ -140,7 +147,7 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
     let first = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
     let second = new_user(store.as_ref(), Role::Practitioner, "dr.okafor").await;
     let original = appointment(person.id, day(10, 0), &[first.id]);
-    store.insert_appointment(&original).await.unwrap();
+    store.insert_appointment(&original, &[]).await.unwrap();
 
     let moved = AppointmentRecord {
         starts_at: day(14, 0),
@@ -150,7 +157,7 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
         updated_at: instant(9, 30, 0, 0),
         ..original.clone()
     };
-    assert!(store.update_appointment(&moved, 0).await.unwrap());
+    assert!(store.update_appointment(&moved, 0, &[]).await.unwrap());
     assert_eq!(
         store.appointment(original.id).await.unwrap(),
         Some(moved.clone())
@@ -174,7 +181,12 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
         sequence: 1,
         ..original.clone()
     };
-    assert!(!store.update_appointment(&cancelled_late, 0).await.unwrap());
+    assert!(
+        !store
+            .update_appointment(&cancelled_late, 0, &[])
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.appointment(original.id).await.unwrap(),
         Some(moved.clone())
@@ -186,11 +198,11 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
         sequence: 2,
         ..moved
     };
-    assert!(store.update_appointment(&cancelled, 1).await.unwrap());
+    assert!(store.update_appointment(&cancelled, 1, &[]).await.unwrap());
     assert_eq!(diary(second.id).await, vec![cancelled]);
     // An appointment that does not exist is not updated.
     let ghost = appointment(person.id, day(10, 0), &[]);
-    assert!(!store.update_appointment(&ghost, 0).await.unwrap());
+    assert!(!store.update_appointment(&ghost, 0, &[]).await.unwrap());
 }
 
 async fn person_appointments_are_in_start_order_in_the_window_and_page_by_cursor(
@@ -212,13 +224,13 @@ async fn person_appointments_are_in_start_order_in_the_window_and_page_by_cursor
     for (i, at) in starts.into_iter().enumerate() {
         let workers: &[UserId] = if i % 2 == 0 { &[] } else { &[worker.id] };
         let record = appointment(person.id, at, workers);
-        store.insert_appointment(&record).await.unwrap();
+        store.insert_appointment(&record, &[]).await.unwrap();
         if at >= day(8, 0) && at < day(16, 0) {
             inside.push(record);
         }
     }
     store
-        .insert_appointment(&appointment(other.id, day(10, 0), &[]))
+        .insert_appointment(&appointment(other.id, day(10, 0), &[]), &[])
         .await
         .unwrap();
     inside.sort_by_key(|a| (a.starts_at, a.id));
@@ -276,7 +288,7 @@ async fn team_diary_holds_the_caseload_and_pending_only_keeps_open_requests(stor
     });
     let elsewhere = appointment(mary.id, day(11, 0), &[]);
     for a in [&plain, &pending, &elsewhere] {
-        store.insert_appointment(a).await.unwrap();
+        store.insert_appointment(a, &[]).await.unwrap();
     }
 
     let team_diary = |team: TeamId, pending_only| {
@@ -304,7 +316,7 @@ async fn team_diary_holds_the_caseload_and_pending_only_keeps_open_requests(stor
             answered_at: instant(9, 30, 0, 0),
         });
     answered.sequence = 1;
-    assert!(store.update_appointment(&answered, 0).await.unwrap());
+    assert!(store.update_appointment(&answered, 0, &[]).await.unwrap());
     assert!(team_diary(north.id, true).await.is_empty());
 }
 
@@ -913,4 +925,105 @@ async fn session_bookings_count_places_per_session(store: Arc<dyn Store>) {
     ];
     expected.sort_by_key(|c| c.unit_id);
     assert_eq!(counts, expected);
+}
+
+/// The outbox on appointments: a change is stored with its events, and a change that loses to
+/// another (a stale sequence) stores neither.
+async fn an_appointment_change_is_stored_with_its_events_or_not_at_all(store: Arc<dyn Store>) {
+    let person = person_record("Ada", None);
+    let account = user_record(Role::ServiceUser, "ada", Some(person.id));
+    store.create_person(&person, Some(&account)).await.unwrap();
+    let ada = Audience {
+        recipients: vec![account.id],
+        person_id: Some(person.id),
+    };
+    let original = appointment(person.id, day(10, 0), &[]);
+    let changed = |change| {
+        Event::AppointmentChanged(AppointmentChangeData {
+            appointment_id: original.id,
+            change,
+        })
+    };
+    let created = ada.tell(&changed(AppointmentChange::Created), original.created_at);
+    store.insert_appointment(&original, &created).await.unwrap();
+    let events = store.events_for(account.id, 0, 10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        created.iter().collect::<Vec<_>>()
+    );
+
+    let mut moved = original.clone();
+    moved.starts_at = day(11, 0);
+    moved.ends_at = day(12, 0);
+    moved.sequence = 1;
+    let told: Vec<NewEvent> = ada.tell(&changed(AppointmentChange::Moved), day(9, 0));
+    assert!(store.update_appointment(&moved, 0, &told).await.unwrap());
+    // The same change again, on the sequence it no longer has: stored nowhere, told nobody.
+    assert!(!store.update_appointment(&moved, 0, &told).await.unwrap());
+    let events = store.events_for(account.id, 0, 10).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        created.iter().chain(&told).collect::<Vec<_>>()
+    );
+}
+
+/// A freed place is offered and its person told in one transaction: through their account
+/// when they have one, and nobody when they have none.
+async fn an_offer_is_announced_in_the_transaction_that_makes_it(store: Arc<dyn Store>) {
+    let workshop = new_programme(store.as_ref(), 1, BookingUnit::Programme, &[3]).await;
+    let mut accounts = Vec::new();
+    let mut who = Vec::new();
+    for name in ["ada", "grace"] {
+        let person = person_record(name, None);
+        let account = user_record(Role::ServiceUser, name, Some(person.id));
+        store.create_person(&person, Some(&account)).await.unwrap();
+        who.push(person.id);
+        accounts.push(account.id);
+    }
+    who.extend(people(store.as_ref(), 1).await);
+    let mut bookings = Vec::new();
+    for (i, person) in who.iter().enumerate() {
+        let at = instant(9, i as u32, 0, 0);
+        bookings.push(book(store.as_ref(), booking(&workshop, *person, at)).await);
+    }
+    assert_eq!(
+        store.last_event_id().await.unwrap(),
+        0,
+        "nothing offered yet"
+    );
+
+    let at = instant(10, 0, 0, 0);
+    let cancelled = store
+        .cancel_booking(workshop.id, bookings[0].booking.id, at)
+        .await
+        .unwrap()
+        .unwrap();
+    let offer = &cancelled.offered[0];
+    assert_eq!(offer.id, bookings[1].booking.id);
+    let told = store.events_after(0, 10).await.unwrap();
+    assert_eq!(told.len(), 1);
+    assert_eq!(
+        told[0].event,
+        NewEvent {
+            recipient_id: accounts[1],
+            person_id: Some(who[1]),
+            event: Event::WaitlistPlaceOffered(WaitlistOfferData {
+                booking_id: offer.id,
+                offer_expires_at: offer.offer_expires_at,
+                programme_id: workshop.id,
+                session_id: None,
+            }),
+            created_at: at,
+        }
+    );
+
+    // Declined, the place passes to a person without an account: offered, but nobody to tell.
+    let declined = store
+        .answer_offer(workshop.id, offer.id, Decision::Decline, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(declined.offered.len(), 1);
+    assert_eq!(declined.offered[0].person_id, who[2]);
+    assert_eq!(store.events_after(told[0].id, 10).await.unwrap(), []);
 }

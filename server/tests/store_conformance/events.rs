@@ -1,75 +1,191 @@
-//! `EventStore`: ids in commit order, each recipient's events after a cursor, the newest id.
+//! `EventStore` and the outbox: events are stored only by the write they announce, in its
+//! transaction; every kind reads back typed and exactly; ids in commit order; each recipient's
+//! events after a cursor; the newest id.
+//!
+//! The writes here are comments on a plan: the cheapest write that takes the events it
+//! announces. Each aggregate's own suite checks that its writes announce themselves.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use livingwell_core::api::events::{
+    AppointmentChange, AppointmentChangeData, AppointmentRequestData, CrisisActivationData, Event,
+    MessageCreatedData, MessageReceiptData, MessageReportData, PlanCommentData, PlanVersionData,
+    WaitlistOfferData,
+};
+use livingwell_core::domain::appointment::RequestKind;
 use livingwell_core::domain::{PersonId, Role, UserId};
 use livingwell_server::store::events::{EventRecord, NewEvent};
+use livingwell_server::store::plans::{Author, CommentRecord};
 use livingwell_server::store::{Store, StoreError};
-use serde_json::json;
+use uuid::Uuid;
 
 use crate::{instant, new_person, new_user};
 
 conformance! {
     store: [
-        events_read_back_exactly_with_increasing_ids,
+        every_kind_of_event_reads_back_as_written_with_increasing_ids,
         events_for_is_one_recipients_events_after_a_cursor,
         a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers,
-        a_batch_with_an_unknown_recipient_stores_none_of_it,
+        a_write_whose_event_cannot_be_stored_stores_neither,
     ],
+}
+
+fn at(n: i64) -> DateTime<Utc> {
+    instant(9, 0, 0, 0) + Duration::microseconds(n)
+}
+
+/// A comment on `person`'s plan, as the write that carries `events`.
+fn comment(person: PersonId, n: i64) -> CommentRecord {
+    CommentRecord {
+        id: Uuid::now_v7(),
+        person_id: person,
+        version: 1,
+        section: "goals".to_owned(),
+        body: format!("comment {n} — ünïcode"),
+        disagree: false,
+        author: Author {
+            id: "dr.lee".to_owned(),
+            role: "practitioner".to_owned(),
+        },
+        created_at: at(n),
+    }
+}
+
+/// Stores a comment announced by `events`; returns them as stored (the newest rows).
+async fn announce(store: &dyn Store, person: PersonId, events: &[NewEvent]) -> Vec<EventRecord> {
+    let before = store.last_event_id().await.unwrap();
+    store
+        .add_comment(&comment(person, 0), events)
+        .await
+        .unwrap();
+    store.events_after(before, 1_000).await.unwrap()
 }
 
 fn event(recipient: UserId, person: Option<PersonId>, n: i64) -> NewEvent {
     NewEvent {
         recipient_id: recipient,
-        kind: "plan_changed".to_owned(),
         person_id: person,
-        data: json!({ "n": n, "note": "ids only — ünïcode" }),
-        created_at: instant(9, 0, 0, 0) + Duration::microseconds(n),
+        event: Event::MessageCreated(MessageCreatedData {
+            conversation_id: Uuid::now_v7().into(),
+            message_id: Uuid::now_v7().into(),
+            seq: n,
+        }),
+        created_at: at(n),
     }
 }
 
-async fn events_read_back_exactly_with_increasing_ids(store: Arc<dyn Store>) {
+/// One event of every kind, with the values each can hold at their edges.
+fn every_kind() -> Vec<Event> {
+    let id = Uuid::now_v7;
+    let receipt = MessageReceiptData {
+        conversation_id: id().into(),
+        up_to_seq: i64::MAX,
+        user_id: id().into(),
+    };
+    vec![
+        Event::EnablementPlanUpdated(PlanVersionData { version: 1 }),
+        Event::EnablementPlanCommented(PlanCommentData {
+            comment_id: id(),
+            disagree: true,
+            version: i32::MAX,
+        }),
+        Event::EnablementPlanAgreed(PlanVersionData { version: 7 }),
+        Event::CrisisPlanUpdated(PlanVersionData { version: 2 }),
+        Event::CrisisPlanActivated(CrisisActivationData {
+            activation_id: id(),
+        }),
+        Event::CrisisPlanDeactivated(CrisisActivationData {
+            activation_id: id(),
+        }),
+        Event::AppointmentChanged(AppointmentChangeData {
+            appointment_id: id().into(),
+            change: AppointmentChange::RequestAnswered,
+        }),
+        Event::AppointmentRequestMade(AppointmentRequestData {
+            appointment_id: id().into(),
+            request: RequestKind::Cancel,
+        }),
+        Event::WaitlistPlaceOffered(WaitlistOfferData {
+            booking_id: id().into(),
+            offer_expires_at: Some(instant(23, 59, 59, 999_999)),
+            programme_id: id().into(),
+            session_id: Some(id().into()),
+        }),
+        Event::WaitlistPlaceOffered(WaitlistOfferData {
+            booking_id: id().into(),
+            offer_expires_at: None,
+            programme_id: id().into(),
+            session_id: None,
+        }),
+        Event::MessageCreated(MessageCreatedData {
+            conversation_id: id().into(),
+            message_id: id().into(),
+            seq: 1,
+        }),
+        Event::MessagesDelivered(receipt),
+        Event::MessagesRead(receipt),
+        Event::MessageReported(MessageReportData {
+            conversation_id: id().into(),
+            message_id: id().into(),
+            report_id: id().into(),
+        }),
+    ]
+}
+
+async fn every_kind_of_event_reads_back_as_written_with_increasing_ids(store: Arc<dyn Store>) {
     assert_eq!(store.last_event_id().await.unwrap(), 0);
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
-    assert!(store.append_events(&[]).await.unwrap().is_empty());
 
     let user = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
     let person = new_person(store.as_ref(), "Ada", None).await;
-    let batch = [
-        event(user.id, Some(person.id), 1),
-        event(user.id, None, 2),
-        event(user.id, Some(person.id), 3),
-    ];
-    let stored = store.append_events(&batch).await.unwrap();
+    let batch: Vec<NewEvent> = every_kind()
+        .into_iter()
+        .enumerate()
+        .map(|(n, event)| NewEvent {
+            recipient_id: user.id,
+            // About the person, and about nobody (a carer's own conversation).
+            person_id: (n % 2 == 0).then_some(person.id),
+            event,
+            created_at: at(n as i64),
+        })
+        .collect();
+    let stored = announce(store.as_ref(), person.id, &batch).await;
     assert_eq!(
         stored.iter().map(|e| &e.event).collect::<Vec<_>>(),
         batch.iter().collect::<Vec<_>>()
     );
     assert!(stored.windows(2).all(|w| w[0].id < w[1].id));
-    let second = store
-        .append_events(&[event(user.id, None, 4)])
-        .await
-        .unwrap();
-    assert!(second[0].id > stored[2].id);
+    let second = announce(store.as_ref(), person.id, &[event(user.id, None, 4)]).await;
+    assert_eq!(second.len(), 1);
+    assert!(second[0].id > stored[stored.len() - 1].id);
 
     let all: Vec<EventRecord> = stored.into_iter().chain(second).collect();
-    assert_eq!(store.events_after(0, 10).await.unwrap(), all);
+    assert_eq!(store.events_after(0, 100).await.unwrap(), all);
     assert_eq!(store.events_after(all[1].id, 2).await.unwrap(), all[2..4]);
-    assert_eq!(store.last_event_id().await.unwrap(), all[3].id);
+    assert_eq!(store.last_event_id().await.unwrap(), all[all.len() - 1].id);
+    // A write that announces nothing stores no event.
+    store
+        .add_comment(&comment(person.id, 9), &[])
+        .await
+        .unwrap();
+    assert_eq!(store.events_after(0, 100).await.unwrap(), all);
 }
 
 async fn events_for_is_one_recipients_events_after_a_cursor(store: Arc<dyn Store>) {
     let ada = new_user(store.as_ref(), Role::Carer, "carer.ada").await;
     let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let person = new_person(store.as_ref(), "Grace", None).await;
     let mut mine = Vec::new();
     for n in 0..6 {
         // Interleaved with someone else's.
-        let stored = store
-            .append_events(&[event(ada.id, None, n), event(lee.id, None, n)])
-            .await
-            .unwrap();
+        let stored = announce(
+            store.as_ref(),
+            person.id,
+            &[event(ada.id, None, n), event(lee.id, None, n)],
+        )
+        .await;
         mine.push(stored[0].clone());
     }
 
@@ -104,23 +220,25 @@ async fn events_for_is_one_recipients_events_after_a_cursor(store: Arc<dyn Store
 }
 
 /// What a live stream relies on: once it has read up to an id, no event with a smaller id can
-/// still appear, so resuming after the last id seen misses nothing.
+/// still appear, so resuming after the last id seen misses nothing — with the events appended
+/// inside writes of their own, as they all are.
 async fn a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers(
     store: Arc<dyn Store>,
 ) {
     let user = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let person = new_person(store.as_ref(), "Ada", None).await;
     let writers: Vec<_> = (0..6)
         .map(|w| {
             let store = store.clone();
             tokio::spawn(async move {
-                let mut ids = Vec::new();
                 for b in 0..5 {
                     let n = w * 100 + b * 10;
                     let batch = [event(user.id, None, n), event(user.id, None, n + 1)];
-                    let stored = store.append_events(&batch).await.unwrap();
-                    ids.extend(stored.iter().map(|e| e.id));
+                    store
+                        .add_comment(&comment(person.id, n), &batch)
+                        .await
+                        .unwrap();
                 }
-                ids
             })
         })
         .collect();
@@ -139,10 +257,16 @@ async fn a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers(
         }
         tokio::task::yield_now().await;
     }
-    let mut written = BTreeSet::new();
     for writer in writers {
-        written.extend(writer.await.unwrap());
+        writer.await.unwrap();
     }
+    let written: BTreeSet<i64> = store
+        .events_after(0, 1_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
     assert_eq!(written.len(), 60);
     assert_eq!(
         seen,
@@ -155,10 +279,16 @@ async fn a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers(
     );
 }
 
-async fn a_batch_with_an_unknown_recipient_stores_none_of_it(store: Arc<dyn Store>) {
+/// The outbox both ways: an event that cannot be stored (its recipient does not exist) takes
+/// the write it announces down with it, and the rest of the batch too.
+async fn a_write_whose_event_cannot_be_stored_stores_neither(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let person = new_person(store.as_ref(), "Ada", None).await;
     let result = store
-        .append_events(&[event(user.id, None, 1), event(UserId::new(), None, 2)])
+        .add_comment(
+            &comment(person.id, 1),
+            &[event(user.id, None, 1), event(UserId::new(), None, 2)],
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::MissingReference)),
@@ -166,4 +296,12 @@ async fn a_batch_with_an_unknown_recipient_stores_none_of_it(store: Arc<dyn Stor
     );
     assert_eq!(store.last_event_id().await.unwrap(), 0);
     assert!(store.events_for(user.id, 0, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .comments(person.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the comment went with its events"
+    );
 }

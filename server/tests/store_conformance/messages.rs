@@ -1,17 +1,22 @@
 //! `MessageStore`: conversations opened once, exactly-once sends by `(sender, client_id)`
 //! (retries racing included), gap-free numbering under concurrency, out-of-hours notices,
-//! cursors that only move forward, unread counts, participants as they are now, reports.
+//! cursors that only move forward, unread counts, participants as they are now, reports; sends,
+//! receipts and reports stored with the events that announce them.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use livingwell_core::api::events::{
+    Event, MessageCreatedData, MessageReceiptData, MessageReportData,
+};
 use livingwell_core::domain::message::{
     Availability, ClientMessageId, ClockTime, ConversationId, ConversationKind, Day,
     MessageContent, MessageId, MessageReportId, OutOfHoursNotice, WorkingSpan,
     default_crisis_lines,
 };
 use livingwell_core::domain::{ConsentScope, PersonId, Role, TeamId, UserId};
+use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::messages::{
     ConversationKey, ConversationRecord, ConversationScope, Cursor, CursorRecord,
     MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
@@ -36,6 +41,8 @@ conformance! {
         participants_follow_the_allocation_and_the_caseload_now,
         missing_conversations_are_opened_once_and_a_carers_needs_consent,
         availability_reads_back_and_is_replaced,
+        a_message_and_its_notice_are_announced_in_the_sends_transaction_and_a_repeat_is_not,
+        receipts_and_reports_are_announced_only_when_they_change_something,
     ],
 }
 
@@ -94,6 +101,7 @@ fn send(message: NewMessage) -> NewSend {
     NewSend {
         message,
         notice: None,
+        audience: Audience::default(),
     }
 }
 
@@ -431,6 +439,7 @@ async fn an_out_of_hours_notice_follows_a_message_unless_one_was_recent(store: A
                 notice: away_notice(ada.person, at),
                 unless_noticed_since: quiet_since,
             }),
+            audience: Audience::default(),
         }
     };
 
@@ -498,6 +507,7 @@ async fn cursors_only_move_forward_and_read_implies_delivered(store: Arc<dyn Sto
                         read_seq,
                     },
                     at,
+                    &Audience::default(),
                 )
                 .await
                 .unwrap()
@@ -570,6 +580,7 @@ async fn unread_counts_skip_own_messages_and_follow_the_read_cursor(store: Arc<d
                 read_seq: 2,
             },
             super::now(),
+            &Audience::default(),
         )
         .await
         .unwrap();
@@ -684,7 +695,7 @@ async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>)
         created_at: instant(13, 0, 0, 11),
     };
     assert_eq!(
-        store.report_message(&first).await.unwrap(),
+        store.report_message(&first, &[]).await.unwrap(),
         (first.clone(), true)
     );
     let again = MessageReportRecord {
@@ -694,7 +705,7 @@ async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>)
         ..first.clone()
     };
     assert_eq!(
-        store.report_message(&again).await.unwrap(),
+        store.report_message(&again, &[]).await.unwrap(),
         (first.clone(), false)
     );
     // Someone else's report of the same message is theirs.
@@ -703,7 +714,10 @@ async fn reporting_a_message_twice_keeps_the_first_report(store: Arc<dyn Store>)
         reporter_id: ada.practitioner.id,
         ..again
     };
-    assert_eq!(store.report_message(&other).await.unwrap(), (other, true));
+    assert_eq!(
+        store.report_message(&other, &[]).await.unwrap(),
+        (other, true)
+    );
 }
 
 async fn participants_follow_the_allocation_and_the_caseload_now(store: Arc<dyn Store>) {
@@ -878,4 +892,168 @@ async fn availability_reads_back_and_is_replaced(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.availability(peer.id).await.unwrap(), Some(away));
+}
+
+/// Who takes part in `ada`'s peer conversation.
+fn both(ada: &Circle) -> Audience {
+    Audience {
+        recipients: vec![ada.account.id, ada.peer.id],
+        person_id: Some(ada.person),
+    }
+}
+
+async fn events_since(store: &dyn Store, after: i64) -> Vec<EventRecord> {
+    store.events_after(after, 100).await.unwrap()
+}
+
+fn kinds(events: &[EventRecord]) -> Vec<&Event> {
+    events.iter().map(|e| &e.event.event).collect()
+}
+
+async fn a_message_and_its_notice_are_announced_in_the_sends_transaction_and_a_repeat_is_not(
+    store: Arc<dyn Store>,
+) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let at = instant(22, 0, 0, 1);
+    let mut late = message(conversation.id, ada.account.id, "Are you there?");
+    late.created_at = at;
+    let send = NewSend {
+        message: late,
+        notice: Some(NoticeRequest {
+            id: MessageId::new(),
+            notice: away_notice(ada.person, at),
+            unless_noticed_since: at - Duration::hours(12),
+        }),
+        audience: both(&ada),
+    };
+    let outcome = store
+        .send_messages(std::slice::from_ref(&send))
+        .await
+        .unwrap();
+    let [
+        SendOutcome::Created {
+            message,
+            notice: Some(notice),
+        },
+    ] = outcome.as_slice()
+    else {
+        panic!("a message and its notice: {outcome:?}")
+    };
+    let created = |stored: &livingwell_server::store::messages::MessageRecord| {
+        Event::MessageCreated(MessageCreatedData {
+            conversation_id: conversation.id,
+            message_id: stored.id,
+            seq: stored.seq,
+        })
+    };
+    // In number order, each to everyone taking part, dated by the message.
+    let events = events_since(store.as_ref(), 0).await;
+    let expected: Vec<NewEvent> = [message, notice]
+        .into_iter()
+        .flat_map(|stored| both(&ada).tell(&created(stored), at))
+        .collect();
+    assert_eq!(
+        events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        expected.iter().collect::<Vec<_>>()
+    );
+
+    // The retry finds the message and tells nobody again.
+    let last = store.last_event_id().await.unwrap();
+    let repeated = store.send_messages(&[send]).await.unwrap();
+    assert!(matches!(repeated[0], SendOutcome::Existing(_)));
+    assert!(events_since(store.as_ref(), last).await.is_empty());
+}
+
+async fn receipts_and_reports_are_announced_only_when_they_change_something(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let SendOutcome::Created { message: sent, .. } = send_one(
+        store.as_ref(),
+        message(conversation.id, ada.peer.id, "How was the allotment?"),
+    )
+    .await
+    else {
+        panic!("stored")
+    };
+    let receipt = |up_to_seq| MessageReceiptData {
+        conversation_id: conversation.id,
+        up_to_seq,
+        user_id: ada.account.id,
+    };
+    let others = Audience {
+        recipients: vec![ada.peer.id],
+        person_id: Some(ada.person),
+    };
+    let advance = |to: Cursor, audience: Audience| {
+        let store = store.clone();
+        let me = ada.account.id;
+        async move {
+            store
+                .advance_cursor(conversation.id, me, to, instant(12, 0, 0, 0), &audience)
+                .await
+                .unwrap()
+        }
+    };
+
+    // Fetched: the others hear it was delivered; fetched again, nobody hears anything.
+    let fetched = Cursor {
+        delivered_seq: 1,
+        read_seq: 0,
+    };
+    advance(fetched, others.clone()).await;
+    let events = events_since(store.as_ref(), 0).await;
+    assert_eq!(kinds(&events), [&Event::MessagesDelivered(receipt(1))]);
+    assert_eq!(events[0].event.recipient_id, ada.peer.id);
+    let last = events[0].id;
+    advance(fetched, others.clone()).await;
+    assert!(events_since(store.as_ref(), last).await.is_empty());
+
+    // Read (which also delivers): one receipt, as read, to everyone given.
+    let read = Cursor {
+        delivered_seq: 1,
+        read_seq: 1,
+    };
+    advance(read, both(&ada)).await;
+    let events = events_since(store.as_ref(), last).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            &Event::MessagesRead(receipt(1)),
+            &Event::MessagesRead(receipt(1))
+        ]
+    );
+    let last = events[1].id;
+    advance(read, both(&ada)).await;
+    assert!(events_since(store.as_ref(), last).await.is_empty());
+
+    // Reported: the team is told once, not again for the same reporter's repeat.
+    let team = Audience {
+        recipients: vec![ada.practitioner.id],
+        person_id: Some(ada.person),
+    };
+    let report = MessageReportRecord {
+        id: MessageReportId::new(),
+        message_id: sent.id,
+        reporter_id: ada.account.id,
+        reason: None,
+        created_at: instant(13, 0, 0, 0),
+    };
+    let reported = Event::MessageReported(MessageReportData {
+        conversation_id: conversation.id,
+        message_id: sent.id,
+        report_id: report.id,
+    });
+    let told = team.tell(&reported, report.created_at);
+    assert!(store.report_message(&report, &told).await.unwrap().1);
+    let again = MessageReportRecord {
+        id: MessageReportId::new(),
+        ..report
+    };
+    assert!(!store.report_message(&again, &told).await.unwrap().1);
+    let events = events_since(store.as_ref(), last).await;
+    assert_eq!(
+        events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        told.iter().collect::<Vec<_>>()
+    );
 }

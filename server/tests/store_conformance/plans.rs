@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use livingwell_core::api::events::{CrisisActivationData, Event, PlanVersionData};
 use livingwell_core::domain::{ConsentScope, PersonId, Role, UserId};
+use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
     PlanKind, PlanVersionMeta, PlanVersionRecord,
@@ -30,6 +32,8 @@ conformance! {
         one_crisis_activation_is_open_at_a_time,
         concurrent_activations_open_exactly_one,
         care_team_accounts_are_practitioners_peer_worker_and_the_person,
+        a_stored_version_has_its_events_and_a_stale_or_failed_one_has_none,
+        activations_are_announced_only_when_they_change_something,
     ],
 }
 
@@ -60,7 +64,7 @@ fn stored(outcome: AppendOutcome) -> PlanVersionRecord {
 }
 
 async fn append(store: &dyn Store, new: &NewPlanVersion) -> PlanVersionRecord {
-    stored(store.append_plan_version(new).await.unwrap())
+    stored(store.append_plan_version(new, &[]).await.unwrap())
 }
 
 async fn plan_versions_are_numbered_from_one_and_read_back_unchanged(store: Arc<dyn Store>) {
@@ -148,7 +152,7 @@ async fn a_stale_base_version_stores_nothing(store: Arc<dyn Store>) {
         let mut late = version(ada.id, PlanKind::Wrap, base, 3);
         late.body = json!({ "goal": "written on a stale copy" });
         assert_eq!(
-            store.append_plan_version(&late).await.unwrap(),
+            store.append_plan_version(&late, &[]).await.unwrap(),
             AppendOutcome::Stale { current: 2 },
             "base {base}"
         );
@@ -178,7 +182,7 @@ async fn racing_writers_on_one_version_store_exactly_one(store: Arc<dyn Store>) 
             new.body = json!({ "writer": i });
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.append_plan_version(&new).await.unwrap()
+                store.append_plan_version(&new, &[]).await.unwrap()
             })
         })
         .collect();
@@ -305,7 +309,7 @@ async fn a_wrap_naming_an_unknown_account_stores_nothing(store: Arc<dyn Store>) 
     // (and every other exclusion in it) with it.
     let mut wrap = version(ada.id, PlanKind::Wrap, 0, 1);
     wrap.exclude = vec![carer.id, UserId::new()];
-    let result = store.append_plan_version(&wrap).await;
+    let result = store.append_plan_version(&wrap, &[]).await;
     assert!(
         matches!(result, Err(StoreError::MissingReference)),
         "got {result:?}"
@@ -335,13 +339,13 @@ async fn comments_are_newest_first_with_a_before_cursor(store: Arc<dyn Store>) {
             author: author(&format!("user-{i}"), "service_user"),
             created_at: instant(10, i, 0, 1),
         };
-        store.add_comment(&comment).await.unwrap();
+        store.add_comment(&comment, &[]).await.unwrap();
         comments.push(comment);
     }
     let mut elsewhere = comments[0].clone();
     elsewhere.id = Uuid::now_v7();
     elsewhere.person_id = grace.id;
-    store.add_comment(&elsewhere).await.unwrap();
+    store.add_comment(&elsewhere, &[]).await.unwrap();
     comments.sort_by_key(|c| std::cmp::Reverse(c.id));
 
     let page = store.comments(ada.id, None, 2).await.unwrap();
@@ -356,7 +360,7 @@ async fn comments_are_newest_first_with_a_before_cursor(store: Arc<dyn Store>) {
     );
 
     // A comment id is used once.
-    let result = store.add_comment(&elsewhere).await;
+    let result = store.add_comment(&elsewhere, &[]).await;
     assert!(
         matches!(result, Err(StoreError::Conflict(_))),
         "got {result:?}"
@@ -383,13 +387,16 @@ async fn agreeing_twice_keeps_the_first_agreement(store: Arc<dyn Store>) {
         agreed_at: instant(11, 5, 0, 5),
         ..by_person.clone()
     };
-    store.agree(&by_practitioner).await.unwrap();
-    store.agree(&by_person).await.unwrap();
+    store.agree(&by_practitioner, &[]).await.unwrap();
+    store.agree(&by_person, &[]).await.unwrap();
     store
-        .agree(&AgreementRecord {
-            agreed_at: instant(12, 0, 0, 0),
-            ..by_person.clone()
-        })
+        .agree(
+            &AgreementRecord {
+                agreed_at: instant(12, 0, 0, 0),
+                ..by_person.clone()
+            },
+            &[],
+        )
         .await
         .unwrap();
 
@@ -404,7 +411,7 @@ async fn agreeing_twice_keeps_the_first_agreement(store: Arc<dyn Store>) {
         version: 2,
         ..by_person
     };
-    store.agree(&v2).await.unwrap();
+    store.agree(&v2, &[]).await.unwrap();
     assert_eq!(store.agreements(person.id, 2).await.unwrap(), vec![v2]);
 }
 
@@ -439,7 +446,7 @@ async fn one_crisis_activation_is_open_at_a_time(store: Arc<dyn Store>) {
     let by = author("dr.okafor", "practitioner");
     assert_eq!(
         store
-            .deactivate_crisis_plan(ada.id, &by, instant(8, 0, 0, 0))
+            .deactivate_crisis_plan(ada.id, &by, instant(8, 0, 0, 0), &Audience::default())
             .await
             .unwrap(),
         None,
@@ -447,13 +454,13 @@ async fn one_crisis_activation_is_open_at_a_time(store: Arc<dyn Store>) {
     );
 
     let first = activation(ada.id, instant(9, 0, 0, 7));
-    assert!(store.activate_crisis_plan(&first).await.unwrap());
+    assert!(store.activate_crisis_plan(&first, &[]).await.unwrap());
     let refused = activation(ada.id, instant(9, 1, 0, 0));
-    assert!(!store.activate_crisis_plan(&refused).await.unwrap());
+    assert!(!store.activate_crisis_plan(&refused, &[]).await.unwrap());
     // Another person's plan is separate.
     assert!(
         store
-            .activate_crisis_plan(&activation(grace.id, instant(9, 2, 0, 0)))
+            .activate_crisis_plan(&activation(grace.id, instant(9, 2, 0, 0)), &[])
             .await
             .unwrap()
     );
@@ -466,21 +473,26 @@ async fn one_crisis_activation_is_open_at_a_time(store: Arc<dyn Store>) {
     };
     assert_eq!(
         store
-            .deactivate_crisis_plan(ada.id, &by, closed_at)
+            .deactivate_crisis_plan(ada.id, &by, closed_at, &Audience::default())
             .await
             .unwrap(),
         Some(closed.clone())
     );
     assert_eq!(
         store
-            .deactivate_crisis_plan(ada.id, &by, closed_at + Duration::minutes(1))
+            .deactivate_crisis_plan(
+                ada.id,
+                &by,
+                closed_at + Duration::minutes(1),
+                &Audience::default()
+            )
             .await
             .unwrap(),
         None
     );
 
     let second = activation(ada.id, instant(11, 0, 0, 0));
-    assert!(store.activate_crisis_plan(&second).await.unwrap());
+    assert!(store.activate_crisis_plan(&second, &[]).await.unwrap());
     assert_eq!(
         store.crisis_activations(ada.id, 10).await.unwrap(),
         vec![second.clone(), closed]
@@ -503,7 +515,7 @@ async fn concurrent_activations_open_exactly_one(store: Arc<dyn Store>) {
                 barrier.wait().await;
                 (
                     record.id,
-                    store.activate_crisis_plan(&record).await.unwrap(),
+                    store.activate_crisis_plan(&record, &[]).await.unwrap(),
                 )
             })
         })
@@ -557,4 +569,156 @@ async fn care_team_accounts_are_practitioners_peer_worker_and_the_person(store: 
 
     let alone = new_person(store.as_ref(), "Grace", None).await;
     assert!(store.care_team_accounts(alone.id).await.unwrap().is_empty());
+}
+
+/// The event each of `audience` would be told, dated `minute`.
+fn told(audience: &Audience, event: Event, minute: u32) -> Vec<NewEvent> {
+    audience.tell(&event, instant(9, minute, 0, 123_456))
+}
+
+async fn new_events(store: &dyn Store, after: i64) -> Vec<EventRecord> {
+    store.events_after(after, 100).await.unwrap()
+}
+
+/// The outbox on a plan write: a version is stored with its events in one transaction; a
+/// stale version stores neither; a version whose events cannot be stored is not stored.
+async fn a_stored_version_has_its_events_and_a_stale_or_failed_one_has_none(store: Arc<dyn Store>) {
+    let ada = new_person(store.as_ref(), "Ada", None).await;
+    let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let pat = new_user(store.as_ref(), Role::PeerWorker, "peer.pat").await;
+    let team = Audience {
+        recipients: vec![lee.id, pat.id],
+        person_id: Some(ada.id),
+    };
+    let updated = |version| Event::EnablementPlanUpdated(PlanVersionData { version });
+
+    let first = version(ada.id, PlanKind::EnablementPlan, 0, 1);
+    let announce = told(&team, updated(1), 1);
+    let v1 = stored(store.append_plan_version(&first, &announce).await.unwrap());
+    let events = new_events(store.as_ref(), 0).await;
+    assert_eq!(
+        events.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        announce.iter().collect::<Vec<_>>()
+    );
+    let last = store.last_event_id().await.unwrap();
+
+    // Stale: nothing stored, the events included.
+    let stale = store
+        .append_plan_version(&first, &told(&team, updated(1), 2))
+        .await
+        .unwrap();
+    assert_eq!(stale, AppendOutcome::Stale { current: 1 });
+    assert!(new_events(store.as_ref(), last).await.is_empty());
+
+    // An event that cannot be stored (no such recipient) takes its version with it.
+    let nobody = Audience {
+        recipients: vec![lee.id, UserId::new()],
+        person_id: Some(ada.id),
+    };
+    let second = version(ada.id, PlanKind::EnablementPlan, 1, 3);
+    let failed = store
+        .append_plan_version(&second, &told(&nobody, updated(2), 3))
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::MissingReference)),
+        "{failed:?}"
+    );
+    assert_eq!(
+        store
+            .current_plan(ada.id, PlanKind::EnablementPlan)
+            .await
+            .unwrap(),
+        Some(v1)
+    );
+    assert!(new_events(store.as_ref(), last).await.is_empty());
+
+    // The same version, told to people who exist, is stored with its events.
+    let announce = told(&team, updated(2), 4);
+    stored(store.append_plan_version(&second, &announce).await.unwrap());
+    assert_eq!(
+        new_events(store.as_ref(), last)
+            .await
+            .into_iter()
+            .map(|e| e.event)
+            .collect::<Vec<_>>(),
+        announce
+    );
+}
+
+async fn activations_are_announced_only_when_they_change_something(store: Arc<dyn Store>) {
+    let ada = new_person(store.as_ref(), "Ada", None).await;
+    let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let team = Audience {
+        recipients: vec![lee.id],
+        person_id: Some(ada.id),
+    };
+    let by = author("dr.lee", "practitioner");
+    let activation = |minute| ActivationRecord {
+        id: Uuid::now_v7(),
+        person_id: ada.id,
+        activated_by: by.clone(),
+        reason: "Not sleeping".to_owned(),
+        activated_at: instant(9, minute, 0, 0),
+        deactivated_by: None,
+        deactivated_at: None,
+    };
+    let activated = |record: &ActivationRecord| {
+        Event::CrisisPlanActivated(CrisisActivationData {
+            activation_id: record.id,
+        })
+    };
+
+    let first = activation(1);
+    assert!(
+        store
+            .activate_crisis_plan(&first, &told(&team, activated(&first), 1))
+            .await
+            .unwrap()
+    );
+    let events = new_events(store.as_ref(), 0).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event.event, activated(&first));
+    let last = events[0].id;
+
+    // Already active: refused, and nobody is told.
+    let again = activation(2);
+    assert!(
+        !store
+            .activate_crisis_plan(&again, &told(&team, activated(&again), 2))
+            .await
+            .unwrap()
+    );
+    assert!(new_events(store.as_ref(), last).await.is_empty());
+
+    // Deactivating tells the audience which activation closed, dated by the deactivation.
+    let closed_at = instant(10, 0, 0, 7);
+    let closed = store
+        .deactivate_crisis_plan(ada.id, &by, closed_at, &team)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.id, first.id);
+    let events = new_events(store.as_ref(), last).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].event,
+        NewEvent {
+            recipient_id: lee.id,
+            person_id: Some(ada.id),
+            event: Event::CrisisPlanDeactivated(CrisisActivationData {
+                activation_id: first.id,
+            }),
+            created_at: closed_at,
+        }
+    );
+    // Nothing open: nothing closed, nobody told.
+    let last = events[0].id;
+    assert!(
+        store
+            .deactivate_crisis_plan(ada.id, &by, closed_at, &team)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(new_events(store.as_ref(), last).await.is_empty());
 }

@@ -7,12 +7,13 @@ use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{
     AnswerRequestRequest, AppointmentResponseRequest, AppointmentView, UpdateAppointmentRequest,
 };
+use livingwell_core::api::events::AppointmentChange;
 use livingwell_core::domain::appointment::{
     self, AppointmentId, AppointmentKind, AppointmentStatus, Decision, PersonRequest,
     RequestAnswer, RequestKind,
 };
 
-use super::notify::{notify_person, notify_workers};
+use super::notify::{person_told, workers_told};
 use super::person::{non_blank, one};
 use super::views::appointment_views;
 use super::window::stored;
@@ -106,28 +107,37 @@ pub(super) async fn update_appointment(
         }
         next.status = outcome;
     }
-    save(
-        &state,
-        next,
-        current.sequence,
-        if moved { "moved" } else { "updated" },
-    )
-    .await
+    let change = if moved {
+        AppointmentChange::Moved
+    } else {
+        AppointmentChange::Updated
+    };
+    save(&state, next, current.sequence, change, None).await
 }
 
-/// Stores a changed appointment if nobody changed it meanwhile, and tells the person.
+/// Stores a changed appointment if nobody changed it meanwhile, with the events telling the
+/// person and, for their `request`, the staff on it.
 pub(super) async fn save(
     state: &AppState,
     mut next: AppointmentRecord,
     read_sequence: i64,
-    change: &str,
+    change: AppointmentChange,
+    request: Option<RequestKind>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
     next.sequence = read_sequence + 1;
     next.updated_at = state.clock.now();
-    if !state.store.update_appointment(&next, read_sequence).await? {
+    let mut told = person_told(state, &next, change, next.updated_at).await?;
+    if let Some(request) = request {
+        told.extend(workers_told(&next, request, next.updated_at));
+    }
+    if !state
+        .store
+        .update_appointment(&next, read_sequence, &told)
+        .await?
+    {
         return Err(conflict("sequence", "changed_meanwhile"));
     }
-    notify_person(state, &next, change).await;
+    state.events.announce_committed();
     Ok(axum::Json(one(appointment_views(
         state,
         std::slice::from_ref(&next),
@@ -193,7 +203,14 @@ pub(super) async fn cancel_appointment(
             answered_at: state.clock.now(),
         });
     }
-    save(&state, next, current.sequence, "cancelled").await
+    save(
+        &state,
+        next,
+        current.sequence,
+        AppointmentChange::Cancelled,
+        None,
+    )
+    .await
 }
 
 /// The person (or a staff system recording what they said): confirm, ask to cancel, or ask
@@ -225,7 +242,14 @@ pub(super) async fn respond(
             if next.request.as_ref().is_some_and(PersonRequest::is_pending) {
                 next.request = None;
             }
-            return save(&state, next, current.sequence, "confirmed").await;
+            return save(
+                &state,
+                next,
+                current.sequence,
+                AppointmentChange::Confirmed,
+                None,
+            )
+            .await;
         }
         AppointmentResponseRequest::CancelRequest { reason } => {
             (RequestKind::Cancel, reason, Vec::new())
@@ -252,9 +276,14 @@ pub(super) async fn respond(
         made_at: now,
         answer: None,
     });
-    let answer = save(&state, next.clone(), current.sequence, "request_made").await?;
-    notify_workers(&state, &next, kind).await;
-    Ok(answer)
+    save(
+        &state,
+        next,
+        current.sequence,
+        AppointmentChange::RequestMade,
+        Some(kind),
+    )
+    .await
 }
 
 /// Staff or a staff system: answer the person's pending request. Accepting a cancel request
@@ -300,5 +329,12 @@ pub(super) async fn answer_request(
         }),
         ..pending
     });
-    save(&state, next, current.sequence, "request_answered").await
+    save(
+        &state,
+        next,
+        current.sequence,
+        AppointmentChange::RequestAnswered,
+        None,
+    )
+    .await
 }

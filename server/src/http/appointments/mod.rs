@@ -9,9 +9,11 @@
 //! only the appointments they take part in.
 //!
 //! Capacity, the waitlist order and offers are guaranteed by the store (see
-//! [`crate::store::appointments`]); this module tells people about the places they are offered
-//! (`waitlist_place_offered`) and about changes to their appointments (`appointment_changed`),
-//! after the change is committed. Events carry ids only.
+//! [`crate::store::appointments`]), which also stores the events telling people of the places
+//! they are offered (`waitlist_place_offered`) with the offers. Changes to appointments are
+//! stored with the events telling the person (`appointment_changed`) and, for a request, the
+//! staff on it (`appointment_request_made`). Live streams hear of both after the commit. Events
+//! carry ids only.
 //!
 //! Offers that lapse are passed on when the programme is next touched (a booking, a read of the
 //! programme, a list of programmes or of a person's bookings); see [`settle_lapsed_offers`].

@@ -8,13 +8,14 @@ use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{
     AppointmentPage, AppointmentView, CalendarDetail, CreateAppointmentRequest,
 };
+use livingwell_core::api::events::AppointmentChange;
 use livingwell_core::api::paging as page;
 use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{AppointmentId, AppointmentKind, AppointmentStatus};
 use serde::Deserialize;
 
 use super::calendar;
-use super::notify::notify_person;
+use super::notify::person_told;
 use super::views::appointment_views;
 use super::window::{ListQuery, next_cursor, stored, window};
 use super::{FEED_MAX, check_location, check_workers, worker_filter};
@@ -100,8 +101,9 @@ pub(super) async fn create_appointment(
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_appointment(&record).await?;
-    notify_person(&state, &record, "created").await;
+    let told = person_told(&state, &record, AppointmentChange::Created, now).await?;
+    state.store.insert_appointment(&record, &told).await?;
+    state.events.announce_committed();
     let view = appointment_views(&state, std::slice::from_ref(&record)).await?;
     Ok((StatusCode::CREATED, axum::Json(one(view)?)))
 }

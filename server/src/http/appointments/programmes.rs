@@ -17,7 +17,7 @@ use livingwell_core::domain::appointment::{
 use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId};
 use serde::Deserialize;
 
-use super::notify::{notify_offers, settle_lapsed_offers};
+use super::notify::{announce_offers, settle_lapsed_offers};
 use super::person::non_blank;
 use super::views::{booking_view, programme_view};
 use super::window::stored;
@@ -160,7 +160,7 @@ pub(super) async fn get_programme(
         return Err(ApiError::Forbidden);
     }
     let offered = state.store.settle_offers(id, state.clock.now()).await?;
-    notify_offers(&state, &offered).await;
+    announce_offers(&state, &offered);
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(programme_view(&state, &programme).await?))
 }
@@ -191,7 +191,7 @@ pub(super) async fn programme_bookings(
         return Err(ApiError::Forbidden);
     }
     let offered = state.store.settle_offers(id, state.clock.now()).await?;
-    notify_offers(&state, &offered).await;
+    announce_offers(&state, &offered);
     let mut shown = Vec::new();
     let mut seen: HashMap<PersonId, bool> = HashMap::new();
     for booking in state.store.programme_bookings(id).await? {
@@ -268,7 +268,7 @@ pub(super) async fn book(
         })
         .await?
         .ok_or(ApiError::NotFound)?;
-    notify_offers(&state, &change.offered).await;
+    announce_offers(&state, &change.offered);
     let status = if change.changed {
         StatusCode::CREATED
     } else {
@@ -338,7 +338,7 @@ pub(super) async fn cancel_booking(
         .cancel_booking(id, booking, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
-    notify_offers(&state, &change.offered).await;
+    announce_offers(&state, &change.offered);
     Ok(axum::Json(booking_view(&change.booking)))
 }
 
@@ -361,7 +361,7 @@ pub(super) async fn answer_offer(
         .answer_offer(id, booking, request.decision, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
-    notify_offers(&state, &change.offered).await;
+    announce_offers(&state, &change.offered);
     if !change.changed {
         let code = if change.booking.status == BookingStatus::OfferExpired {
             "offer_expired"

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use livingwell_core::api::events::EventKind;
 use livingwell_core::domain::UserId;
 use livingwell_core::domain::message::{ConversationId, MessageId};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Push {
     /// Always `message_created` for now.
-    pub event: String,
+    pub event: EventKind,
     pub recipient_id: UserId,
     pub conversation_id: ConversationId,
     pub message_id: MessageId,

@@ -126,13 +126,8 @@ impl Messaging {
 
     /// The process's send writer (group commit).
     pub(super) fn sends(&self, state: &AppState) -> &SendQueue {
-        self.sends.get_or_init(|| {
-            SendQueue::start(
-                state.store.clone(),
-                state.events.clone(),
-                state.clock.clone(),
-            )
-        })
+        self.sends
+            .get_or_init(|| SendQueue::start(state.store.clone(), state.events.clone()))
     }
 
     /// Delivers pushes in the background; failures are logged by kind, never with content.
