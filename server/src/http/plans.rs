@@ -32,7 +32,7 @@ use super::access::{Access, Authorized};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, ValidJson};
 use super::paging::{self, Paged};
-use super::printable;
+use super::printable::{self, CrisisPlanParts};
 use super::sessions::display_names;
 use crate::auth::Caller;
 use crate::policy::{Grounds, action, resource};
@@ -677,13 +677,6 @@ fn activation_view(record: &ActivationRecord, names: &HashMap<String, String>) -
             .map(|a| author_view(a, names)),
         deactivated_at: record.deactivated_at,
     }
-}
-
-/// What the crisis plan view is made of, shared by the JSON and the printable page.
-pub(super) struct CrisisPlanParts {
-    pub view: CrisisPlanView,
-    pub plan: Option<livingwell_core::domain::wrap::CrisisPlan>,
-    pub sections: BTreeSet<CrisisPlanSection>,
 }
 
 async fn crisis_plan_parts(state: &AppState, access: &Access) -> ApiResult<CrisisPlanParts> {

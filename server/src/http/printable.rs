@@ -3,13 +3,21 @@
 //! Rendered with maud, which escapes every interpolated string, so nothing a person typed can
 //! become markup. The page is self-contained (inline styles, no scripts, no fetches).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Europe::London;
+use livingwell_core::api::plans::CrisisPlanView;
 use livingwell_core::domain::CrisisPlanSection;
 use livingwell_core::domain::wrap::{CrisisPlan, Preferences};
 use maud::{DOCTYPE, Markup, html};
 
-use super::plans::CrisisPlanParts;
+/// What the crisis plan view is made of, shared by the JSON (`plans.rs`) and this page.
+pub(super) struct CrisisPlanParts {
+    pub view: CrisisPlanView,
+    pub plan: Option<CrisisPlan>,
+    pub sections: BTreeSet<CrisisPlanSection>,
+}
 
 const STYLE: &str = "
 @page { size: A4; margin: 14mm; }
