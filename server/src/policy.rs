@@ -474,6 +474,84 @@ pub async fn relationship(
     Ok(Relationship { facts, consents })
 }
 
+/// Work that is not about one person's record — the hubs, adding someone to the service, a
+/// team's caseload, diary and workshops, one's own working hours — decided here too, by role,
+/// team membership (read by the caller on this request) or a staff system's scope. Each person
+/// such work then shows is decided separately, like any read of their record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// The list of hubs: team staff and admins, and any staff system.
+    ListTeams,
+    /// Add someone to the service: a practitioner, or a staff system with `people:write`.
+    AddPerson,
+    /// A team's caseload: its practitioners, or a staff system with `people:read`.
+    ReadCaseload { on_team: bool },
+    /// Workshop programmes: every account (to book), and staff systems with an appointments
+    /// scope.
+    SeeProgrammes,
+    /// Start a programme for a team: its practitioners, or `appointments:write`.
+    StartProgramme { on_team: bool },
+    /// Who is booked on a team's programme: its practitioners, or `appointments:read`.
+    ReadRoster { on_team: bool },
+    /// A team's diary: its practitioners, or `appointments:read`.
+    ReadTeamDiary { on_team: bool },
+    /// A worker's diary: the worker, or `appointments:read`.
+    ReadWorkerDiary { own: bool },
+    /// One's own working hours and away status: peer workers.
+    OwnHours,
+}
+
+/// Whether the caller may do `work`; refused with 403, since the work itself is no secret.
+pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
+    let allowed = match caller {
+        Caller::StaffSystem(client) => {
+            let needs = |scope: StaffScope| client.scopes.contains(&scope);
+            match work {
+                Work::ListTeams => true,
+                Work::AddPerson => needs(StaffScope::PeopleWrite),
+                Work::ReadCaseload { .. } => needs(StaffScope::PeopleRead),
+                Work::SeeProgrammes => {
+                    needs(StaffScope::AppointmentsRead) || needs(StaffScope::AppointmentsWrite)
+                }
+                Work::StartProgramme { .. } => needs(StaffScope::AppointmentsWrite),
+                Work::ReadRoster { .. }
+                | Work::ReadTeamDiary { .. }
+                | Work::ReadWorkerDiary { .. } => needs(StaffScope::AppointmentsRead),
+                Work::OwnHours => false,
+            }
+        }
+        Caller::User(user) => {
+            let practitioner = user.role == Role::Practitioner;
+            match work {
+                Work::ListTeams => user.role.is_team_staff() || user.role == Role::Admin,
+                Work::AddPerson => practitioner,
+                Work::ReadCaseload { on_team }
+                | Work::StartProgramme { on_team }
+                | Work::ReadRoster { on_team }
+                | Work::ReadTeamDiary { on_team } => practitioner && on_team,
+                Work::SeeProgrammes => true,
+                Work::ReadWorkerDiary { own } => own,
+                Work::OwnHours => user.role == Role::PeerWorker,
+            }
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// What only the person decides or sees on their own record, whoever else may read it: who
+/// co-authors their WRAP, and a calendar feed with the details in.
+pub fn decide_owner_only(grounds: Grounds) -> Result<(), Denial> {
+    if grounds == Grounds::OwnRecord {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
 /// The decision for one account, one of the person's conversations and an action, from the
 /// relationship read now, and the part the caller takes in it. A carer's conversation is the
 /// carer's (while the person's consent is in force) and the team's; otherwise the row of
@@ -536,6 +614,71 @@ mod tests {
             },
             consents: Vec::new(),
         }
+    }
+
+    #[test]
+    fn work_beyond_one_record_is_decided_by_role_membership_and_scope() {
+        let system = |scopes: &[StaffScope]| {
+            Caller::StaffSystem(StaffSystemCaller {
+                client_id: "case-system".into(),
+                scopes: scopes.iter().copied().collect(),
+                on_behalf_of: None,
+            })
+        };
+        let practitioner = user(Role::Practitioner);
+        let peer = user(Role::PeerWorker);
+        let person = user(Role::ServiceUser);
+        let allowed = |caller: &Caller, work| decide_work(caller, work).is_ok();
+        // A team's work is its practitioners', not a practitioner's elsewhere or a peer's.
+        for work in [
+            Work::ReadCaseload { on_team: true },
+            Work::StartProgramme { on_team: true },
+            Work::ReadRoster { on_team: true },
+            Work::ReadTeamDiary { on_team: true },
+        ] {
+            assert!(allowed(&practitioner, work), "{work:?}");
+            assert!(!allowed(&peer, work), "{work:?}");
+        }
+        assert!(!allowed(
+            &practitioner,
+            Work::ReadCaseload { on_team: false }
+        ));
+        // Staff systems by scope only.
+        assert!(allowed(
+            &system(&[StaffScope::PeopleRead]),
+            Work::ReadCaseload { on_team: false }
+        ));
+        assert!(!allowed(
+            &system(&[StaffScope::PeopleRead]),
+            Work::AddPerson
+        ));
+        assert!(allowed(
+            &system(&[StaffScope::PeopleWrite]),
+            Work::AddPerson
+        ));
+        assert!(!allowed(
+            &system(&[StaffScope::AppointmentsRead]),
+            Work::StartProgramme { on_team: false }
+        ));
+        assert!(allowed(
+            &system(&[StaffScope::AppointmentsWrite]),
+            Work::SeeProgrammes
+        ));
+        assert!(!allowed(
+            &system(&[StaffScope::PeopleRead]),
+            Work::SeeProgrammes
+        ));
+        // Every account may see programmes (to book); only a worker reads their own diary.
+        assert!(allowed(&person, Work::SeeProgrammes));
+        assert!(allowed(&peer, Work::ReadWorkerDiary { own: true }));
+        assert!(!allowed(&peer, Work::ReadWorkerDiary { own: false }));
+        assert!(allowed(&peer, Work::OwnHours));
+        assert!(!allowed(&practitioner, Work::OwnHours));
+        assert!(!allowed(&person, Work::ListTeams));
+        assert!(allowed(&user(Role::Admin), Work::ListTeams));
+        // What only the person decides.
+        assert_eq!(decide_owner_only(Grounds::OwnRecord), Ok(()));
+        assert_eq!(decide_owner_only(Grounds::Team), Err(Denial::Forbidden));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
-use livingwell_core::domain::PersonId;
+use livingwell_core::domain::{PersonId, TeamId};
 
 use super::AppState;
 use super::error::ApiError;
@@ -113,6 +113,14 @@ pub async fn authorize(
         Err(Denial::NotFound) => Err(ApiError::NotFound),
         Err(Denial::Forbidden) => Err(ApiError::Forbidden),
     }
+}
+
+/// Whether the caller is on `team` (a staff system never is), for [`policy::Work`] decisions.
+pub async fn on_team(state: &AppState, caller: &Caller, team: TeamId) -> Result<bool, ApiError> {
+    Ok(match caller {
+        Caller::User(user) => state.store.is_team_member(team, user.id).await?,
+        Caller::StaffSystem(_) => false,
+    })
 }
 
 /// Records an access that is not about one person (a caseload, the caller's own overview).

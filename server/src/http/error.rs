@@ -12,6 +12,7 @@ use livingwell_core::api::{ErrorBody, ErrorCode, FieldError};
 use crate::audit::AuditUnavailableError;
 use crate::auth::passwords::PasswordError;
 use crate::auth::tokens::TokenError;
+use crate::policy::Denial;
 use crate::store::StoreError;
 
 /// How long a client is asked to wait when the database is busy or out of reach for a moment.
@@ -200,6 +201,16 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// The policy's refusals: 404 where the record is not to be revealed, 403 where it is.
+impl From<Denial> for ApiError {
+    fn from(denial: Denial) -> Self {
+        match denial {
+            Denial::NotFound => ApiError::NotFound,
+            Denial::Forbidden => ApiError::Forbidden,
+        }
     }
 }
 

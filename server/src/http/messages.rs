@@ -60,7 +60,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, Query, RequestId, ValidJson};
 use super::paging::{self, Paged};
 use crate::auth::{Caller, CallerUser};
-use crate::policy::{self, Action, Grounds, Resource, action};
+use crate::policy::{self, Action, Grounds, Resource, Work, action};
 use crate::store::events::Audience;
 use crate::store::messages::{
     ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
@@ -570,11 +570,10 @@ fn availability_view(state: &AppState, availability: Availability) -> Availabili
 }
 
 fn require_peer_worker(user: &CallerUser) -> ApiResult<()> {
-    if user.role == Role::PeerWorker {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
+    Ok(policy::decide_work(
+        &Caller::User(user.clone()),
+        Work::OwnHours,
+    )?)
 }
 
 /// A peer worker's own hours (Europe/London) and away status. Office hours until set.

@@ -13,7 +13,7 @@ use livingwell_core::api::people::{
 };
 use livingwell_core::api::{ErrorBody, Validate};
 use livingwell_core::domain::consent::{Consent, Grantee};
-use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role, StaffScope};
+use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,7 +25,7 @@ use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use super::paging::{self, Paged};
 use super::sessions::{display_names, person_view, user_view};
 use crate::auth::Caller;
-use crate::policy::{Resource, action, resource};
+use crate::policy::{self, Resource, Work, action, resource};
 use crate::store::{EmergencyAccessRecord, GrantRefusal, PersonRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,13 +57,7 @@ async fn create_person(
     RequestId(request_id): RequestId,
     ValidJson(request): ValidJson<CreatePersonRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<PersonView>)> {
-    match &caller {
-        Caller::User(user) if user.role != Role::Practitioner => return Err(ApiError::Forbidden),
-        Caller::StaffSystem(client) if !client.scopes.contains(&StaffScope::PeopleWrite) => {
-            return Err(ApiError::Forbidden);
-        }
-        _ => {}
-    }
+    policy::decide_work(&caller, Work::AddPerson)?;
     if let Some(team) = request.team_id {
         if state.store.team(team).await?.is_none() {
             return Err(ApiError::invalid("team_id", "not_found"));

@@ -35,7 +35,7 @@ use super::paging::{self, Paged};
 use super::printable::{self, CrisisPlanParts};
 use super::sessions::display_names;
 use crate::auth::Caller;
-use crate::policy::{Grounds, action, resource};
+use crate::policy::{self, Grounds, action, resource};
 use crate::store::events::Audience;
 use crate::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
@@ -449,7 +449,7 @@ async fn agree(
     let person = access.person;
     // Only accounts agree: the policy gives staff systems no agreement.
     let Caller::User(user) = &caller else {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::Internal("an agreement without an account"));
     };
     let plan = current(&state, person, PlanKind::EnablementPlan).await?;
     if plan.version != request.version {
@@ -640,9 +640,7 @@ async fn wrap_settings(
 ) -> ApiResult<StatusCode> {
     let person = access.person;
     // A co-author may edit the WRAP, but only its owner decides who co-authors it.
-    if access.grounds != Grounds::OwnRecord {
-        return Err(ApiError::Forbidden);
-    }
+    policy::decide_owner_only(access.grounds)?;
     state
         .store
         .set_wrap_coauthoring(person, request.team_may_coauthor)

@@ -7,19 +7,19 @@ use livingwell_core::api::ErrorBody;
 use livingwell_core::api::auth::UserView;
 use livingwell_core::api::paging as page;
 use livingwell_core::api::people::{CaseloadView, CreateTeamRequest, CreateUserRequest, TeamView};
-use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId, UserId};
+use livingwell_core::domain::{PersonId, TeamId, UserId};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::access::record_unscoped;
+use super::access::{on_team, record_unscoped};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, Path, Query, RequestId, Staff, ValidJson};
 use super::paging::{self, Paged};
 use super::sessions::{person_view, team_view, user_view};
 use crate::auth::{Caller, passwords};
-use crate::policy::Action;
+use crate::policy::{self, Action, Work};
 use crate::store::{TeamRecord, UserRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -37,11 +37,7 @@ async fn list_teams(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<axum::Json<Vec<TeamView>>> {
-    if let Caller::User(user) = &caller
-        && !(user.role.is_team_staff() || user.role == Role::Admin)
-    {
-        return Err(ApiError::Forbidden);
-    }
+    policy::decide_work(&caller, Work::ListTeams)?;
     Ok(axum::Json(
         state.store.teams().await?.iter().map(team_view).collect(),
     ))
@@ -93,15 +89,8 @@ async fn caseload(
     let limit = paging::limit(query.limit, page::CASELOAD)?;
     let after: Option<PersonId> = paging::cursor(query.cursor.as_deref())?;
     let team = state.store.team(team_id).await?.ok_or(ApiError::NotFound)?;
-    let allowed = match &caller {
-        Caller::User(user) => {
-            user.role == Role::Practitioner && state.store.is_team_member(team_id, user.id).await?
-        }
-        Caller::StaffSystem(client) => client.scopes.contains(&StaffScope::PeopleRead),
-    };
-    if !allowed {
-        return Err(ApiError::Forbidden);
-    }
+    let on_team = on_team(&state, &caller, team_id).await?;
+    policy::decide_work(&caller, Work::ReadCaseload { on_team })?;
     record_unscoped(&state, &caller, "caseload", Action::Read, &request_id).await?;
     let people = state.store.caseload(team_id, after, limit).await?;
     let next_cursor = paging::next_cursor(&people, limit, |person| person.id);

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::AppointmentPage;
 use livingwell_core::api::paging as page;
-use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId, UserId};
+use livingwell_core::domain::{PersonId, TeamId, UserId};
 use serde::Deserialize;
 
 use super::views::appointment_views;
@@ -15,9 +15,11 @@ use super::window::{next_cursor, window};
 use super::{may_read, worker_filter};
 use crate::auth::Caller;
 use crate::http::AppState;
+use crate::http::access::on_team;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Query, RequestId, Staff};
 use crate::http::paging::{self, Paged};
+use crate::policy::{self, Work};
 use crate::store::appointments::DiaryScope;
 
 /// Which of one person's appointments a diary may show.
@@ -62,29 +64,22 @@ pub(super) async fn diary(
 ) -> ApiResult<Paged<AppointmentPage>> {
     let limit = paging::limit(query.limit, page::APPOINTMENTS)?;
     let scope = match (&caller, query.team_id, query.worker_id) {
-        (_, Some(_), Some(_)) => return Err(ApiError::invalid("worker_id", "with_team_id")),
-        (Caller::User(user), Some(team), None) => {
-            if user.role != Role::Practitioner || !state.store.is_team_member(team, user.id).await?
-            {
-                return Err(ApiError::Forbidden);
-            }
+        (Caller::User(_), Some(_), Some(_)) => {
+            return Err(ApiError::invalid("worker_id", "with_team_id"));
+        }
+        (_, Some(team), _) => {
+            let on_team = on_team(&state, &caller, team).await?;
+            policy::decide_work(&caller, Work::ReadTeamDiary { on_team })?;
             DiaryScope::Team(team)
         }
         (Caller::User(user), None, worker) => {
-            if worker.is_some_and(|w| w != user.id) {
-                return Err(ApiError::Forbidden);
-            }
+            let own = worker.is_none_or(|w| w == user.id);
+            policy::decide_work(&caller, Work::ReadWorkerDiary { own })?;
             DiaryScope::Worker(user.id)
         }
-        (Caller::StaffSystem(client), team, worker) => {
-            if !client.scopes.contains(&StaffScope::AppointmentsRead) {
-                return Err(ApiError::Forbidden);
-            }
-            match (team, worker) {
-                (Some(team), _) => DiaryScope::Team(team),
-                (None, Some(worker)) => DiaryScope::Worker(worker),
-                (None, None) => return Err(ApiError::invalid("team_id", "required")),
-            }
+        (Caller::StaffSystem(_), None, worker) => {
+            policy::decide_work(&caller, Work::ReadWorkerDiary { own: false })?;
+            DiaryScope::Worker(worker.ok_or_else(|| ApiError::invalid("team_id", "required"))?)
         }
     };
     let window = window(

@@ -24,7 +24,7 @@ use crate::http::access::Authorized;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Query, ValidJson};
 use crate::http::paging::{self, Paged};
-use crate::policy::{Grounds, action, resource};
+use crate::policy::{self, action, resource};
 use crate::store::appointments::AppointmentRecord;
 
 /// A person's appointments in start order: the person, their team, a carer with the
@@ -144,8 +144,8 @@ pub(super) async fn calendar_feed(
 ) -> ApiResult<Response> {
     let person = access.person;
     let detail = query.detail.unwrap_or_default();
-    if detail == CalendarDetail::Detailed && access.grounds != Grounds::OwnRecord {
-        return Err(ApiError::Forbidden);
+    if detail == CalendarDetail::Detailed {
+        policy::decide_owner_only(access.grounds)?;
     }
     let mut window = window(
         state.clock.now(),

@@ -14,7 +14,7 @@ use livingwell_core::api::paging as page;
 use livingwell_core::domain::appointment::{
     self, BookingId, BookingStatus, BookingUnit, ProgrammeId, ProgrammeSessionId,
 };
-use livingwell_core::domain::{PersonId, Role, StaffScope, TeamId};
+use livingwell_core::domain::{PersonId, TeamId};
 use serde::Deserialize;
 
 use super::notify::{announce_offers, settle_lapsed_offers};
@@ -24,11 +24,11 @@ use super::window::stored;
 use super::{BOOKINGS_MAX, check_location, conflict, may_read, own_or_staff, worker_filter};
 use crate::auth::Caller;
 use crate::http::AppState;
-use crate::http::access::{Authorized, authorize, record_unscoped};
+use crate::http::access::{Authorized, authorize, on_team, record_unscoped};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use crate::http::paging::{self, Paged};
-use crate::policy::{Action, Resource, action, resource};
+use crate::policy::{self, Action, Resource, Work, action, resource};
 use crate::store::appointments::{
     BookingChange, BookingRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
 };
@@ -44,18 +44,6 @@ pub(super) struct ProgrammeQuery {
     limit: Option<i64>,
 }
 
-/// Programmes are not anyone's record: every account may see them (to book), and staff systems
-/// with an appointments scope.
-pub(super) fn may_see_programmes(caller: &Caller) -> bool {
-    match caller {
-        Caller::User(_) => true,
-        Caller::StaffSystem(client) => {
-            client.scopes.contains(&StaffScope::AppointmentsRead)
-                || client.scopes.contains(&StaffScope::AppointmentsWrite)
-        }
-    }
-}
-
 /// Workshop programmes with their sessions and free places, in creation order.
 #[utoipa::path(get, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
     params(ProgrammeQuery),
@@ -66,9 +54,7 @@ pub(super) async fn list_programmes(
     Query(query): Query<ProgrammeQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<ProgrammePage>> {
-    if !may_see_programmes(&caller) {
-        return Err(ApiError::Forbidden);
-    }
+    policy::decide_work(&caller, Work::SeeProgrammes)?;
     let limit = paging::limit(query.limit, page::PROGRAMMES)?;
     let after: Option<ProgrammeId> = paging::cursor(query.cursor.as_deref())?;
     settle_lapsed_offers(&state).await?;
@@ -98,16 +84,8 @@ pub(super) async fn create_programme(
     RequestId(request_id): RequestId,
     ValidJson(request): ValidJson<CreateProgrammeRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ProgrammeView>)> {
-    let allowed = match &caller {
-        Caller::User(user) => {
-            user.role == Role::Practitioner
-                && state.store.is_team_member(request.team_id, user.id).await?
-        }
-        Caller::StaffSystem(client) => client.scopes.contains(&StaffScope::AppointmentsWrite),
-    };
-    if !allowed {
-        return Err(ApiError::Forbidden);
-    }
+    let on_team = on_team(&state, &caller, request.team_id).await?;
+    policy::decide_work(&caller, Work::StartProgramme { on_team })?;
     if state.store.team(request.team_id).await?.is_none() {
         return Err(ApiError::invalid("team_id", "not_found"));
     }
@@ -156,9 +134,7 @@ pub(super) async fn get_programme(
     caller: Caller,
     Path(id): Path<ProgrammeId>,
 ) -> ApiResult<axum::Json<ProgrammeView>> {
-    if !may_see_programmes(&caller) {
-        return Err(ApiError::Forbidden);
-    }
+    policy::decide_work(&caller, Work::SeeProgrammes)?;
     let offered = state.store.settle_offers(id, state.clock.now()).await?;
     announce_offers(&state, &offered);
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
@@ -177,19 +153,8 @@ pub(super) async fn programme_bookings(
     Path(id): Path<ProgrammeId>,
 ) -> ApiResult<axum::Json<Vec<BookingView>>> {
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
-    let allowed = match &caller {
-        Caller::User(user) => {
-            user.role == Role::Practitioner
-                && state
-                    .store
-                    .is_team_member(programme.team_id, user.id)
-                    .await?
-        }
-        Caller::StaffSystem(client) => client.scopes.contains(&StaffScope::AppointmentsRead),
-    };
-    if !allowed {
-        return Err(ApiError::Forbidden);
-    }
+    let on_team = on_team(&state, &caller, programme.team_id).await?;
+    policy::decide_work(&caller, Work::ReadRoster { on_team })?;
     let offered = state.store.settle_offers(id, state.clock.now()).await?;
     announce_offers(&state, &offered);
     let mut shown = Vec::new();
