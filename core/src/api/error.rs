@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::field_error::FieldError;
+
 /// A stable, machine-readable error class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -25,25 +27,6 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     Unavailable,
     Internal,
-}
-
-/// One problem with one field of a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct FieldError {
-    /// The field's path in the request, e.g. `scopes[1]` or `display_name`.
-    pub field: String,
-    /// What is wrong, e.g. `required`, `too_long`, `contains_nul`, `unknown_field`.
-    pub code: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code: code.into(),
-        }
-    }
 }
 
 /// `{code, message, fields}`.

@@ -25,7 +25,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{TeamId, id_type};
-use crate::api::error::FieldError;
+use crate::domain::FieldError;
 use crate::domain::text;
 
 id_type!(

@@ -1,6 +1,6 @@
 //! Field-by-field checking of nested records, collecting every problem with its path.
 
-use crate::api::error::FieldError;
+use crate::domain::FieldError;
 use crate::domain::text;
 
 /// Longest free text in one field of a plan.

@@ -24,7 +24,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ids::{PersonId, id_type};
-use crate::api::error::FieldError;
+use crate::domain::FieldError;
 use crate::domain::check::LIST_MAX;
 use crate::domain::text;
 

@@ -3,6 +3,7 @@
 pub mod appointment;
 pub mod check;
 pub mod consent;
+pub mod field_error;
 pub mod ids;
 pub mod message;
 pub mod plan;
@@ -12,6 +13,7 @@ pub mod text;
 pub mod wrap;
 
 pub use consent::{ConsentScope, CrisisPlanSection};
+pub use field_error::FieldError;
 pub use ids::{ConsentId, EmergencyAccessId, PersonId, TeamId, UserId};
 pub use role::Role;
 pub use scope::StaffScope;

@@ -6,7 +6,7 @@
 //! means it). Names also refuse bidirectional and zero-width controls, which can make one name
 //! look like another in a list of people.
 
-use crate::api::error::FieldError;
+use crate::domain::FieldError;
 
 /// Longest display name, username or team name.
 pub const NAME_MAX: usize = 120;
