@@ -22,6 +22,7 @@ pub mod appointments;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod headers;
 pub mod messages;
 pub mod paging;
 pub mod people;

@@ -231,7 +231,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
 }
 
 /// The header a staff system names its user in, for the audit log.
-pub const ON_BEHALF_OF_HEADER: &str = "x-on-behalf-of";
+pub const ON_BEHALF_OF_HEADER: &str = livingwell_core::api::headers::ON_BEHALF_OF;
 
 fn on_behalf_of(parts: &Parts) -> Result<Option<String>, ApiError> {
     let Some(value) = parts.headers.get(ON_BEHALF_OF_HEADER) else {

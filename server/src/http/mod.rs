@@ -49,7 +49,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use messages::{MessagingSettings, PushTarget, SendRate};
 
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+pub const REQUEST_ID_HEADER: HeaderName =
+    HeaderName::from_static(livingwell_core::api::headers::REQUEST_ID);
 
 /// Largest request body accepted. Plans are the largest records; this leaves ample room.
 pub const BODY_LIMIT_BYTES: usize = 256 * 1024;

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::events::{CrisisActivationData, Event, PlanCommentData, PlanVersionData};
+use livingwell_core::api::headers::{version_in_tag, version_tag};
 use livingwell_core::api::paging as page;
 use livingwell_core::api::plans::{
     ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentPage,
@@ -84,8 +85,7 @@ fn base_version(headers: &HeaderMap, in_body: Option<i32>) -> ApiResult<i32> {
             value
                 .to_str()
                 .ok()
-                .map(|v| v.trim().trim_start_matches("W/").trim_matches('"'))
-                .and_then(|v| v.parse::<i32>().ok())
+                .and_then(version_in_tag)
                 .ok_or_else(|| ApiError::invalid("if-match", "invalid"))?,
         ),
         None => None,
@@ -106,7 +106,7 @@ fn stored_as(base: i32) -> i32 {
 
 fn with_etag<T: serde::Serialize>(version: i32, status: StatusCode, body: T) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+    if let Ok(etag) = HeaderValue::from_str(&version_tag(version)) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
