@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 
+use livingwell_core::api::routes;
 use livingwell_tests::{Backend, TestServer, on_both_databases};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -299,6 +300,15 @@ async fn every_served_route_is_listed_with_how_access_is_decided(backend: Backen
             served.insert((method.to_uppercase(), path.clone()));
         }
     }
+    // The contract a client builds its paths from names the same routes.
+    let in_core: BTreeSet<(String, String)> = routes::ALL
+        .iter()
+        .map(|route| (route.method.as_str().to_owned(), route.template.to_owned()))
+        .collect();
+    assert_eq!(
+        in_core, served,
+        "core::api::routes lists what the server serves"
+    );
     let listed: BTreeSet<(String, String)> = ROUTES
         .iter()
         .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))

@@ -27,6 +27,7 @@ pub mod messages;
 pub mod paging;
 pub mod people;
 pub mod plans;
+pub mod routes;
 
 pub use error::{ErrorBody, ErrorCode, FieldError};
 

@@ -1,0 +1,260 @@
+//! Every route of the API, named once: its method and path template. A client builds its
+//! paths from here; the server is held to the same list (`tests/tests/route_policy.rs` checks
+//! it against the served OpenAPI document, where the shapes of bodies live).
+
+/// The HTTP methods the API uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// One route: a method and a path template whose `{…}` placeholders are ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Route {
+    pub method: Method,
+    pub template: &'static str,
+}
+
+impl Route {
+    const fn new(method: Method, template: &'static str) -> Self {
+        Self { method, template }
+    }
+
+    /// The path with its placeholders filled in order from `ids` (UUIDs and numbers, which
+    /// need no escaping). A placeholder with no id left stays as it is, so a missing id shows
+    /// in the path rather than vanishing.
+    pub fn path(&self, ids: &[&str]) -> String {
+        let mut path = String::with_capacity(self.template.len() + 36 * ids.len());
+        let mut ids = ids.iter();
+        let mut rest = self.template;
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}').map(|at| open + at) else {
+                break;
+            };
+            path.push_str(&rest[..open]);
+            match ids.next() {
+                Some(id) => path.push_str(id),
+                None => path.push_str(&rest[open..=close]),
+            }
+            rest = &rest[close + 1..];
+        }
+        path.push_str(rest);
+        path
+    }
+}
+
+pub const JWKS: Route = Route::new(Method::Get, "/.well-known/jwks.json");
+pub const HEALTHZ: Route = Route::new(Method::Get, "/healthz");
+pub const CLIENT_TOKEN: Route = Route::new(Method::Post, "/oauth/token");
+pub const READYZ: Route = Route::new(Method::Get, "/readyz");
+pub const GET_APPOINTMENT: Route = Route::new(Method::Get, "/v1/appointments/{id}");
+pub const UPDATE_APPOINTMENT: Route = Route::new(Method::Patch, "/v1/appointments/{id}");
+pub const CANCEL_APPOINTMENT: Route = Route::new(Method::Delete, "/v1/appointments/{id}");
+pub const ANSWER_REQUEST: Route = Route::new(Method::Post, "/v1/appointments/{id}/request-answer");
+pub const RESPOND: Route = Route::new(Method::Post, "/v1/appointments/{id}/response");
+pub const ACCEPT_INVITATION: Route = Route::new(Method::Post, "/v1/auth/accept-invitation");
+pub const LOGIN: Route = Route::new(Method::Post, "/v1/auth/login");
+pub const LOGOUT: Route = Route::new(Method::Post, "/v1/auth/logout");
+pub const CHANGE_PASSWORD: Route = Route::new(Method::Post, "/v1/auth/password");
+pub const REAUTHENTICATE: Route = Route::new(Method::Post, "/v1/auth/reauthenticate");
+pub const REFRESH_TOKENS: Route = Route::new(Method::Post, "/v1/auth/refresh");
+pub const RESET_PASSWORD: Route = Route::new(Method::Post, "/v1/auth/reset-password");
+pub const LIST_CONVERSATIONS: Route = Route::new(Method::Get, "/v1/conversations");
+pub const LIST_MESSAGES: Route = Route::new(Method::Get, "/v1/conversations/{id}/messages");
+pub const SEND_MESSAGE: Route = Route::new(Method::Post, "/v1/conversations/{id}/messages");
+pub const MARK_READ: Route = Route::new(Method::Post, "/v1/conversations/{id}/read");
+pub const DIARY: Route = Route::new(Method::Get, "/v1/diary");
+pub const EVENT_STREAM: Route = Route::new(Method::Get, "/v1/events");
+pub const INVITE: Route = Route::new(Method::Post, "/v1/invitations");
+pub const ME: Route = Route::new(Method::Get, "/v1/me");
+pub const GET_AVAILABILITY: Route = Route::new(Method::Get, "/v1/me/availability");
+pub const SET_AVAILABILITY: Route = Route::new(Method::Put, "/v1/me/availability");
+pub const REPORT_MESSAGE: Route = Route::new(Method::Post, "/v1/messages/{id}/report");
+pub const NOTIFICATIONS: Route = Route::new(Method::Get, "/v1/notifications");
+pub const CREATE_PERSON: Route = Route::new(Method::Post, "/v1/people");
+pub const GET_PERSON: Route = Route::new(Method::Get, "/v1/people/{id}");
+pub const ACCESS_LOG: Route = Route::new(Method::Get, "/v1/people/{id}/access-log");
+pub const LIST_APPOINTMENTS: Route = Route::new(Method::Get, "/v1/people/{id}/appointments");
+pub const CREATE_APPOINTMENT: Route = Route::new(Method::Post, "/v1/people/{id}/appointments");
+pub const CALENDAR_FEED: Route = Route::new(Method::Get, "/v1/people/{id}/appointments.ics");
+pub const PERSON_BOOKINGS: Route = Route::new(Method::Get, "/v1/people/{id}/bookings");
+pub const LIST_CARERS: Route = Route::new(Method::Get, "/v1/people/{id}/carers");
+pub const LINK_CARER: Route = Route::new(Method::Post, "/v1/people/{id}/carers");
+pub const LIST_CONSENTS: Route = Route::new(Method::Get, "/v1/people/{id}/consents");
+pub const GRANT_CONSENT: Route = Route::new(Method::Post, "/v1/people/{id}/consents");
+pub const REVOKE_CONSENT: Route =
+    Route::new(Method::Delete, "/v1/people/{id}/consents/{consent_id}");
+pub const GET_CRISIS_PLAN: Route = Route::new(Method::Get, "/v1/people/{id}/crisis-plan");
+pub const PRINTABLE_CRISIS_PLAN: Route =
+    Route::new(Method::Get, "/v1/people/{id}/crisis-plan.html");
+pub const ACTIVATE: Route = Route::new(Method::Post, "/v1/people/{id}/crisis-plan/activation");
+pub const DEACTIVATE: Route = Route::new(Method::Delete, "/v1/people/{id}/crisis-plan/activation");
+pub const EXCLUDE_USER: Route = Route::new(Method::Post, "/v1/people/{id}/do-not-involve");
+pub const EMERGENCY_ACCESS: Route = Route::new(Method::Post, "/v1/people/{id}/emergency-access");
+pub const GET_ENABLEMENT_PLAN: Route = Route::new(Method::Get, "/v1/people/{id}/enablement-plan");
+pub const PUT_ENABLEMENT_PLAN: Route = Route::new(Method::Put, "/v1/people/{id}/enablement-plan");
+pub const AGREE: Route = Route::new(Method::Post, "/v1/people/{id}/enablement-plan/agreement");
+pub const LIST_COMMENTS: Route =
+    Route::new(Method::Get, "/v1/people/{id}/enablement-plan/comments");
+pub const ADD_COMMENT: Route = Route::new(Method::Post, "/v1/people/{id}/enablement-plan/comments");
+pub const OUTCOME_TRAJECTORY: Route =
+    Route::new(Method::Get, "/v1/people/{id}/enablement-plan/outcomes");
+pub const ENABLEMENT_PLAN_SUMMARY: Route =
+    Route::new(Method::Get, "/v1/people/{id}/enablement-plan/summary");
+pub const ENABLEMENT_PLAN_VERSIONS: Route =
+    Route::new(Method::Get, "/v1/people/{id}/enablement-plan/versions");
+pub const ENABLEMENT_PLAN_VERSION: Route = Route::new(
+    Method::Get,
+    "/v1/people/{id}/enablement-plan/versions/{version}",
+);
+pub const INVITE_PERSON: Route = Route::new(Method::Post, "/v1/people/{id}/invitation");
+pub const ALLOCATE_PEER: Route = Route::new(Method::Put, "/v1/people/{id}/peer-allocation");
+pub const PLACE_ON_TEAM: Route = Route::new(Method::Put, "/v1/people/{id}/team");
+pub const GET_WRAP: Route = Route::new(Method::Get, "/v1/people/{id}/wrap");
+pub const PUT_WRAP: Route = Route::new(Method::Put, "/v1/people/{id}/wrap");
+pub const WRAP_SETTINGS: Route = Route::new(Method::Put, "/v1/people/{id}/wrap/settings");
+pub const LIST_PROGRAMMES: Route = Route::new(Method::Get, "/v1/programmes");
+pub const CREATE_PROGRAMME: Route = Route::new(Method::Post, "/v1/programmes");
+pub const GET_PROGRAMME: Route = Route::new(Method::Get, "/v1/programmes/{id}");
+pub const PROGRAMME_BOOKINGS: Route = Route::new(Method::Get, "/v1/programmes/{id}/bookings");
+pub const BOOK: Route = Route::new(Method::Post, "/v1/programmes/{id}/bookings");
+pub const CANCEL_BOOKING: Route =
+    Route::new(Method::Delete, "/v1/programmes/{id}/bookings/{booking_id}");
+pub const ANSWER_OFFER: Route = Route::new(
+    Method::Post,
+    "/v1/programmes/{id}/bookings/{booking_id}/offer",
+);
+pub const LIST_TEAMS: Route = Route::new(Method::Get, "/v1/teams");
+pub const CREATE_TEAM: Route = Route::new(Method::Post, "/v1/teams");
+pub const CASELOAD: Route = Route::new(Method::Get, "/v1/teams/{id}/caseload");
+pub const ADD_MEMBER: Route = Route::new(Method::Put, "/v1/teams/{id}/members/{user_id}");
+pub const REMOVE_MEMBER: Route = Route::new(Method::Delete, "/v1/teams/{id}/members/{user_id}");
+pub const CREATE_USER: Route = Route::new(Method::Post, "/v1/users");
+pub const DISABLE: Route = Route::new(Method::Post, "/v1/users/{id}/disable");
+pub const ENABLE: Route = Route::new(Method::Post, "/v1/users/{id}/enable");
+pub const MAKE_RESET_CODE: Route = Route::new(Method::Post, "/v1/users/{id}/password-reset");
+
+/// Every route, in path order.
+pub const ALL: &[Route] = &[
+    JWKS,
+    HEALTHZ,
+    CLIENT_TOKEN,
+    READYZ,
+    GET_APPOINTMENT,
+    UPDATE_APPOINTMENT,
+    CANCEL_APPOINTMENT,
+    ANSWER_REQUEST,
+    RESPOND,
+    ACCEPT_INVITATION,
+    LOGIN,
+    LOGOUT,
+    CHANGE_PASSWORD,
+    REAUTHENTICATE,
+    REFRESH_TOKENS,
+    RESET_PASSWORD,
+    LIST_CONVERSATIONS,
+    LIST_MESSAGES,
+    SEND_MESSAGE,
+    MARK_READ,
+    DIARY,
+    EVENT_STREAM,
+    INVITE,
+    ME,
+    GET_AVAILABILITY,
+    SET_AVAILABILITY,
+    REPORT_MESSAGE,
+    NOTIFICATIONS,
+    CREATE_PERSON,
+    GET_PERSON,
+    ACCESS_LOG,
+    LIST_APPOINTMENTS,
+    CREATE_APPOINTMENT,
+    CALENDAR_FEED,
+    PERSON_BOOKINGS,
+    LIST_CARERS,
+    LINK_CARER,
+    LIST_CONSENTS,
+    GRANT_CONSENT,
+    REVOKE_CONSENT,
+    GET_CRISIS_PLAN,
+    PRINTABLE_CRISIS_PLAN,
+    ACTIVATE,
+    DEACTIVATE,
+    EXCLUDE_USER,
+    EMERGENCY_ACCESS,
+    GET_ENABLEMENT_PLAN,
+    PUT_ENABLEMENT_PLAN,
+    AGREE,
+    LIST_COMMENTS,
+    ADD_COMMENT,
+    OUTCOME_TRAJECTORY,
+    ENABLEMENT_PLAN_SUMMARY,
+    ENABLEMENT_PLAN_VERSIONS,
+    ENABLEMENT_PLAN_VERSION,
+    INVITE_PERSON,
+    ALLOCATE_PEER,
+    PLACE_ON_TEAM,
+    GET_WRAP,
+    PUT_WRAP,
+    WRAP_SETTINGS,
+    LIST_PROGRAMMES,
+    CREATE_PROGRAMME,
+    GET_PROGRAMME,
+    PROGRAMME_BOOKINGS,
+    BOOK,
+    CANCEL_BOOKING,
+    ANSWER_OFFER,
+    LIST_TEAMS,
+    CREATE_TEAM,
+    CASELOAD,
+    ADD_MEMBER,
+    REMOVE_MEMBER,
+    CREATE_USER,
+    DISABLE,
+    ENABLE,
+    MAKE_RESET_CODE,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_fills_its_placeholders_in_order() {
+        assert_eq!(GET_PERSON.path(&["p1"]), "/v1/people/p1");
+        assert_eq!(
+            REVOKE_CONSENT.path(&["p1", "c2"]),
+            "/v1/people/p1/consents/c2"
+        );
+        assert_eq!(ME.path(&[]), "/v1/me");
+        assert_eq!(
+            REVOKE_CONSENT.path(&["p1"]),
+            "/v1/people/p1/consents/{consent_id}"
+        );
+    }
+
+    #[test]
+    fn each_route_is_listed_once() {
+        let unique: std::collections::BTreeSet<(&str, &str)> = ALL
+            .iter()
+            .map(|r| (r.method.as_str(), r.template))
+            .collect();
+        assert_eq!(unique.len(), ALL.len());
+    }
+}
