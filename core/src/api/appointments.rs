@@ -463,6 +463,70 @@ pub enum CalendarDetail {
     Detailed,
 }
 
+/// The query of `ListQuery`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AppointmentListQuery {
+    /// Appointments starting at or after this (default: 90 days ago).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// …and before this (default: a year after `from`; at most two years after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    /// From `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// At most this many (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+/// The query of `FeedQuery`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct CalendarFeedQuery {
+    /// Appointments starting at or after this (default: 30 days ago).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// …and before this (default: 13 months after `from`; at most two years after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    /// `discreet` (default) or `detailed`; only the person may ask for detailed titles.
+    #[cfg_attr(feature = "openapi", param(inline))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<CalendarDetail>,
+}
+
+/// The query of `DiaryQuery`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DiaryQuery {
+    /// A team's diary: everyone on its caseload (the team's practitioners, staff systems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<TeamId>,
+    /// A worker's diary; staff see their own (the default for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<UserId>,
+    /// Appointments starting at or after this (default: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<DateTime<Utc>>,
+    /// …and before this (default: a week after `from`; at most two years after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Only appointments with a request from the person waiting for an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_requests: Option<bool>,
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone};

@@ -215,6 +215,35 @@ impl Validate for SetAvailabilityRequest {
     }
 }
 
+/// The query of `ConversationQuery`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct ConversationQuery {
+    /// Every conversation about this person that the caller may see — for the person's team,
+    /// the oversight view (audited, and shown in the person's access log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<PersonId>,
+}
+
+/// The query of `MessageQuery`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct MessageQuery {
+    /// From `next_cursor` of the previous page (default: from the first message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// The older name for a cursor: only messages numbered after this. Not with `cursor`.
+    #[cfg_attr(feature = "openapi", param(minimum = 0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<i64>,
+    /// At most this many (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,10 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_core::Stream;
 use livingwell_core::api::ErrorBody;
-use livingwell_core::api::events::{EventView, NotificationPage};
+use livingwell_core::api::events::{
+    EventStreamQuery, EventView, NotificationPage, NotificationQuery,
+};
 use livingwell_core::api::paging as page;
-use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -53,13 +54,6 @@ fn sse_event(record: &EventRecord) -> Event {
         .unwrap_or_else(|_| Event::default().comment("unserialisable event"))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct StreamQuery {
-    /// Resume after this event id (same as the `Last-Event-ID` header, which wins).
-    after: Option<i64>,
-}
-
 const REPLAY_PAGE: i64 = 200;
 
 /// Server-Sent Events for the caller: every event after `Last-Event-ID` (or `after`) from
@@ -67,7 +61,7 @@ const REPLAY_PAGE: i64 = 200;
 /// resumes without gaps. The stream ends when the session ends or the access token expires;
 /// reconnect with a current token.
 #[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
-    params(StreamQuery),
+    params(EventStreamQuery),
     responses((status = 200, description = "An event stream", content_type = "text/event-stream"),
               (status = 401, body = ErrorBody)))]
 async fn event_stream(
@@ -77,7 +71,7 @@ async fn event_stream(
         token_lapses_at,
     }: StreamingUser,
     headers: HeaderMap,
-    Query(query): Query<StreamQuery>,
+    Query(query): Query<EventStreamQuery>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let resume_after = match headers.get("last-event-id") {
         Some(value) => Some(
@@ -177,16 +171,6 @@ async fn session_is_live(store: &dyn Store, user: &CallerUser) -> bool {
         store.session_user(user.session_id, user.id).await,
         Ok(Some(_))
     )
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct NotificationQuery {
-    /// From `next_cursor` of the previous page (default: from the first).
-    cursor: Option<String>,
-    /// At most this many (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
 }
 
 /// The caller's stored notifications, oldest first, after a cursor.

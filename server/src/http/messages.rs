@@ -36,9 +36,9 @@ use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use livingwell_core::api::events::{Event, EventKind, MessageReportData};
 use livingwell_core::api::messages::{
-    AvailabilityView, ConversationList, ConversationRole, ConversationView, MarkReadRequest,
-    MessagePage, MessageReportView, MessageView, ReadStateView, ReportMessageRequest,
-    SendMessageRequest, SetAvailabilityRequest,
+    AvailabilityView, ConversationList, ConversationQuery, ConversationRole, ConversationView,
+    MarkReadRequest, MessagePage, MessageQuery, MessageReportView, MessageView, ReadStateView,
+    ReportMessageRequest, SendMessageRequest, SetAvailabilityRequest,
 };
 use livingwell_core::api::paging as page;
 use livingwell_core::api::{ErrorBody, FieldError};
@@ -47,7 +47,6 @@ use livingwell_core::domain::message::{
     MessageState, OutOfHoursNotice, notice_quiet_since,
 };
 use livingwell_core::domain::{PersonId, Role, UserId};
-use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -77,14 +76,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mark_read))
         .routes(routes!(report_message))
         .routes(routes!(get_availability, set_availability))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ConversationQuery {
-    /// Every conversation about this person that the caller may see — for the person's team,
-    /// the oversight view (audited, and shown in the person's access log).
-    person_id: Option<PersonId>,
 }
 
 /// The caller's conversations, newest activity first, with unread counts.
@@ -255,19 +246,6 @@ async fn participants(state: &AppState, context: &ConversationContext) -> ApiRes
         .store
         .conversation_participants(&context.conversation)
         .await?)
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct MessageQuery {
-    /// From `next_cursor` of the previous page (default: from the first message).
-    cursor: Option<String>,
-    /// The older name for a cursor: only messages numbered after this. Not with `cursor`.
-    #[param(minimum = 0)]
-    after_seq: Option<i64>,
-    /// At most this many (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
 }
 
 /// Messages in a conversation, oldest first, after a number. Fetching them marks them

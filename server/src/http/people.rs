@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use chrono::{Duration, SubsecRound};
 use livingwell_core::api::paging as page;
 use livingwell_core::api::people::{
-    AccessLogEntry, AccessLogPage, CarerLinkView, ConsentView, CreatePersonRequest,
+    AccessLogEntry, AccessLogPage, AccessLogQuery, CarerLinkView, ConsentView, CreatePersonRequest,
     EMERGENCY_ACCESS_DEFAULT_MINUTES, EmergencyAccessRequest, EmergencyAccessView,
     ExcludeUserRequest, GrantConsentRequest, LinkCarerRequest, PeerAllocationRequest, PersonView,
     PlaceOnTeamRequest,
@@ -14,7 +14,6 @@ use livingwell_core::api::people::{
 use livingwell_core::api::{ErrorBody, Validate};
 use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role};
-use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -373,16 +372,6 @@ async fn emergency_access(
             expires_at: grant.expires_at,
         }),
     ))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct AccessLogQuery {
-    /// From `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// At most this many entries (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
 }
 
 /// Who has seen or changed the person's record, newest first.

@@ -16,14 +16,14 @@ use livingwell_core::api::headers::{version_in_tag, version_tag};
 use livingwell_core::api::paging as page;
 use livingwell_core::api::plans::{
     ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentPage,
-    CommentRequest, CommentView, CrisisPlanView, DomainTrajectory, EnablementPlanSummaryView,
-    EnablementPlanView, PutEnablementPlanRequest, PutWrapRequest, RatingPoint, TrajectoryView,
-    VersionPage, VersionSummary, WrapSettingsRequest, WrapView,
+    CommentQuery, CommentRequest, CommentView, CrisisPlanView, DomainTrajectory,
+    EnablementPlanSummaryView, EnablementPlanView, PutEnablementPlanRequest, PutWrapRequest,
+    RatingPoint, TrajectoryView, VersionPage, VersionQuery, VersionSummary, WrapSettingsRequest,
+    WrapView,
 };
 use livingwell_core::domain::plan::{EnablementPlan, PlanSection};
 use livingwell_core::domain::wrap::Wrap;
 use livingwell_core::domain::{ConsentScope, CrisisPlanSection, PersonId, UserId};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -277,24 +277,15 @@ async fn put_enablement_plan(
     Ok(with_etag(record.version, StatusCode::OK, view))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct HistoryQuery {
-    /// From `next_cursor` of the previous page.
-    cursor: Option<String>,
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-}
-
 /// Every version, newest first, with its author.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/versions", tag = "plans",
-    security(("bearer" = [])), params(("id" = PersonId, Path), HistoryQuery),
+    security(("bearer" = [])), params(("id" = PersonId, Path), VersionQuery),
     responses((status = 200, body = VersionPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn enablement_plan_versions(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
-    Query(query): Query<HistoryQuery>,
+    Query(query): Query<VersionQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<VersionPage>> {
     let person = access.person;
@@ -338,15 +329,6 @@ async fn enablement_plan_version(
         .ok_or(ApiError::NotFound)?;
     let view = plan_view(&state, &record).await?;
     Ok(with_etag(record.version, StatusCode::OK, view))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct CommentQuery {
-    /// From `next_cursor` of the previous page.
-    cursor: Option<String>,
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
 }
 
 fn comment_view(

@@ -6,9 +6,10 @@ use axum::http::StatusCode;
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::auth::UserView;
 use livingwell_core::api::paging as page;
-use livingwell_core::api::people::{CaseloadView, CreateTeamRequest, CreateUserRequest, TeamView};
+use livingwell_core::api::people::{
+    CaseloadQuery, CaseloadView, CreateTeamRequest, CreateUserRequest, TeamView,
+};
 use livingwell_core::domain::{PersonId, TeamId, UserId};
-use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -62,16 +63,6 @@ async fn create_team(
     };
     state.store.create_team(&team, state.clock.now()).await?;
     Ok((StatusCode::CREATED, axum::Json(team_view(&team))))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct CaseloadQuery {
-    /// From `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// At most this many people (default 100).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
 }
 
 /// The team's caseload: for the team's practitioners and staff systems with `people:read`.

@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 
 use axum::extract::{OriginalUri, State};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use livingwell_core::api::ErrorBody;
-use livingwell_core::api::appointments::AppointmentPage;
+use livingwell_core::api::appointments::{AppointmentPage, DiaryQuery};
 use livingwell_core::api::paging as page;
-use livingwell_core::domain::{PersonId, TeamId, UserId};
-use serde::Deserialize;
+use livingwell_core::domain::{PersonId, UserId};
 
 use super::views::appointment_views;
 use super::window::{next_cursor, window};
@@ -29,24 +28,6 @@ pub(super) enum Visibility {
     /// Those this worker takes part in (an allocated peer worker).
     TakingPart(UserId),
     Hidden,
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct DiaryQuery {
-    /// A team's diary: everyone on its caseload (the team's practitioners, staff systems).
-    team_id: Option<TeamId>,
-    /// A worker's diary; staff see their own (the default for them).
-    worker_id: Option<UserId>,
-    /// Appointments starting at or after this (default: now).
-    from: Option<DateTime<Utc>>,
-    /// …and before this (default: a week after `from`; at most two years after it).
-    to: Option<DateTime<Utc>>,
-    cursor: Option<String>,
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    /// Only appointments with a request from the person waiting for an answer.
-    pending_requests: Option<bool>,
 }
 
 /// Staff and staff systems: a team's or a worker's diary. Each person's appointments appear

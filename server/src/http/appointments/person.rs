@@ -3,21 +3,21 @@
 use axum::extract::{OriginalUri, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{
-    AppointmentPage, AppointmentView, CalendarDetail, CreateAppointmentRequest,
+    AppointmentListQuery, AppointmentPage, AppointmentView, CalendarDetail, CalendarFeedQuery,
+    CreateAppointmentRequest,
 };
 use livingwell_core::api::events::AppointmentChange;
 use livingwell_core::api::paging as page;
 use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{AppointmentId, AppointmentKind, AppointmentStatus};
-use serde::Deserialize;
 
 use super::calendar;
 use super::notify::person_told;
 use super::views::appointment_views;
-use super::window::{ListQuery, next_cursor, stored, window};
+use super::window::{next_cursor, stored, window};
 use super::{FEED_MAX, check_location, check_workers, worker_filter};
 use crate::http::AppState;
 use crate::http::access::Authorized;
@@ -30,13 +30,13 @@ use crate::store::appointments::AppointmentRecord;
 /// A person's appointments in start order: the person, their team, a carer with the
 /// `appointments` consent, their peer worker (only those they take part in), or a staff system.
 #[utoipa::path(get, path = "/v1/people/{id}/appointments", tag = "appointments",
-    security(("bearer" = [])), params(("id" = PersonId, Path), ListQuery),
+    security(("bearer" = [])), params(("id" = PersonId, Path), AppointmentListQuery),
     responses((status = 200, body = AppointmentPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(super) async fn list_appointments(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Read>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<AppointmentListQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<AppointmentPage>> {
     let person = access.person;
@@ -119,28 +119,16 @@ pub(super) fn one<T>(views: Vec<T>) -> ApiResult<T> {
         .ok_or(ApiError::Internal("empty view"))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct FeedQuery {
-    /// Appointments starting at or after this (default: 30 days ago).
-    from: Option<DateTime<Utc>>,
-    /// …and before this (default: 13 months after `from`; at most two years after it).
-    to: Option<DateTime<Utc>>,
-    /// `discreet` (default) or `detailed`; only the person may ask for detailed titles.
-    #[param(inline)]
-    detail: Option<CalendarDetail>,
-}
-
 /// The person's appointments as an iCalendar (RFC 5545) feed: times in UTC, stable UIDs,
 /// cancellations as `STATUS:CANCELLED`, discreet titles unless the person asks otherwise.
 #[utoipa::path(get, path = "/v1/people/{id}/appointments.ics", tag = "appointments",
-    security(("bearer" = [])), params(("id" = PersonId, Path), FeedQuery),
+    security(("bearer" = [])), params(("id" = PersonId, Path), CalendarFeedQuery),
     responses((status = 200, description = "An iCalendar feed", content_type = "text/calendar", body = String),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn calendar_feed(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Read>,
-    Query(query): Query<FeedQuery>,
+    Query(query): Query<CalendarFeedQuery>,
 ) -> ApiResult<Response> {
     let person = access.person;
     let detail = query.detail.unwrap_or_default();

@@ -5,26 +5,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, TimeZone, Utc};
 use livingwell_core::api::FieldError;
 use livingwell_core::domain::appointment::AppointmentId;
-use serde::Deserialize;
 
 use super::WINDOW_MAX_DAYS;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::paging;
 use crate::store::appointments::{AppointmentRecord, Window};
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct ListQuery {
-    /// Appointments starting at or after this (default: 90 days ago).
-    pub(super) from: Option<DateTime<Utc>>,
-    /// …and before this (default: a year after `from`; at most two years after it).
-    pub(super) to: Option<DateTime<Utc>>,
-    /// From `next_cursor` of the previous page.
-    pub(super) cursor: Option<String>,
-    /// At most this many (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub(super) limit: Option<i64>,
-}
 
 /// The earliest and latest instants a window may name; outside them a date is a mistake.
 pub(super) fn plausible(at: DateTime<Utc>) -> bool {
