@@ -19,9 +19,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::RequestId;
 use crate::auth::Caller;
-use crate::policy::{
-    self, Action, ActionKind, Denial, Grounds, Relationship, Resource, ResourceKind,
-};
+use crate::policy::{self, Action, ActionKind, Grounds, Relationship, Resource, ResourceKind};
 use crate::store::NewAuditEntry;
 
 /// Permission to act on one person's record, for this request only.
@@ -110,8 +108,7 @@ pub async fn authorize(
             relationship,
             at: now,
         }),
-        Err(Denial::NotFound) => Err(ApiError::NotFound),
-        Err(Denial::Forbidden) => Err(ApiError::Forbidden),
+        Err(denial) => Err(denial.into()),
     }
 }
 

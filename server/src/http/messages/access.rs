@@ -27,7 +27,7 @@ use crate::auth::{Caller, CallerUser};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppUser, Path, RequestId};
-use crate::policy::{self, Action, ActionKind, Denial, Grounds, Resource};
+use crate::policy::{self, Action, ActionKind, Grounds, Resource};
 use crate::store::NewAuditEntry;
 use crate::store::messages::{ConversationContext, ConversationRecord, MessageRecord};
 
@@ -159,7 +159,6 @@ pub(super) async fn open_conversation(
             grounds,
             role,
         }),
-        Err(Denial::NotFound) => Err(ApiError::NotFound),
-        Err(Denial::Forbidden) => Err(ApiError::Forbidden),
+        Err(denial) => Err(denial.into()),
     }
 }
