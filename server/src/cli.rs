@@ -22,6 +22,7 @@ use crate::auth::sealing::{self, KeyEncryptionKey};
 use crate::clock::Clock;
 use crate::demo;
 use crate::http::{self, AppState, Settings};
+use crate::service::messaging::{MessagingSettings, PushTarget};
 use crate::store::{self, Store, UserRecord};
 
 /// The embedded default: a SQLite file beside where the server runs.
@@ -292,14 +293,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     key_encryption_key,
                     key_reload_interval: Duration::from_secs(key_reload_interval_secs),
                     outcome_labels,
-                    messaging: http::MessagingSettings {
+                    messaging: MessagingSettings {
                         crisis_lines: if crisis_lines.is_empty() {
                             livingwell_core::domain::message::default_crisis_lines()
                         } else {
                             crisis_lines
                         },
-                        push: push_webhook.map_or(http::PushTarget::Log, http::PushTarget::Webhook),
-                        ..http::MessagingSettings::default()
+                        push: push_webhook.map_or(PushTarget::Log, PushTarget::Webhook),
+                        ..MessagingSettings::default()
                     },
                     ..Settings::default()
                 },
