@@ -531,7 +531,6 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(store, &settings).await?;
     let shutdown = state.shutdown.clone();
-    tokio::spawn(pass_on_lapsed_offers(state.clone()));
     let checkpoints = checkpoints.map(|writer| {
         let writer = Arc::new(writer);
         let periodic = tokio::spawn(writer.clone().run(shutdown.clone()));
@@ -573,21 +572,6 @@ pub async fn serve(
         }
     }
     Ok(())
-}
-
-/// Offers of a freed workshop place last a limited time; once a minute, lapsed ones pass to the
-/// next person waiting (and they are told), even if nobody touches the programme.
-async fn pass_on_lapsed_offers(state: AppState) {
-    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            () = state.shutdown.cancelled() => return,
-            _ = every_minute.tick() => {}
-        }
-        if let Err(error) = http::appointments::settle_lapsed_offers(&state).await {
-            tracing::warn!(%error, "passing on lapsed waitlist offers failed; retrying in a minute");
-        }
-    }
 }
 
 async fn shutdown_signal() {

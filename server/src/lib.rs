@@ -2,8 +2,8 @@
 //!
 //! Layers, top to bottom: [`http`] (routes, extractors, the error mapping) → [`policy`] (the
 //! one place access is decided) and [`audit`] (the tamper-evident log) → [`service`] (the
-//! message writer and push notifications, one service per domain) → [`store`] (one trait, a
-//! Postgres and a SQLite implementation). [`auth`] holds sign-in and tokens; [`clock`] is
+//! background jobs, the message writer and push notifications, one service per domain) →
+//! [`store`] (one trait, a Postgres and a SQLite implementation). [`auth`] holds sign-in and tokens; [`clock`] is
 //! the one "now" every time rule reads; [`cli`] and [`demo`] are what the `livingwell` binary
 //! runs.
 

@@ -8,4 +8,5 @@
 //! Every service and its background tasks are started once, by `AppState::new`, and its
 //! periodic jobs end when the application's shutdown token is cancelled.
 
+pub mod appointments;
 pub mod messaging;
