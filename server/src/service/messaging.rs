@@ -27,10 +27,9 @@ use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use livingwell_core::api::events::EventKind;
 use livingwell_core::domain::UserId;
 use livingwell_core::domain::message::{CrisisLine, default_crisis_lines};
-
-use livingwell_core::api::events::EventKind;
 
 use self::push::{LogNotifier, Notifier, Push, WebhookNotifier};
 use self::queue::{SendQueue, SendUnavailableError};
