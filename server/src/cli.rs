@@ -22,6 +22,7 @@ use crate::auth::sealing::{self, KeyEncryptionKey};
 use crate::clock::Clock;
 use crate::demo;
 use crate::http::{self, AppState, Settings};
+use crate::service::messaging::{MessagingSettings, PushTarget};
 use crate::store::{self, Store, UserRecord};
 
 /// The embedded default: a SQLite file beside where the server runs.
@@ -292,14 +293,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     key_encryption_key,
                     key_reload_interval: Duration::from_secs(key_reload_interval_secs),
                     outcome_labels,
-                    messaging: http::MessagingSettings {
+                    messaging: MessagingSettings {
                         crisis_lines: if crisis_lines.is_empty() {
                             livingwell_core::domain::message::default_crisis_lines()
                         } else {
                             crisis_lines
                         },
-                        push: push_webhook.map_or(http::PushTarget::Log, http::PushTarget::Webhook),
-                        ..http::MessagingSettings::default()
+                        push: push_webhook.map_or(PushTarget::Log, PushTarget::Webhook),
+                        ..MessagingSettings::default()
                     },
                     ..Settings::default()
                 },
@@ -530,7 +531,6 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(store, &settings).await?;
     let shutdown = state.shutdown.clone();
-    tokio::spawn(pass_on_lapsed_offers(state.clone()));
     let checkpoints = checkpoints.map(|writer| {
         let writer = Arc::new(writer);
         let periodic = tokio::spawn(writer.clone().run(shutdown.clone()));
@@ -572,21 +572,6 @@ pub async fn serve(
         }
     }
     Ok(())
-}
-
-/// Offers of a freed workshop place last a limited time; once a minute, lapsed ones pass to the
-/// next person waiting (and they are told), even if nobody touches the programme.
-async fn pass_on_lapsed_offers(state: AppState) {
-    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
-    loop {
-        tokio::select! {
-            () = state.shutdown.cancelled() => return,
-            _ = every_minute.tick() => {}
-        }
-        if let Err(error) = http::appointments::settle_lapsed_offers(&state).await {
-            tracing::warn!(%error, "passing on lapsed waitlist offers failed; retrying in a minute");
-        }
-    }
 }
 
 async fn shutdown_signal() {

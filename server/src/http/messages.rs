@@ -7,7 +7,8 @@
 //!   client id reused for other text or another conversation is 409: it cannot be a retry.
 //! - **Gap-free order** per conversation, also across server processes.
 //! - **Durable before acknowledged**, with commits shared: sends are group-committed by one
-//!   writer per process ([`queue`]), so a busy conversation does not queue for one fsync each.
+//!   writer per process ([`crate::service::messaging`]), so a busy conversation does not queue
+//!   for one fsync each.
 //! - **Access** is decided from the database on every request and audited before anything is
 //!   served; the team's oversight reads are in the person's access log.
 //! - **Real time, never lost.** A stored message is announced by a `message_created` event to
@@ -15,7 +16,7 @@
 //!   LISTEN/NOTIFY), and read and delivery receipts and reports likewise; each event is stored
 //!   in the transaction of what it announces, and live streams are told after the commit.
 //!   Events carry ids and numbers, never text: a device fetches messages here, where policy and
-//!   audit apply. Pushes carry no content either ([`push`]).
+//!   audit apply. Pushes carry no content either ([`crate::service::messaging::push`]).
 //! - **Out of hours.** A person's message to a peer worker who is outside their hours or away
 //!   is followed, in the same transaction, by an automatic notice with the deployment's crisis
 //!   lines and a pointer to the person's own crisis plan — at most once per 12 hours per
@@ -28,13 +29,10 @@
 //! - **No health data in logs or errors.** Bodies are never logged; errors are fixed sentences.
 
 mod access;
-pub mod push;
-mod queue;
-mod settings;
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
-use livingwell_core::api::events::{Event, EventKind, MessageReportData};
+use livingwell_core::api::events::{Event, MessageReportData};
 use livingwell_core::api::messages::{
     AvailabilityView, ConversationList, ConversationQuery, ConversationRole, ConversationView,
     MarkReadRequest, MessagePage, MessageQuery, MessageReportView, MessageView, ReadStateView,
@@ -51,8 +49,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use self::access::{AuthorizedConversation, AuthorizedMessage, OpenConversation};
-use self::push::Push;
-pub use self::settings::{Messaging, MessagingSettings, PushTarget, SendRate};
 use super::AppState;
 use super::access::{authorize, record_unscoped};
 use super::error::{ApiError, ApiResult};
@@ -358,12 +354,11 @@ async fn send_message(
     // Everyone taking part hears of it, the sender included: their other devices show it.
     let participants = participants(&state, &open.context).await?;
     let audience = Audience {
-        recipients: participants.clone(),
+        recipients: participants,
         person_id: event_person(&open),
     };
     let outcome = state
         .messaging
-        .sends(&state)
         .send(NewSend {
             message,
             notice,
@@ -373,18 +368,6 @@ async fn send_message(
         .map_err(|_| ApiError::Unavailable)?;
     match outcome {
         SendOutcome::Created { message, .. } => {
-            state.messaging.push(
-                participants
-                    .iter()
-                    .filter(|p| **p != user.id)
-                    .map(|recipient| Push {
-                        event: EventKind::MessageCreated,
-                        recipient_id: *recipient,
-                        conversation_id: id,
-                        message_id: message.id,
-                    })
-                    .collect(),
-            );
             Ok((StatusCode::CREATED, axum::Json(message_view(&message, &[]))))
         }
         SendOutcome::Existing(existing) => {
@@ -419,7 +402,7 @@ fn out_of_hours_notice(
     let notice = OutOfHoursNotice::for_message(
         &worker_availability(&open.context),
         state.clock.now(),
-        &state.messaging.crisis_lines,
+        state.messaging.crisis_lines(),
         conversation.person_id,
     )?;
     Some(NoticeRequest {

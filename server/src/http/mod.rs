@@ -44,10 +44,12 @@ use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
 use crate::auth::tokens::TokenKeys;
 use crate::clock::Clock;
 use crate::events::EventHub;
+use crate::service::appointments::Appointments;
+use crate::service::messaging::Messaging;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
-pub use messages::{MessagingSettings, PushTarget, SendRate};
+pub use crate::service::messaging::{MessagingSettings, PushTarget, SendRate};
 
 pub const REQUEST_ID_HEADER: HeaderName =
     HeaderName::from_static(livingwell_core::api::headers::REQUEST_ID);
@@ -103,14 +105,18 @@ pub struct AppState {
     pub outcome_labels: Arc<BTreeMap<String, String>>,
     /// A hash checked when the username is unknown, so the answer takes as long as a real one.
     pub dummy_password_hash: Arc<str>,
-    pub messaging: Arc<messages::Messaging>,
+    /// Workshop offers: telling of them, passing on lapsed ones (a periodic job).
+    pub appointments: Appointments,
+    /// The send writer, push notifications, the send rate and crisis lines.
+    pub messaging: Arc<Messaging>,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
 
 impl AppState {
-    /// Opens the signing keys (and keeps reloading them), starts the audit writer. Migrations
-    /// must have run.
+    /// Opens the signing keys (and keeps reloading them), starts the audit writer and the
+    /// services with their background tasks (the send writer, passing on lapsed offers), all
+    /// ending with `shutdown` or when the state is dropped. Migrations must have run.
     pub async fn new(store: Arc<dyn Store>, settings: &Settings) -> anyhow::Result<Self> {
         let key_ring = KeyRing::open(
             store.clone(),
@@ -127,9 +133,17 @@ impl AppState {
                 .reload_every(settings.key_reload_interval, shutdown.clone()),
         );
         let dummy = crate::auth::passwords::hash(uuid::Uuid::new_v4().to_string()).await?;
+        let events = EventHub::start(store.clone()).await?;
+        let messaging = Messaging::start(&settings.messaging, store.clone(), events.clone())?;
+        let appointments = Appointments::start(
+            store.clone(),
+            events.clone(),
+            settings.clock.clone(),
+            shutdown.clone(),
+        );
         Ok(Self {
             audit: AuditLog::start(store.clone()),
-            events: EventHub::start(store.clone()).await?,
+            events,
             shutdown,
             outcome_labels: Arc::new(settings.outcome_labels.clone()),
             store,
@@ -137,7 +151,8 @@ impl AppState {
             key_ring,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             dummy_password_hash: dummy.into(),
-            messaging: Arc::new(messages::Messaging::new(&settings.messaging)?),
+            appointments,
+            messaging: Arc::new(messaging),
             clock: settings.clock.clone(),
         })
     }

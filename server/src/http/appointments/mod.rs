@@ -16,7 +16,8 @@
 //! carry ids only.
 //!
 //! Offers that lapse are passed on when the programme is next touched (a booking, a read of the
-//! programme, a list of programmes or of a person's bookings); see [`settle_lapsed_offers`].
+//! programme, a list of programmes or of a person's bookings) and once a minute regardless; see
+//! [`crate::service::appointments`].
 
 mod by_id;
 mod calendar;
@@ -44,8 +45,6 @@ use super::extract::{Path, RequestId};
 use crate::auth::Caller;
 use crate::policy::{Action, ActionKind, Grounds, Resource};
 use crate::store::appointments::AppointmentRecord;
-
-pub use notify::settle_lapsed_offers;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -79,8 +78,6 @@ const WINDOW_MAX_DAYS: i64 = 731;
 const FEED_MAX: usize = 2_000;
 /// Most bookings listed for one person.
 const BOOKINGS_MAX: i64 = 200;
-/// Most programmes settled in one pass over lapsed offers.
-const SETTLE_BATCH: i64 = 20;
 
 // ---------------------------------------------------------------------------------------------
 // Access helpers

@@ -17,7 +17,6 @@ use livingwell_core::domain::appointment::{
 use livingwell_core::domain::{PersonId, TeamId};
 use serde::Deserialize;
 
-use super::notify::{announce_offers, settle_lapsed_offers};
 use super::person::non_blank;
 use super::views::{booking_view, programme_view};
 use super::window::stored;
@@ -57,7 +56,7 @@ pub(super) async fn list_programmes(
     policy::decide_work(&caller, Work::SeeProgrammes)?;
     let limit = paging::limit(query.limit, page::PROGRAMMES)?;
     let after: Option<ProgrammeId> = paging::cursor(query.cursor.as_deref())?;
-    settle_lapsed_offers(&state).await?;
+    state.appointments.settle_lapsed_offers().await?;
     let records = state.store.programmes(query.team_id, after, limit).await?;
     let mut programmes = Vec::with_capacity(records.len());
     for record in &records {
@@ -136,7 +135,7 @@ pub(super) async fn get_programme(
 ) -> ApiResult<axum::Json<ProgrammeView>> {
     policy::decide_work(&caller, Work::SeeProgrammes)?;
     let offered = state.store.settle_offers(id, state.clock.now()).await?;
-    announce_offers(&state, &offered);
+    state.appointments.announce_offers(&offered);
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(programme_view(&state, &programme).await?))
 }
@@ -156,7 +155,7 @@ pub(super) async fn programme_bookings(
     let on_team = on_team(&state, &caller, programme.team_id).await?;
     policy::decide_work(&caller, Work::ReadRoster { on_team })?;
     let offered = state.store.settle_offers(id, state.clock.now()).await?;
-    announce_offers(&state, &offered);
+    state.appointments.announce_offers(&offered);
     let mut shown = Vec::new();
     let mut seen: HashMap<PersonId, bool> = HashMap::new();
     for booking in state.store.programme_bookings(id).await? {
@@ -233,7 +232,7 @@ pub(super) async fn book(
         })
         .await?
         .ok_or(ApiError::NotFound)?;
-    announce_offers(&state, &change.offered);
+    state.appointments.announce_offers(&change.offered);
     let status = if change.changed {
         StatusCode::CREATED
     } else {
@@ -303,7 +302,7 @@ pub(super) async fn cancel_booking(
         .cancel_booking(id, booking, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
-    announce_offers(&state, &change.offered);
+    state.appointments.announce_offers(&change.offered);
     Ok(axum::Json(booking_view(&change.booking)))
 }
 
@@ -326,7 +325,7 @@ pub(super) async fn answer_offer(
         .answer_offer(id, booking, request.decision, state.clock.now())
         .await?
         .ok_or(ApiError::NotFound)?;
-    announce_offers(&state, &change.offered);
+    state.appointments.announce_offers(&change.offered);
     if !change.changed {
         let code = if change.booking.status == BookingStatus::OfferExpired {
             "offer_expired"
@@ -352,7 +351,7 @@ pub(super) async fn person_bookings(
         // A peer worker sees only sessions they take part in; bookings name no workers.
         return Ok(axum::Json(Vec::new()));
     }
-    settle_lapsed_offers(&state).await?;
+    state.appointments.settle_lapsed_offers().await?;
     let bookings = state.store.person_bookings(person, BOOKINGS_MAX).await?;
     Ok(axum::Json(bookings.iter().map(booking_view).collect()))
 }

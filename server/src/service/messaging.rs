@@ -1,5 +1,14 @@
-//! A deployment's messaging settings, and what the handlers build from them.
+//! Messaging's service: the process's send writer, push notifications, the per-sender send
+//! rate and the deployment's messaging settings.
 //!
+//! Guarantees:
+//! - **One writer per process**, started with the service (by `AppState::new`, never lazily):
+//!   sends are group-committed ([`queue`]), each durable with its `message_created` events
+//!   before its sender is answered; live streams are told after the commit.
+//! - **Pushes only for what is stored, and ids only.** A push goes to every other participant
+//!   once a send is stored for the first time — never for a repeat — in the background, so it
+//!   never holds up or fails a send; failures are logged by kind, never with content
+//!   ([`push`]).
 //! - **Crisis lines** appear in every out-of-hours notice; a UK default stands until the
 //!   deployment names its own (`serve --crisis-line`).
 //! - **Send rate** per sender is a token bucket (governor): a burst — a phone's outbox emptying
@@ -9,18 +18,24 @@
 //! Working hours are read against the application's one [`crate::clock::Clock`], so tests set
 //! "23:00 in London" rather than depend on when the suite runs.
 
+pub mod push;
+pub mod queue;
+
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use livingwell_core::api::events::EventKind;
 use livingwell_core::domain::UserId;
 use livingwell_core::domain::message::{CrisisLine, default_crisis_lines};
 
-use super::push::{LogNotifier, Notifier, Push, WebhookNotifier};
-use super::queue::SendQueue;
-use crate::http::AppState;
+use self::push::{LogNotifier, Notifier, Push, WebhookNotifier};
+use self::queue::{SendQueue, SendUnavailableError};
+use crate::events::EventHub;
+use crate::store::Store;
+use crate::store::messages::{NewSend, SendOutcome};
 
 /// How many messages one sender may send: a burst, then one per `replenish_every`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,20 +94,24 @@ impl Default for MessagingSettings {
 /// Above this many remembered senders, those with full buckets are forgotten.
 const FORGET_ABOVE_SENDERS: usize = 10_000;
 
-/// Messaging's share of the application state.
+/// The messaging service: one per application state.
 #[derive(Debug)]
 pub struct Messaging {
-    pub(super) crisis_lines: Vec<CrisisLine>,
+    crisis_lines: Vec<CrisisLine>,
     senders: DefaultKeyedRateLimiter<UserId>,
     rate_clock: DefaultClock,
     notifier: Arc<dyn Notifier>,
-    /// Started with the first send (it needs the store and the event hub of the state that
-    /// holds this).
-    sends: OnceLock<SendQueue>,
+    /// The process's send writer (group commit).
+    sends: SendQueue,
 }
 
 impl Messaging {
-    pub fn new(settings: &MessagingSettings) -> anyhow::Result<Self> {
+    /// The service, with its send writer running; the writer ends when the service is dropped.
+    pub fn start(
+        settings: &MessagingSettings,
+        store: Arc<dyn Store>,
+        events: EventHub,
+    ) -> anyhow::Result<Self> {
         let notifier: Arc<dyn Notifier> = match &settings.push {
             PushTarget::Log => Arc::new(LogNotifier),
             PushTarget::Webhook(url) => {
@@ -109,12 +128,17 @@ impl Messaging {
             senders: RateLimiter::keyed(quota),
             rate_clock: DefaultClock::default(),
             notifier,
-            sends: OnceLock::new(),
+            sends: SendQueue::start(store, events),
         })
     }
 
+    /// The crisis lines every out-of-hours notice names.
+    pub fn crisis_lines(&self) -> &[CrisisLine] {
+        &self.crisis_lines
+    }
+
     /// Counts one send; `Err(wait)` when the sender must wait before the next.
-    pub(super) fn check_send(&self, sender: UserId) -> Result<(), Duration> {
+    pub fn check_send(&self, sender: UserId) -> Result<(), Duration> {
         if self.senders.len() > FORGET_ABOVE_SENDERS {
             self.senders.retain_recent();
         }
@@ -124,14 +148,31 @@ impl Messaging {
             .map_err(|not_until| not_until.wait_time_from(now))
     }
 
-    /// The process's send writer (group commit).
-    pub(super) fn sends(&self, state: &AppState) -> &SendQueue {
-        self.sends
-            .get_or_init(|| SendQueue::start(state.store.clone(), state.events.clone()))
+    /// Stores the send durably with its events (or finds the message it repeats), then tells
+    /// live streams; a message stored now is pushed to every participant but its sender.
+    pub async fn send(&self, send: NewSend) -> Result<SendOutcome, SendUnavailableError> {
+        let sender = send.message.sender_id;
+        let recipients = send.audience.recipients.clone();
+        let outcome = self.sends.send(send).await?;
+        if let SendOutcome::Created { message, .. } = &outcome {
+            self.push(
+                recipients
+                    .iter()
+                    .filter(|recipient| **recipient != sender)
+                    .map(|recipient| Push {
+                        event: EventKind::MessageCreated,
+                        recipient_id: *recipient,
+                        conversation_id: message.conversation_id,
+                        message_id: message.id,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(outcome)
     }
 
     /// Delivers pushes in the background; failures are logged by kind, never with content.
-    pub(super) fn push(&self, pushes: Vec<Push>) {
+    fn push(&self, pushes: Vec<Push>) {
         if pushes.is_empty() {
             return;
         }
