@@ -16,11 +16,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use livingwell_core::api::events::{
+    AppointmentChange, AppointmentChangeData, AppointmentRequestData, Event,
+};
+use livingwell_core::domain::appointment::RequestKind;
+
+use livingwell_core::domain::appointment::ProgrammeId;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::events::EventHub;
-use crate::store::appointments::BookingRecord;
+use crate::store::appointments::{AppointmentRecord, BookingRecord};
+use crate::store::events::{Audience, NewEvent};
 use crate::store::{Store, StoreResult};
 
 /// Most programmes settled in one pass over lapsed offers.
@@ -61,6 +69,42 @@ impl Appointments {
         }
     }
 
+    /// The events telling the person (through their app account, if they have one) that an
+    /// appointment changed; stored with the change, so they are told exactly when it is.
+    pub async fn person_told(
+        &self,
+        record: &AppointmentRecord,
+        change: AppointmentChange,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<NewEvent>> {
+        let person = Audience {
+            recipients: self
+                .store
+                .account_of_person(record.person_id)
+                .await?
+                .into_iter()
+                .collect(),
+            person_id: Some(record.person_id),
+        };
+        let changed = Event::AppointmentChanged(AppointmentChangeData {
+            appointment_id: record.id,
+            change,
+        });
+        Ok(person.tell(&changed, at))
+    }
+
+    /// Passes on the places of one programme whose offers lapsed, and tells the people now
+    /// offered them: before the programme or its roster is shown, so a lapsed offer never shows
+    /// as open.
+    pub async fn settle_offers(&self, programme: ProgrammeId) -> StoreResult<()> {
+        let offered = self
+            .store
+            .settle_offers(programme, self.clock.now())
+            .await?;
+        self.announce_offers(&offered);
+        Ok(())
+    }
+
     /// Passes on places whose offers lapsed, in every programme that has one, and tells the
     /// people now offered them. Called on reads that show bookings, so a lapsed offer is never
     /// shown as open, and by the periodic job.
@@ -94,4 +138,21 @@ impl Appointments {
             }
         }
     }
+}
+
+/// The events telling the staff on an appointment that the person asked something of it.
+pub fn workers_told(
+    record: &AppointmentRecord,
+    request: RequestKind,
+    at: DateTime<Utc>,
+) -> Vec<NewEvent> {
+    let workers = Audience {
+        recipients: record.worker_ids.clone(),
+        person_id: Some(record.person_id),
+    };
+    let asked = Event::AppointmentRequestMade(AppointmentRequestData {
+        appointment_id: record.id,
+        request,
+    });
+    workers.tell(&asked, at)
 }

@@ -13,7 +13,6 @@ use livingwell_core::domain::appointment::{
     RequestAnswer, RequestKind,
 };
 
-use super::notify::{person_told, workers_told};
 use super::person::{non_blank, one};
 use super::views::appointment_views;
 use super::window::stored;
@@ -22,6 +21,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::ValidJson;
 use crate::policy::action;
+use crate::service::appointments::workers_told;
 use crate::store::appointments::AppointmentRecord;
 
 /// One appointment.
@@ -126,7 +126,10 @@ pub(super) async fn save(
 ) -> ApiResult<axum::Json<AppointmentView>> {
     next.sequence = read_sequence + 1;
     next.updated_at = state.clock.now();
-    let mut told = person_told(state, &next, change, next.updated_at).await?;
+    let mut told = state
+        .appointments
+        .person_told(&next, change, next.updated_at)
+        .await?;
     if let Some(request) = request {
         told.extend(workers_told(&next, request, next.updated_at));
     }

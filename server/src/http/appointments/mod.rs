@@ -22,7 +22,6 @@
 mod by_id;
 mod calendar;
 mod diary;
-mod notify;
 mod person;
 mod programmes;
 mod views;

@@ -15,7 +15,6 @@ use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{AppointmentId, AppointmentKind, AppointmentStatus};
 
 use super::calendar;
-use super::notify::person_told;
 use super::views::appointment_views;
 use super::window::{next_cursor, stored, window};
 use super::{FEED_MAX, check_location, check_workers, worker_filter};
@@ -101,7 +100,10 @@ pub(super) async fn create_appointment(
         created_at: now,
         updated_at: now,
     };
-    let told = person_told(&state, &record, AppointmentChange::Created, now).await?;
+    let told = state
+        .appointments
+        .person_told(&record, AppointmentChange::Created, now)
+        .await?;
     state.store.insert_appointment(&record, &told).await?;
     state.events.announce_committed();
     let view = appointment_views(&state, std::slice::from_ref(&record)).await?;

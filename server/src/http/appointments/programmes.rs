@@ -134,8 +134,7 @@ pub(super) async fn get_programme(
     Path(id): Path<ProgrammeId>,
 ) -> ApiResult<axum::Json<ProgrammeView>> {
     policy::decide_work(&caller, Work::SeeProgrammes)?;
-    let offered = state.store.settle_offers(id, state.clock.now()).await?;
-    state.appointments.announce_offers(&offered);
+    state.appointments.settle_offers(id).await?;
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
     Ok(axum::Json(programme_view(&state, &programme).await?))
 }
@@ -154,8 +153,7 @@ pub(super) async fn programme_bookings(
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
     let on_team = on_team(&state, &caller, programme.team_id).await?;
     policy::decide_work(&caller, Work::ReadRoster { on_team })?;
-    let offered = state.store.settle_offers(id, state.clock.now()).await?;
-    state.appointments.announce_offers(&offered);
+    state.appointments.settle_offers(id).await?;
     let mut shown = Vec::new();
     let mut seen: HashMap<PersonId, bool> = HashMap::new();
     for booking in state.store.programme_bookings(id).await? {
