@@ -8,14 +8,13 @@ use axum::http::request::Parts;
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{
     BookRequest, BookingView, CreateProgrammeRequest, OfferAnswerRequest, ProgrammePage,
-    ProgrammeView,
+    ProgrammeQuery, ProgrammeView,
 };
 use livingwell_core::api::paging as page;
+use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{
     self, BookingId, BookingStatus, BookingUnit, ProgrammeId, ProgrammeSessionId,
 };
-use livingwell_core::domain::{PersonId, TeamId};
-use serde::Deserialize;
 
 use super::person::non_blank;
 use super::views::{booking_view, programme_view};
@@ -31,17 +30,6 @@ use crate::policy::{self, Action, Resource, Work, action, resource};
 use crate::store::appointments::{
     BookingChange, BookingRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
 };
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct ProgrammeQuery {
-    /// Only this team's programmes.
-    team_id: Option<TeamId>,
-    /// From `next_cursor` of the previous page.
-    cursor: Option<String>,
-    #[param(minimum = 1, maximum = 50)]
-    limit: Option<i64>,
-}
 
 /// Workshop programmes with their sessions and free places, in creation order.
 #[utoipa::path(get, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
