@@ -162,6 +162,19 @@ impl TestServer {
         self.send(Method::DELETE, path, Some(token), None).await
     }
 
+    /// The id of the caller's peer-support conversation (the person's with their peer
+    /// worker); panics (failing the test) when the caller has none.
+    pub async fn peer_conversation(&self, token: &str) -> String {
+        let reply = self.get("/v1/conversations", token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.body["conversations"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["kind"] == "peer"))
+            .and_then(|peer| peer["id"].as_str())
+            .expect("a peer conversation")
+            .to_owned()
+    }
+
     /// Signs in; panics (failing the test) unless the server accepts.
     pub async fn login(&self, username: &str) -> Session {
         let reply = self

@@ -32,22 +32,7 @@ async fn start(backend: Backend) -> (TestServer, ManualClock) {
 
 /// Jo writes to alex in their peer conversation; returns the message id.
 async fn jo_writes(server: &TestServer, jo: &Session, text: &str) -> String {
-    let conversations = server.get("/v1/conversations", &jo.access_token).await;
-    assert_eq!(
-        conversations.status,
-        StatusCode::OK,
-        "{}",
-        conversations.text
-    );
-    let conversation = conversations.body["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["kind"] == "peer")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = server.peer_conversation(&jo.access_token).await;
     let sent = server
         .post(
             &format!("/v1/conversations/{conversation}/messages"),

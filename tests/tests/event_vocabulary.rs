@@ -76,16 +76,7 @@ async fn notifications_read_back_as_typed_events(backend: Backend) {
         )
         .await;
     assert_eq!(activated.status, StatusCode::CREATED, "{}", activated.text);
-    let conversations = server.get("/v1/conversations", &jo.access_token).await;
-    let conversation = conversations.body["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["kind"] == "peer")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = server.peer_conversation(&jo.access_token).await;
     let sent = server
         .post(
             &format!("/v1/conversations/{conversation}/messages"),

@@ -176,14 +176,7 @@ async fn every_list_pages_by_cursor_and_links_to_the_next_page(backend: Backend)
         )
         .await;
     assert_eq!(commented.status, StatusCode::CREATED, "{}", commented.text);
-    let conversations = server.get("/v1/conversations", &alex.access_token).await;
-    let conversation = conversations.body["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["kind"] == "peer")
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .unwrap();
+    let conversation = server.peer_conversation(&alex.access_token).await;
 
     let people = format!("/v1/people/{person}");
     for (session, path, items, key, max) in [

@@ -348,14 +348,7 @@ async fn alexs_records(server: &TestServer) -> AlexsRecords {
         .get(&format!("/v1/people/{person}/bookings"), token)
         .await;
     let booking = &bookings.body[0];
-    let conversations = server.get("/v1/conversations", token).await;
-    let conversation = conversations.body["conversations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["kind"] == "peer")
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .unwrap();
+    let conversation = server.peer_conversation(token).await;
     let messages = server
         .get(&format!("/v1/conversations/{conversation}/messages"), token)
         .await;
