@@ -39,7 +39,6 @@ pub struct Access {
 pub struct Authorized<R, A> {
     pub caller: Caller,
     pub access: Access,
-    pub request_id: String,
     kind: PhantomData<fn() -> (R, A)>,
 }
 
@@ -54,7 +53,6 @@ impl<R: ResourceKind, A: ActionKind> FromRequestParts<AppState> for Authorized<R
         Ok(Self {
             caller,
             access,
-            request_id,
             kind: PhantomData,
         })
     }

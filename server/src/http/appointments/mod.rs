@@ -105,44 +105,31 @@ impl<A: ActionKind> FromRequestParts<AppState> for AuthorizedAppointment<A> {
         let caller = Caller::from_request_parts(parts, state).await?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
         let Path(id) = Path::<AppointmentId>::from_request_parts(parts, state).await?;
-        let (record, _) =
-            authorized_appointment(state, &caller, id, A::ACTION, &request_id).await?;
+        let record = state
+            .store
+            .appointment(id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let access = authorize(
+            state,
+            &caller,
+            record.person_id,
+            Resource::Appointments,
+            A::ACTION,
+            &request_id,
+        )
+        .await?;
+        // A missing appointment, and one a peer worker does not take part in, are both 404.
+        if let Some(worker) = worker_filter(&caller, &access)
+            && !record.worker_ids.contains(&worker)
+        {
+            return Err(ApiError::NotFound);
+        }
         Ok(Self {
             record,
             action: PhantomData,
         })
     }
-}
-
-/// Loads an appointment and authorises `action` on it against its person. A missing
-/// appointment, and one a peer worker does not take part in, are 404.
-async fn authorized_appointment(
-    state: &AppState,
-    caller: &Caller,
-    id: AppointmentId,
-    action: Action,
-    request_id: &str,
-) -> ApiResult<(AppointmentRecord, Access)> {
-    let record = state
-        .store
-        .appointment(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let access = authorize(
-        state,
-        caller,
-        record.person_id,
-        Resource::Appointments,
-        action,
-        request_id,
-    )
-    .await?;
-    if let Some(worker) = worker_filter(caller, &access)
-        && !record.worker_ids.contains(&worker)
-    {
-        return Err(ApiError::NotFound);
-    }
-    Ok((record, access))
 }
 
 /// The person answers for themselves; anyone else acting on their bookings is staff.

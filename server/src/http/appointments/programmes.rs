@@ -227,7 +227,6 @@ pub(super) async fn book(
     Ok((status, axum::Json(booking_view(&change.booking))))
 }
 
-/// A booking of this programme, authorised for the person or staff acting for them.
 /// Permission to act on the booking `{booking_id}` of programme `{id}` in the path: the booking
 /// is loaded to learn whose it is, then decided and audited against that person before the
 /// handler runs — as the person's own answer (`respond`) or as staff acting for them (`write`).
@@ -242,35 +241,23 @@ impl FromRequestParts<AppState> for AuthorizedBooking {
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
         let Path((programme, booking)) =
             Path::<(ProgrammeId, BookingId)>::from_request_parts(parts, state).await?;
-        authorized_booking(state, &caller, programme, booking, &request_id)
-            .await
-            .map(Self)
+        let record = state
+            .store
+            .booking(booking)
+            .await?
+            .filter(|b| b.programme_id == programme)
+            .ok_or(ApiError::NotFound)?;
+        authorize(
+            state,
+            &caller,
+            record.person_id,
+            Resource::Appointments,
+            own_or_staff(&caller, record.person_id),
+            &request_id,
+        )
+        .await?;
+        Ok(Self(record))
     }
-}
-
-async fn authorized_booking(
-    state: &AppState,
-    caller: &Caller,
-    programme: ProgrammeId,
-    booking: BookingId,
-    request_id: &str,
-) -> ApiResult<BookingRecord> {
-    let record = state
-        .store
-        .booking(booking)
-        .await?
-        .filter(|b| b.programme_id == programme)
-        .ok_or(ApiError::NotFound)?;
-    authorize(
-        state,
-        caller,
-        record.person_id,
-        Resource::Appointments,
-        own_or_staff(caller, record.person_id),
-        request_id,
-    )
-    .await?;
-    Ok(record)
 }
 
 /// Cancel a booking, an offered place or a waitlist place. A freed place is offered to the
