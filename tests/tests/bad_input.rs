@@ -2,6 +2,7 @@
 //! 4xx with the shared error body naming the field at fault — never a 500 — and the database is
 //! the same afterwards.
 
+use livingwell_core::api::{ErrorBody, FieldErrorCode};
 use livingwell_server::store::Store;
 use livingwell_server::store::plans::PlanKind;
 use livingwell_tests::{Backend, Reply, Session, TestServer, on_both_databases, read};
@@ -184,6 +185,17 @@ fn assert_refused(reply: &Reply, status: StatusCode, code: &str, field: Option<&
     assert!(
         content_type.starts_with("application/json"),
         "{what}: content type {content_type:?}"
+    );
+    // A client reads every refusal as core's typed body, with codes it knows.
+    let typed: ErrorBody = serde_json::from_value(reply.body.clone())
+        .unwrap_or_else(|e| panic!("{what}: not an ErrorBody ({e}): {}", reply.text));
+    assert!(
+        typed
+            .fields
+            .iter()
+            .all(|f| f.code != FieldErrorCode::Unrecognised),
+        "{what}: a field code core does not know: {}",
+        reply.text
     );
     if let Some(field) = field {
         // The field itself, or a part of it (`role.carer` for a bad `role`).

@@ -1,6 +1,7 @@
 //! Accounts the person sets up themselves: invitations, password changes and resets, and
 //! turning an account off and on again.
 
+use crate::domain::FieldErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,10 @@ pub struct CreateInvitationRequest {
 impl Validate for CreateInvitationRequest {
     fn field_errors(&self) -> Vec<FieldError> {
         let role = match self.role {
-            Role::ServiceUser => Err(FieldError::new("role", "invite_from_the_person_record")),
+            Role::ServiceUser => Err(FieldError::new(
+                "role",
+                FieldErrorCode::InviteFromThePersonRecord,
+            )),
             Role::Carer | Role::PeerWorker | Role::Practitioner | Role::Admin => Ok(()),
         };
         collect_errors([text::check_name("display_name", &self.display_name), role])

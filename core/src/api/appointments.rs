@@ -1,5 +1,6 @@
 //! Appointments, workshop programmes and bookings on the wire.
 
+use crate::domain::FieldErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +23,7 @@ fn optional_text(errors: &mut Vec<FieldError>, field: &str, value: Option<&Strin
 
 fn check_workers(errors: &mut Vec<FieldError>, workers: &[UserId]) {
     if workers.len() > appointment::MAX_WORKERS {
-        errors.push(FieldError::new("worker_ids", "too_many"));
+        errors.push(FieldError::new("worker_ids", FieldErrorCode::TooMany));
     }
 }
 
@@ -137,7 +138,7 @@ impl Validate for UpdateAppointmentRequest {
             && self.accessibility.is_none()
             && self.status.is_none();
         if changes_nothing {
-            errors.push(FieldError::new("body", "nothing_to_change"));
+            errors.push(FieldError::new("body", FieldErrorCode::NothingToChange));
         }
         if let Some(status) = self.status
             && !matches!(
@@ -145,7 +146,7 @@ impl Validate for UpdateAppointmentRequest {
                 AppointmentStatus::Attended | AppointmentStatus::DidNotAttend
             )
         {
-            errors.push(FieldError::new("status", "not_an_outcome"));
+            errors.push(FieldError::new("status", FieldErrorCode::NotAnOutcome));
         }
         errors
     }
@@ -190,9 +191,9 @@ impl Validate for AppointmentResponseRequest {
             } => {
                 optional_text(&mut errors, "reason", reason.as_ref(), SHORT_TEXT_MAX);
                 if preferred_times.is_empty() {
-                    errors.push(FieldError::new("preferred_times", "required"));
+                    errors.push(FieldError::new("preferred_times", FieldErrorCode::Required));
                 } else if preferred_times.len() > appointment::MAX_PREFERRED_TIMES {
-                    errors.push(FieldError::new("preferred_times", "too_many"));
+                    errors.push(FieldError::new("preferred_times", FieldErrorCode::TooMany));
                 }
                 for (i, range) in preferred_times.iter().enumerate() {
                     errors.extend(range.field_errors(&format!("preferred_times[{i}].")));
@@ -236,8 +237,8 @@ impl Validate for AnswerRequestRequest {
             (Some(starts_at), Some(ends_at)) => {
                 errors.extend(appointment::check_times("", starts_at, ends_at));
             }
-            (Some(_), None) => errors.push(FieldError::new("ends_at", "required")),
-            (None, Some(_)) => errors.push(FieldError::new("starts_at", "required")),
+            (Some(_), None) => errors.push(FieldError::new("ends_at", FieldErrorCode::Required)),
+            (None, Some(_)) => errors.push(FieldError::new("starts_at", FieldErrorCode::Required)),
             (None, None) => {}
         }
         errors
@@ -351,12 +352,15 @@ impl Validate for CreateProgrammeRequest {
         if let Some(hours) = self.offer_hold_hours
             && !(1..=appointment::MAX_OFFER_HOLD_HOURS).contains(&hours)
         {
-            errors.push(FieldError::new("offer_hold_hours", "out_of_range"));
+            errors.push(FieldError::new(
+                "offer_hold_hours",
+                FieldErrorCode::OutOfRange,
+            ));
         }
         if self.sessions.is_empty() {
-            errors.push(FieldError::new("sessions", "required"));
+            errors.push(FieldError::new("sessions", FieldErrorCode::Required));
         } else if self.sessions.len() > appointment::MAX_SESSIONS {
-            errors.push(FieldError::new("sessions", "too_many"));
+            errors.push(FieldError::new("sessions", FieldErrorCode::TooMany));
         }
         for (i, session) in self.sessions.iter().enumerate() {
             errors.extend(session.field_errors(&format!("sessions[{i}].")));

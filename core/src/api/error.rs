@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::field_error::FieldError;
+pub use crate::domain::field_error::{FieldError, FieldErrorCode};
 
 /// A stable, machine-readable error class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

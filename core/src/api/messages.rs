@@ -1,5 +1,6 @@
 //! Messaging: conversations, messages, read receipts, reports and a peer worker's hours.
 
+use crate::domain::FieldErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -126,7 +127,7 @@ pub struct MarkReadRequest {
 impl Validate for MarkReadRequest {
     fn field_errors(&self) -> Vec<FieldError> {
         if self.up_to_seq < 0 {
-            vec![FieldError::new("up_to_seq", "out_of_range")]
+            vec![FieldError::new("up_to_seq", FieldErrorCode::OutOfRange)]
         } else {
             Vec::new()
         }
@@ -260,7 +261,7 @@ mod tests {
         .expect("well-formed");
         assert_eq!(
             blank.field_errors(),
-            vec![FieldError::new("body", "required")]
+            vec![FieldError::new("body", FieldErrorCode::Required)]
         );
     }
 

@@ -29,7 +29,7 @@ pub mod people;
 pub mod plans;
 pub mod routes;
 
-pub use error::{ErrorBody, ErrorCode, FieldError};
+pub use error::{ErrorBody, ErrorCode, FieldError, FieldErrorCode};
 
 /// Field-level checks of a request body, shared by the server (which enforces them) and the
 /// client (which can tell the person before sending).

@@ -1,5 +1,6 @@
 //! People, accounts, teams and the relationships that decide who sees what.
 
+use crate::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -39,9 +40,15 @@ impl Validate for CreateUserRequest {
     fn field_errors(&self) -> Vec<FieldError> {
         // A person's own account is made by invitation, so that staff never know its password.
         let person_matches_role = match (self.role, self.person_id) {
-            (Role::ServiceUser, _) => Err(FieldError::new("role", "invite_from_the_person_record")),
+            (Role::ServiceUser, _) => Err(FieldError::new(
+                "role",
+                FieldErrorCode::InviteFromThePersonRecord,
+            )),
             (_, None) => Ok(()),
-            (_, Some(_)) => Err(FieldError::new("person_id", "only_for_service_users")),
+            (_, Some(_)) => Err(FieldError::new(
+                "person_id",
+                FieldErrorCode::OnlyForServiceUsers,
+            )),
         };
         collect_errors([
             text::check_username("username", &self.username),
@@ -202,10 +209,11 @@ impl GrantConsentRequest {
     pub fn field_errors_at(&self, now: DateTime<Utc>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         match (self.carer_id, self.peer_worker_id) {
-            (None, None) => errors.push(FieldError::new("carer_id", "required")),
-            (Some(_), Some(_)) => {
-                errors.push(FieldError::new("peer_worker_id", "conflicts_with_carer_id"))
-            }
+            (None, None) => errors.push(FieldError::new("carer_id", FieldErrorCode::Required)),
+            (Some(_), Some(_)) => errors.push(FieldError::new(
+                "peer_worker_id",
+                FieldErrorCode::ConflictsWithCarerId,
+            )),
             (Some(_), None) => {}
             (None, Some(_)) => {
                 if self
@@ -213,22 +221,22 @@ impl GrantConsentRequest {
                     .iter()
                     .any(|scope| !scope.shareable_with_peer_worker())
                 {
-                    errors.push(FieldError::new("scopes", "not_for_peer_worker"));
+                    errors.push(FieldError::new("scopes", FieldErrorCode::NotForPeerWorker));
                 }
             }
         }
         if self.scopes.is_empty() {
-            errors.push(FieldError::new("scopes", "required"));
+            errors.push(FieldError::new("scopes", FieldErrorCode::Required));
         }
         if !self.crisis_plan_sections.is_empty() && !self.scopes.contains(&ConsentScope::CrisisPlan)
         {
             errors.push(FieldError::new(
                 "crisis_plan_sections",
-                "needs_crisis_plan_scope",
+                FieldErrorCode::NeedsCrisisPlanScope,
             ));
         }
         if self.expires_at.is_some_and(|expiry| expiry <= now) {
-            errors.push(FieldError::new("expires_at", "in_the_past"));
+            errors.push(FieldError::new("expires_at", FieldErrorCode::InThePast));
         }
         errors
     }
@@ -301,10 +309,14 @@ pub const EMERGENCY_ACCESS_DEFAULT_MINUTES: u32 = 60;
 impl Validate for EmergencyAccessRequest {
     fn field_errors(&self) -> Vec<FieldError> {
         let duration = match self.duration_minutes {
-            Some(0) => Err(FieldError::new("duration_minutes", "too_small")),
-            Some(m) if m > EMERGENCY_ACCESS_MAX_MINUTES => {
-                Err(FieldError::new("duration_minutes", "too_large"))
-            }
+            Some(0) => Err(FieldError::new(
+                "duration_minutes",
+                FieldErrorCode::TooSmall,
+            )),
+            Some(m) if m > EMERGENCY_ACCESS_MAX_MINUTES => Err(FieldError::new(
+                "duration_minutes",
+                FieldErrorCode::TooLarge,
+            )),
             _ => Ok(()),
         };
         collect_errors([

@@ -18,6 +18,7 @@
 //!   ([`discreet_title`]): a lock screen or a shared calendar shows "Appointment at West hub",
 //!   never "Medication review".
 
+use crate::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
@@ -184,7 +185,10 @@ impl Location {
                     && url.chars().count() <= URL_MAX
                     && !url.chars().any(|c| c.is_whitespace() || c.is_control());
                 if !well_formed {
-                    errors.push(FieldError::new(format!("{field}.url"), "invalid_url"));
+                    errors.push(FieldError::new(
+                        format!("{field}.url"),
+                        FieldErrorCode::InvalidUrl,
+                    ));
                 }
             }
         }
@@ -356,16 +360,19 @@ pub fn check_times(
     if starts_at < earliest() || starts_at >= latest() {
         errors.push(FieldError::new(
             format!("{prefix}starts_at"),
-            "out_of_range",
+            FieldErrorCode::OutOfRange,
         ));
     }
     if ends_at <= starts_at {
         errors.push(FieldError::new(
             format!("{prefix}ends_at"),
-            "not_after_start",
+            FieldErrorCode::NotAfterStart,
         ));
     } else if ends_at - starts_at > Duration::hours(MAX_APPOINTMENT_HOURS) {
-        errors.push(FieldError::new(format!("{prefix}ends_at"), "too_long"));
+        errors.push(FieldError::new(
+            format!("{prefix}ends_at"),
+            FieldErrorCode::TooLong,
+        ));
     }
     errors
 }
@@ -457,9 +464,9 @@ pub struct Programme {
 /// Checks a programme's capacity: 1 to [`MAX_CAPACITY`] places.
 pub fn check_capacity(field: &str, capacity: i64) -> Result<(), FieldError> {
     if capacity < 1 {
-        Err(FieldError::new(field, "too_small"))
+        Err(FieldError::new(field, FieldErrorCode::TooSmall))
     } else if capacity > MAX_CAPACITY {
-        Err(FieldError::new(field, "too_large"))
+        Err(FieldError::new(field, FieldErrorCode::TooLarge))
     } else {
         Ok(())
     }
@@ -546,13 +553,13 @@ impl ReminderSettings {
     pub fn field_errors(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.minutes_before.len() > REMINDERS_MAX {
-            errors.push(FieldError::new("minutes_before", "too_many"));
+            errors.push(FieldError::new("minutes_before", FieldErrorCode::TooMany));
         }
         for (i, minutes) in self.minutes_before.iter().enumerate() {
             if !(REMINDER_MIN_MINUTES..=REMINDER_MAX_MINUTES).contains(minutes) {
                 errors.push(FieldError::new(
                     format!("minutes_before[{i}]"),
-                    "out_of_range",
+                    FieldErrorCode::OutOfRange,
                 ));
             }
         }
@@ -746,7 +753,7 @@ mod tests {
         let codes = |end| -> Vec<(String, String)> {
             check_times("", start, end)
                 .into_iter()
-                .map(|e| (e.field, e.code))
+                .map(|e| (e.field, e.code.to_string()))
                 .collect()
         };
         assert!(codes(start + Duration::hours(1)).is_empty());
@@ -768,14 +775,17 @@ mod tests {
 
     #[test]
     fn capacity_must_be_positive_and_bounded() {
-        assert_eq!(check_capacity("capacity", 0).unwrap_err().code, "too_small");
+        assert_eq!(
+            check_capacity("capacity", 0).unwrap_err().code,
+            FieldErrorCode::TooSmall
+        );
         assert_eq!(
             check_capacity("capacity", -3).unwrap_err().code,
-            "too_small"
+            FieldErrorCode::TooSmall
         );
         assert_eq!(
             check_capacity("capacity", 501).unwrap_err().code,
-            "too_large"
+            FieldErrorCode::TooLarge
         );
         assert!(check_capacity("capacity", 12).is_ok());
     }

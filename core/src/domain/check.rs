@@ -1,6 +1,7 @@
 //! Field-by-field checking of nested records, collecting every problem with its path.
 
 use crate::domain::FieldError;
+use crate::domain::FieldErrorCode;
 use crate::domain::text;
 
 /// Longest free text in one field of a plan.
@@ -23,7 +24,7 @@ impl Checker {
         self.errors
     }
 
-    pub fn push(&mut self, field: impl Into<String>, code: &str) {
+    pub fn push(&mut self, field: impl Into<String>, code: FieldErrorCode) {
         self.errors.push(FieldError::new(field, code));
     }
 
@@ -66,7 +67,7 @@ impl Checker {
     /// Checks a list's length; returns whether its items are worth checking.
     pub fn list_length(&mut self, path: &str, length: usize) -> bool {
         if length > LIST_MAX {
-            self.push(path, "too_many");
+            self.push(path, FieldErrorCode::TooMany);
             return false;
         }
         true

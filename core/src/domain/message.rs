@@ -17,6 +17,7 @@
 //!   repeated within [`NOTICE_QUIET_HOURS`] in one conversation, so a person who writes ten
 //!   messages at night reads the signposting once, not ten times.
 
+use crate::domain::FieldErrorCode;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, Weekday};
@@ -300,14 +301,14 @@ impl Availability {
     pub fn field_errors(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.weekly_hours.len() > LIST_MAX {
-            errors.push(FieldError::new("weekly_hours", "too_many"));
+            errors.push(FieldError::new("weekly_hours", FieldErrorCode::TooMany));
             return errors;
         }
         for (index, span) in self.weekly_hours.iter().enumerate() {
             if span.start >= span.end {
                 errors.push(FieldError::new(
                     format!("weekly_hours[{index}].end"),
-                    "not_after_start",
+                    FieldErrorCode::NotAfterStart,
                 ));
             }
         }
@@ -625,7 +626,10 @@ mod tests {
         };
         assert_eq!(
             hours.field_errors(),
-            vec![FieldError::new("weekly_hours[0].end", "not_after_start")]
+            vec![FieldError::new(
+                "weekly_hours[0].end",
+                FieldErrorCode::NotAfterStart
+            )]
         );
     }
 
@@ -642,9 +646,15 @@ mod tests {
         assert!(check_body("body", &long).is_ok());
         assert_eq!(
             check_body("body", &format!("{long}é")).unwrap_err().code,
-            "too_long"
+            FieldErrorCode::TooLong
         );
-        assert_eq!(check_body("body", "  ").unwrap_err().code, "required");
-        assert_eq!(check_body("body", "a\0").unwrap_err().code, "contains_nul");
+        assert_eq!(
+            check_body("body", "  ").unwrap_err().code,
+            FieldErrorCode::Required
+        );
+        assert_eq!(
+            check_body("body", "a\0").unwrap_err().code,
+            FieldErrorCode::ContainsNul
+        );
     }
 }

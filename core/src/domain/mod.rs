@@ -13,7 +13,7 @@ pub mod text;
 pub mod wrap;
 
 pub use consent::{ConsentScope, CrisisPlanSection};
-pub use field_error::FieldError;
+pub use field_error::{FieldError, FieldErrorCode};
 pub use ids::{ConsentId, EmergencyAccessId, PersonId, TeamId, UserId};
 pub use role::Role;
 pub use scope::StaffScope;

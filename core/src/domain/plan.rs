@@ -4,6 +4,7 @@
 //! The plan is co-produced: wherever a section holds free text, the person's own words and the
 //! worker's words are kept apart ([`Words`]), so neither can overwrite the other's account.
 
+use crate::domain::FieldErrorCode;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
@@ -433,7 +434,7 @@ impl EnablementPlan {
                 let path = at(&format!("goals[{i}]"));
                 goal.outcome.check(checker, &format!("{path}.outcome"));
                 if goal.outcome.person.is_none() && goal.outcome.worker.is_none() {
-                    checker.push(format!("{path}.outcome"), "required");
+                    checker.push(format!("{path}.outcome"), FieldErrorCode::Required);
                 }
                 if checker.list_length(&format!("{path}.steps"), goal.steps.len()) {
                     for (j, step) in goal.steps.iter().enumerate() {
@@ -449,9 +450,12 @@ impl EnablementPlan {
         if let SupportLevel::Brief { starts_on, ends_on } = &self.support_level {
             let days = (*ends_on - *starts_on).num_days();
             if days < 0 {
-                checker.push(at("support_level.ends_on"), "before_start");
+                checker.push(at("support_level.ends_on"), FieldErrorCode::BeforeStart);
             } else if days > BRIEF_SUPPORT_MAX_DAYS {
-                checker.push(at("support_level.ends_on"), "longer_than_six_weeks");
+                checker.push(
+                    at("support_level.ends_on"),
+                    FieldErrorCode::LongerThanSixWeeks,
+                );
             }
         }
 
@@ -465,7 +469,7 @@ impl EnablementPlan {
                 if let (Some(start), Some(end)) = (module.starts_on, module.ends_on)
                     && end < start
                 {
-                    checker.push(format!("{path}.ends_on"), "before_start");
+                    checker.push(format!("{path}.ends_on"), FieldErrorCode::BeforeStart);
                 }
             }
         }
@@ -494,10 +498,10 @@ impl EnablementPlan {
                     if !OUTCOME_DOMAINS.contains(&domain.as_str()) {
                         checker.push(
                             at(&format!("outcome_ratings[{i}].scores")),
-                            "unknown_domain",
+                            FieldErrorCode::UnknownDomain,
                         );
                     } else if !(1..=10).contains(score) {
-                        checker.push(path, "out_of_range");
+                        checker.push(path, FieldErrorCode::OutOfRange);
                     }
                 }
             }
@@ -506,7 +510,7 @@ impl EnablementPlan {
                 .iter()
                 .filter(|r| r.occasion == RatingOccasion::Baseline);
             if baselines.count() > 1 {
-                checker.push(at("outcome_ratings"), "more_than_one_baseline");
+                checker.push(at("outcome_ratings"), FieldErrorCode::MoreThanOneBaseline);
             }
         }
         self.housing.needs.check(checker, &at("housing.needs"));
@@ -561,7 +565,7 @@ mod tests {
         checker
             .into_errors()
             .into_iter()
-            .map(|e| (e.field, e.code))
+            .map(|e| (e.field, e.code.to_string()))
             .collect()
     }
 

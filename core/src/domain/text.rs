@@ -7,6 +7,7 @@
 //! look like another in a list of people.
 
 use crate::domain::FieldError;
+use crate::domain::FieldErrorCode;
 
 /// Longest display name, username or team name.
 pub const NAME_MAX: usize = 120;
@@ -34,10 +35,10 @@ fn is_invisible_control(c: char) -> bool {
 /// Checks free text: at most `max` scalar values and no U+0000.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.contains('\0') {
-        return Err(FieldError::new(field, "contains_nul"));
+        return Err(FieldError::new(field, FieldErrorCode::ContainsNul));
     }
     if value.chars().count() > max {
-        return Err(FieldError::new(field, "too_long"));
+        return Err(FieldError::new(field, FieldErrorCode::TooLong));
     }
     Ok(())
 }
@@ -46,7 +47,7 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError
 pub fn check_required_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     check_text(field, value, max)?;
     if value.trim().is_empty() {
-        return Err(FieldError::new(field, "required"));
+        return Err(FieldError::new(field, FieldErrorCode::Required));
     }
     Ok(())
 }
@@ -58,7 +59,7 @@ pub fn check_name(field: &str, value: &str) -> Result<(), FieldError> {
         .chars()
         .any(|c| c.is_control() || is_invisible_control(c))
     {
-        return Err(FieldError::new(field, "invalid_characters"));
+        return Err(FieldError::new(field, FieldErrorCode::InvalidCharacters));
     }
     Ok(())
 }
@@ -69,7 +70,7 @@ pub fn check_username(field: &str, value: &str) -> Result<(), FieldError> {
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
     if !(3..=64).contains(&value.len()) || !valid_chars {
-        return Err(FieldError::new(field, "invalid_username"));
+        return Err(FieldError::new(field, FieldErrorCode::InvalidUsername));
     }
     Ok(())
 }
@@ -78,7 +79,7 @@ pub fn check_username(field: &str, value: &str) -> Result<(), FieldError> {
 pub fn check_new_password(field: &str, value: &str) -> Result<(), FieldError> {
     check_text(field, value, PASSWORD_MAX)?;
     if value.chars().count() < PASSWORD_MIN {
-        return Err(FieldError::new(field, "too_short"));
+        return Err(FieldError::new(field, FieldErrorCode::TooShort));
     }
     Ok(())
 }
@@ -91,14 +92,17 @@ mod tests {
     fn length_counts_scalar_values_not_bytes() {
         let family = "👩‍👩‍👧"; // 5 scalar values, 18 bytes
         assert!(check_text("body", family, 5).is_ok());
-        assert_eq!(check_text("body", family, 4).unwrap_err().code, "too_long");
+        assert_eq!(
+            check_text("body", family, 4).unwrap_err().code,
+            FieldErrorCode::TooLong
+        );
     }
 
     #[test]
     fn nul_is_refused() {
         assert_eq!(
             check_text("body", "a\0b", 10).unwrap_err().code,
-            "contains_nul"
+            FieldErrorCode::ContainsNul
         );
     }
 
@@ -113,13 +117,13 @@ mod tests {
         ] {
             assert_eq!(
                 check_name("display_name", bad).unwrap_err().code,
-                "invalid_characters"
+                FieldErrorCode::InvalidCharacters
             );
         }
         assert!(check_name("display_name", "Zoë O'Brien-خالد").is_ok());
         assert_eq!(
             check_name("display_name", "   ").unwrap_err().code,
-            "required"
+            FieldErrorCode::Required
         );
     }
 

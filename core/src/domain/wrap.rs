@@ -5,6 +5,7 @@
 //! receives (not empty, not null), so nothing about them leaks. [`CrisisPlan::shared_sections`]
 //! is the one place that cut is made.
 
+use crate::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -262,7 +263,7 @@ impl CrisisPlan {
             if helper.user_id.is_some_and(|id| excluded.contains(&id)) {
                 checker.push(
                     at(&format!("supporters.helpers[{i}].user_id")),
-                    "not_involved",
+                    FieldErrorCode::NotInvolved,
                 );
             }
         }
@@ -413,6 +414,6 @@ mod tests {
         plan.check(&mut checker, "");
         let errors = checker.into_errors();
         assert_eq!(errors[0].field, "supporters.helpers[0].user_id");
-        assert_eq!(errors[0].code, "not_involved");
+        assert_eq!(errors[0].code, FieldErrorCode::NotInvolved);
     }
 }

@@ -8,6 +8,7 @@
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use livingwell_core::domain::FieldErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -39,7 +40,7 @@ pub fn check_strength(
     } else {
         Err(livingwell_core::api::FieldError::new(
             field,
-            "too_easy_to_guess",
+            FieldErrorCode::TooEasyToGuess,
         ))
     }
 }

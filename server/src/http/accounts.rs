@@ -11,6 +11,7 @@
 //!
 //! New passwords must pass the strength rule in [`crate::auth::passwords`].
 
+use livingwell_core::domain::FieldErrorCode;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
@@ -86,7 +87,7 @@ async fn invite_person(
 ) -> ApiResult<(StatusCode, axum::Json<InvitationView>)> {
     let person = access.person;
     if state.store.account_of_person(person).await?.is_some() {
-        return Err(ApiError::invalid("id", "has_an_account"));
+        return Err(ApiError::invalid("id", FieldErrorCode::HasAnAccount));
     }
     let record = state
         .store
@@ -177,8 +178,8 @@ async fn accept_invitation(
         .throttle
         .check(&username, peer.ip())
         .map_err(ApiError::RateLimited)?;
-    let code_hash =
-        codes::digest_typed(&request.code).ok_or_else(|| ApiError::invalid("code", "not_valid"))?;
+    let code_hash = codes::digest_typed(&request.code)
+        .ok_or_else(|| ApiError::invalid("code", FieldErrorCode::NotValid))?;
     passwords::check_strength("password", &request.password, &[&username])
         .map_err(|error| ApiError::Invalid(vec![error]))?;
     let chosen = ChosenCredentials {
@@ -193,11 +194,11 @@ async fn accept_invitation(
     {
         Ok(user) => user,
         Err(AcceptRefusal::CodeNotValid | AcceptRefusal::PersonHasAccount) => {
-            return Err(ApiError::invalid("code", "not_valid"));
+            return Err(ApiError::invalid("code", FieldErrorCode::NotValid));
         }
         Err(AcceptRefusal::UsernameTaken) => {
             return Err(ApiError::Conflict(vec![
-                livingwell_core::api::FieldError::new("username", "taken"),
+                livingwell_core::api::FieldError::new("username", FieldErrorCode::Taken),
             ]));
         }
     };
@@ -226,7 +227,7 @@ async fn own_password_checked(
         .check(&user.username, peer.ip())
         .map_err(ApiError::RateLimited)?;
     if !passwords::verify(password, user.password_hash.clone()).await? {
-        return Err(ApiError::invalid(field, "incorrect"));
+        return Err(ApiError::invalid(field, FieldErrorCode::Incorrect));
     }
     Ok(user)
 }
@@ -373,8 +374,8 @@ async fn reset_password(
         .throttle
         .check(&username, peer.ip())
         .map_err(ApiError::RateLimited)?;
-    let code_hash =
-        codes::digest_typed(&request.code).ok_or_else(|| ApiError::invalid("code", "not_valid"))?;
+    let code_hash = codes::digest_typed(&request.code)
+        .ok_or_else(|| ApiError::invalid("code", FieldErrorCode::NotValid))?;
     passwords::check_strength("new_password", &request.new_password, &[&username])
         .map_err(|error| ApiError::Invalid(vec![error]))?;
     let hash = passwords::hash(request.new_password).await?;
@@ -387,7 +388,7 @@ async fn reset_password(
             state.events.sessions_ended(&ended);
             Ok(StatusCode::NO_CONTENT)
         }
-        None => Err(ApiError::invalid("code", "not_valid")),
+        None => Err(ApiError::invalid("code", FieldErrorCode::NotValid)),
     }
 }
 
@@ -405,7 +406,7 @@ async fn disable(
     Path(user): Path<UserId>,
 ) -> ApiResult<StatusCode> {
     if user == admin.id {
-        return Err(ApiError::invalid("id", "yourself"));
+        return Err(ApiError::invalid("id", FieldErrorCode::Yourself));
     }
     set_disabled(&state, admin, &request_id, user, true).await
 }

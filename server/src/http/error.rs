@@ -3,6 +3,7 @@
 //! Every failure leaves as the shared [`ErrorBody`]. Messages are fixed sentences: nothing a
 //! caller sent, no SQL, no paths and no health data. Internal failures are logged by kind only.
 
+use livingwell_core::domain::FieldErrorCode;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
@@ -63,7 +64,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn invalid(field: &str, code: &str) -> Self {
+    pub fn invalid(field: &str, code: FieldErrorCode) -> Self {
         ApiError::Invalid(vec![FieldError::new(field, code)])
     }
 
@@ -150,7 +151,9 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(fields)
             | ApiError::Conflict(fields)
             | ApiError::Invalid(fields) => fields.clone(),
-            ApiError::StaleVersion(_) => vec![FieldError::new("base_version", "stale")],
+            ApiError::StaleVersion(_) => {
+                vec![FieldError::new("base_version", FieldErrorCode::Stale)]
+            }
             _ => Vec::new(),
         };
         let current_version = match &self {
@@ -220,7 +223,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(rule) => {
                 ApiError::Conflict(vec![FieldError::new(rule.field, rule.code)])
             }
-            StoreError::MissingReference => ApiError::invalid("id", "not_found"),
+            StoreError::MissingReference => ApiError::invalid("id", FieldErrorCode::NotFound),
             StoreError::Unavailable(_) => {
                 tracing::error!(kind = error.kind(), "database unavailable");
                 ApiError::RetryLater(RETRY_AFTER_UNAVAILABLE)
@@ -293,11 +296,17 @@ mod tests {
         let (status, retry_after, body) = answer(StoreError::Conflict(username));
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(retry_after, None);
-        assert_eq!(body.fields, [FieldError::new("username", "taken")]);
+        assert_eq!(
+            body.fields,
+            [FieldError::new("username", FieldErrorCode::Taken)]
+        );
 
         let (status, _, body) = answer(StoreError::Conflict(&UNLISTED));
         assert_eq!(status, StatusCode::CONFLICT);
-        assert_eq!(body.fields, [FieldError::new("request", "conflict")]);
+        assert_eq!(
+            body.fields,
+            [FieldError::new("request", FieldErrorCode::Conflict)]
+        );
     }
 
     #[test]

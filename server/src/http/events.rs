@@ -6,6 +6,7 @@
 //! then reconnects with a fresh token and `Last-Event-ID` and misses nothing, since every event
 //! is stored before it is streamed.
 
+use livingwell_core::domain::FieldErrorCode;
 use std::convert::Infallible;
 
 use axum::extract::{OriginalUri, State};
@@ -79,7 +80,7 @@ async fn event_stream(
                 .to_str()
                 .ok()
                 .and_then(|v| v.trim().parse::<i64>().ok())
-                .ok_or_else(|| ApiError::invalid("last-event-id", "invalid"))?,
+                .ok_or_else(|| ApiError::invalid("last-event-id", FieldErrorCode::Invalid))?,
         ),
         None => query.after,
     };

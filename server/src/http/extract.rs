@@ -13,6 +13,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use livingwell_core::api::{FieldError, Validate};
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::{Role, UserId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -67,7 +68,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge
     } else {
-        ApiError::BadRequest(vec![FieldError::new("body", "unreadable")])
+        ApiError::BadRequest(vec![FieldError::new("body", FieldErrorCode::Unreadable)])
     }
 }
 
@@ -75,18 +76,22 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first: a text that is not JSON is a bad request whatever its fields say.
     let mut syntax = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_json::Value::deserialize(&mut syntax)
-        .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "malformed_json")]))?;
+    let value = serde_json::Value::deserialize(&mut syntax).map_err(|_| {
+        ApiError::BadRequest(vec![FieldError::new("body", FieldErrorCode::MalformedJson)])
+    })?;
     // Every body is an object; serde would otherwise read `[a, b]` as a struct's fields in order.
     if !value.is_object() {
         return Err(ApiError::Invalid(vec![FieldError::new(
             "body",
-            "not_an_object",
+            FieldErrorCode::NotAnObject,
         )]));
     }
-    syntax
-        .end()
-        .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "trailing_characters")]))?;
+    syntax.end().map_err(|_| {
+        ApiError::BadRequest(vec![FieldError::new(
+            "body",
+            FieldErrorCode::TrailingCharacters,
+        )])
+    })?;
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().clone();
@@ -101,13 +106,22 @@ fn deserialize_error(path: &serde_path_to_error::Path, error: serde_json::Error)
     let (code, field) = if message.starts_with("unknown field") {
         // The path ends with the raw key; name it by its sanitised form instead.
         let parent = &segments[..segments.len().saturating_sub(1)];
-        ("unknown_field", join(parent, quoted_name(&message)))
+        (
+            FieldErrorCode::UnknownField,
+            join(parent, quoted_name(&message)),
+        )
     } else if message.starts_with("missing field") {
-        ("required", join(&segments, quoted_name(&message)))
+        (
+            FieldErrorCode::Required,
+            join(&segments, quoted_name(&message)),
+        )
     } else if message.starts_with("duplicate field") {
-        ("duplicate_field", join(&segments, quoted_name(&message)))
+        (
+            FieldErrorCode::DuplicateField,
+            join(&segments, quoted_name(&message)),
+        )
     } else {
-        ("invalid", join(&segments, None))
+        (FieldErrorCode::Invalid, join(&segments, None))
     };
     ApiError::Invalid(vec![FieldError::new(field, code)])
 }
@@ -207,7 +221,7 @@ where
                 } else {
                     path
                 };
-                ApiError::Invalid(vec![FieldError::new(field, "invalid")])
+                ApiError::Invalid(vec![FieldError::new(field, FieldErrorCode::Invalid)])
             })
     }
 }
@@ -237,7 +251,12 @@ fn on_behalf_of(parts: &Parts) -> Result<Option<String>, ApiError> {
     let Some(value) = parts.headers.get(ON_BEHALF_OF_HEADER) else {
         return Ok(None);
     };
-    let invalid = || ApiError::BadRequest(vec![FieldError::new(ON_BEHALF_OF_HEADER, "invalid")]);
+    let invalid = || {
+        ApiError::BadRequest(vec![FieldError::new(
+            ON_BEHALF_OF_HEADER,
+            FieldErrorCode::Invalid,
+        )])
+    };
     let text = value.to_str().map_err(|_| invalid())?.trim();
     livingwell_core::domain::text::check_name(ON_BEHALF_OF_HEADER, text).map_err(|_| invalid())?;
     Ok(Some(text.to_owned()))

@@ -40,6 +40,7 @@ use livingwell_core::api::messages::{
 };
 use livingwell_core::api::paging as page;
 use livingwell_core::api::{ErrorBody, FieldError};
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::message::{
     Availability, ConversationId, ConversationKind, MessageContent, MessageId, MessageReportId,
     MessageState, OutOfHoursNotice, notice_quiet_since,
@@ -262,7 +263,12 @@ async fn list_messages(
         paging::cursor::<i64>(query.cursor.as_deref())?,
         query.after_seq,
     ) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid("after_seq", "conflicts_with_cursor")),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "after_seq",
+                FieldErrorCode::ConflictsWithCursor,
+            ));
+        }
         (Some(seq), None) | (None, Some(seq)) if seq < 0 => {
             return Err(ApiError::invalid(
                 if query.cursor.is_some() {
@@ -270,7 +276,7 @@ async fn list_messages(
                 } else {
                     "after_seq"
                 },
-                "out_of_range",
+                FieldErrorCode::OutOfRange,
             ));
         }
         (Some(seq), None) | (None, Some(seq)) => seq,
@@ -376,7 +382,7 @@ async fn send_message(
             if !same {
                 return Err(ApiError::Conflict(vec![FieldError::new(
                     "client_id",
-                    "reused",
+                    FieldErrorCode::Reused,
                 )]));
             }
             let cursors = state.store.cursors(id).await?;
@@ -426,7 +432,7 @@ async fn mark_read(
 ) -> ApiResult<axum::Json<ReadStateView>> {
     let id = open.conversation().id;
     if request.up_to_seq > open.conversation().last_seq {
-        return Err(ApiError::invalid("up_to_seq", "out_of_range"));
+        return Err(ApiError::invalid("up_to_seq", FieldErrorCode::OutOfRange));
     }
     // Everyone hears of the receipt, the reader included: their other devices clear the badge.
     let everyone = Audience {

@@ -2,6 +2,7 @@
 //! `cursor` and `limit`, and answering a page with `next_cursor` and a `Link: <…>; rel="next"`
 //! header that repeats the request with the next cursor.
 
+use livingwell_core::domain::FieldErrorCode;
 use std::str::FromStr;
 
 use axum::http::{HeaderName, HeaderValue, Uri};
@@ -17,7 +18,7 @@ pub fn limit(requested: Option<i64>, size: PageSize) -> ApiResult<i64> {
     if size.allows(limit) {
         Ok(limit)
     } else {
-        Err(ApiError::invalid(LIMIT_PARAM, "out_of_range"))
+        Err(ApiError::invalid(LIMIT_PARAM, FieldErrorCode::OutOfRange))
     }
 }
 
@@ -26,7 +27,7 @@ pub fn cursor<T: FromStr>(cursor: Option<&str>) -> ApiResult<Option<T>> {
     cursor
         .map(|text| {
             text.parse()
-                .map_err(|_| ApiError::invalid(CURSOR_PARAM, "invalid"))
+                .map_err(|_| ApiError::invalid(CURSOR_PARAM, FieldErrorCode::Invalid))
         })
         .transpose()
 }

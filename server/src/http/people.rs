@@ -12,6 +12,7 @@ use livingwell_core::api::people::{
     PlaceOnTeamRequest,
 };
 use livingwell_core::api::{ErrorBody, Validate};
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role};
 use utoipa_axum::router::OpenApiRouter;
@@ -59,12 +60,12 @@ async fn create_person(
     policy::decide_work(&caller, Work::AddPerson)?;
     if let Some(team) = request.team_id {
         if state.store.team(team).await?.is_none() {
-            return Err(ApiError::invalid("team_id", "not_found"));
+            return Err(ApiError::invalid("team_id", FieldErrorCode::NotFound));
         }
         if let Caller::User(user) = &caller
             && !state.store.is_team_member(team, user.id).await?
         {
-            return Err(ApiError::invalid("team_id", "not_your_team"));
+            return Err(ApiError::invalid("team_id", FieldErrorCode::NotYourTeam));
         }
     }
     let now = state.clock.now();
@@ -134,7 +135,7 @@ async fn place_on_team(
 ) -> ApiResult<axum::Json<PersonView>> {
     let person = access.person;
     if state.store.team(request.team_id).await?.is_none() {
-        return Err(ApiError::invalid("team_id", "not_found"));
+        return Err(ApiError::invalid("team_id", FieldErrorCode::NotFound));
     }
     state
         .store
@@ -155,7 +156,10 @@ async fn allocate_peer(
     let person = access.person;
     let peer = state.store.user_by_id(request.peer_worker_id).await?;
     if peer.is_none_or(|p| p.role != Role::PeerWorker) {
-        return Err(ApiError::invalid("peer_worker_id", "not_a_peer_worker"));
+        return Err(ApiError::invalid(
+            "peer_worker_id",
+            FieldErrorCode::NotAPeerWorker,
+        ));
     }
     state
         .store
@@ -198,7 +202,7 @@ async fn link_carer(
     let person = access.person;
     let carer = state.store.user_by_id(request.carer_id).await?;
     if carer.is_none_or(|c| c.role != Role::Carer) {
-        return Err(ApiError::invalid("carer_id", "not_a_carer"));
+        return Err(ApiError::invalid("carer_id", FieldErrorCode::NotACarer));
     }
     let relationship = request
         .relationship
@@ -269,12 +273,15 @@ async fn grant_consent(
     };
     match state.store.grant_consent(&consent).await? {
         Ok(()) => Ok((StatusCode::CREATED, axum::Json(ConsentView::from(&consent)))),
-        Err(GrantRefusal::Excluded) => Err(ApiError::invalid(grantee_field, "do_not_involve")),
+        Err(GrantRefusal::Excluded) => Err(ApiError::invalid(
+            grantee_field,
+            FieldErrorCode::DoNotInvolve,
+        )),
         Err(GrantRefusal::NotRelated) => Err(ApiError::invalid(
             grantee_field,
             match grantee {
-                Grantee::Carer(_) => "not_linked",
-                Grantee::PeerWorker(_) => "not_allocated",
+                Grantee::Carer(_) => FieldErrorCode::NotLinked,
+                Grantee::PeerWorker(_) => FieldErrorCode::NotAllocated,
             },
         )),
     }
@@ -315,7 +322,7 @@ async fn exclude_user(
 ) -> ApiResult<StatusCode> {
     let person = access.person;
     if state.store.user_by_id(request.user_id).await?.is_none() {
-        return Err(ApiError::invalid("user_id", "not_found"));
+        return Err(ApiError::invalid("user_id", FieldErrorCode::NotFound));
     }
     state
         .store

@@ -5,6 +5,7 @@
 //! which it stores in the write's own transaction; live streams are told after the commit,
 //! which cannot turn a stored change into an error (see [`crate::events`]).
 
+use livingwell_core::domain::FieldErrorCode;
 use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::{OriginalUri, State};
@@ -86,14 +87,14 @@ fn base_version(headers: &HeaderMap, in_body: Option<i32>) -> ApiResult<i32> {
                 .to_str()
                 .ok()
                 .and_then(version_in_tag)
-                .ok_or_else(|| ApiError::invalid("if-match", "invalid"))?,
+                .ok_or_else(|| ApiError::invalid("if-match", FieldErrorCode::Invalid))?,
         ),
         None => None,
     };
     match from_header.or(in_body) {
         Some(version) if version >= 0 => Ok(version),
-        Some(_) => Err(ApiError::invalid("base_version", "invalid")),
-        None => Err(ApiError::invalid("base_version", "required")),
+        Some(_) => Err(ApiError::invalid("base_version", FieldErrorCode::Invalid)),
+        None => Err(ApiError::invalid("base_version", FieldErrorCode::Required)),
     }
 }
 
@@ -575,7 +576,7 @@ async fn put_wrap(
             "wrap.crisis_plan.supporters.not_involved[{}].user_id",
             listed.unwrap_or(0)
         );
-        return Err(ApiError::invalid(&field, "not_found"));
+        return Err(ApiError::invalid(&field, FieldErrorCode::NotFound));
     }
     let body = serde_json::to_value(&request.wrap).map_err(|_| ApiError::Internal("wrap json"))?;
     let now = state.clock.now();
@@ -748,7 +749,7 @@ async fn activate(
         .await?
     {
         return Err(ApiError::Conflict(vec![
-            livingwell_core::api::FieldError::new("activation", "already_active"),
+            livingwell_core::api::FieldError::new("activation", FieldErrorCode::AlreadyActive),
         ]));
     }
     state.events.announce_committed();
@@ -776,7 +777,7 @@ async fn deactivate(
         .ok_or_else(|| {
             ApiError::Conflict(vec![livingwell_core::api::FieldError::new(
                 "activation",
-                "not_active",
+                FieldErrorCode::NotActive,
             )])
         })?;
     state.events.announce_committed();

@@ -1,5 +1,6 @@
 //! Sign-in, refresh, sign-out, staff-system tokens and `/v1/me`.
 
+use livingwell_core::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
@@ -287,12 +288,13 @@ async fn client_token(
     if !is_form {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let request: ClientTokenRequest = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| ApiError::BadRequest(vec![FieldError::new("body", "malformed_form")]))?;
+    let request: ClientTokenRequest = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        ApiError::BadRequest(vec![FieldError::new("body", FieldErrorCode::MalformedForm)])
+    })?;
     if request.grant_type != "client_credentials" {
         return Err(ApiError::BadRequest(vec![FieldError::new(
             "grant_type",
-            "unsupported_grant_type",
+            FieldErrorCode::UnsupportedGrantType,
         )]));
     }
     let (client_id, secret) =
@@ -321,7 +323,7 @@ async fn client_token(
                     None => {
                         return Err(ApiError::BadRequest(vec![FieldError::new(
                             "scope",
-                            "invalid_scope",
+                            FieldErrorCode::InvalidScope,
                         )]));
                     }
                 };

@@ -9,6 +9,7 @@ use livingwell_core::api::paging as page;
 use livingwell_core::api::people::{
     CaseloadQuery, CaseloadView, CreateTeamRequest, CreateUserRequest, TeamView,
 };
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::{PersonId, TeamId, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -106,7 +107,7 @@ async fn add_member(
     state.store.team(team).await?.ok_or(ApiError::NotFound)?;
     let member = state.store.user_by_id(user).await?;
     if member.is_none_or(|m| !m.role.is_team_staff()) {
-        return Err(ApiError::invalid("user_id", "not_team_staff"));
+        return Err(ApiError::invalid("user_id", FieldErrorCode::NotTeamStaff));
     }
     state
         .store
@@ -159,7 +160,7 @@ async fn create_user(
     if let Some(person) = request.person_id
         && state.store.person(person).await?.is_none()
     {
-        return Err(ApiError::invalid("person_id", "not_found"));
+        return Err(ApiError::invalid("person_id", FieldErrorCode::NotFound));
     }
     passwords::check_strength(
         "password",

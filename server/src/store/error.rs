@@ -19,6 +19,7 @@
 //! A database's own message can quote stored values, so it is never shown or logged: callers
 //! log [`StoreError::kind`] only.
 
+use livingwell_core::domain::FieldErrorCode;
 use sqlx::error::{DatabaseError, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,14 +96,14 @@ pub struct UniqueConstraint {
     /// The request field the answer names.
     pub field: &'static str,
     /// The error code given for that field.
-    pub code: &'static str,
+    pub code: FieldErrorCode,
 }
 
 const fn rule(
     postgres: &'static str,
     sqlite: &'static str,
     field: &'static str,
-    code: &'static str,
+    code: FieldErrorCode,
 ) -> UniqueConstraint {
     UniqueConstraint {
         postgres,
@@ -113,7 +114,7 @@ const fn rule(
 }
 
 /// A unique violation whose rule is not in [`UNIQUE_CONSTRAINTS`].
-pub static UNLISTED: UniqueConstraint = rule("", "", "request", "conflict");
+pub static UNLISTED: UniqueConstraint = rule("", "", "request", FieldErrorCode::Conflict);
 
 /// Every UNIQUE and PRIMARY KEY rule in `migrations/{postgres,sqlite}`, in migration order.
 ///
@@ -122,203 +123,258 @@ pub static UNLISTED: UniqueConstraint = rule("", "", "request", "conflict");
 /// name in use, a second account for a person, a second open crisis activation.
 pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
     // 0001_foundation
-    rule("teams_pkey", "teams.id", "id", "taken"),
-    rule("teams_name_key", "teams.name", "name", "taken"),
-    rule("people_pkey", "people.id", "id", "taken"),
-    rule("users_pkey", "users.id", "id", "taken"),
-    rule("users_username_key", "users.username", "username", "taken"),
+    rule("teams_pkey", "teams.id", "id", FieldErrorCode::Taken),
+    rule(
+        "teams_name_key",
+        "teams.name",
+        "name",
+        FieldErrorCode::Taken,
+    ),
+    rule("people_pkey", "people.id", "id", FieldErrorCode::Taken),
+    rule("users_pkey", "users.id", "id", FieldErrorCode::Taken),
+    rule(
+        "users_username_key",
+        "users.username",
+        "username",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "users_person_id_key",
         "users.person_id",
         "person_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "caseloads_pkey",
         "caseloads.person_id",
         "person_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "team_members_pkey",
         "team_members.user_id, team_members.team_id",
         "user_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "peer_allocations_pkey",
         "peer_allocations.person_id",
         "person_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "carer_links_pkey",
         "carer_links.person_id, carer_links.carer_id",
         "carer_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
-    rule("consents_pkey", "consents.id", "id", "taken"),
+    rule("consents_pkey", "consents.id", "id", FieldErrorCode::Taken),
     rule(
         "excluded_people_pkey",
         "excluded_people.person_id, excluded_people.user_id",
         "user_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "emergency_access_pkey",
         "emergency_access.id",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
-    rule("sessions_pkey", "sessions.id", "id", "taken"),
-    rule("refresh_tokens_pkey", "refresh_tokens.id", "id", "taken"),
+    rule("sessions_pkey", "sessions.id", "id", FieldErrorCode::Taken),
+    rule(
+        "refresh_tokens_pkey",
+        "refresh_tokens.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "refresh_tokens_token_hash_key",
         "refresh_tokens.token_hash",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "oauth_clients_pkey",
         "oauth_clients.client_id",
         "client_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
-    rule("signing_keys_pkey", "signing_keys.kid", "id", "taken"),
-    rule("audit_log_pkey", "audit_log.seq", "id", "taken"),
+    rule(
+        "signing_keys_pkey",
+        "signing_keys.kid",
+        "id",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "audit_log_pkey",
+        "audit_log.seq",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     // 0002_events
-    rule("events_pkey", "events.id", "id", "taken"),
+    rule("events_pkey", "events.id", "id", FieldErrorCode::Taken),
     // 0003_plans: a racing writer took the version (the store answers stale before this).
     rule(
         "plan_versions_pkey",
         "plan_versions.person_id, plan_versions.kind, plan_versions.version",
         "base_version",
-        "stale",
+        FieldErrorCode::Stale,
     ),
-    rule("plan_comments_pkey", "plan_comments.id", "id", "taken"),
+    rule(
+        "plan_comments_pkey",
+        "plan_comments.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "plan_agreements_pkey",
         "plan_agreements.person_id, plan_agreements.version, plan_agreements.agreed_by",
         "version",
-        "already_agreed",
+        FieldErrorCode::AlreadyAgreed,
     ),
     rule(
         "wrap_settings_pkey",
         "wrap_settings.person_id",
         "person_id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "crisis_activations_pkey",
         "crisis_activations.id",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "crisis_activations_open",
         "crisis_activations.person_id",
         "activation",
-        "already_active",
+        FieldErrorCode::AlreadyActive,
     ),
     // 0004_appointments
-    rule("programmes_pkey", "programmes.id", "id", "taken"),
+    rule(
+        "programmes_pkey",
+        "programmes.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "programme_sessions_pkey",
         "programme_sessions.id",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "programme_sessions_programme_id_number_key",
         "programme_sessions.programme_id, programme_sessions.number",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
-    rule("bookings_pkey", "bookings.id", "id", "taken"),
+    rule("bookings_pkey", "bookings.id", "id", FieldErrorCode::Taken),
     rule(
         "bookings_programme_id_seq_key",
         "bookings.programme_id, bookings.seq",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "bookings_one_active",
         "bookings.unit_id, bookings.person_id",
         "person_id",
-        "already_booked",
+        FieldErrorCode::AlreadyBooked,
     ),
-    rule("appointments_pkey", "appointments.id", "id", "taken"),
+    rule(
+        "appointments_pkey",
+        "appointments.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "appointment_workers_pkey",
         "appointment_workers.appointment_id, appointment_workers.user_id",
         "workers",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     // 0005_messages
-    rule("conversations_pkey", "conversations.id", "id", "taken"),
+    rule(
+        "conversations_pkey",
+        "conversations.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "conversations_of_person",
         "conversations.person_id, conversations.kind",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "conversations_of_carer",
         "conversations.carer_id, conversations.person_id",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
-    rule("messages_pkey", "messages.id", "id", "taken"),
+    rule("messages_pkey", "messages.id", "id", FieldErrorCode::Taken),
     rule(
         "messages_conversation_seq",
         "messages.conversation_id, messages.seq",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "messages_sender_client_id",
         "messages.sender_id, messages.client_id",
         "client_id",
-        "reused",
+        FieldErrorCode::Reused,
     ),
     rule(
         "conversation_cursors_pkey",
         "conversation_cursors.conversation_id, conversation_cursors.user_id",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
-    rule("message_reports_pkey", "message_reports.id", "id", "taken"),
+    rule(
+        "message_reports_pkey",
+        "message_reports.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "message_reports_once",
         "message_reports.message_id, message_reports.reporter_id",
         "id",
-        "already_reported",
+        FieldErrorCode::AlreadyReported,
     ),
     rule(
         "peer_availability_pkey",
         "peer_availability.user_id",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     // 0008_accounts
-    rule("invitations_pkey", "invitations.id", "id", "taken"),
+    rule(
+        "invitations_pkey",
+        "invitations.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
     rule(
         "invitations_code_hash_key",
         "invitations.code_hash",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "password_reset_codes_pkey",
         "password_reset_codes.id",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
     rule(
         "password_reset_codes_code_hash_key",
         "password_reset_codes.code_hash",
         "id",
-        "taken",
+        FieldErrorCode::Taken,
     ),
 ];
 

@@ -8,6 +8,7 @@ use livingwell_core::api::appointments::{
     AnswerRequestRequest, AppointmentResponseRequest, AppointmentView, UpdateAppointmentRequest,
 };
 use livingwell_core::api::events::AppointmentChange;
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::appointment::{
     self, AppointmentId, AppointmentKind, AppointmentStatus, Decision, PersonRequest,
     RequestAnswer, RequestKind,
@@ -54,7 +55,7 @@ pub(super) async fn update_appointment(
     ValidJson(request): ValidJson<UpdateAppointmentRequest>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
     if current.status == AppointmentStatus::Cancelled {
-        return Err(conflict("status", "cancelled"));
+        return Err(conflict("status", FieldErrorCode::Cancelled));
     }
     let reshapes = request.kind.is_some()
         || request.starts_at.is_some()
@@ -62,10 +63,10 @@ pub(super) async fn update_appointment(
         || request.location.is_some();
     if current.booking_id.is_some() && reshapes {
         // A workshop session is the programme's: it moves with the programme, not alone.
-        return Err(conflict("booking_id", "managed_by_booking"));
+        return Err(conflict("booking_id", FieldErrorCode::ManagedByBooking));
     }
     if request.kind == Some(AppointmentKind::EnablementWorkshop) {
-        return Err(ApiError::invalid("kind", "book_the_programme"));
+        return Err(ApiError::invalid("kind", FieldErrorCode::BookTheProgramme));
     }
     let now = state.clock.now();
     let mut next = current.clone();
@@ -103,7 +104,7 @@ pub(super) async fn update_appointment(
     }
     if let Some(outcome) = request.status {
         if !next.status.may_record_outcome(outcome, next.starts_at, now) {
-            return Err(conflict("status", "not_yet_begun"));
+            return Err(conflict("status", FieldErrorCode::NotYetBegun));
         }
         next.status = outcome;
     }
@@ -138,7 +139,7 @@ pub(super) async fn save(
         .update_appointment(&next, read_sequence, &told)
         .await?
     {
-        return Err(conflict("sequence", "changed_meanwhile"));
+        return Err(conflict("sequence", FieldErrorCode::ChangedMeanwhile));
     }
     state.events.announce_committed();
     Ok(axum::Json(one(appointment_views(
@@ -186,10 +187,10 @@ pub(super) async fn cancel_appointment(
         .await?)?));
     }
     if current.booking_id.is_some() {
-        return Err(conflict("booking_id", "managed_by_booking"));
+        return Err(conflict("booking_id", FieldErrorCode::ManagedByBooking));
     }
     if !current.status.is_open() {
-        return Err(conflict("status", "already_happened"));
+        return Err(conflict("status", FieldErrorCode::AlreadyHappened));
     }
     let mut next = current.clone();
     next.status = AppointmentStatus::Cancelled;
@@ -232,10 +233,10 @@ pub(super) async fn respond(
 ) -> ApiResult<axum::Json<AppointmentView>> {
     let now = state.clock.now();
     if !current.status.is_open() {
-        return Err(conflict("action", "not_open"));
+        return Err(conflict("action", FieldErrorCode::NotOpen));
     }
     if current.starts_at <= now {
-        return Err(conflict("action", "already_begun"));
+        return Err(conflict("action", FieldErrorCode::AlreadyBegun));
     }
     let mut next = current.clone();
     let (kind, reason, preferred_times) = match request {
@@ -264,7 +265,7 @@ pub(super) async fn respond(
     };
     if current.booking_id.is_some() {
         // The person cancels a workshop place by cancelling the booking.
-        return Err(conflict("booking_id", "managed_by_booking"));
+        return Err(conflict("booking_id", FieldErrorCode::ManagedByBooking));
     }
     next.request = Some(PersonRequest {
         kind,
@@ -304,10 +305,10 @@ pub(super) async fn answer_request(
     ValidJson(request): ValidJson<AnswerRequestRequest>,
 ) -> ApiResult<axum::Json<AppointmentView>> {
     let Some(pending) = current.request.clone().filter(PersonRequest::is_pending) else {
-        return Err(conflict("request", "none_pending"));
+        return Err(conflict("request", FieldErrorCode::NonePending));
     };
     if !current.status.is_open() {
-        return Err(conflict("status", "not_open"));
+        return Err(conflict("status", FieldErrorCode::NotOpen));
     }
     let now = state.clock.now();
     let mut next = current.clone();
@@ -316,7 +317,7 @@ pub(super) async fn answer_request(
             RequestKind::Cancel => next.status = AppointmentStatus::Cancelled,
             RequestKind::Reschedule => {
                 let (Some(starts_at), Some(ends_at)) = (request.starts_at, request.ends_at) else {
-                    return Err(ApiError::invalid("starts_at", "required"));
+                    return Err(ApiError::invalid("starts_at", FieldErrorCode::Required));
                 };
                 next.starts_at = stored(starts_at);
                 next.ends_at = stored(ends_at);

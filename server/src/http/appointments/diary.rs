@@ -1,5 +1,6 @@
 //! Staff diaries: a team's or a worker's appointments across people.
 
+use livingwell_core::domain::FieldErrorCode;
 use std::collections::HashMap;
 
 use axum::extract::{OriginalUri, State};
@@ -46,7 +47,7 @@ pub(super) async fn diary(
     let limit = paging::limit(query.limit, page::APPOINTMENTS)?;
     let scope = match (&caller, query.team_id, query.worker_id) {
         (Caller::User(_), Some(_), Some(_)) => {
-            return Err(ApiError::invalid("worker_id", "with_team_id"));
+            return Err(ApiError::invalid("worker_id", FieldErrorCode::WithTeamId));
         }
         (_, Some(team), _) => {
             let on_team = on_team(&state, &caller, team).await?;
@@ -60,7 +61,9 @@ pub(super) async fn diary(
         }
         (Caller::StaffSystem(_), None, worker) => {
             policy::decide_work(&caller, Work::ReadWorkerDiary { own: false })?;
-            DiaryScope::Worker(worker.ok_or_else(|| ApiError::invalid("team_id", "required"))?)
+            DiaryScope::Worker(
+                worker.ok_or_else(|| ApiError::invalid("team_id", FieldErrorCode::Required))?,
+            )
         }
     };
     let window = window(

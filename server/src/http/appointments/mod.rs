@@ -27,6 +27,7 @@ mod programmes;
 mod views;
 mod window;
 
+use livingwell_core::domain::FieldErrorCode;
 use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
@@ -164,7 +165,7 @@ async fn may_read(
     }
 }
 
-fn conflict(field: &str, code: &str) -> ApiError {
+fn conflict(field: &str, code: FieldErrorCode) -> ApiError {
     ApiError::Conflict(vec![FieldError::new(field, code)])
 }
 
@@ -178,7 +179,10 @@ async fn check_workers(state: &AppState, workers: &[UserId]) -> ApiResult<Vec<Us
         }
         match state.store.user_by_id(*worker).await? {
             Some(user) if user.role.is_team_staff() => unique.push(*worker),
-            _ => errors.push(FieldError::new(format!("worker_ids[{i}]"), "not_staff")),
+            _ => errors.push(FieldError::new(
+                format!("worker_ids[{i}]"),
+                FieldErrorCode::NotStaff,
+            )),
         }
     }
     if errors.is_empty() {
@@ -193,7 +197,10 @@ async fn check_location(state: &AppState, location: &Location) -> ApiResult<()> 
     if let Location::Hub { team_id } = location
         && state.store.team(*team_id).await?.is_none()
     {
-        return Err(ApiError::invalid("location.team_id", "not_found"));
+        return Err(ApiError::invalid(
+            "location.team_id",
+            FieldErrorCode::NotFound,
+        ));
     }
     Ok(())
 }

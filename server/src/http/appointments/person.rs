@@ -11,6 +11,7 @@ use livingwell_core::api::appointments::{
 };
 use livingwell_core::api::events::AppointmentChange;
 use livingwell_core::api::paging as page;
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{AppointmentId, AppointmentKind, AppointmentStatus};
 
@@ -74,7 +75,7 @@ pub(super) async fn create_appointment(
     }
     if request.kind == AppointmentKind::EnablementWorkshop {
         // Workshop sessions come from bookings, so that capacity holds.
-        return Err(ApiError::invalid("kind", "book_the_programme"));
+        return Err(ApiError::invalid("kind", FieldErrorCode::BookTheProgramme));
     }
     let worker_ids = check_workers(&state, &request.worker_ids).await?;
     check_location(&state, &request.location).await?;

@@ -1,5 +1,6 @@
 //! Workshop programmes, their bookings, waitlists and offers.
 
+use livingwell_core::domain::FieldErrorCode;
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, OriginalUri, State};
@@ -74,7 +75,7 @@ pub(super) async fn create_programme(
     let on_team = on_team(&state, &caller, request.team_id).await?;
     policy::decide_work(&caller, Work::StartProgramme { on_team })?;
     if state.store.team(request.team_id).await?.is_none() {
-        return Err(ApiError::invalid("team_id", "not_found"));
+        return Err(ApiError::invalid("team_id", FieldErrorCode::NotFound));
     }
     check_location(&state, &request.location).await?;
     record_unscoped(&state, &caller, "programme", Action::Write, &request_id).await?;
@@ -180,8 +181,10 @@ pub(super) async fn book(
         (Some(person), _) => person,
         (None, Caller::User(user)) => user
             .person_id
-            .ok_or_else(|| ApiError::invalid("person_id", "required"))?,
-        (None, Caller::StaffSystem(_)) => return Err(ApiError::invalid("person_id", "required")),
+            .ok_or_else(|| ApiError::invalid("person_id", FieldErrorCode::Required))?,
+        (None, Caller::StaffSystem(_)) => {
+            return Err(ApiError::invalid("person_id", FieldErrorCode::Required));
+        }
     };
     authorize(
         &state,
@@ -195,13 +198,18 @@ pub(super) async fn book(
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
     match (programme.booking_unit, request.session_id) {
         (BookingUnit::Programme, Some(_)) => {
-            return Err(ApiError::invalid("session_id", "book_the_programme"));
+            return Err(ApiError::invalid(
+                "session_id",
+                FieldErrorCode::BookTheProgramme,
+            ));
         }
-        (BookingUnit::Session, None) => return Err(ApiError::invalid("session_id", "required")),
+        (BookingUnit::Session, None) => {
+            return Err(ApiError::invalid("session_id", FieldErrorCode::Required));
+        }
         (BookingUnit::Session, Some(session))
             if !programme.sessions.iter().any(|s| s.id == session) =>
         {
-            return Err(ApiError::invalid("session_id", "not_found"));
+            return Err(ApiError::invalid("session_id", FieldErrorCode::NotFound));
         }
         _ => {}
     }
@@ -301,9 +309,9 @@ pub(super) async fn answer_offer(
     state.appointments.announce_offers(&change.offered);
     if !change.changed {
         let code = if change.booking.status == BookingStatus::OfferExpired {
-            "offer_expired"
+            FieldErrorCode::OfferExpired
         } else {
-            "not_offered"
+            FieldErrorCode::NotOffered
         };
         return Err(conflict("decision", code));
     }

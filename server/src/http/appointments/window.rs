@@ -4,6 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, TimeZone, Utc};
 use livingwell_core::api::FieldError;
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::appointment::AppointmentId;
 
 use super::WINDOW_MAX_DAYS;
@@ -31,7 +32,7 @@ pub(super) fn window(
     let mut errors = Vec::new();
     for (field, value) in [("from", from), ("to", to)] {
         if value.is_some_and(|v| !plausible(v)) {
-            errors.push(FieldError::new(field, "out_of_range"));
+            errors.push(FieldError::new(field, FieldErrorCode::OutOfRange));
         }
     }
     if !errors.is_empty() {
@@ -40,10 +41,10 @@ pub(super) fn window(
     let from = from.unwrap_or(now - default_back);
     let to = to.unwrap_or(from + default_span);
     if to <= from {
-        return Err(ApiError::invalid("to", "not_after_from"));
+        return Err(ApiError::invalid("to", FieldErrorCode::NotAfterFrom));
     }
     if to - from > Duration::days(WINDOW_MAX_DAYS) {
-        return Err(ApiError::invalid("to", "window_too_long"));
+        return Err(ApiError::invalid("to", FieldErrorCode::WindowTooLong));
     }
     let after = cursor.map(decode_cursor).transpose()?;
     Ok(Window { from, to, after })
@@ -60,7 +61,7 @@ pub(super) fn encode_cursor(record: &AppointmentRecord) -> String {
 }
 
 pub(super) fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, AppointmentId)> {
-    let invalid = || ApiError::invalid("cursor", "invalid");
+    let invalid = || ApiError::invalid("cursor", FieldErrorCode::Invalid);
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (at, id) = text.split_once('|').ok_or_else(invalid)?;
