@@ -1,11 +1,11 @@
 //! Accounts the person sets up themselves: invitations, password changes and resets, and
 //! turning an account off and on again.
 
-use crate::domain::FieldErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{FieldError, Validate, collect_errors};
+use crate::domain::FieldErrorCode;
 use crate::domain::text::{self, NAME_MAX, PASSWORD_MAX};
 use crate::domain::{PersonId, Role};
 

@@ -1,10 +1,10 @@
 //! Appointments, workshop programmes and bookings on the wire.
 
-use crate::domain::FieldErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{FieldError, Validate};
+use crate::domain::FieldErrorCode;
 use crate::domain::appointment::{
     self, Accessibility, AppointmentId, AppointmentKind, AppointmentStatus, BookingId,
     BookingStatus, BookingUnit, Decision, Location, PersonRequest, ProgrammeId, ProgrammeSessionId,

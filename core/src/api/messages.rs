@@ -1,10 +1,10 @@
 //! Messaging: conversations, messages, read receipts, reports and a peer worker's hours.
 
-use crate::domain::FieldErrorCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{FieldError, Validate, collect_errors};
+use crate::domain::FieldErrorCode;
 use crate::domain::message::{
     Availability, ClientMessageId, ConversationId, ConversationKind, MessageContent, MessageId,
     MessageReportId, MessageState, WorkingSpan, check_body,

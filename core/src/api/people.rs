@@ -1,6 +1,5 @@
 //! People, accounts, teams and the relationships that decide who sees what.
 
-use crate::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -8,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::UserView;
 use super::{FieldError, Validate, collect_errors};
+use crate::domain::FieldErrorCode;
 use crate::domain::consent::{Consent, Grantee};
 use crate::domain::text::{self, SHORT_TEXT_MAX};
 use crate::domain::{

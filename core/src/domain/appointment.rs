@@ -18,7 +18,6 @@
 //!   ([`discreet_title`]): a lock screen or a shared calendar shows "Appointment at West hub",
 //!   never "Medication review".
 
-use crate::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
@@ -27,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{TeamId, id_type};
 use crate::domain::FieldError;
+use crate::domain::FieldErrorCode;
 use crate::domain::text;
 
 id_type!(

@@ -17,7 +17,6 @@
 //!   repeated within [`NOTICE_QUIET_HOURS`] in one conversation, so a person who writes ten
 //!   messages at night reads the signposting once, not ten times.
 
-use crate::domain::FieldErrorCode;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, Weekday};
@@ -26,6 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ids::{PersonId, id_type};
 use crate::domain::FieldError;
+use crate::domain::FieldErrorCode;
 use crate::domain::check::LIST_MAX;
 use crate::domain::text;
 

@@ -4,13 +4,13 @@
 //! The plan is co-produced: wherever a section holds free text, the person's own words and the
 //! worker's words are kept apart ([`Words`]), so neither can overwrite the other's account.
 
-use crate::domain::FieldErrorCode;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::check::Checker;
+use super::field_error::FieldErrorCode;
 
 /// One section's text in two voices.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,13 +5,13 @@
 //! receives (not empty, not null), so nothing about them leaks. [`CrisisPlan::shared_sections`]
 //! is the one place that cut is made.
 
-use crate::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use super::check::Checker;
 use super::consent::CrisisPlanSection;
+use super::field_error::FieldErrorCode;
 use super::ids::UserId;
 
 /// Signs and what to do about them (triggers, early warning signs, breaking down).

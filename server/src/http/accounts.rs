@@ -11,7 +11,6 @@
 //!
 //! New passwords must pass the strength rule in [`crate::auth::passwords`].
 
-use livingwell_core::domain::FieldErrorCode;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
@@ -23,6 +22,7 @@ use livingwell_core::api::accounts::{
     OneTimeCodeView, ResetPasswordRequest,
 };
 use livingwell_core::api::auth::{AccessTokenResponse, ReauthenticateRequest, TokenResponse};
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::{PersonId, Role, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

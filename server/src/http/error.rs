@@ -3,12 +3,12 @@
 //! Every failure leaves as the shared [`ErrorBody`]. Messages are fixed sentences: nothing a
 //! caller sent, no SQL, no paths and no health data. Internal failures are logged by kind only.
 
-use livingwell_core::domain::FieldErrorCode;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::{ErrorBody, ErrorCode, FieldError};
+use livingwell_core::domain::FieldErrorCode;
 
 use crate::audit::AuditUnavailableError;
 use crate::auth::passwords::PasswordError;

@@ -6,7 +6,6 @@
 //! then reconnects with a fresh token and `Last-Event-ID` and misses nothing, since every event
 //! is stored before it is streamed.
 
-use livingwell_core::domain::FieldErrorCode;
 use std::convert::Infallible;
 
 use axum::extract::{OriginalUri, State};
@@ -18,6 +17,7 @@ use livingwell_core::api::events::{
     EventStreamQuery, EventView, NotificationPage, NotificationQuery,
 };
 use livingwell_core::api::paging as page;
+use livingwell_core::domain::FieldErrorCode;
 use tokio::sync::broadcast::error::RecvError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -46,6 +46,7 @@ use crate::clock::Clock;
 use crate::events::EventHub;
 use crate::service::appointments::Appointments;
 use crate::service::messaging::Messaging;
+use crate::service::plans::Plans;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -109,6 +110,8 @@ pub struct AppState {
     pub appointments: Appointments,
     /// The send writer, push notifications, the send rate and crisis lines.
     pub messaging: Arc<Messaging>,
+    /// Plan versions, comments, agreements and crisis activations, and who is told of each.
+    pub plans: Plans,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
@@ -141,19 +144,21 @@ impl AppState {
             settings.clock.clone(),
             shutdown.clone(),
         );
+        let plans = Plans::new(store.clone(), events.clone(), settings.clock.clone());
         Ok(Self {
             audit: AuditLog::start(store.clone()),
             events,
             shutdown,
             outcome_labels: Arc::new(settings.outcome_labels.clone()),
-            store,
             keys: key_ring.tokens(),
             key_ring,
             throttle: Arc::new(LoginThrottle::new(settings.throttle)),
             dummy_password_hash: dummy.into(),
             appointments,
             messaging: Arc::new(messaging),
+            plans,
             clock: settings.clock.clone(),
+            store,
         })
     }
 }

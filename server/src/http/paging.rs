@@ -2,12 +2,12 @@
 //! `cursor` and `limit`, and answering a page with `next_cursor` and a `Link: <…>; rel="next"`
 //! header that repeats the request with the next cursor.
 
-use livingwell_core::domain::FieldErrorCode;
 use std::str::FromStr;
 
 use axum::http::{HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::paging::{CURSOR_PARAM, LIMIT_PARAM, LINK_HEADER, Page, PageSize};
+use livingwell_core::domain::FieldErrorCode;
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};

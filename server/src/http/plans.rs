@@ -1,18 +1,16 @@
-//! The Enablement Plan, the WRAP and its crisis plan: versions, co-production, sharing and
-//! crisis activation.
+//! The Enablement Plan, the WRAP and its crisis plan over HTTP: versions, co-production,
+//! sharing and crisis activation.
 //!
-//! Each write names who hears of it (never whoever made it) and hands the store the events,
-//! which it stores in the write's own transaction; live streams are told after the commit,
-//! which cannot turn a stored change into an error (see [`crate::events`]).
+//! Writes go through [`crate::service::plans`], which stores each with the events telling
+//! those who hear of it; these handlers read the version rule from `If-Match` or the body,
+//! and shape what is stored into views (a carer's crisis plan cut to the sections shared).
 
-use livingwell_core::domain::FieldErrorCode;
 use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::ErrorBody;
-use livingwell_core::api::events::{CrisisActivationData, Event, PlanCommentData, PlanVersionData};
 use livingwell_core::api::headers::{version_in_tag, version_tag};
 use livingwell_core::api::paging as page;
 use livingwell_core::api::plans::{
@@ -24,7 +22,8 @@ use livingwell_core::api::plans::{
 };
 use livingwell_core::domain::plan::{EnablementPlan, PlanSection};
 use livingwell_core::domain::wrap::Wrap;
-use livingwell_core::domain::{ConsentScope, CrisisPlanSection, PersonId, UserId};
+use livingwell_core::domain::{CrisisPlanSection, PersonId};
+use livingwell_core::domain::{FieldError, FieldErrorCode};
 use serde::de::DeserializeOwned;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -38,10 +37,9 @@ use super::printable::{self, CrisisPlanParts};
 use super::sessions::display_names;
 use crate::auth::Caller;
 use crate::policy::{self, Grounds, action, resource};
-use crate::store::events::Audience;
+use crate::service::plans::{Agreement, NewComment, WrapWrite};
 use crate::store::plans::{
-    ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
-    PlanKind, PlanVersionRecord,
+    ActivationRecord, AppendOutcome, Author, CommentRecord, PlanKind, PlanVersionRecord,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -98,11 +96,12 @@ fn base_version(headers: &HeaderMap, in_body: Option<i32>) -> ApiResult<i32> {
     }
 }
 
-/// The version a write based on `base` is stored as, should it be stored: the next one. (No
-/// plan reaches `i32::MAX` versions, so a write on that base is stale and stores nothing, its
-/// event included.)
-fn stored_as(base: i32) -> i32 {
-    base.saturating_add(1)
+/// The version stored, or 409 naming the version now current.
+fn stored(outcome: AppendOutcome) -> ApiResult<PlanVersionRecord> {
+    match outcome {
+        AppendOutcome::Stored(record) => Ok(record),
+        AppendOutcome::Stale { current } => Err(ApiError::StaleVersion(current.into())),
+    }
 }
 
 fn with_etag<T: serde::Serialize>(version: i32, status: StatusCode, body: T) -> Response {
@@ -158,41 +157,6 @@ async fn current(
         .ok_or(ApiError::NotFound)
 }
 
-/// Who hears of a change to `person`'s plans: each of `recipients` once, but not whoever made
-/// it.
-fn audience(
-    recipients: impl IntoIterator<Item = UserId>,
-    actor: &Caller,
-    person: PersonId,
-) -> Audience {
-    let actor_id = actor.audit_id();
-    let unique: BTreeSet<UserId> = recipients.into_iter().collect();
-    Audience {
-        recipients: unique
-            .into_iter()
-            .filter(|id| id.to_string() != actor_id)
-            .collect(),
-        person_id: Some(person),
-    }
-}
-
-/// Carers and the peer worker the person shares `scope` with now.
-async fn shared_with(
-    state: &AppState,
-    person: PersonId,
-    scope: ConsentScope,
-) -> ApiResult<Vec<UserId>> {
-    let now = state.clock.now();
-    Ok(state
-        .store
-        .consents(person)
-        .await?
-        .into_iter()
-        .filter(|c| c.allows(scope, now))
-        .map(|c| c.grantee.user_id())
-        .collect())
-}
-
 /// The current Enablement Plan, with who agreed it. `ETag` carries the version.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan", tag = "plans", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
@@ -242,38 +206,12 @@ async fn put_enablement_plan(
     headers: HeaderMap,
     ValidJson(request): ValidJson<PutEnablementPlanRequest>,
 ) -> ApiResult<Response> {
-    let person = access.person;
     let base = base_version(&headers, request.base_version)?;
-    let body = serde_json::to_value(&request.plan).map_err(|_| ApiError::Internal("plan json"))?;
-    let now = state.clock.now();
-    let team = audience(
-        state.store.care_team_accounts(person).await?,
-        &caller,
-        person,
-    );
-    let updated = Event::EnablementPlanUpdated(PlanVersionData {
-        version: stored_as(base),
-    });
     let outcome = state
-        .store
-        .append_plan_version(
-            &NewPlanVersion {
-                person_id: person,
-                kind: PlanKind::EnablementPlan,
-                base_version: base,
-                body,
-                author: author_of(&caller),
-                created_at: now,
-                exclude: Vec::new(),
-            },
-            &team.tell(&updated, now),
-        )
+        .plans
+        .store_enablement_plan(author_of(&caller), access.person, base, &request.plan)
         .await?;
-    let record = match outcome {
-        AppendOutcome::Stored(record) => record,
-        AppendOutcome::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
-    };
-    state.events.announce_committed();
+    let record = stored(outcome)?;
     let view = plan_view(&state, &record).await?;
     Ok(with_etag(record.version, StatusCode::OK, view))
 }
@@ -386,33 +324,16 @@ async fn add_comment(
     Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Comment>,
     ValidJson(request): ValidJson<CommentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CommentView>)> {
-    let person = access.person;
-    let plan = current(&state, person, PlanKind::EnablementPlan).await?;
-    let comment = CommentRecord {
-        id: uuid::Uuid::now_v7(),
-        person_id: person,
-        version: plan.version,
-        section: request.section.as_str().to_owned(),
-        body: request.body.trim().to_owned(),
+    let comment = NewComment {
+        section: request.section,
+        body: request.body,
         disagree: request.disagree,
-        author: author_of(&caller),
-        created_at: state.clock.now(),
     };
-    let team = audience(
-        state.store.care_team_accounts(person).await?,
-        &caller,
-        person,
-    );
-    let commented = Event::EnablementPlanCommented(PlanCommentData {
-        comment_id: comment.id,
-        disagree: comment.disagree,
-        version: comment.version,
-    });
-    state
-        .store
-        .add_comment(&comment, &team.tell(&commented, comment.created_at))
-        .await?;
-    state.events.announce_committed();
+    let comment = state
+        .plans
+        .comment(author_of(&caller), access.person, comment)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let names = display_names(state.store.as_ref(), [comment.author.id.as_str()]).await?;
     Ok((
         StatusCode::CREATED,
@@ -429,35 +350,19 @@ async fn agree(
     Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Agree>,
     Json(request): Json<AgreeRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AgreementView>)> {
-    let person = access.person;
     // Only accounts agree: the policy gives staff systems no agreement.
     let Caller::User(user) = &caller else {
         return Err(ApiError::Internal("an agreement without an account"));
     };
-    let plan = current(&state, person, PlanKind::EnablementPlan).await?;
-    if plan.version != request.version {
-        return Err(ApiError::StaleVersion(plan.version.into()));
-    }
-    let agreement = AgreementRecord {
-        person_id: person,
-        version: plan.version,
-        agreed_by: user.id,
-        agreed_role: user.role.as_str().to_owned(),
-        agreed_at: state.clock.now(),
+    let agreement = match state
+        .plans
+        .agree(author_of(&caller), user.id, access.person, request.version)
+        .await?
+    {
+        Agreement::Agreed(agreement) => agreement,
+        Agreement::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
+        Agreement::NoPlan => return Err(ApiError::NotFound),
     };
-    let team = audience(
-        state.store.care_team_accounts(person).await?,
-        &caller,
-        person,
-    );
-    let agreed = Event::EnablementPlanAgreed(PlanVersionData {
-        version: agreement.version,
-    });
-    state
-        .store
-        .agree(&agreement, &team.tell(&agreed, agreement.agreed_at))
-        .await?;
-    state.events.announce_committed();
     let names = display_names(state.store.as_ref(), [user.id.to_string().as_str()]).await?;
     Ok((
         StatusCode::CREATED,
@@ -552,62 +457,29 @@ async fn put_wrap(
     headers: HeaderMap,
     ValidJson(request): ValidJson<PutWrapRequest>,
 ) -> ApiResult<Response> {
-    let person = access.person;
     let base = base_version(&headers, request.base_version)?;
-    let exclude: Vec<UserId> = request
-        .wrap
-        .crisis_plan
-        .excluded_accounts()
-        .into_iter()
-        .collect();
-    let known = state.store.users_by_ids(&exclude).await?;
-    if let Some(unknown) = exclude
-        .iter()
-        .position(|id| known.iter().all(|u| u.id != *id))
+    let outcome = match state
+        .plans
+        .store_wrap(author_of(&caller), access.person, base, &request.wrap)
+        .await?
     {
-        let listed = request
-            .wrap
-            .crisis_plan
-            .supporters
-            .not_involved
-            .iter()
-            .position(|p| p.user_id == Some(exclude[unknown]));
-        let field = format!(
-            "wrap.crisis_plan.supporters.not_involved[{}].user_id",
-            listed.unwrap_or(0)
-        );
-        return Err(ApiError::invalid(&field, FieldErrorCode::NotFound));
-    }
-    let body = serde_json::to_value(&request.wrap).map_err(|_| ApiError::Internal("wrap json"))?;
-    let now = state.clock.now();
-    // Those the person shares the crisis plan with, but none the new version puts on the
-    // do-not-involve list: storing it ends their consents.
-    let mut carers = shared_with(&state, person, ConsentScope::CrisisPlan).await?;
-    carers.retain(|carer| !exclude.contains(carer));
-    let carers = audience(carers, &caller, person);
-    let updated = Event::CrisisPlanUpdated(PlanVersionData {
-        version: stored_as(base),
-    });
-    let outcome = state
-        .store
-        .append_plan_version(
-            &NewPlanVersion {
-                person_id: person,
-                kind: PlanKind::Wrap,
-                base_version: base,
-                body,
-                author: author_of(&caller),
-                created_at: now,
-                exclude,
-            },
-            &carers.tell(&updated, now),
-        )
-        .await?;
-    let record = match outcome {
-        AppendOutcome::Stored(record) => record,
-        AppendOutcome::Stale { current } => return Err(ApiError::StaleVersion(current.into())),
+        WrapWrite::Stored(outcome) => outcome,
+        WrapWrite::UnknownAccount(unknown) => {
+            let listed = request
+                .wrap
+                .crisis_plan
+                .supporters
+                .not_involved
+                .iter()
+                .position(|p| p.user_id == Some(unknown));
+            let field = format!(
+                "wrap.crisis_plan.supporters.not_involved[{}].user_id",
+                listed.unwrap_or(0)
+            );
+            return Err(ApiError::invalid(&field, FieldErrorCode::NotFound));
+        }
     };
-    state.events.announce_committed();
+    let record = stored(outcome)?;
     let view = wrap_view(&state, &record).await?;
     Ok(with_etag(record.version, StatusCode::OK, view))
 }
@@ -625,7 +497,7 @@ async fn wrap_settings(
     // A co-author may edit the WRAP, but only its owner decides who co-authors it.
     policy::decide_owner_only(access.grounds)?;
     state
-        .store
+        .plans
         .set_wrap_coauthoring(person, request.team_may_coauthor)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -713,13 +585,6 @@ async fn get_crisis_plan(
     Ok(axum::Json(crisis_plan_parts(&state, &access).await?.view))
 }
 
-/// Everyone who hears of a crisis: the team, the peer worker, the person, consented carers.
-async fn crisis_recipients(state: &AppState, person: PersonId) -> ApiResult<Vec<UserId>> {
-    let mut recipients = state.store.care_team_accounts(person).await?;
-    recipients.extend(shared_with(state, person, ConsentScope::CrisisPlan).await?);
-    Ok(recipients)
-}
-
 /// Put the crisis plan into use, with the reason. Supporters and the team are told at once.
 #[utoipa::path(post, path = "/v1/people/{id}/crisis-plan/activation", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = ActivateRequest,
@@ -729,30 +594,16 @@ async fn activate(
     Authorized { caller, access, .. }: Authorized<resource::CrisisPlan, action::Activate>,
     ValidJson(request): ValidJson<ActivateRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ActivationView>)> {
-    let person = access.person;
-    let record = ActivationRecord {
-        id: uuid::Uuid::now_v7(),
-        person_id: person,
-        activated_by: author_of(&caller),
-        reason: request.reason.trim().to_owned(),
-        activated_at: state.clock.now(),
-        deactivated_by: None,
-        deactivated_at: None,
-    };
-    let everyone = audience(crisis_recipients(&state, person).await?, &caller, person);
-    let activated = Event::CrisisPlanActivated(CrisisActivationData {
-        activation_id: record.id,
-    });
-    if !state
-        .store
-        .activate_crisis_plan(&record, &everyone.tell(&activated, record.activated_at))
+    let record = state
+        .plans
+        .activate_crisis_plan(author_of(&caller), access.person, &request.reason)
         .await?
-    {
-        return Err(ApiError::Conflict(vec![
-            livingwell_core::api::FieldError::new("activation", FieldErrorCode::AlreadyActive),
-        ]));
-    }
-    state.events.announce_committed();
+        .ok_or_else(|| {
+            ApiError::Conflict(vec![FieldError::new(
+                "activation",
+                FieldErrorCode::AlreadyActive,
+            )])
+        })?;
     let names = display_names(state.store.as_ref(), [record.activated_by.id.as_str()]).await?;
     Ok((
         StatusCode::CREATED,
@@ -768,19 +619,16 @@ async fn deactivate(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::CrisisPlan, action::Activate>,
 ) -> ApiResult<axum::Json<ActivationView>> {
-    let person = access.person;
-    let everyone = audience(crisis_recipients(&state, person).await?, &caller, person);
     let record = state
-        .store
-        .deactivate_crisis_plan(person, &author_of(&caller), state.clock.now(), &everyone)
+        .plans
+        .deactivate_crisis_plan(author_of(&caller), access.person)
         .await?
         .ok_or_else(|| {
-            ApiError::Conflict(vec![livingwell_core::api::FieldError::new(
+            ApiError::Conflict(vec![FieldError::new(
                 "activation",
                 FieldErrorCode::NotActive,
             )])
         })?;
-    state.events.announce_committed();
     let mut ids = vec![record.activated_by.id.as_str()];
     ids.extend(record.deactivated_by.as_ref().map(|d| d.id.as_str()));
     let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;

@@ -1,6 +1,5 @@
 //! Sign-in, refresh, sign-out, staff-system tokens and `/v1/me`.
 
-use livingwell_core::domain::FieldErrorCode;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
@@ -15,6 +14,7 @@ use livingwell_core::api::auth::{
 };
 use livingwell_core::api::people::{CarerLinkView, MeView, PersonView, TeamView};
 use livingwell_core::api::{ErrorBody, FieldError};
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::{Role, StaffScope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -10,3 +10,4 @@
 
 pub mod appointments;
 pub mod messaging;
+pub mod plans;

@@ -1,6 +1,5 @@
 //! Staff diaries: a team's or a worker's appointments across people.
 
-use livingwell_core::domain::FieldErrorCode;
 use std::collections::HashMap;
 
 use axum::extract::{OriginalUri, State};
@@ -8,6 +7,7 @@ use chrono::Duration;
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::{AppointmentPage, DiaryQuery};
 use livingwell_core::api::paging as page;
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::{PersonId, UserId};
 
 use super::views::appointment_views;

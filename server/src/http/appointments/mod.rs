@@ -27,12 +27,12 @@ mod programmes;
 mod views;
 mod window;
 
-use livingwell_core::domain::FieldErrorCode;
 use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use livingwell_core::api::FieldError;
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::appointment::{AppointmentId, Location};
 use livingwell_core::domain::{PersonId, UserId};
 use utoipa_axum::router::OpenApiRouter;

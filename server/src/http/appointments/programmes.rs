@@ -1,6 +1,5 @@
 //! Workshop programmes, their bookings, waitlists and offers.
 
-use livingwell_core::domain::FieldErrorCode;
 use std::collections::HashMap;
 
 use axum::extract::{FromRequestParts, OriginalUri, State};
@@ -12,6 +11,7 @@ use livingwell_core::api::appointments::{
     ProgrammeQuery, ProgrammeView,
 };
 use livingwell_core::api::paging as page;
+use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{
     self, BookingId, BookingStatus, BookingUnit, ProgrammeId, ProgrammeSessionId,
