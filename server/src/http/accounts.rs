@@ -23,7 +23,7 @@ use livingwell_core::api::accounts::{
 };
 use livingwell_core::api::auth::{AccessTokenResponse, ReauthenticateRequest, TokenResponse};
 use livingwell_core::domain::FieldErrorCode;
-use livingwell_core::domain::{PersonId, Role, UserId};
+use livingwell_core::domain::{PersonId, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -33,10 +33,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, AppUser, Path, RequestId, ValidJson};
 use super::sessions::start_session;
 use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
-use crate::auth::{Caller, codes, passwords};
+use crate::auth::{Caller, passwords};
 use crate::policy::{Action, action, resource};
 use crate::store::UserRecord;
-use crate::store::accounts::{AcceptRefusal, ChosenCredentials, NewInvitation, NewResetCode};
 
 /// How recent a sign-in must be for what widens access or takes over an account: granting a
 /// consent, changing the password. Narrowing never needs one: the person can always revoke.
@@ -54,12 +53,6 @@ pub(super) fn require_recent_sign_in(state: &AppState, caller: &Caller) -> ApiRe
         Caller::StaffSystem(_) => Ok(()),
     }
 }
-
-/// How long an invitation code can be used.
-pub const INVITATION_LIFETIME: Duration = Duration::days(7);
-/// How long a password-reset code can be used: the person is usually with the worker, or
-/// will be by the next day.
-pub const RESET_CODE_LIFETIME: Duration = Duration::hours(24);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,23 +78,10 @@ async fn invite_person(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::Person, action::Write>,
 ) -> ApiResult<(StatusCode, axum::Json<InvitationView>)> {
-    let person = access.person;
-    if state.store.account_of_person(person).await?.is_some() {
-        return Err(ApiError::invalid("id", FieldErrorCode::HasAnAccount));
-    }
-    let record = state
-        .store
-        .person(person)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let view = store_invitation(
-        &state,
-        &caller,
-        Role::ServiceUser,
-        Some(person),
-        record.display_name,
-    )
-    .await?;
+    let view = state
+        .accounts
+        .invite_person(access.person, caller.audit_id())
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -118,46 +98,16 @@ async fn invite(
 ) -> ApiResult<(StatusCode, axum::Json<InvitationView>)> {
     let caller = Caller::User(admin);
     record_unscoped(&state, &caller, "invitation", Action::Write, &request_id).await?;
-    let view = store_invitation(
-        &state,
-        &caller,
-        request.role,
-        None,
-        request.display_name.trim().to_owned(),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, axum::Json(view)))
-}
-
-async fn store_invitation(
-    state: &AppState,
-    caller: &Caller,
-    role: Role,
-    person_id: Option<PersonId>,
-    display_name: String,
-) -> ApiResult<InvitationView> {
-    let now = state.clock.now();
-    let (code, code_hash) = codes::generate();
-    let expires_at = now + INVITATION_LIFETIME;
-    state
-        .store
-        .create_invitation(&NewInvitation {
-            id: uuid::Uuid::now_v7(),
-            code_hash,
-            role,
-            person_id,
-            display_name,
-            created_by: caller.audit_id(),
-            created_at: now,
-            expires_at,
-        })
+    let view = state
+        .accounts
+        .invite(
+            request.role,
+            None,
+            request.display_name.trim().to_owned(),
+            caller.audit_id(),
+        )
         .await?;
-    Ok(InvitationView {
-        role,
-        person_id,
-        code,
-        expires_at,
-    })
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 /// First sign-in with an invitation code: the person chooses a username and password, and is
@@ -178,30 +128,10 @@ async fn accept_invitation(
         .throttle
         .check(&username, peer.ip())
         .map_err(ApiError::RateLimited)?;
-    let code_hash = codes::digest_typed(&request.code)
-        .ok_or_else(|| ApiError::invalid("code", FieldErrorCode::NotValid))?;
-    passwords::check_strength("password", &request.password, &[&username])
-        .map_err(|error| ApiError::Invalid(vec![error]))?;
-    let chosen = ChosenCredentials {
-        id: UserId::new(),
-        username,
-        password_hash: passwords::hash(request.password).await?,
-    };
-    let user = match state
-        .store
-        .accept_invitation(&code_hash, &chosen, state.clock.now())
-        .await?
-    {
-        Ok(user) => user,
-        Err(AcceptRefusal::CodeNotValid | AcceptRefusal::PersonHasAccount) => {
-            return Err(ApiError::invalid("code", FieldErrorCode::NotValid));
-        }
-        Err(AcceptRefusal::UsernameTaken) => {
-            return Err(ApiError::Conflict(vec![
-                livingwell_core::api::FieldError::new("username", FieldErrorCode::Taken),
-            ]));
-        }
-    };
+    let user = state
+        .accounts
+        .accept_invitation(&request.code, username, request.password)
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(start_session(&state, &user).await?),
@@ -256,18 +186,10 @@ async fn change_password(
         request.current_password,
     )
     .await?;
-    passwords::check_strength(
-        "new_password",
-        &request.new_password,
-        &[&user.username, &user.display_name],
-    )
-    .map_err(|error| ApiError::Invalid(vec![error]))?;
-    let hash = passwords::hash(request.new_password).await?;
-    let ended = state
-        .store
-        .change_password(caller.id, &hash, caller.session_id, state.clock.now())
+    state
+        .accounts
+        .change_password(&user, caller.session_id, request.new_password)
         .await?;
-    state.events.sessions_ended(&ended);
     record_unscoped(
         &state,
         &Caller::User(caller),
@@ -335,27 +257,8 @@ async fn make_reset_code(
         &request_id,
     )
     .await?;
-    if state.store.user_by_id(user).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    let now = state.clock.now();
-    let (code, code_hash) = codes::generate();
-    let expires_at = now + RESET_CODE_LIFETIME;
-    state
-        .store
-        .create_reset_code(&NewResetCode {
-            id: uuid::Uuid::now_v7(),
-            user_id: user,
-            code_hash,
-            created_by: caller.audit_id(),
-            created_at: now,
-            expires_at,
-        })
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(OneTimeCodeView { code, expires_at }),
-    ))
+    let view = state.accounts.reset_code(user, caller.audit_id()).await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
 /// Set a new password with a reset code. Every session of the account ends; sign in again.
@@ -374,22 +277,11 @@ async fn reset_password(
         .throttle
         .check(&username, peer.ip())
         .map_err(ApiError::RateLimited)?;
-    let code_hash = codes::digest_typed(&request.code)
-        .ok_or_else(|| ApiError::invalid("code", FieldErrorCode::NotValid))?;
-    passwords::check_strength("new_password", &request.new_password, &[&username])
-        .map_err(|error| ApiError::Invalid(vec![error]))?;
-    let hash = passwords::hash(request.new_password).await?;
-    match state
-        .store
-        .reset_password(&username, &code_hash, &hash, state.clock.now())
-        .await?
-    {
-        Some(ended) => {
-            state.events.sessions_ended(&ended);
-            Ok(StatusCode::NO_CONTENT)
-        }
-        None => Err(ApiError::invalid("code", FieldErrorCode::NotValid)),
-    }
+    state
+        .accounts
+        .reset_password(&username, &request.code, request.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Admin: turn an account off. Every session ends at once and sign-in is refused until it is
@@ -445,11 +337,6 @@ async fn set_disabled(
         request_id,
     )
     .await?;
-    let ended = state
-        .store
-        .set_disabled(user, disabled, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    state.events.sessions_ended(&ended);
+    state.accounts.set_disabled(user, disabled).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,7 @@ use crate::audit::AuditUnavailableError;
 use crate::auth::passwords::PasswordError;
 use crate::auth::tokens::TokenError;
 use crate::policy::Denial;
+use crate::service::ServiceError;
 use crate::store::StoreError;
 
 /// How long a client is asked to wait when the database is busy or out of reach for a moment.
@@ -233,6 +234,19 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable
             }
             StoreError::Corrupt(_) | StoreError::Migrate(_) => ApiError::Internal("stored data"),
+        }
+    }
+}
+
+/// A service's refusals keep their fields; its store errors are answered as any store error.
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Store(error) => error.into(),
+            ServiceError::Invalid(fields) => ApiError::Invalid(fields),
+            ServiceError::Conflict(fields) => ApiError::Conflict(fields),
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Password(error) => error.into(),
         }
     }
 }

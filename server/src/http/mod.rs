@@ -44,8 +44,10 @@ use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
 use crate::auth::tokens::TokenKeys;
 use crate::clock::Clock;
 use crate::events::EventHub;
+use crate::service::accounts::Accounts;
 use crate::service::appointments::Appointments;
 use crate::service::messaging::Messaging;
+use crate::service::people::People;
 use crate::service::plans::Plans;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
@@ -112,6 +114,10 @@ pub struct AppState {
     pub messaging: Arc<Messaging>,
     /// Plan versions, comments, agreements and crisis activations, and who is told of each.
     pub plans: Plans,
+    /// People, their caseload, carers, consents, exclusions and emergency access.
+    pub people: People,
+    /// Accounts and teams: creating them, membership, invitations, passwords, disabling.
+    pub accounts: Accounts,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
@@ -145,6 +151,7 @@ impl AppState {
             shutdown.clone(),
         );
         let plans = Plans::new(store.clone(), events.clone(), settings.clock.clone());
+        let accounts = Accounts::new(store.clone(), events.clone(), settings.clock.clone());
         Ok(Self {
             audit: AuditLog::start(store.clone()),
             events,
@@ -157,6 +164,8 @@ impl AppState {
             appointments,
             messaging: Arc::new(messaging),
             plans,
+            people: People::new(store.clone(), settings.clock.clone()),
+            accounts,
             clock: settings.clock.clone(),
             store,
         })

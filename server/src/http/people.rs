@@ -3,18 +3,14 @@
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
-use chrono::{Duration, SubsecRound};
+use livingwell_core::api::ErrorBody;
 use livingwell_core::api::paging as page;
 use livingwell_core::api::people::{
     AccessLogEntry, AccessLogPage, AccessLogQuery, CarerLinkView, ConsentView, CreatePersonRequest,
-    EMERGENCY_ACCESS_DEFAULT_MINUTES, EmergencyAccessRequest, EmergencyAccessView,
-    ExcludeUserRequest, GrantConsentRequest, LinkCarerRequest, PeerAllocationRequest, PersonView,
-    PlaceOnTeamRequest,
+    EmergencyAccessRequest, EmergencyAccessView, ExcludeUserRequest, GrantConsentRequest,
+    LinkCarerRequest, PeerAllocationRequest, PersonView, PlaceOnTeamRequest,
 };
-use livingwell_core::api::{ErrorBody, Validate};
-use livingwell_core::domain::FieldErrorCode;
-use livingwell_core::domain::consent::{Consent, Grantee};
-use livingwell_core::domain::{ConsentId, EmergencyAccessId, PersonId, Role};
+use livingwell_core::domain::{ConsentId, PersonId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,7 +22,6 @@ use super::paging::{self, Paged};
 use super::sessions::{display_names, person_view, user_view};
 use crate::auth::Caller;
 use crate::policy::{self, Resource, Work, action, resource};
-use crate::store::{EmergencyAccessRecord, GrantRefusal, PersonRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,29 +53,15 @@ async fn create_person(
     ValidJson(request): ValidJson<CreatePersonRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<PersonView>)> {
     policy::decide_work(&caller, Work::AddPerson)?;
-    if let Some(team) = request.team_id {
-        if state.store.team(team).await?.is_none() {
-            return Err(ApiError::invalid("team_id", FieldErrorCode::NotFound));
-        }
-        if let Caller::User(user) = &caller
-            && !state.store.is_team_member(team, user.id).await?
-        {
-            return Err(ApiError::invalid("team_id", FieldErrorCode::NotYourTeam));
-        }
-    }
-    let now = state.clock.now();
-    let person = PersonRecord {
-        id: PersonId::new(),
-        display_name: request.display_name.trim().to_owned(),
-        team_id: request.team_id,
-        peer_worker_id: None,
-        created_at: now,
+    let member = match &caller {
+        Caller::User(user) => Some(user.id),
+        Caller::StaffSystem(_) => None,
     };
-    state.store.create_person(&person, None).await?;
+    let person = state.people.create(&request, member).await?;
     state
         .audit
         .record(crate::store::NewAuditEntry {
-            at: now,
+            at: person.created_at,
             actor_id: Some(caller.audit_id()),
             actor_role: caller.audit_role().to_owned(),
             on_behalf_of: caller.on_behalf_of(),
@@ -133,15 +114,11 @@ async fn place_on_team(
     Authorized { access, .. }: Authorized<resource::TeamPlacement, action::Write>,
     Json(request): Json<PlaceOnTeamRequest>,
 ) -> ApiResult<axum::Json<PersonView>> {
-    let person = access.person;
-    if state.store.team(request.team_id).await?.is_none() {
-        return Err(ApiError::invalid("team_id", FieldErrorCode::NotFound));
-    }
     state
-        .store
-        .place_on_team(person, request.team_id, state.clock.now())
+        .people
+        .place_on_team(access.person, request.team_id)
         .await?;
-    current_view(&state, person).await
+    current_view(&state, access.person).await
 }
 
 /// Staff: allocate (or reallocate) the person's peer worker.
@@ -153,19 +130,11 @@ async fn allocate_peer(
     Authorized { access, .. }: Authorized<resource::PeerAllocation, action::Write>,
     Json(request): Json<PeerAllocationRequest>,
 ) -> ApiResult<axum::Json<PersonView>> {
-    let person = access.person;
-    let peer = state.store.user_by_id(request.peer_worker_id).await?;
-    if peer.is_none_or(|p| p.role != Role::PeerWorker) {
-        return Err(ApiError::invalid(
-            "peer_worker_id",
-            FieldErrorCode::NotAPeerWorker,
-        ));
-    }
     state
-        .store
-        .allocate_peer(person, request.peer_worker_id, state.clock.now())
+        .people
+        .allocate_peer(access.person, request.peer_worker_id)
         .await?;
-    current_view(&state, person).await
+    current_view(&state, access.person).await
 }
 
 /// The person's carers.
@@ -199,19 +168,13 @@ async fn link_carer(
     Authorized { access, .. }: Authorized<resource::Carers, action::Write>,
     ValidJson(request): ValidJson<LinkCarerRequest>,
 ) -> ApiResult<StatusCode> {
-    let person = access.person;
-    let carer = state.store.user_by_id(request.carer_id).await?;
-    if carer.is_none_or(|c| c.role != Role::Carer) {
-        return Err(ApiError::invalid("carer_id", FieldErrorCode::NotACarer));
-    }
-    let relationship = request
-        .relationship
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
     state
-        .store
-        .link_carer(person, request.carer_id, relationship, state.clock.now())
+        .people
+        .link_carer(
+            access.person,
+            request.carer_id,
+            request.relationship.as_deref(),
+        )
         .await?;
     Ok(StatusCode::CREATED)
 }
@@ -246,45 +209,11 @@ async fn grant_consent(
     Authorized { caller, access, .. }: Authorized<resource::Consents, action::Write>,
     Json(request): Json<GrantConsentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ConsentView>)> {
-    let person = access.person;
     // Sharing more widens who sees the record: it needs the password entered recently, so a
     // phone left unlocked cannot be used to share the person's plan. Revoking never does.
     super::accounts::require_recent_sign_in(&state, &caller)?;
-    let now = state.clock.now();
-    let errors = request.field_errors_at(now);
-    let Some(grantee) = request.grantee().filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Invalid(errors));
-    };
-    let grantee_field = match grantee {
-        Grantee::Carer(_) => "carer_id",
-        Grantee::PeerWorker(_) => "peer_worker_id",
-    };
-    let consent = Consent {
-        id: ConsentId::new(),
-        person_id: person,
-        grantee,
-        scopes: request.scopes,
-        crisis_plan_sections: request.crisis_plan_sections,
-        created_at: now,
-        // Kept at the precision every stored time has, so the consent ends at the same instant
-        // on both databases (Postgres would round a finer time, SQLite would keep it).
-        expires_at: request.expires_at.map(|at| at.trunc_subsecs(6)),
-        revoked_at: None,
-    };
-    match state.store.grant_consent(&consent).await? {
-        Ok(()) => Ok((StatusCode::CREATED, axum::Json(ConsentView::from(&consent)))),
-        Err(GrantRefusal::Excluded) => Err(ApiError::invalid(
-            grantee_field,
-            FieldErrorCode::DoNotInvolve,
-        )),
-        Err(GrantRefusal::NotRelated) => Err(ApiError::invalid(
-            grantee_field,
-            match grantee {
-                Grantee::Carer(_) => FieldErrorCode::NotLinked,
-                Grantee::PeerWorker(_) => FieldErrorCode::NotAllocated,
-            },
-        )),
-    }
+    let consent = state.people.grant_consent(access.person, request).await?;
+    Ok((StatusCode::CREATED, axum::Json(ConsentView::from(&consent))))
 }
 
 /// The person revokes a consent; the carer or peer worker loses access on their next request.
@@ -298,16 +227,8 @@ async fn revoke_consent(
     Authorized { access, .. }: Authorized<resource::Consents, action::Write>,
     Path((_, consent)): Path<(PersonId, ConsentId)>,
 ) -> ApiResult<StatusCode> {
-    let person = access.person;
-    if state
-        .store
-        .revoke_consent(person, consent, state.clock.now())
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
+    state.people.revoke_consent(access.person, consent).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Add someone to the person's "people I do not want involved" list. Any consent to them is
@@ -320,14 +241,7 @@ async fn exclude_user(
     Authorized { access, .. }: Authorized<resource::Exclusions, action::Write>,
     Json(request): Json<ExcludeUserRequest>,
 ) -> ApiResult<StatusCode> {
-    let person = access.person;
-    if state.store.user_by_id(request.user_id).await?.is_none() {
-        return Err(ApiError::invalid("user_id", FieldErrorCode::NotFound));
-    }
-    state
-        .store
-        .exclude_user(person, request.user_id, state.clock.now())
-        .await?;
+    state.people.exclude(access.person, request.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -341,33 +255,16 @@ async fn emergency_access(
     Authorized { caller, access, .. }: Authorized<resource::EmergencyAccess, action::Write>,
     Json(request): Json<EmergencyAccessRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<EmergencyAccessView>)> {
-    let person = access.person;
     // The policy allows breaking glass to practitioners only.
     let Caller::User(user) = &caller else {
         return Err(ApiError::Internal(
             "emergency access without a practitioner",
         ));
     };
-    let errors = request.field_errors();
-    if !errors.is_empty() {
-        return Err(ApiError::Invalid(errors));
-    }
-    if state.store.person(person).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    let now = state.clock.now();
-    let minutes = request
-        .duration_minutes
-        .unwrap_or(EMERGENCY_ACCESS_DEFAULT_MINUTES);
-    let grant = EmergencyAccessRecord {
-        id: EmergencyAccessId::new(),
-        person_id: person,
-        practitioner_id: user.id,
-        reason: request.reason.trim().to_owned(),
-        granted_at: now,
-        expires_at: now + Duration::minutes(i64::from(minutes)),
-    };
-    state.store.grant_emergency_access(&grant).await?;
+    let grant = state
+        .people
+        .break_glass(access.person, user.id, &request)
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(EmergencyAccessView {

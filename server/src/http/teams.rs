@@ -9,7 +9,6 @@ use livingwell_core::api::paging as page;
 use livingwell_core::api::people::{
     CaseloadQuery, CaseloadView, CreateTeamRequest, CreateUserRequest, TeamView,
 };
-use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::{PersonId, TeamId, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -20,9 +19,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, Path, Query, RequestId, Staff, ValidJson};
 use super::paging::{self, Paged};
 use super::sessions::{person_view, team_view, user_view};
-use crate::auth::{Caller, passwords};
+use crate::auth::Caller;
 use crate::policy::{self, Action, Work};
-use crate::store::{TeamRecord, UserRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,15 +52,7 @@ async fn create_team(
     Admin(_admin): Admin,
     ValidJson(request): ValidJson<CreateTeamRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<TeamView>)> {
-    let team = TeamRecord {
-        id: TeamId::new(),
-        name: request.name.trim().to_owned(),
-        hub_address: request
-            .hub_address
-            .map(|a| a.trim().to_owned())
-            .filter(|a| !a.is_empty()),
-    };
-    state.store.create_team(&team, state.clock.now()).await?;
+    let team = state.accounts.create_team(request).await?;
     Ok((StatusCode::CREATED, axum::Json(team_view(&team))))
 }
 
@@ -104,15 +94,7 @@ async fn add_member(
     RequestId(request_id): RequestId,
     Path((team, user)): Path<(TeamId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    state.store.team(team).await?.ok_or(ApiError::NotFound)?;
-    let member = state.store.user_by_id(user).await?;
-    if member.is_none_or(|m| !m.role.is_team_staff()) {
-        return Err(ApiError::invalid("user_id", FieldErrorCode::NotTeamStaff));
-    }
-    state
-        .store
-        .add_team_member(team, user, state.clock.now())
-        .await?;
+    state.accounts.add_member(team, user).await?;
     record_unscoped(
         &state,
         &Caller::User(admin),
@@ -134,9 +116,7 @@ async fn remove_member(
     RequestId(request_id): RequestId,
     Path((team, user)): Path<(TeamId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    if !state.store.remove_team_member(team, user).await? {
-        return Err(ApiError::NotFound);
-    }
+    state.accounts.remove_member(team, user).await?;
     record_unscoped(
         &state,
         &Caller::User(admin),
@@ -157,25 +137,6 @@ async fn create_user(
     Admin(_admin): Admin,
     ValidJson(request): ValidJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<UserView>)> {
-    if let Some(person) = request.person_id
-        && state.store.person(person).await?.is_none()
-    {
-        return Err(ApiError::invalid("person_id", FieldErrorCode::NotFound));
-    }
-    passwords::check_strength(
-        "password",
-        &request.password,
-        &[&request.username, &request.display_name],
-    )
-    .map_err(|error| ApiError::Invalid(vec![error]))?;
-    let user = UserRecord {
-        id: UserId::new(),
-        username: request.username,
-        password_hash: passwords::hash(request.password).await?,
-        role: request.role,
-        display_name: request.display_name.trim().to_owned(),
-        person_id: request.person_id,
-    };
-    state.store.create_user(&user, state.clock.now()).await?;
+    let user = state.accounts.create_user(request).await?;
     Ok((StatusCode::CREATED, axum::Json(user_view(&user))))
 }
