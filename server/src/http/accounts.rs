@@ -32,7 +32,7 @@ use super::access::{Authorized, record_unscoped};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, AppUser, Path, RequestId, ValidJson};
 use super::sessions::start_session;
-use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
+use crate::auth::tokens::ACCESS_TOKEN_SECONDS;
 use crate::auth::{Caller, passwords};
 use crate::policy::{Action, action, resource};
 use crate::store::UserRecord;
@@ -215,20 +215,11 @@ async fn reauthenticate(
     ValidJson(request): ValidJson<ReauthenticateRequest>,
 ) -> ApiResult<axum::Json<AccessTokenResponse>> {
     own_password_checked(&state, &caller, peer, "password", request.password).await?;
-    let now = state.clock.now();
-    if !state.store.reauthenticated(caller.session_id, now).await? {
-        return Err(ApiError::Unauthorized);
-    }
-    let access_token = state.keys.issue(
-        Audience::App,
-        caller.id.to_string(),
-        Some(AppSession {
-            id: caller.session_id,
-            authenticated_at: now,
-        }),
-        None,
-        now,
-    )?;
+    let access_token = state
+        .sessions
+        .reauthenticated(caller.id, caller.session_id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     Ok(axum::Json(AccessTokenResponse {
         access_token,
         token_type: "Bearer".to_owned(),

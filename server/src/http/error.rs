@@ -247,6 +247,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(fields) => ApiError::Conflict(fields),
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Password(error) => error.into(),
+            ServiceError::Token(error) => error.into(),
         }
     }
 }

@@ -49,6 +49,7 @@ use crate::service::appointments::Appointments;
 use crate::service::messaging::Messaging;
 use crate::service::people::People;
 use crate::service::plans::Plans;
+use crate::service::sessions::Sessions;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -118,6 +119,8 @@ pub struct AppState {
     pub people: People,
     /// Accounts and teams: creating them, membership, invitations, passwords, disabling.
     pub accounts: Accounts,
+    /// App sessions: starting, refreshing, marking a fresh sign-in, ending.
+    pub sessions: Sessions,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
@@ -152,6 +155,12 @@ impl AppState {
         );
         let plans = Plans::new(store.clone(), events.clone(), settings.clock.clone());
         let accounts = Accounts::new(store.clone(), events.clone(), settings.clock.clone());
+        let sessions = Sessions::new(
+            store.clone(),
+            events.clone(),
+            key_ring.tokens(),
+            settings.clock.clone(),
+        );
         Ok(Self {
             audit: AuditLog::start(store.clone()),
             events,
@@ -166,6 +175,7 @@ impl AppState {
             plans,
             people: People::new(store.clone(), settings.clock.clone()),
             accounts,
+            sessions,
             clock: settings.clock.clone(),
             store,
         })

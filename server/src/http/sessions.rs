@@ -8,7 +8,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, Utc};
 use livingwell_core::api::auth::{
     ClientTokenRequest, ClientTokenResponse, LoginRequest, RefreshRequest, TokenResponse, UserView,
 };
@@ -23,11 +22,11 @@ use super::AppState;
 use super::access::record_unscoped;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, RequestId, ValidJson};
-use crate::auth::refresh;
-use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, AppSession, Audience};
+use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, Audience};
 use crate::auth::{Caller, passwords};
 use crate::policy::Action;
-use crate::store::{NewRefreshToken, PersonRecord, TeamRecord, UserRecord};
+use crate::service::sessions::Issued;
+use crate::store::{PersonRecord, TeamRecord, UserRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -86,49 +85,19 @@ pub(super) fn team_view(team: &TeamRecord) -> TeamView {
 
 /// Starts a new session for the account and issues its first token pair.
 pub(super) async fn start_session(state: &AppState, user: &UserRecord) -> ApiResult<TokenResponse> {
-    let now = state.clock.now();
-    let session = uuid::Uuid::now_v7();
-    state
-        .store
-        .create_session(session, user.id, now, &refresh::session_secret())
-        .await?;
-    let (refresh_token, token_hash) = refresh::generate();
-    state
-        .store
-        .insert_refresh_token(&NewRefreshToken {
-            id: uuid::Uuid::now_v7(),
-            session_id: session,
-            token_hash,
-            issued_at: now,
-            expires_at: refresh::expires_at(now, now),
-        })
-        .await?;
-    let session = AppSession {
-        id: session,
-        authenticated_at: now,
-    };
-    token_response(state, user, session, refresh_token, now)
+    let issued = state.sessions.start(user.id).await?;
+    Ok(token_response(user, issued))
 }
 
-/// A fresh access token in `session`, with the refresh token that goes with it.
-fn token_response(
-    state: &AppState,
-    user: &UserRecord,
-    session: AppSession,
-    refresh_token: String,
-    now: DateTime<Utc>,
-) -> ApiResult<TokenResponse> {
-    let access_token =
-        state
-            .keys
-            .issue(Audience::App, user.id.to_string(), Some(session), None, now)?;
-    Ok(TokenResponse {
-        access_token,
-        refresh_token,
+/// What a device is given for a session's tokens.
+fn token_response(user: &UserRecord, issued: Issued) -> TokenResponse {
+    TokenResponse {
+        access_token: issued.access_token,
+        refresh_token: issued.refresh_token,
         token_type: "Bearer".to_owned(),
         expires_in: ACCESS_TOKEN_SECONDS.unsigned_abs(),
         user: user_view(user),
-    })
+    }
 }
 
 /// Sign in with username and password.
@@ -179,73 +148,17 @@ async fn refresh_tokens(
     State(state): State<AppState>,
     ValidJson(request): ValidJson<RefreshRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let now = state.clock.now();
-    let presented = state
-        .store
-        .refresh_token_by_hash(&refresh::digest(&request.refresh_token))
+    let issued = state
+        .sessions
+        .refresh(&request.refresh_token)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    if presented.session_revoked
-        || presented.expires_at <= now
-        || refresh::session_ends_at(presented.session_started_at) <= now
-    {
-        return Err(ApiError::Unauthorized);
-    }
-    let first_exchange = state.store.mark_rotated(presented.id, now).await?;
-    if !first_exchange {
-        let rotated_at = presented.rotated_at.unwrap_or(now);
-        if !refresh::within_grace(rotated_at, now) {
-            return Err(revoke_on_reuse(&state, presented.session_id, now).await);
-        }
-    }
-    let (successor, successor_hash) =
-        refresh::successor(&presented.session_secret, &request.refresh_token)
-            .map_err(|_| ApiError::Internal("session refresh secret"))?;
-    // Whichever exchange of `presented` comes first stores the successor; the others keep it.
-    state
-        .store
-        .insert_refresh_token(&NewRefreshToken {
-            id: uuid::Uuid::now_v7(),
-            session_id: presented.session_id,
-            token_hash: successor_hash.clone(),
-            issued_at: now,
-            expires_at: refresh::expires_at(now, presented.session_started_at),
-        })
-        .await?;
-    let stored = state
-        .store
-        .refresh_token_by_hash(&successor_hash)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if stored.session_revoked {
-        return Err(ApiError::Unauthorized);
-    }
-    // A repeat whose successor has moved on already is not a racing request of the device that
-    // holds the family now: it is a copy.
-    if !first_exchange && stored.rotated_at.is_some() {
-        return Err(revoke_on_reuse(&state, presented.session_id, now).await);
-    }
     let user = state
         .store
-        .user_by_id(presented.user_id)
+        .user_by_id(issued.user)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    let session = AppSession {
-        id: presented.session_id,
-        authenticated_at: presented.session_authenticated_at,
-    };
-    Ok(axum::Json(token_response(
-        &state, &user, session, successor, now,
-    )?))
-}
-
-/// A spent refresh token came back: the family may be in two hands, so it ends for both.
-async fn revoke_on_reuse(state: &AppState, session: uuid::Uuid, now: DateTime<Utc>) -> ApiError {
-    tracing::warn!(%session, "refresh token reused; session revoked");
-    match state.events.end_session(session, now).await {
-        Ok(()) => ApiError::Unauthorized,
-        Err(error) => error.into(),
-    }
+    Ok(axum::Json(token_response(&user, issued)))
 }
 
 /// Sign out: ends the session, its refresh tokens, its access tokens and its event streams.
@@ -254,10 +167,7 @@ async fn revoke_on_reuse(state: &AppState, session: uuid::Uuid, now: DateTime<Ut
     (status = 401, body = ErrorBody),
 ))]
 async fn logout(State(state): State<AppState>, AppUser(user): AppUser) -> ApiResult<StatusCode> {
-    state
-        .events
-        .end_session(user.session_id, state.clock.now())
-        .await?;
+    state.sessions.end(user.session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,6 +12,7 @@
 use livingwell_core::domain::{FieldError, FieldErrorCode};
 
 use crate::auth::passwords::PasswordError;
+use crate::auth::tokens::TokenError;
 use crate::store::StoreError;
 
 pub mod accounts;
@@ -19,6 +20,7 @@ pub mod appointments;
 pub mod messaging;
 pub mod people;
 pub mod plans;
+pub mod sessions;
 
 /// Why a service did not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,9 @@ pub enum ServiceError {
     /// A password could not be hashed or checked; nothing was stored.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// A token could not be signed; nothing was issued.
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 impl ServiceError {
