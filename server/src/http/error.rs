@@ -248,6 +248,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound => ApiError::NotFound,
             ServiceError::Password(error) => error.into(),
             ServiceError::Token(error) => error.into(),
+            ServiceError::Unavailable => ApiError::Unavailable,
         }
     }
 }

@@ -32,7 +32,6 @@ mod access;
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
-use livingwell_core::api::events::{Event, MessageReportData};
 use livingwell_core::api::messages::{
     AvailabilityView, ConversationList, ConversationQuery, ConversationRole, ConversationView,
     MarkReadRequest, MessagePage, MessageQuery, MessageReportView, MessageView, ReadStateView,
@@ -41,30 +40,25 @@ use livingwell_core::api::messages::{
 use livingwell_core::api::paging as page;
 use livingwell_core::api::{ErrorBody, FieldError};
 use livingwell_core::domain::FieldErrorCode;
+use livingwell_core::domain::Role;
 use livingwell_core::domain::message::{
-    Availability, ConversationId, ConversationKind, MessageContent, MessageId, MessageReportId,
-    MessageState, OutOfHoursNotice, notice_quiet_since,
+    Availability, ConversationId, ConversationKind, MessageContent, MessageId, MessageState,
 };
-use livingwell_core::domain::{PersonId, Role, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use self::access::{AuthorizedConversation, AuthorizedMessage, OpenConversation};
+use self::access::{AuthorizedConversation, AuthorizedMessage};
 use super::AppState;
 use super::access::{authorize, record_unscoped};
 use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, Query, RequestId, ValidJson};
 use super::paging::{self, Paged};
 use crate::auth::{Caller, CallerUser};
-use crate::policy::{self, Action, Grounds, Resource, Work, action};
-use crate::store::events::Audience;
+use crate::policy::{self, Action, Resource, Work, action};
+use crate::service::messaging::{CONVERSATION_LIST_MAX, worker_availability};
 use crate::store::messages::{
-    ConversationContext, ConversationScope, ConversationSummary, Cursor, CursorRecord,
-    MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
+    ConversationScope, ConversationSummary, CursorRecord, MessageRecord, SendOutcome,
 };
-
-/// Most conversations one list holds (a team inbox is the longest).
-const CONVERSATION_LIST_MAX: i64 = 500;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -128,16 +122,13 @@ async fn list_conversations(
         None => {
             record_unscoped(&state, &caller, "conversations", Action::Read, &request_id).await?;
             match own_scope(&user) {
-                Some(scope) => {
-                    state.store.open_missing_conversations(scope, now).await?;
-                    state
-                        .store
-                        .conversations(user.id, scope, now, CONVERSATION_LIST_MAX)
-                        .await?
-                        .into_iter()
-                        .map(|summary| (summary, ConversationRole::Participant))
-                        .collect()
-                }
+                Some(scope) => state
+                    .messaging
+                    .own_conversations(user.id, scope)
+                    .await?
+                    .into_iter()
+                    .map(|summary| (summary, ConversationRole::Participant))
+                    .collect(),
                 None => Vec::new(),
             }
         }
@@ -159,19 +150,6 @@ fn own_scope(user: &CallerUser) -> Option<ConversationScope> {
         Role::Carer => Some(ConversationScope::Carer(user.id)),
         Role::Practitioner => Some(ConversationScope::TeamInbox(user.id)),
         Role::Admin => None,
-    }
-}
-
-/// The worker's hours as they stand: those they set, or office hours; a peer conversation
-/// with nobody allocated counts as away.
-fn worker_availability(context: &ConversationContext) -> Availability {
-    match (context.peer_worker_id, &context.peer_availability) {
-        (Some(_), Some(set)) => set.clone(),
-        (Some(_), None) => Availability::office_hours(),
-        (None, _) => Availability {
-            weekly_hours: Vec::new(),
-            away: true,
-        },
     }
 }
 
@@ -220,31 +198,6 @@ fn message_view(record: &MessageRecord, cursors: &[CursorRecord]) -> MessageView
     }
 }
 
-/// The person an event about this conversation concerns; none for a carer's own.
-fn event_person(open: &OpenConversation) -> Option<PersonId> {
-    let conversation = open.conversation();
-    conversation
-        .carer_id
-        .is_none()
-        .then_some(conversation.person_id)
-}
-
-/// The accounts taking part in the conversation now. A peer conversation's are in its context
-/// already (the person's account and the allocated worker); a team's are read.
-async fn participants(state: &AppState, context: &ConversationContext) -> ApiResult<Vec<UserId>> {
-    if context.conversation.kind == ConversationKind::Peer {
-        return Ok(context
-            .person_account_id
-            .into_iter()
-            .chain(context.peer_worker_id)
-            .collect());
-    }
-    Ok(state
-        .store
-        .conversation_participants(&context.conversation)
-        .await?)
-}
-
 /// Messages in a conversation, oldest first, after a number. Fetching them marks them
 /// delivered to the caller (unless the caller only oversees the conversation).
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "messages",
@@ -284,30 +237,11 @@ async fn list_messages(
     };
     let records = state.store.messages_after(id, after_seq, limit).await?;
     let newest = records.last().map(|r| r.seq);
-    if let (ConversationRole::Participant, Some(newest)) = (open.role, newest) {
-        // The others taking part hear that the messages reached this account.
-        let mut others = participants(&state, &open.context).await?;
-        others.retain(|p| *p != user.id);
-        let others = Audience {
-            recipients: others,
-            person_id: event_person(&open),
-        };
-        let (before, after) = state
-            .store
-            .advance_cursor(
-                id,
-                user.id,
-                Cursor {
-                    delivered_seq: newest,
-                    read_seq: 0,
-                },
-                state.clock.now(),
-                &others,
-            )
+    if let Some(newest) = newest {
+        state
+            .messaging
+            .mark_delivered(user.id, &open, newest)
             .await?;
-        if after.delivered_seq > before.delivered_seq {
-            state.events.announce_committed();
-        }
     }
     let cursors = state.store.cursors(id).await?;
     let last_seq = open.conversation().last_seq.max(newest.unwrap_or(0));
@@ -346,32 +280,11 @@ async fn send_message(
         .messaging
         .check_send(user.id)
         .map_err(ApiError::RateLimited)?;
-    let now = state.clock.now();
-    let notice = out_of_hours_notice(&state, &open, now);
-    let message = NewMessage {
-        id: MessageId::new(),
-        conversation_id: id,
-        sender_id: user.id,
-        client_id: request.client_id,
-        body: request.body,
-        created_at: now,
-    };
-    let body = message.body.clone();
-    // Everyone taking part hears of it, the sender included: their other devices show it.
-    let participants = participants(&state, &open.context).await?;
-    let audience = Audience {
-        recipients: participants,
-        person_id: event_person(&open),
-    };
+    let body = request.body;
     let outcome = state
         .messaging
-        .send(NewSend {
-            message,
-            notice,
-            audience,
-        })
-        .await
-        .map_err(|_| ApiError::Unavailable)?;
+        .send(user.id, &open, request.client_id, body.clone())
+        .await?;
     match outcome {
         SendOutcome::Created { message, .. } => {
             Ok((StatusCode::CREATED, axum::Json(message_view(&message, &[]))))
@@ -395,29 +308,6 @@ async fn send_message(
     }
 }
 
-/// The notice to follow a person's message to a peer worker who is not there to answer.
-fn out_of_hours_notice(
-    state: &AppState,
-    open: &OpenConversation,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Option<NoticeRequest> {
-    let conversation = open.conversation();
-    if conversation.kind != ConversationKind::Peer || open.grounds != Grounds::OwnRecord {
-        return None;
-    }
-    let notice = OutOfHoursNotice::for_message(
-        &worker_availability(&open.context),
-        state.clock.now(),
-        state.messaging.crisis_lines(),
-        conversation.person_id,
-    )?;
-    Some(NoticeRequest {
-        id: MessageId::new(),
-        notice,
-        unless_noticed_since: notice_quiet_since(now),
-    })
-}
-
 /// Marks the conversation read up to a message; the others in it see the receipt.
 #[utoipa::path(post, path = "/v1/conversations/{id}/read", tag = "messages",
     security(("bearer" = [])), params(("id" = ConversationId, Path)),
@@ -431,30 +321,10 @@ async fn mark_read(
     ValidJson(request): ValidJson<MarkReadRequest>,
 ) -> ApiResult<axum::Json<ReadStateView>> {
     let id = open.conversation().id;
-    if request.up_to_seq > open.conversation().last_seq {
-        return Err(ApiError::invalid("up_to_seq", FieldErrorCode::OutOfRange));
-    }
-    // Everyone hears of the receipt, the reader included: their other devices clear the badge.
-    let everyone = Audience {
-        recipients: participants(&state, &open.context).await?,
-        person_id: event_person(&open),
-    };
-    let (before, after) = state
-        .store
-        .advance_cursor(
-            id,
-            user.id,
-            Cursor {
-                delivered_seq: request.up_to_seq,
-                read_seq: request.up_to_seq,
-            },
-            state.clock.now(),
-            &everyone,
-        )
+    let after = state
+        .messaging
+        .mark_read(user.id, &open, request.up_to_seq)
         .await?;
-    if after.read_seq > before.read_seq {
-        state.events.announce_committed();
-    }
     let unread_count = state
         .store
         .unread_count(id, user.id, after.read_seq)
@@ -484,32 +354,10 @@ async fn report_message(
     ValidJson(request): ValidJson<ReportMessageRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageReportView>)> {
     let id = message.id;
-    let report = MessageReportRecord {
-        id: MessageReportId::new(),
-        message_id: id,
-        reporter_id: user.id,
-        reason: request.reason,
-        created_at: state.clock.now(),
-    };
-    let team = Audience {
-        recipients: state
-            .store
-            .team_practitioners(open.conversation().person_id)
-            .await?,
-        person_id: event_person(&open),
-    };
-    let reported = Event::MessageReported(MessageReportData {
-        conversation_id: message.conversation_id,
-        message_id: id,
-        report_id: report.id,
-    });
     let (report, created) = state
-        .store
-        .report_message(&report, &team.tell(&reported, report.created_at))
+        .messaging
+        .report(user.id, &message, &open, request.reason)
         .await?;
-    if created {
-        state.events.announce_committed();
-    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -572,8 +420,8 @@ async fn set_availability(
     require_peer_worker(&user)?;
     let availability = request.into_availability();
     state
-        .store
-        .set_availability(user.id, &availability, state.clock.now())
+        .messaging
+        .set_availability(user.id, &availability)
         .await?;
     Ok(axum::Json(availability_view(&state, availability)))
 }

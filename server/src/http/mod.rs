@@ -146,7 +146,12 @@ impl AppState {
         );
         let dummy = crate::auth::passwords::hash(uuid::Uuid::new_v4().to_string()).await?;
         let events = EventHub::start(store.clone()).await?;
-        let messaging = Messaging::start(&settings.messaging, store.clone(), events.clone())?;
+        let messaging = Messaging::start(
+            &settings.messaging,
+            store.clone(),
+            events.clone(),
+            settings.clock.clone(),
+        )?;
         let appointments = Appointments::start(
             store.clone(),
             events.clone(),

@@ -1,7 +1,12 @@
-//! Messaging's service: the process's send writer, push notifications, the per-sender send
-//! rate and the deployment's messaging settings.
+//! Messaging's service: every write to conversations (sends, delivery and read receipts,
+//! reports, a peer worker's hours), the process's send writer, push notifications, the
+//! per-sender send rate and the deployment's messaging settings.
 //!
 //! Guarantees:
+//! - **Who hears of what.** A send and a read receipt are told to everyone taking part, the
+//!   writer included (their other devices update); a delivery receipt to the others; a report
+//!   to the person's team. Each event is stored in its write's transaction and announced after
+//!   the commit.
 //! - **One writer per process**, started with the service (by `AppState::new`, never lazily):
 //!   sends are group-committed ([`queue`]), each durable with its `message_created` events
 //!   before its sender is answered; live streams are told after the commit.
@@ -27,15 +32,66 @@ use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use livingwell_core::api::events::EventKind;
-use livingwell_core::domain::UserId;
-use livingwell_core::domain::message::{CrisisLine, default_crisis_lines};
+use livingwell_core::api::events::{Event, EventKind, MessageReportData};
+use livingwell_core::api::messages::ConversationRole;
+use livingwell_core::domain::message::{
+    Availability, ClientMessageId, ConversationKind, CrisisLine, MessageId, MessageReportId,
+    OutOfHoursNotice, default_crisis_lines, notice_quiet_since,
+};
+use livingwell_core::domain::{FieldErrorCode, PersonId, UserId};
 
 use self::push::{LogNotifier, Notifier, Push, WebhookNotifier};
-use self::queue::{SendQueue, SendUnavailableError};
+use self::queue::SendQueue;
+use super::{ServiceError, ServiceResult};
+use crate::clock::Clock;
 use crate::events::EventHub;
-use crate::store::Store;
-use crate::store::messages::{NewSend, SendOutcome};
+use crate::policy::Grounds;
+use crate::store::events::Audience;
+use crate::store::messages::{
+    ConversationContext, ConversationRecord, ConversationScope, ConversationSummary, Cursor,
+    MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
+};
+use crate::store::{Store, StoreResult};
+
+/// Most conversations one list holds (a team inbox is the longest).
+pub const CONVERSATION_LIST_MAX: i64 = 500;
+
+/// A conversation opened to one caller, once the policy allowed it: what it is, on what
+/// grounds the caller reaches it, and whether they take part or oversee.
+#[derive(Debug)]
+pub struct OpenConversation {
+    pub context: ConversationContext,
+    pub grounds: Grounds,
+    pub role: ConversationRole,
+}
+
+impl OpenConversation {
+    pub fn conversation(&self) -> &ConversationRecord {
+        &self.context.conversation
+    }
+
+    /// The person an event about this conversation concerns; none for a carer's own.
+    fn event_person(&self) -> Option<PersonId> {
+        let conversation = self.conversation();
+        conversation
+            .carer_id
+            .is_none()
+            .then_some(conversation.person_id)
+    }
+}
+
+/// The worker's hours as they stand: those they set, or office hours; a peer conversation
+/// with nobody allocated counts as away.
+pub fn worker_availability(context: &ConversationContext) -> Availability {
+    match (context.peer_worker_id, &context.peer_availability) {
+        (Some(_), Some(set)) => set.clone(),
+        (Some(_), None) => Availability::office_hours(),
+        (None, _) => Availability {
+            weekly_hours: Vec::new(),
+            away: true,
+        },
+    }
+}
 
 /// How many messages one sender may send: a burst, then one per `replenish_every`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +153,9 @@ const FORGET_ABOVE_SENDERS: usize = 10_000;
 /// The messaging service: one per application state.
 #[derive(Debug)]
 pub struct Messaging {
+    store: Arc<dyn Store>,
+    events: EventHub,
+    clock: Clock,
     crisis_lines: Vec<CrisisLine>,
     senders: DefaultKeyedRateLimiter<UserId>,
     rate_clock: DefaultClock,
@@ -111,6 +170,7 @@ impl Messaging {
         settings: &MessagingSettings,
         store: Arc<dyn Store>,
         events: EventHub,
+        clock: Clock,
     ) -> anyhow::Result<Self> {
         let notifier: Arc<dyn Notifier> = match &settings.push {
             PushTarget::Log => Arc::new(LogNotifier),
@@ -128,13 +188,11 @@ impl Messaging {
             senders: RateLimiter::keyed(quota),
             rate_clock: DefaultClock::default(),
             notifier,
-            sends: SendQueue::start(store, events),
+            sends: SendQueue::start(store.clone(), events.clone()),
+            store,
+            events,
+            clock,
         })
-    }
-
-    /// The crisis lines every out-of-hours notice names.
-    pub fn crisis_lines(&self) -> &[CrisisLine] {
-        &self.crisis_lines
     }
 
     /// Counts one send; `Err(wait)` when the sender must wait before the next.
@@ -148,12 +206,54 @@ impl Messaging {
             .map_err(|not_until| not_until.wait_time_from(now))
     }
 
-    /// Stores the send durably with its events (or finds the message it repeats), then tells
-    /// live streams; a message stored now is pushed to every participant but its sender.
-    pub async fn send(&self, send: NewSend) -> Result<SendOutcome, SendUnavailableError> {
-        let sender = send.message.sender_id;
-        let recipients = send.audience.recipients.clone();
-        let outcome = self.sends.send(send).await?;
+    /// The conversations an account takes part in, opening those its role should have and
+    /// does not yet (a new allocation, a new carer link).
+    pub async fn own_conversations(
+        &self,
+        user: UserId,
+        scope: ConversationScope,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let now = self.clock.now();
+        self.store.open_missing_conversations(scope, now).await?;
+        self.store
+            .conversations(user, scope, now, CONVERSATION_LIST_MAX)
+            .await
+    }
+
+    /// Sends `body` to the conversation as `sender`, once per `client_id`: stored durably with
+    /// its events (and an out-of-hours notice when due), or the message it repeats found.
+    /// Everyone taking part hears of it, the sender included; a message stored now is pushed
+    /// to every participant but its sender.
+    pub async fn send(
+        &self,
+        sender: UserId,
+        open: &OpenConversation,
+        client_id: ClientMessageId,
+        body: String,
+    ) -> ServiceResult<SendOutcome> {
+        let now = self.clock.now();
+        let audience = Audience {
+            recipients: self.participants(&open.context).await?,
+            person_id: open.event_person(),
+        };
+        let recipients = audience.recipients.clone();
+        let send = NewSend {
+            message: NewMessage {
+                id: MessageId::new(),
+                conversation_id: open.conversation().id,
+                sender_id: sender,
+                client_id,
+                body,
+                created_at: now,
+            },
+            notice: self.out_of_hours_notice(open, now),
+            audience,
+        };
+        let outcome = self
+            .sends
+            .send(send)
+            .await
+            .map_err(|_| ServiceError::Unavailable)?;
         if let SendOutcome::Created { message, .. } = &outcome {
             self.push(
                 recipients
@@ -169,6 +269,168 @@ impl Messaging {
             );
         }
         Ok(outcome)
+    }
+
+    /// Records that messages up to `newest` reached `reader`; the others taking part hear of
+    /// it. Only participants: oversight moves no receipt.
+    pub async fn mark_delivered(
+        &self,
+        reader: UserId,
+        open: &OpenConversation,
+        newest: i64,
+    ) -> StoreResult<()> {
+        if open.role != ConversationRole::Participant {
+            return Ok(());
+        }
+        let mut others = self.participants(&open.context).await?;
+        others.retain(|p| *p != reader);
+        let others = Audience {
+            recipients: others,
+            person_id: open.event_person(),
+        };
+        let cursor = Cursor {
+            delivered_seq: newest,
+            read_seq: 0,
+        };
+        let (before, after) = self
+            .store
+            .advance_cursor(
+                open.conversation().id,
+                reader,
+                cursor,
+                self.clock.now(),
+                &others,
+            )
+            .await?;
+        if after.delivered_seq > before.delivered_seq {
+            self.events.announce_committed();
+        }
+        Ok(())
+    }
+
+    /// Marks the conversation read by `reader` up to `up_to`; everyone hears of the receipt,
+    /// the reader included (their other devices clear the badge). Returns the reader's cursor.
+    pub async fn mark_read(
+        &self,
+        reader: UserId,
+        open: &OpenConversation,
+        up_to: i64,
+    ) -> ServiceResult<Cursor> {
+        if up_to > open.conversation().last_seq {
+            return Err(ServiceError::invalid(
+                "up_to_seq",
+                FieldErrorCode::OutOfRange,
+            ));
+        }
+        let everyone = Audience {
+            recipients: self.participants(&open.context).await?,
+            person_id: open.event_person(),
+        };
+        let cursor = Cursor {
+            delivered_seq: up_to,
+            read_seq: up_to,
+        };
+        let (before, after) = self
+            .store
+            .advance_cursor(
+                open.conversation().id,
+                reader,
+                cursor,
+                self.clock.now(),
+                &everyone,
+            )
+            .await?;
+        if after.read_seq > before.read_seq {
+            self.events.announce_committed();
+        }
+        Ok(after)
+    }
+
+    /// Reports a message to the person's team; reporting it again finds the first report.
+    /// Returns the report and whether it was made now.
+    pub async fn report(
+        &self,
+        reporter: UserId,
+        message: &MessageRecord,
+        open: &OpenConversation,
+        reason: Option<String>,
+    ) -> StoreResult<(MessageReportRecord, bool)> {
+        let report = MessageReportRecord {
+            id: MessageReportId::new(),
+            message_id: message.id,
+            reporter_id: reporter,
+            reason,
+            created_at: self.clock.now(),
+        };
+        let team = Audience {
+            recipients: self
+                .store
+                .team_practitioners(open.conversation().person_id)
+                .await?,
+            person_id: open.event_person(),
+        };
+        let reported = Event::MessageReported(MessageReportData {
+            conversation_id: message.conversation_id,
+            message_id: message.id,
+            report_id: report.id,
+        });
+        let (report, created) = self
+            .store
+            .report_message(&report, &team.tell(&reported, report.created_at))
+            .await?;
+        if created {
+            self.events.announce_committed();
+        }
+        Ok((report, created))
+    }
+
+    /// Sets a peer worker's own hours and away status.
+    pub async fn set_availability(
+        &self,
+        worker: UserId,
+        availability: &Availability,
+    ) -> StoreResult<()> {
+        self.store
+            .set_availability(worker, availability, self.clock.now())
+            .await
+    }
+
+    /// The accounts taking part in the conversation now. A peer conversation's are in its
+    /// context already (the person's account and the allocated worker); a team's are read.
+    async fn participants(&self, context: &ConversationContext) -> StoreResult<Vec<UserId>> {
+        if context.conversation.kind == ConversationKind::Peer {
+            return Ok(context
+                .person_account_id
+                .into_iter()
+                .chain(context.peer_worker_id)
+                .collect());
+        }
+        self.store
+            .conversation_participants(&context.conversation)
+            .await
+    }
+
+    /// The notice to follow a person's message to a peer worker who is not there to answer.
+    fn out_of_hours_notice(
+        &self,
+        open: &OpenConversation,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<NoticeRequest> {
+        let conversation = open.conversation();
+        if conversation.kind != ConversationKind::Peer || open.grounds != Grounds::OwnRecord {
+            return None;
+        }
+        let notice = OutOfHoursNotice::for_message(
+            &worker_availability(&open.context),
+            now,
+            &self.crisis_lines,
+            conversation.person_id,
+        )?;
+        Some(NoticeRequest {
+            id: MessageId::new(),
+            notice,
+            unless_noticed_since: notice_quiet_since(now),
+        })
     }
 
     /// Delivers pushes in the background; failures are logged by kind, never with content.

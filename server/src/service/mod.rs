@@ -39,6 +39,10 @@ pub enum ServiceError {
     /// A password could not be hashed or checked; nothing was stored.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// A writer the service needs is not running (the process is shutting down); nothing
+    /// was stored.
+    #[error("unavailable")]
+    Unavailable,
     /// A token could not be signed; nothing was issued.
     #[error(transparent)]
     Token(#[from] TokenError),

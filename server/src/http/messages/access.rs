@@ -20,33 +20,19 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use livingwell_core::api::messages::ConversationRole;
 use livingwell_core::domain::message::{ConversationId, MessageId};
 
 use crate::auth::{Caller, CallerUser};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppUser, Path, RequestId};
-use crate::policy::{self, Action, ActionKind, Grounds, Resource};
+use crate::policy::{self, Action, ActionKind, Resource};
+pub(super) use crate::service::messaging::OpenConversation;
 use crate::store::NewAuditEntry;
-use crate::store::messages::{ConversationContext, ConversationRecord, MessageRecord};
+use crate::store::messages::MessageRecord;
 
 /// The audit log's name for a carer's own conversation with a team.
 const CARER_MESSAGES: &str = "carer_messages";
-
-/// A conversation the caller may act in, for this request only.
-#[derive(Debug)]
-pub(super) struct OpenConversation {
-    pub context: ConversationContext,
-    pub grounds: Grounds,
-    pub role: ConversationRole,
-}
-
-impl OpenConversation {
-    pub fn conversation(&self) -> &ConversationRecord {
-        &self.context.conversation
-    }
-}
 
 /// Reads the conversation and the caller's relationship to its person, decides, and records
 /// the decision in the audit log.
