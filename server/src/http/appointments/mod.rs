@@ -31,9 +31,7 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use livingwell_core::api::FieldError;
-use livingwell_core::domain::FieldErrorCode;
-use livingwell_core::domain::appointment::{AppointmentId, Location};
+use livingwell_core::domain::appointment::AppointmentId;
 use livingwell_core::domain::{PersonId, UserId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -163,44 +161,4 @@ async fn may_read(
         Err(ApiError::NotFound | ApiError::Forbidden) => Ok(None),
         Err(other) => Err(other),
     }
-}
-
-fn conflict(field: &str, code: FieldErrorCode) -> ApiError {
-    ApiError::Conflict(vec![FieldError::new(field, code)])
-}
-
-/// Checks that every worker is a member of staff (a practitioner or a peer worker).
-async fn check_workers(state: &AppState, workers: &[UserId]) -> ApiResult<Vec<UserId>> {
-    let mut unique = Vec::with_capacity(workers.len());
-    let mut errors = Vec::new();
-    for (i, worker) in workers.iter().enumerate() {
-        if unique.contains(worker) {
-            continue;
-        }
-        match state.store.user_by_id(*worker).await? {
-            Some(user) if user.role.is_team_staff() => unique.push(*worker),
-            _ => errors.push(FieldError::new(
-                format!("worker_ids[{i}]"),
-                FieldErrorCode::NotStaff,
-            )),
-        }
-    }
-    if errors.is_empty() {
-        Ok(unique)
-    } else {
-        Err(ApiError::Invalid(errors))
-    }
-}
-
-/// A hub location must name a team that exists.
-async fn check_location(state: &AppState, location: &Location) -> ApiResult<()> {
-    if let Location::Hub { team_id } = location
-        && state.store.team(*team_id).await?.is_none()
-    {
-        return Err(ApiError::invalid(
-            "location.team_id",
-            FieldErrorCode::NotFound,
-        ));
-    }
-    Ok(())
 }

@@ -9,23 +9,19 @@ use livingwell_core::api::appointments::{
     AppointmentListQuery, AppointmentPage, AppointmentView, CalendarDetail, CalendarFeedQuery,
     CreateAppointmentRequest,
 };
-use livingwell_core::api::events::AppointmentChange;
 use livingwell_core::api::paging as page;
-use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::PersonId;
-use livingwell_core::domain::appointment::{AppointmentId, AppointmentKind, AppointmentStatus};
 
 use super::calendar;
 use super::views::appointment_views;
-use super::window::{next_cursor, stored, window};
-use super::{FEED_MAX, check_location, check_workers, worker_filter};
+use super::window::{next_cursor, window};
+use super::{FEED_MAX, worker_filter};
 use crate::http::AppState;
 use crate::http::access::Authorized;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Query, ValidJson};
 use crate::http::paging::{self, Paged};
 use crate::policy::{self, action, resource};
-use crate::store::appointments::AppointmentRecord;
 
 /// A person's appointments in start order: the person, their team, a carer with the
 /// `appointments` consent, their peer worker (only those they take part in), or a staff system.
@@ -69,50 +65,12 @@ pub(super) async fn create_appointment(
     Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Write>,
     ValidJson(request): ValidJson<CreateAppointmentRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<AppointmentView>)> {
-    let person = access.person;
-    if state.store.person(person).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
-    if request.kind == AppointmentKind::EnablementWorkshop {
-        // Workshop sessions come from bookings, so that capacity holds.
-        return Err(ApiError::invalid("kind", FieldErrorCode::BookTheProgramme));
-    }
-    let worker_ids = check_workers(&state, &request.worker_ids).await?;
-    check_location(&state, &request.location).await?;
-    let now = state.clock.now();
-    let record = AppointmentRecord {
-        id: AppointmentId::new(),
-        person_id: person,
-        kind: request.kind,
-        title: non_blank(request.title),
-        starts_at: stored(request.starts_at),
-        ends_at: stored(request.ends_at),
-        location: request.location,
-        status: AppointmentStatus::Booked,
-        notes_for_person: non_blank(request.notes_for_person),
-        accessibility: request.accessibility,
-        worker_ids,
-        request: None,
-        programme_id: None,
-        programme_session_id: None,
-        booking_id: None,
-        sequence: 0,
-        created_by: caller.audit_id(),
-        created_at: now,
-        updated_at: now,
-    };
-    let told = state
+    let record = state
         .appointments
-        .person_told(&record, AppointmentChange::Created, now)
+        .create(access.person, request, caller.audit_id())
         .await?;
-    state.store.insert_appointment(&record, &told).await?;
-    state.events.announce_committed();
     let view = appointment_views(&state, std::slice::from_ref(&record)).await?;
     Ok((StatusCode::CREATED, axum::Json(one(view)?)))
-}
-
-pub(super) fn non_blank(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 pub(super) fn one<T>(views: Vec<T>) -> ApiResult<T> {

@@ -13,14 +13,10 @@ use livingwell_core::api::appointments::{
 use livingwell_core::api::paging as page;
 use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::PersonId;
-use livingwell_core::domain::appointment::{
-    self, BookingId, BookingStatus, BookingUnit, ProgrammeId, ProgrammeSessionId,
-};
+use livingwell_core::domain::appointment::{BookingId, ProgrammeId};
 
-use super::person::non_blank;
 use super::views::{booking_view, programme_view};
-use super::window::stored;
-use super::{BOOKINGS_MAX, check_location, conflict, may_read, own_or_staff, worker_filter};
+use super::{BOOKINGS_MAX, may_read, own_or_staff, worker_filter};
 use crate::auth::Caller;
 use crate::http::AppState;
 use crate::http::access::{Authorized, authorize, on_team, record_unscoped};
@@ -28,9 +24,7 @@ use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use crate::http::paging::{self, Paged};
 use crate::policy::{self, Action, Resource, Work, action, resource};
-use crate::store::appointments::{
-    BookingChange, BookingRecord, NewBooking, ProgrammeRecord, ProgrammeSessionRecord,
-};
+use crate::store::appointments::BookingRecord;
 
 /// Workshop programmes with their sessions and free places, in creation order.
 #[utoipa::path(get, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
@@ -74,39 +68,11 @@ pub(super) async fn create_programme(
 ) -> ApiResult<(StatusCode, axum::Json<ProgrammeView>)> {
     let on_team = on_team(&state, &caller, request.team_id).await?;
     policy::decide_work(&caller, Work::StartProgramme { on_team })?;
-    if state.store.team(request.team_id).await?.is_none() {
-        return Err(ApiError::invalid("team_id", FieldErrorCode::NotFound));
-    }
-    check_location(&state, &request.location).await?;
     record_unscoped(&state, &caller, "programme", Action::Write, &request_id).await?;
-    let mut sessions = request.sessions.clone();
-    sessions.sort_by_key(|s| s.starts_at);
-    let programme = ProgrammeRecord {
-        id: ProgrammeId::new(),
-        team_id: request.team_id,
-        title: request.title.trim().to_owned(),
-        description: non_blank(request.description),
-        location: request.location,
-        capacity: request.capacity,
-        booking_unit: request.booking_unit,
-        offer_hold_minutes: request
-            .offer_hold_hours
-            .unwrap_or(appointment::DEFAULT_OFFER_HOLD_HOURS)
-            * 60,
-        sessions: sessions
-            .iter()
-            .zip(1..)
-            .map(|(s, number)| ProgrammeSessionRecord {
-                id: ProgrammeSessionId::new(),
-                number,
-                starts_at: stored(s.starts_at),
-                ends_at: stored(s.ends_at),
-            })
-            .collect(),
-        created_by: caller.audit_id(),
-        created_at: state.clock.now(),
-    };
-    state.store.insert_programme(&programme).await?;
+    let programme = state
+        .appointments
+        .create_programme(request, caller.audit_id())
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(programme_view(&state, &programme).await?),
@@ -195,38 +161,10 @@ pub(super) async fn book(
         &request_id,
     )
     .await?;
-    let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
-    match (programme.booking_unit, request.session_id) {
-        (BookingUnit::Programme, Some(_)) => {
-            return Err(ApiError::invalid(
-                "session_id",
-                FieldErrorCode::BookTheProgramme,
-            ));
-        }
-        (BookingUnit::Session, None) => {
-            return Err(ApiError::invalid("session_id", FieldErrorCode::Required));
-        }
-        (BookingUnit::Session, Some(session))
-            if !programme.sessions.iter().any(|s| s.id == session) =>
-        {
-            return Err(ApiError::invalid("session_id", FieldErrorCode::NotFound));
-        }
-        _ => {}
-    }
-    if state.store.person(person).await?.is_none() {
-        return Err(ApiError::NotFound);
-    }
     let change = state
-        .store
-        .book(&NewBooking {
-            programme_id: id,
-            session_id: request.session_id,
-            person_id: person,
-            at: state.clock.now(),
-        })
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    state.appointments.announce_offers(&change.offered);
+        .appointments
+        .book(id, person, request.session_id)
+        .await?;
     let status = if change.changed {
         StatusCode::CREATED
     } else {
@@ -277,13 +215,7 @@ pub(super) async fn cancel_booking(
     State(state): State<AppState>,
     AuthorizedBooking(record): AuthorizedBooking,
 ) -> ApiResult<axum::Json<BookingView>> {
-    let (id, booking) = (record.programme_id, record.id);
-    let change = state
-        .store
-        .cancel_booking(id, booking, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    state.appointments.announce_offers(&change.offered);
+    let change = state.appointments.cancel_booking(&record).await?;
     Ok(axum::Json(booking_view(&change.booking)))
 }
 
@@ -300,22 +232,11 @@ pub(super) async fn answer_offer(
     AuthorizedBooking(record): AuthorizedBooking,
     Json(request): Json<OfferAnswerRequest>,
 ) -> ApiResult<axum::Json<BookingView>> {
-    let (id, booking) = (record.programme_id, record.id);
-    let change: BookingChange = state
-        .store
-        .answer_offer(id, booking, request.decision, state.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    state.appointments.announce_offers(&change.offered);
-    if !change.changed {
-        let code = if change.booking.status == BookingStatus::OfferExpired {
-            FieldErrorCode::OfferExpired
-        } else {
-            FieldErrorCode::NotOffered
-        };
-        return Err(conflict("decision", code));
-    }
-    Ok(axum::Json(booking_view(&change.booking)))
+    let booking = state
+        .appointments
+        .answer_offer(&record, request.decision)
+        .await?;
+    Ok(axum::Json(booking_view(&booking)))
 }
 
 /// A person's bookings, newest first: places, offers (answer before they expire) and waitlist

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Duration, SecondsFormat, SubsecRound, TimeZone, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
 use livingwell_core::api::FieldError;
 use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::appointment::AppointmentId;
@@ -72,9 +72,4 @@ pub(super) fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, Appointme
 
 pub(super) fn next_cursor(records: &[AppointmentRecord], limit: i64) -> Option<String> {
     paging::next_cursor(records, limit, encode_cursor)
-}
-
-/// A time from a request as it will be stored: microseconds, like every stored time.
-pub(super) fn stored(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.trunc_subsecs(6)
 }
