@@ -292,19 +292,7 @@ impl Messaging {
             delivered_seq: newest,
             read_seq: 0,
         };
-        let (before, after) = self
-            .store
-            .advance_cursor(
-                open.conversation().id,
-                reader,
-                cursor,
-                self.clock.now(),
-                &others,
-            )
-            .await?;
-        if after.delivered_seq > before.delivered_seq {
-            self.events.announce_committed();
-        }
+        self.advance(reader, open, cursor, &others).await?;
         Ok(())
     }
 
@@ -330,6 +318,18 @@ impl Messaging {
             delivered_seq: up_to,
             read_seq: up_to,
         };
+        Ok(self.advance(reader, open, cursor, &everyone).await?)
+    }
+
+    /// Moves `reader`'s cursor forward (never back); `told` hears of a receipt the store
+    /// wrote. Returns the cursor as it now stands.
+    async fn advance(
+        &self,
+        reader: UserId,
+        open: &OpenConversation,
+        cursor: Cursor,
+        told: &Audience,
+    ) -> StoreResult<Cursor> {
         let (before, after) = self
             .store
             .advance_cursor(
@@ -337,10 +337,10 @@ impl Messaging {
                 reader,
                 cursor,
                 self.clock.now(),
-                &everyone,
+                told,
             )
             .await?;
-        if after.read_seq > before.read_seq {
+        if after != before {
             self.events.announce_committed();
         }
         Ok(after)

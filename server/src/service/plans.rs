@@ -80,32 +80,24 @@ impl Plans {
         base: i32,
         plan: &EnablementPlan,
     ) -> StoreResult<AppendOutcome> {
-        let now = self.clock.now();
         let team = audience(
             self.store.care_team_accounts(person).await?,
             &author,
             person,
         );
+        let version = NewPlanVersion {
+            person_id: person,
+            kind: PlanKind::EnablementPlan,
+            base_version: base,
+            body: as_json(plan)?,
+            author,
+            created_at: self.clock.now(),
+            exclude: Vec::new(),
+        };
         let updated = Event::EnablementPlanUpdated(PlanVersionData {
             version: stored_as(base),
         });
-        let outcome = self
-            .store
-            .append_plan_version(
-                &NewPlanVersion {
-                    person_id: person,
-                    kind: PlanKind::EnablementPlan,
-                    base_version: base,
-                    body: as_json(plan)?,
-                    author,
-                    created_at: now,
-                    exclude: Vec::new(),
-                },
-                &team.tell(&updated, now),
-            )
-            .await?;
-        self.announce(&outcome);
-        Ok(outcome)
+        self.append(version, &team, &updated).await
     }
 
     /// Comments on the current version; `None` when the person has no plan yet.
@@ -204,30 +196,24 @@ impl Plans {
         {
             return Ok(WrapWrite::UnknownAccount(*unknown));
         }
-        let now = self.clock.now();
         let mut carers = self.shared_with(person, ConsentScope::CrisisPlan).await?;
         carers.retain(|carer| !exclude.contains(carer));
         let carers = audience(carers, &author, person);
+        let version = NewPlanVersion {
+            person_id: person,
+            kind: PlanKind::Wrap,
+            base_version: base,
+            body: as_json(wrap)?,
+            author,
+            created_at: self.clock.now(),
+            exclude,
+        };
         let updated = Event::CrisisPlanUpdated(PlanVersionData {
             version: stored_as(base),
         });
-        let outcome = self
-            .store
-            .append_plan_version(
-                &NewPlanVersion {
-                    person_id: person,
-                    kind: PlanKind::Wrap,
-                    base_version: base,
-                    body: as_json(wrap)?,
-                    author,
-                    created_at: now,
-                    exclude,
-                },
-                &carers.tell(&updated, now),
-            )
-            .await?;
-        self.announce(&outcome);
-        Ok(WrapWrite::Stored(outcome))
+        Ok(WrapWrite::Stored(
+            self.append(version, &carers, &updated).await?,
+        ))
     }
 
     /// Whether the person's team may co-author their WRAP (the owner's decision).
@@ -305,10 +291,20 @@ impl Plans {
         Ok(recipients)
     }
 
-    fn announce(&self, outcome: &AppendOutcome) {
+    /// Stores a version with `event` told to `told`, if it is still written on the current
+    /// one, and announces it after the commit.
+    async fn append(
+        &self,
+        version: NewPlanVersion,
+        told: &Audience,
+        event: &Event,
+    ) -> StoreResult<AppendOutcome> {
+        let announce = told.tell(event, version.created_at);
+        let outcome = self.store.append_plan_version(&version, &announce).await?;
         if let AppendOutcome::Stored(_) = outcome {
             self.events.announce_committed();
         }
+        Ok(outcome)
     }
 }
 
