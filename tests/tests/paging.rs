@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SecondsFormat, Utc};
 use livingwell_core::domain::PersonId;
 use livingwell_server::clock::Clock;
 use livingwell_server::store::PersonRecord;
@@ -179,6 +179,8 @@ async fn every_list_pages_by_cursor_and_links_to_the_next_page(backend: Backend)
     let conversation = server.peer_conversation(&alex.access_token).await;
 
     let people = format!("/v1/people/{person}");
+    let diary_from = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let diary_to = (Utc::now() + Duration::days(30)).to_rfc3339_opts(SecondsFormat::Secs, true);
     for (session, path, items, key, max) in [
         (
             &priya,
@@ -196,7 +198,9 @@ async fn every_list_pages_by_cursor_and_links_to_the_next_page(backend: Backend)
         ),
         (
             &priya,
-            format!("/v1/diary?team_id={west}"),
+            // A window of its own: the default (the next seven days) holds a different number
+            // of the demo's appointments at different times of day.
+            format!("/v1/diary?team_id={west}&from={diary_from}&to={diary_to}"),
             "appointments",
             "id",
             200,
