@@ -146,6 +146,26 @@ impl TestServer {
         read(request).await
     }
 
+    /// Sends a write with an `Idempotency-Key`.
+    pub async fn send_keyed(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.send(Method::GET, path, Some(token), None).await
     }

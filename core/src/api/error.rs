@@ -21,6 +21,12 @@ pub enum ErrorCode {
     Forbidden,
     NotFound,
     Conflict,
+    /// A request with this `Idempotency-Key` is still running: retry after `Retry-After`.
+    /// Transient, unlike `conflict`.
+    IdempotencyInProgress,
+    /// A request with this `Idempotency-Key` took effect, but its answer was lost (the server
+    /// stopped): do not send it again; read (or sync) to see the result.
+    IdempotencyAnswerLost,
     Invalid,
     RateLimited,
     PayloadTooLarge,

@@ -7,6 +7,11 @@
 
 /// A staff system acting for a named member of its own staff puts their name here.
 pub const ON_BEHALF_OF: &str = "x-on-behalf-of";
+/// A write sent again with the same key (a client-made UUID) has one effect and gets the first
+/// answer; see `service::idempotency` in the server.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// On an answer given before and kept for a retry: `true`.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// Every answer carries the request's id; a client may send its own.
 pub const REQUEST_ID: &str = "x-request-id";
 

@@ -44,6 +44,12 @@ pub enum ApiError {
     NotFound,
     #[error("conflict")]
     Conflict(Vec<FieldError>),
+    /// A request with the same `Idempotency-Key` is running now.
+    #[error("idempotency key in use")]
+    IdempotencyInProgress,
+    /// A request with the same `Idempotency-Key` took effect, but its answer was lost.
+    #[error("idempotent answer lost")]
+    IdempotencyAnswerLost,
     /// A write based on an old version; carries the version now stored.
     #[error("stale version")]
     StaleVersion(i64),
@@ -110,6 +116,16 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 ErrorCode::Conflict,
                 "This conflicts with what is already stored.",
+            ),
+            ApiError::IdempotencyInProgress => (
+                StatusCode::CONFLICT,
+                ErrorCode::IdempotencyInProgress,
+                "This request is still being handled. Please try again shortly.",
+            ),
+            ApiError::IdempotencyAnswerLost => (
+                StatusCode::CONFLICT,
+                ErrorCode::IdempotencyAnswerLost,
+                "This request was saved, but its answer was lost. Do not send it again; refresh to see it.",
             ),
             ApiError::Invalid(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -197,6 +213,9 @@ impl IntoResponse for ApiError {
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
+            }
+            ApiError::IdempotencyInProgress => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
             ApiError::RateLimited(wait) | ApiError::RetryLater(wait) => {
                 let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);

@@ -10,6 +10,7 @@ pub mod appointments;
 pub mod error;
 mod events;
 pub mod extract;
+mod idempotency;
 mod messages;
 mod meta;
 mod paging;
@@ -46,6 +47,7 @@ use crate::clock::Clock;
 use crate::events::EventHub;
 use crate::service::accounts::Accounts;
 use crate::service::appointments::Appointments;
+use crate::service::idempotency::Idempotency;
 use crate::service::messaging::Messaging;
 use crate::service::people::People;
 use crate::service::plans::Plans;
@@ -121,6 +123,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// App sessions: starting, refreshing, marking a fresh sign-in, ending.
     pub sessions: Sessions,
+    /// Idempotency keys: one effect and the first answer for a write sent again.
+    pub idempotency: Idempotency,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
@@ -160,6 +164,8 @@ impl AppState {
         );
         let plans = Plans::new(store.clone(), events.clone(), settings.clock.clone());
         let accounts = Accounts::new(store.clone(), events.clone(), settings.clock.clone());
+        let idempotency =
+            Idempotency::start(store.clone(), settings.clock.clone(), shutdown.clone());
         let sessions = Sessions::new(
             store.clone(),
             events.clone(),
@@ -181,6 +187,7 @@ impl AppState {
             people: People::new(store.clone(), settings.clock.clone()),
             accounts,
             sessions,
+            idempotency,
             clock: settings.clock.clone(),
             store,
         })
@@ -213,6 +220,67 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents the `Idempotency-Key` header on every write that takes one (see
+/// [`idempotency`]), and the 409 a replay can meet.
+struct IdempotencyKeys;
+
+impl utoipa::Modify for IdempotencyKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, ResponseBuilder, Type};
+        let body = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/") || path.starts_with("/v1/auth/") {
+                continue;
+            }
+            let writes = [
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in writes.into_iter().flatten() {
+                let key = ParameterBuilder::new()
+                    .name(livingwell_core::api::headers::IDEMPOTENCY_KEY)
+                    .parameter_in(ParameterIn::Header)
+                    .description(Some(
+                        "A client-made key (a UUID; 1–255 visible ASCII characters): the same \
+                         write sent again with it has one effect and gets the first answer, \
+                         marked `Idempotent-Replayed: true`; the same key with another request \
+                         is 422. Kept at least 7 days.",
+                    ))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(255)),
+                    ))
+                    .build();
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(utoipa::openapi::RefOr::T(key));
+                operation
+                    .responses
+                    .responses
+                    .entry("409".to_owned())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(
+                                "`idempotency_in_progress` (retry after Retry-After) or \
+                                 `idempotency_answer_lost` for a keyed request",
+                            )
+                            .content("application/json", body.clone())
+                            .build()
+                            .into()
+                    });
+            }
+        }
     }
 }
 
@@ -283,6 +351,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(messages::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
+    utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);
     utoipa::Modify::modify(&CommonErrors, &mut openapi);
     (router, openapi)
 }
@@ -294,6 +363,10 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::keyed_writes,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Personal data must not sit in caches; nothing here is worth caching anyway.
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -17,6 +17,7 @@ use crate::store::StoreError;
 
 pub mod accounts;
 pub mod appointments;
+pub mod idempotency;
 pub mod messaging;
 pub mod people;
 pub mod plans;

@@ -13,6 +13,7 @@ use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
+use super::idempotency::begin_write;
 use super::sql::insert_user;
 use super::{StoreError, StoreResult, UserRecord};
 
@@ -126,6 +127,7 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO invitations (id, code_hash, role, person_id, display_name, \
              created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -138,8 +140,9 @@ where
         .bind(&invitation.created_by)
         .bind(invitation.created_at)
         .bind(invitation.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -149,7 +152,7 @@ where
         chosen: &ChosenCredentials,
         at: DateTime<Utc>,
     ) -> StoreResult<Result<UserRecord, AcceptRefusal>> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let found: Option<(Uuid, String, Option<Uuid>, String)> = sqlx::query_as(
             "SELECT id, role, person_id, display_name FROM invitations \
              WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
@@ -200,7 +203,7 @@ where
     }
 
     async fn create_reset_code(&self, code: &NewResetCode) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         // One reset in flight per account: a new code replaces any earlier one.
         sqlx::query(
             "UPDATE password_reset_codes SET used_at = $2 \
@@ -233,7 +236,7 @@ where
         password_hash: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<EndedSessions>> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let spent: Option<(Uuid,)> = sqlx::query_as(
             "UPDATE password_reset_codes SET used_at = $3 \
              WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
@@ -266,7 +269,7 @@ where
         keep: Uuid,
         at: DateTime<Utc>,
     ) -> StoreResult<EndedSessions> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
             .bind(user.as_uuid())
             .bind(password_hash)
@@ -283,7 +286,7 @@ where
         disabled: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<EndedSessions>> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let changed = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
             .bind(user.as_uuid())
             .bind(disabled.then_some(at))

@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
 use super::events::{NewEvent, append_in_tx};
+use super::idempotency::begin_write;
 use super::{StoreError, StoreResult};
 
 /// An appointment as stored.
@@ -721,7 +722,7 @@ where
         announce: &[NewEvent],
     ) -> StoreResult<()> {
         let a = appointment;
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO appointments (id, person_id, kind, title, starts_at, ends_at, \
              location, status, notes_for_person, accessibility, worker_ids, request, \
@@ -784,7 +785,7 @@ where
         announce: &[NewEvent],
     ) -> StoreResult<bool> {
         let a = appointment;
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let done = sqlx::query(
             "UPDATE appointments SET kind = $3, title = $4, starts_at = $5, \
              ends_at = $6, location = $7, status = $8, notes_for_person = $9, \
@@ -894,7 +895,7 @@ where
 
     async fn insert_programme(&self, programme: &ProgrammeRecord) -> StoreResult<()> {
         let p = programme;
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO programmes (id, team_id, title, description, location, \
              capacity, booking_unit, offer_hold_minutes, booking_seq, created_by, \
@@ -1021,7 +1022,7 @@ where
         let booking_at = booking.at;
         let programme = booking.programme_id.as_uuid();
         let unit = booking.session_id.map_or(programme, |s| s.as_uuid());
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let Some((seq, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(None);
         };
@@ -1092,7 +1093,7 @@ where
     ) -> StoreResult<Option<BookingChange>> {
         let programme = programme.as_uuid();
         let booking = booking.as_uuid();
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(None);
         };
@@ -1140,7 +1141,7 @@ where
     ) -> StoreResult<Option<BookingChange>> {
         let programme = programme.as_uuid();
         let booking = booking.as_uuid();
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(None);
         };
@@ -1203,7 +1204,7 @@ where
         if !lapsed {
             return Ok(Vec::new());
         }
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(Vec::new());
         };

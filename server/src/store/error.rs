@@ -376,6 +376,13 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "id",
         FieldErrorCode::Taken,
     ),
+    // 0010_idempotency_keys (claimed with ON CONFLICT DO NOTHING: never broken by a request)
+    rule(
+        "idempotency_keys_pkey",
+        "idempotency_keys.caller, idempotency_keys.key",
+        "idempotency-key",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.

@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore};
 use super::events::{Audience, NewEvent, append_in_tx};
+use super::idempotency::begin_write;
 use super::{StoreError, StoreResult};
 
 /// A conversation as stored.
@@ -669,7 +670,7 @@ where
         let mut order: Vec<usize> = (0..sends.len()).collect();
         order.sort_by_key(|&i| sends[i].message.conversation_id);
         let mut outcomes: Vec<Option<SendOutcome>> = vec![None; sends.len()];
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         for i in order {
             let message = &sends[i].message;
             let conversation = message.conversation_id.as_uuid();
@@ -857,7 +858,7 @@ where
         audience: &Audience,
     ) -> StoreResult<(Cursor, Cursor)> {
         use Cursor;
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let before: Option<(i64, i64)> = sqlx::query_as(
             "SELECT delivered_seq, read_seq FROM conversation_cursors \
              WHERE conversation_id = $1 AND user_id = $2",
@@ -1000,7 +1001,7 @@ where
         report: &MessageReportRecord,
         announce: &[NewEvent],
     ) -> StoreResult<(MessageReportRecord, bool)> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let done = sqlx::query(
             "INSERT INTO message_reports (id, message_id, reporter_id, reason, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id, reporter_id) DO NOTHING",
@@ -1046,6 +1047,7 @@ where
         availability: &Availability,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO peer_availability (user_id, weekly_hours, away, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \
@@ -1056,8 +1058,9 @@ where
         .bind(Json(&availability.weekly_hours))
         .bind(availability.away)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

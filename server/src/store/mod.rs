@@ -20,6 +20,7 @@ pub mod appointments;
 mod backend;
 mod error;
 pub mod events;
+pub mod idempotency;
 pub mod messages;
 pub mod plans;
 mod postgres;
@@ -217,6 +218,7 @@ pub trait Store:
     + appointments::AppointmentStore
     + events::EventStore
     + messages::MessageStore
+    + idempotency::IdempotencyStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, SqlStore};
 use super::events::{Audience, NewEvent, append_in_tx};
+use super::idempotency::begin_write;
 use super::sql::exclude_in_tx;
 use super::{StoreError, StoreResult};
 
@@ -403,7 +404,7 @@ where
         announce: &[NewEvent],
     ) -> StoreResult<AppendOutcome> {
         use AppendOutcome;
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let (current,): (Option<i32>,) = sqlx::query_as(
             "SELECT MAX(version) FROM plan_versions WHERE person_id = $1 AND kind = $2",
         )
@@ -453,7 +454,7 @@ where
     }
 
     async fn add_comment(&self, comment: &CommentRecord, announce: &[NewEvent]) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO plan_comments (id, person_id, version, section, body, disagree, \
              author_id, author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -494,7 +495,7 @@ where
     }
 
     async fn agree(&self, agreement: &AgreementRecord, announce: &[NewEvent]) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO plan_agreements (person_id, version, agreed_by, agreed_role, \
              agreed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -537,14 +538,16 @@ where
     }
 
     async fn set_wrap_coauthoring(&self, person: PersonId, allowed: bool) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO wrap_settings (person_id, team_may_coauthor) VALUES ($1, $2) \
              ON CONFLICT (person_id) DO UPDATE SET team_may_coauthor = excluded.team_may_coauthor",
         )
         .bind(person.as_uuid())
         .bind(allowed)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -553,7 +556,7 @@ where
         activation: &ActivationRecord,
         announce: &[NewEvent],
     ) -> StoreResult<bool> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let inserted = sqlx::query(
             "INSERT INTO crisis_activations (id, person_id, activated_by, activated_role, \
              reason, activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -585,7 +588,7 @@ where
         at: DateTime<Utc>,
         audience: &Audience,
     ) -> StoreResult<Option<ActivationRecord>> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let row: Option<ActivationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE crisis_activations SET deactivated_by = $2, deactivated_role = $3, \
                  deactivated_at = $4 WHERE person_id = $1 AND deactivated_at IS NULL \

@@ -21,6 +21,8 @@ use super::accounts::AccountStore;
 use super::appointments::AppointmentStore;
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
 use super::events::EventStore;
+use super::idempotency::IdempotencyStore;
+use super::idempotency::begin_write;
 use super::messages::MessageStore;
 use super::plans::PlanStore;
 use super::{
@@ -401,7 +403,8 @@ where
 impl<DB> Store for SqlStore<DB>
 where
     DB: Backend,
-    Self: AccountStore + PlanStore + AppointmentStore + EventStore + MessageStore,
+    Self:
+        AccountStore + PlanStore + AppointmentStore + EventStore + MessageStore + IdempotencyStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
@@ -483,7 +486,7 @@ where
         person: &PersonRecord,
         account: Option<&UserRecord>,
     ) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query("INSERT INTO people (id, display_name, created_at) VALUES ($1, $2, $3)")
             .bind(person.id.as_uuid())
             .bind(&person.display_name)
@@ -532,6 +535,7 @@ where
     }
 
     async fn create_team(&self, team: &TeamRecord, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO teams (id, name, hub_address, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -539,8 +543,9 @@ where
         .bind(&team.name)
         .bind(&team.hub_address)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -589,6 +594,7 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.pool).await?;
         let done = sqlx::query(
             "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
@@ -596,17 +602,20 @@ where
         .bind(team.as_uuid())
         .bind(user.as_uuid())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn remove_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.pool).await?;
         let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
             .bind(team.as_uuid())
             .bind(user.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -634,6 +643,7 @@ where
         team: TeamId,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3) \
              ON CONFLICT (person_id) DO UPDATE SET team_id = excluded.team_id, \
@@ -642,8 +652,9 @@ where
         .bind(person.as_uuid())
         .bind(team.as_uuid())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -653,7 +664,7 @@ where
         peer: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         // What the person shared with their peer worker was shared with that worker:
         // a new allocation ends it, in the same transaction.
         sqlx::query(
@@ -687,6 +698,7 @@ where
         relationship: Option<&str>,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO carer_links (person_id, carer_id, relationship, linked_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, carer_id) DO UPDATE SET \
@@ -696,8 +708,9 @@ where
         .bind(carer.as_uuid())
         .bind(relationship.map(str::to_owned))
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -727,7 +740,7 @@ where
     }
 
     async fn grant_consent(&self, consent: &Consent) -> StoreResult<Result<(), GrantRefusal>> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         // The relationship the consent rides on is checked in the write transaction,
         // so a reallocation or exclusion cannot slip in between check and insert.
         let (excluded, related): (bool, bool) = sqlx::query_as(match consent.grantee {
@@ -803,6 +816,7 @@ where
         consent: ConsentId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.pool).await?;
         let done = sqlx::query(
             "UPDATE consents SET revoked_at = $3 \
              WHERE id = $1 AND person_id = $2 AND revoked_at IS NULL",
@@ -810,8 +824,9 @@ where
         .bind(consent.as_uuid())
         .bind(person.as_uuid())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -821,13 +836,14 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         exclude_in_tx(&mut tx, person, user, at).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn grant_emergency_access(&self, grant: &EmergencyAccessRecord) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
             "INSERT INTO emergency_access (id, person_id, practitioner_id, reason, \
              granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -838,8 +854,9 @@ where
         .bind(&grant.reason)
         .bind(grant.granted_at)
         .bind(grant.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -925,7 +942,7 @@ where
     }
 
     async fn revoke_session(&self, session: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         let ended =
             sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(session)
@@ -1039,7 +1056,7 @@ where
         key: &SigningKeyRecord,
         retire_others_after: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         // An older key keeps an earlier time: it stopped signing at an earlier rotation.
         sqlx::query(
             "UPDATE signing_keys SET retire_after = $1 \
@@ -1097,7 +1114,7 @@ where
     }
 
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.pool).await?;
         DB::lock_audit_chain(&mut tx).await?;
         let last: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")

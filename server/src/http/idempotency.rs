@@ -1,0 +1,207 @@
+//! `Idempotency-Key` on every write: the same write sent again has one effect and gets the
+//! first answer (the rules are in [`crate::service::idempotency`]).
+//!
+//! - Applies to POST, PUT, PATCH and DELETE with the header, from a signed-in caller. Sign-in,
+//!   refresh and the other `/v1/auth/…` and `/oauth/…` exchanges keep their own replay rules
+//!   (their answers hold tokens, which are never kept), so the header is ignored there.
+//! - A key is 1–255 visible ASCII characters (the apps send a UUID); anything else is 400.
+//! - A replay gives the kept status, `Content-Type`, `ETag` and body, marked
+//!   `Idempotent-Replayed: true`. It decides no access and writes no audit entry: it discloses
+//!   only what the same caller was answered for the same request.
+//! - The same key with another request (method, path, `If-Match` or body) is 422 naming
+//!   `idempotency-key`; while the first runs, 409 `idempotency_in_progress` with `Retry-After`.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use livingwell_core::api::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
+use livingwell_core::domain::{FieldError, FieldErrorCode};
+
+use super::error::ApiError;
+use super::{AppState, BODY_LIMIT_BYTES};
+use crate::auth::Caller;
+use crate::service::idempotency::fingerprint;
+use crate::store::idempotency::{Claim, REQUEST_KEY, RequestKey, StoredAnswer};
+
+/// Longest key accepted.
+const KEY_MAX: usize = 255;
+/// Largest answer kept for a replay; write answers are a record's view, far smaller.
+const ANSWER_MAX_BYTES: usize = 1024 * 1024;
+
+/// The middleware: runs a keyed write once per key.
+pub async fn keyed_writes(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match run_once(&state, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run_once(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(next.run(request).await);
+    };
+    if !takes_a_key(request.method(), request.uri().path()) {
+        return Ok(next.run(request).await);
+    }
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| is_valid_key(key))
+        .ok_or_else(|| {
+            ApiError::BadRequest(vec![FieldError::new(
+                IDEMPOTENCY_KEY,
+                FieldErrorCode::Invalid,
+            )])
+        })?
+        .to_owned();
+    let (mut parts, body) = request.into_parts();
+    let Ok(caller) = Caller::from_request_parts(&mut parts, state).await else {
+        // Not signed in: the handler answers that, and nothing is claimed.
+        return Ok(next.run(Request::from_parts(parts, body)).await);
+    };
+    let body = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let if_match = parts
+        .headers
+        .get(header::IF_MATCH)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |p| p.as_str());
+    let fingerprint = fingerprint(parts.method.as_str(), path, if_match, &body);
+    let key = RequestKey {
+        caller: caller.audit_id(),
+        key,
+    };
+    match state.idempotency.claim(key.clone(), fingerprint).await? {
+        Claim::Claimed => {}
+        Claim::Answered(answer) => return Ok(replay(answer)),
+        Claim::Running => return Err(ApiError::IdempotencyInProgress),
+        Claim::OtherRequest => {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                IDEMPOTENCY_KEY,
+                FieldErrorCode::Reused,
+            )]));
+        }
+        Claim::AppliedWithoutAnswer => return Err(ApiError::IdempotencyAnswerLost),
+    }
+    let request = Request::from_parts(parts, Body::from(body));
+    let response = REQUEST_KEY.scope(key.clone(), next.run(request)).await;
+    keep(state, &key, response).await
+}
+
+/// Keeps the answer for replays, or lets the key go when the answer says "try again".
+async fn keep(
+    state: &AppState,
+    key: &RequestKey,
+    response: Response,
+) -> Result<Response, ApiError> {
+    if is_transient(response.status()) {
+        if state.idempotency.release(key).await? {
+            return Ok(response);
+        }
+        // A write of it took effect before the failure: it must not run again.
+        let lost = ApiError::IdempotencyAnswerLost.into_response();
+        let (parts, body) = lost.into_parts();
+        let body = axum::body::to_bytes(body, ANSWER_MAX_BYTES)
+            .await
+            .map_err(|_| ApiError::Internal("an error body"))?;
+        state
+            .idempotency
+            .answer(key, &answer_of(parts.status, &parts.headers, &body))
+            .await?;
+        return Ok(Response::from_parts(parts, Body::from(body)));
+    }
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, ANSWER_MAX_BYTES)
+        .await
+        .map_err(|_| ApiError::Internal("an answer too large to keep"))?;
+    if let Err(error) = state
+        .idempotency
+        .answer(key, &answer_of(parts.status, &parts.headers, &body))
+        .await
+    {
+        // The write stands and its answer goes out; a retry finds the key applied, unanswered.
+        tracing::warn!(kind = error.kind(), "an idempotent answer was not kept");
+    }
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+fn answer_of(status: StatusCode, headers: &axum::http::HeaderMap, body: &Bytes) -> StoredAnswer {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    StoredAnswer {
+        status: status.as_u16(),
+        content_type: text(header::CONTENT_TYPE),
+        etag: text(header::ETAG),
+        body: body.to_vec(),
+    }
+}
+
+fn replay(answer: StoredAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, answer.body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, answer.content_type),
+        (header::ETAG, answer.etag),
+    ] {
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+/// Writes outside the sign-in exchanges.
+fn takes_a_key(method: &Method, path: &str) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) && !path.starts_with("/v1/auth/")
+        && !path.starts_with("/oauth/")
+}
+
+fn is_valid_key(key: &str) -> bool {
+    (1..=KEY_MAX).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Answers that say "try again later", which a retry must be free to run anew.
+fn is_transient(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::UNAUTHORIZED
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_visible_ascii_of_bounded_length() {
+        assert!(is_valid_key("6f1c1f7e-3b9a-4c55-9f0e-6a1d2b3c4d5e"));
+        assert!(!is_valid_key(""));
+        assert!(!is_valid_key("with space"));
+        assert!(!is_valid_key(&"k".repeat(KEY_MAX + 1)));
+    }
+
+    #[test]
+    fn sign_in_exchanges_and_reads_take_no_key() {
+        assert!(takes_a_key(&Method::POST, "/v1/people/x/consents"));
+        assert!(takes_a_key(&Method::DELETE, "/v1/people/x/consents/y"));
+        assert!(!takes_a_key(&Method::GET, "/v1/people/x"));
+        assert!(!takes_a_key(&Method::POST, "/v1/auth/refresh"));
+        assert!(!takes_a_key(&Method::POST, "/oauth/token"));
+    }
+}
