@@ -22,7 +22,8 @@ use crate::auth::sealing::{self, KeyEncryptionKey};
 use crate::clock::Clock;
 use crate::demo;
 use crate::http::{self, AppState, Settings};
-use crate::service::messaging::{MessagingSettings, PushTarget};
+use crate::service::messaging::MessagingSettings;
+use crate::service::push::PushTarget;
 use crate::store::{self, Store, UserRecord};
 
 /// The embedded default: a SQLite file beside where the server runs.

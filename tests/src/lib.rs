@@ -368,3 +368,72 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// A stand-in push gateway on a free port that keeps what it is sent.
+pub struct PushGateway {
+    /// What `serve --push-webhook` would name.
+    pub url: String,
+    received: tokio::sync::mpsc::UnboundedReceiver<Value>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl PushGateway {
+    pub async fn start() -> Self {
+        let (pushed, received) = tokio::sync::mpsc::unbounded_channel::<Value>();
+        let gateway = axum::Router::new().route(
+            "/push",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let pushed = pushed.clone();
+                async move {
+                    let _ = pushed.send(body);
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let address = listener.local_addr().expect("a bound address");
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, gateway).await;
+        });
+        Self {
+            url: format!("http://{address}/push"),
+            received,
+            server,
+        }
+    }
+
+    /// The next push, if one arrives within `within`.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<Value> {
+        tokio::time::timeout(within, self.received.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for PushGateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestServer {
+    /// Registers a device for `session` with this push token; pushes to it carry the token.
+    pub async fn register_device(&self, session: &Session, token: &str) {
+        let registered = self
+            .post(
+                "/v1/devices",
+                &session.access_token,
+                serde_json::json!({"platform": "fcm", "token": token}),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "{}",
+            registered.text
+        );
+    }
+}

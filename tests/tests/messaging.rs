@@ -9,7 +9,9 @@ use std::time::Duration;
 use livingwell_server::clock::{Clock, ManualClock};
 use livingwell_server::http::{self, AppState, MessagingSettings, PushTarget, SendRate};
 use livingwell_tests::sse::{event_data, open_stream, read_until};
-use livingwell_tests::{Backend, PASSWORD, Reply, Session, TestServer, on_both_databases};
+use livingwell_tests::{
+    Backend, PASSWORD, PushGateway, Reply, Session, TestServer, on_both_databases,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -987,28 +989,14 @@ async fn a_reported_message_reaches_the_team_once(backend: Backend) {
 }
 
 async fn push_notifications_carry_ids_and_no_content(backend: Backend) {
-    // A stand-in push gateway that keeps what it is sent.
-    let (pushed, mut received) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let gateway = axum::Router::new().route(
-        "/push",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let pushed = pushed.clone();
-            async move {
-                let _ = pushed.send(body);
-                StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let gateway = tokio::spawn(async move {
-        let _ = axum::serve(listener, gateway).await;
-    });
+    let mut gateway = PushGateway::start().await;
     let mut with_gateway = settings(at(WINTER_11_00));
-    with_gateway.messaging.push = PushTarget::Webhook(format!("http://{address}/push"));
+    with_gateway.messaging.push = PushTarget::Webhook(gateway.url.clone());
     let server = TestServer::start_with(backend, with_gateway).await.unwrap();
     let alex = server.login("alex").await;
     let jo = server.login("jo").await;
+    server.register_device(&alex, "alex-phone").await;
+    server.register_device(&jo, "jo-phone").await;
     let conversation = conversation_id(&server, &jo, "peer").await;
     let sent = send(
         &server,
@@ -1019,25 +1007,22 @@ async fn push_notifications_carry_ids_and_no_content(backend: Backend) {
     )
     .await;
     assert_eq!(sent.status, StatusCode::CREATED);
-    let push = tokio::time::timeout(Duration::from_secs(5), received.recv())
+    let push = gateway
+        .next(Duration::from_secs(5))
         .await
-        .expect("a push in time")
-        .unwrap();
+        .expect("a push in time");
+    assert_eq!(push["token"], "alex-phone");
+    assert_eq!(push["platform"], "fcm");
     assert_eq!(push["recipient_id"], alex.user_id.as_str());
-    assert_eq!(push["conversation_id"], conversation.as_str());
-    assert_eq!(push["message_id"], sent.body["id"]);
-    assert_eq!(push["event"], "message_created");
+    assert_eq!(push["kind"], "message_created");
+    assert_eq!(push["data"]["conversation_id"], conversation.as_str());
+    assert_eq!(push["data"]["message_id"], sent.body["id"]);
     let text = push.to_string();
     for private in ["Something", "Alex", "Jo", "Rivers", "Bennett"] {
         assert!(!text.contains(private), "{text}");
     }
-    // Only alex was told: not jo, who sent it.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), received.recv())
-            .await
-            .is_err()
-    );
-    gateway.abort();
+    // Only alex's phone was woken: not jo's, who sent it.
+    assert!(gateway.next(Duration::from_millis(300)).await.is_none());
 }
 
 async fn message_text_is_limited_in_unicode_scalar_values(backend: Backend) {

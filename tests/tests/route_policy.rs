@@ -64,6 +64,8 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("POST", "/v1/auth/password", Own),
     ("POST", "/v1/auth/reauthenticate", Own),
     ("GET", "/v1/me", Own),
+    ("POST", "/v1/devices", Own),
+    ("DELETE", "/v1/devices", Own),
     ("GET", "/v1/me/availability", Own),
     ("PUT", "/v1/me/availability", Own),
     ("GET", "/v1/notifications", Own),

@@ -20,6 +20,7 @@ macro_rules! debug_without_secrets {
 pub mod accounts;
 pub mod appointments;
 pub mod auth;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod headers;

@@ -82,6 +82,8 @@ pub const MARK_READ: Route = Route::new(Method::Post, "/v1/conversations/{id}/re
 pub const DIARY: Route = Route::new(Method::Get, "/v1/diary");
 pub const EVENT_STREAM: Route = Route::new(Method::Get, "/v1/events");
 pub const INVITE: Route = Route::new(Method::Post, "/v1/invitations");
+pub const REGISTER_DEVICE: Route = Route::new(Method::Post, "/v1/devices");
+pub const REMOVE_DEVICE: Route = Route::new(Method::Delete, "/v1/devices");
 pub const ME: Route = Route::new(Method::Get, "/v1/me");
 pub const GET_AVAILABILITY: Route = Route::new(Method::Get, "/v1/me/availability");
 pub const SET_AVAILABILITY: Route = Route::new(Method::Put, "/v1/me/availability");
@@ -172,6 +174,8 @@ pub const ALL: &[Route] = &[
     LIST_MESSAGES,
     SEND_MESSAGE,
     MARK_READ,
+    REGISTER_DEVICE,
+    REMOVE_DEVICE,
     DIARY,
     EVENT_STREAM,
     INVITE,

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accounts;
 pub mod appointments;
+mod devices;
 pub mod error;
 mod events;
 pub mod extract;
@@ -51,11 +52,13 @@ use crate::service::idempotency::Idempotency;
 use crate::service::messaging::Messaging;
 use crate::service::people::People;
 use crate::service::plans::Plans;
+use crate::service::push::Pusher;
 use crate::service::sessions::Sessions;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::service::messaging::{MessagingSettings, PushTarget, SendRate};
+pub use crate::service::messaging::{MessagingSettings, SendRate};
+pub use crate::service::push::PushTarget;
 
 pub const REQUEST_ID_HEADER: HeaderName =
     HeaderName::from_static(livingwell_core::api::headers::REQUEST_ID);
@@ -150,19 +153,27 @@ impl AppState {
         );
         let dummy = crate::auth::passwords::hash(uuid::Uuid::new_v4().to_string()).await?;
         let events = EventHub::start(store.clone()).await?;
+        let pusher = Pusher::new(&settings.messaging.push, store.clone())?;
         let messaging = Messaging::start(
             &settings.messaging,
             store.clone(),
             events.clone(),
             settings.clock.clone(),
+            pusher.clone(),
         )?;
         let appointments = Appointments::start(
             store.clone(),
             events.clone(),
             settings.clock.clone(),
+            pusher.clone(),
             shutdown.clone(),
         );
-        let plans = Plans::new(store.clone(), events.clone(), settings.clock.clone());
+        let plans = Plans::new(
+            store.clone(),
+            events.clone(),
+            settings.clock.clone(),
+            pusher.clone(),
+        );
         let accounts = Accounts::new(store.clone(), events.clone(), settings.clock.clone());
         let idempotency =
             Idempotency::start(store.clone(), settings.clock.clone(), shutdown.clone());
@@ -349,6 +360,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(appointments::router())
         .merge(messages::router())
+        .merge(devices::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);

@@ -30,7 +30,7 @@ use livingwell_core::api::appointments::{
     CreateProgrammeRequest, UpdateAppointmentRequest,
 };
 use livingwell_core::api::events::{
-    AppointmentChange, AppointmentChangeData, AppointmentRequestData, Event,
+    AppointmentChange, AppointmentChangeData, AppointmentRequestData, Event, WaitlistOfferData,
 };
 use livingwell_core::domain::appointment::{
     self, AppointmentId, AppointmentKind, AppointmentStatus, BookingStatus, BookingUnit, Decision,
@@ -39,6 +39,7 @@ use livingwell_core::domain::appointment::{
 use livingwell_core::domain::{FieldError, FieldErrorCode, PersonId, UserId};
 use tokio_util::sync::CancellationToken;
 
+use super::push::Pusher;
 use super::{ServiceError, ServiceResult};
 use crate::clock::Clock;
 use crate::events::EventHub;
@@ -61,6 +62,7 @@ pub struct Appointments {
     store: Arc<dyn Store>,
     events: EventHub,
     clock: Clock,
+    pusher: Pusher,
 }
 
 impl Appointments {
@@ -69,22 +71,49 @@ impl Appointments {
         store: Arc<dyn Store>,
         events: EventHub,
         clock: Clock,
+        pusher: Pusher,
         shutdown: CancellationToken,
     ) -> Self {
         let service = Self {
             store,
             events,
             clock,
+            pusher,
         };
         tokio::spawn(service.clone().pass_on_lapsed_offers(shutdown));
         service
     }
 
-    /// Tells live streams of the places just offered; the store stored their events with them.
-    pub fn announce_offers(&self, offered: &[BookingRecord]) {
-        if !offered.is_empty() {
-            self.events.announce_committed();
+    /// Tells live streams of the places just offered (the store stored their events with
+    /// them), and wakes the phones of those offered.
+    pub async fn announce_offers(&self, offered: &[BookingRecord]) {
+        if offered.is_empty() {
+            return;
         }
+        self.events.announce_committed();
+        // The phones of those offered a place wake for it: the offer lapses if not taken up.
+        let mut pushed = Vec::with_capacity(offered.len());
+        for booking in offered {
+            let account = match self.store.account_of_person(booking.person_id).await {
+                Ok(account) => account,
+                Err(error) => {
+                    tracing::warn!(kind = error.kind(), "an offer's push was not sent");
+                    continue;
+                }
+            };
+            pushed.extend(account.map(|account| NewEvent {
+                recipient_id: account,
+                person_id: Some(booking.person_id),
+                event: Event::WaitlistPlaceOffered(WaitlistOfferData {
+                    booking_id: booking.id,
+                    offer_expires_at: booking.offer_expires_at,
+                    programme_id: booking.programme_id,
+                    session_id: booking.session_id,
+                }),
+                created_at: booking.updated_at,
+            }));
+        }
+        self.pusher.push(&pushed);
     }
 
     /// The events telling the person (through their app account, if they have one) that an
@@ -119,7 +148,7 @@ impl Appointments {
             .store
             .settle_offers(programme, self.clock.now())
             .await?;
-        self.announce_offers(&offered);
+        self.announce_offers(&offered).await;
         Ok(())
     }
 
@@ -134,7 +163,7 @@ impl Appointments {
             .await?
         {
             let offered = self.store.settle_offers(programme, now).await?;
-            self.announce_offers(&offered);
+            self.announce_offers(&offered).await;
         }
         Ok(())
     }
@@ -186,6 +215,7 @@ impl Appointments {
             .await?;
         self.store.insert_appointment(&record, &told).await?;
         self.events.announce_committed();
+        self.pusher.push(&told);
         Ok(record)
     }
 
@@ -445,6 +475,7 @@ impl Appointments {
             ));
         }
         self.events.announce_committed();
+        self.pusher.push(&told);
         Ok(next)
     }
 
@@ -538,7 +569,7 @@ impl Appointments {
             })
             .await?
             .ok_or(ServiceError::NotFound)?;
-        self.announce_offers(&change.offered);
+        self.announce_offers(&change.offered).await;
         Ok(change)
     }
 
@@ -550,7 +581,7 @@ impl Appointments {
             .cancel_booking(booking.programme_id, booking.id, self.clock.now())
             .await?
             .ok_or(ServiceError::NotFound)?;
-        self.announce_offers(&change.offered);
+        self.announce_offers(&change.offered).await;
         Ok(change)
     }
 
@@ -565,7 +596,7 @@ impl Appointments {
             .answer_offer(booking.programme_id, booking.id, decision, self.clock.now())
             .await?
             .ok_or(ServiceError::NotFound)?;
-        self.announce_offers(&change.offered);
+        self.announce_offers(&change.offered).await;
         if !change.changed {
             let code = if change.booking.status == BookingStatus::OfferExpired {
                 FieldErrorCode::OfferExpired

@@ -10,10 +10,9 @@
 //! - **One writer per process**, started with the service (by `AppState::new`, never lazily):
 //!   sends are group-committed ([`queue`]), each durable with its `message_created` events
 //!   before its sender is answered; live streams are told after the commit.
-//! - **Pushes only for what is stored, and ids only.** A push goes to every other participant
-//!   once a send is stored for the first time — never for a repeat — in the background, so it
-//!   never holds up or fails a send; failures are logged by kind, never with content
-//!   ([`push`]).
+//! - **Pushes only for what is stored, and ids only.** A push goes to every other participant's
+//!   devices once a send is stored for the first time — never for a repeat — in the
+//!   background, so it never holds up or fails a send ([`super::push`]).
 //! - **Crisis lines** appear in every out-of-hours notice; a UK default stands until the
 //!   deployment names its own (`serve --crisis-line`).
 //! - **Send rate** per sender is a token bucket (governor): a burst — a phone's outbox emptying
@@ -23,7 +22,6 @@
 //! Working hours are read against the application's one [`crate::clock::Clock`], so tests set
 //! "23:00 in London" rather than depend on when the suite runs.
 
-pub mod push;
 pub mod queue;
 
 use std::num::NonZeroU32;
@@ -32,7 +30,7 @@ use std::time::Duration;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use livingwell_core::api::events::{Event, EventKind, MessageReportData};
+use livingwell_core::api::events::{Event, MessageCreatedData, MessageReportData};
 use livingwell_core::api::messages::ConversationRole;
 use livingwell_core::domain::message::{
     Availability, ClientMessageId, ConversationKind, CrisisLine, MessageId, MessageReportId,
@@ -40,13 +38,13 @@ use livingwell_core::domain::message::{
 };
 use livingwell_core::domain::{FieldErrorCode, PersonId, UserId};
 
-use self::push::{LogNotifier, Notifier, Push, WebhookNotifier};
 use self::queue::SendQueue;
+use super::push::{PushTarget, Pusher};
 use super::{ServiceError, ServiceResult};
 use crate::clock::Clock;
 use crate::events::EventHub;
 use crate::policy::Grounds;
-use crate::store::events::Audience;
+use crate::store::events::{Audience, NewEvent};
 use crate::store::messages::{
     ConversationContext, ConversationRecord, ConversationScope, ConversationSummary, Cursor,
     MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
@@ -109,26 +107,6 @@ impl Default for SendRate {
     }
 }
 
-/// Where push notifications go.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub enum PushTarget {
-    /// A log line per push (ids only).
-    #[default]
-    Log,
-    /// POSTed as JSON to this URL (a push gateway).
-    Webhook(String),
-}
-
-// A gateway URL can carry a key; it stays out of any Debug output.
-impl std::fmt::Debug for PushTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PushTarget::Log => f.write_str("Log"),
-            PushTarget::Webhook(_) => f.write_str("Webhook(..)"),
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessagingSettings {
     /// Named in every out-of-hours notice.
@@ -159,7 +137,7 @@ pub struct Messaging {
     crisis_lines: Vec<CrisisLine>,
     senders: DefaultKeyedRateLimiter<UserId>,
     rate_clock: DefaultClock,
-    notifier: Arc<dyn Notifier>,
+    pusher: Pusher,
     /// The process's send writer (group commit).
     sends: SendQueue,
 }
@@ -171,15 +149,8 @@ impl Messaging {
         store: Arc<dyn Store>,
         events: EventHub,
         clock: Clock,
+        pusher: Pusher,
     ) -> anyhow::Result<Self> {
-        let notifier: Arc<dyn Notifier> = match &settings.push {
-            PushTarget::Log => Arc::new(LogNotifier),
-            PushTarget::Webhook(url) => {
-                let url = reqwest::Url::parse(url)
-                    .map_err(|_| anyhow::anyhow!("the push webhook is not a URL"))?;
-                Arc::new(WebhookNotifier::new(url)?)
-            }
-        };
         let quota = Quota::with_period(settings.send_rate.replenish_every)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(settings.send_rate.burst);
@@ -187,7 +158,7 @@ impl Messaging {
             crisis_lines: settings.crisis_lines.clone(),
             senders: RateLimiter::keyed(quota),
             rate_clock: DefaultClock::default(),
-            notifier,
+            pusher,
             sends: SendQueue::start(store.clone(), events.clone()),
             store,
             events,
@@ -255,18 +226,23 @@ impl Messaging {
             .await
             .map_err(|_| ServiceError::Unavailable)?;
         if let SendOutcome::Created { message, .. } = &outcome {
-            self.push(
-                recipients
-                    .iter()
-                    .filter(|recipient| **recipient != sender)
-                    .map(|recipient| Push {
-                        event: EventKind::MessageCreated,
-                        recipient_id: *recipient,
-                        conversation_id: message.conversation_id,
-                        message_id: message.id,
-                    })
-                    .collect(),
-            );
+            // Every participant's phone but the sender's wakes for it.
+            let created = Event::MessageCreated(MessageCreatedData {
+                conversation_id: message.conversation_id,
+                message_id: message.id,
+                seq: message.seq,
+            });
+            let others: Vec<NewEvent> = recipients
+                .iter()
+                .filter(|recipient| **recipient != sender)
+                .map(|recipient| NewEvent {
+                    recipient_id: *recipient,
+                    person_id: open.event_person(),
+                    event: created.clone(),
+                    created_at: now,
+                })
+                .collect();
+            self.pusher.push(&others);
         }
         Ok(outcome)
     }
@@ -431,20 +407,5 @@ impl Messaging {
             notice,
             unless_noticed_since: notice_quiet_since(now),
         })
-    }
-
-    /// Delivers pushes in the background; failures are logged by kind, never with content.
-    fn push(&self, pushes: Vec<Push>) {
-        if pushes.is_empty() {
-            return;
-        }
-        let notifier = self.notifier.clone();
-        tokio::spawn(async move {
-            for push in pushes {
-                if let Err(error) = notifier.notify(&push).await {
-                    tracing::warn!(%error, "push notification not delivered");
-                }
-            }
-        });
     }
 }

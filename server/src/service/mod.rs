@@ -21,6 +21,7 @@ pub mod idempotency;
 pub mod messaging;
 pub mod people;
 pub mod plans;
+pub mod push;
 pub mod sessions;
 
 /// Why a service did not do what it was asked.

@@ -18,6 +18,7 @@ use livingwell_core::domain::wrap::Wrap;
 use livingwell_core::domain::{ConsentScope, PersonId, UserId};
 use std::sync::Arc;
 
+use super::push::Pusher;
 use crate::clock::Clock;
 use crate::events::EventHub;
 use crate::store::events::Audience;
@@ -33,6 +34,7 @@ pub struct Plans {
     store: Arc<dyn Store>,
     events: EventHub,
     clock: Clock,
+    pusher: Pusher,
 }
 
 /// What came of storing a WRAP version.
@@ -64,11 +66,12 @@ pub struct NewComment {
 }
 
 impl Plans {
-    pub fn new(store: Arc<dyn Store>, events: EventHub, clock: Clock) -> Self {
+    pub fn new(store: Arc<dyn Store>, events: EventHub, clock: Clock, pusher: Pusher) -> Self {
         Self {
             store,
             events,
             clock,
+            pusher,
         }
     }
 
@@ -242,14 +245,13 @@ impl Plans {
         let activated = Event::CrisisPlanActivated(CrisisActivationData {
             activation_id: record.id,
         });
-        let stored = self
-            .store
-            .activate_crisis_plan(&record, &everyone.tell(&activated, record.activated_at))
-            .await?;
-        if !stored {
+        let told = everyone.tell(&activated, record.activated_at);
+        if !self.store.activate_crisis_plan(&record, &told).await? {
             return Ok(None);
         }
         self.events.announce_committed();
+        // Supporters' phones wake for a crisis, even with the app closed.
+        self.pusher.push(&told);
         Ok(Some(record))
     }
 

@@ -8,11 +8,13 @@
 //! - **A session lapses** 30 days after its last refresh and 90 days after sign-in, by the
 //!   [`Clock`].
 //! - **Ending a session** ends its refresh tokens, its access tokens (checked against the
-//!   session on each request) and its live streams (see [`EventHub::end_session`]).
+//!   session on each request), its live streams (see [`EventHub::end_session`]) and pushes to
+//!   its devices (registered per session; see [`crate::store::devices`]).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use livingwell_core::api::devices::PushPlatform;
 use livingwell_core::domain::UserId;
 
 use super::ServiceResult;
@@ -20,6 +22,7 @@ use crate::auth::refresh;
 use crate::auth::tokens::{AppSession, Audience, TokenKeys};
 use crate::clock::Clock;
 use crate::events::EventHub;
+use crate::store::devices::NewDevice;
 use crate::store::{NewRefreshToken, Store, StoreError};
 
 /// The sessions service. Cheap to clone.
@@ -167,9 +170,40 @@ impl Sessions {
         Ok(Some(self.access_token(user, session, now)?))
     }
 
-    /// Signs out: ends the session, its tokens and its streams.
+    /// Signs out: ends the session, its tokens, its streams and its devices' pushes.
     pub async fn end(&self, session: uuid::Uuid) -> ServiceResult<()> {
+        self.store.remove_devices(session).await?;
         Ok(self.events.end_session(session, self.clock.now()).await?)
+    }
+
+    /// Registers this device's push token for the session; pushes reach it while the session
+    /// is live.
+    pub async fn register_device(
+        &self,
+        user: UserId,
+        session: uuid::Uuid,
+        platform: PushPlatform,
+        token: String,
+    ) -> ServiceResult<chrono::DateTime<Utc>> {
+        let at = self.clock.now();
+        self.store
+            .register_device(&NewDevice {
+                token,
+                platform: match platform {
+                    PushPlatform::Apns => "apns",
+                    PushPlatform::Fcm => "fcm",
+                },
+                user_id: user,
+                session_id: session,
+                at,
+            })
+            .await?;
+        Ok(at)
+    }
+
+    /// Removes the session's devices: no more pushes to them.
+    pub async fn remove_devices(&self, session: uuid::Uuid) -> ServiceResult<()> {
+        Ok(self.store.remove_devices(session).await?)
     }
 
     /// A spent refresh token came back: the family may be in two hands, so it ends for both.

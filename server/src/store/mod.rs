@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod appointments;
 mod backend;
+pub mod devices;
 mod error;
 pub mod events;
 pub mod idempotency;
@@ -219,6 +220,7 @@ pub trait Store:
     + events::EventStore
     + messages::MessageStore
     + idempotency::IdempotencyStore
+    + devices::DeviceStore
     + Send
     + Sync
     + std::fmt::Debug

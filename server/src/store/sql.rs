@@ -20,6 +20,7 @@ use uuid::Uuid;
 use super::accounts::AccountStore;
 use super::appointments::AppointmentStore;
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
+use super::devices::DeviceStore;
 use super::events::EventStore;
 use super::idempotency::IdempotencyStore;
 use super::idempotency::begin_write;
@@ -403,8 +404,13 @@ where
 impl<DB> Store for SqlStore<DB>
 where
     DB: Backend,
-    Self:
-        AccountStore + PlanStore + AppointmentStore + EventStore + MessageStore + IdempotencyStore,
+    Self: AccountStore
+        + PlanStore
+        + AppointmentStore
+        + EventStore
+        + MessageStore
+        + IdempotencyStore
+        + DeviceStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,

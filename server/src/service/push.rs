@@ -1,0 +1,212 @@
+//! Push notifications: telling a phone that something needs the person's attention, without
+//! saying what.
+//!
+//! A push travels through Apple's or Google's servers and lands on a lock screen, so it carries
+//! an event's kind and ids only — never a message body, a name or anything else about a
+//! person's care; the phone shows a neutral "Something needs your attention in Living Well",
+//! then fetches through the API (policy and audit apply).
+//!
+//! Guarantees:
+//! - **What wakes a phone:** a crisis plan put into use, a new message, a change to an
+//!   appointment and a waitlist place offered ([`WAKES_THE_PHONE`]); other events wait for the
+//!   app to open.
+//! - **Only what is stored, to live sessions.** Services push after their commit, to the
+//!   devices registered for the recipients' live sessions (see [`crate::store::devices`]).
+//! - **Best-effort, in the background.** A push never holds up or fails a write; failures are
+//!   logged by kind, never with a token or content.
+//!
+//! [`Notifier`] is the seam: [`LogNotifier`] for development, [`WebhookNotifier`] for the push
+//! gateway a deployment runs (`serve --push-webhook`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use livingwell_core::api::events::{Event, EventKind};
+use livingwell_core::domain::UserId;
+use serde::Serialize;
+
+use crate::store::Store;
+use crate::store::devices::PushDevice;
+use crate::store::events::NewEvent;
+
+/// The events worth waking a phone for.
+pub const WAKES_THE_PHONE: [EventKind; 4] = [
+    EventKind::CrisisPlanActivated,
+    EventKind::MessageCreated,
+    EventKind::AppointmentChanged,
+    EventKind::WaitlistPlaceOffered,
+];
+
+/// What a push gateway is given: where to send it and which event, by kind and ids.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct Push {
+    /// `apns` or `fcm`.
+    pub platform: String,
+    pub token: String,
+    pub recipient_id: UserId,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+// The token addresses a phone: it stays out of any Debug output.
+impl std::fmt::Debug for Push {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Push")
+            .field("platform", &self.platform)
+            .field("recipient_id", &self.recipient_id)
+            .field("kind", &self.event.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where push notifications go.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum PushTarget {
+    /// A log line per push (ids only).
+    #[default]
+    Log,
+    /// POSTed as JSON to this URL (a push gateway).
+    Webhook(String),
+}
+
+// A gateway URL can carry a key; it stays out of any Debug output.
+impl std::fmt::Debug for PushTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushTarget::Log => f.write_str("Log"),
+            PushTarget::Webhook(_) => f.write_str("Webhook(..)"),
+        }
+    }
+}
+
+/// Pushes stored events to the recipients' devices. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Pusher {
+    store: Arc<dyn Store>,
+    notifier: Arc<dyn Notifier>,
+}
+
+impl Pusher {
+    pub fn new(target: &PushTarget, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        let notifier: Arc<dyn Notifier> = match target {
+            PushTarget::Log => Arc::new(LogNotifier),
+            PushTarget::Webhook(url) => {
+                let url = reqwest::Url::parse(url)
+                    .map_err(|_| anyhow::anyhow!("the push webhook is not a URL"))?;
+                Arc::new(WebhookNotifier::new(url)?)
+            }
+        };
+        Ok(Self { store, notifier })
+    }
+
+    /// Pushes, in the background, those of `events` that wake a phone, to every live device
+    /// of each recipient. Call after the commit that stored them.
+    pub fn push(&self, events: &[NewEvent]) {
+        let wanted: Vec<(UserId, Event)> = events
+            .iter()
+            .filter(|e| WAKES_THE_PHONE.contains(&e.event.kind()))
+            .map(|e| (e.recipient_id, e.event.clone()))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let pusher = self.clone();
+        tokio::spawn(async move { pusher.deliver(wanted).await });
+    }
+
+    async fn deliver(self, wanted: Vec<(UserId, Event)>) {
+        let mut recipients: Vec<UserId> = wanted.iter().map(|(user, _)| *user).collect();
+        recipients.sort();
+        recipients.dedup();
+        let devices: Vec<PushDevice> = match self.store.push_devices(&recipients).await {
+            Ok(devices) => devices,
+            Err(error) => {
+                tracing::warn!(kind = error.kind(), "push devices could not be read");
+                return;
+            }
+        };
+        for (recipient, event) in wanted {
+            for device in devices.iter().filter(|d| d.user_id == recipient) {
+                let push = Push {
+                    platform: device.platform.clone(),
+                    token: device.token.clone(),
+                    recipient_id: recipient,
+                    event: event.clone(),
+                };
+                if let Err(error) = self.notifier.notify(&push).await {
+                    tracing::warn!(%error, "push notification not delivered");
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("the push gateway could not be reached")]
+    Unreachable,
+    #[error("the push gateway answered {0}")]
+    Refused(u16),
+}
+
+/// Delivers one push to one device.
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync + std::fmt::Debug {
+    async fn notify(&self, push: &Push) -> Result<(), PushError>;
+}
+
+/// Writes a log line per push (ids only), for development and deployments without a gateway.
+#[derive(Debug, Default)]
+pub struct LogNotifier;
+
+#[async_trait::async_trait]
+impl Notifier for LogNotifier {
+    async fn notify(&self, push: &Push) -> Result<(), PushError> {
+        tracing::info!(
+            kind = %push.event.kind(),
+            recipient = %push.recipient_id,
+            platform = push.platform,
+            "push notification"
+        );
+        Ok(())
+    }
+}
+
+/// POSTs each push as JSON to the deployment's push gateway.
+#[derive(Debug)]
+pub struct WebhookNotifier {
+    client: reqwest::Client,
+    url: reqwest::Url,
+}
+
+impl WebhookNotifier {
+    /// How long one delivery may take before it is given up.
+    const TIMEOUT: Duration = Duration::from_secs(5);
+
+    pub fn new(url: reqwest::Url) -> Result<Self, PushError> {
+        let client = reqwest::Client::builder()
+            .timeout(Self::TIMEOUT)
+            .build()
+            .map_err(|_| PushError::Unreachable)?;
+        Ok(Self { client, url })
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for WebhookNotifier {
+    async fn notify(&self, push: &Push) -> Result<(), PushError> {
+        let response = self
+            .client
+            .post(self.url.clone())
+            .json(push)
+            .send()
+            .await
+            .map_err(|_| PushError::Unreachable)?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(PushError::Refused(status.as_u16()))
+        }
+    }
+}
