@@ -374,6 +374,16 @@ async fn the_same_key_with_another_request_is_refused(backend: Backend) {
         .await;
     assert_eq!(priyas.status, StatusCode::CREATED, "{}", priyas.text);
     assert_ne!(priyas.body["id"], first.body["id"]);
+    // A method the route does not take is 405 whatever key it carries.
+    let wrong_method = server
+        .send_keyed(Method::PUT, &comments, &alex.access_token, &key, say("One"))
+        .await;
+    assert_eq!(
+        wrong_method.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        wrong_method.text
+    );
     // A key that is not visible ASCII is refused before anything runs.
     let bad = server
         .send_keyed(

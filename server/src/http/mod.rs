@@ -372,13 +372,15 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes();
     router
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .fallback(meta::not_found)
-        .method_not_allowed_fallback(meta::method_not_allowed)
-        .layer(middleware::from_fn_with_state(
+        // Only requests a route takes: an unknown path or method is answered 404 or 405
+        // whatever key it carries.
+        .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::keyed_writes,
         ))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Personal data must not sit in caches; nothing here is worth caching anyway.
         .layer(SetResponseHeaderLayer::if_not_present(
