@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 on_both_databases!(
     a_crisis_reaches_a_supporters_phone_until_they_sign_out,
     an_appointment_change_reaches_the_persons_phone,
+    a_waitlist_offer_reaches_the_phone_of_the_person_offered,
+    a_disabled_account_gets_no_pushes,
     a_device_is_registered_only_with_a_valid_token,
 );
 
@@ -138,4 +140,88 @@ async fn a_device_is_registered_only_with_a_valid_token(backend: Backend) {
     }
     let removed = server.delete("/v1/devices", &alex.access_token).await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT);
+}
+
+async fn a_waitlist_offer_reaches_the_phone_of_the_person_offered(backend: Backend) {
+    let (server, mut gateway) = start(backend).await;
+    let alex = server.login("alex").await;
+    let robin = server.login("robin").await;
+    let priya = server.login("priya").await;
+    server.register_device(&robin, "robin-phone").await;
+    let person = alex.person_id.clone().unwrap();
+    let team = server
+        .get(&format!("/v1/people/{person}"), &priya.access_token)
+        .await
+        .body["team_id"]
+        .clone();
+    let starts = Utc::now() + chrono::Duration::days(30);
+    let programme = server
+        .post(
+            "/v1/programmes",
+            &priya.access_token,
+            json!({
+                "team_id": team,
+                "title": "One place",
+                "location": {"type": "phone"},
+                "capacity": 1,
+                "sessions": [{"starts_at": starts, "ends_at": starts + chrono::Duration::hours(2)}],
+            }),
+        )
+        .await;
+    assert_eq!(programme.status, StatusCode::CREATED, "{}", programme.text);
+    let bookings = format!(
+        "/v1/programmes/{}/bookings",
+        programme.body["id"].as_str().unwrap()
+    );
+    let place = server.post(&bookings, &alex.access_token, json!({})).await;
+    assert_eq!(place.status, StatusCode::CREATED, "{}", place.text);
+    let waiting = server.post(&bookings, &robin.access_token, json!({})).await;
+    assert_eq!(waiting.status, StatusCode::CREATED, "{}", waiting.text);
+    assert_eq!(waiting.body["status"], "waitlisted", "{}", waiting.text);
+
+    let cancelled = server
+        .delete(
+            &format!("{bookings}/{}", place.body["id"].as_str().unwrap()),
+            &alex.access_token,
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text);
+    let push = push_to(&mut gateway, "robin-phone")
+        .await
+        .expect("robin's phone woken");
+    assert_eq!(push["kind"], "waitlist_place_offered");
+    assert_eq!(push["data"]["booking_id"], waiting.body["id"]);
+}
+
+async fn a_disabled_account_gets_no_pushes(backend: Backend) {
+    let (server, mut gateway) = start(backend).await;
+    let alex = server.login("alex").await;
+    let sam = server.login("sam").await;
+    let priya = server.login("priya").await;
+    let admin = server.login("admin").await;
+    server.register_device(&sam, "sam-phone").await;
+    server.register_device(&priya, "priya-phone").await;
+    let disabled = server
+        .post(
+            &format!("/v1/users/{}/disable", sam.user_id),
+            &admin.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::NO_CONTENT, "{}", disabled.text);
+    let person = alex.person_id.clone().unwrap();
+    let activated = server
+        .post(
+            &format!("/v1/people/{person}/crisis-plan/activation"),
+            &alex.access_token,
+            json!({"reason": "Struggling"}),
+        )
+        .await;
+    assert_eq!(activated.status, StatusCode::CREATED, "{}", activated.text);
+    let mut woken = Vec::new();
+    while let Some(push) = gateway.next(Duration::from_secs(2)).await {
+        woken.push(push["token"].as_str().unwrap_or_default().to_owned());
+    }
+    assert!(woken.contains(&"priya-phone".to_owned()), "{woken:?}");
+    assert!(!woken.contains(&"sam-phone".to_owned()), "{woken:?}");
 }
