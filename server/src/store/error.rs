@@ -384,7 +384,12 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         FieldErrorCode::Taken,
     ),
     // 0011_devices (registered with ON CONFLICT: a token moves to the newest session)
-    rule("devices_pkey", "devices.token", "token", FieldErrorCode::Taken),
+    rule(
+        "devices_pkey",
+        "devices.token",
+        "token",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.

@@ -178,6 +178,7 @@ mod accounts;
 mod appointments;
 mod events;
 mod foundation;
+mod idempotency;
 mod messages;
 mod plans;
 
