@@ -445,6 +445,31 @@ async fn a_retry_while_the_first_runs_is_told_to_wait(backend: Backend) {
     assert_eq!(retry.headers["retry-after"], "1");
 }
 
+/// A keyed comment whose request died holding its key, its lease long past: the key, the body
+/// and the request's key.
+async fn abandoned_comment(
+    server: &TestServer,
+    session: &Session,
+    comments: &str,
+    text: &str,
+) -> (String, Value, RequestKey) {
+    let body = json!({"section": "goals", "body": text, "disagree": false});
+    let key = new_key();
+    let (request_key, fingerprint) = comment_claim(session, comments, &body, &key);
+    let claimed = server
+        .store
+        .claim_idempotency_key(&NewClaim {
+            key: request_key.clone(),
+            fingerprint,
+            at: Utc::now() - Duration::minutes(10),
+            lease_until: Utc::now() - Duration::minutes(8),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed, Claim::Claimed);
+    (key, body, request_key)
+}
+
 async fn a_key_abandoned_by_a_crash_runs_again_only_if_nothing_took_effect(backend: Backend) {
     let server = TestServer::start(backend).await.unwrap();
     let alex = server.login("alex").await;
@@ -452,22 +477,8 @@ async fn a_key_abandoned_by_a_crash_runs_again_only_if_nothing_took_effect(backe
     let comments = format!("/v1/people/{person}/enablement-plan/comments");
     let count_comments =
         || async { count(&server.get(&comments, &alex.access_token).await, "comments") };
-    let abandoned = |key: RequestKey, fingerprint: Vec<u8>| NewClaim {
-        key,
-        fingerprint,
-        at: Utc::now() - Duration::minutes(10),
-        lease_until: Utc::now() - Duration::minutes(8),
-    };
-
     // Died before writing anything: the retry runs it.
-    let body = json!({"section": "goals", "body": "Lost in a crash", "disagree": false});
-    let key = new_key();
-    let (request_key, print) = comment_claim(&alex, &comments, &body, &key);
-    server
-        .store
-        .claim_idempotency_key(&abandoned(request_key, print))
-        .await
-        .unwrap();
+    let (key, body, _) = abandoned_comment(&server, &alex, &comments, "Lost in a crash").await;
     let before = count_comments().await;
     let retry = server
         .send_keyed(
@@ -483,14 +494,8 @@ async fn a_key_abandoned_by_a_crash_runs_again_only_if_nothing_took_effect(backe
 
     // Died after its write committed: the write marked the key in its own transaction, so
     // the retry does not write again.
-    let body = json!({"section": "goals", "body": "Saved, then a crash", "disagree": false});
-    let key = new_key();
-    let (request_key, print) = comment_claim(&alex, &comments, &body, &key);
-    server
-        .store
-        .claim_idempotency_key(&abandoned(request_key.clone(), print))
-        .await
-        .unwrap();
+    let (key, body, request_key) =
+        abandoned_comment(&server, &alex, &comments, "Saved, then a crash").await;
     let plan_version = server
         .get(
             &format!("/v1/people/{person}/enablement-plan"),
