@@ -420,6 +420,33 @@ impl Drop for PushGateway {
 }
 
 impl TestServer {
+    /// A one-session workshop programme of `team_id` a month from now, made by `staff`;
+    /// returns its id.
+    pub async fn new_programme(
+        &self,
+        staff: &Session,
+        team_id: &str,
+        title: &str,
+        capacity: i64,
+    ) -> String {
+        let starts = Utc::now() + chrono::Duration::days(30);
+        let programme = self
+            .post(
+                "/v1/programmes",
+                &staff.access_token,
+                serde_json::json!({
+                    "team_id": team_id,
+                    "title": title,
+                    "location": {"type": "phone"},
+                    "capacity": capacity,
+                    "sessions": [{"starts_at": starts, "ends_at": starts + chrono::Duration::hours(2)}],
+                }),
+            )
+            .await;
+        assert_eq!(programme.status, StatusCode::CREATED, "{}", programme.text);
+        programme.body["id"].as_str().expect("an id").to_owned()
+    }
+
     /// Registers a device for `session` with this push token; pushes to it carry the token.
     pub async fn register_device(&self, session: &Session, token: &str) {
         let registered = self

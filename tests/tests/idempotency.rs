@@ -214,21 +214,9 @@ async fn every_app_write_sent_again_with_its_key_has_one_effect(backend: Backend
     )
     .await;
     let team = server.get(&record, &priya.access_token).await.body["team_id"].clone();
-    let starts = Utc::now() + Duration::days(30);
     let programme = server
-        .post(
-            "/v1/programmes",
-            &priya.access_token,
-            json!({
-                "team_id": team,
-                "title": "Recovery College taster",
-                "location": {"type": "phone"},
-                "capacity": 8,
-                "sessions": [{"starts_at": starts, "ends_at": starts + Duration::hours(2)}],
-            }),
-        )
+        .new_programme(&priya, team.as_str().unwrap(), "Recovery College taster", 8)
         .await;
-    let programme = programme.body["id"].as_str().unwrap().to_owned();
     let booked = twice(
         &server,
         Method::POST,

@@ -133,21 +133,9 @@ async fn every_list_pages_by_cursor_and_links_to_the_next_page(backend: Backend)
     server.store.create_person(&newcomer, None).await.unwrap();
 
     // A second workshop programme.
-    let starts = Utc::now() + Duration::days(30);
-    let programme = server
-        .post(
-            "/v1/programmes",
-            &priya.access_token,
-            json!({
-                "team_id": west,
-                "title": "Recovery College taster",
-                "location": {"type": "phone"},
-                "capacity": 8,
-                "sessions": [{"starts_at": starts, "ends_at": starts + Duration::hours(2)}],
-            }),
-        )
+    server
+        .new_programme(&priya, &west, "Recovery College taster", 8)
         .await;
-    assert_eq!(programme.status, StatusCode::CREATED, "{}", programme.text);
 
     // Something to be told of: two new appointments for alex.
     for days in [20, 21] {

@@ -154,25 +154,10 @@ async fn a_waitlist_offer_reaches_the_phone_of_the_person_offered(backend: Backe
         .await
         .body["team_id"]
         .clone();
-    let starts = Utc::now() + chrono::Duration::days(30);
     let programme = server
-        .post(
-            "/v1/programmes",
-            &priya.access_token,
-            json!({
-                "team_id": team,
-                "title": "One place",
-                "location": {"type": "phone"},
-                "capacity": 1,
-                "sessions": [{"starts_at": starts, "ends_at": starts + chrono::Duration::hours(2)}],
-            }),
-        )
+        .new_programme(&priya, team.as_str().unwrap(), "One place", 1)
         .await;
-    assert_eq!(programme.status, StatusCode::CREATED, "{}", programme.text);
-    let bookings = format!(
-        "/v1/programmes/{}/bookings",
-        programme.body["id"].as_str().unwrap()
-    );
+    let bookings = format!("/v1/programmes/{programme}/bookings");
     let place = server.post(&bookings, &alex.access_token, json!({})).await;
     assert_eq!(place.status, StatusCode::CREATED, "{}", place.text);
     let waiting = server.post(&bookings, &robin.access_token, json!({})).await;
