@@ -30,7 +30,7 @@ use livingwell_core::api::appointments::{
     CreateProgrammeRequest, UpdateAppointmentRequest,
 };
 use livingwell_core::api::events::{
-    AppointmentChange, AppointmentChangeData, AppointmentRequestData, Event, WaitlistOfferData,
+    AppointmentChange, AppointmentChangeData, AppointmentRequestData, Event,
 };
 use livingwell_core::domain::appointment::{
     self, AppointmentId, AppointmentKind, AppointmentStatus, BookingStatus, BookingUnit, Decision,
@@ -45,7 +45,7 @@ use crate::clock::Clock;
 use crate::events::EventHub;
 use crate::store::appointments::{
     AppointmentRecord, BookingChange, BookingRecord, NewBooking, ProgrammeRecord,
-    ProgrammeSessionRecord,
+    ProgrammeSessionRecord, offer_made,
 };
 use crate::store::events::{Audience, NewEvent};
 use crate::store::{Store, StoreResult};
@@ -101,17 +101,7 @@ impl Appointments {
                     continue;
                 }
             };
-            pushed.extend(account.map(|account| NewEvent {
-                recipient_id: account,
-                person_id: Some(booking.person_id),
-                event: Event::WaitlistPlaceOffered(WaitlistOfferData {
-                    booking_id: booking.id,
-                    offer_expires_at: booking.offer_expires_at,
-                    programme_id: booking.programme_id,
-                    session_id: booking.session_id,
-                }),
-                created_at: booking.updated_at,
-            }));
+            pushed.extend(account.map(|account| offer_made(booking, account, booking.updated_at)));
         }
         self.pusher.push(&pushed);
     }

@@ -657,17 +657,7 @@ where
                     .fetch_optional(&mut **tx)
                     .await?;
             let Some((account,)) = account else { continue };
-            events.push(NewEvent {
-                recipient_id: account.into(),
-                person_id: Some(booking.person_id),
-                event: Event::WaitlistPlaceOffered(WaitlistOfferData {
-                    booking_id: booking.id,
-                    offer_expires_at: booking.offer_expires_at,
-                    programme_id: booking.programme_id,
-                    session_id: booking.session_id,
-                }),
-                created_at: at,
-            });
+            events.push(offer_made(booking, account.into(), at));
         }
         append_in_tx(tx, &events).await
     }
@@ -1229,5 +1219,20 @@ where
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
+    }
+}
+
+/// The event telling `account` (the person's) of the place `booking` now offers them.
+pub fn offer_made(booking: &BookingRecord, account: UserId, at: DateTime<Utc>) -> NewEvent {
+    NewEvent {
+        recipient_id: account,
+        person_id: Some(booking.person_id),
+        event: Event::WaitlistPlaceOffered(WaitlistOfferData {
+            booking_id: booking.id,
+            offer_expires_at: booking.offer_expires_at,
+            programme_id: booking.programme_id,
+            session_id: booking.session_id,
+        }),
+        created_at: at,
     }
 }
