@@ -327,6 +327,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Authenticated already in this request (by the idempotency layer, which must know the
+        // caller before the handler runs): the session is not read twice.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         Ok(authenticate(parts, state).await?.0)
     }
 }

@@ -78,6 +78,7 @@ async fn run_once(state: &AppState, request: Request, next: Next) -> Result<Resp
         caller: caller.audit_id(),
         key,
     };
+    parts.extensions.insert(caller);
     match state.idempotency.claim(key.clone(), fingerprint).await? {
         Claim::Claimed => {}
         Claim::Answered(answer) => return Ok(replay(answer)),
