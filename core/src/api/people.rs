@@ -361,6 +361,28 @@ pub struct AccessLogEntry {
     /// Why access was allowed: `self`, `carer_consent`, `team`, `emergency_access`, ….
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship: Option<String>,
+    /// How the record reached the reader, when not by asking for it: in a phone's sync, or
+    /// shown by a phone with no network (uploaded later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<ReadVia>,
+    /// For a read shown offline: when the phone showed it (`at` is when it was uploaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// How a read reached the reader when not by a request for the record.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, strum::Display, strum::EnumString,
+)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ReadVia {
+    /// Delivered to the reader's phone in a sync (`GET /v1/sync`).
+    Sync,
+    /// Shown by the reader's phone from its store while offline, and uploaded later
+    /// (`POST /v1/audit/offline-reads`).
+    Offline,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]

@@ -428,6 +428,8 @@ mod tests {
                 outcome: "allowed".to_owned(),
                 relationship: Some("self".to_owned()),
                 request_id: None,
+                via: None,
+                read_at: None,
             })
             .collect()
     }

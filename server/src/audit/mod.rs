@@ -31,23 +31,32 @@ pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
 /// The hash of one entry in the chain.
 pub fn chain_hash(seq: i64, prev_hash: &[u8], entry: &NewAuditEntry) -> Vec<u8> {
+    use serde_json::json;
+    let micros =
+        |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Micros, true);
     // A JSON array of the fields: unambiguous (strings are quoted and escaped) and stable.
-    let canonical = serde_json::json!([
-        seq,
-        entry.at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        entry.actor_id,
-        entry.actor_role,
-        entry.on_behalf_of,
-        entry.subject_id.map(|s| s.to_string()),
-        entry.resource,
-        entry.action,
-        entry.outcome,
-        entry.relationship,
-        entry.request_id,
-    ]);
+    let mut fields = vec![
+        json!(seq),
+        json!(micros(entry.at)),
+        json!(entry.actor_id),
+        json!(entry.actor_role),
+        json!(entry.on_behalf_of),
+        json!(entry.subject_id.map(|s| s.to_string())),
+        json!(entry.resource),
+        json!(entry.action),
+        json!(entry.outcome),
+        json!(entry.relationship),
+        json!(entry.request_id),
+    ];
+    // Fields added later join the array only when set, so every entry written before them
+    // keeps its hash.
+    if entry.via.is_some() || entry.read_at.is_some() {
+        fields.push(json!(entry.via));
+        fields.push(json!(entry.read_at.map(micros)));
+    }
     let mut hasher = Sha256::new();
     hasher.update(prev_hash);
-    hasher.update(canonical.to_string().as_bytes());
+    hasher.update(serde_json::Value::Array(fields).to_string().as_bytes());
     hasher.finalize().to_vec()
 }
 
@@ -142,6 +151,72 @@ pub async fn verify(store: &dyn Store) -> StoreResult<Verification> {
             prev_hash = record.hash;
             last_seq = record.seq;
             count += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn entry() -> NewAuditEntry {
+        NewAuditEntry {
+            at: chrono::Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0).unwrap(),
+            actor_id: Some("user-1".into()),
+            actor_role: "carer".into(),
+            on_behalf_of: None,
+            subject_id: None,
+            resource: "crisis_plan".into(),
+            action: "read".into(),
+            outcome: "allowed".into(),
+            relationship: Some("carer_consent".into()),
+            request_id: Some("req-1".into()),
+            via: None,
+            read_at: None,
+        }
+    }
+
+    #[test]
+    fn entries_without_the_later_fields_keep_the_hash_they_were_written_with() {
+        // The canonical form every entry had before `via` and `read_at` existed.
+        let before = r#"[7,"2026-11-02T09:30:00.000000Z","user-1","carer",null,null,"crisis_plan","read","allowed","carer_consent","req-1"]"#;
+        let mut hasher = Sha256::new();
+        hasher.update(GENESIS_HASH);
+        hasher.update(before.as_bytes());
+        assert_eq!(
+            chain_hash(7, &GENESIS_HASH, &entry()),
+            hasher.finalize().to_vec()
+        );
+    }
+
+    #[test]
+    fn how_and_when_a_read_was_shown_are_covered_by_the_hash() {
+        let plain = chain_hash(7, &GENESIS_HASH, &entry());
+        let synced = NewAuditEntry {
+            via: Some("sync".into()),
+            ..entry()
+        };
+        let offline = NewAuditEntry {
+            via: Some("offline".into()),
+            read_at: Some(chrono::Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0).unwrap()),
+            ..entry()
+        };
+        let offline_later = NewAuditEntry {
+            read_at: Some(chrono::Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 1).unwrap()),
+            ..offline.clone()
+        };
+        let hashes = [
+            plain,
+            chain_hash(7, &GENESIS_HASH, &synced),
+            chain_hash(7, &GENESIS_HASH, &offline),
+            chain_hash(7, &GENESIS_HASH, &offline_later),
+        ];
+        for (i, a) in hashes.iter().enumerate() {
+            for b in &hashes[i + 1..] {
+                assert_ne!(a, b);
+            }
         }
     }
 }

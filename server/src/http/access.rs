@@ -97,6 +97,8 @@ pub async fn authorize(
         .to_owned(),
         relationship: decision.ok().map(|g| g.as_str().to_owned()),
         request_id: Some(request_id.to_owned()),
+        via: None,
+        read_at: None,
     };
     state.audit.record(entry).await?;
     match decision {
@@ -139,6 +141,8 @@ pub async fn record_unscoped(
             outcome: "allowed".to_owned(),
             relationship: None,
             request_id: Some(request_id.to_owned()),
+            via: None,
+            read_at: None,
         })
         .await?;
     Ok(())

@@ -78,6 +78,8 @@ async fn create_person(
                 .to_owned(),
             ),
             request_id: Some(request_id),
+            via: None,
+            read_at: None,
         })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(person_view(&person))))
@@ -316,6 +318,8 @@ async fn access_log(
                 action: entry.action,
                 outcome: entry.outcome,
                 relationship: entry.relationship,
+                via: entry.via.as_deref().and_then(|via| via.parse().ok()),
+                read_at: entry.read_at,
             }
         })
         .collect();

@@ -183,6 +183,11 @@ pub struct NewAuditEntry {
     pub outcome: String,
     pub relationship: Option<String>,
     pub request_id: Option<String>,
+    /// How a read reached the reader when not by a request for the record
+    /// ([`livingwell_core::api::people::ReadVia`]): delivered in a sync, or shown offline.
+    pub via: Option<String>,
+    /// For a read shown offline: when the phone showed it (`at` is when it was uploaded).
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 /// An audit entry as stored, with its place in the hash chain.

@@ -266,7 +266,7 @@ impl From<SigningKeySummaryRow> for SigningKeySummary {
 }
 
 pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor_id, actor_role, on_behalf_of, subject_id, \
-     resource, action, outcome, relationship, request_id, prev_hash, hash";
+     resource, action, outcome, relationship, request_id, via, read_at, prev_hash, hash";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct AuditRow {
@@ -281,6 +281,8 @@ pub(super) struct AuditRow {
     outcome: String,
     relationship: Option<String>,
     request_id: Option<String>,
+    via: Option<String>,
+    read_at: Option<DateTime<Utc>>,
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
 }
@@ -300,6 +302,8 @@ impl From<AuditRow> for AuditRecord {
                 outcome: row.outcome,
                 relationship: row.relationship,
                 request_id: row.request_id,
+                via: row.via,
+                read_at: row.read_at,
             },
             prev_hash: row.prev_hash,
             hash: row.hash,
@@ -1134,9 +1138,9 @@ where
             let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
             sqlx::query(
                 "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
-                 subject_id, resource, action, outcome, relationship, request_id, \
-                 prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 subject_id, resource, action, outcome, relationship, request_id, via, \
+                 read_at, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(seq)
             .bind(entry.at)
@@ -1149,6 +1153,8 @@ where
             .bind(&entry.outcome)
             .bind(&entry.relationship)
             .bind(&entry.request_id)
+            .bind(&entry.via)
+            .bind(entry.read_at)
             .bind(&prev_hash)
             .bind(&hash)
             .execute(&mut *tx)

@@ -1327,7 +1327,10 @@ async fn audit_seqs_start_at_one_and_are_contiguous(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(first, vec![1]);
-    let batch: Vec<_> = (0..4).map(|_| audit_entry(None, "list")).collect();
+    let mut batch: Vec<_> = (0..4).map(|_| audit_entry(None, "list")).collect();
+    // A read shown offline keeps how and when it was shown.
+    batch[1].via = Some("offline".to_owned());
+    batch[1].read_at = Some(instant(6, 15, 2, 345_678));
     assert_eq!(store.append_audit(&batch).await.unwrap(), vec![2, 3, 4, 5]);
     assert_eq!(store.append_audit(&[]).await.unwrap(), Vec::<i64>::new());
     assert_eq!(
@@ -1348,6 +1351,7 @@ async fn audit_seqs_start_at_one_and_are_contiguous(store: Arc<dyn Store>) {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
     }
     assert_eq!(all[1].entry, batch[0]);
+    assert_eq!(all[2].entry, batch[1]);
     assert_eq!(
         store
             .audit_after(4, 1)

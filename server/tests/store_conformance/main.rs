@@ -256,6 +256,8 @@ fn audit_entry(subject: Option<PersonId>, action: &str) -> NewAuditEntry {
         outcome: "allowed".to_owned(),
         relationship: Some("team".to_owned()),
         request_id: Some(uuid::Uuid::new_v4().to_string()),
+        via: None,
+        read_at: None,
     }
 }
 

@@ -137,6 +137,8 @@ pub(super) async fn open_conversation(
             .to_owned(),
             relationship: decision.ok().map(|(g, _)| g.as_str().to_owned()),
             request_id: Some(request_id.to_owned()),
+            via: None,
+            read_at: None,
         })
         .await?;
     match decision {
