@@ -107,6 +107,32 @@ impl<C: BatchCommit> GroupCommit<C> {
             .await
             .map_err(|_| GroupCommitError::WriterStopped)?
     }
+
+    /// Queues `items` together, so they share a commit, and answers each's output in order
+    /// once all are committed.
+    pub async fn submit_all(
+        &self,
+        items: Vec<C::Item>,
+    ) -> Result<Vec<C::Output>, GroupCommitError> {
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            let (answer, answered) = oneshot::channel();
+            self.queue
+                .send(Submission { item, answer })
+                .await
+                .map_err(|_| GroupCommitError::WriterStopped)?;
+            answers.push(answered);
+        }
+        let mut outputs = Vec::with_capacity(answers.len());
+        for answered in answers {
+            outputs.push(
+                answered
+                    .await
+                    .map_err(|_| GroupCommitError::WriterStopped)??,
+            );
+        }
+        Ok(outputs)
+    }
 }
 
 async fn write_batches<C: BatchCommit>(committer: C, mut receiver: mpsc::Receiver<Submission<C>>) {

@@ -69,6 +69,9 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/v1/me/availability", Own),
     ("PUT", "/v1/me/availability", Own),
     ("GET", "/v1/notifications", Own),
+    // The caller's copy: each person's records in it are decided by the policy, one by one
+    // (tests/tests/sync.rs).
+    ("GET", "/v1/sync", Own),
     ("GET", "/v1/events", Own),
     ("GET", "/v1/conversations", Own),
     ("POST", "/v1/people", Staff),

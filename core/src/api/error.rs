@@ -28,6 +28,9 @@ pub enum ErrorCode {
     /// stopped): do not send it again; read (or sync) to see the result.
     IdempotencyAnswerLost,
     Invalid,
+    /// The sync cursor is unknown or too old (`410`): drop the synced copy, keep unsent
+    /// writes, and sync again from the start.
+    Resync,
     RateLimited,
     PayloadTooLarge,
     UnsupportedMediaType,

@@ -29,6 +29,7 @@ pub mod paging;
 pub mod people;
 pub mod plans;
 pub mod routes;
+pub mod sync;
 
 pub use error::{ErrorBody, ErrorCode, FieldError, FieldErrorCode};
 

@@ -92,6 +92,11 @@ pub const PLAN_COMMENTS: PageSize = PageSize {
     default: 50,
     max: 100,
 };
+/// Records of one sync (`GET /v1/sync`): a first sync of a long history takes several.
+pub const SYNC: PageSize = PageSize {
+    default: 200,
+    max: 1000,
+};
 /// A team's caseload.
 pub const CASELOAD: PageSize = PageSize {
     default: 100,

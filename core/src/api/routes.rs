@@ -142,6 +142,7 @@ pub const ANSWER_OFFER: Route = Route::new(
     Method::Post,
     "/v1/programmes/{id}/bookings/{booking_id}/offer",
 );
+pub const SYNC: Route = Route::new(Method::Get, "/v1/sync");
 pub const LIST_TEAMS: Route = Route::new(Method::Get, "/v1/teams");
 pub const CREATE_TEAM: Route = Route::new(Method::Post, "/v1/teams");
 pub const CASELOAD: Route = Route::new(Method::Get, "/v1/teams/{id}/caseload");
@@ -224,6 +225,7 @@ pub const ALL: &[Route] = &[
     BOOK,
     CANCEL_BOOKING,
     ANSWER_OFFER,
+    SYNC,
     LIST_TEAMS,
     CREATE_TEAM,
     CASELOAD,

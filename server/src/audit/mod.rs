@@ -86,6 +86,18 @@ impl AuditLog {
             .await
             .map_err(|_| AuditUnavailableError)
     }
+
+    /// Stores the entries durably, together (one commit when the writer is idle).
+    pub async fn record_all(
+        &self,
+        entries: Vec<NewAuditEntry>,
+    ) -> Result<(), AuditUnavailableError> {
+        self.writer
+            .submit_all(entries)
+            .await
+            .map(drop)
+            .map_err(|_| AuditUnavailableError)
+    }
 }
 
 /// An audit batch commit: the entries appended to the chain in one transaction.

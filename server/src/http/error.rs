@@ -55,6 +55,9 @@ pub enum ApiError {
     StaleVersion(i64),
     #[error("invalid")]
     Invalid(Vec<FieldError>),
+    /// The sync cursor is unknown or too old: the phone must start again.
+    #[error("resync")]
+    Resync,
     #[error("rate limited")]
     RateLimited(Duration),
     #[error("payload too large")]
@@ -131,6 +134,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::Invalid,
                 "Some fields are not valid.",
+            ),
+            ApiError::Resync => (
+                StatusCode::GONE,
+                ErrorCode::Resync,
+                "This sync cursor is no longer known. Sync again from the start.",
             ),
             ApiError::RateLimited(_) => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -47,6 +47,7 @@ use livingwell_core::domain::message::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub(super) use self::access::CARER_MESSAGES;
 use self::access::{AuthorizedConversation, AuthorizedMessage};
 use super::AppState;
 use super::access::{authorize, record_unscoped};
@@ -143,7 +144,7 @@ async fn list_conversations(
 }
 
 /// The conversations an account takes part in, by its role.
-fn own_scope(user: &CallerUser) -> Option<ConversationScope> {
+pub(super) fn own_scope(user: &CallerUser) -> Option<ConversationScope> {
     match user.role {
         Role::ServiceUser => user.person_id.map(ConversationScope::OwnAsPerson),
         Role::PeerWorker => Some(ConversationScope::AllocatedTo(user.id)),
@@ -153,7 +154,7 @@ fn own_scope(user: &CallerUser) -> Option<ConversationScope> {
     }
 }
 
-fn conversation_view(
+pub(super) fn conversation_view(
     summary: &ConversationSummary,
     role: ConversationRole,
     at: chrono::DateTime<chrono::Utc>,
@@ -177,7 +178,7 @@ fn conversation_view(
     }
 }
 
-fn message_view(record: &MessageRecord, cursors: &[CursorRecord]) -> MessageView {
+pub(super) fn message_view(record: &MessageRecord, cursors: &[CursorRecord]) -> MessageView {
     // Delivered and read are about the others in the conversation, not the sender.
     let others = || {
         cursors

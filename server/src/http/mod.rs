@@ -19,6 +19,7 @@ mod people;
 mod plans;
 mod printable;
 mod sessions;
+mod sync;
 mod teams;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,7 @@ use crate::service::people::People;
 use crate::service::plans::Plans;
 use crate::service::push::Pusher;
 use crate::service::sessions::Sessions;
+use crate::service::sync::Sync;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -128,6 +130,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Idempotency keys: one effect and the first answer for a write sent again.
     pub idempotency: Idempotency,
+    /// What each phone was told at its last sync, named by its cursor.
+    pub sync: Sync,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
@@ -177,6 +181,7 @@ impl AppState {
         let accounts = Accounts::new(store.clone(), events.clone(), settings.clock.clone());
         let idempotency =
             Idempotency::start(store.clone(), settings.clock.clone(), shutdown.clone());
+        let sync = Sync::start(store.clone(), settings.clock.clone(), shutdown.clone());
         let sessions = Sessions::new(
             store.clone(),
             events.clone(),
@@ -199,6 +204,7 @@ impl AppState {
             accounts,
             sessions,
             idempotency,
+            sync,
             clock: settings.clock.clone(),
             store,
         })
@@ -361,6 +367,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appointments::router())
         .merge(messages::router())
         .merge(devices::router())
+        .merge(sync::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);

@@ -22,6 +22,7 @@ use super::paging::{self, Paged};
 use super::sessions::{display_names, person_view, user_view};
 use crate::auth::Caller;
 use crate::policy::{self, Resource, Work, action, resource};
+use crate::store::AuditRecord;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -294,13 +295,29 @@ async fn access_log(
     let limit = paging::limit(query.limit, page::ACCESS_LOG)?;
     let before: Option<i64> = paging::cursor(query.cursor.as_deref())?;
     let records = state.store.audit_for_subject(person, before, limit).await?;
+    let next_cursor = paging::next_cursor(&records, limit, |record| record.seq);
+    let entries = access_log_entries(&state, records).await?;
+    Ok(Paged::new(
+        AccessLogPage {
+            entries,
+            next_cursor,
+        },
+        &uri,
+        &[],
+    ))
+}
+
+/// Lines of an access log, with the names the person knows the actors by.
+pub(super) async fn access_log_entries(
+    state: &AppState,
+    records: Vec<AuditRecord>,
+) -> ApiResult<Vec<AccessLogEntry>> {
     let names = display_names(
         state.store.as_ref(),
         records.iter().filter_map(|r| r.entry.actor_id.as_deref()),
     )
     .await?;
-    let next_cursor = paging::next_cursor(&records, limit, |record| record.seq);
-    let entries = records
+    Ok(records
         .into_iter()
         .map(|record| {
             let entry = record.entry;
@@ -322,13 +339,5 @@ async fn access_log(
                 read_at: entry.read_at,
             }
         })
-        .collect();
-    Ok(Paged::new(
-        AccessLogPage {
-            entries,
-            next_cursor,
-        },
-        &uri,
-        &[],
-    ))
+        .collect())
 }

@@ -112,7 +112,10 @@ fn with_etag<T: serde::Serialize>(version: i32, status: StatusCode, body: T) -> 
     response
 }
 
-async fn plan_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<EnablementPlanView> {
+pub(super) async fn plan_view(
+    state: &AppState,
+    record: &PlanVersionRecord,
+) -> ApiResult<EnablementPlanView> {
     let plan: EnablementPlan = decode(record)?;
     let agreements = state
         .store
@@ -183,14 +186,18 @@ async fn enablement_plan_summary(
 ) -> ApiResult<Response> {
     let person = access.person;
     let record = current(&state, person, PlanKind::EnablementPlan).await?;
-    let plan: EnablementPlan = decode(&record)?;
-    let view = EnablementPlanSummaryView {
+    let view = summary_view(&record)?;
+    Ok(with_etag(record.version, StatusCode::OK, view))
+}
+
+pub(super) fn summary_view(record: &PlanVersionRecord) -> ApiResult<EnablementPlanSummaryView> {
+    let plan: EnablementPlan = decode(record)?;
+    Ok(EnablementPlanSummaryView {
         person_id: record.person_id,
         version: record.version,
         summary: plan.summary(),
         created_at: record.created_at,
-    };
-    Ok(with_etag(record.version, StatusCode::OK, view))
+    })
 }
 
 /// Staff: store a new version. The version it was based on (`If-Match: "n"` or
@@ -418,7 +425,7 @@ async fn outcome_trajectory(
     }))
 }
 
-async fn wrap_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<WrapView> {
+pub(super) async fn wrap_view(state: &AppState, record: &PlanVersionRecord) -> ApiResult<WrapView> {
     let wrap: Wrap = decode(record)?;
     let names = display_names(state.store.as_ref(), [record.author.id.as_str()]).await?;
     Ok(WrapView {
@@ -532,7 +539,10 @@ fn activation_view(record: &ActivationRecord, names: &HashMap<String, String>) -
     }
 }
 
-async fn crisis_plan_parts(state: &AppState, access: &Access) -> ApiResult<CrisisPlanParts> {
+pub(super) async fn crisis_plan_parts(
+    state: &AppState,
+    access: &Access,
+) -> ApiResult<CrisisPlanParts> {
     let person = access.person;
     let sections = visible_sections(access);
     let wrap = state.store.current_plan(person, PlanKind::Wrap).await?;

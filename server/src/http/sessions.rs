@@ -23,7 +23,7 @@ use super::access::record_unscoped;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, RequestId, ValidJson};
 use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, Audience};
-use crate::auth::{Caller, passwords};
+use crate::auth::{Caller, CallerUser, passwords};
 use crate::policy::Action;
 use crate::service::sessions::Issued;
 use crate::store::{PersonRecord, TeamRecord, UserRecord};
@@ -301,6 +301,15 @@ async fn me(
         &request_id,
     )
     .await?;
+    Ok(axum::Json(me_view(&state, &caller, account).await?))
+}
+
+/// The caller's account and everyone they are connected to now.
+pub(super) async fn me_view(
+    state: &AppState,
+    caller: &CallerUser,
+    account: UserRecord,
+) -> ApiResult<MeView> {
     let now = state.clock.now();
     let person = match caller.person_id {
         Some(id) => state.store.person(id).await?,
@@ -348,11 +357,11 @@ async fn me(
         .iter()
         .map(team_view)
         .collect();
-    Ok(axum::Json(MeView {
+    Ok(MeView {
         user: user_view(&account),
         person: person.as_ref().map(person_view),
         people_supported,
         carers,
         teams,
-    }))
+    })
 }

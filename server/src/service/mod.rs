@@ -23,6 +23,7 @@ pub mod people;
 pub mod plans;
 pub mod push;
 pub mod sessions;
+pub mod sync;
 
 /// Why a service did not do what it was asked.
 #[derive(Debug, thiserror::Error)]

@@ -390,6 +390,13 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "token",
         FieldErrorCode::Taken,
     ),
+    // 0014_sync_cursors (kept with ON CONFLICT: a replayed page names the same cursor)
+    rule(
+        "sync_cursors_pkey",
+        "sync_cursors.user_id, sync_cursors.id",
+        "since",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.

@@ -27,6 +27,7 @@ pub mod plans;
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod sync;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -226,6 +227,7 @@ pub trait Store:
     + messages::MessageStore
     + idempotency::IdempotencyStore
     + devices::DeviceStore
+    + sync::SyncStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -388,6 +390,13 @@ pub trait Store:
         &self,
         subject: PersonId,
         before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>>;
+    /// Entries about one person, oldest first, after `after` (a sync's feed of the log).
+    async fn audit_for_subject_after(
+        &self,
+        subject: PersonId,
+        after: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditRecord>>;
     /// Entries in chain order after `after`.

@@ -1185,6 +1185,25 @@ where
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    async fn audit_for_subject_after(
+        &self,
+        subject: PersonId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM audit_log WHERE subject_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+            AUDIT_COLUMNS
+        )))
+        .bind(subject.as_uuid())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
         let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",

@@ -181,6 +181,7 @@ mod foundation;
 mod idempotency;
 mod messages;
 mod plans;
+mod sync;
 
 // ---------------------------------------------------------------------------------------------
 // Builders

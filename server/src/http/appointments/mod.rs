@@ -31,6 +31,9 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use chrono::Duration;
+use livingwell_core::api::appointments::{AppointmentView, BookingView};
+use livingwell_core::api::paging as page;
 use livingwell_core::domain::appointment::AppointmentId;
 use livingwell_core::domain::{PersonId, UserId};
 use utoipa_axum::router::OpenApiRouter;
@@ -42,7 +45,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Path, RequestId};
 use crate::auth::Caller;
 use crate::policy::{Action, ActionKind, Grounds, Resource};
-use crate::store::appointments::AppointmentRecord;
+use crate::store::appointments::{AppointmentRecord, Window};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -76,6 +79,45 @@ const WINDOW_MAX_DAYS: i64 = 731;
 const FEED_MAX: usize = 2_000;
 /// Most bookings listed for one person.
 const BOOKINGS_MAX: i64 = 200;
+
+/// How far back a phone keeps appointments; older ones it drops by itself, untold.
+pub(super) const PHONE_KEEPS_DAYS: i64 = 30;
+/// How far ahead a phone is given appointments.
+const PHONE_AHEAD_DAYS: i64 = 365;
+
+/// A person's appointments and bookings as a phone keeps them (for a sync): appointments from
+/// [`PHONE_KEEPS_DAYS`] ago to a year ahead — for a peer worker only those they take part in,
+/// and no bookings — and the person's bookings.
+pub(super) async fn phone_copy(
+    state: &AppState,
+    caller: &Caller,
+    access: &Access,
+) -> ApiResult<(Vec<AppointmentView>, Vec<BookingView>)> {
+    let now = state.clock.now();
+    let window = Window {
+        from: now - Duration::days(PHONE_KEEPS_DAYS),
+        to: now + Duration::days(PHONE_AHEAD_DAYS),
+        after: None,
+    };
+    let worker = worker_filter(caller, access);
+    let records = state
+        .store
+        .person_appointments(access.person, &window, worker, page::APPOINTMENTS.max)
+        .await?;
+    let appointments = views::appointment_views(state, &records).await?;
+    if worker.is_some() {
+        return Ok((appointments, Vec::new()));
+    }
+    state.appointments.settle_lapsed_offers().await?;
+    let bookings = state
+        .store
+        .person_bookings(access.person, BOOKINGS_MAX)
+        .await?;
+    Ok((
+        appointments,
+        bookings.iter().map(views::booking_view).collect(),
+    ))
+}
 
 // ---------------------------------------------------------------------------------------------
 // Access helpers

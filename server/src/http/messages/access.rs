@@ -32,7 +32,7 @@ use crate::store::NewAuditEntry;
 use crate::store::messages::MessageRecord;
 
 /// The audit log's name for a carer's own conversation with a team.
-const CARER_MESSAGES: &str = "carer_messages";
+pub(in crate::http) const CARER_MESSAGES: &str = "carer_messages";
 
 /// Reads the conversation and the caller's relationship to its person, decides, and records
 /// the decision in the audit log.
