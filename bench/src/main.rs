@@ -19,12 +19,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use livingwell_core::domain::message::{Availability, ClockTime, ConversationId, Day, WorkingSpan};
+use livingwell_core::api::sync::SyncResponse;
+use livingwell_core::domain::message::{
+    Availability, ClientMessageId, ClockTime, ConversationId, Day, MessageId, WorkingSpan,
+};
 use livingwell_core::domain::{PersonId, Role, TeamId, UserId};
 use livingwell_server::auth::throttle::ThrottleSettings;
 use livingwell_server::clock::Clock;
 use livingwell_server::http::{self, AppState, MessagingSettings, SendRate, Settings};
-use livingwell_server::store::messages::ConversationKey;
+use livingwell_server::store::messages::{ConversationKey, NewMessage, NewSend};
 use livingwell_server::store::{self, PersonRecord, Store, TeamRecord, UserRecord};
 use livingwell_testkit::{Backend, TestDatabase};
 use serde_json::{Value, json};
@@ -465,6 +468,9 @@ async fn run(
         ms(reads_p99)
     ));
 
+    // What a phone's sync costs as a person's history grows.
+    let sync_figures = sync_cost(&client, &sending.url, store.as_ref(), &pairs[0]).await?;
+
     // 100 open event streams, each its own connection.
     let (arrivals, arrivals_rx) = mpsc::unbounded_channel();
     let (ready, mut ready_rx) = mpsc::unbounded_channel();
@@ -629,9 +635,139 @@ async fn run(
             ),
         ),
     ]);
+    figures.extend(sync_figures);
     drop(streaming);
     drop(sending);
     Ok(figures)
+}
+
+/// Sizes of history the sync is measured at.
+const SYNC_HISTORIES: [usize; 2] = [1_000, 10_000];
+/// Syncs timed at each size, one after another.
+const SYNC_SAMPLES: usize = 200;
+
+/// How long `GET /v1/sync` takes for a person whose conversation holds 1,000 and then 10,000
+/// messages: with nothing new (the phone's every-minute check) and with one new message.
+async fn sync_cost(
+    client: &reqwest::Client,
+    url: &str,
+    store: &dyn Store,
+    pair: &Pair,
+) -> anyhow::Result<Figures> {
+    let mut figures = Figures::new();
+    let mut held = 0;
+    let mut cursor: Option<String> = None;
+    let mut quiet_p50 = Vec::new();
+    for history in SYNC_HISTORIES {
+        seed_messages(store, pair, history - held).await?;
+        held = history;
+        // Catch up: the pages of the history so far.
+        loop {
+            let (page, _) = sync_once(client, url, &pair.person.token, cursor.as_deref()).await?;
+            cursor = Some(page.cursor.clone());
+            if !page.has_more {
+                break;
+            }
+        }
+        let mut quiet = Vec::with_capacity(SYNC_SAMPLES);
+        for _ in 0..SYNC_SAMPLES {
+            let (page, took) =
+                sync_once(client, url, &pair.person.token, cursor.as_deref()).await?;
+            if !page.records.is_empty() {
+                bail!(
+                    "a sync with nothing new delivered {} records",
+                    page.records.len()
+                );
+            }
+            cursor = Some(page.cursor);
+            quiet.push(took);
+        }
+        let mut one_new = Vec::with_capacity(SYNC_SAMPLES);
+        for _ in 0..SYNC_SAMPLES {
+            seed_messages(store, pair, 1).await?;
+            held += 1;
+            let (page, took) =
+                sync_once(client, url, &pair.person.token, cursor.as_deref()).await?;
+            cursor = Some(page.cursor);
+            one_new.push(took);
+        }
+        let (quiet, one_new) = (percentiles(quiet), percentiles(one_new));
+        quiet_p50.push(quiet.0);
+        say(&format!(
+            "  sync at {history} messages: nothing new p50 {} p99 {}; one new p50 {} p99 {}",
+            ms(quiet.0),
+            ms(quiet.1),
+            ms(one_new.0),
+            ms(one_new.1)
+        ));
+        figures.push((
+            format!("sync, {history} messages: nothing new p50 / p99"),
+            format!("{} / {}", ms(quiet.0), ms(quiet.1)),
+        ));
+        figures.push((
+            format!("sync, {history} messages: one new p50 / p99"),
+            format!("{} / {}", ms(one_new.0), ms(one_new.1)),
+        ));
+    }
+    if let [small, large] = quiet_p50[..] {
+        figures.push((
+            "sync with nothing new, 10k ÷ 1k messages (p50)".into(),
+            format!("{:.2}", large.as_secs_f64() / small.as_secs_f64()),
+        ));
+    }
+    Ok(figures)
+}
+
+/// One sync, timed.
+async fn sync_once(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    since: Option<&str>,
+) -> anyhow::Result<(SyncResponse, Duration)> {
+    // Cursors are URL-safe base64: no escaping needed.
+    let query = since.map(|c| format!("&since={c}")).unwrap_or_default();
+    let request = client
+        .get(format!("{url}/v1/sync?limit=1000{query}"))
+        .bearer_auth(token);
+    let began = Instant::now();
+    let page = request.send().await?.error_for_status()?.json().await?;
+    Ok((page, began.elapsed()))
+}
+
+/// `count` messages from the worker to the person, straight into the store.
+async fn seed_messages(store: &dyn Store, pair: &Pair, count: usize) -> anyhow::Result<()> {
+    let now = Clock::System.now();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(1_000) {
+        let sends: Vec<NewSend> = chunk
+            .iter()
+            .map(|i| NewSend {
+                message: NewMessage {
+                    id: MessageId::new(),
+                    conversation_id: pair.conversation,
+                    sender_id: pair.worker.id,
+                    client_id: ClientMessageId::new(),
+                    body: format!("History {i}"),
+                    created_at: now,
+                },
+                notice: None,
+                audience: Default::default(),
+            })
+            .collect();
+        store.send_messages(&sends).await?;
+    }
+    Ok(())
+}
+
+/// The p50 and p99 of `took`.
+fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
+    took.sort_unstable();
+    let at = |share: usize| {
+        took.get(took.len().saturating_mul(share) / 100)
+            .copied()
+            .unwrap_or_default()
+    };
+    (at(50), at(99))
 }
 
 /// Requests per second and the p99 latency of GETs to `targets` (worker *i* uses target

@@ -56,7 +56,10 @@ async fn unused_cursors_and_those_beyond_the_cap_are_forgotten(store: Arc<dyn St
         .save_sync_cursor(jo.id, "old", "{}", at - Duration::days(100))
         .await
         .unwrap();
-    store.save_sync_cursor(jo.id, "new", "{}", at).await.unwrap();
+    store
+        .save_sync_cursor(jo.id, "new", "{}", at)
+        .await
+        .unwrap();
     let forgotten = store
         .prune_sync_cursors(at - Duration::days(90), 3)
         .await
