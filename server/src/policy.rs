@@ -825,7 +825,7 @@ mod conversation_tests {
             crisis_plan_sections: Default::default(),
             created_at: Utc::now() - Duration::days(1),
             expires_at: None,
-            revoked_at: revoked.then(Utc::now),
+            revoked_at: revoked.then(|| Utc::now() - Duration::hours(1)),
         }
     }
 
