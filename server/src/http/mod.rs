@@ -14,6 +14,7 @@ pub mod extract;
 mod idempotency;
 mod messages;
 mod meta;
+mod offline_reads;
 mod paging;
 mod people;
 mod plans;
@@ -50,6 +51,7 @@ use crate::service::accounts::Accounts;
 use crate::service::appointments::Appointments;
 use crate::service::idempotency::Idempotency;
 use crate::service::messaging::Messaging;
+use crate::service::offline_reads::OfflineReads;
 use crate::service::people::People;
 use crate::service::plans::Plans;
 use crate::service::push::Pusher;
@@ -128,6 +130,8 @@ pub struct AppState {
     pub sessions: Sessions,
     /// Idempotency keys: one effect and the first answer for a write sent again.
     pub idempotency: Idempotency,
+    /// Reads phones showed offline, recorded once each in the access log.
+    pub offline_reads: OfflineReads,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
@@ -199,6 +203,7 @@ impl AppState {
             accounts,
             sessions,
             idempotency,
+            offline_reads: OfflineReads::new(store.clone(), settings.clock.clone()),
             clock: settings.clock.clone(),
             store,
         })
@@ -361,6 +366,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(appointments::router())
         .merge(messages::router())
         .merge(devices::router())
+        .merge(offline_reads::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);

@@ -390,6 +390,14 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "token",
         FieldErrorCode::Taken,
     ),
+    // 0013_relationship_history (an event id recorded before is skipped under the audit
+    // chain's lock: never broken by a request)
+    rule(
+        "offline_reads_pkey",
+        "offline_reads.uploader_id, offline_reads.event_id",
+        "event_id",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.
