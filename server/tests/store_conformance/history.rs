@@ -29,7 +29,7 @@ conformance! {
     ],
 }
 
-/// Nine in the morning, then hourly: the instants a case's relationships change at.
+/// `h` o'clock on the cases' day: the instants their relationships change at.
 fn hour(h: u32) -> DateTime<Utc> {
     instant(h, 0, 0, 0)
 }
