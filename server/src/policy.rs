@@ -8,10 +8,17 @@
 //! Answers follow SPEC §2: a caller with no relationship to the person gets **404** (the record
 //! is not revealed to exist); a caller who may see the person but not do this gets **403**.
 //! Every decision, allowed or denied, is written to the audit log before anything is served.
+//!
+//! A read a phone showed offline and uploaded later is decided by the same matrix, asked about
+//! the moment it was shown ([`decide_offline_read`]) with the relationship as it stood then
+//! ([`relationship_at`], from the relationship history and the consents' own times): a read
+//! made before a reallocation or a revocation is still accepted after it, and one made before a
+//! relationship began, or after it ended, is not.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+use livingwell_core::api::audit::OfflineRecord;
 use livingwell_core::api::messages::ConversationRole;
 use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::message::ConversationKind;
@@ -69,6 +76,23 @@ impl Resource {
             Resource::CrisisPlan => "crisis_plan",
             Resource::Appointments => "appointments",
             Resource::Messages => "messages",
+        }
+    }
+}
+
+/// The part of the record a phone showed offline, as the resource the policy decides.
+impl From<OfflineRecord> for Resource {
+    fn from(record: OfflineRecord) -> Self {
+        match record {
+            OfflineRecord::Person => Resource::Person,
+            OfflineRecord::EnablementPlan => Resource::EnablementPlan,
+            OfflineRecord::EnablementPlanSummary => Resource::EnablementPlanSummary,
+            OfflineRecord::Wrap => Resource::Wrap,
+            OfflineRecord::CrisisPlan => Resource::CrisisPlan,
+            OfflineRecord::Appointments => Resource::Appointments,
+            OfflineRecord::Messages => Resource::Messages,
+            OfflineRecord::Consents => Resource::Consents,
+            OfflineRecord::AccessLog => Resource::AccessLog,
         }
     }
 }
@@ -217,6 +241,25 @@ impl Relationship {
     /// Whether the person's consent to the caller, on `grounds`, covers `scope` at `now`.
     pub fn shares(&self, grounds: Grounds, scope: ConsentScope, now: DateTime<Utc>) -> bool {
         self.consents_for(grounds).any(|c| c.allows(scope, now))
+    }
+
+    /// The crisis-plan sections the caller may see on `grounds` at `now`: a carer or peer
+    /// worker those the person shares with them, anyone else with access every section.
+    pub fn visible_crisis_sections(
+        &self,
+        grounds: Grounds,
+        now: DateTime<Utc>,
+    ) -> BTreeSet<CrisisPlanSection> {
+        match grounds {
+            Grounds::CarerConsent | Grounds::AllocatedPeer => {
+                self.shared_crisis_sections(grounds, now)
+            }
+            Grounds::OwnRecord
+            | Grounds::Team
+            | Grounds::EmergencyAccess
+            | Grounds::StaffSystemScope
+            | Grounds::Unplaced => CrisisPlanSection::ALL.into_iter().collect(),
+        }
     }
 
     /// The crisis-plan sections the person shares with the caller on `grounds` at `now`.
@@ -472,6 +515,50 @@ pub async fn relationship(
         Vec::new()
     };
     Ok(Relationship { facts, consents })
+}
+
+/// Reads the relationship between an account and the person as it stood at the past instant
+/// `at`: the relationships in force then (ended ones from the relationship history) and the
+/// consents the person had given the account and not yet revoked then, for a linked carer or
+/// the allocated peer worker of that time.
+pub async fn relationship_at(
+    store: &dyn crate::store::Store,
+    user: &CallerUser,
+    person: PersonId,
+    at: DateTime<Utc>,
+) -> StoreResult<Relationship> {
+    let facts = store.relationship_facts_at(user.id, person, at).await?;
+    let consents = if (user.role == Role::Carer && facts.linked_carer)
+        || (user.role == Role::PeerWorker && facts.allocated_peer)
+    {
+        store.consents_to_at(person, user.id, at).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Relationship { facts, consents })
+}
+
+/// The decision on a read a phone showed offline at `read_at` and uploaded later: [`decide`]
+/// for [`Action::Read`] at `read_at`, over `relationship` as it stood then
+/// ([`relationship_at`]). For the crisis plan, every section the phone says it showed must
+/// have been visible to the reader then; a section beyond that is refused (403: the reader
+/// could see the plan, not that part of it). With no sections named, the read counts for
+/// whatever part the reader could see.
+pub fn decide_offline_read(
+    caller: &Caller,
+    relationship: &Relationship,
+    resource: Resource,
+    sections: Option<&BTreeSet<CrisisPlanSection>>,
+    read_at: DateTime<Utc>,
+) -> Decision {
+    let grounds = decide(caller, relationship, resource, Action::Read, read_at)?;
+    if let Some(shown) = sections
+        && resource == Resource::CrisisPlan
+        && !shown.is_subset(&relationship.visible_crisis_sections(grounds, read_at))
+    {
+        return Err(Denial::Forbidden);
+    }
+    Ok(grounds)
 }
 
 /// Work that is not about one person's record — the hubs, adding someone to the service, a
@@ -754,6 +841,88 @@ mod tests {
     }
 
     #[test]
+    fn offline_record_kinds_are_the_resources_of_the_same_name() {
+        use livingwell_core::api::audit::OfflineRecord;
+        for record in OfflineRecord::all() {
+            assert_eq!(Resource::from(*record).as_str(), record.to_string());
+        }
+    }
+
+    #[test]
+    fn an_offline_crisis_plan_read_must_show_only_sections_shared_then() {
+        use livingwell_core::domain::consent::{Consent, Grantee};
+        use livingwell_core::domain::{ConsentId, CrisisPlanSection as Section};
+        let carer = user(Role::Carer);
+        let Caller::User(account) = &carer else {
+            unreachable!("a user")
+        };
+        let given = Utc::now() - Duration::days(2);
+        let revoked = given + Duration::days(1);
+        let relationship = Relationship {
+            facts: RelationshipFacts {
+                linked_carer: true,
+                person_placed: true,
+                ..Default::default()
+            },
+            consents: vec![Consent {
+                id: ConsentId::new(),
+                person_id: PersonId::new(),
+                grantee: Grantee::Carer(account.id),
+                scopes: [ConsentScope::CrisisPlan].into(),
+                crisis_plan_sections: [Section::WhenWell, Section::Supporters].into(),
+                created_at: given,
+                expires_at: None,
+                revoked_at: Some(revoked),
+            }],
+        };
+        let shown = |sections: &[Section], at| {
+            let sections: BTreeSet<Section> = sections.iter().copied().collect();
+            decide_offline_read(
+                &carer,
+                &relationship,
+                Resource::CrisisPlan,
+                Some(&sections),
+                at,
+            )
+        };
+        let then = given + Duration::hours(1);
+        assert_eq!(
+            shown(&[Section::WhenWell, Section::Supporters], then),
+            Ok(Grounds::CarerConsent)
+        );
+        assert_eq!(
+            shown(&[Section::WhenWell, Section::Medication], then),
+            Err(Denial::Forbidden)
+        );
+        // Revoked since: it counted then, not after.
+        assert_eq!(shown(&[Section::WhenWell], revoked), Err(Denial::NotFound));
+        assert_eq!(
+            decide_offline_read(&carer, &relationship, Resource::CrisisPlan, None, then),
+            Ok(Grounds::CarerConsent)
+        );
+        assert_eq!(
+            decide_offline_read(&carer, &relationship, Resource::Wrap, None, then),
+            Err(Denial::NotFound)
+        );
+        // The team sees every section.
+        let team = rel(RelationshipFacts {
+            on_persons_team: true,
+            ..Default::default()
+        });
+        let all: BTreeSet<Section> = Section::ALL.into_iter().collect();
+        assert_eq!(
+            decide_offline_read(
+                &user(Role::Practitioner),
+                &team,
+                Resource::CrisisPlan,
+                Some(&all),
+                then
+            ),
+            Ok(Grounds::Team)
+        );
+    }
+
+    #[test]
     fn staff_system_needs_the_scope() {
         let client = Caller::StaffSystem(StaffSystemCaller {
             client_id: "case-system".into(),
@@ -825,7 +994,7 @@ mod conversation_tests {
             crisis_plan_sections: Default::default(),
             created_at: Utc::now() - Duration::days(1),
             expires_at: None,
-            revoked_at: revoked.then(Utc::now),
+            revoked_at: revoked.then(|| Utc::now() - Duration::hours(1)),
         }
     }
 

@@ -277,6 +277,17 @@ async fn malformed_json_is_a_bad_request(backend: Backend) {
             Some(world.alex.access_token.as_str()),
             world.consent(),
         ),
+        (
+            "/v1/audit/offline-reads",
+            Some(world.sam.access_token.as_str()),
+            json!({"reads": [{
+                "event_id": uuid::Uuid::now_v7(),
+                "person_id": world.alex_person,
+                "record": "crisis_plan",
+                "sections": ["when_well"],
+                "read_at": chrono::Utc::now(),
+            }]}),
+        ),
     ];
     for (path, token, valid) in targets {
         for body in malformed_variants(&valid) {

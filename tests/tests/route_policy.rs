@@ -38,6 +38,9 @@ enum Decided {
     /// A record reached by its own id, whose person the policy decides this resource and
     /// action for.
     RecordOf(Record, &'static str, &'static str),
+    /// Reads a phone showed offline: each read in the body names a person and a part of
+    /// their record, and the policy decides that read as of the moment it was shown.
+    EachRead,
 }
 
 /// Records reached by their own id.
@@ -49,7 +52,7 @@ enum Record {
     Message,
 }
 
-use Decided::{Own, Person, Public, RecordOf, Staff};
+use Decided::{EachRead, Own, Person, Public, RecordOf, Staff};
 
 const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/.well-known/jwks.json", Public),
@@ -64,6 +67,7 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("POST", "/v1/auth/password", Own),
     ("POST", "/v1/auth/reauthenticate", Own),
     ("GET", "/v1/me", Own),
+    ("POST", "/v1/audit/offline-reads", EachRead),
     ("POST", "/v1/devices", Own),
     ("DELETE", "/v1/devices", Own),
     ("GET", "/v1/me/availability", Own),
@@ -377,7 +381,7 @@ fn concrete(path: &str, decided: Decided, records: &AlexsRecords) -> String {
         RecordOf(Record::Booking, ..) => &records.programme,
         RecordOf(Record::Conversation, ..) => &records.conversation,
         RecordOf(Record::Message, ..) => &records.message,
-        Public | Own | Staff | Person(..) => &records.person,
+        Public | Own | Staff | Person(..) | EachRead => &records.person,
     };
     path.replace("{id}", id)
         .replace("{booking_id}", &records.booking)
@@ -392,11 +396,25 @@ async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(back
     let morgan = server.login("morgan").await;
     let mut wrong = Vec::new();
     for &(method, path, decided) in ROUTES {
-        let (Person(resource, action) | RecordOf(_, resource, action)) = decided else {
-            continue;
+        let (resource, action, body) = match decided {
+            Person(resource, action) | RecordOf(_, resource, action) => {
+                let writes = method != "GET" && method != "DELETE";
+                (resource, action, writes.then(|| json!({})))
+            }
+            // A read of alex's crisis plan that morgan's phone says it showed just now.
+            EachRead => (
+                "crisis_plan",
+                "read",
+                Some(json!({"reads": [{
+                    "event_id": uuid::Uuid::now_v7(),
+                    "person_id": records.person,
+                    "record": "crisis_plan",
+                    "read_at": chrono::Utc::now(),
+                }]})),
+            ),
+            Public | Own | Staff => continue,
         };
         let method: Method = method.parse().unwrap();
-        let body = (method != Method::GET && method != Method::DELETE).then(|| json!({}));
         let url = concrete(path, decided, &records);
         let reply = server
             .send(method.clone(), &url, Some(&morgan.access_token), body)

@@ -19,6 +19,7 @@ macro_rules! debug_without_secrets {
 
 pub mod accounts;
 pub mod appointments;
+pub mod audit;
 pub mod auth;
 pub mod devices;
 pub mod error;

@@ -68,6 +68,7 @@ pub const UPDATE_APPOINTMENT: Route = Route::new(Method::Patch, "/v1/appointment
 pub const CANCEL_APPOINTMENT: Route = Route::new(Method::Delete, "/v1/appointments/{id}");
 pub const ANSWER_REQUEST: Route = Route::new(Method::Post, "/v1/appointments/{id}/request-answer");
 pub const RESPOND: Route = Route::new(Method::Post, "/v1/appointments/{id}/response");
+pub const UPLOAD_OFFLINE_READS: Route = Route::new(Method::Post, "/v1/audit/offline-reads");
 pub const ACCEPT_INVITATION: Route = Route::new(Method::Post, "/v1/auth/accept-invitation");
 pub const LOGIN: Route = Route::new(Method::Post, "/v1/auth/login");
 pub const LOGOUT: Route = Route::new(Method::Post, "/v1/auth/logout");
@@ -164,6 +165,7 @@ pub const ALL: &[Route] = &[
     CANCEL_APPOINTMENT,
     ANSWER_REQUEST,
     RESPOND,
+    UPLOAD_OFFLINE_READS,
     ACCEPT_INVITATION,
     LOGIN,
     LOGOUT,

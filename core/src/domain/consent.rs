@@ -5,9 +5,11 @@
 //! It names scopes (crisis plan, appointments, enablement plan) and, for the crisis plan,
 //! optionally which sections. It may end at a date, and the person can revoke it at any time;
 //! a peer worker's consent also ends when the person is allocated another worker.
-//! A consent is *in force* only while it is neither revoked nor past its expiry: callers ask
-//! [`Consent::in_force_at`] with the current time on every request, so an expiry needs no job to
-//! take effect.
+//! A consent is *in force* from when it was given until it is revoked or reaches its expiry:
+//! callers ask [`Consent::in_force_at`] with the current time on every request, so an expiry
+//! needs no job to take effect. Asked about a past instant (an offline read uploaded later), the
+//! same rule answers for that instant: a consent revoked since was in force before its
+//! revocation, and one given since was not yet.
 
 use std::collections::BTreeSet;
 
@@ -108,9 +110,12 @@ pub struct Consent {
 }
 
 impl Consent {
-    /// Whether this consent grants anything at `now`: not revoked and not expired.
-    pub fn in_force_at(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|expiry| now < expiry)
+    /// Whether this consent grants anything at `at`: given by then, and neither revoked nor
+    /// expired by then.
+    pub fn in_force_at(&self, at: DateTime<Utc>) -> bool {
+        self.created_at <= at
+            && self.revoked_at.is_none_or(|revoked| at < revoked)
+            && self.expires_at.is_none_or(|expiry| at < expiry)
     }
 
     /// Whether the consent shares `scope` at `now`.
@@ -165,6 +170,29 @@ mod tests {
         let mut c = consent(None);
         c.revoked_at = Some(Utc::now());
         assert!(!c.allows(ConsentScope::CrisisPlan, Utc::now()));
+    }
+
+    #[test]
+    fn a_consent_is_judged_at_the_instant_asked_about() {
+        let given = Utc::now();
+        let mut c = consent(Some(Duration::hours(2)));
+        c.created_at = given;
+        c.expires_at = Some(given + Duration::hours(2));
+        c.revoked_at = Some(given + Duration::hours(1));
+        // Before it was given: nothing.
+        assert!(!c.in_force_at(given - Duration::seconds(1)));
+        // Between giving and revoking: in force, although revoked since.
+        assert!(c.allows(ConsentScope::CrisisPlan, given));
+        assert_eq!(
+            c.shared_crisis_sections(given + Duration::minutes(59)),
+            [CrisisPlanSection::WhenWell].into()
+        );
+        // From the revocation on: nothing, and expiry never revives it.
+        assert!(!c.in_force_at(given + Duration::hours(1)));
+        assert!(!c.in_force_at(given + Duration::minutes(90)));
+        c.revoked_at = None;
+        assert!(c.in_force_at(given + Duration::minutes(90)));
+        assert!(!c.in_force_at(given + Duration::hours(2)));
     }
 
     #[test]

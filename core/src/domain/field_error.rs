@@ -90,6 +90,10 @@ pub enum FieldErrorCode {
     AlreadyHappened,
     AlreadyBegun,
     NotYetBegun,
+    /// Later than the server's clock allows (beyond a small skew).
+    InTheFuture,
+    /// Earlier than the request may reach back.
+    TooLongAgo,
 
     // What a field refers to.
     NotFound,
@@ -106,6 +110,8 @@ pub enum FieldErrorCode {
     NotInvolved,
     /// A crisis-plan section shared without the crisis-plan scope that carries it.
     NeedsCrisisPlanScope,
+    /// Crisis-plan sections named for another part of the record.
+    OnlyForCrisisPlan,
     /// An administrator acting on their own account.
     Yourself,
     /// A person who has an account is invited from their own record, not as a new user.

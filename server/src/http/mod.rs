@@ -14,6 +14,7 @@ pub mod extract;
 mod idempotency;
 mod messages;
 mod meta;
+mod offline_reads;
 mod paging;
 mod people;
 mod plans;
@@ -51,6 +52,7 @@ use crate::service::accounts::Accounts;
 use crate::service::appointments::Appointments;
 use crate::service::idempotency::Idempotency;
 use crate::service::messaging::Messaging;
+use crate::service::offline_reads::OfflineReads;
 use crate::service::people::People;
 use crate::service::plans::Plans;
 use crate::service::push::Pusher;
@@ -132,6 +134,8 @@ pub struct AppState {
     pub idempotency: Idempotency,
     /// What each phone was told at its last sync, named by its cursor.
     pub sync: Sync,
+    /// Reads phones showed offline, recorded once each in the access log.
+    pub offline_reads: OfflineReads,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
 }
@@ -205,6 +209,7 @@ impl AppState {
             sessions,
             idempotency,
             sync,
+            offline_reads: OfflineReads::new(store.clone(), settings.clock.clone()),
             clock: settings.clock.clone(),
             store,
         })
@@ -368,6 +373,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(messages::router())
         .merge(devices::router())
         .merge(sync::router())
+        .merge(offline_reads::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);

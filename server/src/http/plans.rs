@@ -36,7 +36,7 @@ use super::paging::{self, Paged};
 use super::printable::{self, CrisisPlanParts};
 use super::sessions::display_names;
 use crate::auth::Caller;
-use crate::policy::{self, Grounds, action, resource};
+use crate::policy::{self, action, resource};
 use crate::service::plans::{Agreement, NewComment, WrapWrite};
 use crate::store::plans::{
     ActivationRecord, AppendOutcome, Author, CommentRecord, PlanKind, PlanVersionRecord,
@@ -513,16 +513,9 @@ async fn wrap_settings(
 /// The crisis-plan sections this access may see: a carer or peer worker those the person
 /// shares with them, everyone else with access every section.
 pub(super) fn visible_sections(access: &Access) -> BTreeSet<CrisisPlanSection> {
-    match access.grounds {
-        Grounds::CarerConsent | Grounds::AllocatedPeer => access
-            .relationship
-            .shared_crisis_sections(access.grounds, access.at),
-        Grounds::OwnRecord
-        | Grounds::Team
-        | Grounds::EmergencyAccess
-        | Grounds::StaffSystemScope
-        | Grounds::Unplaced => CrisisPlanSection::ALL.into_iter().collect(),
-    }
+    access
+        .relationship
+        .visible_crisis_sections(access.grounds, access.at)
 }
 
 fn activation_view(record: &ActivationRecord, names: &HashMap<String, String>) -> ActivationView {

@@ -105,7 +105,11 @@ impl Accounts {
 
     /// Takes a member off a team; they lose its caseload on their next request.
     pub async fn remove_member(&self, team: TeamId, user: UserId) -> ServiceResult<()> {
-        if self.store.remove_team_member(team, user).await? {
+        if self
+            .store
+            .remove_team_member(team, user, self.clock.now())
+            .await?
+        {
             Ok(())
         } else {
             Err(ServiceError::NotFound)

@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod appointments;
 pub mod idempotency;
 pub mod messaging;
+pub mod offline_reads;
 pub mod people;
 pub mod plans;
 pub mod push;

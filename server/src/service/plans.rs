@@ -281,7 +281,9 @@ impl Plans {
             .consents(person)
             .await?
             .into_iter()
-            .filter(|c| c.allows(scope, now))
+            // A stored revocation counts whatever its time: another process's clock may be
+            // a little ahead of this one's.
+            .filter(|c| c.revoked_at.is_none() && c.allows(scope, now))
             .map(|c| c.grantee.user_id())
             .collect())
     }

@@ -390,6 +390,14 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "token",
         FieldErrorCode::Taken,
     ),
+    // 0013_relationship_history (an event id recorded before is skipped under the audit
+    // chain's lock: never broken by a request)
+    rule(
+        "offline_reads_pkey",
+        "offline_reads.uploader_id, offline_reads.event_id",
+        "event_id",
+        FieldErrorCode::Taken,
+    ),
     // 0014_sync_cursors (kept with ON CONFLICT: a replayed page names the same cursor)
     rule(
         "sync_cursors_pkey",

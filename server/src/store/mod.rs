@@ -23,6 +23,7 @@ mod error;
 pub mod events;
 pub mod idempotency;
 pub mod messages;
+pub mod offline_reads;
 pub mod plans;
 mod postgres;
 mod sql;
@@ -228,6 +229,7 @@ pub trait Store:
     + idempotency::IdempotencyStore
     + devices::DeviceStore
     + sync::SyncStore
+    + offline_reads::OfflineReadStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -267,8 +269,14 @@ pub trait Store:
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Returns whether a membership was removed.
-    async fn remove_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool>;
+    /// Returns whether a membership was removed. The membership that ends is kept in the
+    /// relationship history with its start and `at`, in the same transaction.
+    async fn remove_team_member(
+        &self,
+        team: TeamId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// The team's caseload in id order, `limit` at most, after the cursor (a person id).
     async fn caseload(
         &self,
@@ -276,7 +284,9 @@ pub trait Store:
         after: Option<PersonId>,
         limit: i64,
     ) -> StoreResult<Vec<PersonRecord>>;
-    /// Puts the person on the team's caseload, taking them off any other.
+    /// Puts the person on the team's caseload, taking them off any other; the placement that
+    /// ends is kept in the relationship history, in the same transaction. The same team again
+    /// is no change (the placement keeps its start).
     async fn place_on_team(
         &self,
         person: PersonId,
@@ -285,6 +295,8 @@ pub trait Store:
     ) -> StoreResult<()>;
 
     // Relationships.
+    /// Allocates the person's peer worker; a previous allocation ends (kept in the relationship
+    /// history) and the consents given to that worker are revoked, in the same transaction.
     async fn allocate_peer(
         &self,
         person: PersonId,
@@ -311,6 +323,15 @@ pub trait Store:
     /// Consents from `person` to the account `grantee` that are not revoked (expired ones
     /// included: the caller checks [`Consent::in_force_at`]).
     async fn consents_to(&self, person: PersonId, grantee: UserId) -> StoreResult<Vec<Consent>>;
+    /// Consents from `person` to the account `grantee` that had been given by `at` and not
+    /// revoked by then, for judging access at a past instant (expired ones included: the caller
+    /// checks [`Consent::in_force_at`] with `at`).
+    async fn consents_to_at(
+        &self,
+        person: PersonId,
+        grantee: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Consent>>;
     /// Returns whether a consent in force was revoked.
     async fn revoke_consent(
         &self,
@@ -328,6 +349,18 @@ pub trait Store:
     async fn grant_emergency_access(&self, grant: &EmergencyAccessRecord) -> StoreResult<()>;
     /// Everything that decides `user`'s access to `person`, in one query.
     async fn relationship_facts(
+        &self,
+        user: UserId,
+        person: PersonId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<RelationshipFacts>;
+
+    /// What decided `user`'s access to `person` at the past instant `at`, in one query: the
+    /// relationships in force then, ended ones included (from the relationship history), and
+    /// emergency grants open at `at`. Whether the team may co-author the WRAP is as it is now
+    /// (it decides writes, never reads). Relationships that ended before the history began
+    /// (migration 0013) are not known.
+    async fn relationship_facts_at(
         &self,
         user: UserId,
         person: PersonId,

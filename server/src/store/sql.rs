@@ -25,6 +25,7 @@ use super::events::EventStore;
 use super::idempotency::IdempotencyStore;
 use super::idempotency::begin_write;
 use super::messages::MessageStore;
+use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
 use super::{
     AuditHead, AuditRecord, CarerLinkRecord, EmergencyAccessRecord, GrantRefusal, NewAuditEntry,
@@ -379,6 +380,157 @@ where
     Ok(())
 }
 
+/// Appends entries to the audit chain inside `tx`, which holds the chain's lock
+/// ([`Backend::lock_audit_chain`]); returns their sequence numbers.
+pub(super) async fn append_audit_locked<'e, DB>(
+    tx: &mut Tx<DB>,
+    entries: impl IntoIterator<Item = &'e NewAuditEntry>,
+) -> StoreResult<Vec<i64>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    i64: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    String: Bind<DB>,
+    Option<String>: Bind<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Bind<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let last: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (mut seq, mut prev_hash) = last.unwrap_or_else(|| (0, crate::audit::GENESIS_HASH.to_vec()));
+    let mut seqs = Vec::new();
+    for entry in entries {
+        seq += 1;
+        let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
+             subject_id, resource, action, outcome, relationship, request_id, via, \
+             read_at, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(seq)
+        .bind(entry.at)
+        .bind(&entry.actor_id)
+        .bind(&entry.actor_role)
+        .bind(&entry.on_behalf_of)
+        .bind(entry.subject_id.map(|s| s.as_uuid()))
+        .bind(&entry.resource)
+        .bind(&entry.action)
+        .bind(&entry.outcome)
+        .bind(&entry.relationship)
+        .bind(&entry.request_id)
+        .bind(&entry.via)
+        .bind(entry.read_at)
+        .bind(prev_hash.as_slice())
+        .bind(hash.as_slice())
+        .execute(&mut **tx)
+        .await?;
+        seqs.push(seq);
+        prev_hash = hash;
+    }
+    Ok(seqs)
+}
+
+/// A relationship a person has with at most one team or worker at a time, whose ended spans
+/// are kept in a history table: the caseload placement and the peer allocation.
+struct SingleRelationship {
+    /// `UPDATE … RETURNING` the current row unchanged: on Postgres it takes the row lock and,
+    /// after a concurrent change commits, reads the row as that change left it; on SQLite the
+    /// transaction holds the write lock already.
+    lock_current: &'static str,
+    insert_first: &'static str,
+    replace: &'static str,
+    keep_ended: &'static str,
+}
+
+const CASELOAD: SingleRelationship = SingleRelationship {
+    lock_current: "UPDATE caseloads SET team_id = team_id WHERE person_id = $1 \
+                   RETURNING team_id, since",
+    insert_first: "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3) \
+                   ON CONFLICT (person_id) DO NOTHING",
+    replace: "UPDATE caseloads SET team_id = $2, since = $3 WHERE person_id = $1",
+    keep_ended: "INSERT INTO caseload_history (person_id, team_id, started_at, ended_at) \
+                 VALUES ($1, $2, $3, $4)",
+};
+
+const PEER_ALLOCATION: SingleRelationship = SingleRelationship {
+    lock_current: "UPDATE peer_allocations SET peer_worker_id = peer_worker_id \
+                   WHERE person_id = $1 RETURNING peer_worker_id, allocated_at",
+    insert_first: "INSERT INTO peer_allocations (person_id, peer_worker_id, allocated_at) \
+                   VALUES ($1, $2, $3) ON CONFLICT (person_id) DO NOTHING",
+    replace: "UPDATE peer_allocations SET peer_worker_id = $2, allocated_at = $3 \
+              WHERE person_id = $1",
+    keep_ended: "INSERT INTO peer_allocation_history \
+                 (person_id, peer_worker_id, started_at, ended_at) VALUES ($1, $2, $3, $4)",
+};
+
+/// Gives the person `with` (a team or a worker) from `at`, inside `tx`. The relationship it
+/// replaces is kept in its history table with its start and `at` as its end, in the same
+/// transaction, so access can later be judged at any instant between. The same one again is
+/// no change and keeps its start.
+async fn replace_relationship<DB>(
+    tx: &mut Tx<DB>,
+    relationship: &SingleRelationship,
+    person: Uuid,
+    with: Uuid,
+    at: DateTime<Utc>,
+) -> StoreResult<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    Uuid: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    // Twice at most: when the person had none and another transaction gave them one first,
+    // the second pass ends that one (it has committed: the insert waited for it).
+    for _ in 0..2 {
+        let current: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(relationship.lock_current)
+            .bind(person)
+            .fetch_optional(&mut **tx)
+            .await?;
+        match current {
+            Some((held, _)) if held == with => return Ok(()),
+            Some((held, since)) => {
+                sqlx::query(relationship.keep_ended)
+                    .bind(person)
+                    .bind(held)
+                    .bind(since)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(relationship.replace)
+                    .bind(person)
+                    .bind(with)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                return Ok(());
+            }
+            None => {
+                let inserted = sqlx::query(relationship.insert_first)
+                    .bind(person)
+                    .bind(with)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Err(StoreError::Corrupt(
+        "a relationship neither present nor insertable".into(),
+    ))
+}
+
 impl<DB> SqlStore<DB>
 where
     DB: Backend,
@@ -414,7 +566,8 @@ where
         + EventStore
         + MessageStore
         + IdempotencyStore
-        + DeviceStore,
+        + DeviceStore
+        + OfflineReadStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
@@ -618,15 +771,36 @@ where
         Ok(done.rows_affected() == 1)
     }
 
-    async fn remove_team_member(&self, team: TeamId, user: UserId) -> StoreResult<bool> {
+    async fn remove_team_member(
+        &self,
+        team: TeamId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let mut tx = begin_write(&self.pool).await?;
-        let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND user_id = $2")
+        let removed: Option<(DateTime<Utc>,)> = sqlx::query_as(
+            "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 RETURNING added_at",
+        )
+        .bind(team.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await?;
+        // The membership that ended is kept, so what the member could see while on the team
+        // can still be judged (an offline read uploaded later).
+        if let Some((added_at,)) = removed {
+            sqlx::query(
+                "INSERT INTO team_member_history (team_id, user_id, started_at, ended_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
             .bind(team.as_uuid())
             .bind(user.as_uuid())
+            .bind(added_at)
+            .bind(at)
             .execute(&mut *tx)
             .await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(removed.is_some())
     }
 
     async fn caseload(
@@ -654,16 +828,7 @@ where
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut tx = begin_write(&self.pool).await?;
-        sqlx::query(
-            "INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3) \
-             ON CONFLICT (person_id) DO UPDATE SET team_id = excluded.team_id, \
-             since = excluded.since",
-        )
-        .bind(person.as_uuid())
-        .bind(team.as_uuid())
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+        replace_relationship(&mut tx, &CASELOAD, person.as_uuid(), team.as_uuid(), at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -687,15 +852,13 @@ where
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO peer_allocations (person_id, peer_worker_id, allocated_at) \
-             VALUES ($1, $2, $3) ON CONFLICT (person_id) DO UPDATE SET \
-             peer_worker_id = excluded.peer_worker_id, allocated_at = excluded.allocated_at",
+        replace_relationship(
+            &mut tx,
+            &PEER_ALLOCATION,
+            person.as_uuid(),
+            peer.as_uuid(),
+            at,
         )
-        .bind(person.as_uuid())
-        .bind(peer.as_uuid())
-        .bind(at)
-        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -820,6 +983,26 @@ where
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    async fn consents_to_at(
+        &self,
+        person: PersonId,
+        grantee: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Consent>> {
+        let rows: Vec<ConsentRow> = sqlx::query_as(
+            "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+             created_at, expires_at, revoked_at FROM consents \
+             WHERE grantee_id = $1 AND person_id = $2 AND created_at <= $3 \
+             AND (revoked_at IS NULL OR revoked_at > $3)",
+        )
+        .bind(grantee.as_uuid())
+        .bind(person.as_uuid())
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     async fn revoke_consent(
         &self,
         person: PersonId,
@@ -894,6 +1077,66 @@ where
              (SELECT MAX(expires_at) FROM emergency_access \
               WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3), \
              EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2), \
+             EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor)",
+        )
+        .bind(user.as_uuid())
+        .bind(person.as_uuid())
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(RelationshipFacts {
+            is_self,
+            on_persons_team: on_team,
+            allocated_peer: peer,
+            linked_carer: carer,
+            emergency_access_until: emergency,
+            person_placed: placed,
+            team_may_coauthor_wrap: coauthor,
+        })
+    }
+
+    async fn relationship_facts_at(
+        &self,
+        user: UserId,
+        person: PersonId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<RelationshipFacts> {
+        // A span holds `at` when it began at or before it and ended after it; a current row
+        // (no end yet) when it began at or before it.
+        let (is_self, on_team, peer, carer, emergency, placed, coauthor): (
+            bool,
+            bool,
+            bool,
+            bool,
+            Option<DateTime<Utc>>,
+            bool,
+            bool,
+        ) = sqlx::query_as(
+            "WITH placed AS ( \
+                 SELECT team_id FROM caseloads WHERE person_id = $2 AND since <= $3 \
+                 UNION ALL \
+                 SELECT team_id FROM caseload_history \
+                 WHERE person_id = $2 AND started_at <= $3 AND ended_at > $3), \
+             membership AS ( \
+                 SELECT team_id FROM team_members WHERE user_id = $1 AND added_at <= $3 \
+                 UNION ALL \
+                 SELECT team_id FROM team_member_history \
+                 WHERE user_id = $1 AND started_at <= $3 AND ended_at > $3) \
+             SELECT \
+             EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2), \
+             EXISTS (SELECT 1 FROM placed p JOIN membership m ON m.team_id = p.team_id), \
+             EXISTS (SELECT 1 FROM peer_allocations \
+                     WHERE person_id = $2 AND peer_worker_id = $1 AND allocated_at <= $3 \
+                     UNION ALL \
+                     SELECT 1 FROM peer_allocation_history \
+                     WHERE person_id = $2 AND peer_worker_id = $1 \
+                     AND started_at <= $3 AND ended_at > $3), \
+             EXISTS (SELECT 1 FROM carer_links \
+                     WHERE person_id = $2 AND carer_id = $1 AND linked_at <= $3), \
+             (SELECT MAX(expires_at) FROM emergency_access \
+              WHERE practitioner_id = $1 AND person_id = $2 \
+              AND granted_at <= $3 AND expires_at > $3), \
+             EXISTS (SELECT 1 FROM placed), \
              EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor)",
         )
         .bind(user.as_uuid())
@@ -1126,42 +1369,7 @@ where
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>> {
         let mut tx = begin_write(&self.pool).await?;
         DB::lock_audit_chain(&mut tx).await?;
-        let last: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (mut seq, mut prev_hash) =
-            last.unwrap_or_else(|| (0, crate::audit::GENESIS_HASH.to_vec()));
-        let mut seqs = Vec::with_capacity(entries.len());
-        for entry in entries {
-            seq += 1;
-            let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
-            sqlx::query(
-                "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
-                 subject_id, resource, action, outcome, relationship, request_id, via, \
-                 read_at, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(seq)
-            .bind(entry.at)
-            .bind(&entry.actor_id)
-            .bind(&entry.actor_role)
-            .bind(&entry.on_behalf_of)
-            .bind(entry.subject_id.map(|s| s.as_uuid()))
-            .bind(&entry.resource)
-            .bind(&entry.action)
-            .bind(&entry.outcome)
-            .bind(&entry.relationship)
-            .bind(&entry.request_id)
-            .bind(&entry.via)
-            .bind(entry.read_at)
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            seqs.push(seq);
-            prev_hash = hash;
-        }
+        let seqs = append_audit_locked(&mut tx, entries).await?;
         tx.commit().await?;
         Ok(seqs)
     }

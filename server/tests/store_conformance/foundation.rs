@@ -404,13 +404,13 @@ async fn team_membership_add_is_idempotent_and_remove_reports(store: Arc<dyn Sto
 
     assert!(
         store
-            .remove_team_member(team.id, practitioner.id)
+            .remove_team_member(team.id, practitioner.id, super::now())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .remove_team_member(team.id, practitioner.id)
+            .remove_team_member(team.id, practitioner.id, super::now())
             .await
             .unwrap(),
         "a second remove reports nothing removed"
@@ -459,7 +459,7 @@ async fn relationship_facts_follow_membership_immediately(store: Arc<dyn Store>)
     assert!(facts.on_persons_team);
 
     store
-        .remove_team_member(team.id, practitioner.id)
+        .remove_team_member(team.id, practitioner.id, now)
         .await
         .unwrap();
     let facts = store

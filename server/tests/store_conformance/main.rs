@@ -178,6 +178,7 @@ mod accounts;
 mod appointments;
 mod events;
 mod foundation;
+mod history;
 mod idempotency;
 mod messages;
 mod plans;
