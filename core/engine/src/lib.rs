@@ -11,3 +11,4 @@
 //! would be unified into the server's build whenever the workspace builds together.
 
 pub mod secrets;
+pub mod store;
