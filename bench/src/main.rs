@@ -669,6 +669,17 @@ async fn sync_cost(
                 break;
             }
         }
+        // The person opens the conversation, as the app marks it read: what grows here is the
+        // history, not a backlog of unread messages (whose count each sync reads).
+        client
+            .post(format!("{url}/v1/conversations/{}/read", pair.conversation))
+            .bearer_auth(&pair.person.token)
+            .json(&json!({"up_to_seq": held}))
+            .send()
+            .await?
+            .error_for_status()?;
+        let (page, _) = sync_once(client, url, &pair.person.token, cursor.as_deref()).await?;
+        cursor = Some(page.cursor);
         let mut quiet = Vec::with_capacity(SYNC_SAMPLES);
         for _ in 0..SYNC_SAMPLES {
             let (page, took) =
