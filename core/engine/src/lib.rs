@@ -10,5 +10,7 @@
 //! wire types but must never link the engine's HTTP client, SQLite store or crypto, and a feature
 //! would be unified into the server's build whenever the workspace builds together.
 
+pub mod outbox;
 pub mod secrets;
 pub mod store;
+pub mod sync;
