@@ -13,6 +13,7 @@
 //!   are renamed, kept) and start a new store with those writes queued again.
 //! - **Versioned schema** ([`schema`]); a store from a newer app is refused.
 
+mod conflicts;
 pub mod crypto;
 mod outbox;
 pub(crate) mod schema;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 use livingwell_core::api::sync::{SyncKind, SyncRecord, SyncResponse, TombstoneReason};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 
+pub use self::conflicts::Conflict;
 use self::crypto::StoreKeys;
 pub use self::crypto::{CryptoError, STORE_KEY_LEN, new_store_key};
 pub use self::outbox::{NewWrite, QueuedWrite, WriteRequest, WriteState};
