@@ -27,13 +27,50 @@ pub struct TestServer {
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub database: TestDatabase,
-    server: tokio::task::JoinHandle<()>,
+    settings: Settings,
+    address: SocketAddr,
+    running: Option<Running>,
+}
+
+/// The server task, and how to end it and the application's background work.
+#[derive(Debug)]
+struct Running {
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio_util::sync::CancellationToken,
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(running) = self.running.take() {
+            running.shutdown.cancel();
+            running.task.abort();
+        }
     }
+}
+
+/// Serves the application on `listener` until `stop` is cancelled; then open connections are
+/// closed, so a client's pooled connection cannot reach a stopped server.
+async fn serve(
+    store: Arc<dyn Store>,
+    settings: &Settings,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
+    let state = AppState::new(store, settings).await?;
+    let shutdown = state.shutdown.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let app = http::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let stopped = stop.clone();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await;
+    });
+    Ok(Running {
+        task,
+        stop,
+        shutdown,
+    })
 }
 
 /// One HTTP answer, read whole.
@@ -108,20 +145,39 @@ impl TestServer {
     ) -> anyhow::Result<Self> {
         store.migrate().await?;
         livingwell_server::demo::seed(store.as_ref(), PASSWORD, settings.clock.now()).await?;
-        let state = AppState::new(store.clone(), &settings).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let app = http::app(state).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let running = serve(store.clone(), &settings, listener).await?;
         Ok(Self {
             base_url: format!("http://{address}"),
             http: reqwest::Client::new(),
             store,
             database,
-            server,
+            settings,
+            address,
+            running: Some(running),
         })
+    }
+
+    /// Stops the server, as a phone finds it when there is no signal: nothing answers on its
+    /// address until [`TestServer::restart`]. Requests in flight finish first.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop.cancel();
+            running.shutdown.cancel();
+            let ended = tokio::time::timeout(std::time::Duration::from_secs(10), running.task);
+            if ended.await.is_err() {
+                panic!("the server did not stop within 10 s");
+            }
+        }
+    }
+
+    /// Starts the server again on the same database and address.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop().await;
+        let listener = tokio::net::TcpListener::bind(self.address).await?;
+        self.running = Some(serve(self.store.clone(), &self.settings, listener).await?);
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {
