@@ -11,6 +11,7 @@
 //! would be unified into the server's build whenever the workspace builds together.
 
 pub mod outbox;
+pub mod reads;
 pub mod secrets;
 pub mod store;
 pub mod sync;
