@@ -10,8 +10,15 @@
 //! wire types but must never link the engine's HTTP client, SQLite store or crypto, and a feature
 //! would be unified into the server's build whenever the workspace builds together.
 
+pub mod api;
+pub mod error;
 pub mod outbox;
 pub mod reads;
 pub mod secrets;
+pub mod session;
 pub mod store;
 pub mod sync;
+
+pub use api::{Answer, ApiClient, FailureClass, HttpFailure};
+pub use error::{EngineError, PublicError};
+pub use session::{LogoutOutcome, Session, SignedInUser};
