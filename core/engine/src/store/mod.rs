@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 pub use self::conflicts::Conflict;
 use self::crypto::StoreKeys;
 pub use self::crypto::{CryptoError, STORE_KEY_LEN, new_store_key};
-pub use self::outbox::{NewWrite, QueuedWrite, WriteRequest, WriteState};
+pub use self::outbox::{NewWrite, QueuedWrite, WriteRequest, WriteState, queue_of as outbox_queue};
 use self::schema::SchemaError;
 
 /// The store's database file, in the directory the app gives.

@@ -288,6 +288,15 @@ impl Store {
         Ok(())
     }
 
+    /// The network is back: every write backing off may go now.
+    pub fn clear_backoff(&self) -> StoreResult<()> {
+        self.conn().execute(
+            "UPDATE outbox SET not_before_ms = 0 WHERE state = 'queued'",
+            [],
+        )?;
+        Ok(())
+    }
+
     /// Sets where a write stands (a refusal, or waiting for the password), or back to queued.
     pub fn set_state(&self, id: i64, state: &WriteState) -> StoreResult<()> {
         let conn = self.conn();

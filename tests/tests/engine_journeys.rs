@@ -1,0 +1,229 @@
+//! The phone's engine against the real server (SPEC §5): reading with no signal, writing in a
+//! tunnel, and a carer's offline read in the person's access log — on both databases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use livingwell_core::api::appointments::AppointmentView;
+use livingwell_core::api::plans::{CrisisPlanView, EnablementPlanView};
+use livingwell_core::api::sync::SyncKind;
+use livingwell_engine::engine::{Engine, EngineConfig};
+use livingwell_engine::secrets::FileSecretStore;
+use livingwell_tests::sse::{open_stream, read_until};
+use livingwell_tests::{Backend, PASSWORD, TestServer, on_both_databases};
+use reqwest::StatusCode;
+
+on_both_databases!(
+    a_person_reads_their_crisis_plan_plan_and_next_appointment_with_no_signal,
+    messages_written_in_a_tunnel_arrive_once_in_order_after_a_restart_of_the_app,
+    a_carers_offline_read_is_in_the_persons_access_log_and_a_revocation_empties_her_phone,
+);
+
+/// An engine over its own directory, as one phone.
+struct Phone {
+    _dir: tempfile::TempDir,
+    config: EngineConfig,
+    secrets: Arc<FileSecretStore>,
+}
+
+impl Phone {
+    fn new(server: &TestServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EngineConfig {
+            dir: dir.path().join("store"),
+            base_url: server.base_url.clone(),
+        };
+        let secrets = Arc::new(FileSecretStore::new(dir.path().join("secrets")).unwrap());
+        Self {
+            _dir: dir,
+            config,
+            secrets,
+        }
+    }
+
+    fn open(&self) -> Engine {
+        Engine::open(self.config.clone(), self.secrets.clone()).unwrap()
+    }
+}
+
+async fn signed_in(server: &TestServer, username: &str) -> (Phone, Engine) {
+    let phone = Phone::new(server);
+    let engine = phone.open();
+    engine.sign_in(username, PASSWORD).await.unwrap();
+    engine.sync().await.unwrap();
+    (phone, engine)
+}
+
+async fn a_person_reads_their_crisis_plan_plan_and_next_appointment_with_no_signal(
+    backend: Backend,
+) {
+    let mut server = TestServer::start(backend).await.unwrap();
+    let (_phone, alex) = signed_in(&server, "alex").await;
+    let person = alex
+        .session()
+        .user()
+        .await
+        .unwrap()
+        .person_id
+        .unwrap()
+        .to_string();
+    server.stop().await;
+
+    let crisis: CrisisPlanView = alex
+        .show_as(SyncKind::CrisisPlan, &person)
+        .await
+        .unwrap()
+        .expect("the crisis plan, offline");
+    assert!(crisis.sections.contains_key("when_well"));
+    let plan: EnablementPlanView = alex
+        .show_as(SyncKind::EnablementPlan, &person)
+        .await
+        .unwrap()
+        .expect("the plan on a page, offline");
+    assert!(!plan.plan.goals.is_empty());
+    let next: Vec<AppointmentView> = alex.appointments_from(Utc::now()).unwrap();
+    assert!(!next.is_empty(), "the next appointment, offline");
+    // Nothing of alex's own is a read to tell anyone of.
+    assert!(alex.store().queued().unwrap().is_empty());
+    // And a sync with no signal says so, keeping the copy.
+    assert!(alex.sync().await.is_err());
+    assert!(
+        alex.store()
+            .record(SyncKind::CrisisPlan, &person)
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn messages_written_in_a_tunnel_arrive_once_in_order_after_a_restart_of_the_app(
+    backend: Backend,
+) {
+    let mut server = TestServer::start(backend).await.unwrap();
+    let (phone, alex) = signed_in(&server, "alex").await;
+    let conversation = server
+        .peer_conversation(&server.login("alex").await.access_token)
+        .await;
+    server.stop().await;
+    let words = ["Into the tunnel", "Still no signal", "Nearly home"];
+    for text in words {
+        alex.send_message(conversation.parse().unwrap(), text)
+            .unwrap();
+    }
+    let tried = alex.send_queued().await.unwrap();
+    assert_eq!(tried.sent, 0);
+    assert_eq!(alex.store().queued().unwrap().len(), 3);
+    drop(alex);
+
+    // The app is opened again; the signal is back.
+    server.restart().await.unwrap();
+    let jo = server.login("jo").await;
+    let mut stream = open_stream(&server.base_url, &jo, None).await;
+    let alex = phone.open();
+    alex.network_is_back().await.unwrap();
+    assert!(alex.store().queued().unwrap().is_empty());
+    // Sending again (a lost answer, a second trigger) sends nothing new.
+    alex.send_queued().await.unwrap();
+
+    let page = server
+        .get(
+            &format!("/v1/conversations/{conversation}/messages?limit=200"),
+            &jo.access_token,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let ours: Vec<&serde_json::Value> = page.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["content"]["body"]
+                .as_str()
+                .is_some_and(|body| words.contains(&body))
+        })
+        .collect();
+    let sent: Vec<&str> = ours
+        .iter()
+        .filter_map(|m| m["content"]["body"].as_str())
+        .collect();
+    // Jo's open stream was told of each (events carry ids, never text).
+    let last_seq = ours.last().unwrap()["seq"].as_i64().unwrap();
+    let received = read_until(
+        &mut stream,
+        &format!("\"seq\":{last_seq}"),
+        Duration::from_secs(10),
+    )
+    .await;
+    for message in &ours {
+        let id = message["id"].as_str().unwrap();
+        assert_eq!(received.matches(id).count(), 1, "jo's stream: {id} once");
+    }
+    assert_eq!(sent, words.to_vec(), "each once, in order");
+}
+
+async fn a_carers_offline_read_is_in_the_persons_access_log_and_a_revocation_empties_her_phone(
+    backend: Backend,
+) {
+    let mut server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let person = alex.person_id.clone().unwrap();
+    let (_phone, sam) = signed_in(&server, "sam").await;
+    server.stop().await;
+    let shared: CrisisPlanView = sam
+        .show_as(SyncKind::CrisisPlan, &person)
+        .await
+        .unwrap()
+        .expect("alex's shared crisis plan on sam's phone");
+    assert!(
+        !shared.sections.contains_key("medication"),
+        "only what alex shares"
+    );
+    assert_eq!(sam.store().queued().unwrap().len(), 1, "the read, queued");
+    server.restart().await.unwrap();
+    sam.network_is_back().await.unwrap();
+    assert!(sam.store().queued().unwrap().is_empty());
+
+    let log = server
+        .get(
+            &format!("/v1/people/{person}/access-log?limit=200"),
+            &alex.access_token,
+        )
+        .await;
+    let sam_id = sam.session().user().await.unwrap().user_id.to_string();
+    let offline: Vec<_> = log.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_id"] == sam_id.as_str() && e["via"] == "offline")
+        .collect();
+    assert_eq!(offline.len(), 1, "{}", log.text);
+    assert_eq!(offline[0]["resource"], "crisis_plan");
+    assert_eq!(offline[0]["outcome"], "allowed");
+    assert!(offline[0]["read_at"].is_string());
+
+    // Alex revokes: sam's next sync empties her phone of alex.
+    let consents = server
+        .get(&format!("/v1/people/{person}/consents"), &alex.access_token)
+        .await;
+    let consent = consents.body[0]["id"].as_str().unwrap();
+    let revoked = server
+        .delete(
+            &format!("/v1/people/{person}/consents/{consent}"),
+            &alex.access_token,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    sam.sync().await.unwrap();
+    assert!(
+        sam.store()
+            .record(SyncKind::CrisisPlan, &person)
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        sam.store()
+            .record(SyncKind::Person, &person)
+            .unwrap()
+            .is_none()
+    );
+}
