@@ -8,8 +8,8 @@ use chrono::Utc;
 use livingwell_core::api::appointments::AppointmentView;
 use livingwell_core::api::plans::{CrisisPlanView, EnablementPlanView};
 use livingwell_core::api::sync::SyncKind;
-use livingwell_engine::engine::{Engine, EngineConfig};
-use livingwell_engine::secrets::FileSecretStore;
+use livingwell_engine::engine::{Engine, EngineConfig, Keep};
+use livingwell_engine::secrets::{FileSecretStore, SESSION, STORE_KEY, SecretStore};
 use livingwell_tests::sse::{open_stream, read_until};
 use livingwell_tests::{Backend, PASSWORD, TestServer, on_both_databases};
 use reqwest::StatusCode;
@@ -18,6 +18,8 @@ on_both_databases!(
     a_person_reads_their_crisis_plan_plan_and_next_appointment_with_no_signal,
     messages_written_in_a_tunnel_arrive_once_in_order_after_a_restart_of_the_app,
     a_carers_offline_read_is_in_the_persons_access_log_and_a_revocation_empties_her_phone,
+    a_wrap_edited_offline_while_the_team_changed_it_keeps_both_until_the_person_chooses,
+    signing_out_ends_the_session_and_leaves_no_store_or_key_on_the_phone,
 );
 
 /// An engine over its own directory, as one phone.
@@ -226,4 +228,109 @@ async fn a_carers_offline_read_is_in_the_persons_access_log_and_a_revocation_emp
             .unwrap()
             .is_none()
     );
+}
+
+async fn a_wrap_edited_offline_while_the_team_changed_it_keeps_both_until_the_person_chooses(
+    backend: Backend,
+) {
+    let mut server = TestServer::start(backend).await.unwrap();
+    let alex_http = server.login("alex").await;
+    let person = alex_http.person_id.clone().unwrap();
+    let path = format!("/v1/people/{person}/wrap");
+    let allowed = server
+        .put(
+            &format!("{path}/settings"),
+            &alex_http.access_token,
+            serde_json::json!({"team_may_coauthor": true}),
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::NO_CONTENT, "{}", allowed.text);
+    let (_phone, alex) = signed_in(&server, "alex").await;
+    let held = alex
+        .store()
+        .record(SyncKind::Wrap, &person)
+        .unwrap()
+        .unwrap();
+    let version = held.data["version"].as_i64().unwrap();
+
+    // On the train: alex adds to their toolbox.
+    server.stop().await;
+    let mut mine = held.data["wrap"].clone();
+    mine["wellness_toolbox"]
+        .as_array_mut()
+        .unwrap()
+        .push("Alex's offline idea".into());
+    let request =
+        serde_json::from_value(serde_json::json!({"base_version": version, "wrap": mine})).unwrap();
+    alex.edit_wrap(person.parse().unwrap(), &request).unwrap();
+    alex.send_queued().await.unwrap();
+
+    // Meanwhile priya, co-authoring, changes it on the server.
+    server.restart().await.unwrap();
+    let priya = server.login("priya").await;
+    let mut theirs = held.data["wrap"].clone();
+    theirs["wellness_toolbox"]
+        .as_array_mut()
+        .unwrap()
+        .push("Priya's suggestion".into());
+    let changed = server
+        .put(
+            &path,
+            &priya.access_token,
+            serde_json::json!({"base_version": version, "wrap": theirs}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+
+    alex.network_is_back().await.unwrap();
+    let conflict = alex
+        .conflict(SyncKind::Wrap, &person)
+        .unwrap()
+        .expect("both versions kept");
+    assert!(conflict.draft.to_string().contains("Alex's offline idea"));
+    let server_version = conflict.server.expect("the server's version");
+    assert!(
+        server_version
+            .data
+            .to_string()
+            .contains("Priya's suggestion")
+    );
+    // Nothing was overwritten: the server still has priya's.
+    let now = server.get(&path, &priya.access_token).await;
+    assert!(now.text.contains("Priya's suggestion"));
+    assert!(!now.text.contains("Alex's offline idea"));
+
+    // Alex keeps theirs, knowingly made on priya's version.
+    alex.resolve_conflict(SyncKind::Wrap, &person, Keep::Mine)
+        .unwrap();
+    alex.send_queued().await.unwrap();
+    assert!(alex.store().queued().unwrap().is_empty());
+    assert!(alex.conflict(SyncKind::Wrap, &person).unwrap().is_none());
+    let kept = server.get(&path, &priya.access_token).await;
+    assert!(kept.text.contains("Alex's offline idea"));
+    assert_eq!(kept.body["version"].as_i64(), Some(version + 2));
+}
+
+async fn signing_out_ends_the_session_and_leaves_no_store_or_key_on_the_phone(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let (phone, alex) = signed_in(&server, "alex").await;
+    let conversation = server
+        .peer_conversation(&server.login("alex").await.access_token)
+        .await;
+    alex.send_message(conversation.parse().unwrap(), "unsent at sign-out")
+        .unwrap();
+    let files = std::fs::read_dir(&phone.config.dir).unwrap().count();
+    assert!(files >= 1);
+    alex.logout().await.unwrap();
+    assert_eq!(
+        std::fs::read_dir(&phone.config.dir).unwrap().count(),
+        0,
+        "database, WAL and shared memory all gone"
+    );
+    assert!(phone.secrets.get(STORE_KEY).unwrap().is_none());
+    assert!(phone.secrets.get(SESSION).unwrap().is_none());
+    // A new engine on the phone starts empty and signed out.
+    let again = phone.open();
+    assert!(again.session().user().await.is_none());
+    assert!(again.store().queued().unwrap().is_empty());
 }

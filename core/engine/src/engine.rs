@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use livingwell_core::api::messages::SendMessageRequest;
-use livingwell_core::api::plans::CommentRequest;
+use livingwell_core::api::plans::{CommentRequest, PutWrapRequest};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
@@ -26,8 +26,19 @@ use crate::reads;
 use crate::secrets::{STORE_KEY, SecretStore};
 use crate::session::{LogoutOutcome, Session, SignedInUser};
 use crate::store::outbox_queue;
-use crate::store::{NewWrite, QueuedWrite, STORE_KEY_LEN, Store, WriteRequest, new_store_key};
+use crate::store::{
+    Conflict, NewWrite, QueuedWrite, STORE_KEY_LEN, Store, WriteRequest, WriteState, new_store_key,
+};
 use crate::sync::{self, Page, SyncError, Synced};
+
+/// Which version the person keeps when their edit met a newer one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Their draft, made on the server's version.
+    Mine,
+    /// The server's version; the draft is dropped.
+    Theirs,
+}
 
 /// Where the engine keeps its store, and the server it talks to.
 #[derive(Clone, Debug)]
@@ -125,6 +136,7 @@ impl Engine {
             attempt(session, &write).await
         })
         .await?;
+        self.keep_conflicts().await?;
         Ok(drained)
     }
 
@@ -157,6 +169,102 @@ impl Engine {
             routes::SEND_MESSAGE.path(&[&id]),
             &request,
         )
+    }
+
+    /// Queues a new version of the person's WRAP, made on `base_version` (the version the
+    /// person was editing). If someone changed it meanwhile, the server refuses it as stale:
+    /// [`Engine::send_queued`] then keeps the person's draft and the server's version side by
+    /// side ([`Engine::conflict`]) until the person chooses ([`Engine::resolve_conflict`]).
+    pub fn edit_wrap(
+        &self,
+        person: PersonId,
+        request: &PutWrapRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        let id = person.to_string();
+        self.queue(
+            outbox_queue(SyncKind::Wrap, &id),
+            Some(person),
+            uuid::Uuid::new_v4().to_string(),
+            routes::PUT_WRAP.method.as_str(),
+            routes::PUT_WRAP.path(&[&id]),
+            request,
+        )
+    }
+
+    /// The draft and server version kept for a record, if a write met a newer version.
+    pub fn conflict(&self, kind: SyncKind, id: &str) -> Result<Option<Conflict>, EngineError> {
+        Ok(self.store.conflict(kind, id)?)
+    }
+
+    /// The person chose between their draft and the server's version. Keeping theirs sends the
+    /// draft again, made on the server's version (so it replaces it knowingly); keeping the
+    /// server's drops the draft. Either way nothing is overwritten unseen.
+    pub fn resolve_conflict(
+        &self,
+        kind: SyncKind,
+        id: &str,
+        keep: Keep,
+    ) -> Result<(), EngineError> {
+        let Some(conflict) = self.store.conflict(kind, id)? else {
+            return Ok(());
+        };
+        match keep {
+            Keep::Mine => {
+                let server_version = conflict
+                    .server
+                    .as_ref()
+                    .and_then(|record| record.data["version"].as_i64());
+                let mut draft = conflict.draft.clone();
+                if let Some(version) = server_version {
+                    draft["base_version"] = serde_json::json!(version);
+                }
+                self.store.edit(conflict.write_id, draft)?;
+            }
+            Keep::Theirs => self.store.discard(conflict.write_id)?,
+        }
+        self.store.clear_conflict(kind, id)?;
+        Ok(())
+    }
+
+    /// Writes refused as stale become conflicts: the draft and the server's version (fetched
+    /// by a sync) kept side by side.
+    async fn keep_conflicts(&self) -> Result<(), EngineError> {
+        let stale: Vec<QueuedWrite> = self
+            .store
+            .queued()?
+            .into_iter()
+            .filter(|write| {
+                matches!(&write.state, WriteState::Wedged { status: 409, code, .. } if code == "conflict")
+            })
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        // The server's version, as the phone may see it.
+        if let Err(error) = self.sync().await {
+            tracing::info!(class = ?error.class(), "the server's version could not be fetched yet");
+        }
+        for write in stale {
+            let Some((kind, id)) = write
+                .queue
+                .split_once(':')
+                .and_then(|(kind, id)| Some((kind.parse::<SyncKind>().ok()?, id.to_owned())))
+            else {
+                continue;
+            };
+            if self.store.conflict(kind, &id)?.is_some() {
+                continue;
+            }
+            self.store.keep_conflict(&Conflict {
+                kind,
+                id: id.clone(),
+                write_id: write.id,
+                draft: write.request.body.clone().unwrap_or_default(),
+                server: self.store.record(kind, &id)?,
+                at: Utc::now(),
+            })?;
+        }
+        Ok(())
     }
 
     /// Queues a comment on a person's Enablement Plan ("where I disagree" when `disagree`).
