@@ -20,6 +20,7 @@ on_both_databases!(
     a_carers_offline_read_is_in_the_persons_access_log_and_a_revocation_empties_her_phone,
     a_wrap_edited_offline_while_the_team_changed_it_keeps_both_until_the_person_chooses,
     signing_out_ends_the_session_and_leaves_no_store_or_key_on_the_phone,
+    sharing_more_waits_for_the_password_and_stopping_sharing_never_does,
 );
 
 /// An engine over its own directory, as one phone.
@@ -333,4 +334,56 @@ async fn signing_out_ends_the_session_and_leaves_no_store_or_key_on_the_phone(ba
     let again = phone.open();
     assert!(again.session().user().await.is_none());
     assert!(again.store().queued().unwrap().is_empty());
+}
+
+async fn sharing_more_waits_for_the_password_and_stopping_sharing_never_does(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, Utc::now()).await.unwrap();
+    let sam = server.login("sam").await;
+    let (_phone, alex) = signed_in(&server, "alex").await;
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+    let path = format!("/v1/people/{person}/consents");
+    let before = server
+        .get(&path, &server.login("alex").await.access_token)
+        .await;
+    let open_ended = before.body[0]["id"].as_str().unwrap().to_owned();
+
+    // Eleven minutes after signing in: sharing more needs the password again.
+    clock.advance(chrono::Duration::minutes(11));
+    let grant = serde_json::from_value(serde_json::json!({
+        "carer_id": sam.user_id,
+        "scopes": ["crisis_plan"],
+        "crisis_plan_sections": ["when_well", "supporters", "help_from_others"],
+    }))
+    .unwrap();
+    alex.share(person, &grant).unwrap();
+    alex.revoke(person, &open_ended).unwrap();
+    let drained = alex.send_queued().await.unwrap();
+    assert_eq!(drained.sent, 1, "the revocation went at once");
+    assert_eq!(drained.waiting, 1);
+    let waiting = alex.store().queued().unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        waiting[0].state,
+        livingwell_engine::store::WriteState::StepUp,
+        "sign in again to send"
+    );
+
+    alex.reauthenticate(PASSWORD).await.unwrap();
+    assert!(alex.store().queued().unwrap().is_empty());
+    let after = server
+        .get(&path, &server.login("alex").await.access_token)
+        .await;
+    let consents = after.body.as_array().unwrap();
+    let in_force: Vec<_> = consents
+        .iter()
+        .filter(|c| c["revoked_at"].is_null())
+        .collect();
+    assert_eq!(in_force.len(), 1, "{}", after.text);
+    assert_eq!(
+        in_force[0]["crisis_plan_sections"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }

@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use livingwell_core::api::messages::SendMessageRequest;
-use livingwell_core::api::plans::{CommentRequest, PutWrapRequest};
+use livingwell_core::api::appointments::AppointmentResponseRequest;
+use livingwell_core::api::messages::{MarkReadRequest, ReportMessageRequest, SendMessageRequest};
+use livingwell_core::api::people::GrantConsentRequest;
+use livingwell_core::api::plans::{ActivateRequest, CommentRequest, PutWrapRequest};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
@@ -267,6 +269,126 @@ impl Engine {
         Ok(())
     }
 
+    /// Enters the password again (a write met `step_up_required`): writes waiting for it are
+    /// queued again and sent.
+    pub async fn reauthenticate(&self, password: &str) -> Result<Drained, EngineError> {
+        self.session.reauthenticate(password).await?;
+        outbox::release_step_ups(&self.store)?;
+        self.send_queued().await
+    }
+
+    /// Queues the person's sharing of part of their record (with a carer or their peer
+    /// worker). Sharing more needs a recent password: the write may wait for it.
+    pub fn share(
+        &self,
+        person: PersonId,
+        request: &GrantConsentRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        let id = person.to_string();
+        self.queue_route(
+            routes::GRANT_CONSENT,
+            &[&id],
+            format!("consent-grants:{id}"),
+            Some(person),
+            request,
+        )
+    }
+
+    /// Queues the end of a consent. Never needs the password, and never waits behind a grant
+    /// that does: each consent's revocation has a queue of its own.
+    pub fn revoke(&self, person: PersonId, consent: &str) -> Result<QueuedWrite, EngineError> {
+        let id = person.to_string();
+        self.queue_route(
+            routes::REVOKE_CONSENT,
+            &[&id, consent],
+            outbox_queue(SyncKind::Consent, consent),
+            Some(person),
+            &(),
+        )
+    }
+
+    /// Queues putting the crisis plan into use, with the reason.
+    pub fn activate_crisis_plan(
+        &self,
+        person: PersonId,
+        request: &ActivateRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        let id = person.to_string();
+        self.queue_route(
+            routes::ACTIVATE,
+            &[&id],
+            outbox_queue(SyncKind::CrisisPlan, &id),
+            Some(person),
+            request,
+        )
+    }
+
+    /// Queues the person's answer to an appointment (coming, or asking to move or cancel).
+    pub fn respond_to_appointment(
+        &self,
+        appointment: &str,
+        request: &AppointmentResponseRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        self.queue_route(
+            routes::RESPOND,
+            &[appointment],
+            outbox_queue(SyncKind::Appointment, appointment),
+            None,
+            request,
+        )
+    }
+
+    /// Queues a read receipt: the conversation read up to `up_to_seq`.
+    pub fn mark_read(
+        &self,
+        conversation: ConversationId,
+        up_to_seq: i64,
+    ) -> Result<QueuedWrite, EngineError> {
+        let id = conversation.to_string();
+        self.queue_route(
+            routes::MARK_READ,
+            &[&id],
+            outbox_queue(SyncKind::Conversation, &id),
+            None,
+            &MarkReadRequest { up_to_seq },
+        )
+    }
+
+    /// Queues a report of a message to the team.
+    pub fn report_message(
+        &self,
+        conversation: ConversationId,
+        message: &str,
+        request: &ReportMessageRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        self.queue_route(
+            routes::REPORT_MESSAGE,
+            &[message],
+            outbox_queue(SyncKind::Conversation, &conversation.to_string()),
+            None,
+            request,
+        )
+    }
+
+    /// Queues any write on `route` (its `{…}` filled from `ids`) in `queue`.
+    fn queue_route(
+        &self,
+        route: routes::Route,
+        ids: &[&str],
+        queue: String,
+        person: Option<PersonId>,
+        body: &impl serde::Serialize,
+    ) -> Result<QueuedWrite, EngineError> {
+        self.queue(
+            queue,
+            person,
+            uuid::Uuid::new_v4().to_string(),
+            route.method.as_str(),
+            route.path(ids),
+            body,
+        )
+    }
+
     /// Queues a comment on a person's Enablement Plan ("where I disagree" when `disagree`).
     pub fn comment_on_plan(
         &self,
@@ -303,7 +425,8 @@ impl Engine {
             request: WriteRequest {
                 method: method.to_owned(),
                 path,
-                body: Some(body),
+                // A write with nothing to say (a revocation) sends no body.
+                body: (!body.is_null()).then_some(body),
             },
             priority: 0,
         };
