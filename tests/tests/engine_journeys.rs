@@ -9,6 +9,7 @@ use livingwell_core::api::appointments::AppointmentView;
 use livingwell_core::api::plans::{CrisisPlanView, EnablementPlanView};
 use livingwell_core::api::sync::SyncKind;
 use livingwell_engine::engine::{Engine, EngineConfig, Keep};
+use livingwell_engine::observe::View;
 use livingwell_engine::secrets::{FileSecretStore, SESSION, STORE_KEY, SecretStore};
 use livingwell_tests::sse::{open_stream, read_until};
 use livingwell_tests::{Backend, PASSWORD, TestServer, on_both_databases};
@@ -216,7 +217,18 @@ async fn a_carers_offline_read_is_in_the_persons_access_log_and_a_revocation_emp
         )
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    // The screen showing alex's plan hears of it once the purge is committed.
+    let mut screen = sam.subscribe(View::Record(SyncKind::CrisisPlan, person.clone()));
+    let mut outbox = sam.subscribe(View::Outbox);
     sam.sync().await.unwrap();
+    let told = tokio::time::timeout(Duration::from_secs(5), screen.changed()).await;
+    assert_eq!(told.ok(), Some(true), "the crisis-plan screen was told");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), outbox.changed())
+            .await
+            .is_err(),
+        "a sync does not touch the outbox screen"
+    );
     assert!(
         sam.store()
             .record(SyncKind::CrisisPlan, &person)

@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::api::ApiClient;
 use crate::error::EngineError;
+use crate::observe::{Change, Changes, Subscription, View};
 use crate::outbox::{self, Attempt, Drained};
 use crate::reads;
 use crate::secrets::{STORE_KEY, SecretStore};
@@ -57,6 +58,7 @@ pub struct Engine {
     secrets: Arc<dyn SecretStore>,
     session: Session,
     store: Store,
+    changes: Changes,
 }
 
 impl Engine {
@@ -70,6 +72,7 @@ impl Engine {
             secrets,
             session,
             store,
+            changes: Changes::default(),
         })
     }
 
@@ -108,9 +111,16 @@ impl Engine {
     /// Brings the store up to date, page by page.
     pub async fn sync(&self) -> Result<Synced, EngineError> {
         let session = &self.session;
+        let applied = std::sync::Mutex::new(Vec::new());
+        let applied_ref = &applied;
         let synced = sync::sync(&self.store, |since| async move {
             match session.sync(&SyncQuery { since, limit: None }).await {
-                Ok(page) => Page::Got(page),
+                Ok(page) => {
+                    if let Ok(mut applied) = applied_ref.lock() {
+                        applied.extend(Change::of_page(&page));
+                    }
+                    Page::Got(page)
+                }
                 Err(error)
                     if error.error_body().map(|b| b.code)
                         == Some(livingwell_core::api::ErrorCode::Resync) =>
@@ -121,6 +131,11 @@ impl Engine {
             }
         })
         .await;
+        // Announced once the pages are committed (a page that failed to apply is announced
+        // too: subscribers only read again).
+        if let Ok(applied) = applied.into_inner() {
+            self.changes.announce(applied);
+        }
         match synced {
             Ok(synced) => Ok(synced),
             Err(SyncError::Store(error)) => Err(error.into()),
@@ -137,7 +152,9 @@ impl Engine {
         let drained = outbox::drain(&self.store, Utc::now, |write| async move {
             attempt(session, &write).await
         })
-        .await?;
+        .await;
+        self.changes.announce([Change::Outbox]);
+        let drained = drained?;
         self.keep_conflicts().await?;
         Ok(drained)
     }
@@ -430,7 +447,14 @@ impl Engine {
             },
             priority: 0,
         };
-        Ok(self.store.enqueue(&write, &[], Utc::now())?)
+        let queued = self.store.enqueue(&write, &[], Utc::now())?;
+        self.changes.announce([Change::Outbox]);
+        Ok(queued)
+    }
+
+    /// Subscribes to what a screen shows; dropping the subscription ends it.
+    pub fn subscribe(&self, view: View) -> Subscription {
+        self.changes.subscribe(view)
     }
 
     /// A record from the store, with no network. Showing someone else's record queues a
@@ -442,6 +466,7 @@ impl Engine {
         let own = self.session.user().await.and_then(|user| user.person_id);
         if let Some(read) = reads::read_event(&record, own, Utc::now()) {
             self.store.enqueue(&read, &[], Utc::now())?;
+            self.changes.announce([Change::Outbox]);
         }
         Ok(Some(record))
     }

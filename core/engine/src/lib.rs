@@ -13,6 +13,7 @@
 pub mod api;
 pub mod engine;
 pub mod error;
+pub mod observe;
 pub mod outbox;
 pub mod reads;
 pub mod secrets;
