@@ -22,6 +22,7 @@ on_both_databases!(
     a_wrap_edited_offline_while_the_team_changed_it_keeps_both_until_the_person_chooses,
     signing_out_ends_the_session_and_leaves_no_store_or_key_on_the_phone,
     sharing_more_waits_for_the_password_and_stopping_sharing_never_does,
+    the_event_stream_wakes_a_sync_and_the_conversation_screen_hears_of_a_new_message,
 );
 
 /// An engine over its own directory, as one phone.
@@ -398,4 +399,48 @@ async fn sharing_more_waits_for_the_password_and_stopping_sharing_never_does(bac
             .len(),
         3
     );
+}
+
+async fn the_event_stream_wakes_a_sync_and_the_conversation_screen_hears_of_a_new_message(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await.unwrap();
+    let (_phone, alex) = signed_in(&server, "alex").await;
+    let conversation = server
+        .peer_conversation(&server.login("alex").await.access_token)
+        .await;
+    let jo = server.login("jo").await;
+    let mut screen = alex.subscribe(View::Conversation(conversation.clone()));
+    let listening = alex.stay_in_touch();
+    tokio::pin!(listening);
+    let arrived = async {
+        // Jo writes while alex's app is open; nobody asks alex's phone to sync.
+        let sent = server
+            .post(
+                &format!("/v1/conversations/{conversation}/messages"),
+                &jo.access_token,
+                serde_json::json!({"client_id": uuid::Uuid::now_v7(), "body": "Are you around at 3?"}),
+            )
+            .await;
+        assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let held = alex.store().messages(&conversation, 0, 500).unwrap();
+            if held
+                .iter()
+                .any(|m| m.data["content"]["body"] == "Are you around at 3?")
+            {
+                return;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                tokio::time::timeout(left, screen.changed()).await.is_ok(),
+                "the stream did not bring jo's message within 10 s"
+            );
+        }
+    };
+    tokio::select! {
+        () = &mut listening => panic!("the engine stopped listening"),
+        () = arrived => {}
+    }
 }

@@ -40,6 +40,8 @@ use crate::error::EngineError;
 /// short enough that a dead connection frees the outbox to try again.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The event stream is held open for hours; the server ends it with the session.
+const EVENT_STREAM_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// For a request with no body: `request(Method::Get, path, None, NO_BODY, None)`.
 pub const NO_BODY: Option<&()> = None;
@@ -254,6 +256,43 @@ impl ApiClient {
             .await
             .map_err(|error| HttpFailure::from_transport(&error))?;
         read_answer(response).await
+    }
+
+    /// Opens `GET /v1/events`: the caller's event stream, resumed after `last_event_id`. Held
+    /// open for as long as the app is in the foreground, so no request timeout applies.
+    pub async fn event_stream(
+        &self,
+        bearer: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, HttpFailure> {
+        let route = routes::EVENT_STREAM;
+        let mut request = self
+            .http
+            .request(
+                http_method(route.method),
+                format!("{}{}", self.base_url, route.path(&[])),
+            )
+            .header(header::ACCEPT, "text/event-stream")
+            .timeout(EVENT_STREAM_TIMEOUT)
+            .bearer_auth(bearer);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| HttpFailure::from_transport(&error))?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            // An error answer is read like any other, for its code and `Retry-After`.
+            match read_answer::<IgnoredAny>(response).await {
+                Err(failure) => Err(failure),
+                Ok(answer) => Err(HttpFailure::Undecodable {
+                    status: answer.status,
+                }),
+            }
+        }
     }
 
     /// `POST /v1/auth/login`.

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
 use livingwell_core::api::appointments::AppointmentResponseRequest;
 use livingwell_core::api::messages::{MarkReadRequest, ReportMessageRequest, SendMessageRequest};
 use livingwell_core::api::people::GrantConsentRequest;
@@ -450,6 +452,44 @@ impl Engine {
         let queued = self.store.enqueue(&write, &[], Utc::now())?;
         self.changes.announce([Change::Outbox]);
         Ok(queued)
+    }
+
+    /// While the app is open: holds the event stream (`GET /v1/events`) and syncs whenever it
+    /// says something happened — the stream only wakes the sync, it never writes the store.
+    /// Syncs on each (re)connection too, so nothing missed while disconnected stays missed,
+    /// and reconnects with backoff, after the last event seen (`Last-Event-ID`). Returns when
+    /// the session is over; otherwise runs until the future is dropped.
+    pub async fn stay_in_touch(&self) {
+        let mut last_event: Option<String> = None;
+        let mut attempts: u32 = 0;
+        loop {
+            match self.session.events(last_event.as_deref()).await {
+                Ok(response) => {
+                    attempts = 0;
+                    self.wake().await;
+                    let mut events = response.bytes_stream().eventsource();
+                    while let Some(Ok(event)) = events.next().await {
+                        if !event.id.is_empty() {
+                            last_event = Some(event.id);
+                        }
+                        self.wake().await;
+                    }
+                }
+                Err(error) if error.class() == crate::api::FailureClass::SessionExpired => return,
+                Err(error) => {
+                    tracing::info!(class = ?error.class(), "the event stream is not open")
+                }
+            }
+            attempts = attempts.saturating_add(1);
+            tokio::time::sleep(outbox::backoff(attempts, None)).await;
+        }
+    }
+
+    /// Something happened on the server: catch up (a failure waits for the next wake).
+    async fn wake(&self) {
+        if let Err(error) = self.sync().await {
+            tracing::info!(class = ?error.class(), "a sync woken by the event stream failed");
+        }
     }
 
     /// Subscribes to what a screen shows; dropping the subscription ends it.

@@ -307,6 +307,22 @@ impl Session {
         }
     }
 
+    /// Opens the caller's event stream (`GET /v1/events`) after `last_event_id`, refreshing the
+    /// token once if the server says it lapsed.
+    pub async fn events(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, EngineError> {
+        let (token, generation) = self.access_token().await?;
+        match self.inner.api.event_stream(&token, last_event_id).await {
+            Err(failure) if failure.class() == FailureClass::SessionExpired => {
+                let (token, _) = self.refreshed(generation).await?;
+                Ok(self.inner.api.event_stream(&token, last_event_id).await?)
+            }
+            opened => Ok(opened?),
+        }
+    }
+
     /// The current access token and its generation, refreshed first when about to lapse.
     async fn access_token(&self) -> Result<(Zeroizing<String>, u64), EngineError> {
         let generation = {
