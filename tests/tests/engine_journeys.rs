@@ -23,6 +23,7 @@ on_both_databases!(
     signing_out_ends_the_session_and_leaves_no_store_or_key_on_the_phone,
     sharing_more_waits_for_the_password_and_stopping_sharing_never_does,
     the_event_stream_wakes_a_sync_and_the_conversation_screen_hears_of_a_new_message,
+    a_case_system_plan_reaches_the_phone_and_an_offline_disagreement_reaches_the_team_once,
 );
 
 /// An engine over its own directory, as one phone.
@@ -443,4 +444,63 @@ async fn the_event_stream_wakes_a_sync_and_the_conversation_screen_hears_of_a_ne
         () = &mut listening => panic!("the engine stopped listening"),
         () = arrived => {}
     }
+}
+
+async fn a_case_system_plan_reaches_the_phone_and_an_offline_disagreement_reaches_the_team_once(
+    backend: Backend,
+) {
+    let mut server = TestServer::start(backend).await.unwrap();
+    let (_phone, alex) = signed_in(&server, "alex").await;
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+    let path = format!("/v1/people/{person}/enablement-plan");
+
+    // The team's case system writes a new version.
+    let system = server.client_token(Some("plans:write plans:read")).await;
+    let current = server.get(&path, &system).await;
+    assert_eq!(current.status, StatusCode::OK, "{}", current.text);
+    let version = current.body["version"].as_i64().unwrap();
+    let mut plan = current.body["plan"].clone();
+    plan["review_on"] = serde_json::json!("2027-04-01");
+    let written = server
+        .put(
+            &path,
+            &system,
+            serde_json::json!({"base_version": version, "plan": plan}),
+        )
+        .await;
+    assert_eq!(written.status, StatusCode::OK, "{}", written.text);
+
+    alex.sync().await.unwrap();
+    let seen: EnablementPlanView = alex
+        .show_as(SyncKind::EnablementPlan, &person.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(i64::from(seen.version), version + 1);
+
+    // On the bus, alex disagrees with a goal.
+    server.stop().await;
+    let comment = serde_json::from_value(serde_json::json!({
+        "section": "goals",
+        "body": "I don't agree with this goal",
+        "disagree": true,
+    }))
+    .unwrap();
+    alex.comment_on_plan(person, &comment).unwrap();
+    alex.send_queued().await.unwrap();
+    server.restart().await.unwrap();
+    alex.network_is_back().await.unwrap();
+    // A second drain (a lost answer retried) adds nothing.
+    alex.network_is_back().await.unwrap();
+
+    let priya = server.login("priya").await;
+    let comments = server
+        .get(&format!("{path}/comments"), &priya.access_token)
+        .await;
+    assert_eq!(comments.status, StatusCode::OK, "{}", comments.text);
+    let disagreements = comments
+        .text
+        .matches("I don't agree with this goal")
+        .count();
+    assert_eq!(disagreements, 1, "reaches the team once");
 }
