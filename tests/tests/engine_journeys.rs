@@ -24,6 +24,7 @@ on_both_databases!(
     sharing_more_waits_for_the_password_and_stopping_sharing_never_does,
     the_event_stream_wakes_a_sync_and_the_conversation_screen_hears_of_a_new_message,
     a_case_system_plan_reaches_the_phone_and_an_offline_disagreement_reaches_the_team_once,
+    a_narrowed_share_reaches_the_carers_phone_sealed_and_leaves_it_when_it_runs_out,
 );
 
 /// An engine over its own directory, as one phone.
@@ -503,4 +504,82 @@ async fn a_case_system_plan_reaches_the_phone_and_an_offline_disagreement_reache
         .matches("I don't agree with this goal")
         .count();
     assert_eq!(disagreements, 1, "reaches the team once");
+}
+
+async fn a_narrowed_share_reaches_the_carers_phone_sealed_and_leaves_it_when_it_runs_out(
+    backend: Backend,
+) {
+    let start = Utc::now();
+    let (server, clock) = TestServer::start_at(backend, start).await.unwrap();
+    let (_alex_phone, alex) = signed_in(&server, "alex").await;
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+    let sam_http = server.login("sam").await;
+    let consents = server
+        .get(
+            &format!("/v1/people/{person}/consents"),
+            &server.login("alex").await.access_token,
+        )
+        .await;
+    let open_ended = consents.body[0]["id"].as_str().unwrap().to_owned();
+
+    // Alex narrows sam's share to three sections, for the next hour.
+    alex.revoke(person, &open_ended).unwrap();
+    let narrower = serde_json::from_value(serde_json::json!({
+        "carer_id": sam_http.user_id,
+        "scopes": ["crisis_plan"],
+        "crisis_plan_sections": ["when_well", "supporters", "help_from_others"],
+        "expires_at": start + chrono::Duration::hours(1),
+    }))
+    .unwrap();
+    alex.share(person, &narrower).unwrap();
+    let drained = alex.send_queued().await.unwrap();
+    assert_eq!(drained.sent, 2, "{drained:?}");
+
+    let (sam_phone, sam) = signed_in(&server, "sam").await;
+    let held = sam
+        .store()
+        .record(SyncKind::CrisisPlan, &person.to_string())
+        .unwrap()
+        .expect("the shared crisis plan");
+    let sections: Vec<&String> = held.data["sections"].as_object().unwrap().keys().collect();
+    assert_eq!(sections, ["help_from_others", "supporters", "when_well"]);
+    // Nothing of the plan is readable in sam's files: not the shared sections, not the rest.
+    let whole = alex
+        .store()
+        .record(SyncKind::CrisisPlan, &person.to_string())
+        .unwrap()
+        .unwrap();
+    let mut texts = Vec::new();
+    collect_strings(&whole.data["sections"], &mut texts);
+    let texts: Vec<String> = texts.into_iter().filter(|t| t.len() >= 12).collect();
+    assert!(!texts.is_empty());
+    for entry in std::fs::read_dir(&sam_phone.config.dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for text in &texts {
+            assert!(
+                !bytes.windows(text.len()).any(|w| w == text.as_bytes()),
+                "a crisis-plan text is readable in sam's files"
+            );
+        }
+    }
+
+    // The hour passes with nothing written: sam's next sync takes the plan off her phone.
+    clock.advance(chrono::Duration::hours(2));
+    sam.sync().await.unwrap();
+    assert!(
+        sam.store()
+            .record(SyncKind::CrisisPlan, &person.to_string())
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Every string in a JSON value.
+fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => into.push(text.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, into)),
+        serde_json::Value::Object(fields) => fields.values().for_each(|v| collect_strings(v, into)),
+        _ => {}
+    }
 }
