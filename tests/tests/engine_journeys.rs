@@ -25,6 +25,7 @@ on_both_databases!(
     the_event_stream_wakes_a_sync_and_the_conversation_screen_hears_of_a_new_message,
     a_case_system_plan_reaches_the_phone_and_an_offline_disagreement_reaches_the_team_once,
     a_narrowed_share_reaches_the_carers_phone_sealed_and_leaves_it_when_it_runs_out,
+    the_other_actions_go_through_the_outbox_and_reach_the_server,
 );
 
 /// An engine over its own directory, as one phone.
@@ -582,4 +583,85 @@ fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
         serde_json::Value::Object(fields) => fields.values().for_each(|v| collect_strings(v, into)),
         _ => {}
     }
+}
+
+async fn the_other_actions_go_through_the_outbox_and_reach_the_server(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let (_alex_phone, alex) = signed_in(&server, "alex").await;
+    let (_jo_phone, jo) = signed_in(&server, "jo").await;
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+    let id = person.to_string();
+    let plan: EnablementPlanView = alex
+        .show_as(SyncKind::EnablementPlan, &id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let activate = serde_json::from_value(serde_json::json!({"reason": "A hard night"})).unwrap();
+    alex.activate_crisis_plan(person, &activate).unwrap();
+    alex.deactivate_crisis_plan(person).unwrap();
+    let agree = serde_json::from_value(serde_json::json!({"version": plan.version})).unwrap();
+    alex.agree_to_plan(person, &agree).unwrap();
+    let device = serde_json::from_value(
+        serde_json::json!({"platform": "fcm", "token": "engine-journey-device-token"}),
+    )
+    .unwrap();
+    alex.register_device(&device).unwrap();
+    let drained = alex.send_queued().await.unwrap();
+    assert_eq!(drained.sent, 4, "{drained:?}");
+    assert!(alex.store().queued().unwrap().is_empty());
+
+    let hours = serde_json::from_value(serde_json::json!({
+        "weekly_hours": [{"day": "mon", "start": "09:00", "end": "13:00"}],
+        "away": false,
+    }))
+    .unwrap();
+    jo.set_working_hours(&hours).unwrap();
+    assert_eq!(jo.send_queued().await.unwrap().sent, 1);
+
+    // On the server: one activation, ended; the agreement; jo's hours.
+    let priya = server.login("priya").await;
+    let crisis = server
+        .get(&format!("/v1/people/{id}/crisis-plan"), &priya.access_token)
+        .await;
+    let history = crisis.body["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "{}", crisis.text);
+    assert!(history[0]["deactivated_at"].is_string());
+    assert!(crisis.body["activation"].is_null());
+    let agreed = server
+        .get(
+            &format!("/v1/people/{id}/enablement-plan"),
+            &priya.access_token,
+        )
+        .await;
+    assert!(
+        agreed.body["agreements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["version"] == plan.version && a["agreed_by"]["role"] == "service_user")
+    );
+    let jo_http = server.login("jo").await;
+    let set = server
+        .get("/v1/me/availability", &jo_http.access_token)
+        .await;
+    assert_eq!(
+        set.body["weekly_hours"].as_array().unwrap().len(),
+        1,
+        "{}",
+        set.text
+    );
+
+    // A refused write waits for the person, who discards it.
+    let nowhere = serde_json::from_value(serde_json::json!({"version": 999})).unwrap();
+    alex.agree_to_plan(person, &nowhere).unwrap();
+    let drained = alex.send_queued().await.unwrap();
+    assert_eq!(drained.waiting, 1, "{drained:?}");
+    let refused = alex.store().queued().unwrap().remove(0);
+    assert!(matches!(
+        refused.state,
+        livingwell_engine::store::WriteState::Wedged { .. }
+    ));
+    alex.discard(refused.id).unwrap();
+    assert!(alex.store().queued().unwrap().is_empty());
 }

@@ -11,10 +11,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use livingwell_core::api::appointments::AppointmentResponseRequest;
-use livingwell_core::api::messages::{MarkReadRequest, ReportMessageRequest, SendMessageRequest};
+use livingwell_core::api::appointments::{
+    AppointmentResponseRequest, BookRequest, OfferAnswerRequest,
+};
+use livingwell_core::api::devices::RegisterDeviceRequest;
+use livingwell_core::api::messages::{
+    MarkReadRequest, ReportMessageRequest, SendMessageRequest, SetAvailabilityRequest,
+};
 use livingwell_core::api::people::GrantConsentRequest;
-use livingwell_core::api::plans::{ActivateRequest, CommentRequest, PutWrapRequest};
+use livingwell_core::api::plans::{ActivateRequest, AgreeRequest, CommentRequest, PutWrapRequest};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
@@ -387,6 +392,125 @@ impl Engine {
             None,
             request,
         )
+    }
+
+    /// Queues the person's agreement to their Enablement Plan (a version).
+    pub fn agree_to_plan(
+        &self,
+        person: PersonId,
+        request: &AgreeRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        let id = person.to_string();
+        self.queue_route(
+            routes::AGREE,
+            &[&id],
+            outbox_queue(SyncKind::EnablementPlan, &id),
+            Some(person),
+            request,
+        )
+    }
+
+    /// Queues taking the crisis plan out of use.
+    pub fn deactivate_crisis_plan(&self, person: PersonId) -> Result<QueuedWrite, EngineError> {
+        let id = person.to_string();
+        self.queue_route(
+            routes::DEACTIVATE,
+            &[&id],
+            outbox_queue(SyncKind::CrisisPlan, &id),
+            Some(person),
+            &(),
+        )
+    }
+
+    /// Queues a workshop booking (a place, or the waitlist when full).
+    pub fn book(&self, programme: &str, request: &BookRequest) -> Result<QueuedWrite, EngineError> {
+        self.queue_route(
+            routes::BOOK,
+            &[programme],
+            format!("programme:{programme}"),
+            request.person_id,
+            request,
+        )
+    }
+
+    /// Queues the answer to a workshop place offered from the waitlist.
+    pub fn answer_offer(
+        &self,
+        programme: &str,
+        booking: &str,
+        request: &OfferAnswerRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        self.queue_route(
+            routes::ANSWER_OFFER,
+            &[programme, booking],
+            outbox_queue(SyncKind::Booking, booking),
+            None,
+            request,
+        )
+    }
+
+    /// Queues cancelling a workshop booking.
+    pub fn cancel_booking(
+        &self,
+        programme: &str,
+        booking: &str,
+    ) -> Result<QueuedWrite, EngineError> {
+        self.queue_route(
+            routes::CANCEL_BOOKING,
+            &[programme, booking],
+            outbox_queue(SyncKind::Booking, booking),
+            None,
+            &(),
+        )
+    }
+
+    /// Queues a peer worker's working hours.
+    pub fn set_working_hours(
+        &self,
+        request: &SetAvailabilityRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        self.queue_route(
+            routes::SET_AVAILABILITY,
+            &[],
+            "availability".to_owned(),
+            None,
+            request,
+        )
+    }
+
+    /// Registers this device's push token for the signed-in session.
+    pub fn register_device(
+        &self,
+        request: &RegisterDeviceRequest,
+    ) -> Result<QueuedWrite, EngineError> {
+        self.queue_route(
+            routes::REGISTER_DEVICE,
+            &[],
+            "device".to_owned(),
+            None,
+            request,
+        )
+    }
+
+    /// The person retries a write that was refused or is waiting (it goes again as it was).
+    pub fn retry(&self, write: i64) -> Result<(), EngineError> {
+        self.store.set_state(write, &WriteState::Queued)?;
+        self.changes.announce([Change::Outbox]);
+        Ok(())
+    }
+
+    /// The person edited a waiting write: it goes again with the new body, as a new request.
+    pub fn edit(&self, write: i64, body: serde_json::Value) -> Result<(), EngineError> {
+        self.store.edit(write, body)?;
+        self.changes.announce([Change::Outbox]);
+        Ok(())
+    }
+
+    /// The person discarded a waiting write.
+    pub fn discard(&self, write: i64) -> Result<(), EngineError> {
+        self.store.discard(write)?;
+        self.changes.announce([Change::Outbox]);
+        Ok(())
     }
 
     /// Queues any write on `route` (its `{…}` filled from `ids`) in `queue`.
