@@ -26,6 +26,7 @@ on_both_databases!(
     a_case_system_plan_reaches_the_phone_and_an_offline_disagreement_reaches_the_team_once,
     a_narrowed_share_reaches_the_carers_phone_sealed_and_leaves_it_when_it_runs_out,
     the_other_actions_go_through_the_outbox_and_reach_the_server,
+    a_workshop_place_is_cancelled_and_booked_again_through_the_outbox,
 );
 
 /// An engine over its own directory, as one phone.
@@ -664,4 +665,46 @@ async fn the_other_actions_go_through_the_outbox_and_reach_the_server(backend: B
     ));
     alex.discard(refused.id).unwrap();
     assert!(alex.store().queued().unwrap().is_empty());
+}
+
+async fn a_workshop_place_is_cancelled_and_booked_again_through_the_outbox(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let (_phone, alex) = signed_in(&server, "alex").await;
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+    let booking = alex
+        .store()
+        .records(SyncKind::Booking)
+        .unwrap()
+        .into_iter()
+        .find(|b| b.data["status"] == "booked")
+        .expect("alex's place on the WRAP group");
+    let programme = booking.data["programme_id"].as_str().unwrap().to_owned();
+
+    alex.cancel_booking(&programme, &booking.id).unwrap();
+    assert_eq!(alex.send_queued().await.unwrap().sent, 1);
+    alex.sync().await.unwrap();
+    let cancelled = alex
+        .store()
+        .record(SyncKind::Booking, &booking.id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(cancelled.data["status"], "cancelled", "{}", cancelled.data);
+
+    let again = serde_json::from_value(serde_json::json!({})).unwrap();
+    alex.book(&programme, &again).unwrap();
+    assert_eq!(alex.send_queued().await.unwrap().sent, 1);
+    let bookings = server
+        .get(
+            &format!("/v1/people/{person}/bookings"),
+            &server.login("alex").await.access_token,
+        )
+        .await;
+    let live = bookings
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["programme_id"] == programme.as_str() && b["status"] != "cancelled")
+        .count();
+    assert_eq!(live, 1, "{}", bookings.text);
 }
