@@ -266,6 +266,23 @@ impl From<SigningKeySummaryRow> for SigningKeySummary {
     }
 }
 
+/// The answers of a relationship query, in the order it selects them.
+type FactsRow = (bool, bool, bool, bool, Option<DateTime<Utc>>, bool, bool);
+
+fn facts(
+    (is_self, on_team, peer, carer, emergency, placed, coauthor): FactsRow,
+) -> RelationshipFacts {
+    RelationshipFacts {
+        is_self,
+        on_persons_team: on_team,
+        allocated_peer: peer,
+        linked_carer: carer,
+        emergency_access_until: emergency,
+        person_placed: placed,
+        team_may_coauthor_wrap: coauthor,
+    }
+}
+
 pub(super) const AUDIT_COLUMNS: &str = "seq, at, actor_id, actor_role, on_behalf_of, subject_id, \
      resource, action, outcome, relationship, request_id, via, read_at, prev_hash, hash";
 
@@ -1059,15 +1076,7 @@ where
         person: PersonId,
         at: DateTime<Utc>,
     ) -> StoreResult<RelationshipFacts> {
-        let (is_self, on_team, peer, carer, emergency, placed, coauthor): (
-            bool,
-            bool,
-            bool,
-            bool,
-            Option<DateTime<Utc>>,
-            bool,
-            bool,
-        ) = sqlx::query_as(
+        let row: FactsRow = sqlx::query_as(
             "SELECT \
              EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2), \
              EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
@@ -1084,15 +1093,7 @@ where
         .bind(at)
         .fetch_one(&self.pool)
         .await?;
-        Ok(RelationshipFacts {
-            is_self,
-            on_persons_team: on_team,
-            allocated_peer: peer,
-            linked_carer: carer,
-            emergency_access_until: emergency,
-            person_placed: placed,
-            team_may_coauthor_wrap: coauthor,
-        })
+        Ok(facts(row))
     }
 
     async fn relationship_facts_at(
@@ -1103,15 +1104,7 @@ where
     ) -> StoreResult<RelationshipFacts> {
         // A span holds `at` when it began at or before it and ended after it; a current row
         // (no end yet) when it began at or before it.
-        let (is_self, on_team, peer, carer, emergency, placed, coauthor): (
-            bool,
-            bool,
-            bool,
-            bool,
-            Option<DateTime<Utc>>,
-            bool,
-            bool,
-        ) = sqlx::query_as(
+        let row: FactsRow = sqlx::query_as(
             "WITH placed AS ( \
                  SELECT team_id FROM caseloads WHERE person_id = $2 AND since <= $3 \
                  UNION ALL \
@@ -1144,15 +1137,7 @@ where
         .bind(at)
         .fetch_one(&self.pool)
         .await?;
-        Ok(RelationshipFacts {
-            is_self,
-            on_persons_team: on_team,
-            allocated_peer: peer,
-            linked_carer: carer,
-            emergency_access_until: emergency,
-            person_placed: placed,
-            team_may_coauthor_wrap: coauthor,
-        })
+        Ok(facts(row))
     }
 
     async fn create_session(
