@@ -1,15 +1,15 @@
 //! Crash safety (SPEC §5, MOBILE.md §6): a phone killed at any moment loses no write it
 //! accepted and sends none twice.
 //!
-//! A small binary using the engine (`src/bin/phone.rs`) queues messages tagged
-//! `crash-<run>-<j>` and drains its outbox; it is SIGKILLed at random points — while queueing,
+//! A small binary using the engine (`src/bin/phone.rs`) queues messages and plan comments
+//! tagged `crash-<run>-<j>` and drains its outbox; it is SIGKILLed at random points — while queueing,
 //! mid-request, while draining, while the server is down or coming back — and started again on
 //! the same store, hundreds of times. The server flaps (stopped and restarted on the same
 //! database and address), and its clock jumps now and then, so a request abandoned by a killed
 //! phone outlives its idempotency lease and access tokens lapse (refreshes are killed too). At
 //! the end the phone runs to completion with the server up, and jo's view of the conversation
-//! is counted: every write the phone acknowledged is there exactly once, no write is there
-//! twice, and writes are in the order they were queued.
+//! and alex's plan's comments are counted: every write the phone acknowledged is there exactly
+//! once, no write is there twice, and messages are in the order they were queued.
 //!
 //! `LIVINGWELL_CRASH_ITERATIONS` (default 300) sets the number of starts, for long runs by
 //! hand; `LIVINGWELL_CRASH_SEED` replays a run (the seed is printed first, and in every
@@ -81,6 +81,7 @@ struct Phone {
     secrets: std::path::PathBuf,
     server: String,
     conversation: String,
+    person: String,
 }
 
 impl Phone {
@@ -92,6 +93,7 @@ impl Phone {
             .arg(&self.secrets)
             .args(["--server", &self.server])
             .args(["--conversation", &self.conversation])
+            .args(["--person", &self.person])
             .args(["--run", &run.to_string()])
             .args(["--writes", &writes.to_string()])
             .args(["--seed", &seed.to_string()])
@@ -230,6 +232,31 @@ async fn on_the_server(server: &TestServer, conversation: &str) -> Vec<(u32, u32
     }
 }
 
+/// Every crash-safety comment on alex's plan: `(run, j)`, in no promised order.
+async fn comments_on_the_server(server: &TestServer, person: &str) -> Vec<(u32, u32)> {
+    let alex = server.login("alex").await;
+    let mut found = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = server
+            .get(
+                &format!("/v1/people/{person}/enablement-plan/comments?limit=100{cursor}"),
+                &alex.access_token,
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        for comment in page.body["comments"].as_array().unwrap() {
+            if let Some(tag) = comment["body"].as_str().and_then(parse_body) {
+                found.push(tag);
+            }
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return found,
+        }
+    }
+}
+
 async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(backend: Backend) {
     let seed = seed();
     let iterations = iterations();
@@ -238,9 +265,9 @@ async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(bac
     let mut rng = StdRng::seed_from_u64(seed);
     let clock = ManualClock::new(Utc::now());
     let mut server = server(backend, &clock).await;
-    let conversation = server
-        .peer_conversation(&server.login("alex").await.access_token)
-        .await;
+    let alex = server.login("alex").await;
+    let conversation = server.peer_conversation(&alex.access_token).await;
+    let person = alex.person_id.clone().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let phone = Phone {
         store: dir.path().join("store"),
@@ -248,6 +275,7 @@ async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(bac
         _dir: dir,
         server: server.base_url.clone(),
         conversation: conversation.clone(),
+        person: person.clone(),
     };
 
     let mut acknowledged: BTreeSet<(u32, u32)> = BTreeSet::new();
@@ -333,10 +361,11 @@ async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(bac
     );
     tally.acknowledged = acknowledged.len();
 
-    // Counted on the server, as jo sees the conversation.
+    // Counted on the server: jo's view of the conversation, and alex's plan's comments.
     let found = on_the_server(&server, &conversation).await;
+    let comments = comments_on_the_server(&server, &person).await;
     let mut counts: BTreeMap<(u32, u32), usize> = BTreeMap::new();
-    for tag in &found {
+    for tag in found.iter().chain(&comments) {
         *counts.entry(*tag).or_default() += 1;
     }
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
@@ -352,7 +381,7 @@ async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(bac
         lost.is_empty(),
         "seed {seed}: acknowledged and lost: {lost:?}"
     );
-    // One conversation is one queue: the server holds the writes in the order they were
+    // One conversation is one queue: the server holds its messages in the order they were
     // queued, start after start.
     assert!(
         found.windows(2).all(|pair| pair[0] < pair[1]),
@@ -361,8 +390,8 @@ async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(bac
     // A start's writes are queued one after another, so what reached the server of a start
     // is a prefix of its plan: a gap would be a write lost though it never said so.
     for (run, writes) in &planned {
-        let sent: Vec<u32> = found
-            .iter()
+        let sent: Vec<u32> = counts
+            .keys()
             .filter(|(r, _)| r == run)
             .map(|(_, j)| *j)
             .collect();
@@ -376,8 +405,10 @@ async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(bac
     }
 
     eprintln!(
-        "crash safety on {backend:?}: seed {seed}, {} on the server, {:?}, {:.1?}",
+        "crash safety on {backend:?}: seed {seed}, {} messages and {} comments on the server, \
+         {:?}, {:.1?}",
         found.len(),
+        comments.len(),
         tally,
         began.elapsed()
     );
@@ -393,4 +424,5 @@ async fn a_phone_killed_at_random_points_loses_no_write_and_sends_none_twice(bac
     assert!(tally.killed_offline > 0, "seed {seed}: {tally:?}");
     assert!(tally.stops > 0, "seed {seed}: {tally:?}");
     assert!(tally.acknowledged > 0, "seed {seed}: {tally:?}");
+    assert!(!comments.is_empty(), "seed {seed}: {tally:?}");
 }

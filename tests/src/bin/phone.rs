@@ -3,7 +3,7 @@
 //!
 //! It opens the engine (signing in only when no session is kept), queues the writes of its
 //! plan one by one — printing `queued <tag>` only once `send_message` has returned, so every
-//! such line names a write the store holds durably — with a send or a "network is back"
+//! such line names a write the store holds durably — messages and comments on the person's plan, with a send or a "network is back"
 //! between some of them, and then drains until the outbox is empty, printing its progress.
 //!
 //! What it prints is the journey's record of what was promised, so it is read line by line:
@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use livingwell_core::api::plans::CommentRequest;
+use livingwell_core::domain::plan::PlanSection;
 use livingwell_engine::engine::{Engine, EngineConfig};
 use livingwell_engine::outbox::Drained;
 use livingwell_engine::secrets::FileSecretStore;
@@ -42,6 +44,9 @@ struct Args {
     server: String,
     #[arg(long)]
     conversation: String,
+    /// The person whose Enablement Plan some writes comment on (the signed-in person's own).
+    #[arg(long)]
+    person: String,
     #[arg(long, default_value = "alex")]
     username: String,
     /// This start's number: its writes are tagged `crash-<run>-<j>`.
@@ -119,6 +124,9 @@ async fn run(args: Args) -> Result<ExitCode, EngineError> {
     let conversation = args.conversation.parse().map_err(|_| EngineError::Config {
         reason: "the conversation is not an id".into(),
     })?;
+    let person = args.person.parse().map_err(|_| EngineError::Config {
+        reason: "the person is not an id".into(),
+    })?;
     say(&format!("opened queued={}", engine.store().queued()?.len()));
     let mut rng = StdRng::seed_from_u64(args.seed);
 
@@ -126,7 +134,19 @@ async fn run(args: Args) -> Result<ExitCode, EngineError> {
     ensure_signed_in(&engine, &args.username).await;
     for j in 0..args.writes {
         let tag = tag_of(args.run, j);
-        engine.send_message(conversation, &body_of(&tag))?;
+        // Mostly messages (sent by the server's group commit), some plan comments (written in
+        // the request itself, so a kill mid-request can leave the server's idempotency key
+        // marked applied with no answer kept): two queues, two paths on the server.
+        if rng.gen_range(0..4) == 0 {
+            let comment = CommentRequest {
+                section: PlanSection::Goals,
+                body: body_of(&tag),
+                disagree: false,
+            };
+            engine.comment_on_plan(person, &comment)?;
+        } else {
+            engine.send_message(conversation, &body_of(&tag))?;
+        }
         // Only now is the write the store's: this line is the promise the journey checks.
         say(&format!("queued {tag}"));
         match rng.gen_range(0..6) {
