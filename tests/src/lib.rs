@@ -520,3 +520,31 @@ impl TestServer {
         );
     }
 }
+
+/// The tags the crash-safety journey's phone (`src/bin/phone.rs`) writes, shared by both so
+/// the journey reads back exactly what the phone sent.
+pub mod crash {
+    /// What every crash-safety message begins with.
+    const PREFIX: &str = "Crash-safety write ";
+
+    /// Write `j` of start `run`.
+    pub fn tag_of(run: u32, j: u32) -> String {
+        format!("crash-{run}-{j}")
+    }
+
+    /// The message text for a tag.
+    pub fn body_of(tag: &str) -> String {
+        format!("{PREFIX}{tag}")
+    }
+
+    /// `(run, j)` of a crash-safety message's text; `None` for any other message.
+    pub fn parse_body(body: &str) -> Option<(u32, u32)> {
+        parse_tag(body.strip_prefix(PREFIX)?)
+    }
+
+    /// `(run, j)` of a tag.
+    pub fn parse_tag(tag: &str) -> Option<(u32, u32)> {
+        let (run, j) = tag.strip_prefix("crash-")?.split_once('-')?;
+        Some((run.parse().ok()?, j.parse().ok()?))
+    }
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use livingwell_core::api::ErrorCode;
 use livingwell_core::api::appointments::{
     AppointmentResponseRequest, BookRequest, OfferAnswerRequest,
 };
@@ -699,27 +700,37 @@ async fn attempt(session: &Session, write: &QueuedWrite) -> Attempt {
     match answered {
         // The next sync brings the records as the server keeps them.
         Ok(_) => Attempt::Sent(Vec::new()),
-        Err(error) => match error.class() {
-            crate::api::FailureClass::Transient { retry_after } => {
-                Attempt::Transient { retry_after }
-            }
-            crate::api::FailureClass::StepUp => Attempt::StepUp,
-            crate::api::FailureClass::SessionExpired => Attempt::SessionOver,
-            crate::api::FailureClass::Permanent => Attempt::Refused {
-                status: match &error {
-                    EngineError::Http(failure) => failure.status().unwrap_or(0),
-                    _ => 0,
-                },
-                code: error
-                    .error_body()
-                    .map(|body| serde_json::to_value(body.code).ok())
-                    .and_then(|code| code.and_then(|c| c.as_str().map(str::to_owned)))
-                    .unwrap_or_else(|| "unknown".to_owned()),
-                fields: error
-                    .error_body()
-                    .map(|body| body.fields.iter().map(|f| f.field.clone()).collect())
-                    .unwrap_or_default(),
+        Err(error) => failed(&error),
+    }
+}
+
+/// Sorts a failed send for the outbox.
+fn failed(error: &EngineError) -> Attempt {
+    // The server applied this write and lost its answer (the phone was killed mid-request
+    // and the request outlived its idempotency lease). The server has it: it is sent, and
+    // the next sync brings the record. Wedging it instead would hold every later write of
+    // its queue behind a write that already went, for ever (the crash journey found this).
+    if error.error_body().map(|body| body.code) == Some(ErrorCode::IdempotencyAnswerLost) {
+        return Attempt::Sent(Vec::new());
+    }
+    match error.class() {
+        crate::api::FailureClass::Transient { retry_after } => Attempt::Transient { retry_after },
+        crate::api::FailureClass::StepUp => Attempt::StepUp,
+        crate::api::FailureClass::SessionExpired => Attempt::SessionOver,
+        crate::api::FailureClass::Permanent => Attempt::Refused {
+            status: match error {
+                EngineError::Http(failure) => failure.status().unwrap_or(0),
+                _ => 0,
             },
+            code: error
+                .error_body()
+                .map(|body| serde_json::to_value(body.code).ok())
+                .and_then(|code| code.and_then(|c| c.as_str().map(str::to_owned)))
+                .unwrap_or_else(|| "unknown".to_owned()),
+            fields: error
+                .error_body()
+                .map(|body| body.fields.iter().map(|f| f.field.clone()).collect())
+                .unwrap_or_default(),
         },
     }
 }
@@ -741,5 +752,43 @@ fn store_key(secrets: &dyn SecretStore) -> Result<Zeroizing<[u8; STORE_KEY_LEN]>
             secrets.set(STORE_KEY, key.as_ref())?;
             Ok(key)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use livingwell_core::api::ErrorBody;
+
+    use super::*;
+    use crate::api::HttpFailure;
+
+    fn answered(status: u16, code: ErrorCode) -> EngineError {
+        EngineError::Http(HttpFailure::Status {
+            status,
+            body: Some(ErrorBody {
+                code,
+                message: String::new(),
+                fields: Vec::new(),
+                current_version: None,
+            }),
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn a_write_the_server_applied_but_lost_the_answer_to_has_gone_not_wedged() {
+        assert!(matches!(
+            failed(&answered(409, ErrorCode::IdempotencyAnswerLost)),
+            Attempt::Sent(records) if records.is_empty()
+        ));
+        // A write still running on the server waits; a real conflict still wedges.
+        assert!(matches!(
+            failed(&answered(409, ErrorCode::IdempotencyInProgress)),
+            Attempt::Transient { .. }
+        ));
+        assert!(matches!(
+            failed(&answered(409, ErrorCode::Conflict)),
+            Attempt::Refused { status: 409, .. }
+        ));
     }
 }

@@ -1,8 +1,9 @@
 //! Draining the outbox: each queue's oldest write sent, once, in order.
 //!
 //! Policy (what each answer does to a write; the rows are [`crate::store`]'s):
-//! - **Sent** (2xx, or a replay of the first answer): the write leaves the outbox and the
-//!   server's records replace the optimistic ones, in one transaction.
+//! - **Sent** (2xx, or a replay of the first answer, or `409 idempotency_answer_lost`: the
+//!   server applied it and lost the answer): the write leaves the outbox and the server's
+//!   records replace the optimistic ones, in one transaction.
 //! - **Transient** (no network, 5xx, 408, 429, `409 idempotency_in_progress`): tried again
 //!   after an exponential backoff with full jitter (1 s doubling to 5 minutes), or after the
 //!   server's `Retry-After` when it is longer. The queue waits; nothing overtakes.
