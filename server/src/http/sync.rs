@@ -79,15 +79,17 @@ async fn sync(
     Query(query): Query<SyncQuery>,
 ) -> ApiResult<axum::Json<SyncResponse>> {
     let limit = paging::limit(query.limit, page::SYNC)?;
-    let given = query.since.as_deref();
-    let mut held = match given {
-        None => SyncState::default(),
+    let (mut held, given) = match query.since.as_deref() {
+        None => (SyncState::default(), None),
         Some(cursor) if cursor.len() > CURSOR_MAX => return Err(ApiError::Resync),
-        Some(cursor) => state
-            .sync
-            .state(user.id, cursor)
-            .await?
-            .ok_or(ApiError::Resync)?,
+        Some(cursor) => {
+            let (held, last_used_at) = state
+                .sync
+                .state(user.id, cursor)
+                .await?
+                .ok_or(ApiError::Resync)?;
+            (held, Some((cursor, last_used_at)))
+        }
     };
     let mut copy = PhoneCopy::new(&state, user);
     copy.read_now().await?;

@@ -24,7 +24,7 @@ use std::time::Duration as StdDuration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use livingwell_core::api::sync::{CURSOR_KEPT_DAYS, SyncKind, SyncRecord};
 use livingwell_core::domain::{PersonId, UserId};
 use serde::{Deserialize, Serialize};
@@ -222,22 +222,29 @@ impl Sync {
 
     /// The state `cursor` names for the account; `None` when it is unknown, unused for too
     /// long, or unreadable (kept by another version of the server), so the phone starts again.
-    pub async fn state(&self, user: UserId, cursor: &str) -> StoreResult<Option<SyncState>> {
+    pub async fn state(
+        &self,
+        user: UserId,
+        cursor: &str,
+    ) -> StoreResult<Option<(SyncState, DateTime<Utc>)>> {
         let Some(kept) = self.store.sync_cursor(user, cursor).await? else {
             return Ok(None);
         };
         if kept.last_used_at < self.clock.now() - Duration::days(CURSOR_KEPT_DAYS) {
             return Ok(None);
         }
-        Ok(serde_json::from_str(&kept.state).ok())
+        Ok(serde_json::from_str(&kept.state)
+            .ok()
+            .map(|state| (state, kept.last_used_at)))
     }
 
     /// Keeps `state` and answers the cursor that names it. `given` is the cursor the sync
-    /// started from: when the state is the one it names, nothing is written.
+    /// started from, with when it was last used (as [`Sync::state`] read it): when the state
+    /// is the one it names, nothing is written.
     pub async fn keep(
         &self,
         user: UserId,
-        given: Option<&str>,
+        given: Option<(&str, DateTime<Utc>)>,
         state: &SyncState,
     ) -> StoreResult<String> {
         let json = serde_json::to_string(state).map_err(|_| {
@@ -245,16 +252,12 @@ impl Sync {
         })?;
         let cursor = cursor_for(user, &json);
         let now = self.clock.now();
-        let fresh = given != Some(cursor.as_str());
         // An unchanged state keeps its row; it is marked used at most daily, so a phone that
-        // syncs every minute with nothing new writes nothing.
-        let stale_use = !fresh
-            && self
-                .store
-                .sync_cursor(user, &cursor)
-                .await?
-                .is_some_and(|kept| kept.last_used_at < now - Duration::days(1));
-        if fresh || stale_use {
+        // syncs every minute with nothing new writes nothing (and reads it only once).
+        let unchanged_and_recent = given.is_some_and(|(given, last_used_at)| {
+            given == cursor && last_used_at >= now - Duration::days(1)
+        });
+        if !unchanged_and_recent {
             self.store
                 .save_sync_cursor(user, &cursor, &json, now)
                 .await?;
