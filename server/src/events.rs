@@ -32,6 +32,7 @@
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use crate::store::events::{EventRecord, StoreNotice};
 use crate::store::{Store, StoreResult};
@@ -64,8 +65,9 @@ pub struct EventHub {
 
 impl EventHub {
     /// Starts the hub and its fan-out task: fed by the store's notices on a shared database
-    /// (Postgres), else by this process's own announcements.
-    pub async fn start(store: Arc<dyn Store>) -> StoreResult<Self> {
+    /// (Postgres), else by this process's own announcements. The task ends with `shutdown`, and
+    /// with it the store's listener and the database connection it holds.
+    pub async fn start(store: Arc<dyn Store>, shutdown: CancellationToken) -> StoreResult<Self> {
         let (live, _) = broadcast::channel(LIVE_BUFFER);
         let (sessions, _) = broadcast::channel(SESSION_BUFFER);
         let (notices, own_commits) = match store.notices().await? {
@@ -83,6 +85,7 @@ impl EventHub {
             live.clone(),
             sessions.clone(),
             last,
+            shutdown,
         ));
         Ok(Self {
             store,
@@ -147,9 +150,14 @@ async fn fan_out_notices(
     live: broadcast::Sender<Arc<EventRecord>>,
     sessions: broadcast::Sender<SessionNews>,
     mut last_seen: i64,
+    shutdown: CancellationToken,
 ) {
     const PAGE: i64 = 500;
-    while let Some(notice) = notices.recv().await {
+    // Dropping `notices` on shutdown tells the store's listener to let its connection go.
+    while let Some(notice) = tokio::select! {
+        notice = notices.recv() => notice,
+        () = shutdown.cancelled() => None,
+    } {
         match notice {
             StoreNotice::SessionEnded(session) => {
                 let _ = sessions.send(SessionNews::Ended(session));

@@ -160,7 +160,7 @@ impl AppState {
                 .reload_every(settings.key_reload_interval, shutdown.clone()),
         );
         let dummy = crate::auth::passwords::hash(uuid::Uuid::new_v4().to_string()).await?;
-        let events = EventHub::start(store.clone()).await?;
+        let events = EventHub::start(store.clone(), shutdown.clone()).await?;
         let pusher = Pusher::new(&settings.messaging.push, store.clone())?;
         let messaging = Messaging::start(
             &settings.messaging,

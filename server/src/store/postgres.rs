@@ -96,7 +96,13 @@ async fn forward_notices(mut listener: PgListener, notices: mpsc::Sender<StoreNo
     loop {
         // `try_recv` rather than `recv`: it says when the connection dropped (and is then
         // re-established), which `recv` hides; whatever was committed meanwhile was not heard.
-        let notice = match listener.try_recv().await {
+        let received = tokio::select! {
+            received = listener.try_recv() => received,
+            // The hub has stopped (the server is shutting down): the listener's connection
+            // goes back to the pool now, not at the next notification.
+            () = notices.closed() => return,
+        };
+        let notice = match received {
             Ok(Some(notification)) if notification.channel() == SESSIONS_CHANNEL => {
                 match notification.payload().parse() {
                     Ok(session) => StoreNotice::SessionEnded(session),
