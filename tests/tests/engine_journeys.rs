@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use livingwell_core::api::appointments::AppointmentView;
+use livingwell_core::api::messages::ConversationView;
 use livingwell_core::api::plans::{CrisisPlanView, EnablementPlanView};
 use livingwell_core::api::sync::SyncKind;
+use livingwell_core::domain::message::{MessageContent, MessageState};
 use livingwell_engine::engine::{Engine, EngineConfig, Keep};
 use livingwell_engine::observe::View;
 use livingwell_engine::secrets::{FileSecretStore, SESSION, STORE_KEY, SecretStore};
@@ -27,6 +29,8 @@ on_both_databases!(
     a_narrowed_share_reaches_the_carers_phone_sealed_and_leaves_it_when_it_runs_out,
     the_other_actions_go_through_the_outbox_and_reach_the_server,
     a_workshop_place_is_cancelled_and_booked_again_through_the_outbox,
+    a_message_shows_at_once_as_queued_then_sent_and_read_and_reading_clears_the_unread_count,
+    what_was_sent_comes_back_without_a_sync_and_an_open_app_sends_what_is_due_by_itself,
 );
 
 /// An engine over its own directory, as one phone.
@@ -39,10 +43,7 @@ struct Phone {
 impl Phone {
     fn new(server: &TestServer) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = EngineConfig {
-            dir: dir.path().join("store"),
-            base_url: server.base_url.clone(),
-        };
+        let config = EngineConfig::new(dir.path().join("store"), server.base_url.clone());
         let secrets = Arc::new(FileSecretStore::new(dir.path().join("secrets")).unwrap());
         Self {
             _dir: dir,
@@ -707,4 +708,166 @@ async fn a_workshop_place_is_cancelled_and_booked_again_through_the_outbox(backe
         .filter(|b| b["programme_id"] == programme.as_str() && b["status"] != "cancelled")
         .count();
     assert_eq!(live, 1, "{}", bookings.text);
+}
+
+async fn a_message_shows_at_once_as_queued_then_sent_and_read_and_reading_clears_the_unread_count(
+    backend: Backend,
+) {
+    let mut server = TestServer::start(backend).await.unwrap();
+    let (_phone, alex) = signed_in(&server, "alex").await;
+    let conversation = server
+        .peer_conversation(&server.login("alex").await.access_token)
+        .await;
+    let id: livingwell_core::domain::message::ConversationId = conversation.parse().unwrap();
+    let mut screen = alex.subscribe(View::Conversation(conversation.clone()));
+
+    // In the tunnel: the message is on the screen the moment it is written.
+    server.stop().await;
+    alex.send_message(id, "On my way").unwrap();
+    tokio::time::timeout(Duration::from_secs(1), screen.changed())
+        .await
+        .expect("the conversation screen hears of the queued message");
+    let shown = alex.conversation(id, 0, 500).await.unwrap();
+    let last = shown.last().unwrap();
+    assert_eq!(
+        last.content,
+        MessageContent::Text {
+            body: "On my way".into()
+        }
+    );
+    assert!(last.mine);
+    assert_eq!(last.state, MessageState::Queued);
+    assert_eq!(last.seq, None);
+    assert!(
+        last.queued.is_some(),
+        "it can be retried, edited or discarded"
+    );
+
+    // The signal returns: sent, once, in its place.
+    server.restart().await.unwrap();
+    alex.network_is_back().await.unwrap();
+    let shown = alex.conversation(id, 0, 500).await.unwrap();
+    let ours: Vec<_> = shown.iter().filter(|m| m.content == last.content).collect();
+    assert_eq!(ours.len(), 1, "shown once: {shown:?}");
+    let seq = ours[0].seq.expect("the server's number");
+    assert_eq!(ours[0].state, MessageState::Sent);
+    assert_eq!(ours[0].client_id, last.client_id);
+    assert!(ours[0].queued.is_none());
+
+    // jo reads it; alex's next sync shows it read.
+    let jo = server.login("jo").await;
+    let read = server
+        .post(
+            &format!("/v1/conversations/{conversation}/read"),
+            &jo.access_token,
+            serde_json::json!({"up_to_seq": seq}),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    alex.sync().await.unwrap();
+    let shown = alex.conversation(id, seq - 1, 1).await.unwrap();
+    assert_eq!(shown.len(), 1, "a page of one");
+    assert_eq!(shown[0].state, MessageState::Read);
+
+    // jo answers; alex opens the conversation offline, and it is read at once on her phone.
+    let answer = server
+        .post(
+            &format!("/v1/conversations/{conversation}/messages"),
+            &jo.access_token,
+            serde_json::json!({"client_id": uuid::Uuid::now_v7(), "body": "See you soon"}),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    alex.sync().await.unwrap();
+    let unread = |alex: &Engine| {
+        let held = alex
+            .store()
+            .record(SyncKind::Conversation, &conversation)
+            .unwrap()
+            .unwrap();
+        serde_json::from_value::<ConversationView>(held.data).unwrap()
+    };
+    let before = unread(&alex);
+    assert!(before.unread_count >= 1, "{before:?}");
+    server.stop().await;
+    alex.mark_read(id, before.last_seq).await.unwrap();
+    let after = unread(&alex);
+    assert_eq!((after.read_seq, after.unread_count), (before.last_seq, 0));
+    server.restart().await.unwrap();
+    alex.network_is_back().await.unwrap();
+    let listed = server
+        .get(
+            "/v1/conversations",
+            &server.login("alex").await.access_token,
+        )
+        .await;
+    let on_server = listed.body["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == conversation.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(on_server["read_seq"], before.last_seq);
+    assert_eq!(on_server["unread_count"], 0);
+}
+
+async fn what_was_sent_comes_back_without_a_sync_and_an_open_app_sends_what_is_due_by_itself(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await.unwrap();
+    let mut phone = Phone::new(&server);
+    phone.config.keep_up_every = Duration::from_millis(300);
+    let alex = phone.open();
+    alex.sign_in("alex", PASSWORD).await.unwrap();
+    alex.sync().await.unwrap();
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+
+    // After the outbox drains, the store catches up: the crisis plan shows in use, with no
+    // sync asked for.
+    let request = serde_json::from_value(serde_json::json!({"reason": "Not sleeping"})).unwrap();
+    alex.activate_crisis_plan(person, &request).unwrap();
+    let drained = alex.send_queued().await.unwrap();
+    assert_eq!(drained.sent, 1);
+    let plan: CrisisPlanView = alex
+        .store()
+        .record(SyncKind::CrisisPlan, &person.to_string())
+        .unwrap()
+        .map(|held| serde_json::from_value(held.data).unwrap())
+        .unwrap();
+    assert!(
+        plan.activation.is_some(),
+        "in use, from the sync after the drain"
+    );
+
+    // While the app is open, a write queued with nothing else happening goes by itself.
+    let conversation = server
+        .peer_conversation(&server.login("alex").await.access_token)
+        .await;
+    let listening = alex.stay_in_touch();
+    tokio::pin!(listening);
+    let sent = async {
+        alex.send_message(conversation.parse().unwrap(), "Checking in")
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !alex.store().queued().unwrap().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the open app did not send its queued message within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::select! {
+        () = &mut listening => panic!("the engine stopped listening"),
+        () = sent => {}
+    }
+    let jo = server.login("jo").await;
+    let page = server
+        .get(
+            &format!("/v1/conversations/{conversation}/messages?limit=200"),
+            &jo.access_token,
+        )
+        .await;
+    assert_eq!(page.text.matches("Checking in").count(), 1);
 }

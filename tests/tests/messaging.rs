@@ -664,6 +664,12 @@ async fn delivery_and_read_receipts_follow_the_recipient(backend: Backend) {
         state_for_jo(all_messages(&server, &jo, &conversation).await),
         "delivered"
     );
+    // jo's list says how far the others have got, so a phone can show its own messages'
+    // state without fetching them again.
+    let for_jo = conversations(&server, &jo).await;
+    let peer_for_jo = for_jo.iter().find(|c| c["id"] == conversation).unwrap();
+    assert!(peer_for_jo["others_delivered_seq"].as_i64().unwrap() >= seq);
+    assert!(peer_for_jo["others_read_seq"].as_i64().unwrap() < seq);
     // Alex reads up to it: read, and nothing unread.
     let mark = server
         .post(
@@ -679,6 +685,9 @@ async fn delivery_and_read_receipts_follow_the_recipient(backend: Backend) {
         state_for_jo(all_messages(&server, &jo, &conversation).await),
         "read"
     );
+    let for_jo = conversations(&server, &jo).await;
+    let peer_for_jo = for_jo.iter().find(|c| c["id"] == conversation).unwrap();
+    assert_eq!(peer_for_jo["others_read_seq"], seq);
     let listed = conversations(&server, &alex).await;
     let peer = listed.iter().find(|c| c["kind"] == "peer").unwrap();
     assert_eq!(peer["unread_count"], 0);

@@ -17,7 +17,8 @@ use livingwell_core::api::appointments::{
 };
 use livingwell_core::api::devices::RegisterDeviceRequest;
 use livingwell_core::api::messages::{
-    MarkReadRequest, ReportMessageRequest, SendMessageRequest, SetAvailabilityRequest,
+    ConversationView, MarkReadRequest, MessageView, ReportMessageRequest, SendMessageRequest,
+    SetAvailabilityRequest,
 };
 use livingwell_core::api::people::GrantConsentRequest;
 use livingwell_core::api::plans::{ActivateRequest, AgreeRequest, CommentRequest, PutWrapRequest};
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use crate::api::ApiClient;
+use crate::conversation::{self, ShownMessage};
 use crate::error::EngineError;
 use crate::observe::{Change, Changes, Subscription, View};
 use crate::outbox::{self, Attempt, Drained};
@@ -51,12 +53,29 @@ pub enum Keep {
     Theirs,
 }
 
-/// Where the engine keeps its store, and the server it talks to.
+/// Where the engine keeps its store, the server it talks to, and how often it checks in.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// The app's private directory for the store's files.
     pub dir: PathBuf,
     pub base_url: String,
+    /// While the app is open ([`Engine::stay_in_touch`]): how often the engine sends what is
+    /// due and syncs even when the event stream says nothing, in case it missed something.
+    pub keep_up_every: std::time::Duration,
+}
+
+impl EngineConfig {
+    /// How often an open app checks in with nothing heard: often enough that a missed event
+    /// is seen within minutes, rarely enough to cost no battery to speak of.
+    pub const KEEP_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+    pub fn new(dir: impl Into<PathBuf>, base_url: impl Into<String>) -> Self {
+        Self {
+            dir: dir.into(),
+            base_url: base_url.into(),
+            keep_up_every: Self::KEEP_UP_EVERY,
+        }
+    }
 }
 
 /// The engine of one device.
@@ -157,13 +176,34 @@ impl Engine {
     /// Sends what the outbox holds, each queue in order, as far as the network allows.
     pub async fn send_queued(&self) -> Result<Drained, EngineError> {
         let session = &self.session;
+        let store = &self.store;
         let drained = outbox::drain(&self.store, Utc::now, |write| async move {
-            attempt(session, &write).await
+            match attempt(session, &write).await {
+                Ok(answer) => {
+                    // A message keeps the server's answer, so it shows as sent at once.
+                    let person = match conversation::sent_to(&write) {
+                        Some(id) => store
+                            .record(SyncKind::Conversation, id)
+                            .ok()
+                            .flatten()
+                            .and_then(|held| held.person_id),
+                        None => None,
+                    };
+                    Attempt::Sent(conversation::answered_records(&write, answer, person))
+                }
+                Err(error) => failed(&error),
+            }
         })
         .await;
         self.changes.announce([Change::Outbox]);
         let drained = drained?;
         self.keep_conflicts().await?;
+        if drained.sent > 0 {
+            // What was sent comes back as the server keeps it (a plan with the new comment,
+            // a booking's place), with whatever else changed meanwhile. A failure here is
+            // not the writes' failure: they are sent, and the next sync catches up.
+            self.wake().await;
+        }
         Ok(drained)
     }
 
@@ -172,7 +212,10 @@ impl Engine {
     pub async fn network_is_back(&self) -> Result<Drained, EngineError> {
         self.store.clear_backoff()?;
         let drained = self.send_queued().await?;
-        self.sync().await?;
+        if drained.sent == 0 {
+            // (A drain that sent something has synced already.)
+            self.sync().await?;
+        }
         Ok(drained)
     }
 
@@ -364,19 +407,88 @@ impl Engine {
     }
 
     /// Queues a read receipt: the conversation read up to `up_to_seq`.
-    pub fn mark_read(
+    pub async fn mark_read(
         &self,
         conversation: ConversationId,
         up_to_seq: i64,
     ) -> Result<QueuedWrite, EngineError> {
         let id = conversation.to_string();
-        self.queue_route(
-            routes::MARK_READ,
-            &[&id],
-            outbox_queue(SyncKind::Conversation, &id),
-            None,
-            &MarkReadRequest { up_to_seq },
+        // Read at once on this device: the conversation's unread count drops as the
+        // receipt is queued, not when it reaches the server.
+        let me = self.session.user().await.map(|user| user.user_id);
+        let local = match (self.store.record(SyncKind::Conversation, &id)?, me) {
+            (Some(mut held), Some(me)) => {
+                let read_seq = held.data["read_seq"].as_i64().unwrap_or(0).max(up_to_seq);
+                let unread = self
+                    .store
+                    .messages(&id, read_seq, i64::MAX)?
+                    .iter()
+                    .filter(|message| message.data["sender_id"] != me.to_string().as_str())
+                    .count();
+                held.data["read_seq"] = read_seq.into();
+                held.data["unread_count"] = unread.into();
+                vec![held]
+            }
+            _ => Vec::new(),
+        };
+        let route = routes::MARK_READ;
+        self.queue_with(
+            NewWrite {
+                queue: outbox_queue(SyncKind::Conversation, &id),
+                person: None,
+                idempotency_key: uuid::Uuid::new_v4().to_string(),
+                request: write_request(
+                    route.method.as_str(),
+                    route.path(&[&id]),
+                    &MarkReadRequest { up_to_seq },
+                )?,
+                priority: 0,
+            },
+            &local,
         )
+    }
+
+    /// A conversation's messages after `after_seq`, at most `limit`, from the store; when that
+    /// reaches the newest held, the person's own still queued follow ([`crate::conversation`]).
+    pub async fn conversation(
+        &self,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<ShownMessage>, EngineError> {
+        let me = self
+            .session
+            .user()
+            .await
+            .ok_or(EngineError::SignedOut)?
+            .user_id;
+        let id = conversation.to_string();
+        let view = self
+            .show_as::<ConversationView>(SyncKind::Conversation, &id)
+            .await?;
+        let page = i64::try_from(limit).unwrap_or(i64::MAX);
+        let held = self
+            .store
+            .messages(&id, after_seq, page)?
+            .into_iter()
+            .map(|record| {
+                serde_json::from_value(record.data).map_err(|_| EngineError::Decode {
+                    what: "a stored message",
+                })
+            })
+            .collect::<Result<Vec<MessageView>, _>>()?;
+        let queued = if held.len() < limit {
+            self.store.queued()?
+        } else {
+            Vec::new()
+        };
+        Ok(conversation::shown(
+            me,
+            view.as_ref(),
+            held,
+            &queued,
+            conversation,
+        ))
     }
 
     /// Queues a report of a message to the team.
@@ -559,31 +671,37 @@ impl Engine {
         path: String,
         body: &impl serde::Serialize,
     ) -> Result<QueuedWrite, EngineError> {
-        let body = serde_json::to_value(body).map_err(|_| EngineError::Decode {
-            what: "a write to queue",
-        })?;
         let write = NewWrite {
             queue,
             person,
             idempotency_key,
-            request: WriteRequest {
-                method: method.to_owned(),
-                path,
-                // A write with nothing to say (a revocation) sends no body.
-                body: (!body.is_null()).then_some(body),
-            },
+            request: write_request(method, path, body)?,
             priority: 0,
         };
-        let queued = self.store.enqueue(&write, &[], Utc::now())?;
-        self.changes.announce([Change::Outbox]);
+        self.queue_with(write, &[])
+    }
+
+    /// Queues `write` with its optimistic local change, in one transaction, and tells the
+    /// screens showing either.
+    fn queue_with(
+        &self,
+        write: NewWrite,
+        local: &[SyncRecord],
+    ) -> Result<QueuedWrite, EngineError> {
+        let queued = self.store.enqueue(&write, local, Utc::now())?;
+        self.changes
+            .announce(local.iter().map(Change::of_record).chain([Change::Outbox]));
         Ok(queued)
     }
 
-    /// While the app is open: holds the event stream (`GET /v1/events`) and syncs whenever it
-    /// says something happened — the stream only wakes the sync, it never writes the store.
-    /// Syncs on each (re)connection too, so nothing missed while disconnected stays missed,
-    /// and reconnects with backoff, after the last event seen (`Last-Event-ID`). Returns when
-    /// the session is over; otherwise runs until the future is dropped.
+    /// While the app is open: holds the event stream (`GET /v1/events`) and keeps the phone up
+    /// to date. The stream only wakes the engine, it never writes the store. On each
+    /// (re)connection, which is the app's start or the signal's return, what waited for the
+    /// network is sent and the store catches up, so nothing missed while disconnected stays
+    /// missed; each event syncs; and every [`EngineConfig::keep_up_every`] with nothing heard
+    /// it does both anyway. Reconnects with backoff, after the last event seen
+    /// (`Last-Event-ID`). Returns when the session is over; otherwise runs until the future
+    /// is dropped.
     pub async fn stay_in_touch(&self) {
         let mut last_event: Option<String> = None;
         let mut attempts: u32 = 0;
@@ -591,13 +709,26 @@ impl Engine {
             match self.session.events(last_event.as_deref()).await {
                 Ok(response) => {
                     attempts = 0;
-                    self.wake().await;
+                    self.catch_up().await;
                     let mut events = response.bytes_stream().eventsource();
-                    while let Some(Ok(event)) = events.next().await {
-                        if !event.id.is_empty() {
-                            last_event = Some(event.id);
+                    let period = self.config.keep_up_every;
+                    let mut timer =
+                        tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tokio::select! {
+                            event = events.next() => match event {
+                                Some(Ok(event)) => {
+                                    if !event.id.is_empty() {
+                                        last_event = Some(event.id);
+                                    }
+                                    self.wake().await;
+                                }
+                                // The stream ended or broke: reconnect.
+                                _ => break,
+                            },
+                            _ = timer.tick() => self.catch_up().await,
                         }
-                        self.wake().await;
                     }
                 }
                 Err(error) if error.class() == crate::api::FailureClass::SessionExpired => return,
@@ -610,10 +741,24 @@ impl Engine {
         }
     }
 
+    /// Connected, or time to check in: what is due goes, then the store catches up (a failure
+    /// waits for the next time).
+    async fn catch_up(&self) {
+        match self.send_queued().await {
+            // A drain that sent something has synced already.
+            Ok(drained) if drained.sent > 0 => {}
+            Ok(_) => self.wake().await,
+            Err(error) => {
+                tracing::info!(class = ?error.class(), "sending what was queued failed");
+                self.wake().await;
+            }
+        }
+    }
+
     /// Something happened on the server: catch up (a failure waits for the next wake).
     async fn wake(&self) {
         if let Err(error) = self.sync().await {
-            tracing::info!(class = ?error.class(), "a sync woken by the event stream failed");
+            tracing::info!(class = ?error.class(), "a sync failed; the next wake tries again");
         }
     }
 
@@ -671,8 +816,25 @@ impl Engine {
     }
 }
 
-/// Sends one queued write as the signed-in user, and sorts the answer for the outbox.
-async fn attempt(session: &Session, write: &QueuedWrite) -> Attempt {
+/// What a write will send.
+fn write_request(
+    method: &str,
+    path: String,
+    body: &impl serde::Serialize,
+) -> Result<WriteRequest, EngineError> {
+    let body = serde_json::to_value(body).map_err(|_| EngineError::Decode {
+        what: "a write to queue",
+    })?;
+    Ok(WriteRequest {
+        method: method.to_owned(),
+        path,
+        // A write with nothing to say (a revocation) sends no body.
+        body: (!body.is_null()).then_some(body),
+    })
+}
+
+/// Sends one queued write as the signed-in user; the server's answer, if any.
+async fn attempt(session: &Session, write: &QueuedWrite) -> Result<serde_json::Value, EngineError> {
     let method = [
         Method::Get,
         Method::Post,
@@ -683,25 +845,19 @@ async fn attempt(session: &Session, write: &QueuedWrite) -> Attempt {
     .into_iter()
     .find(|method| method.as_str() == write.request.method);
     let Some(method) = method else {
-        return Attempt::Refused {
-            status: 0,
-            code: "bad_request".into(),
-            fields: Vec::new(),
-        };
+        return Err(EngineError::Decode {
+            what: "a queued write's method",
+        });
     };
-    let answered = session
-        .authorized::<serde_json::Value, serde::de::IgnoredAny>(
+    session
+        .authorized::<serde_json::Value, serde_json::Value>(
             method,
             &write.request.path,
             write.request.body.as_ref(),
             Some(&write.idempotency_key),
         )
-        .await;
-    match answered {
-        // The next sync brings the records as the server keeps them.
-        Ok(_) => Attempt::Sent(Vec::new()),
-        Err(error) => failed(&error),
-    }
+        .await
+        .map(|answer| answer.body)
 }
 
 /// Sorts a failed send for the outbox.

@@ -11,6 +11,7 @@
 //! would be unified into the server's build whenever the workspace builds together.
 
 pub mod api;
+pub mod conversation;
 pub mod engine;
 pub mod error;
 pub mod observe;

@@ -19,7 +19,7 @@ pub enum View {
     Record(SyncKind, String),
     /// Every record of a kind: the appointments, the conversations, the access log.
     Kind(SyncKind),
-    /// One conversation and its messages.
+    /// One conversation and its messages, the person's queued ones included.
     Conversation(String),
     /// The writes waiting to go, and why.
     Outbox,
@@ -46,7 +46,8 @@ impl Change {
             (Change::Record(SyncKind::Conversation, id), View::Conversation(seen)) => id == seen,
             (Change::Message { conversation }, View::Conversation(seen)) => conversation == seen,
             (Change::Message { .. }, View::Kind(SyncKind::Message)) => true,
-            (Change::Outbox, View::Outbox) => true,
+            // The person's messages still queued show in their conversation.
+            (Change::Outbox, View::Outbox | View::Conversation(_)) => true,
             _ => false,
         }
     }

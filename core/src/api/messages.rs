@@ -51,6 +51,11 @@ pub struct ConversationView {
     pub read_seq: i64,
     /// Messages after `read_seq` that the caller did not write.
     pub unread_count: i64,
+    /// How far the others in the conversation have fetched it, whoever has got furthest: the
+    /// caller's own messages up to this number are delivered.
+    pub others_delivered_seq: i64,
+    /// How far the others have read it: the caller's own messages up to this number are read.
+    pub others_read_seq: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_message_at: Option<DateTime<Utc>>,
 }

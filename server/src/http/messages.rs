@@ -174,6 +174,8 @@ pub(super) fn conversation_view(
         last_seq: conversation.last_seq,
         read_seq: summary.read_seq,
         unread_count: summary.unread_count,
+        others_delivered_seq: summary.others.delivered_seq,
+        others_read_seq: summary.others.read_seq,
         last_message_at: conversation.last_message_at,
     }
 }

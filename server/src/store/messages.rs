@@ -73,6 +73,8 @@ pub struct ConversationSummary {
     pub context: ConversationContext,
     pub read_seq: i64,
     pub unread_count: i64,
+    /// How far the others in the conversation have fetched and read, whoever is furthest.
+    pub others: Cursor,
 }
 
 /// Which conversation: each person has one with their peer worker and one with their team, and
@@ -266,6 +268,8 @@ pub(super) struct SummaryRow {
     context: ContextRow,
     read_seq: i64,
     unread_count: i64,
+    others_delivered_seq: i64,
+    others_read_seq: i64,
 }
 
 impl TryFrom<SummaryRow> for ConversationSummary {
@@ -275,6 +279,10 @@ impl TryFrom<SummaryRow> for ConversationSummary {
             context: row.context.try_into()?,
             read_seq: row.read_seq,
             unread_count: row.unread_count,
+            others: Cursor {
+                delivered_seq: row.others_delivered_seq,
+                read_seq: row.others_read_seq,
+            },
         })
     }
 }
@@ -646,7 +654,11 @@ where
             "SELECT q.*, COALESCE(r.read_seq, 0) AS read_seq, \
              (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = q.id \
               AND m.seq > COALESCE(r.read_seq, 0) \
-              AND (m.sender_id IS NULL OR m.sender_id <> $1)) AS unread_count \
+              AND (m.sender_id IS NULL OR m.sender_id <> $1)) AS unread_count, \
+             (SELECT COALESCE(MAX(o.delivered_seq), 0) FROM conversation_cursors o \
+              WHERE o.conversation_id = q.id AND o.user_id <> $1) AS others_delivered_seq, \
+             (SELECT COALESCE(MAX(o.read_seq), 0) FROM conversation_cursors o \
+              WHERE o.conversation_id = q.id AND o.user_id <> $1) AS others_read_seq \
              FROM ({} WHERE {condition}) q \
              LEFT JOIN conversation_cursors r ON r.conversation_id = q.id AND r.user_id = $1 \
              ORDER BY COALESCE(q.last_message_at, q.created_at) DESC, q.id LIMIT $3",

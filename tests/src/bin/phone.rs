@@ -116,10 +116,7 @@ async fn run(args: Args) -> Result<ExitCode, EngineError> {
                 reason: e.to_string(),
             })?,
         );
-    let config = EngineConfig {
-        dir: args.store.clone(),
-        base_url: args.server.clone(),
-    };
+    let config = EngineConfig::new(args.store.clone(), args.server.clone());
     let engine = Engine::open(config, secrets)?;
     let conversation = args.conversation.parse().map_err(|_| EngineError::Config {
         reason: "the conversation is not an id".into(),
