@@ -31,6 +31,7 @@ on_both_databases!(
     a_workshop_place_is_cancelled_and_booked_again_through_the_outbox,
     a_message_shows_at_once_as_queued_then_sent_and_read_and_reading_clears_the_unread_count,
     what_was_sent_comes_back_without_a_sync_and_an_open_app_sends_what_is_due_by_itself,
+    an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offered_from_the_waitlist,
 );
 
 /// An engine over its own directory, as one phone.
@@ -870,4 +871,150 @@ async fn what_was_sent_comes_back_without_a_sync_and_an_open_app_sends_what_is_d
         )
         .await;
     assert_eq!(page.text.matches("Checking in").count(), 1);
+}
+
+/// Priya registers a new person on alex's team and invites them; the invitation's code.
+async fn invite_to_alexs_team(server: &TestServer, name: &str) -> String {
+    let priya = server.login("priya").await;
+    let alex = server.login("alex").await;
+    let team = server
+        .get(
+            &format!("/v1/people/{}", alex.person_id.unwrap()),
+            &priya.access_token,
+        )
+        .await
+        .body["team_id"]
+        .clone();
+    let person = server
+        .post(
+            "/v1/people",
+            &priya.access_token,
+            serde_json::json!({"display_name": name, "team_id": team}),
+        )
+        .await;
+    assert_eq!(person.status, StatusCode::CREATED, "{}", person.text);
+    let invitation = server
+        .post(
+            &format!(
+                "/v1/people/{}/invitation",
+                person.body["id"].as_str().unwrap()
+            ),
+            &priya.access_token,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(
+        invitation.status,
+        StatusCode::CREATED,
+        "{}",
+        invitation.text
+    );
+    invitation.body["code"].as_str().unwrap().to_owned()
+}
+
+async fn an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offered_from_the_waitlist(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await.unwrap();
+    let accept = |code: String, username: &str| {
+        serde_json::from_value::<livingwell_core::api::accounts::AcceptInvitationRequest>(
+            serde_json::json!({"code": code, "username": username, "password": PASSWORD}),
+        )
+        .unwrap()
+    };
+
+    // Nova is invited, and joins on her phone with the code priya gave her.
+    let code = invite_to_alexs_team(&server, "Nova Quinn").await;
+    let phone = Phone::new(&server);
+    let nova = phone.open();
+    let joined = nova.accept_invitation(&accept(code, "nova")).await.unwrap();
+    assert_eq!(joined.role, livingwell_core::domain::Role::ServiceUser);
+    let person = joined.person_id.expect("her own person record");
+    nova.sync().await.unwrap();
+    assert!(
+        nova.store()
+            .record(SyncKind::Account, &joined.user_id.to_string())
+            .unwrap()
+            .is_some(),
+        "her account is on her phone"
+    );
+
+    // The WRAP group's last place goes to someone else; nova joins the waitlist.
+    let alex = server.login("alex").await;
+    let programmes = server.get("/v1/programmes", &alex.access_token).await;
+    let group = programmes.body["programmes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "WRAP group")
+        .cloned()
+        .expect("the demo WRAP group");
+    let programme = group["id"].as_str().unwrap().to_owned();
+    assert_eq!(group["places_left"], 1, "{group}");
+    let other_code = invite_to_alexs_team(&server, "Remy Shaw").await;
+    let other_phone = Phone::new(&server);
+    let other = other_phone.open();
+    other
+        .accept_invitation(&accept(other_code, "remy"))
+        .await
+        .unwrap();
+    other
+        .book(
+            &programme,
+            &serde_json::from_value(serde_json::json!({})).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(other.send_queued().await.unwrap().sent, 1);
+    nova.book(
+        &programme,
+        &serde_json::from_value(serde_json::json!({})).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(nova.send_queued().await.unwrap().sent, 1);
+    let waiting = nova.store().records(SyncKind::Booking).unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(
+        waiting[0].data["status"], "waitlisted",
+        "{}",
+        waiting[0].data
+    );
+    let booking = waiting[0].id.clone();
+
+    // Alex gives up her place: it is offered to nova, whose next sync shows the offer.
+    let (_alex_phone, alex_engine) = signed_in(&server, "alex").await;
+    let held = alex_engine
+        .store()
+        .records(SyncKind::Booking)
+        .unwrap()
+        .into_iter()
+        .find(|b| b.data["status"] == "booked" && b.data["programme_id"] == programme.as_str())
+        .expect("alex's place on the WRAP group");
+    alex_engine.cancel_booking(&programme, &held.id).unwrap();
+    assert_eq!(alex_engine.send_queued().await.unwrap().sent, 1);
+    nova.sync().await.unwrap();
+    let offered = nova
+        .store()
+        .record(SyncKind::Booking, &booking)
+        .unwrap()
+        .unwrap();
+    assert_eq!(offered.data["status"], "offered", "{}", offered.data);
+
+    // She takes it, through the outbox.
+    let yes = serde_json::from_value(serde_json::json!({"decision": "accept"})).unwrap();
+    nova.answer_offer(&programme, &booking, &yes).unwrap();
+    assert_eq!(nova.send_queued().await.unwrap().sent, 1);
+    let taken = nova
+        .store()
+        .record(SyncKind::Booking, &booking)
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.data["status"], "booked", "{}", taken.data);
+    let on_server = server
+        .get(
+            &format!("/v1/people/{person}/bookings"),
+            &server.login("nova").await.access_token,
+        )
+        .await;
+    assert_eq!(on_server.status, StatusCode::OK, "{}", on_server.text);
+    assert!(on_server.text.contains("\"booked\""), "{}", on_server.text);
 }

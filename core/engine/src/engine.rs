@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use livingwell_core::api::ErrorCode;
+use livingwell_core::api::accounts::AcceptInvitationRequest;
 use livingwell_core::api::appointments::{
     AppointmentResponseRequest, BookRequest, OfferAnswerRequest,
 };
@@ -117,6 +118,15 @@ impl Engine {
         password: &str,
     ) -> Result<SignedInUser, EngineError> {
         self.session.sign_in(username, password).await
+    }
+
+    /// Accepts an invitation from the team: the person chooses their username and password,
+    /// and is signed in with the new account.
+    pub async fn accept_invitation(
+        &self,
+        request: &AcceptInvitationRequest,
+    ) -> Result<SignedInUser, EngineError> {
+        self.session.accept_invitation(request).await
     }
 
     /// Signs out: the session ends on the server (when reachable), and the store's files and
