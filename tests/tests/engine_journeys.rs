@@ -32,6 +32,7 @@ on_both_databases!(
     a_message_shows_at_once_as_queued_then_sent_and_read_and_reading_clears_the_unread_count,
     what_was_sent_comes_back_without_a_sync_and_an_open_app_sends_what_is_due_by_itself,
     an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offered_from_the_waitlist,
+    a_peer_worker_sees_their_people_offline_and_opening_a_shared_summary_is_in_the_log,
 );
 
 /// An engine over its own directory, as one phone.
@@ -1017,4 +1018,70 @@ async fn an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offer
         .await;
     assert_eq!(on_server.status, StatusCode::OK, "{}", on_server.text);
     assert!(on_server.text.contains("\"booked\""), "{}", on_server.text);
+}
+
+async fn a_peer_worker_sees_their_people_offline_and_opening_a_shared_summary_is_in_the_log(
+    backend: Backend,
+) {
+    let mut server = TestServer::start(backend).await.unwrap();
+    let (_alex_phone, alex) = signed_in(&server, "alex").await;
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+    let (_jo_phone, jo) = signed_in(&server, "jo").await;
+    let jo_id = jo.session().user().await.unwrap().user_id;
+
+    // Alex shares her plan with jo, who sees its summary (SPEC §2).
+    let share = serde_json::from_value(serde_json::json!({
+        "peer_worker_id": jo_id,
+        "scopes": ["enablement_plan"],
+    }))
+    .unwrap();
+    alex.share(person, &share).unwrap();
+    assert_eq!(alex.send_queued().await.unwrap().sent, 1);
+    jo.sync().await.unwrap();
+
+    // On a home visit with no signal: jo's people, and alex's summary.
+    server.stop().await;
+    let people = jo.people().await.unwrap();
+    assert!(
+        people.iter().any(|p| p.id == person),
+        "alex among jo's people: {people:?}"
+    );
+    assert!(
+        jo.store().queued().unwrap().is_empty(),
+        "a list of names is no read"
+    );
+    let summary = jo
+        .show(SyncKind::EnablementPlanSummary, &person.to_string())
+        .await
+        .unwrap();
+    assert!(
+        summary.is_some(),
+        "the summary alex shares is on jo's phone"
+    );
+    assert!(
+        jo.show(SyncKind::EnablementPlan, &person.to_string())
+            .await
+            .unwrap()
+            .is_none(),
+        "never the whole plan"
+    );
+    assert_eq!(jo.store().queued().unwrap().len(), 1, "the read, queued");
+    server.restart().await.unwrap();
+    jo.network_is_back().await.unwrap();
+
+    let log = server
+        .get(
+            &format!("/v1/people/{person}/access-log?limit=200"),
+            &server.login("alex").await.access_token,
+        )
+        .await;
+    let offline: Vec<_> = log.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_id"] == jo_id.to_string().as_str() && e["via"] == "offline")
+        .collect();
+    assert_eq!(offline.len(), 1, "{}", log.text);
+    assert_eq!(offline[0]["resource"], "enablement_plan_summary");
+    assert_eq!(offline[0]["outcome"], "allowed");
 }

@@ -21,7 +21,7 @@ use livingwell_core::api::messages::{
     ConversationView, MarkReadRequest, MessageView, ReportMessageRequest, SendMessageRequest,
     SetAvailabilityRequest,
 };
-use livingwell_core::api::people::GrantConsentRequest;
+use livingwell_core::api::people::{GrantConsentRequest, PersonView};
 use livingwell_core::api::plans::{ActivateRequest, AgreeRequest, CommentRequest, PutWrapRequest};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
@@ -805,6 +805,26 @@ impl Engine {
                 })
             })
             .transpose()
+    }
+
+    /// The people the signed-in user supports (a peer worker's people, the people a carer
+    /// cares for), by name, from the store. A list of names opens no one's record, so it
+    /// records no read; opening one ([`Engine::show`]) does.
+    pub async fn people(&self) -> Result<Vec<PersonView>, EngineError> {
+        let own = self.session.user().await.and_then(|user| user.person_id);
+        let mut people = self
+            .store
+            .records(SyncKind::Person)?
+            .into_iter()
+            .map(|record| {
+                serde_json::from_value::<PersonView>(record.data).map_err(|_| EngineError::Decode {
+                    what: "a stored person",
+                })
+            })
+            .filter(|person| !matches!(person, Ok(person) if Some(person.id) == own))
+            .collect::<Result<Vec<_>, _>>()?;
+        people.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.id.cmp(&b.id)));
+        Ok(people)
     }
 
     /// The appointments held, soonest first, from `from` on.
