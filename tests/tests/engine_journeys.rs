@@ -9,6 +9,7 @@ use livingwell_core::api::appointments::AppointmentView;
 use livingwell_core::api::messages::ConversationView;
 use livingwell_core::api::plans::{CrisisPlanView, EnablementPlanView};
 use livingwell_core::api::sync::SyncKind;
+use livingwell_core::domain::appointment::ReminderSettings;
 use livingwell_core::domain::message::{MessageContent, MessageState};
 use livingwell_engine::engine::{Engine, EngineConfig, Keep};
 use livingwell_engine::observe::View;
@@ -80,6 +81,9 @@ async fn a_person_reads_their_crisis_plan_plan_and_next_appointment_with_no_sign
         .person_id
         .unwrap()
         .to_string();
+    let conversation = server
+        .peer_conversation(&server.login("alex").await.access_token)
+        .await;
     server.stop().await;
 
     let crisis: CrisisPlanView = alex
@@ -96,6 +100,32 @@ async fn a_person_reads_their_crisis_plan_plan_and_next_appointment_with_no_sign
     assert!(!plan.plan.goals.is_empty());
     let next: Vec<AppointmentView> = alex.appointments_from(Utc::now()).unwrap();
     assert!(!next.is_empty(), "the next appointment, offline");
+    // Its reminders, computed on the phone: discreet, and each for an appointment held.
+    let reminders = alex
+        .reminders(&ReminderSettings::default(), Utc::now())
+        .unwrap();
+    assert!(!reminders.is_empty(), "reminders, offline");
+    for reminder in &reminders {
+        let of = next
+            .iter()
+            .find(|a| a.id == reminder.appointment_id)
+            .expect("a reminder of an appointment held");
+        assert_eq!(reminder.title, of.summary);
+        assert!(reminder.fire_at < of.starts_at);
+    }
+    let too_many = ReminderSettings {
+        minutes_before: vec![10; 9],
+    };
+    assert!(matches!(
+        alex.reminders(&too_many, Utc::now()),
+        Err(livingwell_engine::EngineError::Invalid { .. })
+    ));
+    // The conversation with jo, offline.
+    let messages = alex
+        .conversation(conversation.parse().unwrap(), 0, 500)
+        .await
+        .unwrap();
+    assert!(!messages.is_empty(), "the conversation, offline");
     // Nothing of alex's own is a read to tell anyone of.
     assert!(alex.store().queued().unwrap().is_empty());
     // And a sync with no signal says so, keeping the copy.
@@ -122,6 +152,17 @@ async fn messages_written_in_a_tunnel_arrive_once_in_order_after_a_restart_of_th
         alex.send_message(conversation.parse().unwrap(), text)
             .unwrap();
     }
+    // Too long is said at once, by the shared rules, and nothing is queued.
+    let refused = alex
+        .send_message(conversation.parse().unwrap(), &"x".repeat(20_000))
+        .unwrap_err();
+    assert!(
+        matches!(
+            livingwell_engine::PublicError::from(&refused),
+            livingwell_engine::PublicError::Invalid { ref fields } if fields[0].field == "body"
+        ),
+        "{refused:?}"
+    );
     let tried = alex.send_queued().await.unwrap();
     assert_eq!(tried.sent, 0);
     assert_eq!(alex.store().queued().unwrap().len(), 3);

@@ -11,10 +11,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use livingwell_core::api::ErrorCode;
 use livingwell_core::api::accounts::AcceptInvitationRequest;
 use livingwell_core::api::appointments::{
-    AppointmentResponseRequest, BookRequest, OfferAnswerRequest,
+    AppointmentResponseRequest, AppointmentView, BookRequest, OfferAnswerRequest,
 };
 use livingwell_core::api::devices::RegisterDeviceRequest;
 use livingwell_core::api::messages::{
@@ -26,7 +25,9 @@ use livingwell_core::api::plans::{ActivateRequest, AgreeRequest, CommentRequest,
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
+use livingwell_core::api::{ErrorCode, Validate};
 use livingwell_core::domain::PersonId;
+use livingwell_core::domain::appointment::{self, LocalNotification, ReminderSettings};
 use livingwell_core::domain::message::{ClientMessageId, ConversationId};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
@@ -240,6 +241,7 @@ impl Engine {
             client_id,
             body: body.to_owned(),
         };
+        checked(&request)?;
         let id = conversation.to_string();
         self.queue(
             outbox_queue(SyncKind::Conversation, &id),
@@ -260,6 +262,7 @@ impl Engine {
         person: PersonId,
         request: &PutWrapRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(request)?;
         let id = person.to_string();
         self.queue(
             outbox_queue(SyncKind::Wrap, &id),
@@ -362,6 +365,10 @@ impl Engine {
         person: PersonId,
         request: &GrantConsentRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        let errors = request.field_errors_at(Utc::now());
+        if !errors.is_empty() {
+            return Err(EngineError::Invalid { fields: errors });
+        }
         let id = person.to_string();
         self.queue_route(
             routes::GRANT_CONSENT,
@@ -391,6 +398,7 @@ impl Engine {
         person: PersonId,
         request: &ActivateRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(request)?;
         let id = person.to_string();
         self.queue_route(
             routes::ACTIVATE,
@@ -407,6 +415,7 @@ impl Engine {
         appointment: &str,
         request: &AppointmentResponseRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(request)?;
         self.queue_route(
             routes::RESPOND,
             &[appointment],
@@ -422,6 +431,7 @@ impl Engine {
         conversation: ConversationId,
         up_to_seq: i64,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(&MarkReadRequest { up_to_seq })?;
         let id = conversation.to_string();
         // Read at once on this device: the conversation's unread count drops as the
         // receipt is queued, not when it reaches the server.
@@ -508,6 +518,7 @@ impl Engine {
         message: &str,
         request: &ReportMessageRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(request)?;
         self.queue_route(
             routes::REPORT_MESSAGE,
             &[message],
@@ -592,6 +603,7 @@ impl Engine {
         &self,
         request: &SetAvailabilityRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(request)?;
         self.queue_route(
             routes::SET_AVAILABILITY,
             &[],
@@ -606,6 +618,7 @@ impl Engine {
         &self,
         request: &RegisterDeviceRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(request)?;
         self.queue_route(
             routes::REGISTER_DEVICE,
             &[],
@@ -661,6 +674,7 @@ impl Engine {
         person: PersonId,
         request: &CommentRequest,
     ) -> Result<QueuedWrite, EngineError> {
+        checked(request)?;
         let id = person.to_string();
         self.queue(
             outbox_queue(SyncKind::EnablementPlan, &id),
@@ -827,22 +841,52 @@ impl Engine {
         Ok(people)
     }
 
+    /// The local notifications to schedule now for the appointments on this phone (the
+    /// person's own; a worker's, those they take part in), as the person chose them: computed
+    /// here, with no network, so they fire on time in a tunnel. Scheduling replaces by id.
+    pub fn reminders(
+        &self,
+        settings: &ReminderSettings,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LocalNotification>, EngineError> {
+        let fields = settings.field_errors();
+        if !fields.is_empty() {
+            return Err(EngineError::Invalid { fields });
+        }
+        let subjects: Vec<_> = self
+            .appointments_from(now)?
+            .iter()
+            .map(AppointmentView::reminder_subject)
+            .collect();
+        Ok(appointment::reminders(&subjects, settings, now))
+    }
+
     /// The appointments held, soonest first, from `from` on.
     pub fn appointments_from(
         &self,
         from: DateTime<Utc>,
-    ) -> Result<Vec<livingwell_core::api::appointments::AppointmentView>, EngineError> {
-        let mut upcoming: Vec<livingwell_core::api::appointments::AppointmentView> = self
+    ) -> Result<Vec<AppointmentView>, EngineError> {
+        let mut upcoming: Vec<AppointmentView> = self
             .store
             .records(SyncKind::Appointment)?
             .into_iter()
             .filter_map(|record| serde_json::from_value(record.data).ok())
-            .filter(
-                |view: &livingwell_core::api::appointments::AppointmentView| view.starts_at >= from,
-            )
+            .filter(|view: &AppointmentView| view.starts_at >= from)
             .collect();
         upcoming.sort_by_key(|view| view.starts_at);
         Ok(upcoming)
+    }
+}
+
+/// The shared rules' verdict on what the person entered, before anything is queued: a write
+/// the server would refuse is refused now, with the fields to correct, rather than waiting in
+/// the outbox to be refused later.
+fn checked(request: &impl Validate) -> Result<(), EngineError> {
+    let fields = request.field_errors();
+    if fields.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Invalid { fields })
     }
 }
 

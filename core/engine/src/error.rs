@@ -49,6 +49,10 @@ pub enum EngineError {
         /// Which value, never its content.
         what: &'static str,
     },
+    /// What the person entered breaks the shared rules (`livingwell_core::api::Validate`),
+    /// found before anything was queued: the fields, by path and code.
+    #[error("invalid input")]
+    Invalid { fields: Vec<FieldError> },
     /// The engine was set up wrongly (an unusable server address, say).
     #[error("the engine is set up wrongly: {reason}")]
     Config {
@@ -70,6 +74,7 @@ impl EngineError {
             // The phone's own storage: sending again will not mend it.
             EngineError::Store(_) => FailureClass::Permanent,
             EngineError::SignInRefused
+            | EngineError::Invalid { .. }
             | EngineError::Decode { .. }
             | EngineError::Config { .. } => FailureClass::Permanent,
         }
@@ -123,6 +128,9 @@ impl From<&EngineError> for PublicError {
             // `incorrect`), so the app has one way to say it.
             EngineError::SignInRefused => PublicError::Invalid {
                 fields: vec![FieldError::new("password", FieldErrorCode::Incorrect)],
+            },
+            EngineError::Invalid { fields } => PublicError::Invalid {
+                fields: fields.clone(),
             },
             EngineError::Secrets(_)
             | EngineError::Store(_)
@@ -242,6 +250,14 @@ mod tests {
                 EngineError::SignInRefused,
                 P::Invalid {
                     fields: vec![FieldError::new("password", FieldErrorCode::Incorrect)],
+                },
+            ),
+            (
+                EngineError::Invalid {
+                    fields: vec![FieldError::new("body", FieldErrorCode::TooLong)],
+                },
+                P::Invalid {
+                    fields: vec![FieldError::new("body", FieldErrorCode::TooLong)],
                 },
             ),
             (EngineError::Decode { what: "session" }, P::Internal),
