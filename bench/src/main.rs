@@ -1,7 +1,9 @@
 //! Messaging load harness: how many messages per second the server stores (durable,
 //! idempotent, audited), and how long a message takes from the sender's request to the
 //! recipient's open event stream, with 100 event streams open — on SQLite, on Postgres, and on
-//! Postgres with the streams on a second server process.
+//! Postgres with the streams on a second server process. Then the phone's engine against the
+//! same build ([`engine`]): a sync with nothing new on the wire, opening the store and reading the
+//! crisis plan cold and warm, and the first sync of a person with 10,000 messages.
 //!
 //! Every figure is also given as a ratio to a ceiling measured in the same run on the same
 //! machine (`/healthz` of the same build with the same client; `pgbench -N` for Postgres),
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use livingwell_core::api::sync::SyncResponse;
 use livingwell_core::domain::message::{
     Availability, ClientMessageId, ClockTime, ConversationId, Day, MessageId, WorkingSpan,
@@ -34,6 +36,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+mod engine;
+
 /// Longest a phase may be asked to run.
 const MAX_SECONDS: u64 = 60;
 /// The password of every bench account.
@@ -47,7 +51,7 @@ const AUDITED_READ_CONNECTIONS: usize = 32;
 #[derive(Debug, Parser)]
 #[command(
     name = "bench",
-    about = "Living Well messaging load harness (loopback only)"
+    about = "Living Well load harness (loopback only): messaging, then the phone's engine"
 )]
 struct Args {
     /// Seconds per measured phase (at most 60).
@@ -68,6 +72,21 @@ struct Args {
     /// Skip the `pgbench -N` ceiling.
     #[arg(long)]
     no_pgbench: bool,
+    /// Run one part only (both run by default, messaging first).
+    #[arg(long, value_enum)]
+    only: Option<Part>,
+}
+
+/// The parts of the harness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Part {
+    /// Messages/s, delivery latency, audited reads and the server's sync cost, with 100 open
+    /// event streams (about a minute per backend at 10 s phases).
+    Messaging,
+    /// The phone's engine against the server: no-change sync bytes on the wire, open + read the
+    /// crisis plan cold and warm, the first sync of 10,000 messages (under a minute per
+    /// backend; not governed by --seconds).
+    Engine,
 }
 
 /// One line of the report: `(label, value)`.
@@ -85,7 +104,8 @@ async fn main() -> anyhow::Result<()> {
     let phase = Duration::from_secs(args.seconds);
     let mut report: Vec<(String, Figures)> = Vec::new();
 
-    let pgbench = if args.backend != "sqlite" && !args.no_pgbench {
+    let messaging = args.only != Some(Part::Engine);
+    let pgbench = if messaging && args.backend != "sqlite" && !args.no_pgbench {
         say("measuring the pgbench -N ceiling …");
         match pgbench_tps(phase).await {
             Ok(tps) => Some(tps),
@@ -119,17 +139,33 @@ async fn main() -> anyhow::Result<()> {
         ],
         other => bail!("unknown backend {other:?}"),
     };
-    for (name, backend, two_processes) in runs {
-        say(&format!("== {name}"));
-        let figures = run(&args, *backend, *two_processes, phase, pgbench).await?;
-        report.push(((*name).to_owned(), figures));
+    if messaging {
+        for (name, backend, two_processes) in runs {
+            say(&format!("== {name}"));
+            let figures = run(&args, *backend, *two_processes, phase, pgbench).await?;
+            report.push(((*name).to_owned(), figures));
+        }
+    }
+    if args.only != Some(Part::Messaging) {
+        for (name, backend, two_processes) in runs {
+            // The engine talks to one server: a second process adds nothing to measure.
+            if *two_processes {
+                continue;
+            }
+            let name = format!("The phone's engine, server on {name}");
+            say(&format!("== {name}"));
+            let figures = engine::run(*backend).await?;
+            report.push((name, figures));
+        }
     }
 
     say("");
-    say(&format!(
-        "Messaging benchmark: {} open event streams, {} senders, {} s per phase, paced latency at {} msg/s",
-        args.streams, args.senders, args.seconds, args.paced_rate
-    ));
+    if messaging {
+        say(&format!(
+            "Messaging benchmark: {} open event streams, {} senders, {} s per phase, paced latency at {} msg/s",
+            args.streams, args.senders, args.seconds, args.paced_rate
+        ));
+    }
     if let Some(tps) = pgbench {
         say(&format!("pgbench -N -c16 -j2 ceiling: {tps:.0} tps"));
     }
@@ -153,6 +189,7 @@ fn say(line: &str) {
 /// A running server over the bench database.
 struct Server {
     url: String,
+    addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -183,12 +220,13 @@ fn bench_settings() -> Settings {
 async fn serve(store: Arc<dyn Store>) -> anyhow::Result<Server> {
     let state = AppState::new(store, &bench_settings()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
     let app = http::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Server { url, task })
+    Ok(Server { url, addr, task })
 }
 
 /// One person and their peer worker, with the conversation between them.
