@@ -160,10 +160,7 @@ struct Phone {
 
 impl Phone {
     fn new(dir: PathBuf, direct: &str, counted: &str) -> anyhow::Result<Self> {
-        let config = |base_url: &str| EngineConfig {
-            dir: dir.join("store"),
-            base_url: base_url.to_owned(),
-        };
+        let config = |base_url: &str| EngineConfig::new(dir.join("store"), base_url);
         Ok(Self {
             config_direct: config(direct),
             config_counted: config(counted),
