@@ -322,10 +322,32 @@ async fn a_wrap_edited_offline_while_the_team_changed_it_keeps_both_until_the_pe
         .as_array_mut()
         .unwrap()
         .push("Alex's offline idea".into());
+    mine["crisis_plan"]["when_well"] = "Calm, sleeping, seeing friends".into();
     let request =
         serde_json::from_value(serde_json::json!({"base_version": version, "wrap": mine})).unwrap();
     alex.edit_wrap(person.parse().unwrap(), &request).unwrap();
     alex.send_queued().await.unwrap();
+    // Her WRAP screen shows her edit at once, before the server has it.
+    let shown: livingwell_core::api::plans::WrapView = alex
+        .show_as(SyncKind::Wrap, &person)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        shown
+            .wrap
+            .wellness_toolbox
+            .contains(&"Alex's offline idea".to_owned())
+    );
+    let crisis: CrisisPlanView = alex
+        .show_as(SyncKind::CrisisPlan, &person)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        crisis.sections["when_well"], "Calm, sleeping, seeing friends",
+        "and her crisis plan, which is part of it"
+    );
 
     // Meanwhile priya, co-authoring, changes it on the server.
     server.restart().await.unwrap();
@@ -1125,4 +1147,19 @@ async fn a_peer_worker_sees_their_people_offline_and_opening_a_shared_summary_is
     assert_eq!(offline.len(), 1, "{}", log.text);
     assert_eq!(offline[0]["resource"], "enablement_plan_summary");
     assert_eq!(offline[0]["outcome"], "allowed");
+
+    // Alex's phone shows it in her access log after her next sync, newest first.
+    alex.sync().await.unwrap();
+    let shown = alex.access_log().unwrap();
+    assert!(
+        shown.windows(2).all(|pair| pair[0].seq > pair[1].seq),
+        "newest first"
+    );
+    assert!(
+        shown.iter().any(
+            |entry| entry.actor_id.as_deref() == Some(jo_id.to_string().as_str())
+                && entry.resource == "enablement_plan_summary"
+        ),
+        "jo's offline read on alex's phone: {shown:?}"
+    );
 }

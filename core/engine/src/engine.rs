@@ -5,6 +5,7 @@
 //! [`Engine::send_queued`]; [`Engine::sync`] brings the store up to date. Showing someone
 //! else's record queues a read event ([`crate::reads`]).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -20,15 +21,15 @@ use livingwell_core::api::messages::{
     ConversationView, MarkReadRequest, MessageView, ReportMessageRequest, SendMessageRequest,
     SetAvailabilityRequest,
 };
-use livingwell_core::api::people::{GrantConsentRequest, PersonView};
+use livingwell_core::api::people::{AccessLogEntry, GrantConsentRequest, PersonView};
 use livingwell_core::api::plans::{ActivateRequest, AgreeRequest, CommentRequest, PutWrapRequest};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
 use livingwell_core::api::{ErrorCode, Validate};
-use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{self, LocalNotification, ReminderSettings};
 use livingwell_core::domain::message::{ClientMessageId, ConversationId};
+use livingwell_core::domain::{CrisisPlanSection, PersonId};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
@@ -794,15 +795,59 @@ impl Engine {
     /// A record from the store, with no network. Showing someone else's record queues a
     /// read event.
     pub async fn show(&self, kind: SyncKind, id: &str) -> Result<Option<SyncRecord>, EngineError> {
-        let Some(record) = self.store.record(kind, id)? else {
+        let Some(mut record) = self.store.record(kind, id)? else {
             return Ok(None);
         };
+        self.overlay_queued_edit(&mut record)?;
         let own = self.session.user().await.and_then(|user| user.person_id);
         if let Some(read) = reads::read_event(&record, own, Utc::now()) {
             self.store.enqueue(&read, &[], Utc::now())?;
             self.changes.announce([Change::Outbox]);
         }
         Ok(Some(record))
+    }
+
+    /// The person's WRAP edit still in the outbox is what they see of their WRAP and crisis
+    /// plan until the server has it (or they choose between it and a newer version): the
+    /// newest queued version is laid over the record held, at reading, so a sync meanwhile
+    /// never hides it. The crisis plan keeps the sections the record holds.
+    fn overlay_queued_edit(&self, record: &mut SyncRecord) -> Result<(), EngineError> {
+        if !matches!(record.kind, SyncKind::Wrap | SyncKind::CrisisPlan) {
+            return Ok(());
+        }
+        let queue = outbox_queue(SyncKind::Wrap, &record.id);
+        let path = routes::PUT_WRAP.path(&[&record.id]);
+        let Some(edit) = self
+            .store
+            .queued()?
+            .into_iter()
+            .rev()
+            .find(|write| write.queue == queue && write.request.path == path)
+            .and_then(|write| write.request.body)
+        else {
+            return Ok(());
+        };
+        let Ok(edit) = serde_json::from_value::<PutWrapRequest>(edit) else {
+            return Ok(());
+        };
+        if record.kind == SyncKind::Wrap {
+            record.data["wrap"] =
+                serde_json::to_value(&edit.wrap).map_err(|_| EngineError::Decode {
+                    what: "a queued WRAP",
+                })?;
+        } else {
+            let held: BTreeSet<CrisisPlanSection> = record.data["sections"]
+                .as_object()
+                .map(|sections| {
+                    sections
+                        .keys()
+                        .filter_map(|key| serde_json::from_value(key.as_str().into()).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            record.data["sections"] = edit.wrap.crisis_plan.shared_sections(&held).into();
+        }
+        Ok(())
     }
 
     /// A record from the store read as `T` (a view from `livingwell_core::api`).
@@ -839,6 +884,25 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         people.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.id.cmp(&b.id)));
         Ok(people)
+    }
+
+    /// The person's own access log as the phone holds it (who else read or changed their
+    /// record, offline reads included once uploaded), newest first.
+    pub fn access_log(&self) -> Result<Vec<AccessLogEntry>, EngineError> {
+        let mut entries = self
+            .store
+            .records(SyncKind::AccessLogEntry)?
+            .into_iter()
+            .map(|record| {
+                serde_json::from_value::<AccessLogEntry>(record.data).map_err(|_| {
+                    EngineError::Decode {
+                        what: "a stored access-log entry",
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by(|a, b| b.seq.cmp(&a.seq));
+        Ok(entries)
     }
 
     /// The local notifications to schedule now for the appointments on this phone (the
