@@ -901,7 +901,7 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        entries.sort_by(|a, b| b.seq.cmp(&a.seq));
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.seq));
         Ok(entries)
     }
 
