@@ -1,9 +1,16 @@
-//! The uniffi layer over `livingwell-core`: thin delegations only, no business rules.
+//! The uniffi layer over the phone's engine (`livingwell-engine`) and the core's rules, for
+//! Kotlin (Android), Swift (iOS) and Python.
 //!
-//! For now it exposes the core's text rules, so the apps can check a name or a message length
-//! exactly as the server will. The client engine (store, outbox, sync) arrives in later issues.
+//! Policy: thin. Each export delegates to the engine and converts what it answers; no rule
+//! about plans, consent or queues lives here. The app provides its secure storage and
+//! observers ([`platform`]); every failure reaches it as one small [`error::ClientError`].
 
 uniffi::setup_scaffolding!();
+
+pub mod client;
+pub mod error;
+pub mod platform;
+pub mod types;
 
 /// The longest name the server accepts, in Unicode scalar values.
 #[uniffi::export]

@@ -132,18 +132,13 @@ impl Engine {
     }
 
     /// Signs out: the session ends on the server (when reachable), and the store's files and
-    /// its key are gone from the device.
-    pub async fn logout(self) -> Result<LogoutOutcome, EngineError> {
+    /// its key are gone from the device. The engine is spent: every later call fails, and the
+    /// app opens a new one for the next sign-in.
+    pub async fn logout(&self) -> Result<LogoutOutcome, EngineError> {
         let outcome = self.session.logout().await?;
-        let Self {
-            config,
-            secrets,
-            store,
-            ..
-        } = self;
-        drop(store);
-        Store::wipe(&config.dir)?;
-        secrets.delete(STORE_KEY)?;
+        self.store.close()?;
+        Store::wipe(&self.config.dir)?;
+        self.secrets.delete(STORE_KEY)?;
         Ok(outcome)
     }
 

@@ -169,6 +169,15 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Closes the store's file at sign-out: every later call fails (an empty database in
+    /// memory takes its place), so nothing can write the files once they are wiped.
+    pub fn close(&self) -> StoreResult<()> {
+        let closed = std::mem::replace(&mut *self.conn(), Connection::open_in_memory()?);
+        closed
+            .close()
+            .map_err(|(_, error)| StoreError::Database(error))
+    }
+
     /// Removes the store's files (database, WAL, shared memory, journal): at sign-out.
     pub fn wipe(dir: &Path) -> StoreResult<()> {
         for path in store_files(dir) {
