@@ -207,10 +207,10 @@ fn bench_settings() -> Settings {
             replenish_every: Duration::from_millis(1),
         },
         messaging: MessagingSettings {
-            send_rate: SendRate {
+            send_rate: Some(SendRate {
                 burst: NonZeroU32::MIN.saturating_add(1_000_000),
                 replenish_every: Duration::from_micros(1),
-            },
+            }),
             ..MessagingSettings::default()
         },
         ..Settings::default()

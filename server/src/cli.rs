@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::auth::sealing::{self, KeyEncryptionKey};
 use crate::clock::Clock;
 use crate::demo;
 use crate::http::{self, AppState, Settings};
-use crate::service::messaging::MessagingSettings;
+use crate::service::messaging::{MessagingSettings, SendRate};
 use crate::service::push::PushTarget;
 use crate::store::{self, Store, UserRecord};
 
@@ -68,6 +69,10 @@ enum Command {
         /// The push gateway each push notification (ids only) is POSTed to; logged when unset.
         #[arg(long, env = "LIVINGWELL_PUSH_WEBHOOK")]
         push_webhook: Option<String>,
+        /// Messages one sender may send a minute, sustained, with a burst of as many; `0`
+        /// turns the limit off (as when measured against a peer with its limits off).
+        #[arg(long, env = "LIVINGWELL_MESSAGE_RATE_LIMIT", default_value_t = 60)]
+        message_rate_limit: u32,
         #[command(flatten)]
         audit_checkpoints: CheckpointArgs,
         /// Seconds between audit checkpoints (tests shorten it).
@@ -260,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             outcome_labels,
             crisis_lines,
             push_webhook,
+            message_rate_limit,
             audit_checkpoints,
             audit_checkpoint_interval_secs,
             key_encryption,
@@ -301,7 +307,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             crisis_lines
                         },
                         push: push_webhook.map_or(PushTarget::Log, PushTarget::Webhook),
-                        ..MessagingSettings::default()
+                        send_rate: NonZeroU32::new(message_rate_limit).map(SendRate::per_minute),
                     },
                     ..Settings::default()
                 },

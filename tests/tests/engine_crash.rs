@@ -192,10 +192,10 @@ async fn server(backend: Backend, clock: &ManualClock) -> TestServer {
             replenish_every: Duration::from_millis(1),
         },
         messaging: MessagingSettings {
-            send_rate: SendRate {
+            send_rate: Some(SendRate {
                 burst: many,
                 replenish_every: Duration::from_millis(1),
-            },
+            }),
             ..MessagingSettings::default()
         },
         clock: clock.clone().into(),

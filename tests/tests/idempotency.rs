@@ -21,6 +21,7 @@ on_both_databases!(
     a_retry_while_the_first_runs_is_told_to_wait,
     a_key_abandoned_by_a_crash_runs_again_only_if_nothing_took_effect,
     an_answer_that_says_try_again_frees_the_key,
+    a_caller_who_hangs_up_mid_write_finds_its_answer_kept,
 );
 
 fn new_key() -> String {
@@ -528,10 +529,10 @@ async fn a_key_abandoned_by_a_crash_runs_again_only_if_nothing_took_effect(backe
 async fn an_answer_that_says_try_again_frees_the_key(backend: Backend) {
     let settings = {
         let mut settings = Settings::default();
-        settings.messaging.send_rate = SendRate {
+        settings.messaging.send_rate = Some(SendRate {
             burst: std::num::NonZeroU32::MIN,
             replenish_every: StdDuration::from_millis(500),
-        };
+        });
         settings
     };
     let server = TestServer::start_with(backend, settings).await.unwrap();
@@ -577,4 +578,63 @@ async fn an_answer_that_says_try_again_frees_the_key(backend: Backend) {
         )
         .await;
     assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.text);
+}
+
+/// A phone killed or cut off while its write runs: the write still runs to its end and its
+/// answer is kept, so the retry is answered at once — not told to wait out the key's lease.
+/// Hanging up lands at a different point of each of the twenty writes; every retry must be
+/// answered within seconds, and each comment be there once.
+async fn a_caller_who_hangs_up_mid_write_finds_its_answer_kept(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let person = alex.person_id.clone().unwrap();
+    let comments = format!("/v1/people/{person}/enablement-plan/comments");
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    for attempt in 0..20 {
+        let key = new_key();
+        let text = format!("Hung up {attempt}");
+        let body = json!({"section": "goals", "body": text, "disagree": false}).to_string();
+        let request = format!(
+            "POST {comments} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+             idempotency-key: {key}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            alex.access_token,
+            body.len()
+        );
+        let mut phone = tokio::net::TcpStream::connect(&address).await.unwrap();
+        phone.write_all(request.as_bytes()).await.unwrap();
+        // Killed: the connection goes with no answer read, a little later each time.
+        tokio::time::sleep(StdDuration::from_micros(250 * attempt)).await;
+        drop(phone);
+
+        let deadline = tokio::time::Instant::now() + StdDuration::from_secs(5);
+        let retry = loop {
+            let retry = server
+                .send_keyed(
+                    Method::POST,
+                    &comments,
+                    &alex.access_token,
+                    &key,
+                    Some(serde_json::from_str(&body).unwrap()),
+                )
+                .await;
+            if retry.status != StatusCode::CONFLICT {
+                break retry;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "attempt {attempt}: the retry still waits on a key its hung-up request held"
+            );
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        };
+        assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text);
+        let listed = server.get(&comments, &alex.access_token).await;
+        assert_eq!(
+            listed.text.matches(&text).count(),
+            1,
+            "attempt {attempt}: once"
+        );
+    }
 }

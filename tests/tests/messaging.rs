@@ -32,6 +32,7 @@ on_both_databases!(
     a_worker_outside_their_hours_or_away_gets_a_notice_sent_for_them,
     a_message_reaches_an_open_event_stream_and_resumes_without_gaps,
     sends_beyond_the_rate_limit_get_429_with_retry_after,
+    with_the_limit_off_a_hundred_sends_in_a_row_are_all_stored,
     a_reported_message_reaches_the_team_once,
     push_notifications_carry_ids_and_no_content,
     message_text_is_limited_in_unicode_scalar_values,
@@ -47,10 +48,10 @@ fn settings(clock: Clock) -> http::Settings {
     http::Settings {
         clock,
         messaging: MessagingSettings {
-            send_rate: SendRate {
+            send_rate: Some(SendRate {
                 burst: NonZeroU32::new(10_000).unwrap(),
                 replenish_every: Duration::from_millis(1),
-            },
+            }),
             ..MessagingSettings::default()
         },
         ..http::Settings::default()
@@ -916,10 +917,10 @@ async fn a_message_reaches_an_open_event_stream_and_resumes_without_gaps(backend
 
 async fn sends_beyond_the_rate_limit_get_429_with_retry_after(backend: Backend) {
     let mut limited = settings(at(WINTER_11_00));
-    limited.messaging.send_rate = SendRate {
+    limited.messaging.send_rate = Some(SendRate {
         burst: NonZeroU32::new(3).unwrap(),
         replenish_every: Duration::from_secs(30),
-    };
+    });
     let server = TestServer::start_with(backend, limited).await.unwrap();
     let alex = server.login("alex").await;
     let jo = server.login("jo").await;
@@ -952,6 +953,31 @@ async fn sends_beyond_the_rate_limit_get_429_with_retry_after(backend: Backend) 
     // Per sender: jo is not held back by alex's sending.
     let jos = send(&server, &jo, &conversation, &new_client_id(), "Hi").await;
     assert_eq!(jos.status, StatusCode::CREATED);
+}
+
+/// `serve --message-rate-limit 0`: no limit, as when measured against a peer with its own off.
+async fn with_the_limit_off_a_hundred_sends_in_a_row_are_all_stored(backend: Backend) {
+    let mut unlimited = settings(at(WINTER_11_00));
+    unlimited.messaging.send_rate = None;
+    let server = TestServer::start_with(backend, unlimited).await.unwrap();
+    let alex = server.login("alex").await;
+    let conversation = conversation_id(&server, &alex, "peer").await;
+    for i in 0..100 {
+        let reply = send(
+            &server,
+            &alex,
+            &conversation,
+            &new_client_id(),
+            &format!("{i}"),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "send {i}: {}",
+            reply.text
+        );
+    }
 }
 
 async fn a_reported_message_reaches_the_team_once(backend: Backend) {

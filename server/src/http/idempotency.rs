@@ -10,6 +10,8 @@
 //!   only what the same caller was answered for the same request.
 //! - The same key with another request (method, path, `If-Match` or body) is 422 naming
 //!   `idempotency-key`; while the first runs, 409 `idempotency_in_progress` with `Retry-After`.
+//! - A claimed write runs to its end, and its answer is kept, even when the caller hangs up
+//!   half-way: the retry gets the answer at once instead of waiting out the key's lease.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request, State};
@@ -32,10 +34,21 @@ const ANSWER_MAX_BYTES: usize = 1024 * 1024;
 
 /// The middleware: runs a keyed write once per key.
 pub async fn keyed_writes(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match run_once(&state, request, next).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
+    if !request.headers().contains_key(IDEMPOTENCY_KEY) {
+        return next.run(request).await;
     }
+    // A keyed write runs to its end, claim to kept answer, even if the caller goes away: a
+    // phone killed or cut off mid-request retries with the same key and must find the answer
+    // kept — not a key held by a request dropped half-way, which it would have to wait out
+    // for the whole lease.
+    let run = tokio::spawn(async move {
+        match run_once(&state, request, next).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    });
+    run.await
+        .unwrap_or_else(|_| ApiError::Internal("a keyed write stopped").into_response())
 }
 
 async fn run_once(state: &AppState, request: Request, next: Next) -> Result<Response, ApiError> {

@@ -100,9 +100,17 @@ pub struct SendRate {
 
 impl Default for SendRate {
     fn default() -> Self {
+        Self::per_minute(NonZeroU32::MIN.saturating_add(59))
+    }
+}
+
+impl SendRate {
+    /// `per_minute` sends a minute, sustained, with a burst of as many (`serve
+    /// --message-rate-limit`).
+    pub fn per_minute(per_minute: NonZeroU32) -> Self {
         Self {
-            burst: NonZeroU32::MIN.saturating_add(59),
-            replenish_every: Duration::from_secs(1),
+            burst: per_minute,
+            replenish_every: Duration::from_secs(60) / per_minute.get(),
         }
     }
 }
@@ -111,7 +119,8 @@ impl Default for SendRate {
 pub struct MessagingSettings {
     /// Named in every out-of-hours notice.
     pub crisis_lines: Vec<CrisisLine>,
-    pub send_rate: SendRate,
+    /// `None`: no limit (a deployment measured against a peer with its limits off, say).
+    pub send_rate: Option<SendRate>,
     pub push: PushTarget,
 }
 
@@ -119,7 +128,7 @@ impl Default for MessagingSettings {
     fn default() -> Self {
         Self {
             crisis_lines: default_crisis_lines(),
-            send_rate: SendRate::default(),
+            send_rate: Some(SendRate::default()),
             push: PushTarget::default(),
         }
     }
@@ -135,7 +144,8 @@ pub struct Messaging {
     events: EventHub,
     clock: Clock,
     crisis_lines: Vec<CrisisLine>,
-    senders: DefaultKeyedRateLimiter<UserId>,
+    /// `None` when the deployment sets no limit.
+    senders: Option<DefaultKeyedRateLimiter<UserId>>,
     rate_clock: DefaultClock,
     pusher: Pusher,
     /// The process's send writer (group commit).
@@ -151,12 +161,15 @@ impl Messaging {
         clock: Clock,
         pusher: Pusher,
     ) -> anyhow::Result<Self> {
-        let quota = Quota::with_period(settings.send_rate.replenish_every)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(settings.send_rate.burst);
+        let senders = settings.send_rate.map(|rate| {
+            let quota = Quota::with_period(rate.replenish_every)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                .allow_burst(rate.burst);
+            RateLimiter::keyed(quota)
+        });
         Ok(Self {
             crisis_lines: settings.crisis_lines.clone(),
-            senders: RateLimiter::keyed(quota),
+            senders,
             rate_clock: DefaultClock::default(),
             pusher,
             sends: SendQueue::start(store.clone(), events.clone()),
@@ -168,11 +181,14 @@ impl Messaging {
 
     /// Counts one send; `Err(wait)` when the sender must wait before the next.
     pub fn check_send(&self, sender: UserId) -> Result<(), Duration> {
-        if self.senders.len() > FORGET_ABOVE_SENDERS {
-            self.senders.retain_recent();
+        let Some(senders) = &self.senders else {
+            return Ok(());
+        };
+        if senders.len() > FORGET_ABOVE_SENDERS {
+            senders.retain_recent();
         }
         let now = self.rate_clock.now();
-        self.senders
+        senders
             .check_key(&sender)
             .map_err(|not_until| not_until.wait_time_from(now))
     }
@@ -407,5 +423,20 @@ impl Messaging {
             notice,
             unless_noticed_since: notice_quiet_since(now),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_per_minute_is_a_burst_of_as_many_refilled_evenly() {
+        let sixty = SendRate::per_minute(NonZeroU32::new(60).unwrap());
+        assert_eq!(sixty, SendRate::default());
+        assert_eq!(sixty.replenish_every, Duration::from_secs(1));
+        let many = SendRate::per_minute(NonZeroU32::new(6_000).unwrap());
+        assert_eq!(many.burst.get(), 6_000);
+        assert_eq!(many.replenish_every, Duration::from_millis(10));
     }
 }
