@@ -238,6 +238,50 @@ impl TestServer {
         self.send(Method::DELETE, path, Some(token), None).await
     }
 
+    /// Priya registers a new person, `name`, on alex's team and invites them: the person's
+    /// id and the invitation's code. Panics (failing the test) if either is refused.
+    pub async fn invite_to_alexs_team(&self, name: &str) -> (String, String) {
+        let priya = self.login("priya").await;
+        let alex = self.login("alex").await;
+        let team = self
+            .get(
+                &format!("/v1/people/{}", alex.person_id.unwrap_or_default()),
+                &priya.access_token,
+            )
+            .await
+            .body["team_id"]
+            .clone();
+        let person = self
+            .post(
+                "/v1/people",
+                &priya.access_token,
+                serde_json::json!({"display_name": name, "team_id": team}),
+            )
+            .await;
+        assert_eq!(person.status, StatusCode::CREATED, "{}", person.text);
+        let id = person.body["id"].as_str().unwrap_or_default().to_owned();
+        let invitation = self
+            .post(
+                &format!("/v1/people/{id}/invitation"),
+                &priya.access_token,
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(
+            invitation.status,
+            StatusCode::CREATED,
+            "{}",
+            invitation.text
+        );
+        assert_eq!(invitation.body["role"], "service_user");
+        assert_eq!(invitation.body["person_id"], id.as_str());
+        let code = invitation.body["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        (id, code)
+    }
+
     /// The id of the caller's peer-support conversation (the person's with their peer
     /// worker); panics (failing the test) when the caller has none.
     pub async fn peer_conversation(&self, token: &str) -> String {

@@ -38,48 +38,9 @@ async fn login_with(
     .await
 }
 
-/// Priya registers a new person on her team and invites them; returns (person id, code).
-async fn invite_new_person(server: &TestServer) -> (String, String) {
-    let priya = server.login("priya").await;
-    let alex = server.login("alex").await;
-    let team = server
-        .get(
-            &format!("/v1/people/{}", alex.person_id.unwrap()),
-            &priya.access_token,
-        )
-        .await
-        .body["team_id"]
-        .clone();
-    let person = server
-        .post(
-            "/v1/people",
-            &priya.access_token,
-            json!({"display_name": "Nova Quinn", "team_id": team}),
-        )
-        .await;
-    assert_eq!(person.status, StatusCode::CREATED, "{}", person.text);
-    let id = person.body["id"].as_str().unwrap().to_owned();
-    let invitation = server
-        .post(
-            &format!("/v1/people/{id}/invitation"),
-            &priya.access_token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        invitation.status,
-        StatusCode::CREATED,
-        "{}",
-        invitation.text
-    );
-    assert_eq!(invitation.body["role"], "service_user");
-    assert_eq!(invitation.body["person_id"], id.as_str());
-    (id, invitation.body["code"].as_str().unwrap().to_owned())
-}
-
 async fn invited_person_chooses_their_own_sign_in(backend: Backend) {
     let server = TestServer::start(backend).await.unwrap();
-    let (person, code) = invite_new_person(&server).await;
+    let (person, code) = server.invite_to_alexs_team("Nova Quinn").await;
     // Typed from a note: lower case, spaces for dashes.
     let typed = code.to_lowercase().replace('-', " ");
     let accepted = unauthenticated(
@@ -121,7 +82,7 @@ async fn invited_person_chooses_their_own_sign_in(backend: Backend) {
 
 async fn an_invitation_code_works_once_even_when_raced(backend: Backend) {
     let server = TestServer::start(backend).await.unwrap();
-    let (_, code) = invite_new_person(&server).await;
+    let (_, code) = server.invite_to_alexs_team("Nova Quinn").await;
     let mut tasks = Vec::new();
     for n in 0..8 {
         let http = server.http.clone();
@@ -144,7 +105,7 @@ async fn an_invitation_code_works_once_even_when_raced(backend: Backend) {
 
 async fn weak_and_common_passwords_are_refused_by_name(backend: Backend) {
     let server = TestServer::start(backend).await.unwrap();
-    let (_, code) = invite_new_person(&server).await;
+    let (_, code) = server.invite_to_alexs_team("Nova Quinn").await;
     for (password, reason) in [
         ("password1234", "too_easy_to_guess"),
         ("nova12345678", "too_easy_to_guess"),
@@ -519,7 +480,7 @@ async fn invitation_and_reset_codes_lapse(backend: Backend) {
     let (server, clock) = TestServer::start_at(backend, start_instant())
         .await
         .unwrap();
-    let (_, code) = invite_new_person(&server).await;
+    let (_, code) = server.invite_to_alexs_team("Nova Quinn").await;
     let admin = server.login("admin").await;
     let robin = server.login("robin").await;
     let reset = server

@@ -937,45 +937,6 @@ async fn what_was_sent_comes_back_without_a_sync_and_an_open_app_sends_what_is_d
     assert_eq!(page.text.matches("Checking in").count(), 1);
 }
 
-/// Priya registers a new person on alex's team and invites them; the invitation's code.
-async fn invite_to_alexs_team(server: &TestServer, name: &str) -> String {
-    let priya = server.login("priya").await;
-    let alex = server.login("alex").await;
-    let team = server
-        .get(
-            &format!("/v1/people/{}", alex.person_id.unwrap()),
-            &priya.access_token,
-        )
-        .await
-        .body["team_id"]
-        .clone();
-    let person = server
-        .post(
-            "/v1/people",
-            &priya.access_token,
-            serde_json::json!({"display_name": name, "team_id": team}),
-        )
-        .await;
-    assert_eq!(person.status, StatusCode::CREATED, "{}", person.text);
-    let invitation = server
-        .post(
-            &format!(
-                "/v1/people/{}/invitation",
-                person.body["id"].as_str().unwrap()
-            ),
-            &priya.access_token,
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(
-        invitation.status,
-        StatusCode::CREATED,
-        "{}",
-        invitation.text
-    );
-    invitation.body["code"].as_str().unwrap().to_owned()
-}
-
 async fn an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offered_from_the_waitlist(
     backend: Backend,
 ) {
@@ -988,7 +949,7 @@ async fn an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offer
     };
 
     // Nova is invited, and joins on her phone with the code priya gave her.
-    let code = invite_to_alexs_team(&server, "Nova Quinn").await;
+    let (_, code) = server.invite_to_alexs_team("Nova Quinn").await;
     let phone = Phone::new(&server);
     let nova = phone.open();
     let joined = nova.accept_invitation(&accept(code, "nova")).await.unwrap();
@@ -1015,7 +976,7 @@ async fn an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offer
         .expect("the demo WRAP group");
     let programme = group["id"].as_str().unwrap().to_owned();
     assert_eq!(group["places_left"], 1, "{group}");
-    let other_code = invite_to_alexs_team(&server, "Remy Shaw").await;
+    let (_, other_code) = server.invite_to_alexs_team("Remy Shaw").await;
     let other_phone = Phone::new(&server);
     let other = other_phone.open();
     other
