@@ -411,12 +411,6 @@ pub struct Client {
     engine: Arc<Engine>,
 }
 
-fn read<T: serde::de::DeserializeOwned>(
-    record: livingwell_core::api::sync::SyncRecord,
-) -> Result<T, ClientError> {
-    serde_json::from_value(record.data).map_err(|_| ClientError::Internal)
-}
-
 #[uniffi::export(async_runtime = "tokio")]
 impl Client {
     /// Opens the store in the app's private directory `dir` with the key kept in `storage`
@@ -573,12 +567,12 @@ impl Client {
 
     /// The person's consents, from the store.
     pub fn consents(&self) -> Result<Vec<Consent>, ClientError> {
-        self.engine
-            .store()
-            .records(SyncKind::Consent)?
+        Ok(self
+            .engine
+            .consents()?
             .into_iter()
-            .map(|record| read::<ConsentView>(record).map(Into::into))
-            .collect()
+            .map(Into::into)
+            .collect())
     }
 
     /// Queues sharing with a carer or the peer worker (may need the password: the write
@@ -621,15 +615,12 @@ impl Client {
 
     /// The conversations held, newest activity first.
     pub fn conversations(&self) -> Result<Vec<Conversation>, ClientError> {
-        let mut conversations = self
+        Ok(self
             .engine
-            .store()
-            .records(SyncKind::Conversation)?
+            .conversations()?
             .into_iter()
-            .map(|record| read::<ConversationView>(record).map(Conversation::from))
-            .collect::<Result<Vec<_>, _>>()?;
-        conversations.sort_by_key(|conversation| std::cmp::Reverse(conversation.last_message_at));
-        Ok(conversations)
+            .map(Into::into)
+            .collect())
     }
 
     /// A conversation's messages after `after_seq`, at most `limit`; the person's own still

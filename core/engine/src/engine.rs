@@ -21,12 +21,12 @@ use livingwell_core::api::messages::{
     ConversationView, MarkReadRequest, MessageView, ReportMessageRequest, SendMessageRequest,
     SetAvailabilityRequest,
 };
-use livingwell_core::api::people::{AccessLogEntry, GrantConsentRequest, PersonView};
+use livingwell_core::api::people::{AccessLogEntry, ConsentView, GrantConsentRequest, PersonView};
 use livingwell_core::api::plans::{ActivateRequest, AgreeRequest, CommentRequest, PutWrapRequest};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
-use livingwell_core::api::{ErrorCode, Validate};
+use livingwell_core::api::{ErrorCode, FieldError, Validate};
 use livingwell_core::domain::appointment::{self, LocalNotification, ReminderSettings};
 use livingwell_core::domain::message::{ClientMessageId, ConversationId};
 use livingwell_core::domain::{CrisisPlanSection, PersonId};
@@ -361,10 +361,7 @@ impl Engine {
         person: PersonId,
         request: &GrantConsentRequest,
     ) -> Result<QueuedWrite, EngineError> {
-        let errors = request.field_errors_at(Utc::now());
-        if !errors.is_empty() {
-            return Err(EngineError::Invalid { fields: errors });
-        }
+        refused_if_any(request.field_errors_at(Utc::now()))?;
         let id = person.to_string();
         self.queue_route(
             routes::GRANT_CONSENT,
@@ -494,7 +491,8 @@ impl Engine {
             })
             .collect::<Result<Vec<MessageView>, _>>()?;
         let queued = if held.len() < limit {
-            self.store.queued()?
+            self.store
+                .queued_in(&outbox_queue(SyncKind::Conversation, &id))?
         } else {
             Vec::new()
         };
@@ -810,14 +808,13 @@ impl Engine {
         if !matches!(record.kind, SyncKind::Wrap | SyncKind::CrisisPlan) {
             return Ok(());
         }
-        let queue = outbox_queue(SyncKind::Wrap, &record.id);
         let path = routes::PUT_WRAP.path(&[&record.id]);
         let Some(edit) = self
             .store
-            .queued()?
+            .queued_in(&outbox_queue(SyncKind::Wrap, &record.id))?
             .into_iter()
             .rev()
-            .find(|write| write.queue == queue && write.request.path == path)
+            .find(|write| write.request.path == path)
             .and_then(|write| write.request.body)
         else {
             return Ok(());
@@ -866,17 +863,8 @@ impl Engine {
     /// records no read; opening one ([`Engine::show`]) does.
     pub async fn people(&self) -> Result<Vec<PersonView>, EngineError> {
         let own = self.session.user().await.and_then(|user| user.person_id);
-        let mut people = self
-            .store
-            .records(SyncKind::Person)?
-            .into_iter()
-            .map(|record| {
-                serde_json::from_value::<PersonView>(record.data).map_err(|_| EngineError::Decode {
-                    what: "a stored person",
-                })
-            })
-            .filter(|person| !matches!(person, Ok(person) if Some(person.id) == own))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut people: Vec<PersonView> = self.held(SyncKind::Person, "a stored person")?;
+        people.retain(|person| Some(person.id) != own);
         people.sort_by(|a, b| a.display_name.cmp(&b.display_name).then(a.id.cmp(&b.id)));
         Ok(people)
     }
@@ -884,20 +872,39 @@ impl Engine {
     /// The person's own access log as the phone holds it (who else read or changed their
     /// record, offline reads included once uploaded), newest first.
     pub fn access_log(&self) -> Result<Vec<AccessLogEntry>, EngineError> {
-        let mut entries = self
-            .store
-            .records(SyncKind::AccessLogEntry)?
-            .into_iter()
-            .map(|record| {
-                serde_json::from_value::<AccessLogEntry>(record.data).map_err(|_| {
-                    EngineError::Decode {
-                        what: "a stored access-log entry",
-                    }
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut entries: Vec<AccessLogEntry> =
+            self.held(SyncKind::AccessLogEntry, "a stored access-log entry")?;
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.seq));
         Ok(entries)
+    }
+
+    /// The conversations held, newest activity first.
+    pub fn conversations(&self) -> Result<Vec<ConversationView>, EngineError> {
+        let mut conversations: Vec<ConversationView> =
+            self.held(SyncKind::Conversation, "a stored conversation")?;
+        conversations.sort_by_key(|conversation| std::cmp::Reverse(conversation.last_message_at));
+        Ok(conversations)
+    }
+
+    /// The person's consents, as held.
+    pub fn consents(&self) -> Result<Vec<ConsentView>, EngineError> {
+        self.held(SyncKind::Consent, "a stored consent")
+    }
+
+    /// Every record of `kind` the store holds, read as `T`; `what` names it if one does not
+    /// read (never its content).
+    fn held<T: DeserializeOwned>(
+        &self,
+        kind: SyncKind,
+        what: &'static str,
+    ) -> Result<Vec<T>, EngineError> {
+        self.store
+            .records(kind)?
+            .into_iter()
+            .map(|record| {
+                serde_json::from_value(record.data).map_err(|_| EngineError::Decode { what })
+            })
+            .collect()
     }
 
     /// The local notifications to schedule now for the appointments on this phone (the
@@ -908,10 +915,7 @@ impl Engine {
         settings: &ReminderSettings,
         now: DateTime<Utc>,
     ) -> Result<Vec<LocalNotification>, EngineError> {
-        let fields = settings.field_errors();
-        if !fields.is_empty() {
-            return Err(EngineError::Invalid { fields });
-        }
+        refused_if_any(settings.field_errors())?;
         let subjects: Vec<_> = self
             .appointments_from(now)?
             .iter()
@@ -941,7 +945,11 @@ impl Engine {
 /// the server would refuse is refused now, with the fields to correct, rather than waiting in
 /// the outbox to be refused later.
 fn checked(request: &impl Validate) -> Result<(), EngineError> {
-    let fields = request.field_errors();
+    refused_if_any(request.field_errors())
+}
+
+/// `Invalid` naming `fields`, unless there are none.
+fn refused_if_any(fields: Vec<FieldError>) -> Result<(), EngineError> {
     if fields.is_empty() {
         Ok(())
     } else {

@@ -251,6 +251,21 @@ impl Store {
         raws.into_iter().map(|raw| self.outbox_row(raw)).collect()
     }
 
+    /// The writes waiting in one queue, oldest first (a screen laying the person's own writes
+    /// over what it shows reads only its record's queue, by its index).
+    pub fn queued_in(&self, queue: &str) -> StoreResult<Vec<QueuedWrite>> {
+        let conn = self.conn();
+        let mut statement = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE queue_hash = ?1 ORDER BY id"
+        ))?;
+        let raws = statement
+            .query_map([self.hash("outbox", queue)], Raw::read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        drop(statement);
+        drop(conn);
+        raws.into_iter().map(|raw| self.outbox_row(raw)).collect()
+    }
+
     /// The writes that may go now: the oldest of each queue, when it is queued and due,
     /// highest priority first, then oldest. A queue whose oldest write is waiting sends
     /// nothing.
