@@ -3,20 +3,11 @@
 
 use std::sync::{Arc, LazyLock};
 
-use chrono::Utc;
-use livingwell_core::api::appointments::AppointmentView;
-use livingwell_core::api::messages::ConversationView;
-use livingwell_core::api::people::{AccessLogEntry, ConsentView, GrantConsentRequest, PersonView};
-use livingwell_core::api::plans::{ActivateRequest, CrisisPlanView, PutWrapRequest, WrapView};
+use livingwell_core::api::devices::{PushPlatform, RegisterDeviceRequest};
+use livingwell_core::api::people::{AccessLogEntry, PersonView};
 use livingwell_core::api::sync::SyncKind;
-use livingwell_core::domain::appointment::{
-    AppointmentId, AppointmentStatus, LocalNotification, ReminderSettings,
-};
-use livingwell_core::domain::message::{
-    ClientMessageId, ConversationId, MessageContent, MessageId, MessageState,
-};
-use livingwell_core::domain::wrap::{CrisisPlan, Wrap};
-use livingwell_core::domain::{ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, UserId};
+use livingwell_core::domain::message::ConversationId;
+use livingwell_core::domain::{PersonId, Role, UserId};
 use livingwell_engine::SignedInUser;
 use livingwell_engine::engine::{Engine, EngineConfig};
 use livingwell_engine::observe::View;
@@ -94,199 +85,6 @@ impl From<PersonView> for Person {
             display_name: person.display_name,
         }
     }
-}
-
-/// A crisis plan as the caller may see it: the sections shared with them are filled in,
-/// the others are left empty and not in `shared_sections`.
-#[derive(Clone, Debug, uniffi::Record)]
-pub struct CrisisPlanScreen {
-    pub person_id: PersonId,
-    /// The WRAP version it comes from; absent before the person has written one.
-    pub version: Option<i32>,
-    pub shared_sections: Vec<CrisisPlanSection>,
-    pub plan: CrisisPlan,
-    /// In use now: since when and why.
-    pub active_since: Option<Timestamp>,
-    pub active_reason: Option<String>,
-}
-
-impl TryFrom<CrisisPlanView> for CrisisPlanScreen {
-    type Error = ClientError;
-
-    fn try_from(view: CrisisPlanView) -> Result<Self, ClientError> {
-        let plan = serde_json::from_value(serde_json::Value::Object(view.sections))
-            .map_err(|_| ClientError::Internal)?;
-        Ok(Self {
-            person_id: view.person_id,
-            version: view.version,
-            shared_sections: view.shared_sections,
-            plan,
-            active_since: view.activation.as_ref().map(|a| a.activated_at),
-            active_reason: view.activation.map(|a| a.reason),
-        })
-    }
-}
-
-/// The person's whole WRAP.
-#[derive(Clone, Debug, uniffi::Record)]
-pub struct WrapScreen {
-    pub person_id: PersonId,
-    /// The version to edit on (`edit_wrap`'s `base_version`).
-    pub version: i32,
-    pub wrap: Wrap,
-    pub team_may_coauthor: bool,
-}
-
-impl From<WrapView> for WrapScreen {
-    fn from(view: WrapView) -> Self {
-        Self {
-            person_id: view.person_id,
-            version: view.version,
-            wrap: view.wrap,
-            team_may_coauthor: view.team_may_coauthor,
-        }
-    }
-}
-
-/// One appointment, as the diary shows it.
-#[derive(Clone, Debug, uniffi::Record)]
-pub struct Appointment {
-    pub id: AppointmentId,
-    pub person_id: PersonId,
-    /// Discreet: where, never why.
-    pub summary: String,
-    pub starts_at: Timestamp,
-    pub ends_at: Timestamp,
-    pub place: String,
-    pub address: Option<String>,
-    pub status: AppointmentStatus,
-    pub notes_for_person: Option<String>,
-}
-
-impl From<AppointmentView> for Appointment {
-    fn from(view: AppointmentView) -> Self {
-        Self {
-            id: view.id,
-            person_id: view.person_id,
-            summary: view.summary,
-            starts_at: view.starts_at,
-            ends_at: view.ends_at,
-            place: view.place,
-            address: view.address,
-            status: view.status,
-            notes_for_person: view.notes_for_person,
-        }
-    }
-}
-
-/// A conversation in the list.
-#[derive(Clone, Debug, uniffi::Record)]
-pub struct Conversation {
-    pub id: ConversationId,
-    pub person_id: PersonId,
-    /// `peer` or `team`.
-    pub kind: String,
-    pub last_seq: i64,
-    pub read_seq: i64,
-    pub unread_count: i64,
-    pub last_message_at: Option<Timestamp>,
-}
-
-impl From<ConversationView> for Conversation {
-    fn from(view: ConversationView) -> Self {
-        Self {
-            id: view.id,
-            person_id: view.person_id,
-            kind: serde_json::to_value(view.kind)
-                .ok()
-                .and_then(|kind| kind.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            last_seq: view.last_seq,
-            read_seq: view.read_seq,
-            unread_count: view.unread_count,
-            last_message_at: view.last_message_at,
-        }
-    }
-}
-
-/// One message as the conversation shows it.
-#[derive(Clone, Debug, uniffi::Record)]
-pub struct Message {
-    /// The server's id, once stored.
-    pub id: Option<MessageId>,
-    pub client_id: Option<ClientMessageId>,
-    pub seq: Option<i64>,
-    pub sender_id: Option<UserId>,
-    pub mine: bool,
-    pub at: Timestamp,
-    /// What it says; for the service's out-of-hours notice, the notice as the person reads it.
-    pub text: String,
-    /// Written by the service (an out-of-hours notice with the crisis lines).
-    pub from_service: bool,
-    pub state: MessageState,
-    /// Still in the outbox: the write to retry, edit or discard.
-    pub outbox_id: Option<i64>,
-}
-
-impl From<livingwell_engine::conversation::ShownMessage> for Message {
-    fn from(shown: livingwell_engine::conversation::ShownMessage) -> Self {
-        let (text, from_service) = match shown.content {
-            MessageContent::Text { body } => (body, false),
-            MessageContent::OutOfHoursNotice(notice) => (notice.text, true),
-        };
-        Self {
-            id: shown.id,
-            client_id: shown.client_id,
-            seq: shown.seq,
-            sender_id: shown.sender_id,
-            mine: shown.mine,
-            at: shown.at,
-            text,
-            from_service,
-            state: shown.state,
-            outbox_id: shown.queued.map(|(id, _)| id),
-        }
-    }
-}
-
-/// A consent the person gave.
-#[derive(Clone, Debug, uniffi::Record)]
-pub struct Consent {
-    pub id: ConsentId,
-    pub person_id: PersonId,
-    pub carer_id: Option<UserId>,
-    pub peer_worker_id: Option<UserId>,
-    pub scopes: Vec<ConsentScope>,
-    /// With the crisis-plan scope: the sections shared (empty: every section).
-    pub crisis_plan_sections: Vec<CrisisPlanSection>,
-    pub expires_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-}
-
-impl From<ConsentView> for Consent {
-    fn from(view: ConsentView) -> Self {
-        Self {
-            id: view.id,
-            person_id: view.person_id,
-            carer_id: view.carer_id,
-            peer_worker_id: view.peer_worker_id,
-            scopes: view.scopes.into_iter().collect(),
-            crisis_plan_sections: view.crisis_plan_sections.into_iter().collect(),
-            expires_at: view.expires_at,
-            revoked_at: view.revoked_at,
-        }
-    }
-}
-
-/// Whom to share with, what, and until when.
-#[derive(Clone, Debug, uniffi::Record)]
-pub struct Share {
-    pub carer_id: Option<UserId>,
-    pub peer_worker_id: Option<UserId>,
-    pub scopes: Vec<ConsentScope>,
-    /// With the crisis-plan scope: the sections to share (empty: every section).
-    pub crisis_plan_sections: Vec<CrisisPlanSection>,
-    pub expires_at: Option<Timestamp>,
 }
 
 /// A line of the person's access log: who else read or changed their record.
@@ -380,7 +178,9 @@ impl From<QueuedWrite> for OutboxItem {
 pub enum Screen {
     CrisisPlan { person_id: PersonId },
     Wrap { person_id: PersonId },
+    EnablementPlan { person_id: PersonId },
     Appointments,
+    Bookings,
     Conversations,
     Conversation { id: ConversationId },
     AccessLog,
@@ -395,7 +195,11 @@ impl From<Screen> for View {
                 View::Record(SyncKind::CrisisPlan, person_id.to_string())
             }
             Screen::Wrap { person_id } => View::Record(SyncKind::Wrap, person_id.to_string()),
+            Screen::EnablementPlan { person_id } => {
+                View::Record(SyncKind::EnablementPlan, person_id.to_string())
+            }
             Screen::Appointments => View::Kind(SyncKind::Appointment),
+            Screen::Bookings => View::Kind(SyncKind::Booking),
             Screen::Conversations => View::Kind(SyncKind::Conversation),
             Screen::Conversation { id } => View::Conversation(id.to_string()),
             Screen::AccessLog => View::Kind(SyncKind::AccessLogEntry),
@@ -406,9 +210,13 @@ impl From<Screen> for View {
 }
 
 /// The engine of one device.
+///
+/// Async exports may use the network. Plain ones touch only the phone's encrypted store, on
+/// the caller's thread (a few milliseconds, an fsync for a write): call them off the UI thread
+/// (the Kotlin `watch` flows read on `Dispatchers.IO`).
 #[derive(Debug, uniffi::Object)]
 pub struct Client {
-    engine: Arc<Engine>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 #[uniffi::export(async_runtime = "tokio")]
@@ -514,151 +322,6 @@ impl Client {
             .collect())
     }
 
-    /// A person's crisis plan as the caller may see it, from the store.
-    pub async fn crisis_plan(
-        &self,
-        person_id: PersonId,
-    ) -> Result<Option<CrisisPlanScreen>, ClientError> {
-        self.engine
-            .show_as::<CrisisPlanView>(SyncKind::CrisisPlan, &person_id.to_string())
-            .await?
-            .map(TryInto::try_into)
-            .transpose()
-    }
-
-    /// The person's own WRAP, from the store (with their edit still queued, if any).
-    pub async fn wrap(&self, person_id: PersonId) -> Result<Option<WrapScreen>, ClientError> {
-        Ok(self
-            .engine
-            .show_as::<WrapView>(SyncKind::Wrap, &person_id.to_string())
-            .await?
-            .map(Into::into))
-    }
-
-    /// Queues a new version of the WRAP, made on `base_version`.
-    pub fn edit_wrap(
-        &self,
-        person_id: PersonId,
-        base_version: i32,
-        wrap: Wrap,
-    ) -> Result<i64, ClientError> {
-        let request = PutWrapRequest {
-            base_version: Some(base_version),
-            wrap,
-        };
-        Ok(self.engine.edit_wrap(person_id, &request)?.id)
-    }
-
-    /// Queues putting the crisis plan in use, with why.
-    pub fn activate_crisis_plan(
-        &self,
-        person_id: PersonId,
-        reason: String,
-    ) -> Result<i64, ClientError> {
-        Ok(self
-            .engine
-            .activate_crisis_plan(person_id, &ActivateRequest { reason })?
-            .id)
-    }
-
-    pub fn deactivate_crisis_plan(&self, person_id: PersonId) -> Result<i64, ClientError> {
-        Ok(self.engine.deactivate_crisis_plan(person_id)?.id)
-    }
-
-    /// The person's consents, from the store.
-    pub fn consents(&self) -> Result<Vec<Consent>, ClientError> {
-        Ok(self
-            .engine
-            .consents()?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    /// Queues sharing with a carer or the peer worker (may need the password: the write
-    /// then waits as `NeedsPassword`).
-    pub fn share(&self, person_id: PersonId, share: Share) -> Result<i64, ClientError> {
-        let request = GrantConsentRequest {
-            carer_id: share.carer_id,
-            peer_worker_id: share.peer_worker_id,
-            scopes: share.scopes.into_iter().collect(),
-            crisis_plan_sections: share.crisis_plan_sections.into_iter().collect(),
-            expires_at: share.expires_at,
-        };
-        Ok(self.engine.share(person_id, &request)?.id)
-    }
-
-    /// Queues ending a consent (never needs the password).
-    pub fn revoke(&self, person_id: PersonId, consent_id: ConsentId) -> Result<i64, ClientError> {
-        Ok(self.engine.revoke(person_id, &consent_id.to_string())?.id)
-    }
-
-    /// The appointments held, soonest first, from now on.
-    pub fn appointments(&self) -> Result<Vec<Appointment>, ClientError> {
-        Ok(self
-            .engine
-            .appointments_from(Utc::now())?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    /// The local notifications to schedule now, `minutes_before` each appointment.
-    pub fn reminders(
-        &self,
-        minutes_before: Vec<u32>,
-    ) -> Result<Vec<LocalNotification>, ClientError> {
-        Ok(self
-            .engine
-            .reminders(&ReminderSettings { minutes_before }, Utc::now())?)
-    }
-
-    /// The conversations held, newest activity first.
-    pub fn conversations(&self) -> Result<Vec<Conversation>, ClientError> {
-        Ok(self
-            .engine
-            .conversations()?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    /// A conversation's messages after `after_seq`, at most `limit`; the person's own still
-    /// queued follow the newest.
-    pub async fn messages(
-        &self,
-        conversation_id: ConversationId,
-        after_seq: i64,
-        limit: u32,
-    ) -> Result<Vec<Message>, ClientError> {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        Ok(self
-            .engine
-            .conversation(conversation_id, after_seq, limit)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    /// Queues a message: shown at once, sent once, in order.
-    pub fn send_message(
-        &self,
-        conversation_id: ConversationId,
-        body: String,
-    ) -> Result<i64, ClientError> {
-        Ok(self.engine.send_message(conversation_id, &body)?.id)
-    }
-
-    /// Read up to `up_to_seq`: the unread count drops now, the receipt goes when it can.
-    pub async fn mark_read(
-        &self,
-        conversation_id: ConversationId,
-        up_to_seq: i64,
-    ) -> Result<i64, ClientError> {
-        Ok(self.engine.mark_read(conversation_id, up_to_seq).await?.id)
-    }
-
     /// The person's own access log, newest first.
     pub fn access_log(&self) -> Result<Vec<AccessEntry>, ClientError> {
         Ok(self
@@ -689,4 +352,21 @@ impl Client {
     pub fn discard(&self, outbox_id: i64) -> Result<(), ClientError> {
         Ok(self.engine.discard(outbox_id)?)
     }
+
+    /// Registers this device's push token for the signed-in session (queued: it goes when
+    /// the network allows). A push only says "something changed"; the app then syncs.
+    pub fn register_device(
+        &self,
+        platform: PushPlatform,
+        token: String,
+    ) -> Result<i64, ClientError> {
+        let request = RegisterDeviceRequest { platform, token };
+        Ok(self.engine.register_device(&request)?.id)
+    }
+}
+
+#[uniffi::remote(Enum)]
+pub enum PushPlatform {
+    Apns,
+    Fcm,
 }

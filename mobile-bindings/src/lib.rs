@@ -8,9 +8,13 @@
 uniffi::setup_scaffolding!();
 
 pub mod client;
+pub mod diary;
 pub mod error;
+pub mod messaging;
+pub mod plan;
 pub mod platform;
 pub mod types;
+pub mod wrap;
 
 /// The longest name the server accepts, in Unicode scalar values.
 #[uniffi::export]

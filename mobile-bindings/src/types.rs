@@ -1,17 +1,21 @@
 //! The core's own types, as the apps see them: identifiers as strings, times as the platform's
-//! instant, and the WRAP and the enums mirrored field for field (`uniffi::remote`), so the
-//! Kotlin, Swift and Python types are the core's, with no conversion code to drift.
+//! instant, dates as ISO text (`java.time.LocalDate` in Kotlin, `uniffi.toml`), and the shared
+//! enums mirrored variant for variant (`uniffi::remote`), so the Kotlin, Swift and Python types
+//! are the core's, with no conversion code to drift. The records of one area are mirrored in
+//! its module ([`crate::plan`], [`crate::wrap`], …).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use livingwell_core::domain::appointment::{
-    AppointmentId, AppointmentStatus, BookingId, LocalNotification, ProgrammeId,
+    AppointmentId, AppointmentStatus, BookingId, BookingStatus, Decision, LocalNotification,
+    ProgrammeId, ProgrammeSessionId, TimeRange,
 };
-use livingwell_core::domain::message::{ClientMessageId, ConversationId, MessageId, MessageState};
-use livingwell_core::domain::wrap::{
-    CrisisPlan, DailyMaintenance, HelpFromOthers, Medication, Medicine, NotInvolved, PracticalNeed,
-    Preferences, SignsAndActions, Supporter, Supporters, Wrap,
+use livingwell_core::domain::message::{
+    ClientMessageId, ClockTime, ConversationId, Day, MessageId, MessageState, WorkingSpan,
 };
-use livingwell_core::domain::{ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, UserId};
+use livingwell_core::domain::{
+    ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, TeamId, UserId,
+};
+use uuid::Uuid;
 
 /// An instant: `java.time.Instant` in Kotlin, `Date` in Swift, `datetime` in Python.
 pub type Timestamp = DateTime<Utc>;
@@ -20,6 +24,27 @@ uniffi::custom_type!(Timestamp, std::time::SystemTime, {
     remote,
     lower: |at| at.into(),
     try_lift: |at| Ok(at.into()),
+});
+
+// A calendar date, as `YYYY-MM-DD`.
+uniffi::custom_type!(NaiveDate, String, {
+    remote,
+    lower: |date| date.format("%Y-%m-%d").to_string(),
+    try_lift: |text| Ok(NaiveDate::parse_from_str(&text, "%Y-%m-%d")?),
+});
+
+// A time of day on the London wall clock, as `HH:MM` (`24:00` ends a day).
+uniffi::custom_type!(ClockTime, String, {
+    remote,
+    lower: |time| time.to_string(),
+    try_lift: |text| text.parse().map_err(uniffi::deps::anyhow::Error::msg),
+});
+
+// A server-made identifier with no type of its own (a comment's), as its text.
+uniffi::custom_type!(Uuid, String, {
+    remote,
+    lower: |id| id.to_string(),
+    try_lift: |text| Ok(text.parse()?),
 });
 
 /// Identifiers cross as their UUID's text; one that does not parse is refused at the boundary.
@@ -43,6 +68,8 @@ id_as_string!(
     AppointmentId,
     BookingId,
     ProgrammeId,
+    ProgrammeSessionId,
+    TeamId,
 );
 
 #[uniffi::remote(Enum)]
@@ -103,95 +130,42 @@ pub struct LocalNotification {
     pub body: String,
 }
 
-#[uniffi::remote(Record)]
-pub struct SignsAndActions {
-    pub signs: Vec<String>,
-    pub action_plan: Vec<String>,
+#[uniffi::remote(Enum)]
+pub enum BookingStatus {
+    Booked,
+    Waitlisted,
+    Offered,
+    Cancelled,
+    Declined,
+    OfferExpired,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Decision {
+    Accept,
+    Decline,
 }
 
 #[uniffi::remote(Record)]
-pub struct DailyMaintenance {
-    pub when_well: String,
-    pub every_day: Vec<String>,
-    pub might_do: Vec<String>,
+pub struct TimeRange {
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+}
+
+#[uniffi::remote(Enum)]
+pub enum Day {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
 }
 
 #[uniffi::remote(Record)]
-pub struct Supporter {
-    pub name: String,
-    pub relationship: String,
-    pub contact: String,
-    pub role_in_crisis: String,
-    pub user_id: Option<UserId>,
-}
-
-#[uniffi::remote(Record)]
-pub struct NotInvolved {
-    pub name: String,
-    pub why: String,
-    pub user_id: Option<UserId>,
-}
-
-#[uniffi::remote(Record)]
-pub struct Supporters {
-    pub helpers: Vec<Supporter>,
-    pub not_involved: Vec<NotInvolved>,
-}
-
-#[uniffi::remote(Record)]
-pub struct Medicine {
-    pub name: String,
-    pub dose: String,
-    pub notes: String,
-}
-
-#[uniffi::remote(Record)]
-pub struct Medication {
-    pub current: Vec<Medicine>,
-    pub acceptable: Vec<String>,
-    pub avoid: Vec<String>,
-}
-
-#[uniffi::remote(Record)]
-pub struct Preferences {
-    pub preferred: Vec<String>,
-    pub avoid: Vec<String>,
-}
-
-#[uniffi::remote(Record)]
-pub struct HelpFromOthers {
-    pub helps: Vec<String>,
-    pub does_not_help: Vec<String>,
-}
-
-#[uniffi::remote(Record)]
-pub struct PracticalNeed {
-    pub need: String,
-    pub arrangement: String,
-}
-
-#[uniffi::remote(Record)]
-pub struct CrisisPlan {
-    pub when_well: String,
-    pub signs_others_take_over: Vec<String>,
-    pub supporters: Supporters,
-    pub medication: Medication,
-    pub treatments: Preferences,
-    pub home_and_respite: String,
-    pub treatment_facilities: Preferences,
-    pub help_from_others: HelpFromOthers,
-    pub when_to_stop_using: Vec<String>,
-    pub practical_needs: Vec<PracticalNeed>,
-    pub advance_statements: String,
-}
-
-#[uniffi::remote(Record)]
-pub struct Wrap {
-    pub wellness_toolbox: Vec<String>,
-    pub daily_maintenance: DailyMaintenance,
-    pub triggers: SignsAndActions,
-    pub early_warning_signs: SignsAndActions,
-    pub breaking_down: SignsAndActions,
-    pub crisis_plan: CrisisPlan,
-    pub post_crisis_plan: String,
+pub struct WorkingSpan {
+    pub day: Day,
+    pub start: ClockTime,
+    pub end: ClockTime,
 }

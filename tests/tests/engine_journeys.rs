@@ -14,6 +14,7 @@ use livingwell_core::domain::message::{MessageContent, MessageState};
 use livingwell_engine::engine::{Engine, EngineConfig, Keep};
 use livingwell_engine::observe::View;
 use livingwell_engine::secrets::{FileSecretStore, SESSION, STORE_KEY, SecretStore};
+use livingwell_engine::{EngineError, PublicError};
 use livingwell_tests::sse::{open_stream, read_until};
 use livingwell_tests::{Backend, PASSWORD, TestServer, on_both_databases};
 use reqwest::StatusCode;
@@ -34,6 +35,7 @@ on_both_databases!(
     what_was_sent_comes_back_without_a_sync_and_an_open_app_sends_what_is_due_by_itself,
     an_invited_person_joins_on_their_phone_and_takes_a_workshop_place_offered_from_the_waitlist,
     a_peer_worker_sees_their_people_offline_and_opening_a_shared_summary_is_in_the_log,
+    what_the_phone_does_not_keep_is_read_from_the_server_and_a_queued_message_is_rewritten,
 );
 
 /// An engine over its own directory, as one phone.
@@ -1123,4 +1125,65 @@ async fn a_peer_worker_sees_their_people_offline_and_opening_a_shared_summary_is
         ),
         "jo's offline read on alex's phone: {shown:?}"
     );
+}
+
+async fn what_the_phone_does_not_keep_is_read_from_the_server_and_a_queued_message_is_rewritten(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await.unwrap();
+    let (_alex_phone, alex) = signed_in(&server, "alex").await;
+    let (_jo_phone, jo) = signed_in(&server, "jo").await;
+    let person = alex.session().user().await.unwrap().person_id.unwrap();
+
+    // The workshop catalogue and the plan's comments come from the server; the person's own
+    // places from the store.
+    let workshops = alex.workshops(&Default::default()).await.unwrap();
+    let group = workshops
+        .programmes
+        .iter()
+        .find(|p| p.title == "WRAP group")
+        .expect("the demo's WRAP group");
+    assert_eq!(group.places_left, Some(1));
+    let bookings = alex.bookings().unwrap();
+    assert_eq!(bookings.len(), 1);
+    assert_eq!(bookings[0].programme_id, group.id);
+    let comments = alex
+        .plan_comments(person, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(comments.comments.len(), 1, "the demo's comment");
+    assert_eq!(jo.working_hours().await.unwrap().weekly_hours.len(), 5);
+    let refused = alex.working_hours().await.unwrap_err();
+    assert_eq!(
+        PublicError::from(&refused),
+        PublicError::Forbidden,
+        "only a peer worker has hours"
+    );
+
+    // A queued message rewritten before it went is sent once, as rewritten.
+    let peer = alex
+        .conversations()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.kind == livingwell_core::domain::message::ConversationKind::Peer)
+        .unwrap();
+    let queued = alex.send_message(peer.id, "Helo Jo").unwrap();
+    alex.edit_message(queued.id, "Hello Jo").unwrap();
+    let empty = alex.edit_message(queued.id, "").unwrap_err();
+    assert!(matches!(empty, EngineError::Invalid { .. }), "{empty:?}");
+    let gone = alex.edit_message(queued.id + 1_000, "Hello").unwrap_err();
+    assert!(matches!(gone, EngineError::NotQueued), "{gone:?}");
+    assert_eq!(alex.send_queued().await.unwrap().sent, 1);
+    jo.sync().await.unwrap();
+    let texts: Vec<String> = jo
+        .conversation(peer.id, 0, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|shown| match shown.content {
+            MessageContent::Text { body } if body.starts_with("Hel") => Some(body),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["Hello Jo"]);
 }

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use livingwell_core::api::auth::{LoginRequest, RefreshRequest, TokenResponse};
 use livingwell_core::api::headers;
-use livingwell_core::api::sync::SyncQuery;
 use livingwell_core::api::{ErrorBody, ErrorCode, routes};
 use reqwest::header::{self, HeaderValue};
 use serde::Serialize;
@@ -330,9 +329,8 @@ impl ApiClient {
     }
 }
 
-/// The path of `GET /v1/sync` with its query.
-pub fn sync_path(query: &SyncQuery) -> Result<String, HttpFailure> {
-    let path = routes::SYNC.path(&[]);
+/// `path` with `query` (any `Serialize` of flat fields; absent ones left out), escaped.
+pub fn path_with_query<Q: Serialize>(path: String, query: &Q) -> Result<String, HttpFailure> {
     let query = serde_urlencoded::to_string(query).map_err(|_| HttpFailure::Unencodable)?;
     Ok(if query.is_empty() {
         path
@@ -400,6 +398,7 @@ fn http_method(method: Method) -> reqwest::Method {
 #[cfg(test)]
 mod tests {
     use livingwell_core::api::FieldError;
+    use livingwell_core::api::sync::SyncQuery;
 
     use super::*;
 
@@ -470,13 +469,17 @@ mod tests {
     }
 
     #[test]
-    fn a_sync_path_escapes_its_cursor() {
-        let first = sync_path(&SyncQuery::default()).unwrap();
+    fn a_query_is_escaped_and_absent_fields_left_out() {
+        let path = || routes::SYNC.path(&[]);
+        let first = path_with_query(path(), &SyncQuery::default()).unwrap();
         assert_eq!(first, "/v1/sync");
-        let next = sync_path(&SyncQuery {
-            since: Some("a+b/c=".into()),
-            limit: Some(50),
-        })
+        let next = path_with_query(
+            path(),
+            &SyncQuery {
+                since: Some("a+b/c=".into()),
+                limit: Some(50),
+            },
+        )
         .unwrap();
         assert_eq!(next, "/v1/sync?since=a%2Bb%2Fc%3D&limit=50");
     }

@@ -14,20 +14,25 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use livingwell_core::api::accounts::AcceptInvitationRequest;
 use livingwell_core::api::appointments::{
-    AppointmentResponseRequest, AppointmentView, BookRequest, OfferAnswerRequest,
+    AppointmentResponseRequest, AppointmentView, BookRequest, BookingView, OfferAnswerRequest,
+    ProgrammePage, ProgrammeQuery,
 };
 use livingwell_core::api::devices::RegisterDeviceRequest;
 use livingwell_core::api::messages::{
-    ConversationView, MarkReadRequest, MessageView, ReportMessageRequest, SendMessageRequest,
-    SetAvailabilityRequest,
+    AvailabilityView, ConversationView, MarkReadRequest, MessageView, ReportMessageRequest,
+    SendMessageRequest, SetAvailabilityRequest,
 };
 use livingwell_core::api::people::{AccessLogEntry, ConsentView, GrantConsentRequest, PersonView};
-use livingwell_core::api::plans::{ActivateRequest, AgreeRequest, CommentRequest, PutWrapRequest};
+use livingwell_core::api::plans::{
+    ActivateRequest, AgreeRequest, CommentPage, CommentQuery, CommentRequest, PutWrapRequest,
+};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
 use livingwell_core::api::{ErrorCode, FieldError, Validate};
-use livingwell_core::domain::appointment::{self, LocalNotification, ReminderSettings};
+use livingwell_core::domain::appointment::{
+    self, BookingStatus, LocalNotification, ReminderSettings,
+};
 use livingwell_core::domain::message::{ClientMessageId, ConversationId};
 use livingwell_core::domain::{CrisisPlanSection, PersonId};
 use serde::de::DeserializeOwned;
@@ -636,6 +641,30 @@ impl Engine {
         Ok(())
     }
 
+    /// The person rewrote a message still in the outbox: the same message (its client id
+    /// stays, so it is still sent once) with new text, checked as a new one would be.
+    pub fn edit_message(&self, write: i64, body: &str) -> Result<(), EngineError> {
+        let queued = self
+            .store
+            .queued()?
+            .into_iter()
+            .find(|queued| queued.id == write)
+            .ok_or(EngineError::NotQueued)?;
+        let mut request: SendMessageRequest = queued
+            .request
+            .body
+            .and_then(|body| serde_json::from_value(body).ok())
+            .ok_or(EngineError::Decode {
+                what: "the queued message to edit",
+            })?;
+        request.body = body.to_owned();
+        checked(&request)?;
+        let body = serde_json::to_value(&request).map_err(|_| EngineError::Decode {
+            what: "an edited message",
+        })?;
+        self.edit(write, body)
+    }
+
     /// The person discarded a waiting write.
     pub fn discard(&self, write: i64) -> Result<(), EngineError> {
         self.store.discard(write)?;
@@ -889,6 +918,49 @@ impl Engine {
     /// The person's consents, as held.
     pub fn consents(&self) -> Result<Vec<ConsentView>, EngineError> {
         self.held(SyncKind::Consent, "a stored consent")
+    }
+
+    /// The person's workshop places, offers and waitlist places, as held: offers first (they
+    /// lapse), then by when they last changed, newest first.
+    pub fn bookings(&self) -> Result<Vec<BookingView>, EngineError> {
+        let mut bookings: Vec<BookingView> = self.held(SyncKind::Booking, "a stored booking")?;
+        bookings.sort_by_key(|booking| {
+            (
+                booking.status != BookingStatus::Offered,
+                std::cmp::Reverse(booking.updated_at),
+            )
+        });
+        Ok(bookings)
+    }
+
+    /// A page of the workshops on offer, from the server. The catalogue is not kept on the
+    /// phone: it is the same for everyone, holds nothing of the person's, and its places left
+    /// change by the hour; booking one is queued like any write.
+    pub async fn workshops(&self, query: &ProgrammeQuery) -> Result<ProgrammePage, EngineError> {
+        self.session
+            .fetch(routes::LIST_PROGRAMMES.path(&[]), query)
+            .await
+    }
+
+    /// A page of the comments on a person's Enablement Plan, newest first, from the server
+    /// (each read is audited there). The person's own comments still queued are in
+    /// [`Engine::store`]'s outbox.
+    pub async fn plan_comments(
+        &self,
+        person: PersonId,
+        query: &CommentQuery,
+    ) -> Result<CommentPage, EngineError> {
+        self.session
+            .fetch(routes::LIST_COMMENTS.path(&[&person.to_string()]), query)
+            .await
+    }
+
+    /// The peer worker's own working hours and away status, from the server (what messages
+    /// sent to them now would meet). Changing them is queued ([`Engine::set_working_hours`]).
+    pub async fn working_hours(&self) -> Result<AvailabilityView, EngineError> {
+        self.session
+            .fetch(routes::GET_AVAILABILITY.path(&[]), &())
+            .await
     }
 
     /// Every record of `kind` the store holds, read as `T`; `what` names it if one does not

@@ -53,6 +53,9 @@ pub enum EngineError {
     /// found before anything was queued: the fields, by path and code.
     #[error("invalid input")]
     Invalid { fields: Vec<FieldError> },
+    /// The write is no longer in the outbox: it went, or the person discarded it.
+    #[error("that write is no longer waiting")]
+    NotQueued,
     /// The engine was set up wrongly (an unusable server address, say).
     #[error("the engine is set up wrongly: {reason}")]
     Config {
@@ -75,6 +78,7 @@ impl EngineError {
             EngineError::Store(_) => FailureClass::Permanent,
             EngineError::SignInRefused
             | EngineError::Invalid { .. }
+            | EngineError::NotQueued
             | EngineError::Decode { .. }
             | EngineError::Config { .. } => FailureClass::Permanent,
         }
@@ -132,6 +136,7 @@ impl From<&EngineError> for PublicError {
             EngineError::Invalid { fields } => PublicError::Invalid {
                 fields: fields.clone(),
             },
+            EngineError::NotQueued => PublicError::NotFound,
             EngineError::Secrets(_)
             | EngineError::Store(_)
             | EngineError::Decode { .. }

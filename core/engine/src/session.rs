@@ -41,7 +41,7 @@ use tokio::sync::Mutex;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::api::{
-    AcceptInvitationRequest, Answer, ApiClient, FailureClass, IgnoredAny, NO_BODY, sync_path,
+    AcceptInvitationRequest, Answer, ApiClient, FailureClass, IgnoredAny, NO_BODY, path_with_query,
 };
 use crate::error::EngineError;
 use crate::secrets::{self, SecretStore};
@@ -268,7 +268,16 @@ impl Session {
 
     /// `GET /v1/sync`: one page of changes after `query.since`.
     pub async fn sync(&self, query: &SyncQuery) -> Result<SyncResponse, EngineError> {
-        let path = sync_path(query)?;
+        self.fetch(routes::SYNC.path(&[]), query).await
+    }
+
+    /// A read straight from the server (`GET path?query`), for what the phone does not keep.
+    pub async fn fetch<Q, T>(&self, path: String, query: &Q) -> Result<T, EngineError>
+    where
+        Q: Serialize,
+        T: DeserializeOwned,
+    {
+        let path = path_with_query(path, query)?;
         let answer = self.authorized(Method::Get, &path, NO_BODY, None).await?;
         Ok(answer.body)
     }

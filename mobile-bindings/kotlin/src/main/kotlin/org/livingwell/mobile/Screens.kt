@@ -1,10 +1,12 @@
 package org.livingwell.mobile
 
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.flowOn
 import kotlinx.coroutines.flow.map
 import uniffi.livingwell_mobile.Client
 import uniffi.livingwell_mobile.Screen
@@ -38,9 +40,11 @@ fun Client.changes(screen: Screen): Flow<Unit> =
 
 /**
  * What [screen] shows, read by [read] now and again after each change: the state a Compose
- * screen collects. Reads come from the phone's store, so this works with no signal.
+ * screen collects. Reads come from the phone's store, so this works with no signal. They run on
+ * [Dispatchers.IO]: the bindings' plain (non-suspend) reads and writes open the encrypted store
+ * on the calling thread, which must not be the main one.
  */
 fun <T> Client.watch(
     screen: Screen,
     read: suspend Client.() -> T,
-): Flow<T> = changes(screen).map { read() }
+): Flow<T> = changes(screen).map { read() }.flowOn(Dispatchers.IO)
