@@ -73,6 +73,11 @@ enum Command {
         /// turns the limit off (as when measured against a peer with its limits off).
         #[arg(long, env = "LIVINGWELL_MESSAGE_RATE_LIMIT", default_value_t = 60)]
         message_rate_limit: u32,
+        /// An origin whose pages may call the API from a browser (a staff tool at
+        /// `https://tool.example.nhs.uk`, say); repeat for each. None by default: browsers
+        /// on other origins are refused.
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<http::cors::CorsOrigin>,
         #[command(flatten)]
         audit_checkpoints: CheckpointArgs,
         /// Seconds between audit checkpoints (tests shorten it).
@@ -266,6 +271,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crisis_lines,
             push_webhook,
             message_rate_limit,
+            cors_origins,
             audit_checkpoints,
             audit_checkpoint_interval_secs,
             key_encryption,
@@ -309,6 +315,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         push: push_webhook.map_or(PushTarget::Log, PushTarget::Webhook),
                         send_rate: NonZeroU32::new(message_rate_limit).map(SendRate::per_minute),
                     },
+                    cors_origins,
                     ..Settings::default()
                 },
             )

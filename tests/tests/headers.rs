@@ -1,5 +1,7 @@
-//! What every answer says about itself: no sniffing, JSON in UTF-8, RFC 6750 challenges.
+//! What every answer says about itself: no sniffing, JSON in UTF-8, RFC 6750 challenges, and
+//! CORS only for the origins the deployment names.
 
+use livingwell_server::http::Settings;
 use livingwell_tests::{Backend, TestServer, on_both_databases, read};
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS};
 use reqwest::{Method, StatusCode};
@@ -9,7 +11,102 @@ on_both_databases!(
     every_answer_forbids_sniffing_and_labels_json_as_utf8,
     json_in_another_charset_is_refused_and_nothing_is_stored,
     a_request_without_a_token_gets_a_challenge_without_an_error_code,
+    a_named_origins_page_may_call_the_api_and_no_other_origin_is_told_it_may,
+    with_no_origin_named_no_page_on_another_origin_may_call_the_api,
 );
+
+const STAFF_TOOL: &str = "https://tool.example.nhs.uk";
+
+/// A browser's preflight for a staff tool's `GET /v1/me` with a bearer token.
+async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(Method::OPTIONS, server.url("/v1/me"))
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_named_origins_page_may_call_the_api_and_no_other_origin_is_told_it_may(
+    backend: Backend,
+) {
+    let settings = Settings {
+        cors_origins: vec![STAFF_TOOL.parse().unwrap()],
+        ..Settings::default()
+    };
+    let server = TestServer::start_with(backend, settings).await.unwrap();
+
+    let allowed = preflight(&server, STAFF_TOOL).await;
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    let headers = allowed.headers();
+    assert_eq!(headers["access-control-allow-origin"], STAFF_TOOL);
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("GET") && methods.contains("PUT"),
+        "{methods}"
+    );
+    let asked = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(asked.contains("authorization"), "{asked}");
+    assert!(headers.get("access-control-allow-credentials").is_none());
+
+    // The call itself: the answer names the origin and lets the page read the request id.
+    let token = server.login("priya").await.access_token;
+    let call = reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .header("origin", STAFF_TOOL)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(call.status(), StatusCode::OK);
+    assert_eq!(call.headers()["access-control-allow-origin"], STAFF_TOOL);
+    let exposed = call.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("etag"),
+        "{exposed}"
+    );
+
+    for other in [
+        "https://evil.example",
+        "https://tool.example.nhs.uk.evil.example",
+    ] {
+        let refused = preflight(&server, other).await;
+        assert!(
+            refused
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{other}: {:?}",
+            refused.headers()
+        );
+    }
+}
+
+async fn with_no_origin_named_no_page_on_another_origin_may_call_the_api(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let refused = preflight(&server, STAFF_TOOL).await;
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "{:?}",
+        refused.headers()
+    );
+    let token = server.login("priya").await.access_token;
+    let call = reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .header("origin", STAFF_TOOL)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(call.headers().get("access-control-allow-origin").is_none());
+}
 
 async fn every_answer_forbids_sniffing_and_labels_json_as_utf8(backend: Backend) {
     let server = TestServer::start(backend).await.unwrap();

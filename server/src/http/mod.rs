@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accounts;
 pub mod appointments;
+pub mod cors;
 mod devices;
 pub mod error;
 mod events;
@@ -87,6 +88,8 @@ pub struct Settings {
     pub messaging: MessagingSettings,
     /// The system clock, or a test's.
     pub clock: Clock,
+    /// Origins whose pages may call the API from a browser; none by default.
+    pub cors_origins: Vec<cors::CorsOrigin>,
 }
 
 impl Default for Settings {
@@ -99,6 +102,7 @@ impl Default for Settings {
             outcome_labels: livingwell_core::domain::plan::default_outcome_labels(),
             messaging: MessagingSettings::default(),
             clock: Clock::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct AppState {
     pub offline_reads: OfflineReads,
     /// What tokens, sessions, streams and working hours take as "now".
     pub clock: Clock,
+    /// Origins whose pages may call the API from a browser ([`cors`]).
+    pub cors_origins: Arc<[cors::CorsOrigin]>,
 }
 
 impl AppState {
@@ -211,6 +217,7 @@ impl AppState {
             sync,
             offline_reads: OfflineReads::new(store.clone(), settings.clock.clone()),
             clock: settings.clock.clone(),
+            cors_origins: settings.cors_origins.clone().into(),
             store,
         })
     }
@@ -384,7 +391,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes();
-    router
+    let cors = cors::layer(&state.cors_origins);
+    let router = router
         // Only requests a route takes: an unknown path or method is answered 404 or 405
         // whatever key it carries.
         .route_layer(middleware::from_fn_with_state(
@@ -405,7 +413,13 @@ pub fn app(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(middleware::map_response(label_json_as_utf8))
+        .layer(middleware::map_response(label_json_as_utf8));
+    // Outside the routes: a preflight is answered before routing would say 405.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
         .layer(
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
