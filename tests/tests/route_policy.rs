@@ -56,6 +56,7 @@ use Decided::{EachRead, Own, Person, Public, RecordOf, Staff};
 
 const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/.well-known/jwks.json", Public),
+    ("GET", "/.well-known/oauth-authorization-server", Public),
     ("GET", "/healthz", Public),
     ("GET", "/readyz", Public),
     ("POST", "/oauth/token", Public),

@@ -24,7 +24,45 @@ on_both_databases!(
     many_accounts_tried_from_one_address_are_throttled,
     staff_system_gets_a_scoped_token_without_refresh,
     staff_system_with_wrong_secret_is_refused,
+    a_staff_systems_oauth_library_finds_the_token_endpoint_and_keys_in_the_metadata,
 );
+
+/// RFC 8414: what an OAuth client library reads first; every URL in it works as given.
+async fn a_staff_systems_oauth_library_finds_the_token_endpoint_and_keys_in_the_metadata(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await.unwrap();
+    let http = reqwest::Client::new();
+    let metadata =
+        livingwell_tests::read(http.get(server.url("/.well-known/oauth-authorization-server")))
+            .await;
+    assert_eq!(metadata.status, StatusCode::OK, "{}", metadata.text);
+    let body = &metadata.body;
+    assert_eq!(body["issuer"], "urn:livingwell");
+    assert_eq!(
+        body["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    let scopes = body["scopes_supported"].as_array().unwrap();
+    assert!(scopes.contains(&"audit:read".into()), "{scopes:?}");
+    assert_eq!(body["response_types_supported"], serde_json::json!([]));
+
+    let token_endpoint = body["token_endpoint"].as_str().unwrap();
+    assert_eq!(token_endpoint, server.url("/oauth/token"));
+    let token = livingwell_tests::read(
+        http.post(token_endpoint)
+            .basic_auth(
+                livingwell_server::demo::CLIENT_ID,
+                Some(livingwell_server::demo::CLIENT_SECRET),
+            )
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await;
+    assert_eq!(token.status, StatusCode::OK, "{}", token.text);
+    let keys = livingwell_tests::read(http.get(body["jwks_uri"].as_str().unwrap())).await;
+    assert_eq!(keys.status, StatusCode::OK);
+    assert!(!keys.body["keys"].as_array().unwrap().is_empty());
+}
 
 async fn demo_person_signs_in_and_sees_themselves(backend: Backend) {
     let server = TestServer::start(backend).await.unwrap();

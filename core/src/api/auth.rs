@@ -137,6 +137,26 @@ pub struct ClientTokenResponse {
 
 debug_without_secrets!(ClientTokenResponse, scope);
 
+/// OAuth 2.0 Authorization Server Metadata (RFC 8414) for staff systems: where to get a token,
+/// how to authenticate for it, which scopes exist, and where the keys that verify it are.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthorizationServerMetadata {
+    /// The `iss` of every token this server signs.
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    /// Only `client_credentials`: people sign in to the apps, not through OAuth.
+    pub grant_types_supported: Vec<String>,
+    /// `client_secret_basic` and `client_secret_post`.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub scopes_supported: Vec<String>,
+    /// Required by RFC 8414 and empty: there is no authorization endpoint, so no response type.
+    pub response_types_supported: Vec<String>,
+    /// The API's documentation (the OpenAPI document's viewer).
+    pub service_documentation: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,8 @@ impl Route {
 }
 
 pub const JWKS: Route = Route::new(Method::Get, "/.well-known/jwks.json");
+pub const OAUTH_METADATA: Route =
+    Route::new(Method::Get, "/.well-known/oauth-authorization-server");
 pub const HEALTHZ: Route = Route::new(Method::Get, "/healthz");
 pub const CLIENT_TOKEN: Route = Route::new(Method::Post, "/oauth/token");
 pub const READYZ: Route = Route::new(Method::Get, "/readyz");
@@ -157,6 +159,7 @@ pub const MAKE_RESET_CODE: Route = Route::new(Method::Post, "/v1/users/{id}/pass
 /// Every route, in path order.
 pub const ALL: &[Route] = &[
     JWKS,
+    OAUTH_METADATA,
     HEALTHZ,
     CLIENT_TOKEN,
     READYZ,

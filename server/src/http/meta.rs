@@ -1,8 +1,11 @@
-//! Liveness, readiness, keys, and answers for paths and methods that do not exist.
+//! Liveness, readiness, keys and OAuth metadata, and answers for paths and methods that do not exist.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use livingwell_core::api::auth::AuthorizationServerMetadata;
+use livingwell_core::api::routes;
+use livingwell_core::domain::scope::StaffScope;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,6 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(jwks))
+        .routes(routes!(authorization_server_metadata))
 }
 
 /// Liveness: the process answers.
@@ -40,6 +44,55 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     axum::Json(state.keys.jwks())
 }
 
+/// OAuth 2.0 Authorization Server Metadata (RFC 8414), for staff systems' OAuth libraries.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta", responses(
+    (status = 200, description = "Where and how a staff system gets a token", body = AuthorizationServerMetadata),
+))]
+async fn authorization_server_metadata(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> axum::Json<AuthorizationServerMetadata> {
+    let base = public_base(&state.issuer, &headers);
+    let strings = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect();
+    axum::Json(AuthorizationServerMetadata {
+        issuer: state.issuer.to_string(),
+        token_endpoint: format!("{base}{}", routes::CLIENT_TOKEN.path(&[])),
+        jwks_uri: format!("{base}{}", routes::JWKS.path(&[])),
+        grant_types_supported: strings(&["client_credentials"]),
+        token_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
+        scopes_supported: StaffScope::ALL
+            .iter()
+            .map(|scope| scope.as_str().to_owned())
+            .collect(),
+        response_types_supported: Vec::new(),
+        service_documentation: format!("{base}/docs"),
+    })
+}
+
+/// Where this server is reached, for the absolute URLs metadata must give: the issuer when the
+/// deployment made it an http(s) URL (`serve --issuer https://api.example.nhs.uk`), as it then
+/// names the server; otherwise (the `urn:` default, a local run) the host the caller used.
+fn public_base(issuer: &str, headers: &HeaderMap) -> String {
+    if issuer.starts_with("https://") || issuer.starts_with("http://") {
+        return issuer.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        // A Host header is a name and a port; anything else is not repeated back.
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
 }
@@ -52,4 +105,35 @@ pub async fn method_not_allowed() -> impl IntoResponse {
         current_version: None,
     };
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn host(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn an_http_issuer_names_the_server_and_otherwise_the_callers_host_does() {
+        let api = host("10.0.0.7:8080");
+        assert_eq!(
+            public_base("https://api.example.nhs.uk/", &api),
+            "https://api.example.nhs.uk"
+        );
+        assert_eq!(public_base("urn:livingwell", &api), "http://10.0.0.7:8080");
+        assert_eq!(
+            public_base("urn:livingwell", &host("evil.example/<script>")),
+            "http://localhost"
+        );
+        assert_eq!(
+            public_base("urn:livingwell", &HeaderMap::new()),
+            "http://localhost"
+        );
+    }
 }
