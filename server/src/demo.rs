@@ -190,23 +190,23 @@ pub async fn seed(
     // Both refusals are impossible here: sam is linked and on no exclusion list.
     let _ = store.grant_consent(&consent).await?;
     store
-        .create_client(
-            &OAuthClientRecord {
-                client_id: CLIENT_ID.into(),
-                name: "Case management system (demo)".into(),
-                secret_hash: passwords::hash(CLIENT_SECRET.to_owned()).await?,
-                scopes: [
-                    StaffScope::PeopleRead,
-                    StaffScope::PeopleWrite,
-                    StaffScope::PlansRead,
-                    StaffScope::PlansWrite,
-                    StaffScope::AppointmentsRead,
-                    StaffScope::AppointmentsWrite,
-                ]
-                .into(),
-            },
-            now,
-        )
+        .create_client(&OAuthClientRecord {
+            client_id: CLIENT_ID.into(),
+            name: "Case management system (demo)".into(),
+            secret_hash: passwords::hash(CLIENT_SECRET.to_owned()).await?,
+            scopes: [
+                StaffScope::PeopleRead,
+                StaffScope::PeopleWrite,
+                StaffScope::PlansRead,
+                StaffScope::PlansWrite,
+                StaffScope::AppointmentsRead,
+                StaffScope::AppointmentsWrite,
+            ]
+            .into(),
+            created_at: now,
+            disabled_at: None,
+            previous_secret: None,
+        })
         .await?;
     seed_plans(store, &alex, &priya, &sam, now).await?;
     seed_appointments(store, &alex, &robin, &priya, &west, now).await?;

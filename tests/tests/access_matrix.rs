@@ -321,15 +321,15 @@ const ROWS: [Row; 16] = [
 async fn audit_system_token(server: &TestServer) -> String {
     server
         .store
-        .create_client(
-            &OAuthClientRecord {
-                client_id: "audit-system".into(),
-                name: "Information governance".into(),
-                secret_hash: passwords::hash("audit-system-secret".into()).await.unwrap(),
-                scopes: [StaffScope::AuditRead].into(),
-            },
-            livingwell_server::clock::Clock::System.now(),
-        )
+        .create_client(&OAuthClientRecord {
+            client_id: "audit-system".into(),
+            name: "Information governance".into(),
+            secret_hash: passwords::hash("audit-system-secret".into()).await.unwrap(),
+            scopes: [StaffScope::AuditRead].into(),
+            created_at: livingwell_server::clock::Clock::System.now(),
+            disabled_at: None,
+            previous_secret: None,
+        })
         .await
         .unwrap();
     let form = [

@@ -78,6 +78,10 @@ pub const CHANGE_PASSWORD: Route = Route::new(Method::Post, "/v1/auth/password")
 pub const REAUTHENTICATE: Route = Route::new(Method::Post, "/v1/auth/reauthenticate");
 pub const REFRESH_TOKENS: Route = Route::new(Method::Post, "/v1/auth/refresh");
 pub const RESET_PASSWORD: Route = Route::new(Method::Post, "/v1/auth/reset-password");
+pub const LIST_CLIENTS: Route = Route::new(Method::Get, "/v1/clients");
+pub const CREATE_CLIENT: Route = Route::new(Method::Post, "/v1/clients");
+pub const DISABLE_CLIENT: Route = Route::new(Method::Post, "/v1/clients/{id}/disable");
+pub const ROTATE_CLIENT_SECRET: Route = Route::new(Method::Post, "/v1/clients/{id}/secret");
 pub const LIST_CONVERSATIONS: Route = Route::new(Method::Get, "/v1/conversations");
 pub const LIST_MESSAGES: Route = Route::new(Method::Get, "/v1/conversations/{id}/messages");
 pub const SEND_MESSAGE: Route = Route::new(Method::Post, "/v1/conversations/{id}/messages");
@@ -176,6 +180,10 @@ pub const ALL: &[Route] = &[
     REAUTHENTICATE,
     REFRESH_TOKENS,
     RESET_PASSWORD,
+    LIST_CLIENTS,
+    CREATE_CLIENT,
+    DISABLE_CLIENT,
+    ROTATE_CLIENT_SECRET,
     LIST_CONVERSATIONS,
     LIST_MESSAGES,
     SEND_MESSAGE,

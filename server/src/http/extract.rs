@@ -304,6 +304,8 @@ async fn authenticate(
                 .store
                 .client(&verified.claims.sub)
                 .await?
+                // Disabling a client ends its tokens at once, not when they lapse.
+                .filter(|client| client.disabled_at.is_none())
                 .ok_or(ApiError::Unauthorized)?;
             let granted = verified.claims.scope.as_deref().unwrap_or_default();
             // Only scopes the token was given and the client still holds.

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accounts;
 pub mod appointments;
+mod clients;
 pub mod cors;
 mod devices;
 pub mod error;
@@ -375,6 +376,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(meta::router())
         .merge(sessions::router())
         .merge(accounts::router())
+        .merge(clients::router())
         .merge(people::router())
         .merge(plans::router())
         .merge(teams::router())

@@ -218,9 +218,18 @@ async fn client_token(
         Some(client) => client.secret_hash.clone(),
         None => state.dummy_password_hash.to_string(),
     };
-    let secret_matches = passwords::verify(secret, stored_hash).await?;
+    let mut secret_matches = passwords::verify(secret.clone(), stored_hash).await?;
+    // During a rotation's overlap the previous secret still works, so the system can be given
+    // the new one without an outage.
+    if !secret_matches
+        && let Some(previous) = client.as_ref().and_then(|c| c.previous_secret.clone())
+        && state.clock.now() < previous.until
+    {
+        secret_matches = passwords::verify(secret, previous.secret_hash).await?;
+    }
+    // A disabled client is refused as a wrong secret is: nothing to learn from the answer.
     let client = match client {
-        Some(client) if secret_matches => client,
+        Some(client) if secret_matches && client.disabled_at.is_none() => client,
         _ => return Err(ApiError::Unauthorized),
     };
     let granted: BTreeSet<StaffScope> = match request.scope.as_deref().map(str::trim) {

@@ -149,6 +149,18 @@ pub struct OAuthClientRecord {
     pub name: String,
     pub secret_hash: String,
     pub scopes: BTreeSet<StaffScope>,
+    pub created_at: DateTime<Utc>,
+    /// Set when an admin turned it off: its tokens and secrets are refused from then on.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// The secret it had before the last rotation, still accepted until the time given.
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A rotated-out client secret and the end of its overlap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub secret_hash: String,
+    pub until: DateTime<Utc>,
 }
 
 /// A token signing key in use.
@@ -391,9 +403,20 @@ pub trait Store:
     async fn refresh_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenRecord>>;
     /// Marks the token rotated; false when another request rotated it first.
     async fn mark_rotated(&self, token: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<bool>;
-    async fn create_client(&self, client: &OAuthClientRecord, at: DateTime<Utc>)
-    -> StoreResult<()>;
+    async fn create_client(&self, client: &OAuthClientRecord) -> StoreResult<()>;
     async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>>;
+    /// Every staff-system client, disabled ones too, by name.
+    async fn clients(&self) -> StoreResult<Vec<OAuthClientRecord>>;
+    /// Turns a client off (once; a second call keeps the first time). False when there is none.
+    async fn disable_client(&self, client_id: &str, at: DateTime<Utc>) -> StoreResult<bool>;
+    /// Gives an enabled client a new secret; the current one becomes the previous, accepted
+    /// until `previous_until`. False when there is no enabled client of that id.
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        previous_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Every signing key not yet retired, newest first.
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stores a key unless one with its kid exists already.

@@ -29,9 +29,9 @@ use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
 use super::{
     AuditHead, AuditRecord, CarerLinkRecord, EmergencyAccessRecord, GrantRefusal, NewAuditEntry,
-    NewRefreshToken, OAuthClientRecord, PersonRecord, RefreshTokenRecord, RelationshipFacts,
-    SessionUser, SigningKeyRecord, SigningKeySummary, Store, StoreError, StoreResult, TeamRecord,
-    UserRecord,
+    NewRefreshToken, OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord,
+    RelationshipFacts, SessionUser, SigningKeyRecord, SigningKeySummary, Store, StoreError,
+    StoreResult, TeamRecord, UserRecord,
 };
 
 #[derive(sqlx::FromRow)]
@@ -208,6 +208,10 @@ pub(super) struct ClientRow {
     name: String,
     secret_hash: String,
     scopes: Json<BTreeSet<String>>,
+    created_at: DateTime<Utc>,
+    disabled_at: Option<DateTime<Utc>>,
+    previous_secret_hash: Option<String>,
+    previous_secret_until: Option<DateTime<Utc>>,
 }
 
 impl From<ClientRow> for OAuthClientRecord {
@@ -224,6 +228,12 @@ impl From<ClientRow> for OAuthClientRecord {
             name: row.name,
             secret_hash: row.secret_hash,
             scopes,
+            created_at: row.created_at,
+            disabled_at: row.disabled_at,
+            previous_secret: row
+                .previous_secret_hash
+                .zip(row.previous_secret_until)
+                .map(|(secret_hash, until)| PreviousSecret { secret_hash, until }),
         }
     }
 }
@@ -1235,11 +1245,7 @@ where
         Ok(done.rows_affected() == 1)
     }
 
-    async fn create_client(
-        &self,
-        client: &OAuthClientRecord,
-        at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    async fn create_client(&self, client: &OAuthClientRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -1248,7 +1254,7 @@ where
         .bind(&client.name)
         .bind(&client.secret_hash)
         .bind(scopes_json(&client.scopes))
-        .bind(at)
+        .bind(client.created_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -1256,13 +1262,56 @@ where
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>> {
         let row: Option<ClientRow> = sqlx::query_as(
-            "SELECT client_id, name, secret_hash, scopes FROM oauth_clients \
-             WHERE client_id = $1",
+            "SELECT client_id, name, secret_hash, scopes, created_at, disabled_at, \
+             previous_secret_hash, previous_secret_until FROM oauth_clients WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(Into::into))
+    }
+
+    async fn clients(&self) -> StoreResult<Vec<OAuthClientRecord>> {
+        // Few rows (one per case system a deployment connects): no paging.
+        let rows: Vec<ClientRow> = sqlx::query_as(
+            "SELECT client_id, name, secret_hash, scopes, created_at, disabled_at, \
+             previous_secret_hash, previous_secret_until FROM oauth_clients \
+             ORDER BY name, client_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn disable_client(&self, client_id: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE oauth_clients SET disabled_at = COALESCE(disabled_at, $2) \
+             WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        previous_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE oauth_clients SET previous_secret_hash = secret_hash, \
+             previous_secret_until = $3, secret_hash = $2 \
+             WHERE client_id = $1 AND disabled_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(secret_hash)
+        .bind(previous_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {

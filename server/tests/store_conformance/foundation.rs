@@ -13,8 +13,8 @@ use livingwell_core::domain::{
 use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::{
     self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewRefreshToken, OAuthClientRecord,
-    PersonRecord, RefreshTokenRecord, RelationshipFacts, SessionUser, SigningKeyRecord,
-    SigningKeySummary, Store, StoreError, TeamRecord,
+    PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts, SessionUser,
+    SigningKeyRecord, SigningKeySummary, Store, StoreError, TeamRecord,
 };
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -98,6 +98,7 @@ conformance! {
         refresh_token_rotates_exactly_once_under_concurrency,
         a_refresh_token_stored_twice_keeps_the_first,
         oauth_client_scopes_round_trip,
+        a_client_secret_rotates_with_an_overlap_and_a_disabled_client_stays_disabled,
         // Text and time.
         unicode_text_round_trips_byte_identical,
         timestamps_round_trip_with_microseconds,
@@ -1130,8 +1131,11 @@ async fn oauth_client_scopes_round_trip(store: Arc<dyn Store>) {
         name: "Case system".to_owned(),
         secret_hash: "$argon2id$secret".to_owned(),
         scopes: [StaffScope::PeopleRead, StaffScope::AuditRead].into(),
+        created_at: super::now(),
+        disabled_at: None,
+        previous_secret: None,
     };
-    store.create_client(&client, super::now()).await.unwrap();
+    store.create_client(&client).await.unwrap();
     assert_eq!(
         store.client("case-system").await.unwrap(),
         Some(client.clone())
@@ -1143,14 +1147,74 @@ async fn oauth_client_scopes_round_trip(store: Arc<dyn Store>) {
         scopes: StaffScope::ALL.into_iter().collect(),
         ..client.clone()
     };
-    store.create_client(&all, super::now()).await.unwrap();
+    store.create_client(&all).await.unwrap();
     assert_eq!(store.client("everything").await.unwrap(), Some(all));
 
-    let result = store.create_client(&client, super::now()).await;
+    let result = store.create_client(&client).await;
     assert!(
         matches!(result, Err(StoreError::Conflict(_))),
         "got {result:?}"
     );
+}
+
+async fn a_client_secret_rotates_with_an_overlap_and_a_disabled_client_stays_disabled(
+    store: Arc<dyn Store>,
+) {
+    let at = super::now();
+    let client = OAuthClientRecord {
+        client_id: "rota-system".to_owned(),
+        name: "Rota".to_owned(),
+        secret_hash: "$argon2id$first".to_owned(),
+        scopes: [StaffScope::AppointmentsRead].into(),
+        created_at: at,
+        disabled_at: None,
+        previous_secret: None,
+    };
+    store.create_client(&client).await.unwrap();
+    let until = at + chrono::Duration::hours(24);
+    assert!(
+        store
+            .rotate_client_secret("rota-system", "$argon2id$second", until)
+            .await
+            .unwrap()
+    );
+    let rotated = store.client("rota-system").await.unwrap().unwrap();
+    assert_eq!(rotated.secret_hash, "$argon2id$second");
+    assert_eq!(
+        rotated.previous_secret,
+        Some(PreviousSecret {
+            secret_hash: "$argon2id$first".to_owned(),
+            until,
+        })
+    );
+    assert!(
+        !store
+            .rotate_client_secret("unknown", "$x", until)
+            .await
+            .unwrap()
+    );
+
+    let later = at + chrono::Duration::minutes(5);
+    assert!(store.disable_client("rota-system", at).await.unwrap());
+    assert!(store.disable_client("rota-system", later).await.unwrap());
+    let disabled = store.client("rota-system").await.unwrap().unwrap();
+    assert_eq!(disabled.disabled_at, Some(at), "the first time is kept");
+    assert!(
+        !store
+            .rotate_client_secret("rota-system", "$argon2id$third", until)
+            .await
+            .unwrap(),
+        "a disabled client gets no new secret"
+    );
+    assert!(!store.disable_client("unknown", at).await.unwrap());
+    let names: Vec<String> = store
+        .clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["Rota"]);
 }
 
 // ---------------------------------------------------------------------------------------------

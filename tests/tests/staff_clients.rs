@@ -1,0 +1,195 @@
+//! Admins manage the staff systems that call the API: registered with scopes, a secret shown
+//! once, rotated with an overlap, disabled at once — on both databases.
+
+use livingwell_tests::{Backend, TestServer, on_both_databases, read};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+on_both_databases!(
+    an_admin_registers_a_staff_system_whose_secret_is_shown_once,
+    a_rotated_secret_overlaps_the_old_one_for_as_long_as_the_admin_said,
+    a_disabled_staff_system_is_refused_at_once_with_the_tokens_it_holds,
+);
+
+/// A client-credentials token for `client_id`, or the status the token endpoint answered.
+async fn token(server: &TestServer, client_id: &str, secret: &str) -> Result<String, StatusCode> {
+    let reply = read(
+        server
+            .http
+            .post(server.url("/oauth/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await;
+    match reply.status {
+        StatusCode::OK => Ok(reply.body["access_token"].as_str().unwrap().to_owned()),
+        status => Err(status),
+    }
+}
+
+async fn register(server: &TestServer, admin: &str, scopes: Value) -> (String, String) {
+    let created = server
+        .post(
+            "/v1/clients",
+            admin,
+            json!({"name": "Rio case management", "scopes": scopes}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    (
+        created.body["client"]["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        created.body["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn an_admin_registers_a_staff_system_whose_secret_is_shown_once(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let admin = server.login("admin").await.access_token;
+    let priya = server.login("priya").await.access_token;
+
+    let refused = server
+        .post(
+            "/v1/clients",
+            &priya,
+            json!({"name": "Mine", "scopes": ["people:read"]}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    for (body, field) in [
+        (json!({"name": "", "scopes": ["people:read"]}), "name"),
+        (json!({"name": "Rio", "scopes": []}), "scopes"),
+    ] {
+        let bad = server.post("/v1/clients", &admin, body).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+        assert_eq!(bad.fields(), [field]);
+    }
+    let unknown_scope = server
+        .post(
+            "/v1/clients",
+            &admin,
+            json!({"name": "Rio", "scopes": ["everything"]}),
+        )
+        .await;
+    assert!(
+        unknown_scope.status.is_client_error(),
+        "{}",
+        unknown_scope.text
+    );
+
+    let (client_id, secret) = register(&server, &admin, json!(["appointments:read"])).await;
+    assert!(secret.starts_with("lws_") && secret.len() == 47, "{secret}");
+    let listed = server.get("/v1/clients", &admin).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(
+        !listed.text.contains(&secret),
+        "a secret is never shown again"
+    );
+    let entry = listed.body["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == client_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(entry["scopes"], json!(["appointments:read"]));
+    assert_eq!(
+        server.get("/v1/clients", &priya).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // It signs in with what it was given, for what it was given.
+    let token = token(&server, &client_id, &secret).await.unwrap();
+    assert_eq!(server.get("/v1/teams", &token).await.status, StatusCode::OK);
+    let person = server.login("alex").await.person_id.unwrap();
+    let plan = server
+        .get(&format!("/v1/people/{person}/enablement-plan"), &token)
+        .await;
+    assert_eq!(plan.status, StatusCode::FORBIDDEN, "{}", plan.text);
+}
+
+async fn a_rotated_secret_overlaps_the_old_one_for_as_long_as_the_admin_said(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let admin = server.login("admin").await.access_token;
+    let (client_id, first) = register(&server, &admin, json!(["people:read"])).await;
+
+    let path = format!("/v1/clients/{client_id}/secret");
+    let too_long = server
+        .post(&path, &admin, json!({"overlap_hours": 169}))
+        .await;
+    assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(too_long.fields(), ["overlap_hours"]);
+    let rotated = server.post(&path, &admin, json!({})).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let second = rotated.body["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert!(rotated.body["client"]["previous_secret_until"].is_string());
+    assert!(
+        token(&server, &client_id, &first).await.is_ok(),
+        "within the day's overlap"
+    );
+    assert!(token(&server, &client_id, &second).await.is_ok());
+
+    // After a leak: the new secret alone, at once.
+    let leaked = server
+        .post(&path, &admin, json!({"overlap_hours": 0}))
+        .await;
+    let third = leaked.body["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        token(&server, &client_id, &second).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        token(&server, &client_id, &first).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    assert!(token(&server, &client_id, &third).await.is_ok());
+    let nobody = server
+        .post("/v1/clients/sys-nobody/secret", &admin, json!({}))
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_disabled_staff_system_is_refused_at_once_with_the_tokens_it_holds(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let admin = server.login("admin").await.access_token;
+    let (client_id, secret) = register(&server, &admin, json!(["people:read"])).await;
+    let held = token(&server, &client_id, &secret).await.unwrap();
+    assert_eq!(server.get("/v1/teams", &held).await.status, StatusCode::OK);
+
+    let path = format!("/v1/clients/{client_id}/disable");
+    let disabled = server.post(&path, &admin, json!({})).await;
+    assert_eq!(disabled.status, StatusCode::NO_CONTENT, "{}", disabled.text);
+    assert_eq!(
+        server.get("/v1/teams", &held).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the token it holds stops before it lapses"
+    );
+    assert_eq!(
+        token(&server, &client_id, &secret).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let rotate = server
+        .post(
+            &format!("/v1/clients/{client_id}/secret"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(rotate.status, StatusCode::NOT_FOUND, "no new secret for it");
+    let listed = server.get("/v1/clients", &admin).await;
+    let entry = listed.body["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == client_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(entry["disabled_at"].is_string());
+    let nobody = server
+        .post("/v1/clients/sys-nobody/disable", &admin, json!({}))
+        .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+}
