@@ -46,9 +46,21 @@ async fn the_served_schema_describes_every_kind_of_event_and_its_data(backend: B
     }
     let every: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
     assert_eq!(described, every);
-    // A notification carries an event beside its id and time.
-    let view = serde_json::to_string(&schemas["EventView"]).unwrap();
-    assert!(view.contains("#/components/schemas/Event\""), "{view}");
+    // A notification carries an event beside its id and time: each kind, flat, as sent.
+    let views = schemas["EventView"]["oneOf"]
+        .as_array()
+        .expect("EventView is one of the kinds");
+    let mut viewed = Vec::new();
+    for (view, kind) in views.iter().zip(variants) {
+        assert_eq!(view["properties"]["kind"], kind["properties"]["kind"]);
+        assert_eq!(view["properties"]["data"], kind["properties"]["data"]);
+        let required = view["required"].as_array().unwrap();
+        for field in ["id", "kind", "data", "at"] {
+            assert!(required.contains(&json!(field)), "{field} in {view}");
+        }
+        viewed.push(view["properties"]["kind"]["enum"][0].as_str().unwrap());
+    }
+    assert_eq!(viewed, every);
 }
 
 async fn notifications_read_back_as_typed_events(backend: Backend) {

@@ -232,8 +232,10 @@ pub struct MessageReportData {
 }
 
 /// One event for the caller: `{id, kind, data, person_id?, at}`.
+///
+/// Its OpenAPI schema is [`EventViewFields`] beside each kind of [`Event`]: a field added here
+/// goes there too.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     /// The event's position in the caller's stream; resume after it with `Last-Event-ID`.
     pub id: i64,
@@ -244,6 +246,50 @@ pub struct EventView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_id: Option<PersonId>,
     pub at: DateTime<Utc>,
+}
+
+// [`EventView`]'s own fields, described only: its schema puts them in each kind of [`Event`],
+// one flat object per kind as serde writes it (derived, it would be an `allOf` over the union,
+// which client generators refuse). The doc comment is the served description of the view.
+/// One event for the caller: `{id, kind, data, person_id?, at}`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "a description of EventView's fields, never built")]
+struct EventViewFields {
+    /// The event's position in the caller's stream; resume after it with `Last-Event-ID`.
+    id: i64,
+    /// The person it concerns; absent for a carer's own conversation.
+    person_id: Option<PersonId>,
+    at: DateTime<Utc>,
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for EventView {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::flattened(
+            <Event as utoipa::PartialSchema>::schema(),
+            <EventViewFields as utoipa::PartialSchema>::schema(),
+        )
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for EventView {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        // `Event` stays a component, though the view describes its kinds inline: it is the
+        // vocabulary of events on its own.
+        schemas.push((
+            <Event as utoipa::ToSchema>::name().into_owned(),
+            <Event as utoipa::PartialSchema>::schema(),
+        ));
+        <Event as utoipa::ToSchema>::schemas(schemas);
+        <EventViewFields as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -405,5 +451,39 @@ mod tests {
         assert_eq!(wire["data"]["up_to_seq"], 6);
         assert_eq!(wire["person_id"], Uuid::from_u128(3).to_string());
         assert_eq!(serde_json::from_value::<EventView>(wire).unwrap(), view);
+    }
+
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_schema_describes_each_kind_of_event_view_as_one_flat_object() {
+        use crate::openapi::check::variant_for;
+
+        let schema = serde_json::to_value(<EventView as utoipa::PartialSchema>::schema()).unwrap();
+        for kind in EventKind::ALL {
+            for person_id in [None, Some(Uuid::from_u128(3).into())] {
+                let view = EventView {
+                    id: 42,
+                    event: example(kind),
+                    person_id,
+                    at: "2026-01-14T11:00:00Z".parse().unwrap(),
+                };
+                let wire = serde_json::to_value(&view).unwrap();
+                let variant = variant_for(&schema, "kind", &wire);
+                for field in ["id", "kind", "data", "at"] {
+                    assert!(
+                        variant["required"]
+                            .as_array()
+                            .unwrap()
+                            .contains(&field.into()),
+                        "{field} is required in {variant}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            schema["oneOf"].as_array().unwrap().len(),
+            EventKind::ALL.len(),
+            "one variant per kind"
+        );
     }
 }

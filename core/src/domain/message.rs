@@ -473,14 +473,52 @@ impl OutOfHoursNotice {
 }
 
 /// What a message says.
+///
+/// Its OpenAPI schema is written by hand below (see `crate::openapi`): a new variant goes there
+/// too.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MessageContent {
     /// Text someone wrote.
     Text { body: String },
     /// Written by the service when the worker cannot answer.
     OutOfHoursNotice(OutOfHoursNotice),
+}
+
+/// One flat object per kind, as serde writes it; derived, the notice would be an `allOf` that
+/// client generators refuse.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for MessageContent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+
+        use crate::openapi::tagged;
+
+        let text = ObjectBuilder::new()
+            .description(Some("Text someone wrote."))
+            .property("body", ObjectBuilder::new().schema_type(Type::String))
+            .required("body");
+        // The notice keeps its own description.
+        let notice = <OutOfHoursNotice as utoipa::PartialSchema>::schema();
+        OneOfBuilder::new()
+            .description(Some("What a message says."))
+            .item(tagged(text.into(), "kind", "text"))
+            .item(tagged(notice, "kind", "out_of_hours_notice"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for MessageContent {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        // The notice's fields are described inline; the types they name are components.
+        <OutOfHoursNotice as utoipa::ToSchema>::schemas(schemas);
+    }
 }
 
 #[cfg(test)]
@@ -631,6 +669,34 @@ mod tests {
                 FieldErrorCode::NotAfterStart
             )]
         );
+    }
+
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn each_kind_of_content_is_one_flat_object_in_the_schema() {
+        use crate::openapi::check::variant_for;
+
+        let schema =
+            serde_json::to_value(<MessageContent as utoipa::PartialSchema>::schema()).unwrap();
+        let hours = Availability::office_hours();
+        let notice = OutOfHoursNotice::for_message(
+            &hours,
+            utc("2026-01-14T23:00:00Z"),
+            &default_crisis_lines(),
+            PersonId::new(),
+        )
+        .expect("out of hours");
+        let kinds = [
+            MessageContent::Text {
+                body: "See you Tuesday".to_owned(),
+            },
+            MessageContent::OutOfHoursNotice(notice),
+        ];
+        for content in kinds {
+            let wire = serde_json::to_value(&content).unwrap();
+            variant_for(&schema, "kind", &wire);
+        }
+        assert_eq!(schema["oneOf"].as_array().unwrap().len(), 2, "{schema}");
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// chooses their own username and password with it (`POST /v1/auth/accept-invitation`).
 #[utoipa::path(post, path = "/v1/people/{id}/invitation", tag = "accounts",
     security(("bearer" = [])), params(("id" = PersonId, Path)),
-    responses((status = 201, body = InvitationView), (status = 403, body = ErrorBody),
+    responses((status = 201, body = InvitationView, description = "The invitation, with its one-time code"), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody, description = "The person already has an account")))]
 async fn invite_person(
@@ -88,7 +88,7 @@ async fn invite_person(
 /// Admin: a one-time code for a new carer, worker or admin account.
 #[utoipa::path(post, path = "/v1/invitations", tag = "accounts", security(("bearer" = [])),
     request_body = CreateInvitationRequest,
-    responses((status = 201, body = InvitationView), (status = 403, body = ErrorBody),
+    responses((status = 201, body = InvitationView, description = "The invitation, with its one-time code"), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn invite(
     State(state): State<AppState>,
@@ -114,7 +114,7 @@ async fn invite(
 /// signed in. A code works once, for seven days.
 #[utoipa::path(post, path = "/v1/auth/accept-invitation", tag = "accounts",
     request_body = AcceptInvitationRequest,
-    responses((status = 201, body = TokenResponse),
+    responses((status = 201, body = TokenResponse, description = "The account is made and signed in"),
               (status = 409, body = ErrorBody, description = "The username is taken"),
               (status = 422, body = ErrorBody, description = "Invalid; or the code is not valid (used, expired or unknown)"),
               (status = 429, body = ErrorBody)))]
@@ -205,7 +205,7 @@ async fn change_password(
 /// freshly signed in for ten minutes; the answer is a new access token that says so.
 #[utoipa::path(post, path = "/v1/auth/reauthenticate", tag = "accounts",
     security(("bearer" = [])), request_body = ReauthenticateRequest,
-    responses((status = 200, body = AccessTokenResponse),
+    responses((status = 200, body = AccessTokenResponse, description = "A new access token that counts as freshly signed in"),
               (status = 422, body = ErrorBody, description = "The password is wrong"),
               (status = 429, body = ErrorBody)))]
 async fn reauthenticate(
@@ -231,7 +231,7 @@ async fn reauthenticate(
 /// (`POST /v1/auth/reset-password`); a practitioner can pass it on. Any earlier code ends.
 #[utoipa::path(post, path = "/v1/users/{id}/password-reset", tag = "accounts",
     security(("bearer" = [])), params(("id" = UserId, Path)),
-    responses((status = 201, body = OneTimeCodeView), (status = 403, body = ErrorBody),
+    responses((status = 201, body = OneTimeCodeView, description = "The one-time reset code"), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 async fn make_reset_code(
     State(state): State<AppState>,

@@ -21,7 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// phone with the app closed, as kind and ids only. Signing out ends it.
 #[utoipa::path(post, path = "/v1/devices", tag = "devices", security(("bearer" = [])),
     request_body = RegisterDeviceRequest,
-    responses((status = 201, body = DeviceView), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = DeviceView, description = "The device, registered"), (status = 422, body = ErrorBody)))]
 async fn register_device(
     State(state): State<AppState>,
     AppUser(user): AppUser,

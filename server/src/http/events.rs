@@ -63,7 +63,11 @@ const REPLAY_PAGE: i64 = 200;
 /// reconnect with a current token.
 #[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])),
     params(EventStreamQuery),
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream"),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+               description = "Server-Sent Events. Each event's `id` is its position in the caller's \
+                   stream (send the last seen back as `Last-Event-ID`), its `event` is the kind, and \
+                   its `data` is one `EventView` as JSON, as in `GET /v1/notifications`; comment \
+                   lines keep the connection open."),
               (status = 401, body = ErrorBody)))]
 async fn event_stream(
     State(state): State<AppState>,
@@ -177,7 +181,7 @@ async fn session_is_live(store: &dyn Store, user: &CallerUser) -> bool {
 /// The caller's stored notifications, oldest first, after a cursor.
 #[utoipa::path(get, path = "/v1/notifications", tag = "events", security(("bearer" = [])),
     params(NotificationQuery),
-    responses((status = 200, body = NotificationPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = NotificationPage, description = "A page of notifications", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 401, body = ErrorBody)))]
 async fn notifications(
     State(state): State<AppState>,
     AppUser(user): AppUser,

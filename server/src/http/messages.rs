@@ -73,7 +73,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The caller's conversations, newest activity first, with unread counts.
 #[utoipa::path(get, path = "/v1/conversations", tag = "messages", security(("bearer" = [])),
     params(ConversationQuery),
-    responses((status = 200, body = ConversationList), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConversationList, description = "The caller's conversations"), (status = 404, body = ErrorBody)))]
 async fn list_conversations(
     State(state): State<AppState>,
     AppUser(user): AppUser,
@@ -205,7 +205,7 @@ pub(super) fn message_view(record: &MessageRecord, cursors: &[CursorRecord]) -> 
 /// delivered to the caller (unless the caller only oversees the conversation).
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "messages",
     security(("bearer" = [])), params(("id" = ConversationId, Path), MessageQuery),
-    responses((status = 200, body = MessagePage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
+    responses((status = 200, body = MessagePage, description = "A page of messages", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn list_messages(
     State(state): State<AppState>,
@@ -271,7 +271,7 @@ async fn list_messages(
     responses((status = 201, body = MessageView, description = "Stored now"),
               (status = 200, body = MessageView, description = "Stored before, by a send with this client_id"),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "The client_id was already used for another message (`reused`)"), (status = 422, body = ErrorBody),
               (status = 429, body = ErrorBody)))]
 async fn send_message(
     State(state): State<AppState>,
@@ -315,7 +315,7 @@ async fn send_message(
 #[utoipa::path(post, path = "/v1/conversations/{id}/read", tag = "messages",
     security(("bearer" = [])), params(("id" = ConversationId, Path)),
     request_body = MarkReadRequest,
-    responses((status = 200, body = ReadStateView), (status = 403, body = ErrorBody),
+    responses((status = 200, body = ReadStateView, description = "How far the caller has read"), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn mark_read(
     State(state): State<AppState>,
@@ -396,7 +396,7 @@ fn require_peer_worker(user: &CallerUser) -> ApiResult<()> {
 
 /// A peer worker's own hours (Europe/London) and away status. Office hours until set.
 #[utoipa::path(get, path = "/v1/me/availability", tag = "messages", security(("bearer" = [])),
-    responses((status = 200, body = AvailabilityView), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = AvailabilityView, description = "The peer worker's hours and away status"), (status = 403, body = ErrorBody)))]
 async fn get_availability(
     State(state): State<AppState>,
     AppUser(user): AppUser,
@@ -413,7 +413,7 @@ async fn get_availability(
 /// Sets a peer worker's own hours and away status; messages sent outside them get a notice.
 #[utoipa::path(put, path = "/v1/me/availability", tag = "messages", security(("bearer" = [])),
     request_body = SetAvailabilityRequest,
-    responses((status = 200, body = AvailabilityView), (status = 403, body = ErrorBody),
+    responses((status = 200, body = AvailabilityView, description = "The hours and away status, saved"), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn set_availability(
     State(state): State<AppState>,

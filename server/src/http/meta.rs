@@ -21,14 +21,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive", content_type = "text/plain", body = String)))]
 async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Readiness: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "meta", responses(
-    (status = 200, description = "Ready"),
+    (status = 200, description = "Ready", content_type = "text/plain", body = String),
     (status = 503, description = "The database does not answer", body = livingwell_core::api::ErrorBody),
 ))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {

@@ -263,7 +263,9 @@ struct IdempotencyKeys;
 impl utoipa::Modify for IdempotencyKeys {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, ResponseBuilder, Type};
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type};
+        const KEYED_CONFLICT: &str = "`idempotency_in_progress` (retry after Retry-After) or \
+                                      `idempotency_answer_lost` for a keyed request";
         let body = ContentBuilder::new()
             .schema(Some(Ref::from_schema_name("ErrorBody")))
             .build();
@@ -298,20 +300,24 @@ impl utoipa::Modify for IdempotencyKeys {
                     .parameters
                     .get_or_insert_with(Vec::new)
                     .push(utoipa::openapi::RefOr::T(key));
-                operation
+                let conflict = operation
                     .responses
                     .responses
                     .entry("409".to_owned())
                     .or_insert_with(|| {
                         ResponseBuilder::new()
-                            .description(
-                                "`idempotency_in_progress` (retry after Retry-After) or \
-                                 `idempotency_answer_lost` for a keyed request",
-                            )
                             .content("application/json", body.clone())
                             .build()
                             .into()
                     });
+                // An operation's own conflicts stay described; a keyed request can meet these too.
+                if let RefOr::T(conflict) = conflict {
+                    conflict.description = if conflict.description.is_empty() {
+                        KEYED_CONFLICT.to_owned()
+                    } else {
+                        format!("{}; or {KEYED_CONFLICT}", conflict.description)
+                    };
+                }
             }
         }
     }
@@ -320,11 +326,16 @@ impl utoipa::Modify for IdempotencyKeys {
 /// Documents the answers any `/v1` or `/oauth` operation can give besides its own: a body
 /// that cannot be read, failed sign-in, refusals, a body too large, the wrong media type,
 /// invalid fields, throttling and a database (or audit log) that cannot answer.
+///
+/// An operation may list one of these itself, to say it is an answer it expects to give
+/// (`(status = 404, body = ErrorBody)`); without a description of its own it gets the one here.
+/// OpenAPI requires every response to have a description but utoipa lets a response leave it
+/// out (and then writes none), and these mean the same on every operation: worded once, here.
 struct CommonErrors;
 
 impl utoipa::Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
         const COMMON: [(&str, &str); 10] = [
             ("400", "The request could not be read"),
             ("401", "Sign-in needed or not accepted"),
@@ -353,17 +364,21 @@ impl utoipa::Modify for CommonErrors {
             ];
             for operation in operations.into_iter().flatten() {
                 for (status, description) in COMMON {
-                    operation
+                    let response = operation
                         .responses
                         .responses
                         .entry(status.to_owned())
                         .or_insert_with(|| {
                             ResponseBuilder::new()
-                                .description(description)
                                 .content("application/json", body.clone())
                                 .build()
                                 .into()
                         });
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        description.clone_into(&mut response.description);
+                    }
                 }
             }
         }
@@ -472,4 +487,40 @@ async fn assign_request_id(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     response.headers_mut().insert(REQUEST_ID_HEADER, value);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::routes;
+
+    /// The document's own promises, checked without a server; `scripts/openapi-check` runs the
+    /// validator and a client generator over the served copy.
+    #[test]
+    fn every_answer_is_described_and_says_what_its_body_is() {
+        let (_, openapi) = routes();
+        let document = serde_json::to_value(&openapi).unwrap();
+        let mut faults = Vec::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let Some(responses) = operation["responses"].as_object() else {
+                    continue;
+                };
+                for (status, response) in responses {
+                    let at = format!("{method} {path} {status}");
+                    if response["description"].as_str().is_none_or(str::is_empty) {
+                        faults.push(format!("{at}: no description"));
+                    }
+                    let content = response["content"].as_object().into_iter().flatten();
+                    for (media_type, body) in content {
+                        // JSON bodies name their types; any other body (HTML, iCalendar, an
+                        // event stream, plain text) is text, and says so.
+                        if media_type != "application/json" && body["schema"]["type"] != "string" {
+                            faults.push(format!("{at}: {media_type} is not described as text"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(faults.is_empty(), "{faults:#?}");
+    }
 }

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// answered `already_recorded` and nothing new is stored.
 #[utoipa::path(post, path = "/v1/audit/offline-reads", tag = "audit", security(("bearer" = [])),
     request_body = OfflineReadsRequest,
-    responses((status = 200, body = OfflineReadsResponse), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = OfflineReadsResponse, description = "What became of each read"), (status = 422, body = ErrorBody)))]
 async fn upload_offline_reads(
     State(state): State<AppState>,
     AppUser(user): AppUser,

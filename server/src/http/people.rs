@@ -42,9 +42,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// (`POST /v1/people/{id}/invitation`).
 #[utoipa::path(post, path = "/v1/people", tag = "people", security(("bearer" = [])),
     request_body = CreatePersonRequest, responses(
-        (status = 201, body = PersonView),
+        (status = 201, body = PersonView, description = "The person's record"),
         (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Conflicts with a stored record; `fields` names what"),
         (status = 422, body = ErrorBody),
 ))]
 async fn create_person(
@@ -89,7 +89,7 @@ async fn create_person(
 /// A person's summary: name, team and peer worker.
 #[utoipa::path(get, path = "/v1/people/{id}", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path, description = "The person")),
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PersonView, description = "The person's summary"), (status = 404, body = ErrorBody)))]
 async fn get_person(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::Person, action::Read>,
@@ -111,7 +111,7 @@ async fn current_view(state: &AppState, person: PersonId) -> ApiResult<axum::Jso
 /// Staff: put the person on a team's caseload (taking them off any other).
 #[utoipa::path(put, path = "/v1/people/{id}/team", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path)), request_body = PlaceOnTeamRequest,
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PersonView, description = "The person, on the team's caseload"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn place_on_team(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::TeamPlacement, action::Write>,
@@ -127,7 +127,7 @@ async fn place_on_team(
 /// Staff: allocate (or reallocate) the person's peer worker.
 #[utoipa::path(put, path = "/v1/people/{id}/peer-allocation", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path)), request_body = PeerAllocationRequest,
-    responses((status = 200, body = PersonView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PersonView, description = "The person, with their peer worker"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn allocate_peer(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::PeerAllocation, action::Write>,
@@ -143,7 +143,7 @@ async fn allocate_peer(
 /// The person's carers.
 #[utoipa::path(get, path = "/v1/people/{id}/carers", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
-    responses((status = 200, body = [CarerLinkView]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [CarerLinkView], description = "The person's carers"), (status = 404, body = ErrorBody)))]
 async fn list_carers(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::Carers, action::Read>,
@@ -185,7 +185,7 @@ async fn link_carer(
 /// Every consent the person has given, in force or not.
 #[utoipa::path(get, path = "/v1/people/{id}/consents", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
-    responses((status = 200, body = [ConsentView]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [ConsentView], description = "The person's consents"), (status = 404, body = ErrorBody)))]
 async fn list_consents(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::Consents, action::Read>,
@@ -201,7 +201,7 @@ async fn list_consents(
 #[utoipa::path(post, path = "/v1/people/{id}/consents", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path)), request_body = GrantConsentRequest,
     responses(
-        (status = 201, body = ConsentView),
+        (status = 201, body = ConsentView, description = "The consent, given"),
         (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody, description = "Not signed in, or `step_up_required`: enter the password again (`POST /v1/auth/reauthenticate`)"),
         (status = 403, body = ErrorBody, description = "Only the person can share their record"),
@@ -252,7 +252,7 @@ async fn exclude_user(
 /// for a limited time. The grant is flagged in the audit log and shown to the person.
 #[utoipa::path(post, path = "/v1/people/{id}/emergency-access", tag = "people",
     security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = EmergencyAccessRequest,
-    responses((status = 201, body = EmergencyAccessView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = EmergencyAccessView, description = "The emergency access, granted"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn emergency_access(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::EmergencyAccess, action::Write>,
@@ -284,7 +284,7 @@ async fn emergency_access(
 /// Who has seen or changed the person's record, newest first.
 #[utoipa::path(get, path = "/v1/people/{id}/access-log", tag = "people", security(("bearer" = [])),
     params(("id" = PersonId, Path), AccessLogQuery),
-    responses((status = 200, body = AccessLogPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = AccessLogPage, description = "A page of the access log", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn access_log(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::AccessLog, action::Read>,

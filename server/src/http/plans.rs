@@ -163,7 +163,7 @@ async fn current(
 /// The current Enablement Plan, with who agreed it. `ETag` carries the version.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan", tag = "plans", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
-    responses((status = 200, body = EnablementPlanView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EnablementPlanView, description = "The current Enablement Plan"), (status = 404, body = ErrorBody)))]
 async fn get_enablement_plan(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
@@ -179,7 +179,7 @@ async fn get_enablement_plan(
 /// them; everyone who may read the plan may read its summary.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/summary", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path)),
-    responses((status = 200, body = EnablementPlanSummaryView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EnablementPlanSummaryView, description = "The summary of the current plan"), (status = 404, body = ErrorBody)))]
 async fn enablement_plan_summary(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlanSummary, action::Read>,
@@ -206,7 +206,7 @@ pub(super) fn summary_view(record: &PlanVersionRecord) -> ApiResult<EnablementPl
 #[utoipa::path(put, path = "/v1/people/{id}/enablement-plan", tag = "plans", security(("bearer" = [])),
     params(("id" = PersonId, Path), ("If-Match" = Option<String>, Header, description = "The version this change was made on, as an ETag")),
     request_body = PutEnablementPlanRequest,
-    responses((status = 200, body = EnablementPlanView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = EnablementPlanView, description = "The version, stored"), (status = 409, body = ErrorBody, description = "Changed meanwhile: nothing stored; `current_version` says which version is current"), (status = 422, body = ErrorBody)))]
 async fn put_enablement_plan(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Write>,
@@ -226,7 +226,7 @@ async fn put_enablement_plan(
 /// Every version, newest first, with its author.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/versions", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path), VersionQuery),
-    responses((status = 200, body = VersionPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
+    responses((status = 200, body = VersionPage, description = "A page of versions", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn enablement_plan_versions(
     State(state): State<AppState>,
@@ -261,7 +261,7 @@ async fn enablement_plan_versions(
 /// One version of the plan, as it was.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/versions/{version}", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path), ("version" = i32, Path)),
-    responses((status = 200, body = EnablementPlanView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EnablementPlanView, description = "That version"), (status = 404, body = ErrorBody)))]
 async fn enablement_plan_version(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
@@ -298,7 +298,7 @@ fn comment_view(
 /// Comments on the plan, newest first (the person's, and where they disagree).
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/comments", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path), CommentQuery),
-    responses((status = 200, body = CommentPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
+    responses((status = 200, body = CommentPage, description = "A page of comments", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 async fn list_comments(
     State(state): State<AppState>,
@@ -325,7 +325,7 @@ async fn list_comments(
 /// The person comments on a section of the current version, or records that they disagree.
 #[utoipa::path(post, path = "/v1/people/{id}/enablement-plan/comments", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = CommentRequest,
-    responses((status = 201, body = CommentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = CommentView, description = "The comment, stored"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn add_comment(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Comment>,
@@ -351,7 +351,7 @@ async fn add_comment(
 /// The person (or a carer they share the plan with) agrees a version; it must be the current one.
 #[utoipa::path(post, path = "/v1/people/{id}/enablement-plan/agreement", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = AgreeRequest,
-    responses((status = 201, body = AgreementView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = AgreementView, description = "The agreement, recorded"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Not the current version")))]
 async fn agree(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::EnablementPlan, action::Agree>,
@@ -390,7 +390,7 @@ async fn agree(
 /// Each outcome domain's ratings over time, baseline first: ready to chart.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/outcomes", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path)),
-    responses((status = 200, body = TrajectoryView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TrajectoryView, description = "Each domain's ratings"), (status = 404, body = ErrorBody)))]
 async fn outcome_trajectory(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
@@ -441,7 +441,7 @@ pub(super) async fn wrap_view(state: &AppState, record: &PlanVersionRecord) -> A
 /// The whole WRAP: for its owner, and for the team to read.
 #[utoipa::path(get, path = "/v1/people/{id}/wrap", tag = "plans", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
-    responses((status = 200, body = WrapView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WrapView, description = "The WRAP"), (status = 404, body = ErrorBody)))]
 async fn get_wrap(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::Wrap, action::Read>,
@@ -457,7 +457,7 @@ async fn get_wrap(
 #[utoipa::path(put, path = "/v1/people/{id}/wrap", tag = "plans", security(("bearer" = [])),
     params(("id" = PersonId, Path), ("If-Match" = Option<String>, Header, description = "The version this change was made on")),
     request_body = PutWrapRequest,
-    responses((status = 200, body = WrapView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = WrapView, description = "The version, stored"), (status = 409, body = ErrorBody, description = "Changed meanwhile: nothing stored; `current_version` says which version is current"), (status = 422, body = ErrorBody)))]
 async fn put_wrap(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::Wrap, action::Write>,
@@ -580,7 +580,7 @@ pub(super) async fn crisis_plan_parts(
 /// absent), and everyone allowed sees whether it is active.
 #[utoipa::path(get, path = "/v1/people/{id}/crisis-plan", tag = "plans", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
-    responses((status = 200, body = CrisisPlanView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CrisisPlanView, description = "The crisis plan"), (status = 404, body = ErrorBody)))]
 async fn get_crisis_plan(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::CrisisPlan, action::Read>,
@@ -591,7 +591,7 @@ async fn get_crisis_plan(
 /// Put the crisis plan into use, with the reason. Supporters and the team are told at once.
 #[utoipa::path(post, path = "/v1/people/{id}/crisis-plan/activation", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = ActivateRequest,
-    responses((status = 201, body = ActivationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already active")))]
+    responses((status = 201, body = ActivationView, description = "The crisis plan is in use"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Already active")))]
 async fn activate(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::CrisisPlan, action::Activate>,
@@ -617,7 +617,7 @@ async fn activate(
 /// Stop using the crisis plan; who and when are recorded, and everyone told.
 #[utoipa::path(delete, path = "/v1/people/{id}/crisis-plan/activation", tag = "plans",
     security(("bearer" = [])), params(("id" = PersonId, Path)),
-    responses((status = 200, body = ActivationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Not active")))]
+    responses((status = 200, body = ActivationView, description = "The crisis plan is no longer in use"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "Not active")))]
 async fn deactivate(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::CrisisPlan, action::Activate>,
@@ -642,7 +642,7 @@ async fn deactivate(
 /// see, every piece of the person's text escaped.
 #[utoipa::path(get, path = "/v1/people/{id}/crisis-plan.html", tag = "plans", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
-    responses((status = 200, description = "A printable page", content_type = "text/html"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "A printable page (HTML)", content_type = "text/html", body = String), (status = 404, body = ErrorBody)))]
 async fn printable_crisis_plan(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::CrisisPlan, action::Read>,

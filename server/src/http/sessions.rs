@@ -104,7 +104,7 @@ fn token_response(user: &UserRecord, issued: Issued) -> TokenResponse {
 ///
 /// An unknown username and a wrong password get the same answer, after the same work.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = TokenResponse),
+    (status = 200, body = TokenResponse, description = "Signed in: an access token and a refresh token"),
     (status = 401, body = ErrorBody),
     (status = 422, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "Too many attempts; see Retry-After"),
@@ -141,7 +141,7 @@ async fn login(
 /// later ends the whole session. A session lapses 30 days after its last refresh and 90 days
 /// after sign-in.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
-    (status = 200, body = TokenResponse),
+    (status = 200, body = TokenResponse, description = "A new access token and refresh token"),
     (status = 401, body = ErrorBody),
 ))]
 async fn refresh_tokens(
@@ -176,7 +176,7 @@ async fn logout(State(state): State<AppState>, AppUser(user): AppUser) -> ApiRes
 #[utoipa::path(post, path = "/oauth/token", tag = "auth",
     request_body(content = ClientTokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, body = ClientTokenResponse),
+        (status = 200, body = ClientTokenResponse, description = "An access token for the staff system"),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 415, body = ErrorBody),
@@ -289,7 +289,7 @@ fn client_credentials(
 
 /// The caller: account, own record, and everyone they are connected to.
 #[utoipa::path(get, path = "/v1/me", tag = "people", security(("bearer" = [])), responses(
-    (status = 200, body = MeView),
+    (status = 200, body = MeView, description = "The caller"),
     (status = 401, body = ErrorBody),
 ))]
 async fn me(

@@ -67,7 +67,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("bearer" = [])),
     params(SyncQuery),
     responses(
-        (status = 200, body = SyncResponse),
+        (status = 200, body = SyncResponse, description = "What changed, and tombstones for what is gone"),
         (status = 401, body = ErrorBody),
         (status = 410, body = ErrorBody, description = "`resync`: the cursor is unknown or unused for too long; drop the synced copy (keep unsent writes) and sync from the start"),
         (status = 422, body = ErrorBody),

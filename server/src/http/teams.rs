@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Every team (hub). For staff and admins.
 #[utoipa::path(get, path = "/v1/teams", tag = "teams", security(("bearer" = [])),
-    responses((status = 200, body = [TeamView]), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = [TeamView], description = "Every team"), (status = 403, body = ErrorBody)))]
 async fn list_teams(
     State(state): State<AppState>,
     caller: Caller,
@@ -46,7 +46,7 @@ async fn list_teams(
 /// Admin: create a team (a hub).
 #[utoipa::path(post, path = "/v1/teams", tag = "teams", security(("bearer" = [])),
     request_body = CreateTeamRequest,
-    responses((status = 201, body = TeamView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TeamView, description = "The team, made"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "The name is taken"), (status = 422, body = ErrorBody)))]
 async fn create_team(
     State(state): State<AppState>,
     Admin(_admin): Admin,
@@ -59,7 +59,7 @@ async fn create_team(
 /// The team's caseload: for the team's practitioners and staff systems with `people:read`.
 #[utoipa::path(get, path = "/v1/teams/{id}/caseload", tag = "teams", security(("bearer" = [])),
     params(("id" = TeamId, Path), CaseloadQuery),
-    responses((status = 200, body = CaseloadView, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CaseloadView, description = "A page of the caseload", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn caseload(
     State(state): State<AppState>,
     Staff(caller): Staff,
@@ -131,7 +131,7 @@ async fn remove_member(
 /// Admin: create an account.
 #[utoipa::path(post, path = "/v1/users", tag = "teams", security(("bearer" = [])),
     request_body = CreateUserRequest,
-    responses((status = 201, body = UserView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = UserView, description = "The account, made"), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "The username is taken, or the person has an account already"), (status = 422, body = ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     Admin(_admin): Admin,

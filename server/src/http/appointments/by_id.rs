@@ -19,7 +19,7 @@ use crate::policy::action;
 /// One appointment.
 #[utoipa::path(get, path = "/v1/appointments/{id}", tag = "appointments",
     security(("bearer" = [])), params(("id" = AppointmentId, Path)),
-    responses((status = 200, body = AppointmentView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = AppointmentView, description = "The appointment"), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_appointment(
     State(state): State<AppState>,
     AuthorizedAppointment { record, .. }: AuthorizedAppointment<action::Read>,
@@ -35,7 +35,7 @@ pub(super) async fn get_appointment(
 /// again) and answer a pending reschedule request; `status` records whether the person came.
 #[utoipa::path(patch, path = "/v1/appointments/{id}", tag = "appointments",
     security(("bearer" = [])), params(("id" = AppointmentId, Path)), request_body = UpdateAppointmentRequest,
-    responses((status = 200, body = AppointmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = AppointmentView, description = "The appointment as changed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "Cancelled, a workshop session, too early for an outcome, or changed meanwhile"),
               (status = 422, body = ErrorBody)))]
 pub(super) async fn update_appointment(
@@ -57,7 +57,7 @@ pub(super) async fn update_appointment(
 /// feed as cancelled; a pending cancel request is answered.
 #[utoipa::path(delete, path = "/v1/appointments/{id}", tag = "appointments",
     security(("bearer" = [])), params(("id" = AppointmentId, Path)),
-    responses((status = 200, body = AppointmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = AppointmentView, description = "The appointment, cancelled"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "Already happened, or a workshop session (cancel the booking)")))]
 pub(super) async fn cancel_appointment(
     State(state): State<AppState>,
@@ -77,7 +77,7 @@ pub(super) async fn cancel_appointment(
 /// to reschedule with preferred times. Staff on the appointment are notified of a request.
 #[utoipa::path(post, path = "/v1/appointments/{id}/response", tag = "appointments",
     security(("bearer" = [])), params(("id" = AppointmentId, Path)), request_body = AppointmentResponseRequest,
-    responses((status = 200, body = AppointmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = AppointmentView, description = "The appointment with the person's answer"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "Not open any more, already begun, or a workshop session"),
               (status = 422, body = ErrorBody)))]
 pub(super) async fn respond(
@@ -99,7 +99,7 @@ pub(super) async fn respond(
 /// cancels; accepting a reschedule request moves the appointment to the times given.
 #[utoipa::path(post, path = "/v1/appointments/{id}/request-answer", tag = "appointments",
     security(("bearer" = [])), params(("id" = AppointmentId, Path)), request_body = AnswerRequestRequest,
-    responses((status = 200, body = AppointmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = AppointmentView, description = "The appointment with the request answered"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "No request is waiting for an answer"),
               (status = 422, body = ErrorBody)))]
 pub(super) async fn answer_request(

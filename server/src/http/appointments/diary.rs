@@ -35,7 +35,7 @@ pub(super) enum Visibility {
 /// only if the caller may read them (each such read is audited against that person).
 #[utoipa::path(get, path = "/v1/diary", tag = "appointments", security(("bearer" = [])),
     params(DiaryQuery),
-    responses((status = 200, body = AppointmentPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody),
+    responses((status = 200, body = AppointmentPage, description = "A page of the diary", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(super) async fn diary(
     State(state): State<AppState>,

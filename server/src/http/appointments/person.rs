@@ -27,7 +27,7 @@ use crate::policy::{self, action, resource};
 /// `appointments` consent, their peer worker (only those they take part in), or a staff system.
 #[utoipa::path(get, path = "/v1/people/{id}/appointments", tag = "appointments",
     security(("bearer" = [])), params(("id" = PersonId, Path), AppointmentListQuery),
-    responses((status = 200, body = AppointmentPage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
+    responses((status = 200, body = AppointmentPage, description = "A page of the person's appointments", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 404, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub(super) async fn list_appointments(
     State(state): State<AppState>,
@@ -59,7 +59,7 @@ pub(super) async fn list_appointments(
 /// Staff or a staff system: add an appointment to a person's diary.
 #[utoipa::path(post, path = "/v1/people/{id}/appointments", tag = "appointments",
     security(("bearer" = [])), params(("id" = PersonId, Path)), request_body = CreateAppointmentRequest,
-    responses((status = 201, body = AppointmentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = AppointmentView, description = "The appointment made"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn create_appointment(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Write>,

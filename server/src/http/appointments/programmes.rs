@@ -29,7 +29,7 @@ use crate::store::appointments::BookingRecord;
 /// Workshop programmes with their sessions and free places, in creation order.
 #[utoipa::path(get, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
     params(ProgrammeQuery),
-    responses((status = 200, body = ProgrammePage, headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ProgrammePage, description = "A page of programmes", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn list_programmes(
     State(state): State<AppState>,
     caller: Caller,
@@ -59,7 +59,7 @@ pub(super) async fn list_programmes(
 /// A practitioner of the team, or a staff system with `appointments:write`: a new programme.
 #[utoipa::path(post, path = "/v1/programmes", tag = "workshops", security(("bearer" = [])),
     request_body = CreateProgrammeRequest,
-    responses((status = 201, body = ProgrammeView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = ProgrammeView, description = "The programme made"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(super) async fn create_programme(
     State(state): State<AppState>,
     Staff(caller): Staff,
@@ -82,7 +82,7 @@ pub(super) async fn create_programme(
 /// One programme with its sessions and free places.
 #[utoipa::path(get, path = "/v1/programmes/{id}", tag = "workshops", security(("bearer" = [])),
     params(("id" = ProgrammeId, Path)),
-    responses((status = 200, body = ProgrammeView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ProgrammeView, description = "The programme"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn get_programme(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,7 +98,7 @@ pub(super) async fn get_programme(
 /// arrival order. Only people the caller may read appear (each read audited).
 #[utoipa::path(get, path = "/v1/programmes/{id}/bookings", tag = "workshops", security(("bearer" = [])),
     params(("id" = ProgrammeId, Path)),
-    responses((status = 200, body = [BookingView]), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [BookingView], description = "The programme's bookings"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn programme_bookings(
     State(state): State<AppState>,
     Staff(caller): Staff,
@@ -210,7 +210,7 @@ impl FromRequestParts<AppState> for AuthorizedBooking {
 /// next person waiting, who is notified.
 #[utoipa::path(delete, path = "/v1/programmes/{id}/bookings/{booking_id}", tag = "workshops",
     security(("bearer" = [])), params(("id" = ProgrammeId, Path), ("booking_id" = BookingId, Path)),
-    responses((status = 200, body = BookingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = BookingView, description = "The booking, cancelled"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(super) async fn cancel_booking(
     State(state): State<AppState>,
     AuthorizedBooking(record): AuthorizedBooking,
@@ -224,7 +224,7 @@ pub(super) async fn cancel_booking(
 #[utoipa::path(post, path = "/v1/programmes/{id}/bookings/{booking_id}/offer", tag = "workshops",
     security(("bearer" = [])), params(("id" = ProgrammeId, Path), ("booking_id" = BookingId, Path)),
     request_body = OfferAnswerRequest,
-    responses((status = 200, body = BookingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = BookingView, description = "The booking with the answer"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "No open offer: it expired, or was never made"),
               (status = 422, body = ErrorBody)))]
 pub(super) async fn answer_offer(
@@ -243,7 +243,7 @@ pub(super) async fn answer_offer(
 /// places with their position.
 #[utoipa::path(get, path = "/v1/people/{id}/bookings", tag = "workshops", security(("bearer" = [])),
     params(("id" = PersonId, Path)),
-    responses((status = 200, body = [BookingView]), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = [BookingView], description = "The person's bookings"), (status = 404, body = ErrorBody)))]
 pub(super) async fn person_bookings(
     State(state): State<AppState>,
     Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Read>,
