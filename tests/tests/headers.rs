@@ -29,6 +29,17 @@ async fn preflight(server: &TestServer, origin: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// A page of `origin` calling `GET /v1/me` with `token`.
+async fn call_from(server: &TestServer, origin: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(server.url("/v1/me"))
+        .header("origin", origin)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn a_named_origins_page_may_call_the_api_and_no_other_origin_is_told_it_may(
     backend: Backend,
 ) {
@@ -53,13 +64,7 @@ async fn a_named_origins_page_may_call_the_api_and_no_other_origin_is_told_it_ma
 
     // The call itself: the answer names the origin and lets the page read the request id.
     let token = server.login("priya").await.access_token;
-    let call = reqwest::Client::new()
-        .get(server.url("/v1/me"))
-        .header("origin", STAFF_TOOL)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let call = call_from(&server, STAFF_TOOL, &token).await;
     assert_eq!(call.status(), StatusCode::OK);
     assert_eq!(call.headers()["access-control-allow-origin"], STAFF_TOOL);
     let exposed = call.headers()["access-control-expose-headers"]
@@ -98,13 +103,7 @@ async fn with_no_origin_named_no_page_on_another_origin_may_call_the_api(backend
         refused.headers()
     );
     let token = server.login("priya").await.access_token;
-    let call = reqwest::Client::new()
-        .get(server.url("/v1/me"))
-        .header("origin", STAFF_TOOL)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let call = call_from(&server, STAFF_TOOL, &token).await;
     assert!(call.headers().get("access-control-allow-origin").is_none());
 }
 

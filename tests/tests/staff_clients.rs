@@ -27,6 +27,17 @@ async fn token(server: &TestServer, client_id: &str, secret: &str) -> Result<Str
     }
 }
 
+/// The client as `GET /v1/clients` listed it.
+fn listed_entry(listed: &livingwell_tests::Reply, client_id: &str) -> Value {
+    listed.body["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == client_id)
+        .unwrap()
+        .clone()
+}
+
 async fn register(server: &TestServer, admin: &str, scopes: Value) -> (String, String) {
     let created = server
         .post(
@@ -87,13 +98,7 @@ async fn an_admin_registers_a_staff_system_whose_secret_is_shown_once(backend: B
         !listed.text.contains(&secret),
         "a secret is never shown again"
     );
-    let entry = listed.body["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["client_id"] == client_id.as_str())
-        .unwrap()
-        .clone();
+    let entry = listed_entry(&listed, &client_id);
     assert_eq!(entry["scopes"], json!(["appointments:read"]));
     assert_eq!(
         server.get("/v1/clients", &priya).await.status,
@@ -180,13 +185,7 @@ async fn a_disabled_staff_system_is_refused_at_once_with_the_tokens_it_holds(bac
         .await;
     assert_eq!(rotate.status, StatusCode::NOT_FOUND, "no new secret for it");
     let listed = server.get("/v1/clients", &admin).await;
-    let entry = listed.body["clients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["client_id"] == client_id.as_str())
-        .unwrap()
-        .clone();
+    let entry = listed_entry(&listed, &client_id);
     assert!(entry["disabled_at"].is_string());
     let nobody = server
         .post("/v1/clients/sys-nobody/disable", &admin, json!({}))
