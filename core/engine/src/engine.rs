@@ -646,9 +646,7 @@ impl Engine {
     pub fn edit_message(&self, write: i64, body: &str) -> Result<(), EngineError> {
         let queued = self
             .store
-            .queued()?
-            .into_iter()
-            .find(|queued| queued.id == write)
+            .queued_write(write)?
             .ok_or(EngineError::NotQueued)?;
         let mut request: SendMessageRequest = queued
             .request

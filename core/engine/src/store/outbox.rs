@@ -15,7 +15,7 @@ use std::path::Path;
 use chrono::{DateTime, TimeZone, Utc};
 use livingwell_core::api::sync::{SyncKind, SyncRecord};
 use livingwell_core::domain::PersonId;
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::StoreKeys;
@@ -251,6 +251,19 @@ impl Store {
         raws.into_iter().map(|raw| self.outbox_row(raw)).collect()
     }
 
+    /// One queued write, by its id; `None` once it went or was discarded.
+    pub fn queued_write(&self, id: i64) -> StoreResult<Option<QueuedWrite>> {
+        let raw = self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+                [id],
+                Raw::read,
+            )
+            .optional()?;
+        raw.map(|raw| self.outbox_row(raw)).transpose()
+    }
+
     /// The writes waiting in one queue, oldest first (a screen laying the person's own writes
     /// over what it shows reads only its record's queue, by its index).
     pub fn queued_in(&self, queue: &str) -> StoreResult<Vec<QueuedWrite>> {
@@ -340,11 +353,7 @@ impl Store {
 
     /// Replaces a waiting write's body (the person edited it) and queues it again.
     pub fn edit(&self, id: i64, body: serde_json::Value) -> StoreResult<()> {
-        let current = self
-            .queued()?
-            .into_iter()
-            .find(|write| write.id == id)
-            .ok_or(StoreError::Decode)?;
+        let current = self.queued_write(id)?.ok_or(StoreError::Decode)?;
         // A new body is a new request: it must not be answered as the old one was.
         let key = uuid::Uuid::new_v4().to_string();
         let sealed = Sealed {
