@@ -52,10 +52,11 @@ async fn authorization_server_metadata(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> axum::Json<AuthorizationServerMetadata> {
-    let base = public_base(&state.issuer, &headers);
+    let issuer = state.keys.issuer();
+    let base = public_base(issuer, &headers);
     let strings = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect();
     axum::Json(AuthorizationServerMetadata {
-        issuer: state.issuer.to_string(),
+        issuer: issuer.to_owned(),
         token_endpoint: format!("{base}{}", routes::CLIENT_TOKEN.path(&[])),
         jwks_uri: format!("{base}{}", routes::JWKS.path(&[])),
         grant_types_supported: strings(&["client_credentials"]),

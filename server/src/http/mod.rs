@@ -145,8 +145,6 @@ pub struct AppState {
     pub clock: Clock,
     /// Origins whose pages may call the API from a browser ([`cors`]).
     pub cors_origins: Arc<[cors::CorsOrigin]>,
-    /// The `iss` of the tokens this server signs.
-    pub issuer: Arc<str>,
 }
 
 impl AppState {
@@ -221,7 +219,6 @@ impl AppState {
             offline_reads: OfflineReads::new(store.clone(), settings.clock.clone()),
             clock: settings.clock.clone(),
             cors_origins: settings.cors_origins.clone().into(),
-            issuer: settings.issuer.as_str().into(),
             store,
         })
     }
