@@ -201,6 +201,11 @@ pub async fn seed(
                 StaffScope::PlansWrite,
                 StaffScope::AppointmentsRead,
                 StaffScope::AppointmentsWrite,
+                StaffScope::ReferralsRead,
+                StaffScope::ReferralsWrite,
+                StaffScope::ReportsRead,
+                StaffScope::FhirRead,
+                StaffScope::WebhooksManage,
             ]
             .into(),
             created_at: now,

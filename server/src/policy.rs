@@ -197,6 +197,8 @@ pub enum Denial {
     NotFound,
     /// The caller may see the person but may not do this.
     Forbidden,
+    /// A staff system whose token lacks the scope this needs (RFC 6750 `insufficient_scope`).
+    MissingScope(StaffScope),
 }
 
 pub type Decision = Result<Grounds, Denial>;
@@ -444,7 +446,8 @@ pub fn decide(
         Caller::StaffSystem(client) => {
             return match row.staff {
                 Some(needed) if client.scopes.contains(&needed) => Ok(Grounds::StaffSystemScope),
-                Some(_) | None => Err(Denial::Forbidden),
+                Some(needed) => Err(Denial::MissingScope(needed)),
+                None => Err(Denial::Forbidden),
             };
         }
         Caller::User(user) => user,
@@ -590,37 +593,41 @@ pub enum Work {
 
 /// Whether the caller may do `work`; refused with 403, since the work itself is no secret.
 pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
-    let allowed = match caller {
+    let user = match caller {
         Caller::StaffSystem(client) => {
-            let needs = |scope: StaffScope| client.scopes.contains(&scope);
-            match work {
-                Work::ListTeams => true,
-                Work::AddPerson => needs(StaffScope::PeopleWrite),
-                Work::ReadCaseload { .. } => needs(StaffScope::PeopleRead),
-                Work::SeeProgrammes => {
-                    needs(StaffScope::AppointmentsRead) || needs(StaffScope::AppointmentsWrite)
-                }
-                Work::StartProgramme { .. } => needs(StaffScope::AppointmentsWrite),
-                Work::ReadRoster { .. }
+            let holds = |scope: StaffScope| client.scopes.contains(&scope);
+            let needed = match work {
+                Work::ListTeams => return Ok(()),
+                Work::OwnHours => return Err(Denial::Forbidden),
+                // Seeing programmes is part of either appointments scope.
+                Work::SeeProgrammes if holds(StaffScope::AppointmentsWrite) => return Ok(()),
+                Work::AddPerson => StaffScope::PeopleWrite,
+                Work::ReadCaseload { .. } => StaffScope::PeopleRead,
+                Work::StartProgramme { .. } => StaffScope::AppointmentsWrite,
+                Work::SeeProgrammes
+                | Work::ReadRoster { .. }
                 | Work::ReadTeamDiary { .. }
-                | Work::ReadWorkerDiary { .. } => needs(StaffScope::AppointmentsRead),
-                Work::OwnHours => false,
-            }
+                | Work::ReadWorkerDiary { .. } => StaffScope::AppointmentsRead,
+            };
+            return if holds(needed) {
+                Ok(())
+            } else {
+                Err(Denial::MissingScope(needed))
+            };
         }
-        Caller::User(user) => {
-            let practitioner = user.role == Role::Practitioner;
-            match work {
-                Work::ListTeams => user.role.is_team_staff() || user.role == Role::Admin,
-                Work::AddPerson => practitioner,
-                Work::ReadCaseload { on_team }
-                | Work::StartProgramme { on_team }
-                | Work::ReadRoster { on_team }
-                | Work::ReadTeamDiary { on_team } => practitioner && on_team,
-                Work::SeeProgrammes => true,
-                Work::ReadWorkerDiary { own } => own,
-                Work::OwnHours => user.role == Role::PeerWorker,
-            }
-        }
+        Caller::User(user) => user,
+    };
+    let practitioner = user.role == Role::Practitioner;
+    let allowed = match work {
+        Work::ListTeams => user.role.is_team_staff() || user.role == Role::Admin,
+        Work::AddPerson => practitioner,
+        Work::ReadCaseload { on_team }
+        | Work::StartProgramme { on_team }
+        | Work::ReadRoster { on_team }
+        | Work::ReadTeamDiary { on_team } => practitioner && on_team,
+        Work::SeeProgrammes => true,
+        Work::ReadWorkerDiary { own } => own,
+        Work::OwnHours => user.role == Role::PeerWorker,
     };
     if allowed {
         Ok(())
@@ -935,8 +942,36 @@ mod tests {
             decide(&client, &none, Resource::Person, Action::Read, now),
             Ok(Grounds::StaffSystemScope)
         );
+        // Missing a scope is told by name; what no scope grants is plainly forbidden.
         assert_eq!(
             decide(&client, &none, Resource::AccessLog, Action::Read, now),
+            Err(Denial::MissingScope(StaffScope::AuditRead))
+        );
+        assert_eq!(
+            decide(&client, &none, Resource::Messages, Action::Read, now),
+            Err(Denial::Forbidden)
+        );
+    }
+
+    #[test]
+    fn staff_work_refused_for_want_of_a_scope_names_the_scope() {
+        let system = |scopes: &[StaffScope]| {
+            Caller::StaffSystem(StaffSystemCaller {
+                client_id: "case-system".into(),
+                scopes: scopes.iter().copied().collect(),
+                on_behalf_of: None,
+            })
+        };
+        assert_eq!(
+            decide_work(&system(&[StaffScope::PeopleRead]), Work::AddPerson),
+            Err(Denial::MissingScope(StaffScope::PeopleWrite))
+        );
+        assert_eq!(
+            decide_work(&system(&[]), Work::SeeProgrammes),
+            Err(Denial::MissingScope(StaffScope::AppointmentsRead))
+        );
+        assert_eq!(
+            decide_work(&system(&StaffScope::ALL), Work::OwnHours),
             Err(Denial::Forbidden)
         );
     }

@@ -582,12 +582,14 @@ async fn practitioner_off_the_team_sees_nothing_and_staff_systems_need_the_scope
     let people_only = w.server.client_token(Some("people:read")).await;
     let reply = w.server.get(&w.path("/appointments"), &people_only).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text);
-    assert_eq!(reply.code(), "forbidden");
+    assert_eq!(reply.code(), "insufficient_scope");
+    assert_eq!(reply.body["required_scope"], "appointments:read");
     let diary = w
         .server
         .get(&format!("/v1/diary?team_id={}", w.west), &people_only)
         .await;
     assert_eq!(diary.status, StatusCode::FORBIDDEN);
+    assert_eq!(diary.body["required_scope"], "appointments:read");
 
     let reader = w.server.client_token(Some("appointments:read")).await;
     assert_eq!(

@@ -9,6 +9,8 @@ on_both_databases!(
     an_admin_registers_a_staff_system_whose_secret_is_shown_once,
     a_rotated_secret_overlaps_the_old_one_for_as_long_as_the_admin_said,
     a_disabled_staff_system_is_refused_at_once_with_the_tokens_it_holds,
+    a_client_is_told_the_scope_it_lacks_and_is_kept_off_the_apps_routes,
+    a_clients_read_is_in_the_persons_access_log_with_the_staff_member_it_acted_for,
 );
 
 /// A client-credentials token for `client_id`, or the status the token endpoint answered.
@@ -191,4 +193,113 @@ async fn a_disabled_staff_system_is_refused_at_once_with_the_tokens_it_holds(bac
         .post("/v1/clients/sys-nobody/disable", &admin, json!({}))
         .await;
     assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_client_is_told_the_scope_it_lacks_and_is_kept_off_the_apps_routes(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let admin = server.login("admin").await.access_token;
+    let (client_id, secret) = register(
+        &server,
+        &admin,
+        json!(["appointments:read", "appointments:write"]),
+    )
+    .await;
+    let token = token(&server, &client_id, &secret).await.unwrap();
+    let alex = server.login("alex").await;
+    let person = alex.person_id.clone().unwrap();
+
+    for (path, needed) in [
+        (format!("/v1/people/{person}/enablement-plan"), "plans:read"),
+        (format!("/v1/people/{person}/access-log"), "audit:read"),
+    ] {
+        let refused = server.get(&path, &token).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+        assert_eq!(refused.code(), "insufficient_scope");
+        assert_eq!(refused.body["required_scope"], needed);
+        assert_eq!(
+            refused.headers[reqwest::header::WWW_AUTHENTICATE],
+            format!(
+                "Bearer realm=\"livingwell\", error=\"insufficient_scope\", scope=\"{needed}\""
+            )
+        );
+    }
+    let writes = server
+        .post("/v1/people", &token, json!({"display_name": "Sam Example"}))
+        .await;
+    assert_eq!(writes.code(), "insufficient_scope", "{}", writes.text);
+    assert_eq!(writes.body["required_scope"], "people:write");
+
+    // Conversations are no staff system's, whatever its scopes: refused, with no scope to ask
+    // for; and the app's own routes are for accounts.
+    let conversation = server.peer_conversation(&alex.access_token).await;
+    let messages = server
+        .get(
+            &format!("/v1/conversations/{conversation}/messages"),
+            &token,
+        )
+        .await;
+    assert_eq!(messages.status, StatusCode::FORBIDDEN, "{}", messages.text);
+    assert_eq!(messages.code(), "forbidden");
+    assert!(messages.body.get("required_scope").is_none());
+    for path in [
+        "/v1/me",
+        "/v1/sync",
+        "/v1/notifications",
+        "/v1/conversations",
+    ] {
+        let refused = server.get(path, &token).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            refused.text
+        );
+    }
+}
+
+async fn a_clients_read_is_in_the_persons_access_log_with_the_staff_member_it_acted_for(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await.unwrap();
+    let admin = server.login("admin").await.access_token;
+    let (client_id, secret) = register(&server, &admin, json!(["plans:read"])).await;
+    let token = token(&server, &client_id, &secret).await.unwrap();
+    let alex = server.login("alex").await;
+    let person = alex.person_id.clone().unwrap();
+
+    let read = |on_behalf_of: &'static str| {
+        server
+            .http
+            .get(server.url(&format!("/v1/people/{person}/enablement-plan")))
+            .bearer_auth(&token)
+            .header("X-On-Behalf-Of", on_behalf_of)
+    };
+    assert_eq!(
+        livingwell_tests::read(read("Priya Shah (care coordinator)"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let unreadable = livingwell_tests::read(read("")).await;
+    assert_eq!(
+        unreadable.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        unreadable.text
+    );
+    assert_eq!(unreadable.fields(), ["x-on-behalf-of"]);
+
+    let log = server
+        .get(
+            &format!("/v1/people/{person}/access-log"),
+            &alex.access_token,
+        )
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.text);
+    let entries = log.body["entries"].as_array().unwrap();
+    let by_client = entries
+        .iter()
+        .find(|entry| entry["on_behalf_of"] == "Priya Shah (care coordinator)")
+        .unwrap_or_else(|| panic!("{}", log.text));
+    assert_eq!(by_client["actor_role"], "staff_system", "{by_client}");
 }

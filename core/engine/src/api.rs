@@ -410,6 +410,7 @@ mod tests {
                 message: String::new(),
                 fields: Vec::<FieldError>::new(),
                 current_version: None,
+                required_scope: None,
             }),
             retry_after: retry_after.map(Duration::from_secs),
         }

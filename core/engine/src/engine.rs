@@ -1137,6 +1137,7 @@ mod tests {
                 message: String::new(),
                 fields: Vec::new(),
                 current_version: None,
+                required_scope: None,
             }),
             retry_after: None,
         })

@@ -203,6 +203,7 @@ mod tests {
                 message: "A fixed sentence from the server.".into(),
                 fields: vec![FieldError::new("title", FieldErrorCode::TooLong)],
                 current_version: Some(7),
+                required_scope: None,
             }),
             retry_after: Some(Duration::from_secs(3)),
         })

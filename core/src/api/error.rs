@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::StaffScope;
+
 pub use crate::domain::field_error::{FieldError, FieldErrorCode};
 
 /// A stable, machine-readable error class.
@@ -19,6 +21,9 @@ pub enum ErrorCode {
     /// The account has been turned off by an administrator.
     AccountDisabled,
     Forbidden,
+    /// A staff system's token lacks the scope this needs, named in `required_scope`
+    /// (RFC 6750 §3.1).
+    InsufficientScope,
     NotFound,
     Conflict,
     /// A request with this `Idempotency-Key` is still running: retry after `Retry-After`.
@@ -49,4 +54,7 @@ pub struct ErrorBody {
     /// On a `conflict` over a stale version: the version now stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
+    /// On `insufficient_scope`: the scope the client needs for this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<StaffScope>,
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::{ErrorBody, ErrorCode, FieldError};
-use livingwell_core::domain::FieldErrorCode;
+use livingwell_core::domain::{FieldErrorCode, StaffScope};
 
 use crate::audit::AuditUnavailableError;
 use crate::auth::passwords::PasswordError;
@@ -37,6 +37,9 @@ pub enum ApiError {
     StepUpRequired { max_age: i64 },
     #[error("forbidden")]
     Forbidden,
+    /// A staff system whose token lacks the scope this needs.
+    #[error("insufficient scope")]
+    InsufficientScope(StaffScope),
     /// The right password for an account an administrator has turned off.
     #[error("account disabled")]
     AccountDisabled,
@@ -99,6 +102,11 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 ErrorCode::Forbidden,
                 "You may not do this.",
+            ),
+            ApiError::InsufficientScope(_) => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::InsufficientScope,
+                "This client was not given the scope this needs (see required_scope).",
             ),
             ApiError::AccountDisabled => (
                 StatusCode::FORBIDDEN,
@@ -193,6 +201,10 @@ impl IntoResponse for ApiError {
             message: message.to_owned(),
             fields,
             current_version,
+            required_scope: match &self {
+                ApiError::InsufficientScope(scope) => Some(*scope),
+                _ => None,
+            },
         };
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
@@ -222,6 +234,15 @@ impl IntoResponse for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
+            ApiError::InsufficientScope(scope) => {
+                let challenge = format!(
+                    "Bearer realm=\"livingwell\", error=\"insufficient_scope\", scope=\"{}\"",
+                    scope.as_str()
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
             ApiError::IdempotencyInProgress => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
@@ -241,6 +262,7 @@ impl From<Denial> for ApiError {
         match denial {
             Denial::NotFound => ApiError::NotFound,
             Denial::Forbidden => ApiError::Forbidden,
+            Denial::MissingScope(scope) => ApiError::InsufficientScope(scope),
         }
     }
 }

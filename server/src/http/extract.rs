@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use livingwell_core::api::{FieldError, Validate};
 use livingwell_core::domain::FieldErrorCode;
-use livingwell_core::domain::{Role, UserId};
+use livingwell_core::domain::{Role, StaffScope, UserId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -405,6 +405,33 @@ impl FromRequestParts<AppState> for Staff {
         match &caller {
             Caller::User(user) if !user.role.is_team_staff() => Err(ApiError::Forbidden),
             _ => Ok(Staff(caller)),
+        }
+    }
+}
+
+/// A staff system, for the routes only machine clients call (webhook subscriptions, the FHIR
+/// facade): signed-in accounts are refused with 403.
+#[derive(Clone, Debug)]
+pub struct StaffSystem(pub StaffSystemCaller);
+
+impl StaffSystem {
+    /// Refuses with 403 `insufficient_scope`, naming `scope`, unless the client holds it.
+    pub fn require(&self, scope: StaffScope) -> Result<(), ApiError> {
+        if self.0.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(scope))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for StaffSystem {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::StaffSystem(client) => Ok(StaffSystem(client)),
+            Caller::User(_) => Err(ApiError::Forbidden),
         }
     }
 }

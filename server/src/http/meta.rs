@@ -104,6 +104,7 @@ pub async fn method_not_allowed() -> impl IntoResponse {
         message: "This method is not allowed here.".to_owned(),
         fields: Vec::new(),
         current_version: None,
+        required_scope: None,
     };
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
