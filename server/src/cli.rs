@@ -78,6 +78,11 @@ enum Command {
         /// on other origins are refused.
         #[arg(long = "cors-origin")]
         cors_origins: Vec<http::cors::CorsOrigin>,
+        /// Requests a minute each staff system may make, sustained, with a burst of as many,
+        /// unless an admin gave it a budget of its own.
+        #[arg(long, env = "LIVINGWELL_CLIENT_RATE_LIMIT",
+              default_value_t = http::client_rate::DEFAULT_REQUESTS_PER_MINUTE)]
+        client_rate_limit: NonZeroU32,
         #[command(flatten)]
         audit_checkpoints: CheckpointArgs,
         /// Seconds between audit checkpoints (tests shorten it).
@@ -272,6 +277,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             push_webhook,
             message_rate_limit,
             cors_origins,
+            client_rate_limit,
             audit_checkpoints,
             audit_checkpoint_interval_secs,
             key_encryption,
@@ -316,6 +322,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         send_rate: NonZeroU32::new(message_rate_limit).map(SendRate::per_minute),
                     },
                     cors_origins,
+                    client_requests_per_minute: client_rate_limit,
                     ..Settings::default()
                 },
             )

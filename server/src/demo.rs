@@ -211,6 +211,7 @@ pub async fn seed(
             created_at: now,
             disabled_at: None,
             previous_secret: None,
+            requests_per_minute: None,
         })
         .await?;
     seed_plans(store, &alex, &priya, &sam, now).await?;

@@ -329,6 +329,7 @@ async fn audit_system_token(server: &TestServer) -> String {
             created_at: livingwell_server::clock::Clock::System.now(),
             disabled_at: None,
             previous_secret: None,
+            requests_per_minute: None,
         })
         .await
         .unwrap();

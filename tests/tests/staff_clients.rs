@@ -11,6 +11,7 @@ on_both_databases!(
     a_disabled_staff_system_is_refused_at_once_with_the_tokens_it_holds,
     a_client_is_told_the_scope_it_lacks_and_is_kept_off_the_apps_routes,
     a_clients_read_is_in_the_persons_access_log_with_the_staff_member_it_acted_for,
+    each_client_spends_its_own_request_budget_and_is_told_what_is_left,
 );
 
 /// A client-credentials token for `client_id`, or the status the token endpoint answered.
@@ -302,4 +303,78 @@ async fn a_clients_read_is_in_the_persons_access_log_with_the_staff_member_it_ac
         .find(|entry| entry["on_behalf_of"] == "Priya Shah (care coordinator)")
         .unwrap_or_else(|| panic!("{}", log.text));
     assert_eq!(by_client["actor_role"], "staff_system", "{by_client}");
+}
+
+async fn each_client_spends_its_own_request_budget_and_is_told_what_is_left(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let admin = server.login("admin").await.access_token;
+    for bad in [0, 60_001] {
+        let refused = server
+            .post(
+                "/v1/clients",
+                &admin,
+                json!({"name": "Rio", "scopes": ["people:read"], "requests_per_minute": bad}),
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(refused.fields(), ["requests_per_minute"]);
+    }
+    let created = server
+        .post(
+            "/v1/clients",
+            &admin,
+            json!({"name": "Scheduler", "scopes": ["people:read"], "requests_per_minute": 3}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["client"]["requests_per_minute"], 3);
+    let (client_id, secret) = (
+        created.body["client"]["client_id"].as_str().unwrap(),
+        created.body["client_secret"].as_str().unwrap(),
+    );
+    let (other_id, other_secret) = register(&server, &admin, json!(["people:read"])).await;
+    let listed = server.get("/v1/clients", &admin).await;
+    assert_eq!(
+        listed_entry(&listed, &other_id)["requests_per_minute"],
+        600,
+        "the deployment's default"
+    );
+
+    let busy = token(&server, client_id, secret).await.unwrap();
+    for left in [2, 1, 0] {
+        let reply = server.get("/v1/teams", &busy).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert_eq!(reply.headers["ratelimit-policy"], "\"client\";q=3;w=60");
+        let now = reply.headers["ratelimit"].to_str().unwrap();
+        assert!(now.starts_with(&format!("\"client\";r={left};t=")), "{now}");
+    }
+    let over = server.get("/v1/teams", &busy).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.text);
+    assert_eq!(over.code(), "rate_limited");
+    let wait: u64 = over.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&wait), "one request every 20 s: {wait}");
+    assert!(
+        over.headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"client\";r=0;")
+    );
+
+    // Another system's budget is untouched, and the apps are not counted or told.
+    let other = token(&server, &other_id, &other_secret).await.unwrap();
+    let reply = server.get("/v1/teams", &other).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply.headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"client\";r=599;")
+    );
+    let app = server.get("/v1/me", &admin).await;
+    assert_eq!(app.status, StatusCode::OK);
+    assert!(app.headers.get("ratelimit").is_none());
 }

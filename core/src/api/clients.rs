@@ -25,13 +25,30 @@ pub struct CreateClientRequest {
     pub name: String,
     /// What its tokens may ask for; at least one.
     pub scopes: BTreeSet<StaffScope>,
+    /// Its own budget of requests a minute (a burst of as many, then one every `60 s / n`);
+    /// absent: the deployment's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60000))]
+    pub requests_per_minute: Option<u32>,
 }
+
+/// The largest budget an admin may give one client: a thousand requests a second.
+pub const MAX_REQUESTS_PER_MINUTE: u32 = 60_000;
 
 impl Validate for CreateClientRequest {
     fn field_errors(&self) -> Vec<FieldError> {
         let mut errors = collect_errors([text::check_name("name", &self.name)]);
         if self.scopes.is_empty() {
             errors.push(FieldError::new("scopes", FieldErrorCode::Required));
+        }
+        if self
+            .requests_per_minute
+            .is_some_and(|n| n == 0 || n > MAX_REQUESTS_PER_MINUTE)
+        {
+            errors.push(FieldError::new(
+                "requests_per_minute",
+                FieldErrorCode::OutOfRange,
+            ));
         }
         errors
     }
@@ -67,6 +84,8 @@ pub struct ClientView {
     pub client_id: String,
     pub name: String,
     pub scopes: BTreeSet<StaffScope>,
+    /// The requests a minute it may make: its own budget, or the deployment's default.
+    pub requests_per_minute: u32,
     pub created_at: DateTime<Utc>,
     /// Set once disabled: its tokens and secrets are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]

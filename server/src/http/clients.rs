@@ -6,6 +6,8 @@
 //! chooses (a day unless told; none after a leak), so the system is given its new secret without
 //! an outage. Disabling refuses the client's secrets and every token it holds at once.
 
+use std::num::NonZeroU32;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine;
@@ -50,7 +52,10 @@ async fn list_clients(
     audit(&state, admin, "staff_clients", Action::Read, &request_id).await?;
     let clients = state.store.clients().await?;
     Ok(axum::Json(ClientList {
-        clients: clients.iter().map(client_view).collect(),
+        clients: clients
+            .iter()
+            .map(|client| client_view(&state, client))
+            .collect(),
     }))
 }
 
@@ -77,12 +82,14 @@ async fn create_client(
         created_at: state.clock.now(),
         disabled_at: None,
         previous_secret: None,
+        // Validated: 1 to the maximum.
+        requests_per_minute: request.requests_per_minute.and_then(NonZeroU32::new),
     };
     state.store.create_client(&client).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(ClientSecretView {
-            client: client_view(&client),
+            client: client_view(&state, &client),
             client_secret: secret,
         }),
     ))
@@ -129,7 +136,7 @@ async fn rotate_secret(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(axum::Json(ClientSecretView {
-        client: client_view(&client),
+        client: client_view(&state, &client),
         client_secret: secret,
     }))
 }
@@ -165,11 +172,15 @@ async fn disable_client(
     }
 }
 
-fn client_view(client: &OAuthClientRecord) -> ClientView {
+fn client_view(state: &AppState, client: &OAuthClientRecord) -> ClientView {
     ClientView {
         client_id: client.client_id.clone(),
         name: client.name.clone(),
         scopes: client.scopes.clone(),
+        requests_per_minute: state
+            .client_rates
+            .limit_for(client.requests_per_minute)
+            .get(),
         created_at: client.created_at,
         disabled_at: client.disabled_at,
         previous_secret_until: client

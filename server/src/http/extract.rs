@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
+use super::client_rate::RateCell;
 use super::error::ApiError;
 use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
@@ -307,6 +308,15 @@ async fn authenticate(
                 // Disabling a client ends its tokens at once, not when they lapse.
                 .filter(|client| client.disabled_at.is_none())
                 .ok_or(ApiError::Unauthorized)?;
+            let limit = state.client_rates.limit_for(client.requests_per_minute);
+            let count = || state.client_rates.check(&client.client_id, limit);
+            let outcome = match parts.extensions.get::<RateCell>() {
+                Some(cell) => cell.outcome(count),
+                None => count(),
+            };
+            if let Some(wait) = outcome.wait {
+                return Err(ApiError::RateLimited(wait));
+            }
             let granted = verified.claims.scope.as_deref().unwrap_or_default();
             // Only scopes the token was given and the client still holds.
             let scopes = client

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accounts;
 pub mod appointments;
+pub mod client_rate;
 mod clients;
 pub mod cors;
 mod devices;
@@ -26,6 +27,7 @@ mod sync;
 mod teams;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +52,7 @@ use crate::auth::throttle::{LoginThrottle, ThrottleSettings};
 use crate::auth::tokens::TokenKeys;
 use crate::clock::Clock;
 use crate::events::EventHub;
+use crate::http::client_rate::ClientRates;
 use crate::service::accounts::Accounts;
 use crate::service::appointments::Appointments;
 use crate::service::idempotency::Idempotency;
@@ -91,6 +94,8 @@ pub struct Settings {
     pub clock: Clock,
     /// Origins whose pages may call the API from a browser; none by default.
     pub cors_origins: Vec<cors::CorsOrigin>,
+    /// Requests a minute a staff system may make unless an admin gave it its own budget.
+    pub client_requests_per_minute: NonZeroU32,
 }
 
 impl Default for Settings {
@@ -104,6 +109,7 @@ impl Default for Settings {
             messaging: MessagingSettings::default(),
             clock: Clock::default(),
             cors_origins: Vec::new(),
+            client_requests_per_minute: client_rate::DEFAULT_REQUESTS_PER_MINUTE,
         }
     }
 }
@@ -145,6 +151,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Origins whose pages may call the API from a browser ([`cors`]).
     pub cors_origins: Arc<[cors::CorsOrigin]>,
+    /// Each staff system's request budget ([`client_rate`]).
+    pub client_rates: Arc<ClientRates>,
 }
 
 impl AppState {
@@ -219,6 +227,7 @@ impl AppState {
             offline_reads: OfflineReads::new(store.clone(), settings.clock.clone()),
             clock: settings.clock.clone(),
             cors_origins: settings.cors_origins.clone().into(),
+            client_rates: Arc::new(ClientRates::new(settings.client_requests_per_minute)),
             store,
         })
     }
@@ -342,7 +351,10 @@ impl utoipa::Modify for CommonErrors {
             ("413", "Body too large"),
             ("415", "Body is not JSON"),
             ("422", "Invalid fields"),
-            ("429", "Too many requests; see Retry-After"),
+            (
+                "429",
+                "Too many requests; see Retry-After (a staff system also gets RateLimit and RateLimit-Policy on every answer)",
+            ),
             ("503", "Cannot answer safely right now"),
         ];
         let body = ContentBuilder::new()
@@ -430,7 +442,9 @@ pub fn app(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(middleware::map_response(label_json_as_utf8));
+        .layer(middleware::map_response(label_json_as_utf8))
+        // Outside the idempotency layer, which may be the first to authenticate the caller.
+        .layer(middleware::from_fn(client_rate::rate_headers));
     // Outside the routes: a preflight is answered before routing would say 405.
     let router = match cors {
         Some(cors) => router.layer(cors),

@@ -31,6 +31,7 @@ mod sqlite;
 pub mod sync;
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -154,6 +155,8 @@ pub struct OAuthClientRecord {
     pub disabled_at: Option<DateTime<Utc>>,
     /// The secret it had before the last rotation, still accepted until the time given.
     pub previous_secret: Option<PreviousSecret>,
+    /// Its own request rate; `None` takes the deployment's default.
+    pub requests_per_minute: Option<NonZeroU32>,
 }
 
 /// A rotated-out client secret and the end of its overlap.

@@ -7,6 +7,7 @@
 //! [`exclude_in_tx`]) are also used by the other stores.
 
 use std::collections::BTreeSet;
+use std::num::NonZeroU32;
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
@@ -212,6 +213,7 @@ pub(super) struct ClientRow {
     disabled_at: Option<DateTime<Utc>>,
     previous_secret_hash: Option<String>,
     previous_secret_until: Option<DateTime<Utc>>,
+    requests_per_minute: Option<i64>,
 }
 
 impl From<ClientRow> for OAuthClientRecord {
@@ -234,6 +236,11 @@ impl From<ClientRow> for OAuthClientRecord {
                 .previous_secret_hash
                 .zip(row.previous_secret_until)
                 .map(|(secret_hash, until)| PreviousSecret { secret_hash, until }),
+            // A stored limit out of range (none is written) falls back to the default.
+            requests_per_minute: row
+                .requests_per_minute
+                .and_then(|n| u32::try_from(n).ok())
+                .and_then(NonZeroU32::new),
         }
     }
 }
@@ -603,6 +610,7 @@ where
     Option<DateTime<Utc>>: Bind<DB>,
     String: Column<DB>,
     i64: Column<DB>,
+    Option<i64>: Column<DB>,
     bool: Column<DB>,
     Vec<u8>: Column<DB>,
     for<'a> &'a [u8]: Bind<DB>,
@@ -1247,14 +1255,15 @@ where
 
     async fn create_client(&self, client: &OAuthClientRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO oauth_clients (client_id, name, secret_hash, scopes, created_at, \
+             requests_per_minute) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&client.client_id)
         .bind(&client.name)
         .bind(&client.secret_hash)
         .bind(scopes_json(&client.scopes))
         .bind(client.created_at)
+        .bind(client.requests_per_minute.map(|n| i64::from(n.get())))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -1263,7 +1272,7 @@ where
     async fn client(&self, client_id: &str) -> StoreResult<Option<OAuthClientRecord>> {
         let row: Option<ClientRow> = sqlx::query_as(
             "SELECT client_id, name, secret_hash, scopes, created_at, disabled_at, \
-             previous_secret_hash, previous_secret_until FROM oauth_clients WHERE client_id = $1",
+             previous_secret_hash, previous_secret_until, requests_per_minute FROM oauth_clients WHERE client_id = $1",
         )
         .bind(client_id)
         .fetch_optional(&self.pool)
@@ -1275,7 +1284,7 @@ where
         // Few rows (one per case system a deployment connects): no paging.
         let rows: Vec<ClientRow> = sqlx::query_as(
             "SELECT client_id, name, secret_hash, scopes, created_at, disabled_at, \
-             previous_secret_hash, previous_secret_until FROM oauth_clients \
+             previous_secret_hash, previous_secret_until, requests_per_minute FROM oauth_clients \
              ORDER BY name, client_id",
         )
         .fetch_all(&self.pool)

@@ -1134,6 +1134,7 @@ async fn oauth_client_scopes_round_trip(store: Arc<dyn Store>) {
         created_at: super::now(),
         disabled_at: None,
         previous_secret: None,
+        requests_per_minute: None,
     };
     store.create_client(&client).await.unwrap();
     assert_eq!(
@@ -1145,6 +1146,7 @@ async fn oauth_client_scopes_round_trip(store: Arc<dyn Store>) {
     let all = OAuthClientRecord {
         client_id: "everything".to_owned(),
         scopes: StaffScope::ALL.into_iter().collect(),
+        requests_per_minute: std::num::NonZeroU32::new(60_000),
         ..client.clone()
     };
     store.create_client(&all).await.unwrap();
@@ -1169,6 +1171,7 @@ async fn a_client_secret_rotates_with_an_overlap_and_a_disabled_client_stays_dis
         created_at: at,
         disabled_at: None,
         previous_secret: None,
+        requests_per_minute: None,
     };
     store.create_client(&client).await.unwrap();
     let until = at + chrono::Duration::hours(24);
