@@ -8,6 +8,7 @@ on_both_databases!(
     stale_staff_write_is_refused_and_leaves_the_stored_version_intact,
     history_lists_every_version_with_its_author,
     if_match_header_carries_the_base_version,
+    a_reader_is_told_not_modified_until_anything_it_would_see_changes,
     carer_sees_exactly_the_consented_crisis_sections,
     revoked_carer_gets_not_found_on_the_next_request,
     expired_grant_behaves_like_a_revoked_one,
@@ -77,7 +78,8 @@ async fn stale_staff_write_is_refused_and_leaves_the_stored_version_intact(backe
     let first = put_plan(&a, &priya.access_token, 1, plan.clone()).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     assert_eq!(first.body["version"], 2);
-    assert_eq!(first.headers["etag"], "\"2\"");
+    let etag = first.headers["etag"].to_str().unwrap();
+    assert!(etag.starts_with("\"2-"), "{etag}");
 
     // A second writer who opened version 1 does not overwrite version 2.
     let mut other = before["plan"].clone();
@@ -166,6 +168,119 @@ async fn if_match_header_carries_the_base_version(backend: Backend) {
     let stale = read(send("\"1\"")).await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
     assert_eq!(stale.body["current_version"], 2);
+}
+
+/// A read sent with `If-None-Match`.
+async fn get_if_none_match(
+    a: &Alex,
+    path: &str,
+    token: &str,
+    etag: &str,
+) -> livingwell_tests::Reply {
+    read(
+        a.server
+            .http
+            .get(a.server.url(&a.path(path)))
+            .bearer_auth(token)
+            .header("if-none-match", etag),
+    )
+    .await
+}
+
+fn etag_of(reply: &livingwell_tests::Reply) -> String {
+    reply.headers["etag"].to_str().unwrap().to_owned()
+}
+
+async fn a_reader_is_told_not_modified_until_anything_it_would_see_changes(backend: Backend) {
+    let a = start(backend).await;
+    let token = a.alex.access_token.clone();
+    let priya = a.server.login("priya").await;
+    let opened = a.server.get(&a.path("/enablement-plan"), &token).await;
+    let first = etag_of(&opened);
+    assert!(first.starts_with("\"1-"), "{first}");
+
+    let audited = a.server.audit_count(&a.person).await;
+    let unchanged = get_if_none_match(&a, "/enablement-plan", &token, &first).await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert!(unchanged.text.is_empty());
+    assert_eq!(etag_of(&unchanged), first);
+    assert_eq!(
+        a.server.audit_count(&a.person).await,
+        audited + 1,
+        "a read answered 304 is still a read of the record"
+    );
+    let listed = format!("\"0-00\", W/{first}");
+    assert_eq!(
+        get_if_none_match(&a, "/enablement-plan", &token, &listed)
+            .await
+            .status,
+        StatusCode::NOT_MODIFIED
+    );
+
+    // The tag as given is a base for a write.
+    let written = read(
+        a.server
+            .http
+            .put(a.server.url(&a.path("/enablement-plan")))
+            .bearer_auth(&priya.access_token)
+            .header("if-match", &first)
+            .json(&json!({"plan": opened.body["plan"]})),
+    )
+    .await;
+    assert_eq!(written.status, StatusCode::OK, "{}", written.text);
+    let second = etag_of(&written);
+    assert!(second.starts_with("\"2-"), "{second}");
+    assert_eq!(
+        get_if_none_match(&a, "/enablement-plan", &token, &first)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_if_none_match(&a, "/enablement-plan", &token, &second)
+            .await
+            .status,
+        StatusCode::NOT_MODIFIED
+    );
+
+    // Agreeing adds to what is shown without a new version: the tag no longer matches.
+    let agreed = a
+        .server
+        .post(
+            &a.path("/enablement-plan/agreement"),
+            &token,
+            json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(agreed.status, StatusCode::CREATED, "{}", agreed.text);
+    let after = get_if_none_match(&a, "/enablement-plan", &token, &second).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_eq!(after.body["agreements"][0]["version"], 2);
+    let third = etag_of(&after);
+    assert!(third.starts_with("\"2-") && third != second, "{third}");
+
+    // The crisis plan changes when it is put into use, with no new WRAP version.
+    let crisis = crisis_plan_as(&a, &token).await;
+    let before = etag_of(&crisis);
+    assert_eq!(
+        get_if_none_match(&a, "/crisis-plan", &token, &before)
+            .await
+            .status,
+        StatusCode::NOT_MODIFIED
+    );
+    let activated = a
+        .server
+        .post(
+            &a.path("/crisis-plan/activation"),
+            &token,
+            json!({"reason": "Things are getting hard"}),
+        )
+        .await;
+    assert_eq!(activated.status, StatusCode::CREATED, "{}", activated.text);
+    let active = get_if_none_match(&a, "/crisis-plan", &token, &before).await;
+    assert_eq!(active.status, StatusCode::OK);
+    assert!(active.body["activation"].is_object());
+    assert_ne!(etag_of(&active), before);
 }
 
 async fn crisis_plan_as(a: &Alex, token: &str) -> livingwell_tests::Reply {

@@ -11,7 +11,7 @@ use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::ErrorBody;
-use livingwell_core::api::headers::{version_in_tag, version_tag};
+use livingwell_core::api::headers::{none_match_names, representation_tag, version_in_tag};
 use livingwell_core::api::paging as page;
 use livingwell_core::api::plans::{
     ActivateRequest, ActivationView, AgreeRequest, AgreementView, AuthorView, CommentPage,
@@ -25,6 +25,7 @@ use livingwell_core::domain::wrap::Wrap;
 use livingwell_core::domain::{CrisisPlanSection, PersonId};
 use livingwell_core::domain::{FieldError, FieldErrorCode};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -104,12 +105,39 @@ fn stored(outcome: AppendOutcome) -> ApiResult<PlanVersionRecord> {
     }
 }
 
-fn with_etag<T: serde::Serialize>(version: i32, status: StatusCode, body: T) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    if let Ok(etag) = HeaderValue::from_str(&version_tag(version)) {
-        response.headers_mut().insert(header::ETAG, etag);
-    }
-    response
+/// A plan answered with its ETag (see `livingwell_core::api::headers`), or `304` with no body
+/// when the reader's `If-None-Match` names the representation it would get.
+fn tagged<T: serde::Serialize>(
+    request: &HeaderMap,
+    version: i32,
+    status: StatusCode,
+    body: &T,
+) -> ApiResult<Response> {
+    let bytes = serde_json::to_vec(body).map_err(|_| ApiError::Internal("plan view"))?;
+    // Eight bytes of SHA-256: a changed representation keeps its tag only by a 1-in-2^64 chance.
+    let digest = hex::encode(&Sha256::digest(&bytes)[..8]);
+    let etag = HeaderValue::from_str(&representation_tag(version, &digest))
+        .map_err(|_| ApiError::Internal("plan etag"))?;
+    let unchanged = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| etag.to_str().ok().map(|etag| none_match_names(value, etag)))
+        .unwrap_or(false);
+    let mut response = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response()
+    };
+    response.headers_mut().insert(header::ETAG, etag);
+    Ok(response)
 }
 
 pub(super) async fn plan_view(
@@ -162,32 +190,34 @@ async fn current(
 
 /// The current Enablement Plan, with who agreed it. `ETag` carries the version.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan", tag = "plans", security(("bearer" = [])),
-    params(("id" = PersonId, Path)),
-    responses((status = 200, body = EnablementPlanView, description = "The current Enablement Plan"), (status = 404, body = ErrorBody)))]
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer: 304 while it still names what would be sent"), ("id" = PersonId, Path)),
+    responses((status = 304, description = "Not modified: the ETag sent is still current"), (status = 200, body = EnablementPlanView, description = "The current Enablement Plan"), (status = 404, body = ErrorBody)))]
 async fn get_enablement_plan(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let person = access.person;
     let record = current(&state, person, PlanKind::EnablementPlan).await?;
     let view = plan_view(&state, &record).await?;
-    Ok(with_etag(record.version, StatusCode::OK, view))
+    tagged(&headers, record.version, StatusCode::OK, &view)
 }
 
 /// The summary of the current Enablement Plan: goals in the person's words, level of support,
 /// key contacts and review date. What a peer worker sees when the person shares the plan with
 /// them; everyone who may read the plan may read its summary.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/summary", tag = "plans",
-    security(("bearer" = [])), params(("id" = PersonId, Path)),
-    responses((status = 200, body = EnablementPlanSummaryView, description = "The summary of the current plan"), (status = 404, body = ErrorBody)))]
+    security(("bearer" = [])), params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer: 304 while it still names what would be sent"), ("id" = PersonId, Path)),
+    responses((status = 304, description = "Not modified: the ETag sent is still current"), (status = 200, body = EnablementPlanSummaryView, description = "The summary of the current plan"), (status = 404, body = ErrorBody)))]
 async fn enablement_plan_summary(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlanSummary, action::Read>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let person = access.person;
     let record = current(&state, person, PlanKind::EnablementPlan).await?;
     let view = summary_view(&record)?;
-    Ok(with_etag(record.version, StatusCode::OK, view))
+    tagged(&headers, record.version, StatusCode::OK, &view)
 }
 
 pub(super) fn summary_view(record: &PlanVersionRecord) -> ApiResult<EnablementPlanSummaryView> {
@@ -220,7 +250,8 @@ async fn put_enablement_plan(
         .await?;
     let record = stored(outcome)?;
     let view = plan_view(&state, &record).await?;
-    Ok(with_etag(record.version, StatusCode::OK, view))
+    // A write's answer is never Not Modified: no `If-None-Match` applies to it.
+    tagged(&HeaderMap::new(), record.version, StatusCode::OK, &view)
 }
 
 /// Every version, newest first, with its author.
@@ -260,12 +291,13 @@ async fn enablement_plan_versions(
 
 /// One version of the plan, as it was.
 #[utoipa::path(get, path = "/v1/people/{id}/enablement-plan/versions/{version}", tag = "plans",
-    security(("bearer" = [])), params(("id" = PersonId, Path), ("version" = i32, Path)),
-    responses((status = 200, body = EnablementPlanView, description = "That version"), (status = 404, body = ErrorBody)))]
+    security(("bearer" = [])), params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer: 304 while it still names what would be sent"), ("id" = PersonId, Path), ("version" = i32, Path)),
+    responses((status = 304, description = "Not modified: the ETag sent is still current"), (status = 200, body = EnablementPlanView, description = "That version"), (status = 404, body = ErrorBody)))]
 async fn enablement_plan_version(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
     Path((_, version)): Path<(PersonId, i32)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let person = access.person;
     let record = state
@@ -274,7 +306,7 @@ async fn enablement_plan_version(
         .await?
         .ok_or(ApiError::NotFound)?;
     let view = plan_view(&state, &record).await?;
-    Ok(with_etag(record.version, StatusCode::OK, view))
+    tagged(&headers, record.version, StatusCode::OK, &view)
 }
 
 fn comment_view(
@@ -440,16 +472,17 @@ pub(super) async fn wrap_view(state: &AppState, record: &PlanVersionRecord) -> A
 
 /// The whole WRAP: for its owner, and for the team to read.
 #[utoipa::path(get, path = "/v1/people/{id}/wrap", tag = "plans", security(("bearer" = [])),
-    params(("id" = PersonId, Path)),
-    responses((status = 200, body = WrapView, description = "The WRAP"), (status = 404, body = ErrorBody)))]
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer: 304 while it still names what would be sent"), ("id" = PersonId, Path)),
+    responses((status = 304, description = "Not modified: the ETag sent is still current"), (status = 200, body = WrapView, description = "The WRAP"), (status = 404, body = ErrorBody)))]
 async fn get_wrap(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::Wrap, action::Read>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let person = access.person;
     let record = current(&state, person, PlanKind::Wrap).await?;
     let view = wrap_view(&state, &record).await?;
-    Ok(with_etag(record.version, StatusCode::OK, view))
+    tagged(&headers, record.version, StatusCode::OK, &view)
 }
 
 /// The owner (or a co-author they allow) stores a new version of the WRAP. Accounts on the
@@ -488,7 +521,8 @@ async fn put_wrap(
     };
     let record = stored(outcome)?;
     let view = wrap_view(&state, &record).await?;
-    Ok(with_etag(record.version, StatusCode::OK, view))
+    // A write's answer is never Not Modified: no `If-None-Match` applies to it.
+    tagged(&HeaderMap::new(), record.version, StatusCode::OK, &view)
 }
 
 /// The owner decides whether their team may co-author the WRAP.
@@ -579,13 +613,16 @@ pub(super) async fn crisis_plan_parts(
 /// The crisis plan: a carer sees only the sections the person shared with them (the others are
 /// absent), and everyone allowed sees whether it is active.
 #[utoipa::path(get, path = "/v1/people/{id}/crisis-plan", tag = "plans", security(("bearer" = [])),
-    params(("id" = PersonId, Path)),
-    responses((status = 200, body = CrisisPlanView, description = "The crisis plan"), (status = 404, body = ErrorBody)))]
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer: 304 while it still names what would be sent"), ("id" = PersonId, Path)),
+    responses((status = 304, description = "Not modified: the ETag sent is still current"), (status = 200, body = CrisisPlanView, description = "The crisis plan"), (status = 404, body = ErrorBody)))]
 async fn get_crisis_plan(
     State(state): State<AppState>,
     Authorized { access, .. }: Authorized<resource::CrisisPlan, action::Read>,
-) -> ApiResult<axum::Json<CrisisPlanView>> {
-    Ok(axum::Json(crisis_plan_parts(&state, &access).await?.view))
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let view = crisis_plan_parts(&state, &access).await?.view;
+    // Before the person writes a WRAP its crisis plan is version 0: nothing to base a write on.
+    tagged(&headers, view.version.unwrap_or(0), StatusCode::OK, &view)
 }
 
 /// Put the crisis plan into use, with the reason. Supporters and the team are told at once.
