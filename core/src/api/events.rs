@@ -281,12 +281,8 @@ impl utoipa::ToSchema for EventView {
             utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
         )>,
     ) {
-        // `Event` stays a component, though the view describes its kinds inline: it is the
-        // vocabulary of events on its own.
-        schemas.push((
-            <Event as utoipa::ToSchema>::name().into_owned(),
-            <Event as utoipa::PartialSchema>::schema(),
-        ));
+        // The view describes the kinds inline, so `Event` itself is a component only where
+        // another schema refers to it; what its kinds' data refer to is needed here.
         <Event as utoipa::ToSchema>::schemas(schemas);
         <EventViewFields as utoipa::ToSchema>::schemas(schemas);
     }
