@@ -29,6 +29,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 pub mod sync;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -242,6 +243,7 @@ pub trait Store:
     + devices::DeviceStore
     + sync::SyncStore
     + offline_reads::OfflineReadStore
+    + webhooks::WebhookStore
     + Send
     + Sync
     + std::fmt::Debug
