@@ -25,6 +25,7 @@ use crate::demo;
 use crate::http::{self, AppState, Settings};
 use crate::service::messaging::{MessagingSettings, SendRate};
 use crate::service::push::PushTarget;
+use crate::service::webhooks::WebhookSettings;
 use crate::store::{self, Store, UserRecord};
 
 /// The embedded default: a SQLite file beside where the server runs.
@@ -78,6 +79,12 @@ enum Command {
         /// on other origins are refused.
         #[arg(long = "cors-origin")]
         cors_origins: Vec<http::cors::CorsOrigin>,
+        /// Let staff systems' webhooks go to loopback, private (RFC 1918, ULA), link-local,
+        /// shared (CGNAT) and other non-public addresses. Off by default: such targets are
+        /// refused when subscribing and never connected to when delivering. Turn on only
+        /// where the receiving systems live on this deployment's own network.
+        #[arg(long, env = "LIVINGWELL_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+        webhook_allow_private_targets: bool,
         #[command(flatten)]
         audit_checkpoints: CheckpointArgs,
         /// Seconds between audit checkpoints (tests shorten it).
@@ -272,6 +279,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             push_webhook,
             message_rate_limit,
             cors_origins,
+            webhook_allow_private_targets,
             audit_checkpoints,
             audit_checkpoint_interval_secs,
             key_encryption,
@@ -316,6 +324,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         send_rate: NonZeroU32::new(message_rate_limit).map(SendRate::per_minute),
                     },
                     cors_origins,
+                    webhooks: WebhookSettings {
+                        allow_private_targets: webhook_allow_private_targets,
+                        ..WebhookSettings::default()
+                    },
                     ..Settings::default()
                 },
             )

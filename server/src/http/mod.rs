@@ -24,6 +24,7 @@ mod printable;
 mod sessions;
 mod sync;
 mod teams;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,11 +61,13 @@ use crate::service::plans::Plans;
 use crate::service::push::Pusher;
 use crate::service::sessions::Sessions;
 use crate::service::sync::Sync;
+use crate::service::webhooks::Webhooks;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::service::messaging::{MessagingSettings, SendRate};
 pub use crate::service::push::PushTarget;
+pub use crate::service::webhooks::{RetrySchedule, WebhookSettings};
 
 pub const REQUEST_ID_HEADER: HeaderName =
     HeaderName::from_static(livingwell_core::api::headers::REQUEST_ID);
@@ -91,6 +94,8 @@ pub struct Settings {
     pub clock: Clock,
     /// Origins whose pages may call the API from a browser; none by default.
     pub cors_origins: Vec<cors::CorsOrigin>,
+    /// Where webhooks may go, and how they are retried.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for Settings {
@@ -104,6 +109,7 @@ impl Default for Settings {
             messaging: MessagingSettings::default(),
             clock: Clock::default(),
             cors_origins: Vec::new(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -145,11 +151,14 @@ pub struct AppState {
     pub clock: Clock,
     /// Origins whose pages may call the API from a browser ([`cors`]).
     pub cors_origins: Arc<[cors::CorsOrigin]>,
+    /// Staff systems' webhook subscriptions, and the dispatcher delivering them.
+    pub webhooks: Webhooks,
 }
 
 impl AppState {
     /// Opens the signing keys (and keeps reloading them), starts the audit writer and the
-    /// services with their background tasks (the send writer, passing on lapsed offers), all
+    /// services with their background tasks (the send writer, passing on lapsed offers, the
+    /// webhook dispatcher), all
     /// ending with `shutdown` or when the state is dropped. Migrations must have run.
     pub async fn new(store: Arc<dyn Store>, settings: &Settings) -> anyhow::Result<Self> {
         let key_ring = KeyRing::open(
@@ -193,6 +202,14 @@ impl AppState {
         let idempotency =
             Idempotency::start(store.clone(), settings.clock.clone(), shutdown.clone());
         let sync = Sync::start(store.clone(), settings.clock.clone(), shutdown.clone());
+        let webhooks = Webhooks::start(
+            store.clone(),
+            events.clone(),
+            settings.clock.clone(),
+            settings.key_encryption_key.clone(),
+            &settings.webhooks,
+            shutdown.clone(),
+        )?;
         let sessions = Sessions::new(
             store.clone(),
             events.clone(),
@@ -219,6 +236,7 @@ impl AppState {
             offline_reads: OfflineReads::new(store.clone(), settings.clock.clone()),
             clock: settings.clock.clone(),
             cors_origins: settings.cors_origins.clone().into(),
+            webhooks,
             store,
         })
     }
@@ -398,6 +416,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(devices::router())
         .merge(sync::router())
         .merge(offline_reads::router())
+        .merge(webhooks::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);
