@@ -25,6 +25,7 @@ use crate::demo;
 use crate::http::{self, AppState, Settings};
 use crate::service::messaging::{MessagingSettings, SendRate};
 use crate::service::push::PushTarget;
+use crate::service::webhooks::WebhookSettings;
 use crate::store::{self, Store, UserRecord};
 
 /// The embedded default: a SQLite file beside where the server runs.
@@ -83,6 +84,12 @@ enum Command {
         #[arg(long, env = "LIVINGWELL_CLIENT_RATE_LIMIT",
               default_value_t = http::client_rate::DEFAULT_REQUESTS_PER_MINUTE)]
         client_rate_limit: NonZeroU32,
+        /// Let staff systems' webhooks go to loopback, private (RFC 1918, ULA), link-local,
+        /// shared (CGNAT) and other non-public addresses. Off by default: such targets are
+        /// refused when subscribing and never connected to when delivering. Turn on only
+        /// where the receiving systems live on this deployment's own network.
+        #[arg(long, env = "LIVINGWELL_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
+        webhook_allow_private_targets: bool,
         #[command(flatten)]
         audit_checkpoints: CheckpointArgs,
         /// Seconds between audit checkpoints (tests shorten it).
@@ -278,6 +285,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             message_rate_limit,
             cors_origins,
             client_rate_limit,
+            webhook_allow_private_targets,
             audit_checkpoints,
             audit_checkpoint_interval_secs,
             key_encryption,
@@ -323,6 +331,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     },
                     cors_origins,
                     client_requests_per_minute: client_rate_limit,
+                    webhooks: WebhookSettings {
+                        allow_private_targets: webhook_allow_private_targets,
+                        ..WebhookSettings::default()
+                    },
                     ..Settings::default()
                 },
             )

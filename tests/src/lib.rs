@@ -180,6 +180,14 @@ impl TestServer {
         Ok(())
     }
 
+    /// Starts the server again on the same database and address with other settings, as a
+    /// deployment restarted with other flags.
+    pub async fn restart_with(&mut self, settings: Settings) -> anyhow::Result<()> {
+        self.stop().await;
+        self.settings = settings;
+        self.restart().await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

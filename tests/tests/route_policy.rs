@@ -6,7 +6,8 @@
 //! record as a caller with no relationship to the person, with an empty body, and reads the
 //! audit log: the policy must have decided that very request (its request id), for the
 //! resource and action listed, before the body was even read. The third checks that every
-//! route that is not public turns away a caller without credentials.
+//! route that is not public turns away a caller without credentials. The fourth checks that
+//! routes only staff systems call turn away every app account.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,6 +22,7 @@ on_both_databases!(
     every_served_route_is_listed_with_how_access_is_decided,
     every_route_about_a_person_is_decided_by_the_policy_before_it_runs,
     every_route_but_the_public_ones_needs_credentials,
+    routes_for_staff_systems_only_refuse_app_accounts,
 );
 
 /// How access to a route is decided.
@@ -41,6 +43,9 @@ enum Decided {
     /// Reads a phone showed offline: each read in the body names a person and a part of
     /// their record, and the policy decides that read as of the moment it was shown.
     EachRead,
+    /// Staff systems only (app accounts get 403), each about what is its own (webhook
+    /// subscriptions: another system's is 404), by the scope named.
+    SystemOwn(&'static str),
 }
 
 /// Records reached by their own id.
@@ -52,7 +57,7 @@ enum Record {
     Message,
 }
 
-use Decided::{EachRead, Own, Person, Public, RecordOf, Staff};
+use Decided::{EachRead, Own, Person, Public, RecordOf, Staff, SystemOwn};
 
 const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/.well-known/jwks.json", Public),
@@ -99,6 +104,20 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("POST", "/v1/users/{id}/enable", Staff),
     ("POST", "/v1/users/{id}/password-reset", Staff),
     ("POST", "/v1/invitations", Staff),
+    ("GET", "/v1/webhooks", SystemOwn("webhooks:manage")),
+    ("POST", "/v1/webhooks", SystemOwn("webhooks:manage")),
+    ("GET", "/v1/webhooks/{id}", SystemOwn("webhooks:manage")),
+    ("DELETE", "/v1/webhooks/{id}", SystemOwn("webhooks:manage")),
+    (
+        "GET",
+        "/v1/webhooks/{id}/deliveries",
+        SystemOwn("webhooks:manage"),
+    ),
+    (
+        "POST",
+        "/v1/webhooks/{id}/enable",
+        SystemOwn("webhooks:manage"),
+    ),
     ("GET", "/v1/people/{id}", Person("person", "read")),
     (
         "PUT",
@@ -386,7 +405,7 @@ fn concrete(path: &str, decided: Decided, records: &AlexsRecords) -> String {
         RecordOf(Record::Booking, ..) => &records.programme,
         RecordOf(Record::Conversation, ..) => &records.conversation,
         RecordOf(Record::Message, ..) => &records.message,
-        Public | Own | Staff | Person(..) | EachRead => &records.person,
+        Public | Own | Staff | Person(..) | EachRead | SystemOwn(_) => &records.person,
     };
     path.replace("{id}", id)
         .replace("{booking_id}", &records.booking)
@@ -417,7 +436,7 @@ async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(back
                     "read_at": chrono::Utc::now(),
                 }]})),
             ),
-            Public | Own | Staff => continue,
+            Public | Own | Staff | SystemOwn(_) => continue,
         };
         let method: Method = method.parse().unwrap();
         let url = concrete(path, decided, &records);
@@ -466,4 +485,50 @@ async fn every_route_but_the_public_ones_needs_credentials(backend: Backend) {
         "answered without credentials:\n{}",
         wrong.join("\n")
     );
+}
+
+async fn routes_for_staff_systems_only_refuse_app_accounts(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let records = alexs_records(&server).await;
+    // Every kind of app account: none of them is a staff system.
+    let mut accounts = Vec::new();
+    for username in ["alex", "priya", "admin"] {
+        accounts.push((username, server.login(username).await));
+    }
+    // A staff system without the scope.
+    let token = server.client_token(Some("people:read")).await;
+    let mut wrong = Vec::new();
+    for &(method, path, decided) in ROUTES {
+        let SystemOwn(scope) = decided else { continue };
+        let url = concrete(path, decided, &records);
+        for (username, account) in &accounts {
+            let reply = server
+                .send(
+                    method.parse().unwrap(),
+                    &url,
+                    Some(&account.access_token),
+                    (method == "POST").then(|| json!({})),
+                )
+                .await;
+            if reply.status != StatusCode::FORBIDDEN || reply.code() != "forbidden" {
+                wrong.push(format!("{method} {path} as {username}: {}", reply.status));
+            }
+        }
+        // A staff system without the scope is refused naming it, before its body is read.
+        let reply = server
+            .send(
+                method.parse().unwrap(),
+                &url,
+                Some(&token),
+                (method == "POST").then(|| json!({})),
+            )
+            .await;
+        if reply.status != StatusCode::FORBIDDEN
+            || reply.code() != "insufficient_scope"
+            || reply.body["required_scope"] != scope
+        {
+            wrong.push(format!("{method} {path} without {scope}: {}", reply.text));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::webhooks::WebhookId;
 use crate::domain::appointment::{
     AppointmentId, BookingId, ProgrammeId, ProgrammeSessionId, RequestKind,
 };
@@ -51,6 +52,9 @@ pub enum Event {
     MessagesRead(MessageReceiptData),
     /// A message was reported to the person's team.
     MessageReported(MessageReportData),
+    /// A staff system's webhook subscription was turned off after its deliveries kept
+    /// failing; told to the deployment's admins.
+    WebhookSubscriptionDisabled(WebhookDisabledData),
 }
 
 impl Event {
@@ -70,12 +74,15 @@ impl Event {
             Event::MessagesDelivered(_) => EventKind::MessagesDelivered,
             Event::MessagesRead(_) => EventKind::MessagesRead,
             Event::MessageReported(_) => EventKind::MessageReported,
+            Event::WebhookSubscriptionDisabled(_) => EventKind::WebhookSubscriptionDisabled,
         }
     }
 }
 
-/// The kind of an [`Event`] without its data: what a push names, and an SSE event's name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
+/// The kind of an [`Event`] without its data: what a push names, an SSE event's name, and
+/// what a webhook subscription lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     EnablementPlanUpdated,
@@ -91,11 +98,12 @@ pub enum EventKind {
     MessagesDelivered,
     MessagesRead,
     MessageReported,
+    WebhookSubscriptionDisabled,
 }
 
 impl EventKind {
     /// Every kind, in the order of [`Event`]'s variants.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::EnablementPlanUpdated,
         EventKind::EnablementPlanCommented,
         EventKind::EnablementPlanAgreed,
@@ -109,6 +117,7 @@ impl EventKind {
         EventKind::MessagesDelivered,
         EventKind::MessagesRead,
         EventKind::MessageReported,
+        EventKind::WebhookSubscriptionDisabled,
     ];
 
     /// The kind as it is written on the wire (the same as its serde form).
@@ -127,6 +136,7 @@ impl EventKind {
             EventKind::MessagesDelivered => "messages_delivered",
             EventKind::MessagesRead => "messages_read",
             EventKind::MessageReported => "message_reported",
+            EventKind::WebhookSubscriptionDisabled => "webhook_subscription_disabled",
         }
     }
 }
@@ -229,6 +239,16 @@ pub struct MessageReportData {
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
     pub report_id: MessageReportId,
+}
+
+/// A staff system's webhook subscription that was turned off: see it with the client's
+/// subscriptions (`GET /v1/webhooks/{id}`, as the client), or tell the system's owners.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDisabledData {
+    /// The staff system that owns the subscription.
+    pub client_id: String,
+    pub subscription_id: WebhookId,
 }
 
 /// One event for the caller: `{id, kind, data, person_id?, at}`.
@@ -386,6 +406,12 @@ mod tests {
                 message_id: id.into(),
                 report_id: id.into(),
             }),
+            EventKind::WebhookSubscriptionDisabled => {
+                Event::WebhookSubscriptionDisabled(WebhookDisabledData {
+                    client_id: "sys-case".into(),
+                    subscription_id: id.into(),
+                })
+            }
         }
     }
 

@@ -32,6 +32,7 @@ pub mod people;
 pub mod plans;
 pub mod routes;
 pub mod sync;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorCode, FieldError, FieldErrorCode};
 

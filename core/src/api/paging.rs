@@ -40,6 +40,7 @@ pages!(
     super::people::CaseloadView,
     super::plans::VersionPage,
     super::plans::CommentPage,
+    super::webhooks::DeliveryPage,
 );
 
 /// How long the pages of one list are: `default` when the request names no `limit`, and at
@@ -96,6 +97,11 @@ pub const PLAN_COMMENTS: PageSize = PageSize {
 pub const SYNC: PageSize = PageSize {
     default: 200,
     max: 1000,
+};
+/// A webhook subscription's delivery log.
+pub const WEBHOOK_DELIVERIES: PageSize = PageSize {
+    default: 50,
+    max: 200,
 };
 /// A team's caseload.
 pub const CASELOAD: PageSize = PageSize {

@@ -159,6 +159,12 @@ pub const CREATE_USER: Route = Route::new(Method::Post, "/v1/users");
 pub const DISABLE: Route = Route::new(Method::Post, "/v1/users/{id}/disable");
 pub const ENABLE: Route = Route::new(Method::Post, "/v1/users/{id}/enable");
 pub const MAKE_RESET_CODE: Route = Route::new(Method::Post, "/v1/users/{id}/password-reset");
+pub const LIST_WEBHOOKS: Route = Route::new(Method::Get, "/v1/webhooks");
+pub const CREATE_WEBHOOK: Route = Route::new(Method::Post, "/v1/webhooks");
+pub const GET_WEBHOOK: Route = Route::new(Method::Get, "/v1/webhooks/{id}");
+pub const DELETE_WEBHOOK: Route = Route::new(Method::Delete, "/v1/webhooks/{id}");
+pub const WEBHOOK_DELIVERIES: Route = Route::new(Method::Get, "/v1/webhooks/{id}/deliveries");
+pub const ENABLE_WEBHOOK: Route = Route::new(Method::Post, "/v1/webhooks/{id}/enable");
 
 /// Every route, in path order.
 pub const ALL: &[Route] = &[
@@ -248,6 +254,12 @@ pub const ALL: &[Route] = &[
     DISABLE,
     ENABLE,
     MAKE_RESET_CODE,
+    LIST_WEBHOOKS,
+    CREATE_WEBHOOK,
+    GET_WEBHOOK,
+    DELETE_WEBHOOK,
+    WEBHOOK_DELIVERIES,
+    ENABLE_WEBHOOK,
 ];
 
 #[cfg(test)]

@@ -117,6 +117,13 @@ pub enum FieldErrorCode {
     /// A person who has an account is invited from their own record, not as a new user.
     InviteFromThePersonRecord,
     HasAnAccount,
+    /// A webhook URL whose host is, or resolves to, a loopback, private, link-local or other
+    /// non-public address.
+    PrivateAddress,
+    /// A webhook URL whose host name does not resolve.
+    Unresolvable,
+    /// An event kind staff systems are never sent (messages and their receipts).
+    NotForStaffSystems,
 
     // Accounts and codes.
     /// An invitation or reset code that is unknown, used or expired (which, is not said).

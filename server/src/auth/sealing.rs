@@ -19,6 +19,9 @@
 //!   32 random bytes, mode 0600, written atomically and never over an existing file.
 //! - **Keys from before sealing** (plain PKCS#8 DER rows) are recognised and sealed in place
 //!   the next time the keys are loaded ([`super::key_ring`]).
+//! - **Other secrets the server must read back** (a webhook subscription's signing secret) are
+//!   sealed the same way ([`KeyEncryptionKey::seal_secret`]), bound to what they are and to
+//!   their row's id.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -192,6 +195,65 @@ impl KeyEncryptionKey {
     }
 }
 
+impl KeyEncryptionKey {
+    /// Seals a secret the server must read back, bound to `purpose` and `id` (associated
+    /// data), in the same format as a signing key.
+    pub fn seal_secret(
+        &self,
+        purpose: &str,
+        id: &str,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, SealError> {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let aad = secret_associated_data(purpose, id);
+        let ciphertext = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: secret,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SealError)?;
+        let mut sealed = Vec::with_capacity(SEALED_V1.len() + NONCE_LEN + ciphertext.len());
+        sealed.extend_from_slice(SEALED_V1);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        Ok(sealed)
+    }
+
+    /// Opens a secret sealed by [`Self::seal_secret`] with the same `purpose` and `id`.
+    pub fn open_secret(
+        &self,
+        purpose: &str,
+        id: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        let body = sealed
+            .strip_prefix(SEALED_V1)
+            .ok_or(OpenError::UnknownFormat)?;
+        let (nonce, ciphertext) = body
+            .split_first_chunk::<NONCE_LEN>()
+            .ok_or(OpenError::UnknownFormat)?;
+        let aad = secret_associated_data(purpose, id);
+        self.cipher
+            .decrypt(
+                &XNonce::from(*nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| OpenError::WrongKey)
+    }
+}
+
+fn secret_associated_data(purpose: &str, id: &str) -> Vec<u8> {
+    format!("livingwell secret v1\n{purpose}\n{id}").into_bytes()
+}
+
 /// Whether stored key bytes are sealed (in any format version), rather than plain.
 pub fn is_sealed(stored: &[u8]) -> bool {
     stored.starts_with(SEALED_TAG)
@@ -234,6 +296,18 @@ mod tests {
             StoredKey::Sealed(key) => key,
             StoredKey::Plain(_) => panic!("a sealed key read as plain"),
         }
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_for_its_purpose_and_id() {
+        let ours = kek();
+        let sealed = ours.seal_secret("webhook", "w1", b"shh").unwrap();
+        assert!(!sealed.windows(3).any(|w| w == b"shh"));
+        let opened = ours.open_secret("webhook", "w1", &sealed).unwrap();
+        assert_eq!(opened.as_slice(), b"shh");
+        assert!(ours.open_secret("webhook", "w2", &sealed).is_err());
+        assert!(ours.open_secret("other", "w1", &sealed).is_err());
+        assert!(kek().open_secret("webhook", "w1", &sealed).is_err());
     }
 
     #[test]

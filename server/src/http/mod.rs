@@ -25,6 +25,7 @@ mod printable;
 mod sessions;
 mod sync;
 mod teams;
+mod webhooks;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -63,11 +64,13 @@ use crate::service::plans::Plans;
 use crate::service::push::Pusher;
 use crate::service::sessions::Sessions;
 use crate::service::sync::Sync;
+use crate::service::webhooks::Webhooks;
 use crate::store::Store;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::service::messaging::{MessagingSettings, SendRate};
 pub use crate::service::push::PushTarget;
+pub use crate::service::webhooks::{RetrySchedule, WebhookSettings};
 
 pub const REQUEST_ID_HEADER: HeaderName =
     HeaderName::from_static(livingwell_core::api::headers::REQUEST_ID);
@@ -96,6 +99,8 @@ pub struct Settings {
     pub cors_origins: Vec<cors::CorsOrigin>,
     /// Requests a minute a staff system may make unless an admin gave it its own budget.
     pub client_requests_per_minute: NonZeroU32,
+    /// Where webhooks may go, and how they are retried.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for Settings {
@@ -110,6 +115,7 @@ impl Default for Settings {
             clock: Clock::default(),
             cors_origins: Vec::new(),
             client_requests_per_minute: client_rate::DEFAULT_REQUESTS_PER_MINUTE,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -153,11 +159,14 @@ pub struct AppState {
     pub cors_origins: Arc<[cors::CorsOrigin]>,
     /// Each staff system's request budget ([`client_rate`]).
     pub client_rates: Arc<ClientRates>,
+    /// Staff systems' webhook subscriptions, and the dispatcher delivering them.
+    pub webhooks: Webhooks,
 }
 
 impl AppState {
     /// Opens the signing keys (and keeps reloading them), starts the audit writer and the
-    /// services with their background tasks (the send writer, passing on lapsed offers), all
+    /// services with their background tasks (the send writer, passing on lapsed offers, the
+    /// webhook dispatcher), all
     /// ending with `shutdown` or when the state is dropped. Migrations must have run.
     pub async fn new(store: Arc<dyn Store>, settings: &Settings) -> anyhow::Result<Self> {
         let key_ring = KeyRing::open(
@@ -201,6 +210,14 @@ impl AppState {
         let idempotency =
             Idempotency::start(store.clone(), settings.clock.clone(), shutdown.clone());
         let sync = Sync::start(store.clone(), settings.clock.clone(), shutdown.clone());
+        let webhooks = Webhooks::start(
+            store.clone(),
+            events.clone(),
+            settings.clock.clone(),
+            settings.key_encryption_key.clone(),
+            &settings.webhooks,
+            shutdown.clone(),
+        )?;
         let sessions = Sessions::new(
             store.clone(),
             events.clone(),
@@ -228,6 +245,7 @@ impl AppState {
             clock: settings.clock.clone(),
             cors_origins: settings.cors_origins.clone().into(),
             client_rates: Arc::new(ClientRates::new(settings.client_requests_per_minute)),
+            webhooks,
             store,
         })
     }
@@ -431,6 +449,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(devices::router())
         .merge(sync::router())
         .merge(offline_reads::router())
+        .merge(webhooks::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);

@@ -25,6 +25,7 @@ pub mod plans;
 pub mod push;
 pub mod sessions;
 pub mod sync;
+pub mod webhooks;
 
 /// Why a service did not do what it was asked.
 #[derive(Debug, thiserror::Error)]

@@ -405,6 +405,25 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "since",
         FieldErrorCode::Taken,
     ),
+    // 0016_webhooks: every id is the server's own, and a kind is listed once per subscription.
+    rule(
+        "webhook_subscriptions_pkey",
+        "webhook_subscriptions.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "webhook_subscription_kinds_pkey",
+        "webhook_subscription_kinds.subscription_id, webhook_subscription_kinds.kind",
+        "kinds",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "webhook_deliveries_pkey",
+        "webhook_deliveries.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.

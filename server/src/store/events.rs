@@ -11,6 +11,8 @@
 //!   until its transaction commits, so a stream that has read up to id N can never later find a
 //!   smaller id committed. Each write appends as its last step, so the lock is held only for the
 //!   commit; on Postgres the commit also notifies every listening process.
+//! - **Webhooks too.** The same append queues the webhook deliveries staff systems subscribed
+//!   to ([`super::webhooks::enqueue_in_tx`]), in the same transaction.
 //! - **One vocabulary, ids only.** An event is a [`livingwell_core::api::events::Event`], stored
 //!   as the two halves of its wire form (`kind`, `data`) and read back typed; a row that is not a
 //!   known kind is reported as corrupt, never passed on half-read. So a new kind must be
@@ -130,7 +132,7 @@ where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
-    Uuid: Bind<DB>,
+    Uuid: Column<DB>,
     Option<Uuid>: Bind<DB>,
     for<'a> Json<&'a serde_json::Value>: Bind<DB>,
     DateTime<Utc>: Bind<DB>,
@@ -140,6 +142,9 @@ where
     if events.is_empty() {
         return Ok(());
     }
+    // The webhook deliveries of what these events tell, in the same transaction (an outbox
+    // of its own): a stored write always has them too.
+    super::webhooks::enqueue_in_tx(tx, events).await?;
     DB::lock_events(tx).await?;
     let mut last = 0;
     for event in events {

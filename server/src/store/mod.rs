@@ -29,6 +29,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 pub mod sync;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -245,6 +246,7 @@ pub trait Store:
     + devices::DeviceStore
     + sync::SyncStore
     + offline_reads::OfflineReadStore
+    + webhooks::WebhookStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -28,6 +28,7 @@ use super::idempotency::begin_write;
 use super::messages::MessageStore;
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
+use super::webhooks::WebhookStore;
 use super::{
     AuditHead, AuditRecord, CarerLinkRecord, EmergencyAccessRecord, GrantRefusal, NewAuditEntry,
     NewRefreshToken, OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord,
@@ -601,7 +602,8 @@ where
         + MessageStore
         + IdempotencyStore
         + DeviceStore
-        + OfflineReadStore,
+        + OfflineReadStore
+        + WebhookStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
