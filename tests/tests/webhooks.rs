@@ -283,8 +283,8 @@ async fn four_things_happen(server: &TestServer) -> String {
                 "starts_at": starts,
                 "ends_at": starts + chrono::Duration::minutes(30),
                 "location": {"type": "hub", "team_id": person_view.body["team_id"]},
-                // The staff on it hear of the person's requests.
-                "worker_ids": [priya.user_id],
+                // No staff on it: the person's request is in no account's notifications,
+                // and staff systems are still told of it.
             }),
         )
         .await;

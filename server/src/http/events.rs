@@ -140,7 +140,7 @@ async fn event_stream(
                     received = live.recv() => received,
                 };
                 match received {
-                    Ok(record) if record.event.recipient_id == recipient && record.id > last_sent => {
+                    Ok(record) if record.event.recipient_id == Some(recipient) && record.id > last_sent => {
                         last_sent = record.id;
                         yield Ok(sse_event(&record));
                     }

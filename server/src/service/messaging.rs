@@ -252,7 +252,7 @@ impl Messaging {
                 .iter()
                 .filter(|recipient| **recipient != sender)
                 .map(|recipient| NewEvent {
-                    recipient_id: *recipient,
+                    recipient_id: Some(*recipient),
                     person_id: open.event_person(),
                     event: created.clone(),
                     created_at: now,

@@ -105,7 +105,7 @@ impl Pusher {
         let wanted: Vec<(UserId, Event)> = events
             .iter()
             .filter(|e| WAKES_THE_PHONE.contains(&e.event.kind()))
-            .map(|e| (e.recipient_id, e.event.clone()))
+            .filter_map(|e| Some((e.recipient_id?, e.event.clone())))
             .collect();
         if wanted.is_empty() {
             return;

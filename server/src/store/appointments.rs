@@ -1225,7 +1225,7 @@ where
 /// The event telling `account` (the person's) of the place `booking` now offers them.
 pub fn offer_made(booking: &BookingRecord, account: UserId, at: DateTime<Utc>) -> NewEvent {
     NewEvent {
-        recipient_id: account,
+        recipient_id: Some(account),
         person_id: Some(booking.person_id),
         event: Event::WaitlistPlaceOffered(WaitlistOfferData {
             booking_id: booking.id,

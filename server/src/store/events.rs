@@ -34,7 +34,10 @@ use super::{StoreError, StoreResult};
 /// An event to store for one recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEvent {
-    pub recipient_id: UserId,
+    /// `None`: no account hears of it (a crisis plan activated by a person no one else
+    /// supports, say); nothing is stored for streams or notifications, but it still happened,
+    /// and staff systems' webhooks are told of it. Always `Some` in a stored record.
+    pub recipient_id: Option<UserId>,
     pub person_id: Option<PersonId>,
     pub event: Event,
     /// When the write it announces was made.
@@ -57,16 +60,21 @@ pub struct Audience {
 }
 
 impl Audience {
-    /// `event`, once for each recipient, dated `at` (the write's own time).
+    /// `event`, once for each recipient, dated `at` (the write's own time); with no
+    /// recipient, once for no one, so that what happened is still told to webhooks.
     pub fn tell(&self, event: &Event, at: DateTime<Utc>) -> Vec<NewEvent> {
+        let told = |recipient_id| NewEvent {
+            recipient_id,
+            person_id: self.person_id,
+            event: event.clone(),
+            created_at: at,
+        };
+        if self.recipients.is_empty() {
+            return vec![told(None)];
+        }
         self.recipients
             .iter()
-            .map(|recipient| NewEvent {
-                recipient_id: *recipient,
-                person_id: self.person_id,
-                event: event.clone(),
-                created_at: at,
-            })
+            .map(|recipient| told(Some(*recipient)))
             .collect()
     }
 }
@@ -113,7 +121,7 @@ impl TryFrom<EventRow> for EventRecord {
         Ok(EventRecord {
             id: row.id,
             event: NewEvent {
-                recipient_id: row.recipient_id.into(),
+                recipient_id: Some(row.recipient_id.into()),
                 person_id: row.person_id.map(Into::into),
                 event: stored.into_event()?,
                 created_at: row.created_at,
@@ -148,12 +156,15 @@ where
     DB::lock_events(tx).await?;
     let mut last = 0;
     for event in events {
+        let Some(recipient) = event.recipient_id else {
+            continue;
+        };
         let stored = StoredForm::of(&event.event)?;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO events (recipient_id, kind, person_id, data, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
-        .bind(event.recipient_id.as_uuid())
+        .bind(recipient.as_uuid())
         .bind(stored.kind.as_str())
         .bind(event.person_id.map(|p| p.as_uuid()))
         .bind(Json(&stored.data))

@@ -611,7 +611,7 @@ where
         let told: Vec<NewEvent> = admins
             .into_iter()
             .map(|(admin,)| NewEvent {
-                recipient_id: UserId::from(admin),
+                recipient_id: Some(UserId::from(admin)),
                 person_id: None,
                 event: event.clone(),
                 created_at: at,

@@ -1005,7 +1005,7 @@ async fn an_offer_is_announced_in_the_transaction_that_makes_it(store: Arc<dyn S
     assert_eq!(
         told[0].event,
         NewEvent {
-            recipient_id: accounts[1],
+            recipient_id: Some(accounts[1]),
             person_id: Some(who[1]),
             event: Event::WaitlistPlaceOffered(WaitlistOfferData {
                 booking_id: offer.id,

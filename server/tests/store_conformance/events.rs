@@ -65,7 +65,7 @@ async fn announce(store: &dyn Store, person: PersonId, events: &[NewEvent]) -> V
 
 fn event(recipient: UserId, person: Option<PersonId>, n: i64) -> NewEvent {
     NewEvent {
-        recipient_id: recipient,
+        recipient_id: Some(recipient),
         person_id: person,
         event: Event::MessageCreated(MessageCreatedData {
             conversation_id: Uuid::now_v7().into(),
@@ -144,7 +144,7 @@ async fn every_kind_of_event_reads_back_as_written_with_increasing_ids(store: Ar
         .into_iter()
         .enumerate()
         .map(|(n, event)| NewEvent {
-            recipient_id: user.id,
+            recipient_id: Some(user.id),
             // About the person, and about nobody (a carer's own conversation).
             person_id: (n % 2 == 0).then_some(person.id),
             event,

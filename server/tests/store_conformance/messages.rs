@@ -1004,7 +1004,7 @@ async fn receipts_and_reports_are_announced_only_when_they_change_something(stor
     advance(fetched, others.clone()).await;
     let events = events_since(store.as_ref(), 0).await;
     assert_eq!(kinds(&events), [&Event::MessagesDelivered(receipt(1))]);
-    assert_eq!(events[0].event.recipient_id, ada.peer.id);
+    assert_eq!(events[0].event.recipient_id, Some(ada.peer.id));
     let last = events[0].id;
     advance(fetched, others.clone()).await;
     assert!(events_since(store.as_ref(), last).await.is_empty());

@@ -703,7 +703,7 @@ async fn activations_are_announced_only_when_they_change_something(store: Arc<dy
     assert_eq!(
         events[0].event,
         NewEvent {
-            recipient_id: lee.id,
+            recipient_id: Some(lee.id),
             person_id: Some(ada.id),
             event: Event::CrisisPlanDeactivated(CrisisActivationData {
                 activation_id: first.id,
