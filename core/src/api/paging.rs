@@ -97,6 +97,11 @@ pub const SYNC: PageSize = PageSize {
     default: 200,
     max: 1000,
 };
+/// A search of the FHIR facade (`_count`, the FHIR name for `limit`).
+pub const FHIR_SEARCH: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
 /// A team's caseload.
 pub const CASELOAD: PageSize = PageSize {
     default: 100,
