@@ -9,9 +9,8 @@ use livingwell_core::domain::appointment::{AppointmentId, AppointmentStatus, Loc
 use super::codes::APPOINTMENT_KIND;
 use super::model::{self, AppointmentParticipant, Meta, Reference, Resource};
 use super::outcome::{FhirError, FhirResult};
-use super::people::date_time;
 use super::search::full_page_ends;
-use super::{Fhir, FhirRequest, codes::Local, ids, said, subject};
+use super::{Fhir, FhirRequest, codes::Local, date_time, ids, said, subject};
 use crate::http::AppState;
 use crate::http::appointments::window::{decode_cursor, encode_cursor};
 use crate::http::error::ApiError;

@@ -33,6 +33,7 @@ use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 use livingwell_core::domain::{PersonId, StaffScope};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -204,6 +205,11 @@ impl FhirRequest {
 /// `Patient/{id}`, as other resources refer to the person.
 fn subject(person: PersonId) -> model::Reference {
     model::Reference::to(format!("Patient/{person}"))
+}
+
+/// An instant as a FHIR `dateTime`, to the second.
+fn date_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// Text that says something: FHIR strings may not be empty.

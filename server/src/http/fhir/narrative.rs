@@ -109,7 +109,7 @@ pub fn crisis_plan(plan: &CrisisPlan, in_use_since: Option<DateTime<Utc>>) -> Na
         div xmlns="http://www.w3.org/1999/xhtml" {
             h2 { "Crisis plan" }
             @if let Some(since) = in_use_since {
-                p { b { "In use since " (super::people::date_time(since)) } }
+                p { b { "In use since " (super::date_time(since)) } }
             }
             @for part in CrisisPlanSection::ALL { (section(plan, part)) }
         }

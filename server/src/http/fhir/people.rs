@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
 use livingwell_core::domain::{ConsentId, ConsentScope, PersonId, UserId};
 
@@ -11,17 +11,12 @@ use super::codes::{self, CONSENT_SCOPE, CRISIS_PLAN_SECTION, Local, UK_CORE_PATI
 use super::model::{self, HumanName, Meta, Period, Reference, Resource};
 use super::outcome::FhirResult;
 use super::search::{self, page};
-use super::{Fhir, FhirRequest, ids, said, subject};
+use super::{Fhir, FhirRequest, date_time, ids, said, subject};
 use crate::http::AppState;
 use crate::http::extract::Path;
 use crate::http::sessions::display_names;
 use crate::policy::Resource as Part;
 use crate::store::{CarerLinkRecord, PersonRecord};
-
-/// An instant as a FHIR `dateTime`.
-pub(super) fn date_time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 async fn patient(state: &AppState, person: &PersonRecord) -> FhirResult<model::Patient> {
     let team = match person.team_id {
