@@ -564,6 +564,25 @@ pub fn decide_offline_read(
     Ok(grounds)
 }
 
+/// A read exported through the FHIR facade (`/fhir/r4`). Exporting a record is a staff
+/// system's act only (an account is refused outright: it reads through the API itself), and
+/// takes `fhir:read` on top of the scope the same read through the API needs — so a client is
+/// never given by FHIR what the matrix would refuse it, and `fhir:read` alone gives nothing.
+pub fn decide_export(
+    caller: &Caller,
+    relationship: &Relationship,
+    resource: Resource,
+    now: DateTime<Utc>,
+) -> Decision {
+    match caller {
+        Caller::User(_) => Err(Denial::Forbidden),
+        Caller::StaffSystem(client) if !client.scopes.contains(&StaffScope::FhirRead) => {
+            Err(Denial::MissingScope(StaffScope::FhirRead))
+        }
+        Caller::StaffSystem(_) => decide(caller, relationship, resource, Action::Read, now),
+    }
+}
+
 /// Work that is not about one person's record — the hubs, adding someone to the service, a
 /// team's caseload, diary and workshops, one's own working hours — decided here too, by role,
 /// team membership (read by the caller on this request) or a staff system's scope. Each person
@@ -949,6 +968,44 @@ mod tests {
         );
         assert_eq!(
             decide(&client, &none, Resource::Messages, Action::Read, now),
+            Err(Denial::Forbidden)
+        );
+    }
+
+    #[test]
+    fn an_export_needs_fhir_read_and_then_the_scope_of_the_same_read() {
+        let system = |scopes: &[StaffScope]| {
+            Caller::StaffSystem(StaffSystemCaller {
+                client_id: "case-system".into(),
+                scopes: scopes.iter().copied().collect(),
+                on_behalf_of: None,
+            })
+        };
+        let none = Relationship::default();
+        let now = Utc::now();
+        let export = |caller: &Caller, resource| decide_export(caller, &none, resource, now);
+        assert_eq!(
+            export(&system(&[StaffScope::PlansRead]), Resource::EnablementPlan),
+            Err(Denial::MissingScope(StaffScope::FhirRead))
+        );
+        assert_eq!(
+            export(&system(&[StaffScope::FhirRead]), Resource::EnablementPlan),
+            Err(Denial::MissingScope(StaffScope::PlansRead))
+        );
+        assert_eq!(
+            export(
+                &system(&[StaffScope::FhirRead, StaffScope::PlansRead]),
+                Resource::CrisisPlan
+            ),
+            Ok(Grounds::StaffSystemScope)
+        );
+        // No scope exports conversations; no account exports anything.
+        assert_eq!(
+            export(&system(&StaffScope::ALL), Resource::Messages),
+            Err(Denial::Forbidden)
+        );
+        assert_eq!(
+            export(&user(Role::Practitioner), Resource::Person),
             Err(Denial::Forbidden)
         );
     }

@@ -3,7 +3,8 @@
 //! The table below lists each route once. The first case compares it with the served OpenAPI
 //! document, so a new route fails here until it is listed with how it is decided — a new
 //! route cannot quietly skip the policy. The second asks for every route about a person's
-//! record as a caller with no relationship to the person, with an empty body, and reads the
+//! record as a caller with no relationship to the person (for a FHIR export, a staff system
+//! with `fhir:read` and no other scope), with an empty body, and reads the
 //! audit log: the policy must have decided that very request (its request id), for the
 //! resource and action listed, before the body was even read. The third checks that every
 //! route that is not public turns away a caller without credentials. The fourth checks that
@@ -46,6 +47,10 @@ enum Decided {
     /// Staff systems only (app accounts get 403), each about what is its own (webhook
     /// subscriptions: another system's is 404), by the scope named.
     SystemOwn(&'static str),
+    /// A staff system's export through the FHIR facade of the person named by the resource's
+    /// id or the `patient` parameter: `fhir:read`, then the policy decides this resource's
+    /// read as it would through the API.
+    Export(&'static str),
 }
 
 /// Records reached by their own id.
@@ -57,12 +62,33 @@ enum Record {
     Message,
 }
 
-use Decided::{EachRead, Own, Person, Public, RecordOf, Staff, SystemOwn};
+use Decided::{EachRead, Export, Own, Person, Public, RecordOf, Staff, SystemOwn};
 
 const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/.well-known/jwks.json", Public),
     ("GET", "/.well-known/oauth-authorization-server", Public),
     ("GET", "/healthz", Public),
+    // What the facade serves: nothing about anyone.
+    ("GET", "/fhir/r4/metadata", Public),
+    ("GET", "/fhir/r4/Patient", Export("person")),
+    ("GET", "/fhir/r4/Patient/{id}", Export("person")),
+    ("GET", "/fhir/r4/RelatedPerson", Export("carers")),
+    ("GET", "/fhir/r4/RelatedPerson/{id}", Export("carers")),
+    ("GET", "/fhir/r4/Consent", Export("consents")),
+    ("GET", "/fhir/r4/Consent/{id}", Export("consents")),
+    // The Enablement Plan first; the crisis plan is asked for after it.
+    ("GET", "/fhir/r4/CarePlan", Export("enablement_plan")),
+    ("GET", "/fhir/r4/CarePlan/{id}", Export("enablement_plan")),
+    ("GET", "/fhir/r4/Goal", Export("enablement_plan")),
+    ("GET", "/fhir/r4/Goal/{id}", Export("enablement_plan")),
+    ("GET", "/fhir/r4/Observation", Export("enablement_plan")),
+    (
+        "GET",
+        "/fhir/r4/Observation/{id}",
+        Export("enablement_plan"),
+    ),
+    ("GET", "/fhir/r4/Appointment", Export("appointments")),
+    ("GET", "/fhir/r4/Appointment/{id}", Export("appointments")),
     ("GET", "/readyz", Public),
     ("POST", "/oauth/token", Public),
     ("POST", "/v1/auth/login", Public),
@@ -364,6 +390,8 @@ struct AlexsRecords {
     booking: String,
     conversation: String,
     message: String,
+    /// The id of the first of each FHIR resource type the facade gives for alex.
+    fhir: std::collections::BTreeMap<String, String>,
 }
 
 async fn alexs_records(server: &TestServer) -> AlexsRecords {
@@ -385,7 +413,22 @@ async fn alexs_records(server: &TestServer) -> AlexsRecords {
     let messages = server
         .get(&format!("/v1/conversations/{conversation}/messages"), token)
         .await;
+    // As a staff system may see them: the first resource of each type, for its read by id.
+    let client = server.client_token(None).await;
+    let mut fhir = std::collections::BTreeMap::new();
+    for &(_, path, decided) in ROUTES {
+        if let Export(_) = decided
+            && !path.ends_with("{id}")
+        {
+            let search = server
+                .get(&format!("{path}?patient={person}"), &client)
+                .await;
+            let id = search.body["entry"][0]["resource"]["id"].as_str().unwrap();
+            fhir.insert(path.to_owned(), id.to_owned());
+        }
+    }
     AlexsRecords {
+        fhir,
         person,
         appointment,
         programme: booking["programme_id"].as_str().unwrap().to_owned(),
@@ -400,12 +443,18 @@ async fn alexs_records(server: &TestServer) -> AlexsRecords {
 
 /// The route's path with its parameters filled in for alex's records.
 fn concrete(path: &str, decided: Decided, records: &AlexsRecords) -> String {
+    if let Export(_) = decided {
+        return match path.strip_suffix("/{id}") {
+            Some(search) => format!("{search}/{}", records.fhir[search]),
+            None => format!("{path}?patient={}", records.person),
+        };
+    }
     let id = match decided {
         RecordOf(Record::Appointment, ..) => &records.appointment,
         RecordOf(Record::Booking, ..) => &records.programme,
         RecordOf(Record::Conversation, ..) => &records.conversation,
         RecordOf(Record::Message, ..) => &records.message,
-        Public | Own | Staff | Person(..) | EachRead | SystemOwn(_) => &records.person,
+        Public | Own | Staff | Person(..) | EachRead | SystemOwn(_) | Export(_) => &records.person,
     };
     path.replace("{id}", id)
         .replace("{booking_id}", &records.booking)
@@ -418,6 +467,7 @@ async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(back
     let records = alexs_records(&server).await;
     // Morgan works on another team: no relationship to alex at all.
     let morgan = server.login("morgan").await;
+    let exporter = server.client_token(Some("fhir:read")).await;
     let mut wrong = Vec::new();
     for &(method, path, decided) in ROUTES {
         let (resource, action, body) = match decided {
@@ -436,13 +486,17 @@ async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(back
                     "read_at": chrono::Utc::now(),
                 }]})),
             ),
+            // A client with `fhir:read` and no other scope: the policy refuses each export.
+            Export(resource) => (resource, "read", None),
             Public | Own | Staff | SystemOwn(_) => continue,
         };
         let method: Method = method.parse().unwrap();
         let url = concrete(path, decided, &records);
-        let reply = server
-            .send(method.clone(), &url, Some(&morgan.access_token), body)
-            .await;
+        let caller = match decided {
+            Export(_) => &exporter,
+            _ => &morgan.access_token,
+        };
+        let reply = server.send(method.clone(), &url, Some(caller), body).await;
         let request_id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
         let entries = server
             .store

@@ -103,6 +103,11 @@ pub const WEBHOOK_DELIVERIES: PageSize = PageSize {
     default: 50,
     max: 200,
 };
+/// A search of the FHIR facade (`_count`, the FHIR name for `limit`).
+pub const FHIR_SEARCH: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
 /// A team's caseload.
 pub const CASELOAD: PageSize = PageSize {
     default: 100,

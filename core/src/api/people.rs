@@ -361,8 +361,8 @@ pub struct AccessLogEntry {
     /// Why access was allowed: `self`, `carer_consent`, `team`, `emergency_access`, ….
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship: Option<String>,
-    /// How the record reached the reader, when not by asking for it: in a phone's sync, or
-    /// shown by a phone with no network (uploaded later).
+    /// How the record reached the reader, when not by asking for it: in a phone's sync,
+    /// shown by a phone with no network (uploaded later), or exported as FHIR to a staff system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<ReadVia>,
     /// For a read shown offline: when the phone showed it (`at` is when it was uploaded).
@@ -383,6 +383,8 @@ pub enum ReadVia {
     /// Shown by the reader's phone from its store while offline, and uploaded later
     /// (`POST /v1/audit/offline-reads`).
     Offline,
+    /// Exported to a staff system as FHIR R4 resources (`/fhir/r4`).
+    Fhir,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]

@@ -62,6 +62,24 @@ impl Route {
 pub const JWKS: Route = Route::new(Method::Get, "/.well-known/jwks.json");
 pub const OAUTH_METADATA: Route =
     Route::new(Method::Get, "/.well-known/oauth-authorization-server");
+/// The FHIR R4 facade for staff systems: searches by `patient` (Patient also by `_id`) answer
+/// a `searchset` Bundle; reads by id answer the resource.
+pub const FHIR_APPOINTMENTS: Route = Route::new(Method::Get, "/fhir/r4/Appointment");
+pub const FHIR_APPOINTMENT: Route = Route::new(Method::Get, "/fhir/r4/Appointment/{id}");
+pub const FHIR_CARE_PLANS: Route = Route::new(Method::Get, "/fhir/r4/CarePlan");
+pub const FHIR_CARE_PLAN: Route = Route::new(Method::Get, "/fhir/r4/CarePlan/{id}");
+pub const FHIR_CONSENTS: Route = Route::new(Method::Get, "/fhir/r4/Consent");
+pub const FHIR_CONSENT: Route = Route::new(Method::Get, "/fhir/r4/Consent/{id}");
+pub const FHIR_GOALS: Route = Route::new(Method::Get, "/fhir/r4/Goal");
+pub const FHIR_GOAL: Route = Route::new(Method::Get, "/fhir/r4/Goal/{id}");
+pub const FHIR_OBSERVATIONS: Route = Route::new(Method::Get, "/fhir/r4/Observation");
+pub const FHIR_OBSERVATION: Route = Route::new(Method::Get, "/fhir/r4/Observation/{id}");
+pub const FHIR_PATIENTS: Route = Route::new(Method::Get, "/fhir/r4/Patient");
+pub const FHIR_PATIENT: Route = Route::new(Method::Get, "/fhir/r4/Patient/{id}");
+pub const FHIR_RELATED_PEOPLE: Route = Route::new(Method::Get, "/fhir/r4/RelatedPerson");
+pub const FHIR_RELATED_PERSON: Route = Route::new(Method::Get, "/fhir/r4/RelatedPerson/{id}");
+/// The CapabilityStatement: what the facade serves.
+pub const FHIR_METADATA: Route = Route::new(Method::Get, "/fhir/r4/metadata");
 pub const HEALTHZ: Route = Route::new(Method::Get, "/healthz");
 pub const CLIENT_TOKEN: Route = Route::new(Method::Post, "/oauth/token");
 pub const READYZ: Route = Route::new(Method::Get, "/readyz");
@@ -170,6 +188,21 @@ pub const ENABLE_WEBHOOK: Route = Route::new(Method::Post, "/v1/webhooks/{id}/en
 pub const ALL: &[Route] = &[
     JWKS,
     OAUTH_METADATA,
+    FHIR_APPOINTMENTS,
+    FHIR_APPOINTMENT,
+    FHIR_CARE_PLANS,
+    FHIR_CARE_PLAN,
+    FHIR_CONSENTS,
+    FHIR_CONSENT,
+    FHIR_GOALS,
+    FHIR_GOAL,
+    FHIR_OBSERVATIONS,
+    FHIR_OBSERVATION,
+    FHIR_PATIENTS,
+    FHIR_PATIENT,
+    FHIR_RELATED_PEOPLE,
+    FHIR_RELATED_PERSON,
+    FHIR_METADATA,
     HEALTHZ,
     CLIENT_TOKEN,
     READYZ,

@@ -13,6 +13,7 @@ use std::marker::PhantomData;
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use livingwell_core::api::people::ReadVia;
 use livingwell_core::domain::{PersonId, TeamId};
 
 use super::AppState;
@@ -81,14 +82,64 @@ pub async fn authorize(
     let now = state.clock.now();
     let relationship = policy::relationship(state.store.as_ref(), caller, person, now).await?;
     let decision = policy::decide(caller, &relationship, resource, action, now);
+    let decided = Decided {
+        person,
+        resource,
+        action,
+        now,
+        via: None,
+    };
+    record(state, caller, decided, decision, relationship, request_id).await
+}
+
+/// [`authorize`] for a read exported through the FHIR facade ([`policy::decide_export`]),
+/// recorded `via: fhir` so the person can tell an export from a read through the API.
+pub async fn authorize_export(
+    state: &AppState,
+    caller: &Caller,
+    person: PersonId,
+    resource: Resource,
+    request_id: &str,
+) -> Result<Access, ApiError> {
+    let now = state.clock.now();
+    let relationship = policy::relationship(state.store.as_ref(), caller, person, now).await?;
+    let decision = policy::decide_export(caller, &relationship, resource, now);
+    let decided = Decided {
+        person,
+        resource,
+        action: Action::Read,
+        now,
+        via: Some(ReadVia::Fhir),
+    };
+    record(state, caller, decided, decision, relationship, request_id).await
+}
+
+/// What a decision was about, for its audit entry.
+struct Decided {
+    person: PersonId,
+    resource: Resource,
+    action: Action,
+    now: DateTime<Utc>,
+    via: Option<ReadVia>,
+}
+
+/// Stores the audit entry of a decision, allowed or denied, and only then answers it.
+async fn record(
+    state: &AppState,
+    caller: &Caller,
+    decided: Decided,
+    decision: policy::Decision,
+    relationship: Relationship,
+    request_id: &str,
+) -> Result<Access, ApiError> {
     let entry = NewAuditEntry {
-        at: now,
+        at: decided.now,
         actor_id: Some(caller.audit_id()),
         actor_role: caller.audit_role().to_owned(),
         on_behalf_of: caller.on_behalf_of(),
-        subject_id: Some(person),
-        resource: resource.as_str().to_owned(),
-        action: action.as_str().to_owned(),
+        subject_id: Some(decided.person),
+        resource: decided.resource.as_str().to_owned(),
+        action: decided.action.as_str().to_owned(),
         outcome: if decision.is_ok() {
             "allowed"
         } else {
@@ -97,16 +148,16 @@ pub async fn authorize(
         .to_owned(),
         relationship: decision.ok().map(|g| g.as_str().to_owned()),
         request_id: Some(request_id.to_owned()),
-        via: None,
+        via: decided.via.map(|via| via.to_string()),
         read_at: None,
     };
     state.audit.record(entry).await?;
     match decision {
         Ok(grounds) => Ok(Access {
-            person,
+            person: decided.person,
             grounds,
             relationship,
-            at: now,
+            at: decided.now,
         }),
         Err(denial) => Err(denial.into()),
     }

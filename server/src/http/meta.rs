@@ -1,8 +1,8 @@
 //! Liveness, readiness, keys and OAuth metadata, and answers for paths and methods that do not exist.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use livingwell_core::api::auth::AuthorizationServerMetadata;
 use livingwell_core::api::routes;
 use livingwell_core::domain::scope::StaffScope;
@@ -76,7 +76,7 @@ async fn authorization_server_metadata(
 /// Where this server is reached, for the absolute URLs metadata must give: the issuer when the
 /// deployment made it an http(s) URL (`serve --issuer https://api.example.nhs.uk`), as it then
 /// names the server; otherwise (the `urn:` default, a local run) the host the caller used.
-fn public_base(issuer: &str, headers: &HeaderMap) -> String {
+pub(super) fn public_base(issuer: &str, headers: &HeaderMap) -> String {
     if issuer.starts_with("https://") || issuer.starts_with("http://") {
         return issuer.trim_end_matches('/').to_owned();
     }
@@ -94,11 +94,23 @@ fn public_base(issuer: &str, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::NotFound
+/// No route: 404, as an `OperationOutcome` under the FHIR facade (an unknown resource type).
+pub async fn not_found(uri: Uri) -> Response {
+    if under_fhir(&uri) {
+        super::fhir::outcome::not_served()
+    } else {
+        ApiError::NotFound.into_response()
+    }
 }
 
-pub async fn method_not_allowed() -> impl IntoResponse {
+fn under_fhir(uri: &Uri) -> bool {
+    uri.path().starts_with(super::fhir::PREFIX)
+}
+
+pub async fn method_not_allowed(uri: Uri) -> Response {
+    if under_fhir(&uri) {
+        return super::fhir::outcome::method_not_allowed();
+    }
     let body = livingwell_core::api::ErrorBody {
         code: livingwell_core::api::ErrorCode::BadRequest,
         message: "This method is not allowed here.".to_owned(),
@@ -106,7 +118,7 @@ pub async fn method_not_allowed() -> impl IntoResponse {
         current_version: None,
         required_scope: None,
     };
-    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]

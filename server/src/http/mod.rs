@@ -14,6 +14,7 @@ mod devices;
 pub mod error;
 mod events;
 pub mod extract;
+mod fhir;
 mod idempotency;
 mod messages;
 mod meta;
@@ -433,6 +434,69 @@ impl utoipa::Modify for CommonErrors {
     }
 }
 
+/// Documents the answers any operation of the FHIR facade can give besides its own, each an
+/// `OperationOutcome` in `application/fhir+json` (see [`fhir::outcome`]).
+struct FhirErrors;
+
+impl utoipa::Modify for FhirErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use fhir::model::OperationOutcome;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        use utoipa::{PartialSchema, ToSchema};
+        const ANSWERS: [(&str, &str); 9] = [
+            (
+                "400",
+                "A parameter this interaction does not take, or a value it does not",
+            ),
+            (
+                "401",
+                "A staff system's token is needed, or was not accepted",
+            ),
+            (
+                "403",
+                "Not a staff system, or a scope is missing (named, with the RFC 6750 challenge)",
+            ),
+            ("404", "No such resource, or resource type"),
+            ("405", "Only GET is served"),
+            ("406", "Only application/fhir+json is served"),
+            ("429", "Too many requests; see Retry-After"),
+            ("500", "Something went wrong on our side"),
+            ("503", "Cannot answer safely right now"),
+        ];
+        let components = openapi.components.get_or_insert_with(Default::default);
+        // The outcome and the types it is made of (no route's success names them).
+        let mut schemas = vec![(
+            OperationOutcome::name().into_owned(),
+            OperationOutcome::schema(),
+        )];
+        OperationOutcome::schemas(&mut schemas);
+        components.schemas.extend(schemas);
+        let body = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(OperationOutcome::name())))
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with(fhir::PREFIX) {
+                continue;
+            }
+            for operation in [&mut item.get].into_iter().flatten() {
+                for (status, description) in ANSWERS {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/fhir+json", body.clone())
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
+    }
+}
+
 /// The routes and the OpenAPI document that describes them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -450,10 +514,12 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(sync::router())
         .merge(offline_reads::router())
         .merge(webhooks::router())
+        .merge(fhir::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);
     utoipa::Modify::modify(&CommonErrors, &mut openapi);
+    utoipa::Modify::modify(&FhirErrors, &mut openapi);
     (router, openapi)
 }
 
@@ -563,10 +629,21 @@ mod tests {
                     }
                     let content = response["content"].as_object().into_iter().flatten();
                     for (media_type, body) in content {
-                        // JSON bodies name their types; any other body (HTML, iCalendar, an
-                        // event stream, plain text) is text, and says so.
-                        if media_type != "application/json" && body["schema"]["type"] != "string" {
-                            faults.push(format!("{at}: {media_type} is not described as text"));
+                        // JSON bodies name their types; FHIR JSON its resource's; any other
+                        // body (HTML, iCalendar, an event stream, plain text) is text, and says so.
+                        let named = body["schema"]["$ref"]
+                            .as_str()
+                            .is_some_and(|r| !r.is_empty());
+                        match media_type.as_str() {
+                            "application/json" => {}
+                            "application/fhir+json" if named => {}
+                            "application/fhir+json" => {
+                                faults.push(format!("{at}: FHIR JSON names no resource"));
+                            }
+                            _ if body["schema"]["type"] == "string" => {}
+                            _ => {
+                                faults.push(format!("{at}: {media_type} is not described as text"))
+                            }
                         }
                     }
                 }

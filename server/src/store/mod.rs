@@ -337,6 +337,16 @@ pub trait Store:
     /// transaction as the insert.
     async fn grant_consent(&self, consent: &Consent) -> StoreResult<Result<(), GrantRefusal>>;
     async fn consents(&self, person: PersonId) -> StoreResult<Vec<Consent>>;
+    /// A page of the person's consents in id (and so creation) order, after `after`: revoked
+    /// ones stay, so the list grows with the person's history and is paged by the key.
+    async fn consents_after(
+        &self,
+        person: PersonId,
+        after: Option<ConsentId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Consent>>;
+    /// One consent, in force or not.
+    async fn consent(&self, id: ConsentId) -> StoreResult<Option<Consent>>;
     /// Consents from `person` to the account `grantee` that are not revoked (expired ones
     /// included: the caller checks [`Consent::in_force_at`]).
     async fn consents_to(&self, person: PersonId, grantee: UserId) -> StoreResult<Vec<Consent>>;

@@ -1007,6 +1007,36 @@ where
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    async fn consents_after(
+        &self,
+        person: PersonId,
+        after: Option<ConsentId>,
+        limit: i64,
+    ) -> StoreResult<Vec<Consent>> {
+        let rows: Vec<ConsentRow> = sqlx::query_as(
+            "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+             created_at, expires_at, revoked_at FROM consents \
+             WHERE person_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(person.as_uuid())
+        .bind(after.map(|id| id.as_uuid()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn consent(&self, id: ConsentId) -> StoreResult<Option<Consent>> {
+        let row: Option<ConsentRow> = sqlx::query_as(
+            "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+             created_at, expires_at, revoked_at FROM consents WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
     async fn consents_to(&self, person: PersonId, grantee: UserId) -> StoreResult<Vec<Consent>> {
         let rows: Vec<ConsentRow> = sqlx::query_as(
             "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \

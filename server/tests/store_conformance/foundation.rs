@@ -696,9 +696,28 @@ async fn granted_consents_read_back_exactly(store: Arc<dyn Store>) {
     to_carer.sort_by_key(|c| c.id);
     assert_eq!(to_carer, expected);
 
+    // Paged by id, each once; and each read back by its own id.
+    let first = store.consents_after(person.id, None, 2).await.unwrap();
+    let rest = store
+        .consents_after(person.id, first.last().map(|c| c.id), 2)
+        .await
+        .unwrap();
+    assert_eq!([first, rest].concat(), expected);
+    for c in &expected {
+        assert_eq!(store.consent(c.id).await.unwrap().as_ref(), Some(c));
+    }
+    assert_eq!(store.consent(ConsentId::new()).await.unwrap(), None);
+
     // Nobody else's.
     let other = new_person(store.as_ref(), "Bea", None).await;
     assert!(store.consents(other.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .consents_after(other.id, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn consent_is_refused_when_carer_not_linked(store: Arc<dyn Store>) {

@@ -25,7 +25,7 @@ mod diary;
 mod person;
 mod programmes;
 mod views;
-mod window;
+pub(super) mod window;
 
 use std::marker::PhantomData;
 

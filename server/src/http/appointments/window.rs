@@ -50,7 +50,7 @@ pub(super) fn window(
     Ok(Window { from, to, after })
 }
 
-pub(super) fn encode_cursor(record: &AppointmentRecord) -> String {
+pub(in crate::http) fn encode_cursor(record: &AppointmentRecord) -> String {
     URL_SAFE_NO_PAD.encode(format!(
         "{}|{}",
         record
@@ -60,7 +60,7 @@ pub(super) fn encode_cursor(record: &AppointmentRecord) -> String {
     ))
 }
 
-pub(super) fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, AppointmentId)> {
+pub(in crate::http) fn decode_cursor(cursor: &str) -> ApiResult<(DateTime<Utc>, AppointmentId)> {
     let invalid = || ApiError::invalid("cursor", FieldErrorCode::Invalid);
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
