@@ -157,9 +157,60 @@ pub struct AuthorizationServerMetadata {
     pub service_documentation: String,
 }
 
+/// The public keys that verify access tokens (a JSON Web Key Set, RFC 7517), newest and still
+/// verifying ones alike.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JsonWebKeySet {
+    pub keys: Vec<JsonWebKey>,
+}
+
+/// One Ed25519 public key (RFC 8037).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct JsonWebKey {
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// `EdDSA`.
+    pub alg: String,
+    /// `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// The `kid` in the header of the tokens this key verifies.
+    pub kid: String,
+    /// The public key, base64url without padding.
+    pub x: String,
+}
+
+impl JsonWebKey {
+    /// The JWK of an Ed25519 public key `x` (base64url) named `kid`.
+    pub fn ed25519(kid: &str, x: &str) -> Self {
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            alg: "EdDSA".into(),
+            use_: "sig".into(),
+            kid: kid.into(),
+            x: x.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_written_with_the_names_rfc_8037_gives_it() {
+        let written = serde_json::to_value(JsonWebKey::ed25519("k1", "abc")).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+                               "kid": "k1", "x": "abc"})
+        );
+    }
 
     #[test]
     fn debug_output_never_shows_passwords_or_tokens() {

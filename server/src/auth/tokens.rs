@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use livingwell_core::api::auth::{JsonWebKey, JsonWebKeySet};
 use serde::{Deserialize, Serialize};
 
 /// Lifetime of an access token.
@@ -86,7 +87,7 @@ pub enum TokenError {
 
 struct VerifyingKey {
     decoding: DecodingKey,
-    jwk: serde_json::Value,
+    jwk: JsonWebKey,
 }
 
 /// The keys in force at one moment: the newest signs, every one verifies.
@@ -104,10 +105,7 @@ impl KeySet {
         for (kid, key) in keys {
             let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
             let decoding = DecodingKey::from_ed_components(&x).map_err(|_| TokenError::Signing)?;
-            let jwk = serde_json::json!({
-                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
-                "kid": kid, "x": x,
-            });
+            let jwk = JsonWebKey::ed25519(kid, &x);
             verifying.insert(kid.clone(), VerifyingKey { decoding, jwk });
         }
         let der = newest.to_pkcs8_der().map_err(|_| TokenError::Signing)?;
@@ -190,11 +188,11 @@ impl TokenKeys {
     }
 
     /// The JWKS document.
-    pub fn jwks(&self) -> serde_json::Value {
+    pub fn jwks(&self) -> JsonWebKeySet {
         let current = self.current();
         let mut keys: Vec<_> = current.verifying.values().map(|k| k.jwk.clone()).collect();
-        keys.sort_by(|a, b| a["kid"].as_str().cmp(&b["kid"].as_str()));
-        serde_json::json!({ "keys": keys })
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        JsonWebKeySet { keys }
     }
 
     /// Signs an access token for `sub`: an app token names its session, a staff-system token
@@ -378,11 +376,11 @@ mod tests {
         assert_eq!(kid_of(&after), new.0);
         assert!(keys.verify(&before, Utc::now()).is_ok());
         assert!(keys.knows(&old.0) && keys.knows(&new.0));
-        assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(keys.jwks().keys.len(), 2);
         keys.replace(KeySet::new(std::slice::from_ref(&new)).unwrap());
         assert!(keys.verify(&before, Utc::now()).is_err());
         assert!(!keys.knows(&old.0));
         assert!(keys.verify(&after, Utc::now()).is_ok());
-        assert_eq!(keys.jwks()["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(keys.jwks().keys.len(), 1);
     }
 }

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use livingwell_core::api::auth::AuthorizationServerMetadata;
+use livingwell_core::api::auth::{AuthorizationServerMetadata, JsonWebKeySet};
 use livingwell_core::api::routes;
 use livingwell_core::domain::scope::StaffScope;
 use utoipa_axum::router::OpenApiRouter;
@@ -38,9 +38,9 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
 
 /// The public keys that verify access tokens (JWKS).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses(
-    (status = 200, description = "JSON Web Key Set", content_type = "application/json"),
+    (status = 200, description = "JSON Web Key Set", body = JsonWebKeySet),
 ))]
-async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+async fn jwks(State(state): State<AppState>) -> axum::Json<JsonWebKeySet> {
     axum::Json(state.keys.jwks())
 }
 
