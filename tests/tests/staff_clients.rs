@@ -303,6 +303,44 @@ async fn a_clients_read_is_in_the_persons_access_log_with_the_staff_member_it_ac
         .find(|entry| entry["on_behalf_of"] == "Priya Shah (care coordinator)")
         .unwrap_or_else(|| panic!("{}", log.text));
     assert_eq!(by_client["actor_role"], "staff_system", "{by_client}");
+
+    // Every call is recorded, about one person or not, before it runs, and once: a call
+    // counted against the budget by two extractors is still one entry.
+    let teams = livingwell_tests::read(
+        server
+            .http
+            .get(server.url("/v1/teams"))
+            .bearer_auth(&token)
+            .header("X-On-Behalf-Of", "Priya Shah (care coordinator)"),
+    )
+    .await;
+    assert_eq!(teams.status, StatusCode::OK);
+    let request_id = teams.headers["x-request-id"].to_str().unwrap();
+    let entries = server.store.audit_after(0, 10_000).await.unwrap();
+    let calls: Vec<_> = entries
+        .iter()
+        .map(|record| &record.entry)
+        .filter(|entry| entry.request_id.as_deref() == Some(request_id))
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].resource, "call GET /v1/teams");
+    assert_eq!(calls[0].action, "read");
+    assert_eq!(
+        calls[0].actor_id.as_deref(),
+        Some(&*format!("client:{client_id}"))
+    );
+    assert_eq!(
+        calls[0].on_behalf_of.as_deref(),
+        Some("Priya Shah (care coordinator)")
+    );
+    let plan_reads = entries
+        .iter()
+        .filter(|record| record.entry.resource == "call GET /v1/people/{id}/enablement-plan")
+        .count();
+    assert_eq!(
+        plan_reads, 1,
+        "the refused call (a bad header) is not counted"
+    );
 }
 
 async fn each_client_spends_its_own_request_budget_and_is_told_what_is_left(backend: Backend) {

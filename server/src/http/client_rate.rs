@@ -130,9 +130,15 @@ impl ClientRates {
 pub struct RateCell(Arc<OnceLock<RateOutcome>>);
 
 impl RateCell {
-    /// This request's outcome, counting the request the first time only.
-    pub fn outcome(&self, count: impl FnOnce() -> RateOutcome) -> RateOutcome {
-        *self.0.get_or_init(count)
+    /// This request's outcome, counting the request the first time only; `true` with it when
+    /// this was that first time.
+    pub fn outcome(&self, count: impl FnOnce() -> RateOutcome) -> (RateOutcome, bool) {
+        let mut first = false;
+        let outcome = *self.0.get_or_init(|| {
+            first = true;
+            count()
+        });
+        (outcome, first)
     }
 }
 
@@ -193,9 +199,10 @@ mod tests {
         let rates = ClientRates::new(DEFAULT_REQUESTS_PER_MINUTE);
         let two = NonZeroU32::new(2).unwrap();
         let cell = RateCell::default();
-        for _ in 0..3 {
-            cell.outcome(|| rates.check("case-system", two));
-        }
+        let firsts: Vec<bool> = (0..3)
+            .map(|_| cell.outcome(|| rates.check("case-system", two)).1)
+            .collect();
+        assert_eq!(firsts, [true, false, false]);
         assert_eq!(rates.check("case-system", two).remaining, 0);
     }
 }

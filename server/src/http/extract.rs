@@ -8,9 +8,9 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
+use axum::http::{Method, header};
 use chrono::{DateTime, Utc};
 use livingwell_core::api::{FieldError, Validate};
 use livingwell_core::domain::FieldErrorCode;
@@ -23,6 +23,8 @@ use super::client_rate::RateCell;
 use super::error::ApiError;
 use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
+use crate::policy::Action;
+use crate::store::NewAuditEntry;
 
 /// A JSON body, read with field-level errors.
 #[derive(Debug)]
@@ -279,6 +281,8 @@ async fn authenticate(
     // A token signed with a key another process has just added is verified, not refused.
     state.key_ring.learn_kid_of(token).await;
     let verified = state.keys.verify(token, state.clock.now())?;
+    // A staff system's call not yet recorded in this request.
+    let mut new_call = false;
     let caller = match verified.audience {
         Audience::App => {
             let user_id: UserId = verified
@@ -310,13 +314,14 @@ async fn authenticate(
                 .ok_or(ApiError::Unauthorized)?;
             let limit = state.client_rates.limit_for(client.requests_per_minute);
             let count = || state.client_rates.check(&client.client_id, limit);
-            let outcome = match parts.extensions.get::<RateCell>() {
+            let (outcome, first) = match parts.extensions.get::<RateCell>() {
                 Some(cell) => cell.outcome(count),
-                None => count(),
+                None => (count(), true),
             };
             if let Some(wait) = outcome.wait {
                 return Err(ApiError::RateLimited(wait));
             }
+            new_call = first;
             let granted = verified.claims.scope.as_deref().unwrap_or_default();
             // Only scopes the token was given and the client still holds.
             let scopes = client
@@ -331,7 +336,50 @@ async fn authenticate(
             })
         }
     };
+    if new_call {
+        audit_call(parts, state, &caller).await?;
+    }
     Ok((caller, verified))
+}
+
+/// Records that a staff system called, once per request and before anything of it runs:
+/// every call a machine makes is in the audit log with the system as the actor and the staff
+/// member it names, whether or not it is about one person (what it did to a person's record is
+/// recorded there too, by the policy). Calls over the request budget are refused unrecorded, so
+/// a flood cannot fill the log.
+async fn audit_call(parts: &Parts, state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or("unrouted", MatchedPath::as_str);
+    let action = if parts.method == Method::GET || parts.method == Method::HEAD {
+        Action::Read
+    } else {
+        Action::Write
+    };
+    let request_id = parts
+        .headers
+        .get(&super::REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    state
+        .audit
+        .record(NewAuditEntry {
+            at: state.clock.now(),
+            actor_id: Some(caller.audit_id()),
+            actor_role: caller.audit_role().to_owned(),
+            on_behalf_of: caller.on_behalf_of(),
+            subject_id: None,
+            resource: format!("call {} {route}", parts.method),
+            action: action.as_str().to_owned(),
+            outcome: "received".to_owned(),
+            relationship: None,
+            request_id,
+            via: None,
+            read_at: None,
+        })
+        .await?;
+    Ok(())
 }
 
 /// Any authenticated caller: a signed-in account or a staff system.
