@@ -600,8 +600,13 @@ pub enum Work {
     SeeProgrammes,
     /// Start a programme for a team: its practitioners, or `appointments:write`.
     StartProgramme { on_team: bool },
-    /// Who is booked on a team's programme: its practitioners, or `appointments:read`.
-    ReadRoster { on_team: bool },
+    /// Who is booked on a team's programme: its practitioners, the staff (practitioners or
+    /// peer workers, of any team or a partner) named as its facilitators, or
+    /// `appointments:read`. Being a facilitator opens that programme's roster only.
+    ReadRoster { on_team: bool, facilitator: bool },
+    /// Name or remove a programme's facilitators: its team's practitioners, or
+    /// `appointments:write`.
+    ManageFacilitators { on_team: bool },
     /// A team's diary: its practitioners, or `appointments:read`.
     ReadTeamDiary { on_team: bool },
     /// A worker's diary: the worker, or `appointments:read`.
@@ -622,7 +627,9 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
                 Work::SeeProgrammes if holds(StaffScope::AppointmentsWrite) => return Ok(()),
                 Work::AddPerson => StaffScope::PeopleWrite,
                 Work::ReadCaseload { .. } => StaffScope::PeopleRead,
-                Work::StartProgramme { .. } => StaffScope::AppointmentsWrite,
+                Work::StartProgramme { .. } | Work::ManageFacilitators { .. } => {
+                    StaffScope::AppointmentsWrite
+                }
                 Work::SeeProgrammes
                 | Work::ReadRoster { .. }
                 | Work::ReadTeamDiary { .. }
@@ -642,8 +649,14 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
         Work::AddPerson => practitioner,
         Work::ReadCaseload { on_team }
         | Work::StartProgramme { on_team }
-        | Work::ReadRoster { on_team }
+        | Work::ManageFacilitators { on_team }
         | Work::ReadTeamDiary { on_team } => practitioner && on_team,
+        // A facilitator's role is checked again here: an account that has since become
+        // something other than staff no longer reads the roster it was named on.
+        Work::ReadRoster {
+            on_team,
+            facilitator,
+        } => (practitioner && on_team) || (facilitator && user.role.is_team_staff()),
         Work::SeeProgrammes => true,
         Work::ReadWorkerDiary { own } => own,
         Work::OwnHours => user.role == Role::PeerWorker,
@@ -746,12 +759,32 @@ mod tests {
         for work in [
             Work::ReadCaseload { on_team: true },
             Work::StartProgramme { on_team: true },
-            Work::ReadRoster { on_team: true },
+            Work::ReadRoster {
+                on_team: true,
+                facilitator: false,
+            },
+            Work::ManageFacilitators { on_team: true },
             Work::ReadTeamDiary { on_team: true },
         ] {
             assert!(allowed(&practitioner, work), "{work:?}");
             assert!(!allowed(&peer, work), "{work:?}");
         }
+        // A facilitator, of any team, reads that programme's roster; only staff can be one.
+        let facilitating = Work::ReadRoster {
+            on_team: false,
+            facilitator: true,
+        };
+        assert!(allowed(&peer, facilitating));
+        assert!(allowed(&practitioner, facilitating));
+        assert!(!allowed(&person, facilitating));
+        assert!(!allowed(
+            &practitioner,
+            Work::ReadRoster {
+                on_team: false,
+                facilitator: false,
+            }
+        ));
+        assert!(!allowed(&peer, Work::ManageFacilitators { on_team: false }));
         assert!(!allowed(
             &practitioner,
             Work::ReadCaseload { on_team: false }

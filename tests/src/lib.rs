@@ -600,3 +600,30 @@ pub mod crash {
         Some((run.parse().ok()?, j.parse().ok()?))
     }
 }
+
+/// Runs the Python checker (the `icalendar` package) over a feed and returns what it parsed.
+pub fn parse_ics(text: &str) -> Value {
+    use std::io::Write;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/ics/check_ics.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed to check the calendar feed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the iCalendar checker refused the feed (install the checker's parser with \
+         `python3 -m pip install icalendar`): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

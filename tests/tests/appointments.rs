@@ -8,7 +8,7 @@ use livingwell_server::auth::throttle::ThrottleSettings;
 use livingwell_server::clock::ManualClock;
 use livingwell_server::http::Settings;
 use livingwell_server::store::{PersonRecord, UserRecord};
-use livingwell_tests::{Backend, Reply, Session, TestServer, on_both_databases, read};
+use livingwell_tests::{Backend, Reply, Session, TestServer, on_both_databases, parse_ics, read};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -956,33 +956,6 @@ async fn person_confirms_or_asks_and_staff_answer(backend: Backend) {
     .await;
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
     assert_eq!(early.body["fields"][0]["code"], "not_yet_begun");
-}
-
-/// Runs the Python checker (the `icalendar` package) over a feed and returns what it parsed.
-fn parse_ics(text: &str) -> Value {
-    use std::io::Write;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/ics/check_ics.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed to check the calendar feed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "the iCalendar checker refused the feed (install the checker's parser with \
-         `python3 -m pip install icalendar`): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 async fn calendar_feed_parses_and_keeps_utc_times_across_the_clock_change(backend: Backend) {

@@ -7,7 +7,8 @@
 //! with `fhir:read` and no other scope), with an empty body, and reads the
 //! audit log: the policy must have decided that very request (its request id), for the
 //! resource and action listed, before the body was even read. The third checks that every
-//! route that is not public turns away a caller without credentials. The fourth checks that
+//! route that is not public turns away a caller without credentials (a route whose secret path
+//! is the credential, with a made-up secret: 404, as for no such thing). The fourth checks that
 //! routes only staff systems call turn away every app account.
 
 #![allow(clippy::unwrap_used)]
@@ -31,6 +32,10 @@ on_both_databases!(
 enum Decided {
     /// Anyone: signing in, keys, health.
     Public,
+    /// Anyone holding the secret in the path, with no header: the secret is the credential
+    /// (a calendar app's feed URL). What it shows is its person's, decided when the person made
+    /// the secret; a made-up or replaced secret is 404, answering nothing.
+    Secret,
     /// Any signed-in caller, about themselves only.
     Own,
     /// By role or staff-system scope; not about one person's record (or each person it shows
@@ -62,7 +67,7 @@ enum Record {
     Message,
 }
 
-use Decided::{EachRead, Export, Own, Person, Public, RecordOf, Staff, SystemOwn};
+use Decided::{EachRead, Export, Own, Person, Public, RecordOf, Secret, Staff, SystemOwn};
 
 const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/.well-known/jwks.json", Public),
@@ -95,6 +100,7 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("POST", "/v1/auth/refresh", Public),
     ("POST", "/v1/auth/accept-invitation", Public),
     ("POST", "/v1/auth/reset-password", Public),
+    ("GET", "/v1/calendar-feeds/{feed}", Secret),
     ("POST", "/v1/auth/logout", Own),
     ("POST", "/v1/auth/password", Own),
     ("POST", "/v1/auth/reauthenticate", Own),
@@ -116,6 +122,12 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("POST", "/v1/programmes", Staff),
     ("GET", "/v1/programmes/{id}", Staff),
     ("GET", "/v1/programmes/{id}/bookings", Staff),
+    ("PUT", "/v1/programmes/{id}/facilitators/{user_id}", Staff),
+    (
+        "DELETE",
+        "/v1/programmes/{id}/facilitators/{user_id}",
+        Staff,
+    ),
     ("GET", "/v1/teams", Staff),
     ("POST", "/v1/teams", Staff),
     ("GET", "/v1/teams/{id}/caseload", Staff),
@@ -282,6 +294,18 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     (
         "GET",
         "/v1/people/{id}/bookings",
+        Person("appointments", "read"),
+    ),
+    // The person's own, decided as a read of their appointments and then owner-only (the
+    // handler), like the detailed feed.
+    (
+        "POST",
+        "/v1/people/{id}/calendar-feed",
+        Person("appointments", "read"),
+    ),
+    (
+        "DELETE",
+        "/v1/people/{id}/calendar-feed",
         Person("appointments", "read"),
     ),
     (
@@ -454,12 +478,19 @@ fn concrete(path: &str, decided: Decided, records: &AlexsRecords) -> String {
         RecordOf(Record::Booking, ..) => &records.programme,
         RecordOf(Record::Conversation, ..) => &records.conversation,
         RecordOf(Record::Message, ..) => &records.message,
-        Public | Own | Staff | Person(..) | EachRead | SystemOwn(_) | Export(_) => &records.person,
+        Public | Secret | Own | Staff | Person(..) | EachRead | SystemOwn(_) | Export(_) => {
+            &records.person
+        }
     };
     path.replace("{id}", id)
         .replace("{booking_id}", &records.booking)
         .replace("{consent_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{version}", "1")
+        // A secret no one was given.
+        .replace(
+            "{feed}",
+            &format!("lwc_{}.ics", uuid::Uuid::now_v7().simple()),
+        )
 }
 
 async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(backend: Backend) {
@@ -488,7 +519,7 @@ async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(back
             ),
             // A client with `fhir:read` and no other scope: the policy refuses each export.
             Export(resource) => (resource, "read", None),
-            Public | Own | Staff | SystemOwn(_) => continue,
+            Public | Secret | Own | Staff | SystemOwn(_) => continue,
         };
         let method: Method = method.parse().unwrap();
         let url = concrete(path, decided, &records);
@@ -530,7 +561,12 @@ async fn every_route_but_the_public_ones_needs_credentials(backend: Backend) {
         let method: Method = method.parse().unwrap();
         let url = concrete(path, decided, &records);
         let reply = server.send(method.clone(), &url, None, None).await;
-        if reply.status != StatusCode::UNAUTHORIZED {
+        // A made-up secret is no credential: nothing is there for it.
+        let refused = match decided {
+            Secret => StatusCode::NOT_FOUND,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        if reply.status != refused {
             wrong.push(format!("{method} {path}: {}", reply.status));
         }
     }

@@ -504,6 +504,16 @@ pub struct CalendarFeedQuery {
     pub detail: Option<CalendarDetail>,
 }
 
+/// The person's secret calendar feed, answered once when it is made or reset: only its hash
+/// is kept, so the URL cannot be shown again (reset to get a new one).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CalendarFeedLink {
+    /// The path to subscribe to (`/v1/calendar-feeds/{secret}.ics`), relative to the API's
+    /// base URL; it needs no header. Anyone holding it sees the discreet feed.
+    pub path: String,
+}
+
 /// The query of `DiaryQuery`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]

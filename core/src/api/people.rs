@@ -385,6 +385,12 @@ pub enum ReadVia {
     Offline,
     /// Exported to a staff system as FHIR R4 resources (`/fhir/r4`).
     Fhir,
+    /// Fetched by a calendar app through the person's own secret feed URL
+    /// (`GET /v1/calendar-feeds/{secret}.ics`): the person's own read, discreet.
+    CalendarFeed,
+    /// Shown on the roster of a workshop the reader facilitates
+    /// (`GET /v1/programmes/{id}/bookings`).
+    Roster,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]

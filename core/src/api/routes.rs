@@ -96,6 +96,9 @@ pub const CHANGE_PASSWORD: Route = Route::new(Method::Post, "/v1/auth/password")
 pub const REAUTHENTICATE: Route = Route::new(Method::Post, "/v1/auth/reauthenticate");
 pub const REFRESH_TOKENS: Route = Route::new(Method::Post, "/v1/auth/refresh");
 pub const RESET_PASSWORD: Route = Route::new(Method::Post, "/v1/auth/reset-password");
+/// A calendar app's subscription: `{feed}` is the secret followed by `.ics`, and is the only
+/// credential (no header).
+pub const SUBSCRIBED_CALENDAR_FEED: Route = Route::new(Method::Get, "/v1/calendar-feeds/{feed}");
 pub const LIST_CLIENTS: Route = Route::new(Method::Get, "/v1/clients");
 pub const CREATE_CLIENT: Route = Route::new(Method::Post, "/v1/clients");
 pub const DISABLE_CLIENT: Route = Route::new(Method::Post, "/v1/clients/{id}/disable");
@@ -121,6 +124,9 @@ pub const LIST_APPOINTMENTS: Route = Route::new(Method::Get, "/v1/people/{id}/ap
 pub const CREATE_APPOINTMENT: Route = Route::new(Method::Post, "/v1/people/{id}/appointments");
 pub const CALENDAR_FEED: Route = Route::new(Method::Get, "/v1/people/{id}/appointments.ics");
 pub const PERSON_BOOKINGS: Route = Route::new(Method::Get, "/v1/people/{id}/bookings");
+/// Makes (or replaces) the person's secret calendar feed; answers its URL once.
+pub const RESET_CALENDAR_FEED: Route = Route::new(Method::Post, "/v1/people/{id}/calendar-feed");
+pub const REMOVE_CALENDAR_FEED: Route = Route::new(Method::Delete, "/v1/people/{id}/calendar-feed");
 pub const LIST_CARERS: Route = Route::new(Method::Get, "/v1/people/{id}/carers");
 pub const LINK_CARER: Route = Route::new(Method::Post, "/v1/people/{id}/carers");
 pub const LIST_CONSENTS: Route = Route::new(Method::Get, "/v1/people/{id}/consents");
@@ -167,6 +173,10 @@ pub const ANSWER_OFFER: Route = Route::new(
     Method::Post,
     "/v1/programmes/{id}/bookings/{booking_id}/offer",
 );
+pub const ADD_FACILITATOR: Route =
+    Route::new(Method::Put, "/v1/programmes/{id}/facilitators/{user_id}");
+pub const REMOVE_FACILITATOR: Route =
+    Route::new(Method::Delete, "/v1/programmes/{id}/facilitators/{user_id}");
 pub const SYNC: Route = Route::new(Method::Get, "/v1/sync");
 pub const LIST_TEAMS: Route = Route::new(Method::Get, "/v1/teams");
 pub const CREATE_TEAM: Route = Route::new(Method::Post, "/v1/teams");
@@ -219,6 +229,7 @@ pub const ALL: &[Route] = &[
     REAUTHENTICATE,
     REFRESH_TOKENS,
     RESET_PASSWORD,
+    SUBSCRIBED_CALENDAR_FEED,
     LIST_CLIENTS,
     CREATE_CLIENT,
     DISABLE_CLIENT,
@@ -244,6 +255,8 @@ pub const ALL: &[Route] = &[
     CREATE_APPOINTMENT,
     CALENDAR_FEED,
     PERSON_BOOKINGS,
+    RESET_CALENDAR_FEED,
+    REMOVE_CALENDAR_FEED,
     LIST_CARERS,
     LINK_CARER,
     LIST_CONSENTS,
@@ -277,6 +290,8 @@ pub const ALL: &[Route] = &[
     BOOK,
     CANCEL_BOOKING,
     ANSWER_OFFER,
+    ADD_FACILITATOR,
+    REMOVE_FACILITATOR,
     SYNC,
     LIST_TEAMS,
     CREATE_TEAM,

@@ -171,6 +171,35 @@ pub async fn on_team(state: &AppState, caller: &Caller, team: TeamId) -> Result<
     })
 }
 
+/// Records that a facilitator of a workshop (not otherwise able to read the person) was shown
+/// the person on its roster, which [`policy::Work::ReadRoster`] allowed: the person sees it in
+/// their access log, `via: roster`.
+pub async fn record_roster_read(
+    state: &AppState,
+    caller: &Caller,
+    person: PersonId,
+    request_id: &str,
+) -> Result<(), ApiError> {
+    state
+        .audit
+        .record(NewAuditEntry {
+            at: state.clock.now(),
+            actor_id: Some(caller.audit_id()),
+            actor_role: caller.audit_role().to_owned(),
+            on_behalf_of: caller.on_behalf_of(),
+            subject_id: Some(person),
+            resource: Resource::Appointments.as_str().to_owned(),
+            action: Action::Read.as_str().to_owned(),
+            outcome: "allowed".to_owned(),
+            relationship: Some("facilitator".to_owned()),
+            request_id: Some(request_id.to_owned()),
+            via: Some(ReadVia::Roster.to_string()),
+            read_at: None,
+        })
+        .await?;
+    Ok(())
+}
+
 /// Records an access that is not about one person (a caseload, the caller's own overview).
 pub async fn record_unscoped(
     state: &AppState,

@@ -177,13 +177,22 @@ fn replay(answer: StoredAnswer) -> Response {
     response
 }
 
-/// Writes outside the sign-in exchanges.
+/// Writes outside the sign-in exchanges, and not answering a secret shown once.
 fn takes_a_key(method: &Method, path: &str) -> bool {
+    let shows_a_secret = *method == Method::POST && answers_a_secret(path);
     matches!(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     ) && !path.starts_with("/v1/auth/")
         && !path.starts_with("/oauth/")
+        && !shows_a_secret
+}
+
+/// Whether a POST to `path` (or its template) answers a secret shown once — a calendar feed's
+/// URL, stored only hashed. Such an answer is never kept for a replay (that would store the
+/// secret in clear); a retry simply makes a new feed, replacing the first.
+pub(super) fn answers_a_secret(path: &str) -> bool {
+    path.starts_with("/v1/people/") && path.ends_with("/calendar-feed")
 }
 
 fn is_valid_key(key: &str) -> bool {

@@ -319,11 +319,17 @@ impl utoipa::Modify for IdempotencyKeys {
             if !path.starts_with("/v1/") || path.starts_with("/v1/auth/") {
                 continue;
             }
+            // A secret answered once is never kept for a replay, so takes no key.
+            let post = if idempotency::answers_a_secret(path) {
+                None
+            } else {
+                item.post.as_mut()
+            };
             let writes = [
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+                item.put.as_mut(),
+                post,
+                item.delete.as_mut(),
+                item.patch.as_mut(),
             ];
             for operation in writes.into_iter().flatten() {
                 let key = ParameterBuilder::new()
@@ -561,7 +567,8 @@ pub fn app(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .on_response(DefaultOnResponse::new().level(Level::INFO))
                 .make_span_with(|request: &Request| {
-                    // Method, path and request id only: no query, no headers, no bodies.
+                    // Method, path and request id only: no query, no headers, no bodies, and
+                    // no path that is itself a credential (a secret calendar feed's).
                     let request_id = request
                         .headers()
                         .get(&REQUEST_ID_HEADER)
@@ -569,7 +576,7 @@ pub fn app(state: AppState) -> Router {
                     tracing::info_span!(
                         "request",
                         method = %request.method(),
-                        path = request.uri().path(),
+                        path = %appointments::loggable_path(request.uri().path()),
                         request_id,
                     )
                 }),

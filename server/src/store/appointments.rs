@@ -378,6 +378,31 @@ pub trait AppointmentStore {
     /// The app account of a person, to notify them.
     async fn account_of_person(&self, person: PersonId) -> StoreResult<Option<UserId>>;
 
+    /// Sets the person's secret calendar feed to the one with `secret_hash`, replacing any
+    /// other (whose URL so stops at once).
+    async fn set_calendar_feed(
+        &self,
+        person: PersonId,
+        secret_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Turns the person's secret calendar feed off; false when there was none.
+    async fn remove_calendar_feed(&self, person: PersonId) -> StoreResult<bool>;
+    /// Whose secret calendar feed has `secret_hash`, found by the hash's unique index.
+    async fn calendar_feed_person(&self, secret_hash: &[u8]) -> StoreResult<Option<PersonId>>;
+
+    /// Adds a facilitator to a programme; false when they already were one.
+    async fn add_facilitator(
+        &self,
+        programme: ProgrammeId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Removes a facilitator from a programme; false when they were not one.
+    async fn remove_facilitator(&self, programme: ProgrammeId, user: UserId) -> StoreResult<bool>;
+    /// Whether the account facilitates the programme.
+    async fn is_facilitator(&self, programme: ProgrammeId, user: UserId) -> StoreResult<bool>;
+
     async fn insert_programme(&self, programme: &ProgrammeRecord) -> StoreResult<()>;
     async fn programme(&self, id: ProgrammeId) -> StoreResult<Option<ProgrammeRecord>>;
     /// Programmes in id (creation) order after `after`, optionally one team's.
@@ -687,6 +712,7 @@ where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
     Uuid: Column<DB>,
     Option<Uuid>: Bind<DB>,
     DateTime<Utc>: Column<DB>,
@@ -881,6 +907,91 @@ where
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|(id,)| id.into()))
+    }
+
+    async fn set_calendar_feed(
+        &self,
+        person: PersonId,
+        secret_hash: &[u8],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut tx = begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO calendar_feeds (person_id, secret_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (person_id) DO UPDATE \
+             SET secret_hash = excluded.secret_hash, created_at = excluded.created_at",
+        )
+        .bind(person.as_uuid())
+        .bind(secret_hash)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_calendar_feed(&self, person: PersonId) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM calendar_feeds WHERE person_id = $1")
+            .bind(person.as_uuid())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn calendar_feed_person(&self, secret_hash: &[u8]) -> StoreResult<Option<PersonId>> {
+        let row: Option<(Uuid,)> =
+            sqlx::query_as("SELECT person_id FROM calendar_feeds WHERE secret_hash = $1")
+                .bind(secret_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(id,)| id.into()))
+    }
+
+    async fn add_facilitator(
+        &self,
+        programme: ProgrammeId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.pool).await?;
+        let done = sqlx::query(
+            "INSERT INTO programme_facilitators (programme_id, user_id, added_at) \
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(programme.as_uuid())
+        .bind(user.as_uuid())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_facilitator(&self, programme: ProgrammeId, user: UserId) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.pool).await?;
+        let done = sqlx::query(
+            "DELETE FROM programme_facilitators WHERE programme_id = $1 AND user_id = $2",
+        )
+        .bind(programme.as_uuid())
+        .bind(user.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_facilitator(&self, programme: ProgrammeId, user: UserId) -> StoreResult<bool> {
+        let (facilitates,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM programme_facilitators \
+             WHERE programme_id = $1 AND user_id = $2)",
+        )
+        .bind(programme.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(facilitates)
     }
 
     async fn insert_programme(&self, programme: &ProgrammeRecord) -> StoreResult<()> {

@@ -424,6 +424,26 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "id",
         FieldErrorCode::Taken,
     ),
+    // 0018_calendar_feeds_and_facilitators: a feed is replaced in place (one per person) and its
+    // hash is the server's own; adding a facilitator twice is no change.
+    rule(
+        "calendar_feeds_pkey",
+        "calendar_feeds.person_id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "calendar_feeds_secret_hash_key",
+        "calendar_feeds.secret_hash",
+        "id",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "programme_facilitators_pkey",
+        "programme_facilitators.programme_id, programme_facilitators.user_id",
+        "user_id",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.

@@ -1,6 +1,6 @@
 //! Appointments and enablement workshops: a person's diary, their answers to it, staff's and
-//! staff systems' changes, the calendar feed, and workshop programmes with bookings and
-//! waitlists.
+//! staff systems' changes, the calendar feed (signed in, or by a secret URL: see [`feed`]),
+//! and workshop programmes with bookings, waitlists and facilitators.
 //!
 //! Access: every read or change of a person's appointments or bookings starts with
 //! [`authorize`] against that person (audited before anything is served). For
@@ -22,10 +22,13 @@
 mod by_id;
 mod calendar;
 mod diary;
+mod feed;
 mod person;
 mod programmes;
 mod views;
 pub(super) mod window;
+
+pub(super) use feed::loggable_path;
 
 use std::marker::PhantomData;
 
@@ -55,6 +58,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(person::calendar_feed))
         .routes(routes!(
+            feed::reset_calendar_feed,
+            feed::remove_calendar_feed
+        ))
+        .routes(routes!(feed::subscribed_calendar_feed))
+        .routes(routes!(
             by_id::get_appointment,
             by_id::update_appointment,
             by_id::cancel_appointment
@@ -70,6 +78,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(programmes::programme_bookings, programmes::book))
         .routes(routes!(programmes::cancel_booking))
         .routes(routes!(programmes::answer_offer))
+        .routes(routes!(
+            programmes::add_facilitator,
+            programmes::remove_facilitator
+        ))
         .routes(routes!(programmes::person_bookings))
 }
 

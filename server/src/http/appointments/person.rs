@@ -10,7 +10,7 @@ use livingwell_core::api::appointments::{
     CreateAppointmentRequest,
 };
 use livingwell_core::api::paging as page;
-use livingwell_core::domain::PersonId;
+use livingwell_core::domain::{PersonId, UserId};
 
 use super::calendar;
 use super::views::appointment_views;
@@ -91,11 +91,23 @@ pub(super) async fn calendar_feed(
     Authorized { caller, access, .. }: Authorized<resource::Appointments, action::Read>,
     Query(query): Query<CalendarFeedQuery>,
 ) -> ApiResult<Response> {
-    let person = access.person;
     let detail = query.detail.unwrap_or_default();
     if detail == CalendarDetail::Detailed {
         policy::decide_owner_only(access.grounds)?;
     }
+    let worker = worker_filter(&caller, &access);
+    feed_response(&state, access.person, worker, detail, &query).await
+}
+
+/// The feed of `person`'s appointments (only those `worker` takes part in, if given) in the
+/// window `query` asks for, as an answer: shared by the signed-in feed and the secret one.
+pub(super) async fn feed_response(
+    state: &AppState,
+    person: PersonId,
+    worker: Option<UserId>,
+    detail: CalendarDetail,
+    query: &CalendarFeedQuery,
+) -> ApiResult<Response> {
     let mut window = window(
         state.clock.now(),
         query.from,
@@ -104,7 +116,6 @@ pub(super) async fn calendar_feed(
         Duration::days(30),
         Duration::days(395),
     )?;
-    let worker = worker_filter(&caller, &access);
     let mut records = Vec::new();
     loop {
         let page = state
@@ -118,7 +129,7 @@ pub(super) async fn calendar_feed(
             break;
         }
     }
-    let views = appointment_views(&state, &records).await?;
+    let views = appointment_views(state, &records).await?;
     let text = calendar::feed(&views, detail).map_err(|_| ApiError::Internal("calendar"))?;
     Ok((
         [

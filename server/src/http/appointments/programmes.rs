@@ -12,14 +12,14 @@ use livingwell_core::api::appointments::{
 };
 use livingwell_core::api::paging as page;
 use livingwell_core::domain::FieldErrorCode;
-use livingwell_core::domain::PersonId;
 use livingwell_core::domain::appointment::{BookingId, ProgrammeId};
+use livingwell_core::domain::{PersonId, UserId};
 
 use super::views::{booking_view, programme_view};
 use super::{BOOKINGS_MAX, may_read, own_or_staff, worker_filter};
 use crate::auth::Caller;
 use crate::http::AppState;
-use crate::http::access::{Authorized, authorize, on_team, record_unscoped};
+use crate::http::access::{Authorized, authorize, on_team, record_roster_read, record_unscoped};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use crate::http::paging::{self, Paged};
@@ -94,8 +94,10 @@ pub(super) async fn get_programme(
     Ok(axum::Json(programme_view(&state, &programme).await?))
 }
 
-/// The team's practitioners and staff systems: who is booked, offered a place or waiting, in
-/// arrival order. Only people the caller may read appear (each read audited).
+/// The team's practitioners, the programme's facilitators and staff systems: who is booked,
+/// offered a place or waiting, in arrival order. The team and staff systems see only people
+/// they may read (each read audited); a facilitator sees everyone on this programme's roster,
+/// each shown recorded in that person's access log (`via: roster`).
 #[utoipa::path(get, path = "/v1/programmes/{id}/bookings", tag = "workshops", security(("bearer" = [])),
     params(("id" = ProgrammeId, Path)),
     responses((status = 200, body = [BookingView], description = "The programme's bookings"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -107,7 +109,27 @@ pub(super) async fn programme_bookings(
 ) -> ApiResult<axum::Json<Vec<BookingView>>> {
     let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
     let on_team = on_team(&state, &caller, programme.team_id).await?;
-    policy::decide_work(&caller, Work::ReadRoster { on_team })?;
+    let facilitator = match &caller {
+        Caller::User(user) => state.store.is_facilitator(id, user.id).await?,
+        Caller::StaffSystem(_) => false,
+    };
+    // Whether the caller reads the roster as the team does (each person decided as a read of
+    // their record), or only as the programme's facilitator.
+    let as_team = policy::decide_work(
+        &caller,
+        Work::ReadRoster {
+            on_team,
+            facilitator: false,
+        },
+    )
+    .is_ok();
+    policy::decide_work(
+        &caller,
+        Work::ReadRoster {
+            on_team,
+            facilitator,
+        },
+    )?;
     state.appointments.settle_offers(id).await?;
     let mut shown = Vec::new();
     let mut seen: HashMap<PersonId, bool> = HashMap::new();
@@ -115,9 +137,14 @@ pub(super) async fn programme_bookings(
         let may = match seen.get(&booking.person_id) {
             Some(may) => *may,
             None => {
-                let may = may_read(&state, &caller, booking.person_id, &request_id)
-                    .await?
-                    .is_some();
+                let may = if as_team {
+                    may_read(&state, &caller, booking.person_id, &request_id)
+                        .await?
+                        .is_some()
+                } else {
+                    record_roster_read(&state, &caller, booking.person_id, &request_id).await?;
+                    true
+                };
                 seen.insert(booking.person_id, may);
                 may
             }
@@ -127,6 +154,67 @@ pub(super) async fn programme_bookings(
         }
     }
     Ok(axum::Json(shown))
+}
+
+/// The programme's team's practitioners, or a staff system with `appointments:write`: name a
+/// practitioner or peer worker (of any team, or a partner organisation) as a facilitator, who
+/// may then read this programme's roster. Naming one twice is no change.
+#[utoipa::path(put, path = "/v1/programmes/{id}/facilitators/{user_id}", tag = "workshops",
+    security(("bearer" = [])), params(("id" = ProgrammeId, Path), ("user_id" = UserId, Path)),
+    responses((status = 204, description = "A facilitator"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody, description = "`user_id` is not a practitioner's or peer worker's account")))]
+pub(super) async fn add_facilitator(
+    State(state): State<AppState>,
+    Staff(caller): Staff,
+    RequestId(request_id): RequestId,
+    Path((id, user)): Path<(ProgrammeId, UserId)>,
+) -> ApiResult<StatusCode> {
+    manage_facilitators(&state, &caller, id, &request_id).await?;
+    let account = state.store.user_by_id(user).await?;
+    if account.is_none_or(|a| !a.role.is_team_staff()) {
+        return Err(ApiError::invalid("user_id", FieldErrorCode::NotTeamStaff));
+    }
+    state
+        .store
+        .add_facilitator(id, user, state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// As for naming one: the account no longer reads this programme's roster. Removing one who
+/// is not a facilitator is no change.
+#[utoipa::path(delete, path = "/v1/programmes/{id}/facilitators/{user_id}", tag = "workshops",
+    security(("bearer" = [])), params(("id" = ProgrammeId, Path), ("user_id" = UserId, Path)),
+    responses((status = 204, description = "Not a facilitator"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn remove_facilitator(
+    State(state): State<AppState>,
+    Staff(caller): Staff,
+    RequestId(request_id): RequestId,
+    Path((id, user)): Path<(ProgrammeId, UserId)>,
+) -> ApiResult<StatusCode> {
+    manage_facilitators(&state, &caller, id, &request_id).await?;
+    state.store.remove_facilitator(id, user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Decides and audits a change to programme `id`'s facilitators; 404 for no such programme.
+async fn manage_facilitators(
+    state: &AppState,
+    caller: &Caller,
+    id: ProgrammeId,
+    request_id: &str,
+) -> ApiResult<()> {
+    let programme = state.store.programme(id).await?.ok_or(ApiError::NotFound)?;
+    let on_team = on_team(state, caller, programme.team_id).await?;
+    policy::decide_work(caller, Work::ManageFacilitators { on_team })?;
+    record_unscoped(
+        state,
+        caller,
+        "programme_facilitators",
+        Action::Write,
+        request_id,
+    )
+    .await
 }
 
 /// Book onto a programme (or one session of a programme booked session by session): a place
