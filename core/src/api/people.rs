@@ -362,7 +362,9 @@ pub struct AccessLogEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relationship: Option<String>,
     /// How the record reached the reader, when not by asking for it: in a phone's sync,
-    /// shown by a phone with no network (uploaded later), or exported as FHIR to a staff system.
+    /// shown by a phone with no network (uploaded later), exported as FHIR to a staff system,
+    /// fetched by the person's calendar app through their secret feed, or shown on the roster
+    /// of a workshop the reader facilitates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<ReadVia>,
     /// For a read shown offline: when the phone showed it (`at` is when it was uploaded).

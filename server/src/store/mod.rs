@@ -202,7 +202,7 @@ pub struct NewAuditEntry {
     pub relationship: Option<String>,
     pub request_id: Option<String>,
     /// How a read reached the reader when not by a request for the record
-    /// ([`livingwell_core::api::people::ReadVia`]): delivered in a sync, or shown offline.
+    /// ([`livingwell_core::api::people::ReadVia`]): delivered in a sync, shown offline, …
     pub via: Option<String>,
     /// For a read shown offline: when the phone showed it (`at` is when it was uploaded).
     pub read_at: Option<DateTime<Utc>>,
