@@ -227,4 +227,13 @@ mod tests {
         assert!(!takes_a_key(&Method::POST, "/v1/auth/refresh"));
         assert!(!takes_a_key(&Method::POST, "/oauth/token"));
     }
+
+    #[test]
+    fn a_secret_shown_once_is_never_kept_for_a_replay() {
+        assert!(!takes_a_key(&Method::POST, "/v1/people/x/calendar-feed"));
+        assert!(answers_a_secret("/v1/people/{id}/calendar-feed"));
+        // Turning the feed off answers nothing secret, so it is keyed like any write.
+        assert!(takes_a_key(&Method::DELETE, "/v1/people/x/calendar-feed"));
+        assert!(takes_a_key(&Method::POST, "/v1/people/x/appointments"));
+    }
 }
