@@ -12,6 +12,7 @@ on_both_databases!(
     a_secret_feed_url_serves_the_discreet_feed_with_no_header_until_reset_or_turned_off,
     only_the_person_makes_resets_or_turns_off_their_feed,
     a_facilitator_reads_that_programmes_roster_and_only_while_named,
+    a_feed_stops_while_its_account_is_turned_off,
 );
 
 /// A plain GET, as a calendar app sends it: no header of ours at all.
@@ -377,4 +378,32 @@ async fn a_facilitator_reads_that_programmes_roster_and_only_while_named(backend
         server.get(&roster, &kit.access_token).await.status,
         StatusCode::FORBIDDEN
     );
+}
+
+async fn a_feed_stops_while_its_account_is_turned_off(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let admin = server.login("admin").await.access_token;
+    let path = make_feed(&server, &alex).await;
+    assert_eq!(fetch(&server, &path).await.0, StatusCode::OK);
+
+    let switch = |to: &'static str| {
+        let admin = admin.clone();
+        let user = alex.user_id.clone();
+        let server = &server;
+        async move {
+            let reply = server
+                .post(
+                    &format!("/v1/users/{user}/{to}"),
+                    &admin,
+                    serde_json::json!({}),
+                )
+                .await;
+            assert!(reply.status.is_success(), "{to}: {}", reply.text);
+        }
+    };
+    switch("disable").await;
+    assert_eq!(fetch(&server, &path).await.0, StatusCode::NOT_FOUND);
+    switch("enable").await;
+    assert_eq!(fetch(&server, &path).await.0, StatusCode::OK);
 }

@@ -133,12 +133,17 @@ pub(super) async fn subscribed_calendar_feed(
         .await?
         .ok_or(ApiError::NotFound)?;
     // Only the person makes a feed, so they have an account; without one (since removed) the
-    // feed has no owner to show the read to, and is served to no one.
+    // feed has no owner to show the read to, and is served to no one. An account an admin has
+    // turned off ends its feed too, as it ends its sessions; turned on again, the same URL
+    // works again.
     let account = state
         .store
         .account_of_person(person)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if state.store.is_disabled(account).await? {
+        return Err(ApiError::NotFound);
+    }
     state
         .audit
         .record(NewAuditEntry {
