@@ -237,13 +237,20 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Ok(RequestId::of(parts))
+    }
+}
+
+impl RequestId {
+    /// The id `assign_request_id` gave this request.
+    fn of(parts: &Parts) -> Self {
         let id = parts
             .headers
             .get(super::REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        Ok(RequestId(id))
+        RequestId(id)
     }
 }
 
@@ -357,11 +364,6 @@ async fn audit_call(parts: &Parts, state: &AppState, caller: &Caller) -> Result<
     } else {
         Action::Write
     };
-    let request_id = parts
-        .headers
-        .get(&super::REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
     state
         .audit
         .record(NewAuditEntry {
@@ -374,7 +376,7 @@ async fn audit_call(parts: &Parts, state: &AppState, caller: &Caller) -> Result<
             action: action.as_str().to_owned(),
             outcome: "received".to_owned(),
             relationship: None,
-            request_id,
+            request_id: Some(RequestId::of(parts).0),
             via: None,
             read_at: None,
         })

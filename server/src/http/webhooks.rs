@@ -4,7 +4,8 @@
 //! `insufficient_scope`, before the body is read) manages subscriptions, and only its own:
 //! another system's subscription is answered 404, as if it did not exist. Subscribing to a
 //! kind needs the scope that kind needs ([`scope_to_receive`]), checked again at every
-//! delivery. Every call is audited. What is sent, and how, is [`crate::service::webhooks`].
+//! delivery. Every call is audited as any staff system's call is (`extract::audit_call`).
+//! What is sent, and how, is [`crate::service::webhooks`].
 
 use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
@@ -20,12 +21,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::access::record_unscoped;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Path, Query, RequestId, StaffSystem, ValidJson};
+use super::extract::{Path, Query, StaffSystem, ValidJson};
 use super::paging::{self, Paged};
-use crate::auth::{Caller, StaffSystemCaller};
-use crate::policy::Action;
+use crate::auth::StaffSystemCaller;
 use crate::store::webhooks::{DeliveryRecord, WebhookRecord};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -51,16 +50,6 @@ impl axum::extract::FromRequestParts<AppState> for Manager {
     }
 }
 
-async fn audit(
-    state: &AppState,
-    client: &StaffSystemCaller,
-    action: Action,
-    request_id: &str,
-) -> ApiResult<()> {
-    let caller = Caller::StaffSystem(client.clone());
-    record_unscoped(state, &caller, "webhooks", action, request_id).await
-}
-
 /// The calling staff system's subscriptions, oldest first.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
     responses((status = 200, description = "The caller's subscriptions", body = WebhookList),
@@ -68,9 +57,7 @@ async fn audit(
 async fn list_webhooks(
     State(state): State<AppState>,
     Manager(client): Manager,
-    RequestId(request_id): RequestId,
 ) -> ApiResult<axum::Json<WebhookList>> {
-    audit(&state, &client, Action::Read, &request_id).await?;
     let webhooks = state.store.webhooks_of(&client.client_id).await?;
     Ok(axum::Json(WebhookList {
         subscriptions: webhooks.iter().map(webhook_view).collect(),
@@ -88,7 +75,6 @@ async fn list_webhooks(
 async fn create_webhook(
     State(state): State<AppState>,
     Manager(client): Manager,
-    RequestId(request_id): RequestId,
     ValidJson(request): ValidJson<CreateWebhookRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<WebhookSecretView>)> {
     for kind in &request.kinds {
@@ -99,7 +85,6 @@ async fn create_webhook(
             return Err(ApiError::InsufficientScope(scope));
         }
     }
-    audit(&state, &client, Action::Write, &request_id).await?;
     let (webhook, secret) = state.webhooks.subscribe(&client.client_id, request).await?;
     Ok((
         StatusCode::CREATED,
@@ -119,10 +104,8 @@ async fn create_webhook(
 async fn get_webhook(
     State(state): State<AppState>,
     Manager(client): Manager,
-    RequestId(request_id): RequestId,
     Path(id): Path<WebhookId>,
 ) -> ApiResult<axum::Json<WebhookView>> {
-    audit(&state, &client, Action::Read, &request_id).await?;
     let webhook = state
         .store
         .webhook(&client.client_id, id)
@@ -140,10 +123,8 @@ async fn get_webhook(
 async fn delete_webhook(
     State(state): State<AppState>,
     Manager(client): Manager,
-    RequestId(request_id): RequestId,
     Path(id): Path<WebhookId>,
 ) -> ApiResult<StatusCode> {
-    audit(&state, &client, Action::Write, &request_id).await?;
     state.webhooks.delete(&client.client_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -157,10 +138,8 @@ async fn delete_webhook(
 async fn enable_webhook(
     State(state): State<AppState>,
     Manager(client): Manager,
-    RequestId(request_id): RequestId,
     Path(id): Path<WebhookId>,
 ) -> ApiResult<axum::Json<WebhookView>> {
-    audit(&state, &client, Action::Write, &request_id).await?;
     let webhook = state.webhooks.enable(&client.client_id, id).await?;
     Ok(axum::Json(webhook_view(&webhook)))
 }
@@ -175,14 +154,12 @@ async fn enable_webhook(
 async fn list_deliveries(
     State(state): State<AppState>,
     Manager(client): Manager,
-    RequestId(request_id): RequestId,
     Path(id): Path<WebhookId>,
     Query(query): Query<DeliveryQuery>,
     OriginalUri(uri): OriginalUri,
 ) -> ApiResult<Paged<DeliveryPage>> {
     let limit = paging::limit(query.limit, page::WEBHOOK_DELIVERIES)?;
     let before: Option<DeliveryId> = paging::cursor(query.cursor.as_deref())?;
-    audit(&state, &client, Action::Read, &request_id).await?;
     // Another system's subscription is not known to this one.
     if state.store.webhook(&client.client_id, id).await?.is_none() {
         return Err(ApiError::NotFound);
