@@ -444,6 +444,38 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "user_id",
         FieldErrorCode::Taken,
     ),
+    // 0019_front_door: ids are the server's own; a proof-of-work challenge pays for one
+    // referral; a person has one key worker (replaced in place) and rates an appointment once.
+    rule(
+        "referrals_pkey",
+        "referrals.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "referrals_proof_id_key",
+        "referrals.proof_id",
+        "proof",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "key_workers_pkey",
+        "key_workers.person_id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "satisfaction_ratings_pkey",
+        "satisfaction_ratings.id",
+        "id",
+        FieldErrorCode::Taken,
+    ),
+    rule(
+        "satisfaction_ratings_person_id_appointment_id_key",
+        "satisfaction_ratings.person_id, satisfaction_ratings.appointment_id",
+        "appointment_id",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.
