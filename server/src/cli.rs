@@ -23,6 +23,7 @@ use crate::auth::sealing::{self, KeyEncryptionKey};
 use crate::clock::Clock;
 use crate::demo;
 use crate::http::{self, AppState, Settings};
+use crate::service::idempotency;
 use crate::service::messaging::{MessagingSettings, SendRate};
 use crate::service::push::PushTarget;
 use crate::service::webhooks::WebhookSettings;
@@ -110,6 +111,15 @@ enum Command {
             value_parser = clap::value_parser!(u64).range(1..)
         )]
         key_reload_interval_secs: u64,
+        /// Seconds a keyed write holds its `Idempotency-Key` before a retry may run it again
+        /// (the fault harness shortens it: it kills the server many times a minute).
+        #[arg(
+            long,
+            hide = true,
+            default_value_t = idempotency::LEASE.num_seconds(),
+            value_parser = clap::value_parser!(i64).range(1..=3600)
+        )]
+        idempotency_lease_secs: i64,
     },
     /// Run database migrations and exit.
     Migrate,
@@ -290,6 +300,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             audit_checkpoint_interval_secs,
             key_encryption,
             key_reload_interval_secs,
+            idempotency_lease_secs,
         } => {
             let outcome_labels = load_outcome_labels(outcome_labels.as_deref())?;
             let key_encryption_key = key_encryption.load(store.as_ref(), true).await?;
@@ -335,6 +346,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         allow_private_targets: webhook_allow_private_targets,
                         ..WebhookSettings::default()
                     },
+                    idempotency_lease: chrono::Duration::seconds(idempotency_lease_secs),
                     ..Settings::default()
                 },
             )

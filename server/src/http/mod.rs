@@ -102,6 +102,9 @@ pub struct Settings {
     pub client_requests_per_minute: NonZeroU32,
     /// Where webhooks may go, and how they are retried.
     pub webhooks: WebhookSettings,
+    /// How long a keyed write holds its `Idempotency-Key` before a retry may count it abandoned
+    /// (its process killed mid-request).
+    pub idempotency_lease: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -117,6 +120,7 @@ impl Default for Settings {
             cors_origins: Vec::new(),
             client_requests_per_minute: client_rate::DEFAULT_REQUESTS_PER_MINUTE,
             webhooks: WebhookSettings::default(),
+            idempotency_lease: crate::service::idempotency::LEASE,
         }
     }
 }
@@ -208,8 +212,12 @@ impl AppState {
             pusher.clone(),
         );
         let accounts = Accounts::new(store.clone(), events.clone(), settings.clock.clone());
-        let idempotency =
-            Idempotency::start(store.clone(), settings.clock.clone(), shutdown.clone());
+        let idempotency = Idempotency::start(
+            store.clone(),
+            settings.clock.clone(),
+            settings.idempotency_lease,
+            shutdown.clone(),
+        );
         let sync = Sync::start(store.clone(), settings.clock.clone(), shutdown.clone());
         let webhooks = Webhooks::start(
             store.clone(),

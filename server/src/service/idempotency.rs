@@ -10,7 +10,8 @@
 //! - **Transient failures are not kept.** An answer that says "try again" (a database that
 //!   cannot answer, a rate limit, a lapsed token) lets the key go so the retry runs — unless a
 //!   write of the request took effect, which is then kept as written and never run twice.
-//! - **After a crash.** A request that held its key past its lease ([`LEASE`]) was abandoned:
+//! - **After a crash.** A request that held its key past its lease ([`LEASE`] unless the
+//!   deployment says otherwise) was abandoned:
 //!   a retry runs it again if nothing it wrote took effect, and is told its effect was kept but
 //!   its answer lost if something did ([`Claim::AppliedWithoutAnswer`]).
 //! - **Kept at least 7 days** ([`KEEP_FOR`]); a job started with the service forgets older keys
@@ -40,12 +41,23 @@ const PRUNE_EVERY: StdDuration = StdDuration::from_secs(60 * 60);
 pub struct Idempotency {
     store: Arc<dyn Store>,
     clock: Clock,
+    lease: Duration,
 }
 
 impl Idempotency {
-    /// The service, with its job forgetting old keys running until `shutdown`.
-    pub fn start(store: Arc<dyn Store>, clock: Clock, shutdown: CancellationToken) -> Self {
-        let service = Self { store, clock };
+    /// The service, with its job forgetting old keys running until `shutdown`. A request holds
+    /// its key for `lease` (normally [`LEASE`]) before a retry may count it abandoned.
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        lease: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let service = Self {
+            store,
+            clock,
+            lease,
+        };
         tokio::spawn(service.clone().forget_old_keys(shutdown));
         service
     }
@@ -58,7 +70,7 @@ impl Idempotency {
                 key,
                 fingerprint,
                 at,
-                lease_until: at + LEASE,
+                lease_until: at + self.lease,
             })
             .await
     }
