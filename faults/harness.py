@@ -481,12 +481,19 @@ CONSENTS_OF_ALEX = "SELECT count(*) FROM consents WHERE person_id = {person}"
 
 
 def count_problems(
-    db: Database, outcomes: Outcomes, person: str, consents_before: int
+    db: Database,
+    outcomes: Outcomes,
+    person: str,
+    consents_before: int,
+    kinds: tuple[str, ...] = (),
 ) -> dict[str, int]:
+    """Losses, duplicates and half-written writes; of `kinds` only, when named."""
     problems = {"lost": 0, "duplicated": 0, "half_written": 0}
 
     def compare(kind: str, stored: list[str]) -> None:
         """Every write sent is stored once; none twice."""
+        if kinds and kind not in kinds:
+            return
         sent = outcomes.sent(kind)
         seen: dict[str, int] = {}
         for tag in stored:
@@ -536,7 +543,7 @@ def count_problems(
     )
     # Consents carry no text of the harness's: every grant sent is one new row of the person's.
     grants = db.count(CONSENTS_OF_ALEX.format(person=db.uuid(person))) - consents_before
-    sent_grants = len(outcomes.sent("consent"))
+    sent_grants = len(outcomes.sent("consent")) if not kinds or "consent" in kinds else grants
     if grants < sent_grants:
         problems["lost"] += sent_grants - grants
         print(f"  LOST consents: {sent_grants} sent, {grants} stored", file=sys.stderr)
@@ -701,12 +708,233 @@ def fresh_postgres(base_url: str, workdir: str) -> tuple[str, str]:
     return url, name
 
 
+class ThrowawayCluster:
+    """A Postgres cluster of the harness's own (initdb + pg_ctl on a free port in a temp dir,
+    run as the `postgres` user because they refuse root), so it can be stopped under load
+    without touching the machine's shared server."""
+
+    def __init__(self, workdir: str):
+        self.dir = os.path.join(workdir, "cluster")
+        self.port = free_port()
+        self.log = os.path.join(workdir, "cluster.log")
+        os.makedirs(self.dir)
+        as_postgres = os.geteuid() == 0
+        self.prefix = ["runuser", "-u", "postgres", "--"] if as_postgres else []
+        if as_postgres:
+            shutil.chown(workdir, "postgres")
+            shutil.chown(self.dir, "postgres")
+            open(self.log, "a").close()
+            shutil.chown(self.log, "postgres")
+        self.bin = postgres_bin_dir()
+        subprocess.run(
+            self.prefix
+            + [os.path.join(self.bin, "initdb"), "-D", self.dir, "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
+        self.start()
+        subprocess.run(
+            ["psql", self.url("postgres"), "-qc", "CREATE DATABASE livingwell"], check=True
+        )
+
+    def url(self, database: str = "livingwell") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            self.prefix + [os.path.join(self.bin, "pg_ctl"), "-D", self.dir, "-l", self.log, *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        self.pg_ctl(
+            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "-w", "start"
+        )
+
+    def crash(self) -> None:
+        """Stops at once, as a crash would: no checkpoint, clients cut off."""
+        self.pg_ctl("-m", "immediate", "-w", "stop")
+
+    def stop(self) -> None:
+        try:
+            self.pg_ctl("-m", "fast", "-w", "stop")
+        except subprocess.CalledProcessError:
+            pass
+
+
+def postgres_bin_dir() -> str:
+    found = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+    if found.returncode == 0 and found.stdout.strip():
+        return found.stdout.strip()
+    return os.path.dirname(os.path.realpath(shutil.which("initdb") or "/usr/bin/initdb"))
+
+
+def timed(port: int, path: str, token: str | None = None) -> tuple[int | None, float, str]:
+    """One GET: its status (`None` when no answer), how long it took, and its Retry-After."""
+    began = time.monotonic()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(
+            "GET", path, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
+        response = connection.getresponse()
+        response.read()
+        return response.status, time.monotonic() - began, response.getheader("Retry-After", "")
+    except (OSError, http.client.HTTPException):
+        return None, time.monotonic() - began, ""
+    finally:
+        connection.close()
+
+
+def run_postgres_restart(binary: str, workdir: str, seed: int, outages: int) -> bool:
+    """Postgres crashes and comes back under load; the server is never restarted."""
+    cluster = ThrowawayCluster(workdir)
+    data_dir = os.path.join(workdir, "pg-restart-data")
+    os.makedirs(data_dir, exist_ok=True)
+    server = Server(binary, cluster.url(), data_dir, free_port(), os.path.join(workdir, "pg-restart.log"))
+    ok = True
+    try:
+        server.start(demo=True)
+        ok = outage_rounds(server, cluster, seed, outages)
+    finally:
+        server.stop()
+        cluster.stop()
+    return ok
+
+
+def outage_rounds(server: Server, cluster: ThrowawayCluster, seed: int, outages: int) -> bool:
+    rng = random.Random(seed)
+    outcomes = Outcomes()
+    stop = threading.Event()
+    alex = Client(server, "alex", outcomes, stop)
+    jo = Client(server, "jo", outcomes, stop)
+    person = alex.user["person_id"]
+    status, listing = alex.call("GET", "/v1/conversations")
+    conversation = next(c["id"] for c in listing["conversations"] if c["kind"] == "peer")
+    failures: list[BaseException] = []
+
+    def guarded(target, *args):
+        def body():
+            try:
+                target(*args)
+            except BaseException as error:
+                failures.append(error)
+                stop.set()
+
+        return threading.Thread(target=body, daemon=True)
+
+    writers = [
+        guarded(write_messages, alex, conversation, "alex"),
+        guarded(write_comments, Client(server, "alex", outcomes, stop), person),
+        guarded(write_versions, Client(server, "priya", outcomes, stop), person, "enablement-plan"),
+    ]
+    for writer in writers:
+        writer.start()
+    problems: list[str] = []
+    slowest_503 = 0.0
+    recoveries = []
+    for _ in range(outages):
+        time.sleep(rng.uniform(0.5, 1.5))
+        cluster.crash()
+        time.sleep(1.0)
+        # While it is down: the API says 503 with Retry-After, quickly; /readyz says not
+        # ready; /healthz stays up.
+        for path, token, wanted in (
+            ("/v1/me", jo.token, 503),
+            (f"/v1/people/{person}/crisis-plan", jo.token, 503),
+            ("/readyz", None, 503),
+            ("/healthz", None, 200),
+        ):
+            status, took, retry_after = timed(server.port, path, token)
+            if status != wanted or took > 2.0 or (wanted == 503 and not retry_after):
+                problems.append(
+                    f"{path} while the database is down: {status} in {took:.1f} s, "
+                    f"Retry-After {retry_after!r}"
+                )
+            if wanted == 503:
+                slowest_503 = max(slowest_503, took)
+        cluster.start()
+        began = time.monotonic()
+        while time.monotonic() - began < 10.0:
+            status, _, _ = timed(server.port, "/v1/me", jo.token)
+            if status == 200:
+                break
+            time.sleep(0.1)
+        recovered = time.monotonic() - began
+        recoveries.append(recovered)
+        if recovered >= 10.0:
+            problems.append("the server did not recover within 10 s of the database's return")
+    time.sleep(SETTLE_S)
+    stop.set()
+    for writer in writers:
+        writer.join(timeout=60)
+    if failures:
+        problems.append(f"a writer failed: {failures[0]!r}")
+    # Live events resume without a restart: a message sent now reaches Jo's open stream.
+    if not live_event_arrives(server, alex, jo, conversation):
+        problems.append("no live event reached an open stream after the database came back")
+    db = Database(cluster.url())
+    counted = count_problems(db, outcomes, person, 0, kinds=("message", "comment", "version"))
+    acknowledged = sum(len(v) for v in outcomes.acknowledged.values())
+    recoveries.sort()
+    print(
+        f"postgres restarted: {len(recoveries)} outages under load; writes acknowledged "
+        f"{acknowledged}; lost {counted['lost']}, duplicated {counted['duplicated']}, "
+        f"half-written {counted['half_written']}; slowest 503 while down {slowest_503:.2f} s; "
+        f"recovered after the database returned in p50 "
+        f"{recoveries[len(recoveries) // 2]:.1f} s, max {recoveries[-1]:.1f} s (no server restart)"
+    )
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return not problems and not any(counted.values()) and acknowledged > 0
+
+
+def live_event_arrives(server: Server, sender: Client, reader: Client, conversation: str) -> bool:
+    """Opens the reader's event stream, sends one message, and waits for its event."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request(
+            "GET", "/v1/events", headers={"Authorization": f"Bearer {reader.token}",
+                                         "Accept": "text/event-stream"}
+        )
+        response = connection.getresponse()
+        if response.status != 200:
+            return False
+        tag = f"live-{uuid.uuid4()}"
+        sender.write(
+            "live",
+            tag,
+            "POST",
+            f"/v1/conversations/{conversation}/messages",
+            {"client_id": str(uuid.uuid4()), "body": tag},
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = response.fp.readline()
+            if not line:
+                return False
+            if b"message_created" in line:
+                return True
+        return False
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True, help="the built `livingwell` server")
     parser.add_argument("--kills", type=int, default=50, help="kills per database")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument(
+        "--postgres-outages",
+        type=int,
+        default=3,
+        help="times the harness's own Postgres cluster is crashed under load (0: skip)",
+    )
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -730,6 +958,8 @@ def main() -> int:
                     ["psql", args.postgres, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
                     check=False,
                 )
+        if args.postgres_outages > 0:
+            ok &= run_postgres_restart(args.binary, workdir, args.seed, args.postgres_outages)
     finally:
         if ok:
             shutil.rmtree(workdir, ignore_errors=True)

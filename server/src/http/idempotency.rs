@@ -70,9 +70,15 @@ async fn run_once(state: &AppState, request: Request, next: Next) -> Result<Resp
         })?
         .to_owned();
     let (mut parts, body) = request.into_parts();
-    let Ok(caller) = Caller::from_request_parts(&mut parts, state).await else {
-        // Not signed in: the handler answers that, and nothing is claimed.
-        return Ok(next.run(Request::from_parts(parts, body)).await);
+    let caller = match Caller::from_request_parts(&mut parts, state).await {
+        Ok(caller) => caller,
+        // Not signed in (a route open to all, or a 401 the handler gives): nothing is claimed.
+        Err(ApiError::NoCredentials | ApiError::Unauthorized) => {
+            return Ok(next.run(Request::from_parts(parts, body)).await);
+        }
+        // The caller could not be read (the database out of reach): the write must not run
+        // without its key, or a retry would run it twice. The caller retries this answer.
+        Err(error) => return Err(error),
     };
     let body = axum::body::to_bytes(body, BODY_LIMIT_BYTES)
         .await

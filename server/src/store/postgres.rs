@@ -1,5 +1,7 @@
 //! The production store: Postgres.
 
+use std::time::Duration;
+
 use sqlx::Postgres;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
@@ -19,6 +21,11 @@ const SESSIONS_CHANNEL: &str = "livingwell_sessions";
 /// How many notices may wait for the event hub before the listener waits for it.
 const NOTICE_BUFFER: usize = 1_024;
 
+/// How long a request waits for a connection before it is answered 503 with `Retry-After`.
+/// While the database is out of reach, sqlx keeps trying to connect until this lapses: short,
+/// so a request is told at once (within 2 s) instead of hanging, and the phone retries.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
+
 /// The advisory lock that orders event appends ("LWEVENT" in ASCII).
 const EVENTS_LOCK: i64 = 0x004C_5745_5645_4E54;
 
@@ -29,6 +36,7 @@ impl PgStore {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         Ok(Self { pool })
