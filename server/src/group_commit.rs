@@ -28,7 +28,8 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -79,6 +80,19 @@ pub enum GroupCommitError {
 /// A handle to one writer task. Cheap to clone.
 pub struct GroupCommit<C: BatchCommit> {
     queue: mpsc::Sender<Submission<C>>,
+    /// When the batch being committed now began; `None` between batches.
+    busy_since: Arc<Mutex<Option<Instant>>>,
+}
+
+/// What a writer task is doing, for readiness checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterHealth {
+    /// Waiting for writes.
+    Idle,
+    /// Committing a batch (and its after-commit step) for this long.
+    Committing(Duration),
+    /// The task has ended (a commit panicked): nothing submitted will be stored.
+    Stopped,
 }
 
 struct Submission<C: BatchCommit> {
@@ -92,8 +106,24 @@ impl<C: BatchCommit> GroupCommit<C> {
         // An empty batch limit would make the writer stop at its first wait.
         const { assert!(C::MAX_BATCH > 0, "a batch must hold at least one write") };
         let (queue, receiver) = mpsc::channel(4 * C::MAX_BATCH);
-        tokio::spawn(write_batches(committer, receiver));
-        Self { queue }
+        let busy_since = Arc::new(Mutex::new(None));
+        tokio::spawn(write_batches(committer, receiver, busy_since.clone()));
+        Self { queue, busy_since }
+    }
+
+    /// Whether the writer is idle, committing (and for how long), or gone.
+    pub fn health(&self) -> WriterHealth {
+        if self.queue.is_closed() {
+            return WriterHealth::Stopped;
+        }
+        match *self
+            .busy_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+        {
+            Some(since) => WriterHealth::Committing(since.elapsed()),
+            None => WriterHealth::Idle,
+        }
     }
 
     /// Queues the write; returns its output once the batch holding it is committed.
@@ -135,41 +165,55 @@ impl<C: BatchCommit> GroupCommit<C> {
     }
 }
 
-async fn write_batches<C: BatchCommit>(committer: C, mut receiver: mpsc::Receiver<Submission<C>>) {
+async fn write_batches<C: BatchCommit>(
+    committer: C,
+    mut receiver: mpsc::Receiver<Submission<C>>,
+    busy_since: Arc<Mutex<Option<Instant>>>,
+) {
     let mut queued = Vec::with_capacity(C::MAX_BATCH);
+    let mark = |since: Option<Instant>| {
+        *busy_since.lock().unwrap_or_else(PoisonError::into_inner) = since;
+    };
     // `recv_many` waits only while the queue is empty, and answers 0 only once every handle
     // has been dropped and nothing is left to commit.
     while receiver.recv_many(&mut queued, C::MAX_BATCH).await > 0 {
-        let (items, answers): (Vec<_>, Vec<_>) = queued
-            .drain(..)
-            .map(|submission| (submission.item, submission.answer))
-            .unzip();
-        match committer.commit(&items).await {
-            Ok(outputs) => {
-                for (answer, output) in answers.into_iter().zip(&outputs) {
-                    // The submitter may have gone away; its write is stored all the same.
-                    let _ = answer.send(Ok(output.clone()));
-                }
-                let committed = items.into_iter().zip(outputs).collect();
-                if let Err(error) = committer.after_commit(committed).await {
-                    tracing::warn!(
-                        writer = C::NAME,
-                        kind = error.kind(),
-                        "after-commit step failed; the batch stays stored"
-                    );
-                }
+        mark(Some(Instant::now()));
+        commit_batch(&committer, &mut queued).await;
+        mark(None);
+    }
+}
+
+/// Commits what is queued and answers each submitter; then runs the after-commit step.
+async fn commit_batch<C: BatchCommit>(committer: &C, queued: &mut Vec<Submission<C>>) {
+    let (items, answers): (Vec<_>, Vec<_>) = queued
+        .drain(..)
+        .map(|submission| (submission.item, submission.answer))
+        .unzip();
+    match committer.commit(&items).await {
+        Ok(outputs) => {
+            for (answer, output) in answers.into_iter().zip(&outputs) {
+                // The submitter may have gone away; its write is stored all the same.
+                let _ = answer.send(Ok(output.clone()));
             }
-            Err(error) => {
-                tracing::error!(
+            let committed = items.into_iter().zip(outputs).collect();
+            if let Err(error) = committer.after_commit(committed).await {
+                tracing::warn!(
                     writer = C::NAME,
                     kind = error.kind(),
-                    writes = items.len(),
-                    "batch not stored"
+                    "after-commit step failed; the batch stays stored"
                 );
-                let error = Arc::new(error);
-                for answer in answers {
-                    let _ = answer.send(Err(GroupCommitError::NotCommitted(error.clone())));
-                }
+            }
+        }
+        Err(error) => {
+            tracing::error!(
+                writer = C::NAME,
+                kind = error.kind(),
+                writes = items.len(),
+                "batch not stored"
+            );
+            let error = Arc::new(error);
+            for answer in answers {
+                let _ = answer.send(Err(GroupCommitError::NotCommitted(error.clone())));
             }
         }
     }
@@ -180,6 +224,7 @@ impl<C: BatchCommit> Clone for GroupCommit<C> {
     fn clone(&self) -> Self {
         Self {
             queue: self.queue.clone(),
+            busy_since: self.busy_since.clone(),
         }
     }
 }
@@ -324,6 +369,67 @@ mod tests {
         let behind = submitted.len() - 1;
         wait_until(|| queued(writer) == behind).await;
         submitted
+    }
+
+    /// Polls until the writer's health matches, for at most a second.
+    async fn until_health(writer: &GroupCommit<Ledger>, wanted: fn(WriterHealth) -> bool) {
+        tokio::time::timeout(Duration::from_secs(1), async {
+            while !wanted(writer.health()) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the health the test waits for");
+    }
+
+    #[tokio::test]
+    async fn health_says_idle_or_committing_and_for_how_long() {
+        let ledger = Ledger::new().with_commits_held();
+        let commits_allowed = ledger.commits.clone();
+        let writer = GroupCommit::start(ledger);
+        assert_eq!(writer.health(), WriterHealth::Idle);
+        let pending = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.submit(1).await }
+        });
+        until_health(&writer, |h| matches!(h, WriterHealth::Committing(_))).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        match writer.health() {
+            WriterHealth::Committing(for_how_long) => {
+                assert!(
+                    for_how_long >= Duration::from_millis(30),
+                    "{for_how_long:?}"
+                );
+            }
+            other => panic!("a held commit reads as {other:?}"),
+        }
+        commits_allowed.add_permits(1);
+        assert_eq!(pending.await.unwrap().unwrap(), 2);
+        until_health(&writer, |h| h == WriterHealth::Idle).await;
+    }
+
+    /// Panics at every commit, as a bug in one would.
+    struct Panics;
+
+    impl BatchCommit for Panics {
+        type Item = u32;
+        type Output = u32;
+        const NAME: &'static str = "panics";
+        const MAX_BATCH: usize = 1;
+
+        async fn commit(&self, _items: &[u32]) -> StoreResult<Vec<u32>> {
+            panic!("a commit that panics")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writer_whose_commit_panicked_reads_as_stopped() {
+        let writer = GroupCommit::start(Panics);
+        assert!(matches!(
+            writer.submit(1).await,
+            Err(GroupCommitError::WriterStopped)
+        ));
+        assert_eq!(writer.health(), WriterHealth::Stopped);
     }
 
     #[tokio::test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::SecondsFormat;
 use sha2::{Digest, Sha256};
 
-use crate::group_commit::{BatchCommit, GroupCommit};
+use crate::group_commit::{BatchCommit, GroupCommit, WriterHealth};
 use crate::store::{NewAuditEntry, Store, StoreResult};
 
 /// The `prev_hash` of the first entry.
@@ -76,6 +76,11 @@ impl AuditLog {
         Self {
             writer: GroupCommit::start(AuditAppend { store }),
         }
+    }
+
+    /// Whether the writer is idle, committing, or gone (readiness: reads wait on it).
+    pub fn writer_health(&self) -> WriterHealth {
+        self.writer.health()
     }
 
     /// Stores the entry durably; returns its sequence number once committed.

@@ -69,6 +69,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("unavailable")]
     Unavailable,
+    /// Not ready to serve (readiness): says what is wrong, in words fit for an operator.
+    #[error("not ready")]
+    NotReady(&'static str),
     /// Unavailable for a moment (the database is busy or out of reach): retry after the wait.
     #[error("unavailable for now")]
     RetryLater(Duration),
@@ -168,6 +171,9 @@ impl ApiError {
                 ErrorCode::Unavailable,
                 "The service cannot answer safely right now. Please try again.",
             ),
+            ApiError::NotReady(why) => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, why)
+            }
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::Internal,

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::group_commit::WriterHealth;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,15 +27,40 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database answers and has this version's migrations, and the audit writer is
+/// neither stopped nor stuck. Ready again by itself once they are; `/healthz` stays up.
 #[utoipa::path(get, path = "/readyz", tag = "meta", responses(
     (status = 200, description = "Ready", content_type = "text/plain", body = String),
-    (status = 503, description = "The database does not answer", body = livingwell_core::api::ErrorBody),
+    (status = 503, description = "Not ready: the database does not answer or lacks migrations, or the audit writer is stopped or stuck", body = livingwell_core::api::ErrorBody),
 ))]
 async fn readyz(State(state): State<AppState>) -> ApiResult<&'static str> {
+    // Every read waits for its audit entry (SPEC §4): a writer that is gone or stuck means no
+    // read can be served, however well the database answers.
+    match state.audit.writer_health() {
+        WriterHealth::Stopped => {
+            return Err(ApiError::NotReady(
+                "Not ready: the audit writer has stopped.",
+            ));
+        }
+        WriterHealth::Committing(for_how_long) if for_how_long > AUDIT_WRITER_STUCK_AFTER => {
+            return Err(ApiError::NotReady(
+                "Not ready: the audit writer has been committing one batch for too long.",
+            ));
+        }
+        WriterHealth::Idle | WriterHealth::Committing(_) => {}
+    }
     state.store.ping().await?;
+    if state.store.pending_migrations().await? > 0 {
+        return Err(ApiError::NotReady(
+            "Not ready: the database lacks migrations this version needs.",
+        ));
+    }
     Ok("ready")
 }
+
+/// A batch of audit entries committing for longer than this counts as stuck: longer than any
+/// statement may run.
+const AUDIT_WRITER_STUCK_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The public keys that verify access tokens (JWKS).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses(

@@ -60,6 +60,10 @@ pub trait Backend:
     /// Brings the schema up to date with this database's own migrations.
     fn migrate(pool: &Pool<Self>) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// How many of this build's migrations the database has not applied (a database restored
+    /// from before an upgrade, under a server that migrated it at start).
+    fn pending_migrations(pool: &Pool<Self>) -> impl Future<Output = StoreResult<usize>> + Send;
+
     /// A transaction that holds the write lock from its first statement.
     fn begin_write(pool: &Pool<Self>) -> impl Future<Output = StoreResult<Tx<Self>>> + Send;
 
@@ -123,4 +127,26 @@ mod sealed {
 
     impl Sealed for sqlx::Postgres {}
     impl Sealed for sqlx::Sqlite {}
+}
+
+/// This build's migrations that `pool`'s database has not applied successfully.
+pub(super) async fn pending<DB>(
+    migrator: &sqlx::migrate::Migrator,
+    pool: &Pool<DB>,
+) -> StoreResult<usize>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
+        .fetch_all(pool)
+        .await?;
+    Ok(migrator
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+        .filter(|migration| !applied.contains(&(migration.version, true)))
+        .count())
 }

@@ -255,6 +255,8 @@ pub trait Store:
     async fn migrate(&self) -> StoreResult<()>;
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// How many of this build's migrations the database lacks.
+    async fn pending_migrations(&self) -> StoreResult<usize>;
 
     // Accounts.
     async fn create_user(&self, user: &UserRecord, at: DateTime<Utc>) -> StoreResult<()>;

@@ -6,7 +6,7 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use super::backend::{Backend, SqlStore, Tx};
+use super::backend::{Backend, SqlStore, Tx, pending};
 use super::events::StoreNotice;
 use super::{StoreError, StoreResult};
 
@@ -47,6 +47,10 @@ impl Backend for Postgres {
     async fn migrate(pool: &PgPool) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres").run(pool).await?;
         Ok(())
+    }
+
+    async fn pending_migrations(pool: &PgPool) -> StoreResult<usize> {
+        pending(&sqlx::migrate!("./migrations/postgres"), pool).await
     }
 
     async fn begin_write(pool: &PgPool) -> StoreResult<Tx<Postgres>> {

@@ -635,6 +635,10 @@ where
         Ok(())
     }
 
+    async fn pending_migrations(&self) -> StoreResult<usize> {
+        DB::pending_migrations(&self.pool).await
+    }
+
     async fn create_user(&self, user: &UserRecord, at: DateTime<Utc>) -> StoreResult<()> {
         insert_user(&self.pool, user, at).await
     }

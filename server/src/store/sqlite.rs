@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 use tokio::sync::mpsc;
 
 use super::StoreResult;
-use super::backend::{Backend, SqlStore, Tx};
+use super::backend::{Backend, SqlStore, Tx, pending};
 use super::events::StoreNotice;
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
@@ -53,6 +53,10 @@ impl Backend for Sqlite {
     async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite").run(pool).await?;
         Ok(())
+    }
+
+    async fn pending_migrations(pool: &SqlitePool) -> StoreResult<usize> {
+        pending(&sqlx::migrate!("./migrations/sqlite"), pool).await
     }
 
     async fn begin_write(pool: &SqlitePool) -> StoreResult<Tx<Sqlite>> {
