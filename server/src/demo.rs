@@ -168,6 +168,9 @@ pub async fn seed(
     store.add_team_member(west.id, jo.id, now).await?;
     store.add_team_member(north.id, morgan.id, now).await?;
     store.allocate_peer(alex.id, jo.id, now).await?;
+    // Each case is held by a practitioner of its team. Both are on the team: never refused.
+    store.set_key_worker(alex.id, priya.id, now).await?;
+    store.set_key_worker(robin.id, morgan.id, now).await?;
     store
         .link_carer(alex.id, sam.id, Some("sister"), now)
         .await?;

@@ -40,6 +40,8 @@ pub enum Resource {
     Exclusions,
     PeerAllocation,
     TeamPlacement,
+    /// The practitioner who holds the case.
+    KeyWorker,
     AccessLog,
     EmergencyAccess,
     /// The Enablement Plan ("plan on a page"), its versions, comments and agreement.
@@ -68,6 +70,7 @@ impl Resource {
             Resource::Exclusions => "exclusions",
             Resource::PeerAllocation => "peer_allocation",
             Resource::TeamPlacement => "team_placement",
+            Resource::KeyWorker => "key_worker",
             Resource::AccessLog => "access_log",
             Resource::EmergencyAccess => "emergency_access",
             Resource::EnablementPlan => "enablement_plan",
@@ -153,7 +156,7 @@ macro_rules! kinds {
 /// The resources, as types.
 pub mod resource {
     kinds!(ResourceKind, RESOURCE, Resource:
-        Person, Carers, Consents, Exclusions, PeerAllocation, TeamPlacement, AccessLog,
+        Person, Carers, Consents, Exclusions, PeerAllocation, TeamPlacement, KeyWorker, AccessLog,
         EmergencyAccess, EnablementPlan, EnablementPlanSummary, Wrap, CrisisPlan, Appointments,
         Messages,
     );
@@ -351,11 +354,11 @@ fn matrix(resource: Resource, action: Action) -> Row {
         (Exclusions, Write) =>            row(Allow,      Forbid,   Forbid,   Forbid,            Forbid,            None),
         (Exclusions, Comment | Agree | Activate | Respond) =>
                                           row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
-        (PeerAllocation | TeamPlacement, Read) =>
+        (PeerAllocation | TeamPlacement | KeyWorker, Read) =>
                                           row(Forbid,     Allow,    Forbid,   Forbid,            Forbid,            Some(Scope::PeopleRead)),
-        (PeerAllocation | TeamPlacement, Write) =>
+        (PeerAllocation | TeamPlacement | KeyWorker, Write) =>
                                           row(Forbid,     Allow,    Forbid,   Forbid,            Forbid,            Some(Scope::PeopleWrite)),
-        (PeerAllocation | TeamPlacement, Comment | Agree | Activate | Respond) =>
+        (PeerAllocation | TeamPlacement | KeyWorker, Comment | Agree | Activate | Respond) =>
                                           row(Forbid,     Forbid,   Forbid,   Forbid,            Forbid,            None),
         (AccessLog, Read) =>              row(Allow,      Allow,    Forbid,   Hide,              Hide,              Some(Scope::AuditRead)),
         (AccessLog, Write | Comment | Agree | Activate | Respond) =>
@@ -613,6 +616,9 @@ pub enum Work {
     ReadWorkerDiary { own: bool },
     /// One's own working hours and away status: peer workers.
     OwnHours,
+    /// The satisfaction ratings a team's people gave: its practitioners only (comments are the
+    /// people's words; a staff system reads the report's figures instead).
+    ReadTeamRatings { on_team: bool },
 }
 
 /// Whether the caller may do `work`; refused with 403, since the work itself is no secret.
@@ -622,7 +628,7 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
             let holds = |scope: StaffScope| client.scopes.contains(&scope);
             let needed = match work {
                 Work::ListTeams => return Ok(()),
-                Work::OwnHours => return Err(Denial::Forbidden),
+                Work::OwnHours | Work::ReadTeamRatings { .. } => return Err(Denial::Forbidden),
                 // Seeing programmes is part of either appointments scope.
                 Work::SeeProgrammes if holds(StaffScope::AppointmentsWrite) => return Ok(()),
                 Work::AddPerson => StaffScope::PeopleWrite,
@@ -650,7 +656,8 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
         Work::ReadCaseload { on_team }
         | Work::StartProgramme { on_team }
         | Work::ManageFacilitators { on_team }
-        | Work::ReadTeamDiary { on_team } => practitioner && on_team,
+        | Work::ReadTeamDiary { on_team }
+        | Work::ReadTeamRatings { on_team } => practitioner && on_team,
         // A facilitator's role is checked again here: an account that has since become
         // something other than staff no longer reads the roster it was named on.
         Work::ReadRoster {

@@ -131,6 +131,7 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/v1/teams", Staff),
     ("POST", "/v1/teams", Staff),
     ("GET", "/v1/teams/{id}/caseload", Staff),
+    ("GET", "/v1/teams/{id}/ratings", Staff),
     ("PUT", "/v1/teams/{id}/members/{user_id}", Staff),
     ("DELETE", "/v1/teams/{id}/members/{user_id}", Staff),
     ("POST", "/v1/users", Staff),
@@ -161,6 +162,21 @@ const ROUTES: &[(&str, &str, Decided)] = &[
         "PUT",
         "/v1/people/{id}/team",
         Person("team_placement", "write"),
+    ),
+    (
+        "DELETE",
+        "/v1/people/{id}/team",
+        Person("team_placement", "write"),
+    ),
+    (
+        "PUT",
+        "/v1/people/{id}/key-worker",
+        Person("key_worker", "write"),
+    ),
+    (
+        "DELETE",
+        "/v1/people/{id}/key-worker",
+        Person("key_worker", "write"),
     ),
     (
         "PUT",
@@ -312,6 +328,16 @@ const ROUTES: &[(&str, &str, Decided)] = &[
         "GET",
         "/v1/appointments/{id}",
         RecordOf(Record::Appointment, "appointments", "read"),
+    ),
+    (
+        "GET",
+        "/v1/appointments/{id}/rating",
+        RecordOf(Record::Appointment, "appointments", "read"),
+    ),
+    (
+        "PUT",
+        "/v1/appointments/{id}/rating",
+        RecordOf(Record::Appointment, "appointments", "respond"),
     ),
     (
         "PATCH",

@@ -21,6 +21,7 @@ pub mod accounts;
 pub mod appointments;
 pub mod audit;
 pub mod auth;
+pub mod caseload;
 pub mod clients;
 pub mod devices;
 pub mod error;

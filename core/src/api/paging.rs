@@ -33,6 +33,7 @@ macro_rules! pages {
 
 pages!(
     super::appointments::AppointmentPage,
+    super::caseload::TeamRatingPage,
     super::appointments::ProgrammePage,
     super::events::NotificationPage,
     super::messages::MessagePage,
@@ -105,6 +106,11 @@ pub const WEBHOOK_DELIVERIES: PageSize = PageSize {
 };
 /// A search of the FHIR facade (`_count`, the FHIR name for `limit`).
 pub const FHIR_SEARCH: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+/// A team's satisfaction ratings.
+pub const TEAM_RATINGS: PageSize = PageSize {
     default: 50,
     max: 200,
 };

@@ -125,7 +125,7 @@ pub struct TeamView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CaseloadView {
     pub team: TeamView,
-    pub people: Vec<PersonView>,
+    pub people: Vec<super::caseload::CaseloadPerson>,
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,

@@ -88,6 +88,8 @@ pub const UPDATE_APPOINTMENT: Route = Route::new(Method::Patch, "/v1/appointment
 pub const CANCEL_APPOINTMENT: Route = Route::new(Method::Delete, "/v1/appointments/{id}");
 pub const ANSWER_REQUEST: Route = Route::new(Method::Post, "/v1/appointments/{id}/request-answer");
 pub const RESPOND: Route = Route::new(Method::Post, "/v1/appointments/{id}/response");
+pub const GET_RATING: Route = Route::new(Method::Get, "/v1/appointments/{id}/rating");
+pub const RATE: Route = Route::new(Method::Put, "/v1/appointments/{id}/rating");
 pub const UPLOAD_OFFLINE_READS: Route = Route::new(Method::Post, "/v1/audit/offline-reads");
 pub const ACCEPT_INVITATION: Route = Route::new(Method::Post, "/v1/auth/accept-invitation");
 pub const LOGIN: Route = Route::new(Method::Post, "/v1/auth/login");
@@ -157,8 +159,12 @@ pub const ENABLEMENT_PLAN_VERSION: Route = Route::new(
     "/v1/people/{id}/enablement-plan/versions/{version}",
 );
 pub const INVITE_PERSON: Route = Route::new(Method::Post, "/v1/people/{id}/invitation");
+pub const SET_KEY_WORKER: Route = Route::new(Method::Put, "/v1/people/{id}/key-worker");
+pub const END_KEY_WORKER: Route = Route::new(Method::Delete, "/v1/people/{id}/key-worker");
 pub const ALLOCATE_PEER: Route = Route::new(Method::Put, "/v1/people/{id}/peer-allocation");
 pub const PLACE_ON_TEAM: Route = Route::new(Method::Put, "/v1/people/{id}/team");
+/// Closes the case: the person leaves the team's caseload (and the service).
+pub const CLOSE_CASE: Route = Route::new(Method::Delete, "/v1/people/{id}/team");
 pub const GET_WRAP: Route = Route::new(Method::Get, "/v1/people/{id}/wrap");
 pub const PUT_WRAP: Route = Route::new(Method::Put, "/v1/people/{id}/wrap");
 pub const WRAP_SETTINGS: Route = Route::new(Method::Put, "/v1/people/{id}/wrap/settings");
@@ -182,6 +188,7 @@ pub const LIST_TEAMS: Route = Route::new(Method::Get, "/v1/teams");
 pub const CREATE_TEAM: Route = Route::new(Method::Post, "/v1/teams");
 pub const CASELOAD: Route = Route::new(Method::Get, "/v1/teams/{id}/caseload");
 pub const ADD_MEMBER: Route = Route::new(Method::Put, "/v1/teams/{id}/members/{user_id}");
+pub const TEAM_RATINGS: Route = Route::new(Method::Get, "/v1/teams/{id}/ratings");
 pub const REMOVE_MEMBER: Route = Route::new(Method::Delete, "/v1/teams/{id}/members/{user_id}");
 pub const CREATE_USER: Route = Route::new(Method::Post, "/v1/users");
 pub const DISABLE: Route = Route::new(Method::Post, "/v1/users/{id}/disable");
@@ -219,6 +226,8 @@ pub const ALL: &[Route] = &[
     GET_APPOINTMENT,
     UPDATE_APPOINTMENT,
     CANCEL_APPOINTMENT,
+    GET_RATING,
+    RATE,
     ANSWER_REQUEST,
     RESPOND,
     UPLOAD_OFFLINE_READS,
@@ -278,8 +287,11 @@ pub const ALL: &[Route] = &[
     ENABLEMENT_PLAN_VERSIONS,
     ENABLEMENT_PLAN_VERSION,
     INVITE_PERSON,
+    SET_KEY_WORKER,
+    END_KEY_WORKER,
     ALLOCATE_PEER,
     PLACE_ON_TEAM,
+    CLOSE_CASE,
     GET_WRAP,
     PUT_WRAP,
     WRAP_SETTINGS,
@@ -298,6 +310,7 @@ pub const ALL: &[Route] = &[
     CASELOAD,
     ADD_MEMBER,
     REMOVE_MEMBER,
+    TEAM_RATINGS,
     CREATE_USER,
     DISABLE,
     ENABLE,

@@ -163,6 +163,10 @@ pub enum FieldErrorCode {
     NothingToChange,
     ManagedByBooking,
     BookTheProgramme,
+    /// Only workshop sessions and reviews are rated.
+    NotRated,
+    /// A rating is changed no more once its week is over.
+    RatingLocked,
 
     /// A code this build does not know, from a newer server. Never sent.
     #[serde(other)]

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accounts;
 pub mod appointments;
+mod caseload;
 pub mod client_rate;
 mod clients;
 pub mod cors;
@@ -521,6 +522,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(people::router())
         .merge(plans::router())
         .merge(teams::router())
+        .merge(caseload::router())
         .merge(events::router())
         .merge(appointments::router())
         .merge(messages::router())

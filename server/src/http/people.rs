@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_person))
         .routes(routes!(get_person))
-        .routes(routes!(place_on_team))
+        .routes(routes!(place_on_team, close_case))
         .routes(routes!(allocate_peer))
         .routes(routes!(list_carers, link_carer))
         .routes(routes!(list_consents, grant_consent))
@@ -122,6 +122,25 @@ async fn place_on_team(
         .place_on_team(access.person, request.team_id)
         .await?;
     current_view(&state, access.person).await
+}
+
+/// Staff: close the case ("easy out"). The person leaves the team's caseload (the place is
+/// kept in the history as closed), and their key worker and peer worker links end (what they
+/// shared with the peer worker ends with it). The person, their account and their records
+/// (their WRAP is theirs) stay; a case closed already is 404, like a person on no caseload.
+#[utoipa::path(delete, path = "/v1/people/{id}/team", tag = "people", security(("bearer" = [])),
+    params(("id" = PersonId, Path)),
+    responses((status = 204, description = "Closed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such person, not the caller's to see, or on no caseload (closed already)")))]
+async fn close_case(
+    State(state): State<AppState>,
+    Authorized { access, .. }: Authorized<resource::TeamPlacement, action::Write>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .close_case(access.person, state.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Staff: allocate (or reallocate) the person's peer worker.

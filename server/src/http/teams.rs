@@ -18,7 +18,7 @@ use super::access::{on_team, record_unscoped};
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, Path, Query, RequestId, Staff, ValidJson};
 use super::paging::{self, Paged};
-use super::sessions::{person_view, team_view, user_view};
+use super::sessions::{team_view, user_view};
 use crate::auth::Caller;
 use crate::policy::{self, Action, Work};
 
@@ -57,6 +57,9 @@ async fn create_team(
 }
 
 /// The team's caseload: for the team's practitioners and staff systems with `people:read`.
+/// Each person with their level of support, key worker, peer worker, next appointment,
+/// review date and crisis-plan state (`none`: nothing written; `written`: a crisis plan to
+/// follow, not active; `active`: activated now).
 #[utoipa::path(get, path = "/v1/teams/{id}/caseload", tag = "teams", security(("bearer" = [])),
     params(("id" = TeamId, Path), CaseloadQuery),
     responses((status = 200, body = CaseloadView, description = "A page of the caseload", headers(("link" = String, description = "The next page, as `<…>; rel=\"next\"`; absent on the last"))), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -74,11 +77,18 @@ async fn caseload(
     let on_team = on_team(&state, &caller, team_id).await?;
     policy::decide_work(&caller, Work::ReadCaseload { on_team })?;
     record_unscoped(&state, &caller, "caseload", Action::Read, &request_id).await?;
-    let people = state.store.caseload(team_id, after, limit).await?;
-    let next_cursor = paging::next_cursor(&people, limit, |person| person.id);
+    let now = state.clock.now();
+    let people = state
+        .store
+        .caseload_page(team_id, after, limit, now)
+        .await?;
+    let next_cursor = paging::next_cursor(&people, limit, |entry| entry.person.id);
     let page = CaseloadView {
         team: team_view(&team),
-        people: people.iter().map(person_view).collect(),
+        people: people
+            .into_iter()
+            .map(|entry| super::caseload::caseload_person(entry, now))
+            .collect(),
         next_cursor,
     };
     Ok(Paged::new(page, &uri, &[]))

@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod appointments;
 mod backend;
+pub mod caseload;
 pub mod devices;
 mod error;
 pub mod events;
@@ -247,6 +248,7 @@ pub trait Store:
     + sync::SyncStore
     + offline_reads::OfflineReadStore
     + webhooks::WebhookStore
+    + caseload::CaseloadStore
     + Send
     + Sync
     + std::fmt::Debug

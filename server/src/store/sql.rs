@@ -603,7 +603,8 @@ where
         + IdempotencyStore
         + DeviceStore
         + OfflineReadStore
-        + WebhookStore,
+        + WebhookStore
+        + super::caseload::CaseloadStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
@@ -839,6 +840,15 @@ where
             .bind(at)
             .execute(&mut *tx)
             .await?;
+            // A worker who leaves the team holds none of its cases.
+            sqlx::query(
+                "DELETE FROM key_workers WHERE user_id = $2 \
+                 AND person_id IN (SELECT person_id FROM caseloads WHERE team_id = $1)",
+            )
+            .bind(team.as_uuid())
+            .bind(user.as_uuid())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(removed.is_some())
@@ -870,6 +880,15 @@ where
     ) -> StoreResult<()> {
         let mut tx = begin_write(&self.pool).await?;
         replace_relationship(&mut tx, &CASELOAD, person.as_uuid(), team.as_uuid(), at).await?;
+        // A key worker holds the case for their team: a move to another ends the link.
+        sqlx::query(
+            "DELETE FROM key_workers WHERE person_id = $1 \
+             AND user_id NOT IN (SELECT user_id FROM team_members WHERE team_id = $2)",
+        )
+        .bind(person.as_uuid())
+        .bind(team.as_uuid())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

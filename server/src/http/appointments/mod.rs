@@ -25,6 +25,7 @@ mod diary;
 mod feed;
 mod person;
 mod programmes;
+mod rating;
 mod views;
 pub(super) mod window;
 
@@ -68,6 +69,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             by_id::cancel_appointment
         ))
         .routes(routes!(by_id::respond))
+        .routes(routes!(rating::get_rating, rating::rate))
         .routes(routes!(by_id::answer_request))
         .routes(routes!(diary::diary))
         .routes(routes!(
