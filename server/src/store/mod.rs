@@ -26,6 +26,7 @@ pub mod messages;
 pub mod offline_reads;
 pub mod plans;
 mod postgres;
+pub mod reports;
 mod sql;
 mod sqlite;
 pub mod sync;
@@ -247,6 +248,7 @@ pub trait Store:
     + sync::SyncStore
     + offline_reads::OfflineReadStore
     + webhooks::WebhookStore
+    + reports::ReportStore
     + Send
     + Sync
     + std::fmt::Debug

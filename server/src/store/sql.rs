@@ -28,6 +28,7 @@ use super::idempotency::begin_write;
 use super::messages::MessageStore;
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
+use super::reports::ReportStore;
 use super::webhooks::WebhookStore;
 use super::{
     AuditHead, AuditRecord, CarerLinkRecord, EmergencyAccessRecord, GrantRefusal, NewAuditEntry,
@@ -603,7 +604,8 @@ where
         + IdempotencyStore
         + DeviceStore
         + OfflineReadStore
-        + WebhookStore,
+        + WebhookStore
+        + ReportStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
