@@ -84,15 +84,14 @@ impl Team {
 
     /// Places `n` more people on the team, each with a plan (baseline `work` 3, review 7) and
     /// two appointments, then lets them begin and marks one attended, one not.
-    async fn add_people(&self, n: usize) {
-        let token = &self.priya.access_token;
+    async fn add_people(&mut self, n: usize) {
         let mut appointments = Vec::new();
         for i in 0..n {
             let person = self
                 .server
                 .post(
                     "/v1/people",
-                    token,
+                    &self.priya.access_token,
                     json!({"display_name": format!("Person {i}"), "team_id": self.id}),
                 )
                 .await;
@@ -108,7 +107,11 @@ impl Team {
             let path = format!("/v1/people/{person}/enablement-plan");
             let first = self
                 .server
-                .put(&path, token, json!({"base_version": 0, "plan": plan}))
+                .put(
+                    &path,
+                    &self.priya.access_token,
+                    json!({"base_version": 0, "plan": plan}),
+                )
                 .await;
             assert_eq!(first.status, StatusCode::OK, "{}", first.text);
             for hours in [1, 2] {
@@ -117,7 +120,7 @@ impl Team {
                     .server
                     .post(
                         &format!("/v1/people/{person}/appointments"),
-                        token,
+                        &self.priya.access_token,
                         json!({
                             "kind": "key_worker_session",
                             "starts_at": starts_at,
@@ -131,6 +134,9 @@ impl Team {
             }
         }
         self.clock.advance(Duration::hours(3));
+        // The access token has expired meanwhile.
+        self.priya = self.server.login("priya").await;
+        let token = &self.priya.access_token;
         for (i, appointment) in appointments.iter().enumerate() {
             let status = if i % 2 == 0 {
                 "attended"
@@ -289,7 +295,7 @@ async fn csv_of(team: &Team, accept_header: bool) -> Reply {
 async fn figures_about_four_people_are_hidden_and_about_six_are_shown_alike_in_csv(
     backend: Backend,
 ) {
-    let team = Team::start(backend).await;
+    let mut team = Team::start(backend).await;
     team.add_people(4).await;
     let four = team.report().await;
     assert_eq!(four["small_number_threshold"], 5);
