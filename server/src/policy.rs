@@ -619,6 +619,8 @@ pub enum Work {
     /// The satisfaction ratings a team's people gave: its practitioners only (comments are the
     /// people's words; a staff system reads the report's figures instead).
     ReadTeamRatings { on_team: bool },
+    /// A team's performance report: its practitioners, or `reports:read` (any team, or all).
+    ReadReport { on_team: bool },
 }
 
 /// Whether the caller may do `work`; refused with 403, since the work itself is no secret.
@@ -633,6 +635,7 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
                 Work::SeeProgrammes if holds(StaffScope::AppointmentsWrite) => return Ok(()),
                 Work::AddPerson => StaffScope::PeopleWrite,
                 Work::ReadCaseload { .. } => StaffScope::PeopleRead,
+                Work::ReadReport { .. } => StaffScope::ReportsRead,
                 Work::StartProgramme { .. } | Work::ManageFacilitators { .. } => {
                     StaffScope::AppointmentsWrite
                 }
@@ -657,7 +660,8 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
         | Work::StartProgramme { on_team }
         | Work::ManageFacilitators { on_team }
         | Work::ReadTeamDiary { on_team }
-        | Work::ReadTeamRatings { on_team } => practitioner && on_team,
+        | Work::ReadTeamRatings { on_team }
+        | Work::ReadReport { on_team } => practitioner && on_team,
         // A facilitator's role is checked again here: an account that has since become
         // something other than staff no longer reads the roster it was named on.
         Work::ReadRoster {
@@ -829,6 +833,25 @@ mod tests {
         assert!(!allowed(&practitioner, Work::OwnHours));
         assert!(!allowed(&person, Work::ListTeams));
         assert!(allowed(&user(Role::Admin), Work::ListTeams));
+        // The performance report: the team's practitioners, or `reports:read`.
+        assert!(allowed(&practitioner, Work::ReadReport { on_team: true }));
+        assert!(!allowed(&practitioner, Work::ReadReport { on_team: false }));
+        assert!(!allowed(&peer, Work::ReadReport { on_team: true }));
+        assert!(!allowed(
+            &user(Role::Admin),
+            Work::ReadReport { on_team: false }
+        ));
+        assert!(allowed(
+            &system(&[StaffScope::ReportsRead]),
+            Work::ReadReport { on_team: false }
+        ));
+        assert_eq!(
+            decide_work(
+                &system(&[StaffScope::PeopleRead]),
+                Work::ReadReport { on_team: false }
+            ),
+            Err(Denial::MissingScope(StaffScope::ReportsRead))
+        );
         // What only the person decides.
         assert_eq!(decide_owner_only(Grounds::OwnRecord), Ok(()));
         assert_eq!(decide_owner_only(Grounds::Team), Err(Denial::Forbidden));

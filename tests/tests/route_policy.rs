@@ -113,6 +113,8 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("GET", "/v1/notifications", Own),
     // The caller's copy: each person's records in it are decided by the policy, one by one
     // (tests/tests/sync.rs).
+    // A team's practitioners, or `reports:read`: figures, none about one person.
+    ("GET", "/v1/reports/performance", Staff),
     ("GET", "/v1/sync", Own),
     ("GET", "/v1/events", Own),
     ("GET", "/v1/conversations", Own),

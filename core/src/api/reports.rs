@@ -5,6 +5,10 @@
 //! [`SMALL_NUMBER_THRESHOLD`] people is never shown as a number, in JSON, CSV or on the
 //! dashboard alike; it is [`Figure::FewerThanFive`], written `"< 5"`. Whoever builds a report
 //! decides suppression once, here in the wire type, so no rendering can show what the rule hides.
+//!
+//! `"< 5"` marks every figure not shown: one resting on fewer than five people, and one hidden
+//! beside it so that it cannot be worked out by subtracting the shown cells from a shown total
+//! (secondary suppression; see the server's `service::reports`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

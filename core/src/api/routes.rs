@@ -183,6 +183,7 @@ pub const ADD_FACILITATOR: Route =
     Route::new(Method::Put, "/v1/programmes/{id}/facilitators/{user_id}");
 pub const REMOVE_FACILITATOR: Route =
     Route::new(Method::Delete, "/v1/programmes/{id}/facilitators/{user_id}");
+pub const PERFORMANCE_REPORT: Route = Route::new(Method::Get, "/v1/reports/performance");
 pub const SYNC: Route = Route::new(Method::Get, "/v1/sync");
 pub const LIST_TEAMS: Route = Route::new(Method::Get, "/v1/teams");
 pub const CREATE_TEAM: Route = Route::new(Method::Post, "/v1/teams");
@@ -304,6 +305,7 @@ pub const ALL: &[Route] = &[
     ANSWER_OFFER,
     ADD_FACILITATOR,
     REMOVE_FACILITATOR,
+    PERFORMANCE_REPORT,
     SYNC,
     LIST_TEAMS,
     CREATE_TEAM,

@@ -24,6 +24,7 @@ mod paging;
 mod people;
 mod plans;
 mod printable;
+pub(crate) mod reports;
 mod sessions;
 mod sync;
 mod teams;
@@ -288,6 +289,7 @@ impl AppState {
         (name = "meta", description = "Health, signing keys and OAuth metadata"),
         (name = "fhir", description = "FHIR R4 resources for staff systems"),
         (name = "webhooks", description = "Staff systems told of events, signed"),
+        (name = "reports", description = "A team's performance figures, small numbers hidden"),
     ),
     modifiers(&BearerAuth),
     components(schemas(livingwell_core::api::ErrorBody)),
@@ -531,6 +533,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(offline_reads::router())
         .merge(webhooks::router())
         .merge(fhir::router())
+        .merge(reports::router())
         .split_for_parts();
     // After the merge: only now does the document hold every operation.
     utoipa::Modify::modify(&IdempotencyKeys, &mut openapi);

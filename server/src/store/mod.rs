@@ -27,6 +27,7 @@ pub mod messages;
 pub mod offline_reads;
 pub mod plans;
 mod postgres;
+pub mod reports;
 mod sql;
 mod sqlite;
 pub mod sync;
@@ -249,6 +250,7 @@ pub trait Store:
     + offline_reads::OfflineReadStore
     + webhooks::WebhookStore
     + caseload::CaseloadStore
+    + reports::ReportStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -28,6 +28,7 @@ use super::idempotency::begin_write;
 use super::messages::MessageStore;
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
+use super::reports::ReportStore;
 use super::webhooks::WebhookStore;
 use super::{
     AuditHead, AuditRecord, CarerLinkRecord, EmergencyAccessRecord, GrantRefusal, NewAuditEntry,
@@ -604,7 +605,8 @@ where
         + DeviceStore
         + OfflineReadStore
         + WebhookStore
-        + super::caseload::CaseloadStore,
+        + super::caseload::CaseloadStore
+        + ReportStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,

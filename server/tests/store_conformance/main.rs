@@ -182,6 +182,7 @@ mod history;
 mod idempotency;
 mod messages;
 mod plans;
+mod reports;
 mod sync;
 
 // ---------------------------------------------------------------------------------------------
