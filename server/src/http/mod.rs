@@ -23,6 +23,7 @@ mod paging;
 mod people;
 mod plans;
 mod printable;
+mod reports;
 mod sessions;
 mod sync;
 mod teams;
