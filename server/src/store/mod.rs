@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod appointments;
 mod backend;
+pub mod browser_sessions;
 pub mod devices;
 mod error;
 pub mod events;
@@ -247,6 +248,7 @@ pub trait Store:
     + sync::SyncStore
     + offline_reads::OfflineReadStore
     + webhooks::WebhookStore
+    + browser_sessions::BrowserSessionStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::accounts::AccountStore;
 use super::appointments::AppointmentStore;
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
+use super::browser_sessions::BrowserSessionStore;
 use super::devices::DeviceStore;
 use super::events::EventStore;
 use super::idempotency::IdempotencyStore;
@@ -603,7 +604,8 @@ where
         + IdempotencyStore
         + DeviceStore
         + OfflineReadStore
-        + WebhookStore,
+        + WebhookStore
+        + BrowserSessionStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
