@@ -277,9 +277,9 @@ struct Table {
 
 /// A chart and the table of the same figures: one `figure`.
 fn chart(id: &str, caption: &str, unit: &str, bars: &[Bar], table: &Table) -> Markup {
-    const WIDTH: f64 = 640.0;
-    const LABEL_WIDTH: f64 = 190.0;
-    const VALUE_WIDTH: f64 = 80.0;
+    const WIDTH: f64 = 520.0;
+    const LABEL_WIDTH: f64 = 215.0;
+    const VALUE_WIDTH: f64 = 55.0;
     const ROW: f64 = 30.0;
     let area = WIDTH - LABEL_WIDTH - VALUE_WIDTH;
     let values: Vec<f64> = bars
