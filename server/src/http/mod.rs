@@ -24,7 +24,6 @@ mod paging;
 mod people;
 mod plans;
 mod printable;
-mod reports;
 mod sessions;
 mod sync;
 mod teams;
