@@ -11,6 +11,7 @@ mod caseload;
 pub mod client_rate;
 mod clients;
 pub mod cors;
+mod dashboard;
 mod devices;
 pub mod error;
 mod events;
@@ -554,6 +555,8 @@ pub fn app(state: AppState) -> Router {
             idempotency::keyed_writes,
         ))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        // HTML for people in a browser, signed in by cookie; not part of the API or its document.
+        .merge(dashboard::router())
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))

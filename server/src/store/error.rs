@@ -476,6 +476,13 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "appointment_id",
         FieldErrorCode::Taken,
     ),
+    // 0023_browser_sessions: a cookie's secret is random, 32 bytes.
+    rule(
+        "browser_sessions_pkey",
+        "browser_sessions.secret_hash",
+        "secret",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.

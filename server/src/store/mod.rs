@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod appointments;
 mod backend;
+pub mod browser_sessions;
 pub mod caseload;
 pub mod devices;
 mod error;
@@ -251,6 +252,7 @@ pub trait Store:
     + webhooks::WebhookStore
     + caseload::CaseloadStore
     + reports::ReportStore
+    + browser_sessions::BrowserSessionStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use super::accounts::AccountStore;
 use super::appointments::AppointmentStore;
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
+use super::browser_sessions::BrowserSessionStore;
 use super::devices::DeviceStore;
 use super::events::EventStore;
 use super::idempotency::IdempotencyStore;
@@ -606,7 +607,8 @@ where
         + OfflineReadStore
         + WebhookStore
         + super::caseload::CaseloadStore
-        + ReportStore,
+        + ReportStore
+        + BrowserSessionStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
