@@ -613,6 +613,19 @@ pub enum Work {
     ReadWorkerDiary { own: bool },
     /// One's own working hours and away status: peer workers.
     OwnHours,
+    /// Refer someone to the service on a partner's behalf: a staff system with
+    /// `referrals:write` (a person refers themselves with no account at all).
+    Refer,
+    /// The referrals waiting for triage: practitioners (those of their teams and the front
+    /// door's), or `referrals:read` (all).
+    ListReferrals,
+    /// One referral: a practitioner on the team that holds it, or any practitioner while it
+    /// waits at the front door (`visible`); or `referrals:read`. Another team's referral is
+    /// not revealed to exist (404).
+    ReadReferral { visible: bool },
+    /// Triage a referral: a practitioner who may read it. Staff systems read triage; they do
+    /// not decide it (an acceptance makes a person's record on a team's caseload).
+    TriageReferral { visible: bool },
 }
 
 /// Whether the caller may do `work`; refused with 403, since the work itself is no secret.
@@ -634,6 +647,9 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
                 | Work::ReadRoster { .. }
                 | Work::ReadTeamDiary { .. }
                 | Work::ReadWorkerDiary { .. } => StaffScope::AppointmentsRead,
+                Work::Refer => StaffScope::ReferralsWrite,
+                Work::ListReferrals | Work::ReadReferral { .. } => StaffScope::ReferralsRead,
+                Work::TriageReferral { .. } => return Err(Denial::Forbidden),
             };
             return if holds(needed) {
                 Ok(())
@@ -660,6 +676,14 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
         Work::SeeProgrammes => true,
         Work::ReadWorkerDiary { own } => own,
         Work::OwnHours => user.role == Role::PeerWorker,
+        Work::Refer => false,
+        Work::ListReferrals => practitioner,
+        Work::ReadReferral { visible } | Work::TriageReferral { visible } => {
+            if practitioner && !visible {
+                return Err(Denial::NotFound);
+            }
+            practitioner
+        }
     };
     if allowed {
         Ok(())
@@ -822,6 +846,37 @@ mod tests {
         assert!(!allowed(&practitioner, Work::OwnHours));
         assert!(!allowed(&person, Work::ListTeams));
         assert!(allowed(&user(Role::Admin), Work::ListTeams));
+        // Referrals: practitioners triage what they may read; another team's is not revealed.
+        assert!(allowed(&practitioner, Work::ListReferrals));
+        assert!(!allowed(&peer, Work::ListReferrals));
+        assert!(allowed(
+            &practitioner,
+            Work::TriageReferral { visible: true }
+        ));
+        assert_eq!(
+            decide_work(&practitioner, Work::TriageReferral { visible: false }),
+            Err(Denial::NotFound)
+        );
+        assert_eq!(
+            decide_work(&peer, Work::ReadReferral { visible: true }),
+            Err(Denial::Forbidden)
+        );
+        assert!(!allowed(&practitioner, Work::Refer));
+        assert!(allowed(
+            &system(&[StaffScope::ReferralsRead]),
+            Work::ReadReferral { visible: false }
+        ));
+        assert_eq!(
+            decide_work(&system(&[StaffScope::ReferralsRead]), Work::Refer),
+            Err(Denial::MissingScope(StaffScope::ReferralsWrite))
+        );
+        assert_eq!(
+            decide_work(
+                &system(&StaffScope::ALL),
+                Work::TriageReferral { visible: true }
+            ),
+            Err(Denial::Forbidden)
+        );
         // What only the person decides.
         assert_eq!(decide_owner_only(Grounds::OwnRecord), Ok(()));
         assert_eq!(decide_owner_only(Grounds::Team), Err(Denial::Forbidden));

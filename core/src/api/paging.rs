@@ -40,6 +40,7 @@ pages!(
     super::people::CaseloadView,
     super::plans::VersionPage,
     super::plans::CommentPage,
+    super::referrals::ReferralPage,
     super::webhooks::DeliveryPage,
 );
 
@@ -105,6 +106,11 @@ pub const WEBHOOK_DELIVERIES: PageSize = PageSize {
 };
 /// A search of the FHIR facade (`_count`, the FHIR name for `limit`).
 pub const FHIR_SEARCH: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+/// Referrals waiting for triage.
+pub const REFERRALS: PageSize = PageSize {
     default: 50,
     max: 200,
 };

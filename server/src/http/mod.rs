@@ -23,6 +23,7 @@ mod paging;
 mod people;
 mod plans;
 mod printable;
+mod referrals;
 mod sessions;
 mod sync;
 mod teams;
@@ -63,6 +64,7 @@ use crate::service::offline_reads::OfflineReads;
 use crate::service::people::People;
 use crate::service::plans::Plans;
 use crate::service::push::Pusher;
+use crate::service::referrals::Referrals;
 use crate::service::sessions::Sessions;
 use crate::service::sync::Sync;
 use crate::service::webhooks::Webhooks;
@@ -71,6 +73,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::service::messaging::{MessagingSettings, SendRate};
 pub use crate::service::push::PushTarget;
+pub use crate::service::referrals::ReferralSettings;
 pub use crate::service::webhooks::{RetrySchedule, WebhookSettings};
 
 pub const REQUEST_ID_HEADER: HeaderName =
@@ -102,6 +105,8 @@ pub struct Settings {
     pub client_requests_per_minute: NonZeroU32,
     /// Where webhooks may go, and how they are retried.
     pub webhooks: WebhookSettings,
+    /// The front door: how hard a self-referral's proof of work is, how many an address sends.
+    pub referrals: ReferralSettings,
 }
 
 impl Default for Settings {
@@ -117,6 +122,7 @@ impl Default for Settings {
             cors_origins: Vec::new(),
             client_requests_per_minute: client_rate::DEFAULT_REQUESTS_PER_MINUTE,
             webhooks: WebhookSettings::default(),
+            referrals: ReferralSettings::default(),
         }
     }
 }
@@ -162,6 +168,8 @@ pub struct AppState {
     pub client_rates: Arc<ClientRates>,
     /// Staff systems' webhook subscriptions, and the dispatcher delivering them.
     pub webhooks: Webhooks,
+    /// The front door: proof-of-work challenges, the per-address limit, receipt and triage.
+    pub referrals: Arc<Referrals>,
 }
 
 impl AppState {
@@ -219,6 +227,14 @@ impl AppState {
             &settings.webhooks,
             shutdown.clone(),
         )?;
+        let referrals = Referrals::new(
+            settings.referrals,
+            store.clone(),
+            events.clone(),
+            settings.clock.clone(),
+            pusher.clone(),
+            &settings.key_encryption_key,
+        );
         let sessions = Sessions::new(
             store.clone(),
             events.clone(),
@@ -247,6 +263,7 @@ impl AppState {
             cors_origins: settings.cors_origins.clone().into(),
             client_rates: Arc::new(ClientRates::new(settings.client_requests_per_minute)),
             webhooks,
+            referrals: Arc::new(referrals),
             store,
         })
     }
@@ -276,6 +293,7 @@ impl AppState {
         (name = "audit", description = "Reads a phone showed offline, for the access log"),
         (name = "devices", description = "Push tokens"),
         (name = "teams", description = "Hubs, their members and caseloads"),
+        (name = "referrals", description = "The front door: self-referrals (a proof of work, no account), partner referrals and triage"),
         (name = "meta", description = "Health, signing keys and OAuth metadata"),
         (name = "fhir", description = "FHIR R4 resources for staff systems"),
         (name = "webhooks", description = "Staff systems told of events, signed"),
@@ -513,6 +531,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(people::router())
         .merge(plans::router())
         .merge(teams::router())
+        .merge(referrals::router())
         .merge(events::router())
         .merge(appointments::router())
         .merge(messages::router())

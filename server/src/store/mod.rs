@@ -3,7 +3,7 @@
 //! [`Store`] is everything the server keeps. It has a Postgres implementation (production) and a
 //! SQLite implementation (the embedded default): one generic [`SqlStore`] whose queries are
 //! ordinary Rust written once ([`sql`], [`plans`], [`appointments`], [`messages`], [`events`],
-//! [`accounts`]), so the two cannot drift. What differs (connecting, migrating, the write lock,
+//! [`accounts`], [`referrals`]), so the two cannot drift. What differs (connecting, migrating, the write lock,
 //! notifications) is in [`Backend`] and the two backend modules; see `backend.rs`.
 //! Each has its own migrations (`migrations/postgres`, `migrations/sqlite`), run at start-up.
 //!
@@ -26,6 +26,7 @@ pub mod messages;
 pub mod offline_reads;
 pub mod plans;
 mod postgres;
+pub mod referrals;
 mod sql;
 mod sqlite;
 pub mod sync;
@@ -247,6 +248,7 @@ pub trait Store:
     + sync::SyncStore
     + offline_reads::OfflineReadStore
     + webhooks::WebhookStore
+    + referrals::ReferralStore
     + Send
     + Sync
     + std::fmt::Debug
