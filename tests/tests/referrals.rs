@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use livingwell_core::api::referrals::{ProofChallenge, solve};
 use livingwell_core::domain::message::default_crisis_lines;
-use livingwell_server::http::{ReferralSettings, Settings, WebhookSettings};
-use livingwell_tests::{Backend, ManualClock, Reply, Session, TestServer, on_both_databases, read};
+use livingwell_server::http::{PushTarget, ReferralSettings, Settings, WebhookSettings};
+use livingwell_tests::{
+    Backend, ManualClock, PushGateway, Reply, Session, TestServer, on_both_databases, read,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -281,9 +283,17 @@ async fn a_self_referral_is_accepted_onto_the_caseload_and_the_person_signs_in(b
 }
 
 async fn a_referral_signposted_or_answered_as_a_crisis_and_the_team_told(backend: Backend) {
-    let server = start(backend).await;
+    let mut gateway = PushGateway::start().await;
+    let server = TestServer::start_with(backend, {
+        let mut settings = settings(1_000);
+        settings.messaging.push = PushTarget::Webhook(gateway.url.clone());
+        settings
+    })
+    .await
+    .unwrap();
     let priya = server.login("priya").await;
     let jo = server.login("jo").await;
+    server.register_device(&jo, "jo-phone").await;
     let morgan = server.login("morgan").await;
     let (west, north) = hubs(&server, &priya).await;
 
@@ -369,6 +379,17 @@ async fn a_referral_signposted_or_answered_as_a_crisis_and_the_team_told(backend
             .await
             .is_empty()
     );
+    // Jo's phone is woken for it, by kind and ids only.
+    let mut pushed = None;
+    while let Some(push) = gateway.next(Duration::from_secs(5)).await {
+        if push["kind"] == "referral_crisis_response" {
+            pushed = Some(push);
+            break;
+        }
+    }
+    let pushed = pushed.expect("a push for the crisis response");
+    assert_eq!(pushed["token"], "jo-phone");
+    assert_eq!(pushed["data"], told);
 }
 
 async fn referrals_from_one_address_are_refused_past_its_limit(backend: Backend) {
@@ -763,6 +784,33 @@ async fn triage_is_for_the_holding_teams_practitioners_and_happens_once(backend:
     let kept = server.get(&path, &priya.access_token).await;
     assert_eq!(kept.body["outcome"], "accepted");
     assert_eq!(kept.body["person_id"], first.body["referral"]["person_id"]);
+
+    // Two acceptances at once: one takes it, the other is told so; one person is made.
+    let raced = refer_self(&server, "Bay Rowe", Some(&west)).await;
+    let accept = json!({"outcome": "accepted"});
+    let (one, other) = tokio::join!(
+        triage(&server, &priya, &raced, accept.clone()),
+        triage(&server, &priya, &raced, accept.clone()),
+    );
+    let mut statuses = [one.status, other.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{} / {}",
+        one.text,
+        other.text
+    );
+    let caseload = server
+        .get(&format!("/v1/teams/{west}/caseload"), &priya.access_token)
+        .await;
+    let made = caseload.body["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["display_name"] == "Bay Rowe")
+        .count();
+    assert_eq!(made, 1, "{}", caseload.text);
 }
 
 /// A case system's webhook endpoint: keeps the bodies it is sent.
