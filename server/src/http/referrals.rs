@@ -92,8 +92,9 @@ impl FromRequestParts<AppState> for Referrer {
 }
 
 /// A proof-of-work challenge for one self-referral: solve it (about a second on a phone;
-/// `livingwell_core::api::referrals::solve`, or ALTCHA's widget on a web page) and send it
-/// back, solved, as the referral's `proof`. It lapses after ten minutes.
+/// `livingwell_core::api::referrals::solve`, or ALTCHA's widget on a web page, whose payload
+/// is this JSON in base64) and send it back, solved, as the referral's `proof`. It lapses after
+/// ten minutes.
 #[utoipa::path(get, path = "/v1/referrals/challenge", tag = "referrals",
     responses((status = 200, body = ProofChallenge, description = "A challenge (ALTCHA proof of work v2), signed")))]
 async fn challenge(State(state): State<AppState>) -> ApiResult<axum::Json<ProofChallenge>> {
