@@ -26,6 +26,7 @@ use crate::http::{self, AppState, Settings};
 use crate::service::idempotency;
 use crate::service::messaging::{MessagingSettings, SendRate};
 use crate::service::push::PushTarget;
+use crate::service::referrals::{self, ReferralSettings};
 use crate::service::webhooks::WebhookSettings;
 use crate::store::{self, Store, UserRecord};
 
@@ -91,6 +92,21 @@ enum Command {
         /// where the receiving systems live on this deployment's own network.
         #[arg(long, env = "LIVINGWELL_WEBHOOK_ALLOW_PRIVATE_TARGETS")]
         webhook_allow_private_targets: bool,
+        /// How hard a self-referral's proof of work is: the largest counter a challenge hides.
+        /// The solver tries half as many SHA-256s on average; the default is about a second on
+        /// a phone. Tests lower it.
+        #[arg(long, env = "LIVINGWELL_REFERRAL_PROOF_DIFFICULTY",
+              default_value_t = referrals::DEFAULT_PROOF_DIFFICULTY,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        referral_proof_difficulty: u32,
+        /// Self-referrals one address (an IPv6 /64) may send at once, before the hourly rate.
+        #[arg(long, env = "LIVINGWELL_REFERRAL_RATE_BURST",
+              default_value_t = ReferralSettings::default().per_address_burst)]
+        referral_rate_burst: NonZeroU32,
+        /// Self-referrals one address may send an hour, sustained, after its burst.
+        #[arg(long, env = "LIVINGWELL_REFERRAL_RATE_PER_HOUR",
+              default_value_t = ReferralSettings::default().per_address_per_hour)]
+        referral_rate_per_hour: NonZeroU32,
         #[command(flatten)]
         audit_checkpoints: CheckpointArgs,
         /// Seconds between audit checkpoints (tests shorten it).
@@ -296,6 +312,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cors_origins,
             client_rate_limit,
             webhook_allow_private_targets,
+            referral_proof_difficulty,
+            referral_rate_burst,
+            referral_rate_per_hour,
             audit_checkpoints,
             audit_checkpoint_interval_secs,
             key_encryption,
@@ -347,6 +366,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ..WebhookSettings::default()
                     },
                     idempotency_lease: chrono::Duration::seconds(idempotency_lease_secs),
+                    referrals: ReferralSettings {
+                        proof_difficulty: referral_proof_difficulty,
+                        per_address_burst: referral_rate_burst,
+                        per_address_per_hour: referral_rate_per_hour,
+                    },
                     ..Settings::default()
                 },
             )

@@ -621,6 +621,19 @@ pub enum Work {
     ReadTeamRatings { on_team: bool },
     /// A team's performance report: its practitioners, or `reports:read` (any team, or all).
     ReadReport { on_team: bool },
+    /// Refer someone to the service on a partner's behalf: a staff system with
+    /// `referrals:write` (a person refers themselves with no account at all).
+    Refer,
+    /// The referrals waiting for triage: practitioners (those of their teams and the front
+    /// door's), or `referrals:read` (all).
+    ListReferrals,
+    /// One referral: a practitioner on the team that holds it, or any practitioner while it
+    /// waits at the front door (`visible`); or `referrals:read`. Another team's referral is
+    /// not revealed to exist (404).
+    ReadReferral { visible: bool },
+    /// Triage a referral: a practitioner who may read it. Staff systems read triage; they do
+    /// not decide it (an acceptance makes a person's record on a team's caseload).
+    TriageReferral { visible: bool },
 }
 
 /// Whether the caller may do `work`; refused with 403, since the work itself is no secret.
@@ -643,6 +656,9 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
                 | Work::ReadRoster { .. }
                 | Work::ReadTeamDiary { .. }
                 | Work::ReadWorkerDiary { .. } => StaffScope::AppointmentsRead,
+                Work::Refer => StaffScope::ReferralsWrite,
+                Work::ListReferrals | Work::ReadReferral { .. } => StaffScope::ReferralsRead,
+                Work::TriageReferral { .. } => return Err(Denial::Forbidden),
             };
             return if holds(needed) {
                 Ok(())
@@ -671,6 +687,14 @@ pub fn decide_work(caller: &Caller, work: Work) -> Result<(), Denial> {
         Work::SeeProgrammes => true,
         Work::ReadWorkerDiary { own } => own,
         Work::OwnHours => user.role == Role::PeerWorker,
+        Work::Refer => false,
+        Work::ListReferrals => practitioner,
+        Work::ReadReferral { visible } | Work::TriageReferral { visible } => {
+            if practitioner && !visible {
+                return Err(Denial::NotFound);
+            }
+            practitioner
+        }
     };
     if allowed {
         Ok(())
@@ -851,6 +875,37 @@ mod tests {
                 Work::ReadReport { on_team: false }
             ),
             Err(Denial::MissingScope(StaffScope::ReportsRead))
+        );
+        // Referrals: practitioners triage what they may read; another team's is not revealed.
+        assert!(allowed(&practitioner, Work::ListReferrals));
+        assert!(!allowed(&peer, Work::ListReferrals));
+        assert!(allowed(
+            &practitioner,
+            Work::TriageReferral { visible: true }
+        ));
+        assert_eq!(
+            decide_work(&practitioner, Work::TriageReferral { visible: false }),
+            Err(Denial::NotFound)
+        );
+        assert_eq!(
+            decide_work(&peer, Work::ReadReferral { visible: true }),
+            Err(Denial::Forbidden)
+        );
+        assert!(!allowed(&practitioner, Work::Refer));
+        assert!(allowed(
+            &system(&[StaffScope::ReferralsRead]),
+            Work::ReadReferral { visible: false }
+        ));
+        assert_eq!(
+            decide_work(&system(&[StaffScope::ReferralsRead]), Work::Refer),
+            Err(Denial::MissingScope(StaffScope::ReferralsWrite))
+        );
+        assert_eq!(
+            decide_work(
+                &system(&StaffScope::ALL),
+                Work::TriageReferral { visible: true }
+            ),
+            Err(Denial::Forbidden)
         );
         // What only the person decides.
         assert_eq!(decide_owner_only(Grounds::OwnRecord), Ok(()));

@@ -50,7 +50,8 @@ enum Decided {
     /// their record, and the policy decides that read as of the moment it was shown.
     EachRead,
     /// Staff systems only (app accounts get 403), each about what is its own (webhook
-    /// subscriptions: another system's is 404), by the scope named.
+    /// subscriptions: another system's is 404) or what it sends (a partner's referral), by the
+    /// scope named.
     SystemOwn(&'static str),
     /// A staff system's export through the FHIR facade of the person named by the resource's
     /// id or the `patient` parameter: `fhir:read`, then the policy decides this resource's
@@ -100,6 +101,9 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("POST", "/v1/auth/refresh", Public),
     ("POST", "/v1/auth/accept-invitation", Public),
     ("POST", "/v1/auth/reset-password", Public),
+    // The front door: a challenge, and a self-referral paid for by solving it (no account).
+    ("GET", "/v1/referrals/challenge", Public),
+    ("POST", "/v1/referrals", Public),
     ("GET", "/v1/calendar-feeds/{feed}", Secret),
     ("POST", "/v1/auth/logout", Own),
     ("POST", "/v1/auth/password", Own),
@@ -145,6 +149,15 @@ const ROUTES: &[(&str, &str, Decided)] = &[
     ("POST", "/v1/users/{id}/enable", Staff),
     ("POST", "/v1/users/{id}/password-reset", Staff),
     ("POST", "/v1/invitations", Staff),
+    // Referrals are no one's record yet: by role and team (practitioners) or scope.
+    ("GET", "/v1/referrals", Staff),
+    ("GET", "/v1/referrals/{id}", Staff),
+    ("PATCH", "/v1/referrals/{id}", Staff),
+    (
+        "POST",
+        "/v1/referrals/partner",
+        SystemOwn("referrals:write"),
+    ),
     ("GET", "/v1/webhooks", SystemOwn("webhooks:manage")),
     ("POST", "/v1/webhooks", SystemOwn("webhooks:manage")),
     ("GET", "/v1/webhooks/{id}", SystemOwn("webhooks:manage")),

@@ -14,12 +14,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::referrals::ReferralId;
 use super::webhooks::WebhookId;
 use crate::domain::appointment::{
     AppointmentId, BookingId, ProgrammeId, ProgrammeSessionId, RequestKind,
 };
 use crate::domain::message::{ConversationId, MessageId, MessageReportId};
-use crate::domain::{PersonId, UserId};
+use crate::domain::{PersonId, TeamId, UserId};
 
 /// Something that happened, as the accounts it concerns are told of it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -55,6 +56,12 @@ pub enum Event {
     /// A staff system's webhook subscription was turned off after its deliveries kept
     /// failing; told to the deployment's admins.
     WebhookSubscriptionDisabled(WebhookDisabledData),
+    /// A referral arrived: told to the practitioners of the hub it asked for, or to every
+    /// practitioner on a team when it asked for none.
+    ReferralReceived(ReferralData),
+    /// Triage found that a referred person needs help now: told at once to every member of
+    /// the team that took it.
+    ReferralCrisisResponse(ReferralCrisisData),
 }
 
 impl Event {
@@ -75,6 +82,8 @@ impl Event {
             Event::MessagesRead(_) => EventKind::MessagesRead,
             Event::MessageReported(_) => EventKind::MessageReported,
             Event::WebhookSubscriptionDisabled(_) => EventKind::WebhookSubscriptionDisabled,
+            Event::ReferralReceived(_) => EventKind::ReferralReceived,
+            Event::ReferralCrisisResponse(_) => EventKind::ReferralCrisisResponse,
         }
     }
 }
@@ -99,11 +108,13 @@ pub enum EventKind {
     MessagesRead,
     MessageReported,
     WebhookSubscriptionDisabled,
+    ReferralReceived,
+    ReferralCrisisResponse,
 }
 
 impl EventKind {
     /// Every kind, in the order of [`Event`]'s variants.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::EnablementPlanUpdated,
         EventKind::EnablementPlanCommented,
         EventKind::EnablementPlanAgreed,
@@ -118,6 +129,8 @@ impl EventKind {
         EventKind::MessagesRead,
         EventKind::MessageReported,
         EventKind::WebhookSubscriptionDisabled,
+        EventKind::ReferralReceived,
+        EventKind::ReferralCrisisResponse,
     ];
 
     /// The kind as it is written on the wire (the same as its serde form).
@@ -137,6 +150,8 @@ impl EventKind {
             EventKind::MessagesRead => "messages_read",
             EventKind::MessageReported => "message_reported",
             EventKind::WebhookSubscriptionDisabled => "webhook_subscription_disabled",
+            EventKind::ReferralReceived => "referral_received",
+            EventKind::ReferralCrisisResponse => "referral_crisis_response",
         }
     }
 }
@@ -249,6 +264,21 @@ pub struct WebhookDisabledData {
     /// The staff system that owns the subscription.
     pub client_id: String,
     pub subscription_id: WebhookId,
+}
+
+/// A referral: fetch it (`GET /v1/referrals/{id}`) to see who and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferralData {
+    pub referral_id: ReferralId,
+}
+
+/// A referral triaged as needing help now, and the team that took it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReferralCrisisData {
+    pub referral_id: ReferralId,
+    pub team_id: TeamId,
 }
 
 /// One event for the caller: `{id, kind, data, person_id?, at}`.
@@ -410,6 +440,15 @@ mod tests {
                 Event::WebhookSubscriptionDisabled(WebhookDisabledData {
                     client_id: "sys-case".into(),
                     subscription_id: id.into(),
+                })
+            }
+            EventKind::ReferralReceived => Event::ReferralReceived(ReferralData {
+                referral_id: id.into(),
+            }),
+            EventKind::ReferralCrisisResponse => {
+                Event::ReferralCrisisResponse(ReferralCrisisData {
+                    referral_id: id.into(),
+                    team_id: id.into(),
                 })
             }
         }

@@ -31,6 +31,7 @@ pub mod messages;
 pub mod paging;
 pub mod people;
 pub mod plans;
+pub mod referrals;
 pub mod reports;
 pub mod routes;
 pub mod sync;

@@ -41,6 +41,7 @@ pages!(
     super::people::CaseloadView,
     super::plans::VersionPage,
     super::plans::CommentPage,
+    super::referrals::ReferralPage,
     super::webhooks::DeliveryPage,
 );
 
@@ -111,6 +112,11 @@ pub const FHIR_SEARCH: PageSize = PageSize {
 };
 /// A team's satisfaction ratings.
 pub const TEAM_RATINGS: PageSize = PageSize {
+    default: 50,
+    max: 200,
+};
+/// Referrals waiting for triage.
+pub const REFERRALS: PageSize = PageSize {
     default: 50,
     max: 200,
 };

@@ -168,6 +168,18 @@ pub const CLOSE_CASE: Route = Route::new(Method::Delete, "/v1/people/{id}/team")
 pub const GET_WRAP: Route = Route::new(Method::Get, "/v1/people/{id}/wrap");
 pub const PUT_WRAP: Route = Route::new(Method::Put, "/v1/people/{id}/wrap");
 pub const WRAP_SETTINGS: Route = Route::new(Method::Put, "/v1/people/{id}/wrap/settings");
+/// The referrals waiting for triage the caller may triage (practitioners: their teams' and the
+/// front door's; staff systems with `referrals:read`: all).
+pub const LIST_REFERRALS: Route = Route::new(Method::Get, "/v1/referrals");
+/// A self-referral: no account, a solved challenge from [`REFERRAL_CHALLENGE`].
+pub const REFER_SELF: Route = Route::new(Method::Post, "/v1/referrals");
+/// A proof-of-work challenge that pays for one self-referral.
+pub const REFERRAL_CHALLENGE: Route = Route::new(Method::Get, "/v1/referrals/challenge");
+/// A partner agency's or GP's referral, through a staff system with `referrals:write`.
+pub const REFER_PARTNER: Route = Route::new(Method::Post, "/v1/referrals/partner");
+pub const GET_REFERRAL: Route = Route::new(Method::Get, "/v1/referrals/{id}");
+/// Triage: the referral's one outcome.
+pub const TRIAGE_REFERRAL: Route = Route::new(Method::Patch, "/v1/referrals/{id}");
 pub const LIST_PROGRAMMES: Route = Route::new(Method::Get, "/v1/programmes");
 pub const CREATE_PROGRAMME: Route = Route::new(Method::Post, "/v1/programmes");
 pub const GET_PROGRAMME: Route = Route::new(Method::Get, "/v1/programmes/{id}");
@@ -305,6 +317,12 @@ pub const ALL: &[Route] = &[
     ANSWER_OFFER,
     ADD_FACILITATOR,
     REMOVE_FACILITATOR,
+    LIST_REFERRALS,
+    REFER_SELF,
+    REFERRAL_CHALLENGE,
+    REFER_PARTNER,
+    GET_REFERRAL,
+    TRIAGE_REFERRAL,
     PERFORMANCE_REPORT,
     SYNC,
     LIST_TEAMS,

@@ -62,6 +62,10 @@ pub fn scope_to_receive(kind: EventKind) -> Option<StaffScope> {
         EventKind::MessageCreated | EventKind::MessagesDelivered | EventKind::MessagesRead => None,
         // The admins' news about webhooks themselves, not about anyone's record.
         EventKind::WebhookSubscriptionDisabled => None,
+        // A referral's id only: what it says is read through the API, with `referrals:read`.
+        EventKind::ReferralReceived | EventKind::ReferralCrisisResponse => {
+            Some(StaffScope::ReferralsRead)
+        }
     }
 }
 
@@ -77,7 +81,7 @@ pub struct CreateWebhookRequest {
     pub url: String,
     /// The kinds of event to send; at least one. Each needs its scope (`plans:read` for plan
     /// and crisis-plan kinds, `appointments:read` for appointment kinds, `people:read` for
-    /// `message_reported`); message kinds are never sent.
+    /// `message_reported`, `referrals:read` for referral kinds); message kinds are never sent.
     pub kinds: BTreeSet<EventKind>,
 }
 

@@ -74,6 +74,14 @@ pub enum FieldErrorCode {
     InvalidCharacters,
     InvalidUsername,
     InvalidUrl,
+    /// A phone number that is not 7–15 digits with the usual separators.
+    InvalidPhone,
+    /// An email address not of the form `name@domain.tld`.
+    InvalidEmail,
+    /// Neither a phone number nor an email address: one is needed to contact the person.
+    PhoneOrEmailRequired,
+    /// Consent to be contacted must be given (`true`) for a referral to be taken.
+    ConsentRequired,
     /// A password on the list of common ones, or made of the username.
     TooEasyToGuess,
     NotAnOutcome,
@@ -128,6 +136,8 @@ pub enum FieldErrorCode {
     // Accounts and codes.
     /// An invitation or reset code that is unknown, used or expired (which, is not said).
     NotValid,
+    /// A proof-of-work challenge past its time: fetch a new one.
+    Expired,
     /// The current password given does not match.
     Incorrect,
     UnsupportedGrantType,
@@ -143,6 +153,10 @@ pub enum FieldErrorCode {
     /// An idempotency key already used for another request.
     Reused,
     AlreadyAgreed,
+    /// A referral triaged already, by its outcome: accepted, signposted or a crisis response.
+    AlreadyAccepted,
+    AlreadySignposted,
+    AlreadyCrisisResponse,
     AlreadyActive,
     NotActive,
     AlreadyBooked,

@@ -22,6 +22,10 @@
 //! - **Other secrets the server must read back** (a webhook subscription's signing secret) are
 //!   sealed the same way ([`KeyEncryptionKey::seal_secret`]), bound to what they are and to
 //!   their row's id.
+//! - **Keys derived from the KEK** ([`KeyEncryptionKey::derive_secret`]) serve processes that
+//!   share the KEK file and must agree on a key none of them stores: HMAC-SHA-256 of a purpose
+//!   under the KEK, so each purpose has its own key and none reveals the KEK (the referral
+//!   proof-of-work challenges are signed with one).
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -52,6 +56,8 @@ const ASSOCIATED_DATA_CONTEXT: &str = "livingwell token signing key v1\n";
 #[derive(Clone)]
 pub struct KeyEncryptionKey {
     cipher: XChaCha20Poly1305,
+    /// The KEK's bytes, only to derive purpose keys from ([`Self::derive_secret`]).
+    bytes: Zeroizing<[u8; KEK_LEN]>,
 }
 
 impl std::fmt::Debug for KeyEncryptionKey {
@@ -106,10 +112,9 @@ impl KeyEncryptionKey {
             );
         }
         warn_if_others_can_read(path);
-        Ok(Some(Self {
-            cipher: XChaCha20Poly1305::new_from_slice(&bytes)
-                .map_err(|_| anyhow::anyhow!("a key-encryption key must be {KEK_LEN} bytes"))?,
-        }))
+        let mut raw = Zeroizing::new([0u8; KEK_LEN]);
+        raw.copy_from_slice(&bytes);
+        Ok(Some(Self::from_bytes(raw)))
     }
 
     /// Creates the KEK file: 32 random bytes, mode 0600. When another process created it first,
@@ -136,10 +141,30 @@ impl KeyEncryptionKey {
     /// its KEK fails loudly at its next start rather than run on keys nobody can recover.
     pub fn for_this_process() -> Self {
         static KEY: OnceLock<KeyEncryptionKey> = OnceLock::new();
-        KEY.get_or_init(|| Self {
-            cipher: XChaCha20Poly1305::new(&XChaCha20Poly1305::generate_key(&mut OsRng)),
+        KEY.get_or_init(|| {
+            let mut raw = Zeroizing::new([0u8; KEK_LEN]);
+            raw.copy_from_slice(&XChaCha20Poly1305::generate_key(&mut OsRng));
+            Self::from_bytes(raw)
         })
         .clone()
+    }
+
+    fn from_bytes(bytes: Zeroizing<[u8; KEK_LEN]>) -> Self {
+        Self {
+            cipher: XChaCha20Poly1305::new(&(*bytes).into()),
+            bytes,
+        }
+    }
+
+    /// A key of its own for `purpose`, the same in every process with this KEK:
+    /// HMAC-SHA-256(KEK, `livingwell derived key v1` and the purpose).
+    pub fn derive_secret(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.bytes.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"livingwell derived key v1\n");
+        mac.update(purpose.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
     }
 
     /// Seals `key`, stored under `kid`.
@@ -286,9 +311,31 @@ mod tests {
     use super::*;
 
     fn kek() -> KeyEncryptionKey {
-        KeyEncryptionKey {
-            cipher: XChaCha20Poly1305::new(&XChaCha20Poly1305::generate_key(&mut OsRng)),
-        }
+        let mut raw = Zeroizing::new([0u8; KEK_LEN]);
+        raw.copy_from_slice(&XChaCha20Poly1305::generate_key(&mut OsRng));
+        KeyEncryptionKey::from_bytes(raw)
+    }
+
+    #[test]
+    fn a_derived_secret_is_the_same_for_one_kek_and_purpose_only() {
+        let ours = kek();
+        let again = KeyEncryptionKey::from_bytes(ours.bytes.clone());
+        assert_eq!(
+            *ours.derive_secret("referral proof"),
+            *again.derive_secret("referral proof")
+        );
+        assert_ne!(
+            *ours.derive_secret("referral proof"),
+            *ours.derive_secret("other")
+        );
+        assert_ne!(
+            *ours.derive_secret("referral proof"),
+            *kek().derive_secret("referral proof")
+        );
+        assert_ne!(
+            ours.derive_secret("referral proof").as_slice(),
+            ours.bytes.as_slice()
+        );
     }
 
     fn opened(stored: StoredKey) -> SigningKey {

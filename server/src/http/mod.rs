@@ -25,6 +25,7 @@ mod paging;
 mod people;
 mod plans;
 mod printable;
+mod referrals;
 pub(crate) mod reports;
 mod sessions;
 mod sync;
@@ -66,6 +67,7 @@ use crate::service::offline_reads::OfflineReads;
 use crate::service::people::People;
 use crate::service::plans::Plans;
 use crate::service::push::Pusher;
+use crate::service::referrals::Referrals;
 use crate::service::sessions::Sessions;
 use crate::service::sync::Sync;
 use crate::service::webhooks::Webhooks;
@@ -74,6 +76,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::service::messaging::{MessagingSettings, SendRate};
 pub use crate::service::push::PushTarget;
+pub use crate::service::referrals::ReferralSettings;
 pub use crate::service::webhooks::{RetrySchedule, WebhookSettings};
 
 pub const REQUEST_ID_HEADER: HeaderName =
@@ -108,6 +111,8 @@ pub struct Settings {
     /// How long a keyed write holds its `Idempotency-Key` before a retry may count it abandoned
     /// (its process killed mid-request).
     pub idempotency_lease: chrono::Duration,
+    /// The front door: how hard a self-referral's proof of work is, how many an address sends.
+    pub referrals: ReferralSettings,
 }
 
 impl Default for Settings {
@@ -124,6 +129,7 @@ impl Default for Settings {
             client_requests_per_minute: client_rate::DEFAULT_REQUESTS_PER_MINUTE,
             webhooks: WebhookSettings::default(),
             idempotency_lease: crate::service::idempotency::LEASE,
+            referrals: ReferralSettings::default(),
         }
     }
 }
@@ -169,6 +175,8 @@ pub struct AppState {
     pub client_rates: Arc<ClientRates>,
     /// Staff systems' webhook subscriptions, and the dispatcher delivering them.
     pub webhooks: Webhooks,
+    /// The front door: proof-of-work challenges, the per-address limit, receipt and triage.
+    pub referrals: Arc<Referrals>,
 }
 
 impl AppState {
@@ -230,6 +238,14 @@ impl AppState {
             &settings.webhooks,
             shutdown.clone(),
         )?;
+        let referrals = Referrals::new(
+            settings.referrals,
+            store.clone(),
+            events.clone(),
+            settings.clock.clone(),
+            pusher.clone(),
+            &settings.key_encryption_key,
+        );
         let sessions = Sessions::new(
             store.clone(),
             events.clone(),
@@ -258,6 +274,7 @@ impl AppState {
             cors_origins: settings.cors_origins.clone().into(),
             client_rates: Arc::new(ClientRates::new(settings.client_requests_per_minute)),
             webhooks,
+            referrals: Arc::new(referrals),
             store,
         })
     }
@@ -287,6 +304,7 @@ impl AppState {
         (name = "audit", description = "Reads a phone showed offline, for the access log"),
         (name = "devices", description = "Push tokens"),
         (name = "teams", description = "Hubs, their members and caseloads"),
+        (name = "referrals", description = "The front door: self-referrals (a proof of work, no account), partner referrals and triage"),
         (name = "meta", description = "Health, signing keys and OAuth metadata"),
         (name = "fhir", description = "FHIR R4 resources for staff systems"),
         (name = "webhooks", description = "Staff systems told of events, signed"),
@@ -526,6 +544,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(plans::router())
         .merge(teams::router())
         .merge(caseload::router())
+        .merge(referrals::router())
         .merge(events::router())
         .merge(appointments::router())
         .merge(messages::router())

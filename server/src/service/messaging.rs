@@ -179,6 +179,12 @@ impl Messaging {
         })
     }
 
+    /// The deployment's crisis lines, as out-of-hours notices name them (the front door's
+    /// answer names them too).
+    pub fn crisis_lines(&self) -> &[CrisisLine] {
+        &self.crisis_lines
+    }
+
     /// Counts one send; `Err(wait)` when the sender must wait before the next.
     pub fn check_send(&self, sender: UserId) -> Result<(), Duration> {
         let Some(senders) = &self.senders else {

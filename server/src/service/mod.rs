@@ -23,6 +23,7 @@ pub mod offline_reads;
 pub mod people;
 pub mod plans;
 pub mod push;
+pub mod referrals;
 pub mod reports;
 pub mod sessions;
 pub mod sync;

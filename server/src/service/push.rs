@@ -8,8 +8,8 @@
 //!
 //! Guarantees:
 //! - **What wakes a phone:** a crisis plan put into use, a new message, a change to an
-//!   appointment and a waitlist place offered ([`WAKES_THE_PHONE`]); other events wait for the
-//!   app to open.
+//!   appointment, a waitlist place offered and a referral answered as a crisis (to the team)
+//!   ([`WAKES_THE_PHONE`]); other events wait for the app to open.
 //! - **Only what is stored, to live sessions.** Services push after their commit, to the
 //!   devices registered for the recipients' live sessions (see [`crate::store::devices`]).
 //! - **Best-effort, in the background.** A push never holds up or fails a write; failures are
@@ -30,11 +30,13 @@ use crate::store::devices::PushDevice;
 use crate::store::events::NewEvent;
 
 /// The events worth waking a phone for.
-pub const WAKES_THE_PHONE: [EventKind; 4] = [
+pub const WAKES_THE_PHONE: [EventKind; 5] = [
     EventKind::CrisisPlanActivated,
     EventKind::MessageCreated,
     EventKind::AppointmentChanged,
     EventKind::WaitlistPlaceOffered,
+    // A referred person needs help now: the team is told at once.
+    EventKind::ReferralCrisisResponse,
 ];
 
 /// What a push gateway is given: where to send it and which event, by kind and ids.

@@ -65,6 +65,37 @@ pub struct NewResetCode {
 /// notifications leaves that to [`crate::events::EventHub::sessions_ended`].
 pub type EndedSessions = Vec<uuid::Uuid>;
 
+/// Stores an invitation inside `tx` (its code only as the hash).
+pub(super) async fn insert_invitation<DB>(
+    tx: &mut Tx<DB>,
+    invitation: &NewInvitation,
+) -> StoreResult<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    Uuid: Bind<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Bind<DB>,
+{
+    sqlx::query(
+        "INSERT INTO invitations (id, code_hash, role, person_id, display_name, \
+         created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(invitation.id)
+    .bind(invitation.code_hash.as_slice())
+    .bind(invitation.role.as_str())
+    .bind(invitation.person_id.map(|p| p.as_uuid()))
+    .bind(invitation.display_name.as_str())
+    .bind(invitation.created_by.as_str())
+    .bind(invitation.created_at)
+    .bind(invitation.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait::async_trait]
 pub trait AccountStore {
     async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()>;
@@ -128,20 +159,7 @@ where
 {
     async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()> {
         let mut tx = begin_write(&self.pool).await?;
-        sqlx::query(
-            "INSERT INTO invitations (id, code_hash, role, person_id, display_name, \
-             created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(invitation.id)
-        .bind(&invitation.code_hash)
-        .bind(invitation.role.as_str())
-        .bind(invitation.person_id.map(|p| p.as_uuid()))
-        .bind(&invitation.display_name)
-        .bind(&invitation.created_by)
-        .bind(invitation.created_at)
-        .bind(invitation.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_invitation(&mut tx, invitation).await?;
         tx.commit().await?;
         Ok(())
     }

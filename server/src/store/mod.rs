@@ -3,7 +3,7 @@
 //! [`Store`] is everything the server keeps. It has a Postgres implementation (production) and a
 //! SQLite implementation (the embedded default): one generic [`SqlStore`] whose queries are
 //! ordinary Rust written once ([`sql`], [`plans`], [`appointments`], [`messages`], [`events`],
-//! [`accounts`]), so the two cannot drift. What differs (connecting, migrating, the write lock,
+//! [`accounts`], [`referrals`]), so the two cannot drift. What differs (connecting, migrating, the write lock,
 //! notifications) is in [`Backend`] and the two backend modules; see `backend.rs`.
 //! Each has its own migrations (`migrations/postgres`, `migrations/sqlite`), run at start-up.
 //!
@@ -28,6 +28,7 @@ pub mod messages;
 pub mod offline_reads;
 pub mod plans;
 mod postgres;
+pub mod referrals;
 pub mod reports;
 mod sql;
 mod sqlite;
@@ -253,6 +254,7 @@ pub trait Store:
     + caseload::CaseloadStore
     + reports::ReportStore
     + browser_sessions::BrowserSessionStore
+    + referrals::ReferralStore
     + Send
     + Sync
     + std::fmt::Debug

@@ -383,6 +383,32 @@ where
     Ok(())
 }
 
+/// Inserts a person, with their caseload place when they have a team, inside `tx`.
+pub(super) async fn insert_person<DB>(tx: &mut Tx<DB>, person: &PersonRecord) -> StoreResult<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Bind<DB>,
+    DateTime<Utc>: Bind<DB>,
+{
+    sqlx::query("INSERT INTO people (id, display_name, created_at) VALUES ($1, $2, $3)")
+        .bind(person.id.as_uuid())
+        .bind(person.display_name.as_str())
+        .bind(person.created_at)
+        .execute(&mut **tx)
+        .await?;
+    if let Some(team) = person.team_id {
+        sqlx::query("INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3)")
+            .bind(person.id.as_uuid())
+            .bind(team.as_uuid())
+            .bind(person.created_at)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Puts an account on a person's do-not-involve list and ends its consents, inside `tx`.
 pub(super) async fn exclude_in_tx<DB>(
     tx: &mut Tx<DB>,
@@ -608,7 +634,8 @@ where
         + WebhookStore
         + super::caseload::CaseloadStore
         + ReportStore
-        + BrowserSessionStore,
+        + BrowserSessionStore
+        + super::referrals::ReferralStore,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
@@ -696,20 +723,7 @@ where
         account: Option<&UserRecord>,
     ) -> StoreResult<()> {
         let mut tx = begin_write(&self.pool).await?;
-        sqlx::query("INSERT INTO people (id, display_name, created_at) VALUES ($1, $2, $3)")
-            .bind(person.id.as_uuid())
-            .bind(&person.display_name)
-            .bind(person.created_at)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(team) = person.team_id {
-            sqlx::query("INSERT INTO caseloads (person_id, team_id, since) VALUES ($1, $2, $3)")
-                .bind(person.id.as_uuid())
-                .bind(team.as_uuid())
-                .bind(person.created_at)
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_person(&mut tx, person).await?;
         if let Some(user) = account {
             insert_user(&mut *tx, user, person.created_at).await?;
         }
