@@ -311,7 +311,8 @@ async fn performance(
         }
     };
     let team = match asked.team.as_deref() {
-        None => None,
+        // A practitioner's report is of one team: with none named, their first.
+        None => teams.first().map(|team| team.id),
         Some(text) => match text.parse::<TeamId>() {
             Ok(id) if teams.iter().any(|t| t.id == id) => Some(id),
             _ => {
