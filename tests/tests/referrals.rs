@@ -26,6 +26,7 @@ on_both_databases!(
     a_partner_refers_through_a_staff_system_with_the_scope,
     triage_is_for_the_holding_teams_practitioners_and_happens_once,
     a_referral_received_is_told_to_subscribed_staff_systems_and_the_hub,
+    the_report_counts_referrals_by_outcome_and_their_time_to_triage,
 );
 
 /// A difficulty a test solves in a millisecond.
@@ -917,4 +918,66 @@ async fn a_referral_received_is_told_to_subscribed_staff_systems_and_the_hub(bac
         "referral_received"
     );
     receiving.abort();
+}
+
+/// The performance report counts the front door's referrals: by source and outcome where five
+/// or more people are behind a figure ("< 5" where fewer are), and the hours from receipt to
+/// triage.
+async fn the_report_counts_referrals_by_outcome_and_their_time_to_triage(backend: Backend) {
+    let clock = ManualClock::new(chrono::Utc::now());
+    let server = TestServer::start_with(backend, {
+        let mut settings = settings(1_000);
+        settings.clock = clock.clone().into();
+        settings
+    })
+    .await
+    .unwrap();
+    let priya = server.login("priya").await;
+    let (west, _) = hubs(&server, &priya).await;
+    let mut referrals = Vec::new();
+    for n in 0..8 {
+        referrals.push(refer_self(&server, &format!("Referred {n}"), Some(&west)).await);
+    }
+    // Triage three hours later (signed in again: the clock has moved past the first token).
+    clock.advance(chrono::Duration::hours(3));
+    let priya = server.login("priya").await;
+    for referral in &referrals[..6] {
+        let accepted = triage(&server, &priya, referral, json!({"outcome": "accepted"})).await;
+        assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
+    }
+    let signposted = json!({"outcome": "signposted", "signposted_to": "Citizens Advice"});
+    let reply = triage(&server, &priya, &referrals[6], signposted).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let crisis = json!({"outcome": "crisis_response"});
+    let reply = triage(&server, &priya, &referrals[7], crisis).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    // A period around today, whichever side of midnight London is on.
+    let today = clock.now().date_naive();
+    let (from, to) = (today.pred_opt().unwrap(), today.succ_opt().unwrap());
+    let report = server
+        .get(
+            &format!("/v1/reports/performance?from={from}&to={to}&team={west}"),
+            &priya.access_token,
+        )
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text);
+    let referrals = &report.body["referrals"];
+    assert_eq!(referrals["received"], 8);
+    assert_eq!(referrals["triaged"], 8);
+    assert_eq!(referrals["median_hours_to_triage"], 3.0);
+    assert_eq!(referrals["p90_hours_to_triage"], 3.0);
+    let cell = |source: &str, outcome: &str| {
+        referrals["by_source_and_outcome"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["source"] == source && c["outcome"] == outcome)
+            .unwrap()["referrals"]
+            .clone()
+    };
+    assert_eq!(cell("self", "accepted"), 6);
+    // One signposted and one crisis response: each rests on fewer than five people.
+    assert_eq!(cell("self", "signposted"), "< 5");
+    assert_eq!(cell("self", "crisis_response"), "< 5");
 }

@@ -23,12 +23,30 @@ pub const SMALL_NUMBER_THRESHOLD: u32 = 5;
 pub const SUPPRESSED: &str = "< 5";
 
 /// One figure of the report: a number, or `"< 5"` when it rests on fewer than five people.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
+/// Whole numbers (counts) are written as JSON integers: `8`, not `8.0`.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum Figure {
     Value(f64),
     FewerThanFive(Suppressed),
+}
+
+/// Below this, every whole `f64` is exactly an `i64` too (2^53).
+const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+impl Serialize for Figure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Figure::FewerThanFive(mark) => mark.serialize(serializer),
+            // Exact: the value is whole and within the range where f64 holds integers exactly.
+            #[allow(clippy::cast_possible_truncation)]
+            Figure::Value(value) if value.fract() == 0.0 && value.abs() < EXACT_INTEGER_LIMIT => {
+                serializer.serialize_i64(value as i64)
+            }
+            Figure::Value(value) => serializer.serialize_f64(value),
+        }
+    }
 }
 
 /// The mark of a suppressed figure: always the string `"< 5"`.
@@ -247,6 +265,7 @@ mod tests {
         );
         assert_eq!(shown.shown(), "2.2");
         assert_eq!(Figure::count(12).shown(), "12");
+        assert_eq!(serde_json::to_string(&Figure::count(12)).unwrap(), "12");
     }
 
     #[test]
