@@ -275,6 +275,9 @@ struct Table {
     rows: Vec<(String, Vec<Figure>)>,
 }
 
+/// What an empty chart and its table say.
+const NONE_IN_PERIOD: &str = "None in this period.";
+
 /// A chart and the table of the same figures: one `figure`.
 fn chart(id: &str, caption: &str, unit: &str, bars: &[Bar], table: &Table) -> Markup {
     const WIDTH: f64 = 520.0;
@@ -313,7 +316,9 @@ fn chart(id: &str, caption: &str, unit: &str, bars: &[Bar], table: &Table) -> Ma
                 aria-labelledby={ (title_id) " " (desc_id) }
                 viewBox={ "0 0 " (WIDTH) " " (height) } preserveAspectRatio="xMinYMin meet" {
                 title id=(title_id) { (caption) }
-                desc id=(desc_id) { (words.join("; ")) "." }
+                desc id=(desc_id) {
+                    @if words.is_empty() { (NONE_IN_PERIOD) } @else { (words.join("; ")) "." }
+                }
                 line.axis x1=(zero) x2=(zero) y1="2" y2=(height - 4.0) {}
                 @for (i, b) in bars.iter().enumerate() {
                     @let y = ROW * i as f64 + 4.0;
@@ -351,6 +356,11 @@ fn figures_table(table: &Table) -> Markup {
                 }
             }
             tbody {
+                // A list with nothing in it (no key worker held a case at the period's end,
+                // say) still says so, in a row of its own.
+                @if table.rows.is_empty() {
+                    tr { td colspan=(table.headings.len()) { (NONE_IN_PERIOD) } }
+                }
                 @for (label, figures) in &table.rows {
                     tr {
                         th scope="row" { (label) }
@@ -718,6 +728,17 @@ mod tests {
         }
         // The words state the figures.
         assert!(page.contains("Self-referral, accepted: 12;"));
+    }
+
+    #[test]
+    fn an_empty_list_says_so_in_its_chart_and_its_table() {
+        let mut empty = report(Figure::count(12));
+        empty.caseload.per_worker.clear();
+        let page = render(&empty);
+        let figure = page.split("<figure id=\"caseload-workers\"").nth(1);
+        let figure = figure.map(|f| &f[..f.find("</figure>").unwrap()]);
+        let figure = figure.unwrap_or_else(|| panic!("the per-worker chart in {page}"));
+        assert_eq!(figure.matches(NONE_IN_PERIOD).count(), 2, "{figure}");
     }
 
     #[test]
