@@ -613,19 +613,7 @@ pub async fn serve(
         listener.local_addr()?
     ));
     say(&format!("API docs: http://{}/docs", listener.local_addr()?));
-    axum::serve(
-        listener,
-        http::app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown({
-        let shutdown = shutdown.clone();
-        async move {
-            shutdown_signal().await;
-            // End event streams, which would otherwise hold the graceful shutdown open forever.
-            shutdown.cancel();
-        }
-    })
-    .await?;
+    http::serve_until(listener, state, shutdown_signal()).await?;
     if let Some((writer, periodic)) = checkpoints {
         // Cancelled already on a signal; this also covers the server stopping on its own.
         shutdown.cancel();

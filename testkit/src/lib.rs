@@ -84,6 +84,53 @@ impl TestDatabase {
     }
 }
 
+/// A transaction opened behind the application's back that keeps it from claiming an
+/// idempotency key (on SQLite, from writing at all) until [`KeyClaimsHeld::release`]: a write
+/// caught there is still running, however long a test needs it to.
+#[derive(Debug)]
+pub enum KeyClaimsHeld {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl KeyClaimsHeld {
+    /// Lets the held writes go.
+    pub async fn release(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Postgres(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await?;
+            }
+            Self::Sqlite(mut conn) => {
+                sqlx::query("COMMIT").execute(&mut conn).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TestDatabase {
+    /// Holds back every idempotency key claim until the returned hold is released.
+    pub async fn hold_key_claims(&self) -> Result<KeyClaimsHeld, sqlx::Error> {
+        match self.backend() {
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::query("BEGIN").execute(&mut conn).await?;
+                // Blocks inserts and updates; reads (sign-in checks) go on.
+                sqlx::query("LOCK TABLE idempotency_keys IN EXCLUSIVE MODE")
+                    .execute(&mut conn)
+                    .await?;
+                Ok(KeyClaimsHeld::Postgres(conn))
+            }
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                // SQLite has one writer: this is it until the hold ends. Readers go on (WAL).
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+                Ok(KeyClaimsHeld::Sqlite(conn))
+            }
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else {

@@ -49,8 +49,9 @@ impl Drop for TestServer {
     }
 }
 
-/// Serves the application on `listener` until `stop` is cancelled; then open connections are
-/// closed, so a client's pooled connection cannot reach a stopped server.
+/// Serves the application on `listener` the way `serve` does, until `stop` is cancelled; then
+/// open connections are closed, so a client's pooled connection cannot reach a stopped server,
+/// and keyed writes still running are finished.
 async fn serve(
     store: Arc<dyn Store>,
     settings: &Settings,
@@ -59,12 +60,9 @@ async fn serve(
     let state = AppState::new(store, settings).await?;
     let shutdown = state.shutdown.clone();
     let stop = tokio_util::sync::CancellationToken::new();
-    let app = http::app(state).into_make_service_with_connect_info::<SocketAddr>();
     let stopped = stop.clone();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await;
+        let _ = http::serve_until(listener, state, async move { stopped.cancelled().await }).await;
     });
     Ok(Running {
         task,

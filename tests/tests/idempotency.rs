@@ -22,6 +22,7 @@ on_both_databases!(
     a_key_abandoned_by_a_crash_runs_again_only_if_nothing_took_effect,
     an_answer_that_says_try_again_frees_the_key,
     a_caller_who_hangs_up_mid_write_finds_its_answer_kept,
+    a_server_stopping_finishes_a_hung_up_write_before_it_ends,
 );
 
 fn new_key() -> String {
@@ -637,4 +638,71 @@ async fn a_caller_who_hangs_up_mid_write_finds_its_answer_kept(backend: Backend)
             "attempt {attempt}: once"
         );
     }
+}
+
+/// A graceful stop (a deploy, a restart) while a phone's write runs for a caller that hung up:
+/// the server finishes it before it ends, so after the restart the phone's retry gets the kept
+/// answer at once, instead of waiting out the two-minute lease of a key whose request the
+/// stopping process dropped half-way (found by the Python crash loop, whose phone was held
+/// behind such a key for the whole of its final drain).
+async fn a_server_stopping_finishes_a_hung_up_write_before_it_ends(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+
+    let mut server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let person = alex.person_id.clone().unwrap();
+    let comments = format!("/v1/people/{person}/enablement-plan/comments");
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let key = new_key();
+    let body = json!({"section": "goals", "body": "Said as the server stopped", "disagree": false});
+    let text = body.to_string();
+    let request = format!(
+        "POST {comments} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {}\r\n\
+         idempotency-key: {key}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{text}",
+        alex.access_token,
+        text.len()
+    );
+
+    // The write is caught claiming its key, and its caller hangs up.
+    let hold = server.database.hold_key_claims().await.unwrap();
+    let mut phone = tokio::net::TcpStream::connect(&address).await.unwrap();
+    phone.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    drop(phone);
+
+    // The server is told to stop: it must not end while the write still runs.
+    let stopping = tokio::spawn(async move {
+        server.stop().await;
+        server
+    });
+    tokio::time::sleep(StdDuration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the server ended with a keyed write still running"
+    );
+    hold.release().await.unwrap();
+    let mut server = stopping.await.unwrap();
+
+    server.restart().await.unwrap();
+    let retry = server
+        .send_keyed(
+            Method::POST,
+            &comments,
+            &alex.access_token,
+            &key,
+            Some(body),
+        )
+        .await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.text);
+    assert_eq!(
+        retry
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..]),
+        "the answer kept before the server ended"
+    );
+    let listed = server.get(&comments, &alex.access_token).await;
+    assert_eq!(listed.text.matches("Said as the server stopped").count(), 1);
 }

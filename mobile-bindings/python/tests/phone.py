@@ -9,6 +9,12 @@ import livingwell_mobile as lw
 from support import PASSWORD, FileStorage
 
 
+def report(what, sent):
+    """One line per drain, for the crash loop's account of a failure."""
+    print(f"{what} sent={sent.sent} postponed={sent.postponed} waiting={sent.waiting} "
+          f"session_over={sent.session_over}", flush=True)
+
+
 def main():
     mode, base_url, phone = sys.argv[1], sys.argv[2], sys.argv[3]
     client = lw.Client(os.path.join(phone, "store"), base_url, FileStorage(os.path.join(phone, "secrets")))
@@ -25,16 +31,18 @@ def main():
             print(f"queued {tag}", flush=True)
             if i % 3 == 2:
                 try:
-                    asyncio.run(client.send_queued())
-                except lw.ClientError:
-                    pass
+                    report("sent", asyncio.run(client.send_queued()))
+                except lw.ClientError as error:
+                    print(f"send failed {type(error).__name__}", flush=True)
     elif mode == "drain":
         for _ in range(20):
-            asyncio.run(client.network_is_back())
+            report("drain", asyncio.run(client.network_is_back()))
             if not client.outbox():
                 print("drained", flush=True)
                 return
-        print("not drained", flush=True)
+        left = client.outbox()
+        print(f"still queued {len(left)}; the first: {left[0].state!r}, "
+              f"{left[0].attempts} attempts", flush=True)
 
 
 if __name__ == "__main__":

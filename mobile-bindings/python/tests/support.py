@@ -3,6 +3,7 @@ app provides (secure storage in files, for tests only)."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -31,22 +32,25 @@ class Server:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process = None
+        # Kept for a failing test's account (the request log names no person and no body).
+        self.log_path = os.path.join(self.dir, "server.log")
         self.start()
 
     def start(self):
         binary = os.environ["LIVINGWELL_SERVER_BIN"]
-        self.process = subprocess.Popen(
-            [
-                binary, "serve", "--demo",
-                "--bind", f"127.0.0.1:{self.port}",
-                "--database-url", f"sqlite://{self.dir}/livingwell.db",
-                "--data-dir", self.dir,
-                # The crash loop sends hundreds of messages a minute from one phone.
-                "--message-rate-limit", "0",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    binary, "serve", "--demo",
+                    "--bind", f"127.0.0.1:{self.port}",
+                    "--database-url", f"sqlite://{self.dir}/livingwell.db",
+                    "--data-dir", self.dir,
+                    # The crash loop sends hundreds of messages a minute from one phone.
+                    "--message-rate-limit", "0",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -57,6 +61,12 @@ class Server:
                     raise RuntimeError("the server exited while starting")
                 time.sleep(0.1)
         raise RuntimeError("the server did not start within 30 s")
+
+    def log_tail(self, lines=60):
+        """The last lines the server logged, across its restarts."""
+        with open(self.log_path, "rb") as log:
+            text = b"".join(log.readlines()[-lines:]).decode(errors="replace")
+        return re.sub(r"\x1b\[[0-9;]*m", "", text)  # the log's colours
 
     def stop(self):
         """No signal for the phone: the server shuts down (requests in flight finish)."""

@@ -34,6 +34,8 @@ class CrashLoop(unittest.TestCase):
         conversation, _ = phone("sign-in", server.base_url, device).split()[1:]
 
         acknowledged = []
+        # What each run and the drain printed beyond their tags: a failure's account.
+        story = []
         for run in range(KILLS):
             if run % 25 == 12:
                 server.stop()  # a tunnel: kills land while offline too
@@ -48,9 +50,15 @@ class CrashLoop(unittest.TestCase):
             child.kill()
             out, _ = child.communicate()
             acknowledged += re.findall(r"^queued (\S+)$", out, re.MULTILINE)
+            story += [f"run {run}: {line}" for line in out.splitlines() if not line.startswith("queued")]
         if server.process is None:
             server.start()
-        self.assertIn("drained", phone("drain", server.base_url, device, timeout=120))
+        drain = phone("drain", server.base_url, device, timeout=120)
+        story += [f"drain: {line}" for line in drain.splitlines()]
+        # (Exactly: a drain that gave up says "still queued".)
+        self.assertEqual(drain.splitlines()[-1:], ["drained"],
+                         f"seed {seed}: the outbox did not drain\n" + "\n".join(story[-80:]))
+        self.assertIsNone(server.process.poll(), "the server the phone spoke to is still ours")
 
         token = server.login("jo")
         held, cursor = [], None
@@ -69,7 +77,10 @@ class CrashLoop(unittest.TestCase):
         self.assertGreater(len(acknowledged), KILLS, "the loop queued enough to count")
         self.assertEqual(len(tags), len(set(tags)), "nothing twice")
         missing = set(acknowledged) - set(tags)
-        self.assertFalse(missing, f"seed {seed}: acknowledged but lost: {sorted(missing)[:5]}")
+        if missing:
+            account = "\n".join(story[-80:])
+            self.fail(f"seed {seed}: acknowledged but lost: {sorted(missing)[:5]} "
+                      f"({len(missing)} in all)\n{account}\n-- server log:\n{server.log_tail()}")
         # Each run's messages arrive in the order written.
         for run in range(KILLS):
             mine = [t for t in tags if t.startswith(f"crash-{run}-")]

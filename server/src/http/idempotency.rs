@@ -41,7 +41,8 @@ pub async fn keyed_writes(State(state): State<AppState>, request: Request, next:
     // phone killed or cut off mid-request retries with the same key and must find the answer
     // kept — not a key held by a request dropped half-way, which it would have to wait out
     // for the whole lease.
-    let run = tokio::spawn(async move {
+    let idempotency = state.idempotency.clone();
+    let run = idempotency.run_to_end(async move {
         match run_once(&state, request, next).await {
             Ok(response) => response,
             Err(error) => error.into_response(),

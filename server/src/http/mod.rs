@@ -562,6 +562,38 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, openapi)
 }
 
+/// How long a stopping server waits, after its last answer, for keyed writes whose callers
+/// hung up; past it they are left to their lease (a database that stopped answering could
+/// hold them for ever).
+const FINISH_KEYED_WRITES: Duration = Duration::from_secs(30);
+
+/// Serves the application on `listener` until `stop` completes; then takes no new request,
+/// ends event streams, answers the requests in flight, and waits for the keyed writes still
+/// running for callers that hung up, so a graceful restart strands no `Idempotency-Key`.
+/// `serve` and the tests' servers both stop this way.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let idempotency = state.idempotency.clone();
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        stop.await;
+        // Event streams would otherwise hold the graceful shutdown open for ever.
+        shutdown.cancel();
+    })
+    .await?;
+    if !idempotency.finish_running(FINISH_KEYED_WRITES).await {
+        tracing::warn!("keyed writes still running at shutdown were left to their lease");
+    }
+    Ok(())
+}
+
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes();

@@ -14,6 +14,10 @@
 //!   deployment says otherwise) was abandoned:
 //!   a retry runs it again if nothing it wrote took effect, and is told its effect was kept but
 //!   its answer lost if something did ([`Claim::AppliedWithoutAnswer`]).
+//! - **Finished before the process ends.** A claimed request runs to its end even when its
+//!   caller hangs up ([`Idempotency::run_to_end`]), and a shutting-down server waits for those
+//!   still running ([`Idempotency::finish_running`]): a graceful restart leaves no key held by
+//!   a request that was dropped half-way, which a retry would have to wait out for the lease.
 //! - **Kept at least 7 days** ([`KEEP_FOR`]); a job started with the service forgets older keys
 //!   once an hour, and ends with the application's shutdown token.
 
@@ -23,6 +27,7 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::store::idempotency::{Claim, NewClaim, RequestKey, StoredAnswer};
@@ -42,6 +47,8 @@ pub struct Idempotency {
     store: Arc<dyn Store>,
     clock: Clock,
     lease: Duration,
+    /// Keyed requests running to their end, waited for at shutdown.
+    running: TaskTracker,
 }
 
 impl Idempotency {
@@ -57,6 +64,7 @@ impl Idempotency {
             store,
             clock,
             lease,
+            running: TaskTracker::new(),
         };
         tokio::spawn(service.clone().forget_old_keys(shutdown));
         service
@@ -84,6 +92,27 @@ impl Idempotency {
     /// of the request took effect, and the key is kept.
     pub async fn release(&self, key: &RequestKey) -> StoreResult<bool> {
         self.store.release_idempotency_key(key).await
+    }
+
+    /// Runs a keyed request to its end, claim to kept answer, whether or not its caller waits
+    /// for it: a phone killed mid-request retries with the same key and must find the answer
+    /// kept, not a key held by a request dropped half-way.
+    pub fn run_to_end<F>(&self, request: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.running.spawn(request)
+    }
+
+    /// At shutdown, once no new request is taken: waits for the keyed requests still running
+    /// (at most `limit`, since a database that stopped answering could hold them for ever).
+    /// Returns whether all finished.
+    pub async fn finish_running(&self, limit: StdDuration) -> bool {
+        self.running.close();
+        tokio::time::timeout(limit, self.running.wait())
+            .await
+            .is_ok()
     }
 
     async fn forget_old_keys(self, shutdown: CancellationToken) {
