@@ -570,7 +570,7 @@ fn load_outcome_labels(
 }
 
 async fn seed_demo(store: &dyn Store, password: &str, now: DateTime<Utc>) -> anyhow::Result<()> {
-    match demo::seed(store, password, now).await? {
+    match demo::seed_with_history(store, password, now).await? {
         demo::Seeded::Created => say("Demo data created. Sign in with any of:"),
         demo::Seeded::AlreadyThere => say("Demo data already present. Sign in with any of:"),
     }

@@ -3,6 +3,8 @@
 //! Refuses to touch a database that holds anyone other than the demo people, so a demo can never
 //! be mixed into real records.
 
+mod history;
+
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -71,8 +73,8 @@ pub const ACCOUNTS: [DemoAccount; 7] = [
     },
 ];
 
-const ALEX_ENABLEMENT_PLAN: &str = include_str!("../demo/alex-enablement-plan.json");
-const ALEX_WRAP: &str = include_str!("../demo/alex-wrap.json");
+const ALEX_ENABLEMENT_PLAN: &str = include_str!("../../demo/alex-enablement-plan.json");
+const ALEX_WRAP: &str = include_str!("../../demo/alex-wrap.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -96,15 +98,37 @@ pub enum Seeded {
 }
 
 /// Creates the demo people unless they are already there, as of `now` (the server's clock):
-/// appointments are days from it, messages hours before it.
+/// appointments are days from it, messages hours before it. The tests' fixture.
 pub async fn seed(
     store: &dyn Store,
     password: &str,
     now: DateTime<Utc>,
 ) -> Result<Seeded, DemoError> {
+    seed_demo(store, password, now, false).await
+}
+
+/// The demo people and a season of West hub history ([`history`]): what `serve --demo` shows,
+/// so the team's performance report and dashboard have figures to show.
+pub async fn seed_with_history(
+    store: &dyn Store,
+    password: &str,
+    now: DateTime<Utc>,
+) -> Result<Seeded, DemoError> {
+    seed_demo(store, password, now, true).await
+}
+
+async fn seed_demo(
+    store: &dyn Store,
+    password: &str,
+    now: DateTime<Utc>,
+    with_history: bool,
+) -> Result<Seeded, DemoError> {
     let names = store.person_display_names().await?;
     if !names.is_empty() {
-        let demo: BTreeSet<&str> = [ALEX, ROBIN].into();
+        let demo: BTreeSet<&str> = [ALEX, ROBIN]
+            .into_iter()
+            .chain(history::people_names())
+            .collect();
         return if names.iter().all(|n| demo.contains(n.as_str())) {
             Ok(Seeded::AlreadyThere)
         } else {
@@ -220,6 +244,9 @@ pub async fn seed(
     seed_plans(store, &alex, &priya, &sam, now).await?;
     seed_appointments(store, &alex, &robin, &priya, &west, now).await?;
     seed_conversation(store, &alex, &jo, now).await?;
+    if with_history {
+        history::seed(store, &west, &priya, now).await?;
+    }
     Ok(Seeded::Created)
 }
 
