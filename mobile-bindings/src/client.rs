@@ -5,9 +5,10 @@ use std::sync::{Arc, LazyLock};
 
 use livingwell_core::api::devices::{PushPlatform, RegisterDeviceRequest};
 use livingwell_core::api::people::{AccessLogEntry, PersonView};
+use livingwell_core::api::referrals::{ContactDetails, SelfReferralRequest};
 use livingwell_core::api::sync::SyncKind;
 use livingwell_core::domain::message::ConversationId;
-use livingwell_core::domain::{PersonId, Role, UserId};
+use livingwell_core::domain::{PersonId, Role, TeamId, UserId};
 use livingwell_engine::SignedInUser;
 use livingwell_engine::engine::{Engine, EngineConfig};
 use livingwell_engine::observe::View;
@@ -43,6 +44,70 @@ impl From<SignedInUser> for SignedIn {
             user_id: user.user_id,
             role: user.role,
             person_id: user.person_id,
+        }
+    }
+}
+
+/// A person referring themselves from the app.
+#[derive(Clone, uniffi::Record)]
+pub struct SelfReferral {
+    /// What they would like to be called.
+    pub display_name: String,
+    /// At least one of the phone number and the email address.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// What they would like help with, in their own words.
+    pub help_wanted: String,
+    /// Must be true: the team contacts them to take the referral on.
+    pub consent_to_contact: bool,
+    /// The hub they would like; none: any hub.
+    pub team_id: Option<TeamId>,
+}
+
+// Names, contact details and the person's own words never reach a log through `Debug`.
+impl std::fmt::Debug for SelfReferral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfReferral")
+            .field("team_id", &self.team_id)
+            .field("consent_to_contact", &self.consent_to_contact)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a referral.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct ReferralReceipt {
+    /// The referral's reference, should the person call about it.
+    pub reference: String,
+    pub received_at: Timestamp,
+    pub what_happens_next: String,
+    /// Where to turn meanwhile.
+    pub crisis_lines: Vec<CrisisLineView>,
+}
+
+/// A crisis line: who answers, how to reach them, and when.
+#[derive(Clone, Debug, uniffi::Record)]
+pub struct CrisisLineView {
+    pub name: String,
+    pub contact: String,
+    pub description: Option<String>,
+}
+
+impl From<livingwell_core::api::referrals::ReferralReceipt> for ReferralReceipt {
+    fn from(receipt: livingwell_core::api::referrals::ReferralReceipt) -> Self {
+        Self {
+            reference: receipt.id.to_string(),
+            received_at: receipt.received_at,
+            what_happens_next: receipt.what_happens_next,
+            crisis_lines: receipt
+                .crisis_lines
+                .into_iter()
+                .map(|line| CrisisLineView {
+                    name: line.name,
+                    contact: line.contact,
+                    description: line.description,
+                })
+                .collect(),
         }
     }
 }
@@ -249,6 +314,29 @@ impl Client {
         password: String,
     ) -> Result<SignedIn, ClientError> {
         Ok(self.engine.sign_in(&username, &password).await?.into())
+    }
+
+    /// Refers the person to the service, with no account (the front door): the phone solves
+    /// the server's proof-of-work challenge (about a second) and sends the referral. The answer
+    /// says what happens next and where to turn meanwhile; show both. Refused fields come back
+    /// as `Invalid`, by path (`display_name`, `contact.phone`, …).
+    pub async fn refer_myself(
+        &self,
+        referral: SelfReferral,
+    ) -> Result<ReferralReceipt, ClientError> {
+        let request = SelfReferralRequest {
+            display_name: referral.display_name,
+            contact: ContactDetails {
+                phone: referral.phone,
+                email: referral.email,
+                ..ContactDetails::default()
+            },
+            help_wanted: referral.help_wanted,
+            consent_to_contact: referral.consent_to_contact,
+            team_id: referral.team_id,
+            proof: None,
+        };
+        Ok(self.engine.refer_myself(request).await?.into())
     }
 
     /// Joins with the code the team gave: the person chooses their username and password.

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use livingwell_core::api::auth::{LoginRequest, RefreshRequest, TokenResponse};
 use livingwell_core::api::headers;
+use livingwell_core::api::referrals::{ProofChallenge, ReferralReceipt, SelfReferralRequest};
 use livingwell_core::api::{ErrorBody, ErrorCode, routes};
 use reqwest::header::{self, HeaderValue};
 use serde::Serialize;
@@ -315,6 +316,27 @@ impl ApiClient {
     ) -> Result<TokenResponse, HttpFailure> {
         self.post_unauthenticated(routes::ACCEPT_INVITATION, request)
             .await
+    }
+
+    /// The front door's proof-of-work challenge (no account needed).
+    pub async fn referral_challenge(&self) -> Result<ProofChallenge, HttpFailure> {
+        let route = routes::REFERRAL_CHALLENGE;
+        let answer = self
+            .request(route.method, &route.path(&[]), None, NO_BODY, None)
+            .await?;
+        Ok(answer.body)
+    }
+
+    /// Sends a self-referral with its solved challenge (no account needed).
+    pub async fn refer_self(
+        &self,
+        request: &SelfReferralRequest,
+    ) -> Result<ReferralReceipt, HttpFailure> {
+        let route = routes::REFER_SELF;
+        let answer = self
+            .request(route.method, &route.path(&[]), None, Some(request), None)
+            .await?;
+        Ok(answer.body)
     }
 
     async fn post_unauthenticated<B: Serialize>(

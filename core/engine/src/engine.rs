@@ -26,6 +26,7 @@ use livingwell_core::api::people::{AccessLogEntry, ConsentView, GrantConsentRequ
 use livingwell_core::api::plans::{
     ActivateRequest, AgreeRequest, CommentPage, CommentQuery, CommentRequest, PutWrapRequest,
 };
+use livingwell_core::api::referrals::{self, ReferralReceipt, SelfReferralRequest};
 use livingwell_core::api::routes;
 use livingwell_core::api::routes::Method;
 use livingwell_core::api::sync::{SyncKind, SyncQuery, SyncRecord};
@@ -47,6 +48,10 @@ use crate::reads;
 use crate::secrets::{STORE_KEY, SecretStore};
 use crate::session::{LogoutOutcome, Session, SignedInUser};
 use crate::store::outbox_queue;
+
+/// The longest the phone spends on the front door's challenge: the server's default takes
+/// about a second on a phone; one far harder is the server asking it to come back later.
+const REFERRAL_SOLVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::store::{
     Conflict, NewWrite, QueuedWrite, STORE_KEY_LEN, Store, WriteRequest, WriteState, new_store_key,
 };
@@ -125,6 +130,37 @@ impl Engine {
         password: &str,
     ) -> Result<SignedInUser, EngineError> {
         self.session.sign_in(username, password).await
+    }
+
+    /// Refers the person to the service from the app, with no account (the front door): the
+    /// referral is checked against the shared rules, the server's proof-of-work challenge is
+    /// fetched and solved off the async threads, and both are sent. The answer says what
+    /// happens next and gives the crisis lines. Not queued: the person waits for that answer,
+    /// and a referral that did not go is theirs to send again.
+    pub async fn refer_myself(
+        &self,
+        mut request: SelfReferralRequest,
+    ) -> Result<ReferralReceipt, EngineError> {
+        // The proof is this call's to make; every other field is the person's.
+        request.proof = None;
+        refused_if_any(
+            request
+                .field_errors()
+                .into_iter()
+                .filter(|error| error.field != "proof")
+                .collect(),
+        )?;
+        let api = self.session.api();
+        let challenge = api.referral_challenge().await?;
+        let proof =
+            tokio::task::spawn_blocking(move || referrals::solve(&challenge, REFERRAL_SOLVE_LIMIT))
+                .await
+                .map_err(|_| EngineError::Config {
+                    reason: "the challenge solver stopped (the runtime is shutting down)".into(),
+                })?
+                .map_err(|_| EngineError::ChallengeUnsolved)?;
+        request.proof = Some(proof);
+        Ok(api.refer_self(&request).await?)
     }
 
     /// Accepts an invitation from the team: the person chooses their username and password,

@@ -56,6 +56,10 @@ pub enum EngineError {
     /// The write is no longer in the outbox: it went, or the person discarded it.
     #[error("that write is no longer waiting")]
     NotQueued,
+    /// The front door's challenge was not solved in the time the phone allows (a server asking
+    /// for far more work than its default): try again later with a new one.
+    #[error("the referral challenge was not solved in time")]
+    ChallengeUnsolved,
     /// The engine was set up wrongly (an unusable server address, say).
     #[error("the engine is set up wrongly: {reason}")]
     Config {
@@ -73,7 +77,9 @@ impl EngineError {
             EngineError::SignedOut => FailureClass::SessionExpired,
             // A locked device can refuse the Keychain until it is unlocked: try again later
             // rather than stopping a queue for it.
-            EngineError::Secrets(_) => FailureClass::Transient { retry_after: None },
+            EngineError::Secrets(_) | EngineError::ChallengeUnsolved => {
+                FailureClass::Transient { retry_after: None }
+            }
             // The phone's own storage: sending again will not mend it.
             EngineError::Store(_) => FailureClass::Permanent,
             EngineError::SignInRefused
@@ -137,6 +143,10 @@ impl From<&EngineError> for PublicError {
                 fields: fields.clone(),
             },
             EngineError::NotQueued => PublicError::NotFound,
+            // The server asked more work of the phone than it gives: "try again shortly".
+            EngineError::ChallengeUnsolved => PublicError::RateLimited {
+                retry_after_secs: None,
+            },
             EngineError::Secrets(_)
             | EngineError::Store(_)
             | EngineError::Decode { .. }
@@ -252,6 +262,12 @@ mod tests {
                 P::Offline,
             ),
             (EngineError::SignedOut, P::SessionExpired),
+            (
+                EngineError::ChallengeUnsolved,
+                P::RateLimited {
+                    retry_after_secs: None,
+                },
+            ),
             (
                 EngineError::SignInRefused,
                 P::Invalid {

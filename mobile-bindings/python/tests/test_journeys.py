@@ -85,3 +85,45 @@ class OfflineRead(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FrontDoor(unittest.TestCase):
+    def setUp(self):
+        self.server = Server()
+        self.addCleanup(self.server.stop)
+
+    def test_a_person_with_no_account_refers_themselves_and_the_hub_sees_it(self):
+        phone = tempfile.mkdtemp(prefix="livingwell-phone-")
+        client = lw.Client(
+            os.path.join(phone, "store"), self.server.base_url, FileStorage(os.path.join(phone, "secrets"))
+        )
+        referral = lw.SelfReferral(
+            display_name="Morgan from the app",
+            phone="01632 960 999",
+            email=None,
+            help_wanted="Struggling since the move; would like someone to talk to.",
+            consent_to_contact=True,
+            team_id=None,
+        )
+
+        async def journey():
+            # Refused before any work is done: the shared rules name the field.
+            with self.assertRaises(lw.ClientError.Invalid) as refused:
+                await client.refer_myself(lw.SelfReferral(
+                    display_name=referral.display_name, phone=referral.phone, email=None,
+                    help_wanted=referral.help_wanted, consent_to_contact=False, team_id=None,
+                ))
+            self.assertEqual([f.field for f in refused.exception.fields], ["consent_to_contact"])
+            # The phone solves the server's challenge and sends the referral, with no account.
+            return await client.refer_myself(referral)
+
+        receipt = asyncio.run(journey())
+        self.assertTrue(receipt.what_happens_next)
+        self.assertTrue(receipt.crisis_lines, "where to turn meanwhile")
+        # A practitioner sees it waiting for triage at the front door.
+        status, page = self.server.request("GET", "/v1/referrals", self.server.login("priya"))
+        self.assertEqual(status, 200, page)
+        waiting = {r["id"]: r for r in page["referrals"]}
+        self.assertIn(receipt.reference, waiting)
+        self.assertEqual(waiting[receipt.reference]["display_name"], "Morgan from the app")
+        self.assertEqual(waiting[receipt.reference]["source"], "self")
