@@ -19,6 +19,7 @@ import uniffi.livingwell_mobile.CrisisPlanSection
 import uniffi.livingwell_mobile.MessageState
 import uniffi.livingwell_mobile.Role
 import uniffi.livingwell_mobile.Screen
+import uniffi.livingwell_mobile.SelfReferral
 
 /** The phone's journeys, through the generated Kotlin bindings, against the real server. */
 class JourneysTest {
@@ -159,6 +160,33 @@ class JourneysTest {
             // The Flow a screen collects: the queued messages, read from the store.
             val shown = alex.watch(Screen.Conversation(peer.id)) { messages(peer.id, 0L, 500u) }.first()
             assertEquals(listOf("Heard?", "Still there?"), shown.filter { it.state == MessageState.QUEUED }.map { it.text })
+        }
+
+    @Test
+    fun aPersonWithNoAccountRefersThemselvesAndTheHubSeesIt() =
+        runBlocking {
+            val phone = Phone().open(server)
+            val referral =
+                SelfReferral(
+                    displayName = "Morgan from the app",
+                    phone = "01632 960 998",
+                    email = null,
+                    helpWanted = "Struggling since the move; would like someone to talk to.",
+                    consentToContact = true,
+                    teamId = null,
+                )
+            try {
+                phone.referMyself(referral.copy(consentToContact = false))
+                fail("a referral without consent to contact is refused before it goes")
+            } catch (refused: ClientException.Invalid) {
+                assertEquals(listOf("consent_to_contact"), refused.fields.map { it.field })
+            }
+            // The phone solves the server's challenge and sends it, with no account.
+            val receipt = phone.referMyself(referral)
+            assertTrue(receipt.whatHappensNext.isNotBlank())
+            assertTrue("where to turn meanwhile", receipt.crisisLines.isNotEmpty())
+            val waiting = server.request("GET", "/v1/referrals", server.login("priya"))
+            assertTrue("the hub's practitioner finds it waiting for triage", receipt.reference in waiting)
         }
 }
 

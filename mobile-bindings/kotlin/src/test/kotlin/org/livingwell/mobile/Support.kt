@@ -65,6 +65,32 @@ class TestServer : AutoCloseable {
         process = null
     }
 
+    /** A staff member's sign-in, over HTTP: their access token. */
+    fun login(username: String): String {
+        val answer = request("POST", "/v1/auth/login", null, "{\"username\":\"$username\",\"password\":\"$PASSWORD\"}")
+        return Regex("\"access_token\"\\s*:\\s*\"([^\"]+)\"").find(answer)?.groupValues?.get(1)
+            ?: error("no access token for $username")
+    }
+
+    /** One request as a staff member would make it; the answer's body (a 4xx or 5xx fails). */
+    fun request(
+        method: String,
+        path: String,
+        token: String?,
+        body: String? = null,
+    ): String {
+        val connection = URI("$baseUrl$path").toURL().openConnection() as HttpURLConnection
+        connection.requestMethod = method
+        token?.let { connection.setRequestProperty("Authorization", "Bearer $it") }
+        if (body != null) {
+            connection.doOutput = true
+            connection.setRequestProperty("Content-Type", "application/json")
+            connection.outputStream.use { it.write(body.toByteArray()) }
+        }
+        check(connection.responseCode in 200..299) { "$method $path: ${connection.responseCode}" }
+        return connection.inputStream.use { String(it.readBytes()) }
+    }
+
     override fun close() = stop()
 }
 
