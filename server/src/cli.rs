@@ -136,6 +136,19 @@ enum Command {
             value_parser = clap::value_parser!(i64).range(1..=3600)
         )]
         idempotency_lease_secs: i64,
+        /// Seconds a request may take before it is answered 503 with `Retry-After` (event
+        /// streams excepted), so a slow database never leaves a caller hanging.
+        #[arg(long, env = "LIVINGWELL_REQUEST_TIMEOUT_SECS",
+              default_value_t = http::DEFAULT_REQUEST_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=600))]
+        request_timeout_secs: u64,
+        /// Seconds one database statement may run (Postgres `statement_timeout`) or wait for
+        /// SQLite's write lock before it gives up and its request answers 503. Migrations are
+        /// exempt.
+        #[arg(long, env = "LIVINGWELL_STATEMENT_TIMEOUT_SECS",
+              default_value_t = store::DEFAULT_STATEMENT_TIMEOUT.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..=600))]
+        statement_timeout_secs: u64,
     },
     /// Run database migrations and exit.
     Migrate,
@@ -294,9 +307,21 @@ fn say(line: &str) {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let store = store::connect(&cli.database_url)
-        .await
-        .context("opening the database")?;
+    // The server's statements have a short deadline; the operator's commands (an audit
+    // verification of years of entries, page by page, say) a generous one.
+    let statement_timeout = match &cli.command {
+        Command::Serve {
+            statement_timeout_secs,
+            ..
+        } => Duration::from_secs(*statement_timeout_secs),
+        _ => Duration::from_secs(10 * 60),
+    };
+    let store = store::connect_with(
+        &cli.database_url,
+        store::StoreSettings { statement_timeout },
+    )
+    .await
+    .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
     match cli.command {
         Command::Migrate => say("migrations applied"),
@@ -320,6 +345,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             key_encryption,
             key_reload_interval_secs,
             idempotency_lease_secs,
+            request_timeout_secs,
+            statement_timeout_secs: _,
         } => {
             let outcome_labels = load_outcome_labels(outcome_labels.as_deref())?;
             let key_encryption_key = key_encryption.load(store.as_ref(), true).await?;
@@ -366,6 +393,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ..WebhookSettings::default()
                     },
                     idempotency_lease: chrono::Duration::seconds(idempotency_lease_secs),
+                    request_timeout: Duration::from_secs(request_timeout_secs),
                     referrals: ReferralSettings {
                         proof_difficulty: referral_proof_difficulty,
                         per_address_burst: referral_rate_burst,

@@ -12,6 +12,7 @@ pub mod client_rate;
 mod clients;
 pub mod cors;
 mod dashboard;
+mod deadline;
 mod devices;
 pub mod error;
 mod events;
@@ -78,6 +79,7 @@ pub use crate::service::messaging::{MessagingSettings, SendRate};
 pub use crate::service::push::PushTarget;
 pub use crate::service::referrals::ReferralSettings;
 pub use crate::service::webhooks::{RetrySchedule, WebhookSettings};
+pub use deadline::DEFAULT_REQUEST_TIMEOUT;
 
 pub const REQUEST_ID_HEADER: HeaderName =
     HeaderName::from_static(livingwell_core::api::headers::REQUEST_ID);
@@ -113,6 +115,8 @@ pub struct Settings {
     pub idempotency_lease: chrono::Duration,
     /// The front door: how hard a self-referral's proof of work is, how many an address sends.
     pub referrals: ReferralSettings,
+    /// How long a request may take before it is answered 503 (event streams excepted).
+    pub request_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -130,6 +134,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             idempotency_lease: crate::service::idempotency::LEASE,
             referrals: ReferralSettings::default(),
+            request_timeout: deadline::DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -177,6 +182,8 @@ pub struct AppState {
     pub webhooks: Webhooks,
     /// The front door: proof-of-work challenges, the per-address limit, receipt and triage.
     pub referrals: Arc<Referrals>,
+    /// How long a request may take ([`Settings::request_timeout`]).
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -275,6 +282,7 @@ impl AppState {
             client_rates: Arc::new(ClientRates::new(settings.client_requests_per_minute)),
             webhooks,
             referrals: Arc::new(referrals),
+            request_timeout: settings.request_timeout,
             store,
         })
     }
@@ -610,6 +618,11 @@ pub fn app(state: AppState) -> Router {
         .merge(dashboard::router())
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)
+        // Inside the layers below, so a late answer carries their headers (CORS included).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            deadline::deadline,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         // Personal data must not sit in caches; nothing here is worth caching anyway.
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -486,11 +486,38 @@ pub trait Store:
     async fn audit_head(&self) -> StoreResult<Option<AuditHead>>;
 }
 
-/// Opens the database a URL names: `postgres://…` or `sqlite://…` (created when missing).
+/// How the store's connections behave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// How long one statement may run (Postgres `statement_timeout`) or wait for SQLite's write
+    /// lock (its busy timeout) before it gives up, and the request answers 503 with
+    /// `Retry-After`. A slow or stuck database then costs a request seconds, not the server
+    /// its connections. Migrations are exempt: building an index may take longer.
+    pub statement_timeout: std::time::Duration,
+}
+
+/// What `serve` uses unless told otherwise (`--statement-timeout-secs`).
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+        }
+    }
+}
+
+/// Opens the database a URL names: `postgres://…` or `sqlite://…` (created when missing), with
+/// the default [`StoreSettings`].
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_with(url, StoreSettings::default()).await
+}
+
+/// Opens the database a URL names with `settings`.
+pub async fn connect_with(url: &str, settings: StoreSettings) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        Ok(Arc::new(PgStore::connect(url, settings).await?))
     } else {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect(url, settings).await?))
     }
 }

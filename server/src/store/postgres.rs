@@ -1,14 +1,15 @@
 //! The production store: Postgres.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Postgres;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, SqlStore, Tx, pending};
 use super::events::StoreNotice;
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, StoreSettings};
 
 /// Postgres: many writers; audit appends are serialised by an advisory lock so that processes
 /// sharing the database extend one chain.
@@ -33,11 +34,13 @@ const EVENTS_LOCK: i64 = 0x004C_5745_5645_4E54;
 const AUDIT_CHAIN_LOCK: i64 = 0x004C_5741_5544_4954;
 
 impl PgStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
+        let millis = settings.statement_timeout.as_millis().max(1).to_string();
+        let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", millis)]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         Ok(Self { pool })
     }
@@ -45,7 +48,20 @@ impl PgStore {
 
 impl Backend for Postgres {
     async fn migrate(pool: &PgPool) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/postgres").run(pool).await?;
+        // Exempt from the statement timeout: an index over years of history takes its time.
+        // RESET gives the connection back to the pool with the timeout it was opened with.
+        let mut conn = pool.acquire().await?;
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        // `run_direct` is what `run` calls once it holds a connection; `run(&mut *conn)` itself
+        // trips the "`Acquire` is not general enough" limit inside this async trait method.
+        sqlx::migrate!("./migrations/postgres")
+            .run_direct(None, &mut *conn, false)
+            .await?;
+        sqlx::query("RESET statement_timeout")
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 

@@ -1,7 +1,6 @@
 //! The embedded store: one SQLite file in WAL mode, created on first run.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::Sqlite;
 use sqlx::sqlite::{
@@ -9,9 +8,9 @@ use sqlx::sqlite::{
 };
 use tokio::sync::mpsc;
 
-use super::StoreResult;
 use super::backend::{Backend, SqlStore, Tx, pending};
 use super::events::StoreNotice;
+use super::{StoreResult, StoreSettings};
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
 /// `BEGIN IMMEDIATE`, so they take the write lock before reading and never fail half-way when
@@ -19,15 +18,17 @@ use super::events::StoreNotice;
 pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqliteStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
+        let options = Self::connect_options(url)?.busy_timeout(settings.statement_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(Self::connect_options(url)?)
+            .connect_with(options)
             .await?;
         Ok(Self { pool })
     }
 
-    /// How every connection to the file is opened: WAL, full sync, foreign keys, busy timeout.
+    /// How every connection to the file is opened: WAL, full sync, foreign keys, and a busy
+    /// timeout ([`StoreSettings::statement_timeout`] when opened by [`SqliteStore::connect`]).
     pub fn connect_options(url: &str) -> StoreResult<SqliteConnectOptions> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -35,7 +36,7 @@ impl SqliteStore {
             // FULL: a commit (an audit entry above all) survives a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(super::DEFAULT_STATEMENT_TIMEOUT);
         if let Some(dir) = options
             .get_filename()
             .parent()
