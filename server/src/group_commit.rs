@@ -77,6 +77,13 @@ pub enum GroupCommitError {
     WriterStopped,
 }
 
+impl GroupCommitError {
+    /// Whether the batch failed for want of room in the database.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, GroupCommitError::NotCommitted(error) if matches!(**error, StoreError::StorageFull))
+    }
+}
+
 /// A handle to one writer task. Cheap to clone.
 pub struct GroupCommit<C: BatchCommit> {
     queue: mpsc::Sender<Submission<C>>,

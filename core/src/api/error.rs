@@ -40,6 +40,10 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unavailable,
+    /// The server's storage is full (`503`): nothing was written — and a read was not shown,
+    /// since its audit entry could not be kept. Try again after `Retry-After`, once there is
+    /// room again; the server needs no restart.
+    StorageFull,
     Internal,
 }
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use chrono::SecondsFormat;
 use sha2::{Digest, Sha256};
 
-use crate::group_commit::{BatchCommit, GroupCommit, WriterHealth};
+use crate::group_commit::{BatchCommit, GroupCommit, GroupCommitError, WriterHealth};
 use crate::store::{NewAuditEntry, Store, StoreResult};
 
 /// The `prev_hash` of the first entry.
@@ -62,7 +62,18 @@ pub fn chain_hash(seq: i64, prev_hash: &[u8], entry: &NewAuditEntry) -> Vec<u8> 
 
 #[derive(Debug, thiserror::Error)]
 #[error("the audit entry could not be stored")]
-pub struct AuditUnavailableError;
+pub struct AuditUnavailableError {
+    /// Because the database's storage is full (the answer says so).
+    pub storage_full: bool,
+}
+
+impl From<GroupCommitError> for AuditUnavailableError {
+    fn from(error: GroupCommitError) -> Self {
+        Self {
+            storage_full: error.is_storage_full(),
+        }
+    }
+}
 
 /// A handle to the process's audit writer. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -89,7 +100,7 @@ impl AuditLog {
         self.writer
             .submit(entry)
             .await
-            .map_err(|_| AuditUnavailableError)
+            .map_err(AuditUnavailableError::from)
     }
 
     /// Stores the entries durably, together (one commit when the writer is idle).
@@ -101,7 +112,7 @@ impl AuditLog {
             .submit_all(entries)
             .await
             .map(drop)
-            .map_err(|_| AuditUnavailableError)
+            .map_err(AuditUnavailableError::from)
     }
 }
 

@@ -19,6 +19,8 @@ use crate::store::StoreError;
 
 /// How long a client is asked to wait when the database is busy or out of reach for a moment.
 pub const RETRY_AFTER_UNAVAILABLE: Duration = Duration::from_secs(1);
+/// Room is made by an operator, not in a second: retries come slowly meanwhile.
+const RETRY_AFTER_STORAGE_FULL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -75,6 +77,9 @@ pub enum ApiError {
     /// Unavailable for a moment (the database is busy or out of reach): retry after the wait.
     #[error("unavailable for now")]
     RetryLater(Duration),
+    /// The database's storage is full: nothing was written, and no read served unaudited.
+    #[error("storage full")]
+    StorageFull,
     #[error("internal: {0}")]
     Internal(&'static str),
 }
@@ -171,6 +176,11 @@ impl ApiError {
                 ErrorCode::Unavailable,
                 "The service cannot answer safely right now. Please try again.",
             ),
+            ApiError::StorageFull => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::StorageFull,
+                "The service has no room to store this right now; nothing was changed. Please try again later.",
+            ),
             ApiError::NotReady(why) => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, why)
             }
@@ -252,6 +262,12 @@ impl IntoResponse for ApiError {
             ApiError::IdempotencyInProgress => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
             }
+            ApiError::StorageFull => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(RETRY_AFTER_STORAGE_FULL.as_secs()),
+                );
+            }
             ApiError::RateLimited(wait) | ApiError::RetryLater(wait) => {
                 let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
@@ -284,6 +300,10 @@ impl From<StoreError> for ApiError {
                 tracing::error!(kind = error.kind(), "database unavailable");
                 ApiError::RetryLater(RETRY_AFTER_UNAVAILABLE)
             }
+            StoreError::StorageFull => {
+                tracing::error!("the database's storage is full; nothing was written");
+                ApiError::StorageFull
+            }
             StoreError::Database(_) => {
                 tracing::error!(kind = error.kind(), "database error");
                 ApiError::Unavailable
@@ -309,8 +329,12 @@ impl From<ServiceError> for ApiError {
 }
 
 impl From<AuditUnavailableError> for ApiError {
-    fn from(_: AuditUnavailableError) -> Self {
-        ApiError::Unavailable
+    fn from(error: AuditUnavailableError) -> Self {
+        if error.storage_full {
+            ApiError::StorageFull
+        } else {
+            ApiError::Unavailable
+        }
     }
 }
 

@@ -49,7 +49,7 @@ use crate::store::messages::{
     ConversationContext, ConversationRecord, ConversationScope, ConversationSummary, Cursor,
     MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
 };
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// Most conversations one list holds (a team inbox is the longest).
 pub const CONVERSATION_LIST_MAX: i64 = 500;
@@ -242,11 +242,13 @@ impl Messaging {
             notice: self.out_of_hours_notice(open, now),
             audience,
         };
-        let outcome = self
-            .sends
-            .send(send)
-            .await
-            .map_err(|_| ServiceError::Unavailable)?;
+        let outcome = self.sends.send(send).await.map_err(|error| {
+            if error.storage_full {
+                ServiceError::Store(StoreError::StorageFull)
+            } else {
+                ServiceError::Unavailable
+            }
+        })?;
         if let SendOutcome::Created { message, .. } = &outcome {
             // Every participant's phone but the sender's wakes for it.
             let created = Event::MessageCreated(MessageCreatedData {

@@ -33,6 +33,10 @@ pub enum StoreError {
     /// The database cannot answer now and may shortly: worth retrying after a pause.
     #[error("database unavailable: {0}")]
     Unavailable(sqlx::Error),
+    /// The database's storage is full (SQLite `SQLITE_FULL`, Postgres `disk_full`): the write
+    /// was rolled back whole, and will go once there is room.
+    #[error("the database's storage is full")]
+    StorageFull,
     #[error("stored data is not what this version expects: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -47,6 +51,7 @@ impl StoreError {
     pub fn kind(&self) -> &'static str {
         match self {
             StoreError::Conflict(_) => "conflict",
+            StoreError::StorageFull => "storage_full",
             StoreError::MissingReference => "missing_reference",
             StoreError::Corrupt(_) => "corrupt",
             StoreError::Migrate(_) => "migrate",
@@ -74,6 +79,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => match db.kind() {
                 ErrorKind::UniqueViolation => StoreError::Conflict(unique_constraint(db.as_ref())),
                 ErrorKind::ForeignKeyViolation => StoreError::MissingReference,
+                _ if is_storage_full(db.as_ref()) => StoreError::StorageFull,
                 _ if is_transient(db.as_ref()) => StoreError::Unavailable(error),
                 _ => StoreError::Database(error),
             },
@@ -500,6 +506,19 @@ fn unique_constraint(db: &dyn DatabaseError) -> &'static UniqueConstraint {
     found.unwrap_or(&UNLISTED)
 }
 
+/// Whether a database's own error says its storage is full: SQLite's `SQLITE_FULL` (a full disk,
+/// or `PRAGMA max_page_count` reached), Postgres's `53100 disk_full`.
+fn is_storage_full(db: &dyn DatabaseError) -> bool {
+    const SQLITE_FULL: i32 = 13;
+    if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+        return sqlite
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| code & 0xff == SQLITE_FULL);
+    }
+    db.code().is_some_and(|code| code == "53100")
+}
+
 /// Whether a database's own error says "not now" rather than "not this".
 fn is_transient(db: &dyn DatabaseError) -> bool {
     if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
@@ -678,6 +697,10 @@ mod tests {
             assert!(matches!(error, StoreError::Unavailable(_)), "{code}");
             assert_eq!(error.kind(), "unavailable");
         }
+        // disk_full: nothing was written, and nothing can be until there is room.
+        let full = raised("53100", None).await;
+        assert!(matches!(full, StoreError::StorageFull), "{full:?}");
+        assert_eq!(full.kind(), "storage_full");
         for code in ["23514", "22001", "42P01"] {
             let error = raised(code, None).await;
             assert!(matches!(error, StoreError::Database(_)), "{code}");

@@ -2,10 +2,10 @@
 
 use std::str::FromStr;
 
-use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Connection as _, Sqlite};
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, SqlStore, Tx, pending};
@@ -20,11 +20,19 @@ pub type SqliteStore = SqlStore<Sqlite>;
 impl SqliteStore {
     pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
         let options = Self::connect_options(url)?.busy_timeout(settings.statement_timeout);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+        let pool = Self::pool_options().connect_with(options).await?;
         Ok(Self { pool })
+    }
+
+    /// The pool every store over a file uses. A connection handed back while sqlx still counts
+    /// it in a transaction is closed, not kept: SQLite rolls a transaction back by itself on
+    /// some failures (`SQLITE_FULL` among them), the `ROLLBACK` sqlx then sends fails, and sqlx
+    /// would refuse every later `BEGIN` on that connection (`InvalidSavePointStatement`) for as
+    /// long as it lived — after a full disk, writes would fail long after there was room again.
+    pub fn pool_options() -> SqlitePoolOptions {
+        SqlitePoolOptions::new()
+            .max_connections(8)
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
     }
 
     /// How every connection to the file is opened: WAL, full sync, foreign keys, and a busy

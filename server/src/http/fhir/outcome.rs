@@ -141,7 +141,10 @@ fn api_issue(error: &ApiError) -> (&'static str, String) {
         ),
         ApiError::NotFound => fixed("not-found", "No such resource here."),
         ApiError::RateLimited(_) => fixed("throttled", "Too many requests; see Retry-After."),
-        ApiError::Unavailable | ApiError::RetryLater(_) | ApiError::NotReady(_) => fixed(
+        ApiError::Unavailable
+        | ApiError::RetryLater(_)
+        | ApiError::NotReady(_)
+        | ApiError::StorageFull => fixed(
             "transient",
             "The service cannot answer safely right now. Please try again.",
         ),

@@ -17,7 +17,10 @@ use crate::store::{Store, StoreResult};
 
 #[derive(Debug, thiserror::Error)]
 #[error("the message could not be stored")]
-pub struct SendUnavailableError;
+pub struct SendUnavailableError {
+    /// Because the database's storage is full (the sender is told so).
+    pub storage_full: bool,
+}
 
 /// A handle to the process's send writer. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -40,7 +43,9 @@ impl SendQueue {
         self.writer
             .submit(send)
             .await
-            .map_err(|_| SendUnavailableError)
+            .map_err(|error| SendUnavailableError {
+                storage_full: error.is_storage_full(),
+            })
     }
 }
 
