@@ -11,7 +11,7 @@
 //!
 //! Like the rest of the demo, nothing here is news: it announces no event and sends nothing.
 
-use chrono::{DateTime, Datelike, Duration, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, Months, Utc};
 use livingwell_core::api::referrals::{
     ContactDetails, ReferralId, ReferralOutcome, ReferralSource,
 };
@@ -23,7 +23,7 @@ use livingwell_core::domain::{PersonId, Role};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::DemoError;
+use super::{DemoError, london};
 use crate::store::accounts::NewInvitation;
 use crate::store::appointments::AppointmentRecord;
 use crate::store::caseload::RatingRecord;
@@ -206,7 +206,10 @@ pub(super) async fn seed(
         .checked_sub_months(Months::new(3))
         .ok_or(DemoError::Inconsistent("the start of the period"))?;
     for (i, story) in (0_i64..).zip(&STORIES) {
-        let received = london(period_start + Duration::days(story.received_day), 9 + i % 8)?;
+        let received = london(
+            period_start + Duration::days(story.received_day),
+            9 + hour_of(i),
+        )?;
         let triaged = received + Duration::hours(story.triage_hours);
         let referral = ReferralRecord {
             id: ReferralId::new(),
@@ -432,12 +435,7 @@ async fn seed_care(
     Ok(())
 }
 
-/// `hour`:00 on `day`, London time, as UTC.
-fn london(day: NaiveDate, hour: i64) -> Result<DateTime<Utc>, DemoError> {
-    let hour = u32::try_from(hour).map_err(|_| DemoError::Inconsistent("an hour of the day"))?;
-    LONDON
-        .with_ymd_and_hms(day.year(), day.month(), day.day(), hour, 0, 0)
-        .earliest()
-        .map(|at| at.with_timezone(&Utc))
-        .ok_or(DemoError::Inconsistent("a London time"))
+/// Referrals come in through the working day: 9:00 to 16:00.
+fn hour_of(i: i64) -> u32 {
+    u32::try_from(i % 8).unwrap_or(0)
 }

@@ -340,7 +340,7 @@ pub async fn seed_appointments(
     west: &TeamRecord,
     now: DateTime<Utc>,
 ) -> Result<(), DemoError> {
-    use chrono::{Datelike, Duration, TimeZone};
+    use chrono::Duration;
     use livingwell_core::domain::appointment::{
         Accessibility, AccessibilityNeed, AppointmentId, AppointmentKind, AppointmentStatus,
         BookingUnit, LONDON, Location, ProgrammeId, ProgrammeSessionId,
@@ -352,14 +352,7 @@ pub async fn seed_appointments(
 
     let today = now.with_timezone(&LONDON).date_naive();
     // `days` from today at `hour`:00 in London, as UTC.
-    let at = |days: i64, hour: u32| {
-        let day = today + Duration::days(days);
-        LONDON
-            .with_ymd_and_hms(day.year(), day.month(), day.day(), hour, 0, 0)
-            .earliest()
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .ok_or(DemoError::Inconsistent("a London time"))
-    };
+    let at = |days: i64, hour: u32| london(today + Duration::days(days), hour);
     let hub = Location::Hub { team_id: west.id };
     let appointment =
         |kind, title: &str, starts_at, minutes, location, notes: &str| AppointmentRecord {
@@ -508,4 +501,14 @@ async fn seed_conversation(
         .collect();
     store.send_messages(&sends).await?;
     Ok(())
+}
+
+/// `hour`:00 on `day`, London time, as UTC.
+fn london(day: chrono::NaiveDate, hour: u32) -> Result<DateTime<Utc>, DemoError> {
+    use chrono::{Datelike, TimeZone};
+    livingwell_core::domain::appointment::LONDON
+        .with_ymd_and_hms(day.year(), day.month(), day.day(), hour, 0, 0)
+        .earliest()
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or(DemoError::Inconsistent("a London time"))
 }
