@@ -392,6 +392,44 @@ def write_consents(client: Client, person: str, carer_id: str) -> None:
             raise Unexpected(f"revocation: {status}")
 
 
+def write_bookings(client: Client, person: str, programme: str) -> None:
+    """The person gives up their place on the demo's WRAP group and books it again, by turns;
+    which turn is due is read from the server, so a turn whose answer was lost is not lost."""
+    while not client.stop.is_set():
+        status, listing = client.call("GET", f"/v1/people/{person}/bookings")
+        if status != 200 or not isinstance(listing, list):
+            raise Unexpected(f"bookings: {status}")
+        active = [
+            b["id"]
+            for b in listing
+            if b["programme_id"] == programme and b["status"] in ("booked", "waitlisted", "offered")
+        ]
+        if active:
+            status = client.write(
+                "cancellation",
+                active[0],
+                "DELETE",
+                f"/v1/programmes/{programme}/bookings/{active[0]}",
+                None,
+                {"Idempotency-Key": str(uuid.uuid4())},
+            )
+            if status not in (200, 409):
+                raise Unexpected(f"cancellation: {status}")
+            continue
+        key = str(uuid.uuid4())
+        status = client.write(
+            "booking",
+            key,
+            "POST",
+            f"/v1/programmes/{programme}/bookings",
+            {},
+            {"Idempotency-Key": key},
+        )
+        # 200 would be "already booked": a place this loop did not see, so a write it lost.
+        if status not in (201, 409):
+            raise Unexpected(f"booking: {status}")
+
+
 def write_offline_reads(client: Client, person: str) -> None:
     """A carer's phone uploads crisis-plan reads it showed offline; each read once."""
     while not client.stop.is_set():
@@ -476,8 +514,13 @@ WRITE_KINDS = (
     "consent",
     "revocation",
     "offline_read",
+    "booking",
+    "cancellation",
 )
 CONSENTS_OF_ALEX = "SELECT count(*) FROM consents WHERE person_id = {person}"
+BOOKINGS_OF_ALEX = (
+    "SELECT count(*) FROM bookings WHERE person_id = {person} AND programme_id = {programme}"
+)
 
 
 def count_problems(
@@ -486,6 +529,7 @@ def count_problems(
     person: str,
     consents_before: int,
     kinds: tuple[str, ...] = (),
+    bookings: tuple[str, int] | None = None,
 ) -> dict[str, int]:
     """Losses, duplicates and half-written writes; of `kinds` only, when named."""
     problems = {"lost": 0, "duplicated": 0, "half_written": 0}
@@ -550,6 +594,33 @@ def count_problems(
     if grants > sent_grants:
         problems["duplicated"] += grants - sent_grants
         print(f"  DUPLICATED consents: {sent_grants} sent, {grants} stored", file=sys.stderr)
+    # Bookings carry no text either: every booking sent is one new row of the person's, and
+    # every booked place has its sessions in the person's diary.
+    if bookings is not None and (not kinds or "booking" in kinds):
+        programme, bookings_before = bookings
+        made = db.count(
+            BOOKINGS_OF_ALEX.format(person=db.uuid(person), programme=db.uuid(programme))
+        ) - bookings_before
+        sent_bookings = len(outcomes.sent("booking"))
+        if made < sent_bookings:
+            problems["lost"] += sent_bookings - made
+            print(f"  LOST bookings: {sent_bookings} sent, {made} stored", file=sys.stderr)
+        if made > sent_bookings:
+            problems["duplicated"] += made - sent_bookings
+            print(f"  DUPLICATED bookings: {sent_bookings} sent, {made} stored", file=sys.stderr)
+        half_written(
+            "places booked without their sessions",
+            db.count(
+                f"SELECT count(*) FROM bookings b WHERE b.person_id = {db.uuid(person)} "
+                "AND b.status = 'booked' AND NOT EXISTS "
+                "(SELECT 1 FROM appointments a WHERE a.booking_id = b.id)"
+            ),
+        )
+    for booking in outcomes.acknowledged.get("cancellation", set()) if not kinds else ():
+        cancelled = db.rows(f"SELECT status FROM bookings WHERE id = {db.uuid(booking)}")
+        if not cancelled or cancelled[0][0] != "cancelled":
+            problems["lost"] += 1
+            print(f"  LOST cancellation of {booking}", file=sys.stderr)
     # What an acknowledged answer promised is what is stored.
     for appointment in outcomes.acknowledged.get("confirmation", set()):
         status = db.rows(f"SELECT status FROM appointments WHERE id = {db.uuid(appointment)}")
@@ -612,6 +683,11 @@ def run(binary: str, database_url: str, kills: int, seed: int, workdir: str, nam
     conversation = next(c["id"] for c in listing["conversations"] if c["kind"] == "peer")
     db = Database(database_url)
     consents_before = db.count(CONSENTS_OF_ALEX.format(person=db.uuid(person)))
+    status, programmes = alex.call("GET", "/v1/programmes")
+    programme = next(p["id"] for p in programmes["programmes"] if p["title"] == "WRAP group")
+    bookings_before = db.count(
+        BOOKINGS_OF_ALEX.format(person=db.uuid(person), programme=db.uuid(programme))
+    )
 
     failures: list[BaseException] = []
 
@@ -634,6 +710,7 @@ def run(binary: str, database_url: str, kills: int, seed: int, workdir: str, nam
         guarded(write_appointments, client("priya"), client("alex"), person),
         guarded(write_consents, client("alex"), person, sam.user["id"]),
         guarded(write_offline_reads, sam, person),
+        guarded(write_bookings, client("alex"), person, programme),
     ]
     for writer in writers:
         writer.start()
@@ -658,7 +735,9 @@ def run(binary: str, database_url: str, kills: int, seed: int, workdir: str, nam
         print(f"{name}: a writer failed: {failures[0]!r}", file=sys.stderr)
         return False
 
-    problems = count_problems(db, outcomes, person, consents_before)
+    problems = count_problems(
+        db, outcomes, person, consents_before, bookings=(programme, bookings_before)
+    )
     verify = subprocess.run(
         [binary, "--database-url", database_url, "audit", "verify"],
         capture_output=True,
