@@ -12,18 +12,17 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use livingwell_core::api::routes;
 
-use super::AppState;
 use super::error::{ApiError, RETRY_AFTER_UNAVAILABLE};
 
 /// What `serve` uses unless told otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The middleware: answers 503 for a request that outlives its deadline.
-pub async fn deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn deadline(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
     if request.uri().path() == routes::EVENT_STREAM.path(&[]) {
         return next.run(request).await;
     }
-    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+    match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!("a request passed its deadline; answered 503");

@@ -604,6 +604,8 @@ pub async fn serve_until(
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
+    // The deadline layer is given only this: no copy of the whole state per request.
+    let request_timeout = state.request_timeout;
     let (router, openapi) = routes();
     let cors = cors::layer(&state.cors_origins);
     let router = router
@@ -620,7 +622,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(meta::method_not_allowed)
         // Inside the layers below, so a late answer carries their headers (CORS included).
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            request_timeout,
             deadline::deadline,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))

@@ -510,24 +510,30 @@ fn unique_constraint(db: &dyn DatabaseError) -> &'static UniqueConstraint {
 /// or `PRAGMA max_page_count` reached), Postgres's `53100 disk_full`.
 fn is_storage_full(db: &dyn DatabaseError) -> bool {
     const SQLITE_FULL: i32 = 13;
-    if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-        return sqlite
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(|code| code & 0xff == SQLITE_FULL);
+    match sqlite_code(db) {
+        Some(code) => code & 0xff == SQLITE_FULL,
+        None => db.code().is_some_and(|code| code == "53100"),
     }
-    db.code().is_some_and(|code| code == "53100")
+}
+
+/// A SQLite error's (extended) result code; `None` for another database's error.
+fn sqlite_code(db: &dyn DatabaseError) -> Option<i32> {
+    let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    // A SQLite error without a parsable code is none of the codes looked for.
+    Some(
+        sqlite
+            .code()
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// Whether a database's own error says "not now" rather than "not this".
 fn is_transient(db: &dyn DatabaseError) -> bool {
-    if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-        return sqlite
-            .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .is_some_and(sqlite_code_is_transient);
+    match sqlite_code(db) {
+        Some(code) => sqlite_code_is_transient(code),
+        None => db.code().is_some_and(|code| sqlstate_is_transient(&code)),
     }
-    db.code().is_some_and(|code| sqlstate_is_transient(&code))
 }
 
 /// Postgres SQLSTATEs that mean the connection or server is going away, not coming up yet, or

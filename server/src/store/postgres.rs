@@ -49,8 +49,9 @@ impl PgStore {
 impl Backend for Postgres {
     async fn migrate(pool: &PgPool) -> StoreResult<()> {
         // Exempt from the statement timeout: an index over years of history takes its time.
-        // RESET gives the connection back to the pool with the timeout it was opened with.
+        // The connection is closed afterwards, so no pooled one ever runs without the timeout.
         let mut conn = pool.acquire().await?;
+        conn.close_on_drop();
         sqlx::query("SET statement_timeout = 0")
             .execute(&mut *conn)
             .await?;
@@ -58,9 +59,6 @@ impl Backend for Postgres {
         // trips the "`Acquire` is not general enough" limit inside this async trait method.
         sqlx::migrate!("./migrations/postgres")
             .run_direct(None, &mut *conn, false)
-            .await?;
-        sqlx::query("RESET statement_timeout")
-            .execute(&mut *conn)
             .await?;
         Ok(())
     }
