@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -91,9 +92,12 @@ class Server:
         ]
         if demo:
             args.append("--demo")
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=log)
-        log.close()
+        # The log reaches its file through a pipe, so that the harness writes the file, not
+        # the server: a limit on what the server may write (`RLIMIT_FSIZE`) spares it.
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(
+            target=copy_to_file, args=(self.process.stdout, self.log_path), daemon=True
+        ).start()
         self.starts += 1
         deadline = began + READY_WITHIN_S
         while time.monotonic() < deadline:
@@ -120,6 +124,12 @@ class Server:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def copy_to_file(source, path: str) -> None:
+    with open(path, "ab") as log:
+        for line in source:
+            log.write(line)
 
 
 def request(
@@ -156,6 +166,7 @@ def request(
         parsed = raw.decode(errors="replace")
     if isinstance(parsed, dict):
         parsed["_etag"] = headers_seen.get("etag")
+        parsed["_retry_after"] = headers_seen.get("retry-after")
     return response.status, parsed
 
 
@@ -969,6 +980,305 @@ def outage_rounds(server: Server, cluster: ThrowawayCluster, seed: int, outages:
     return not problems and not any(counted.values()) and acknowledged > 0
 
 
+def run_file_size_limit(binary: str, workdir: str) -> bool:
+    """SQLite under a file size limit (`RLIMIT_FSIZE`): a write past it fails with `EFBIG`.
+
+    The server is started as a shell would start it, `SIGXFSZ` at its default (which ends the
+    process), so the server itself must ignore the signal. Once it has signed people in, every
+    file it writes is capped (`prlimit`) at a little more than the database and its WAL hold.
+    Then: writes are answered 503 `storage_full` with `Retry-After` and leave nothing behind; an
+    audited read whose entry cannot be stored is refused the same way (SPEC §4); `/healthz`
+    stays 200. The cap is lifted without a restart: the refused write, retried with its id, is
+    stored once; reads and writes go on; every acknowledged write is there once, the audit
+    chain verifies and `PRAGMA integrity_check` is ok.
+    """
+    path = os.path.join(workdir, "file-size.db")
+    url = f"sqlite://{path}"
+    data_dir = os.path.join(workdir, "file-size-data")
+    os.makedirs(data_dir, exist_ok=True)
+    server = Server(binary, url, data_dir, free_port(), os.path.join(workdir, "file-size.log"))
+    problems: list[str] = []
+    outcomes = Outcomes()
+    stop = threading.Event()
+    try:
+        server.start(demo=True)
+        alex = Client(server, "alex", outcomes, stop)
+        person = alex.user["person_id"]
+        status, listing = alex.call("GET", "/v1/conversations")
+        conversation = next(c["id"] for c in listing["conversations"] if c["kind"] == "peer")
+        plan = f"/v1/people/{person}/enablement-plan"
+        messages = f"/v1/conversations/{conversation}/messages"
+
+        def ask(method: str, path: str, token: str | None = None, body=None):
+            """One request; a server that gave no answer (it ended) is status 0."""
+            try:
+                return request(server.port, method, path, token, body)
+            except Unavailable as error:
+                return 0, str(error)
+
+        def send(tag: str, client_id: str) -> tuple[int, object]:
+            status, body = ask(
+                "POST", messages, alex.token, {"client_id": client_id, "body": f"{PREFIX}{tag}"}
+            )
+            if 200 <= status < 300:
+                outcomes.record("message", tag, answer_lost=False)
+            return status, body
+
+        def refused(what: str, status: int, body: object) -> bool:
+            code = body.get("code") if isinstance(body, dict) else None
+            retry_after = body.get("_retry_after") if isinstance(body, dict) else None
+            if status == 503 and code == "storage_full" and retry_after:
+                return True
+            problems.append(f"{what} past the limit: {status} {code}, Retry-After {retry_after!r}")
+            return False
+
+        # An empty WAL, and every file capped at 64 KiB: the database's next pages of WAL fit,
+        # and soon after nothing does (a write at or past the limit fails, whatever the size of
+        # the file it is written to).
+        with sqlite3.connect(path) as db:
+            busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            problems.append("the WAL could not be emptied before the limit was set")
+        limit = 64 * 1024
+        assert server.process is not None
+        resource.prlimit(
+            server.process.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY)
+        )
+        refused_write: tuple[str, str] | None = None
+        for n in range(5000):
+            tag, client_id = f"file-size-{n}", str(uuid.uuid4())
+            status, body = send(tag, client_id)
+            if not 200 <= status < 300:
+                refused("a message", status, body)
+                refused_write = (tag, client_id)
+                break
+        if refused_write is None:
+            problems.append(f"5000 messages written under a {limit}-byte limit")
+        if server.process.poll() is not None:
+            problems.append(f"the server ended (exit status {server.process.returncode})")
+        else:
+            # A read is served while its audit entry fits the room left, and refused after.
+            for _ in range(50):
+                status, body = ask("GET", plan, alex.token)
+                if status != 200:
+                    refused("an audited read", status, body)
+                    break
+            else:
+                problems.append("50 audited reads served with no room for their entries")
+            status, _ = ask("GET", "/healthz")
+            if status != 200:
+                problems.append(f"/healthz past the limit: {status}")
+
+        if refused_write is not None:
+            left = Database(url).count(
+                f"SELECT count(*) FROM messages WHERE body = '{PREFIX}{refused_write[0]}'"
+            )
+            if left:
+                problems.append("the refused message was stored")
+        # Room again, with no restart.
+        back_after = None
+        began = time.monotonic()
+        if refused_write is not None and server.process.poll() is None:
+            resource.prlimit(
+                server.process.pid,
+                resource.RLIMIT_FSIZE,
+                (resource.RLIM_INFINITY, resource.RLIM_INFINITY),
+            )
+            while time.monotonic() - began < 10.0:
+                status, _ = send(*refused_write)
+                if 200 <= status < 300:
+                    back_after = time.monotonic() - began
+                    break
+                time.sleep(0.1)
+        if back_after is None:
+            problems.append("the refused write was not taken within 10 s of the limit lifting")
+        for n in range(20):
+            status, body = send(f"file-size-after-{n}", str(uuid.uuid4()))
+            if not 200 <= status < 300:
+                problems.append(f"a message after the limit lifted: {status} {body}")
+                break
+        status, body = ask("GET", plan, alex.token)
+        if status != 200:
+            problems.append(f"an audited read after the limit lifted: {status} {body}")
+    finally:
+        server.stop()
+
+    db = Database(url)
+    counted = count_problems(db, outcomes, person, 0, kinds=("message",))
+    verify = subprocess.run(
+        [binary, "--database-url", url, "audit", "verify"], capture_output=True, text=True
+    )
+    integrity = db.rows("PRAGMA integrity_check")[0][0]
+    acknowledged = len(outcomes.acknowledged.get("message", ()))
+    print(
+        f"file size limit: {acknowledged} messages acknowledged under and after a "
+        f"{limit // 1024} KiB limit; lost {counted['lost']}, duplicated "
+        f"{counted['duplicated']}, half-written {counted['half_written']}; refused write taken "
+        f"{(back_after or 0) * 1000:.0f} ms after the limit lifted (no restart); audit verify "
+        f"{'intact' if verify.returncode == 0 else 'BROKEN'}; integrity_check {integrity}"
+    )
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return (
+        not problems
+        and not any(counted.values())
+        and verify.returncode == 0
+        and integrity == "ok"
+    )
+
+
+# What the phone (`tests/src/bin/phone.rs`) writes: `Crash-safety write crash-<run>-<j>`.
+PHONE_PREFIX = "Crash-safety write "
+# The longest a start of the phone lives before it is killed (as in tests/tests/engine_crash.rs).
+PHONE_LIFETIME_S = 0.45
+PHONE_MAX_WRITES = 10
+PHONE_FINAL_DRAIN_S = 90.0
+
+
+def phone_tag(tag: str) -> tuple[int, int]:
+    run, j = tag.removeprefix("crash-").split("-")
+    return int(run), int(j)
+
+
+def run_phone_and_server(
+    binary: str, phone: str, database_url: str, starts: int, seed: int, workdir: str, name: str
+) -> bool:
+    """Both ends killed: the phone's engine and the server, by turns and at the same moment.
+
+    The phone binary queues messages and plan comments in its encrypted outbox and drains it;
+    it is SIGKILLed at a random point of every start and started again on the same store. In a
+    quarter of the starts the server is SIGKILLed too at a random moment and restarted while the
+    phone carries on; in another quarter both are killed at the same instant. At the end the
+    phone drains with the server up, and the server's database must hold every write the phone
+    said it queued exactly once, nothing twice, messages in the order they were queued, and of
+    each start's writes a prefix (a gap is a write lost without a word).
+    """
+    rng = random.Random(seed)
+    data_dir = os.path.join(workdir, f"{name}-phone-data")
+    os.makedirs(data_dir, exist_ok=True)
+    server = Server(
+        binary, database_url, data_dir, free_port(), os.path.join(workdir, f"{name}-phone.log")
+    )
+    server.start(demo=True)
+    problems: list[str] = []
+    tally = {"phone kills": 0, "server kills": 0, "both at once": 0, "killed mid-send": 0}
+    acknowledged: set[tuple[int, int]] = set()
+    planned: dict[int, int] = {}
+    began = time.monotonic()
+    try:
+        alex = Client(server, "alex", Outcomes(), threading.Event())
+        person = alex.user["person_id"]
+        status, listing = alex.call("GET", "/v1/conversations")
+        conversation = next(c["id"] for c in listing["conversations"] if c["kind"] == "peer")
+        store = os.path.join(workdir, f"{name}-phone-store")
+        secrets = os.path.join(workdir, f"{name}-phone-secrets")
+
+        def start(run: int, writes: int) -> subprocess.Popen:
+            return subprocess.Popen(
+                [
+                    phone,
+                    "--store", store,
+                    "--secrets", secrets,
+                    "--server", f"http://127.0.0.1:{server.port}",
+                    "--conversation", conversation,
+                    "--person", person,
+                    "--run", str(run),
+                    "--writes", str(writes),
+                    "--seed", str(rng.getrandbits(63)),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+
+        for run in range(starts):
+            writes = rng.randint(1, PHONE_MAX_WRITES)
+            planned[run] = writes
+            lifetime = rng.uniform(0.0, PHONE_LIFETIME_S)
+            process = start(run, writes)
+            turn = rng.random()
+            if turn < 0.5:
+                time.sleep(lifetime)
+                process.kill()
+            else:
+                at = lifetime * rng.random()
+                time.sleep(at)
+                server.kill()
+                tally["server kills"] += 1
+                if turn < 0.75:
+                    process.kill()
+                    tally["both at once"] += 1
+                time.sleep(rng.uniform(0.0, 0.1))
+                server.start()
+                time.sleep(max(0.0, lifetime - at))
+                process.kill()
+            out, _ = process.communicate()
+            lines = out.splitlines()
+            if process.returncode not in (0, -signal.SIGKILL):
+                problems.append(f"start {run} failed ({process.returncode}): {lines[-3:]}")
+            if process.returncode == -signal.SIGKILL:
+                tally["phone kills"] += 1
+                if lines and lines[-1] == "sending":
+                    tally["killed mid-send"] += 1
+            for line in lines:
+                if line.startswith("queued "):
+                    acknowledged.add(phone_tag(line.removeprefix("queued ")))
+
+        final = start(starts, 0)
+        try:
+            out, _ = final.communicate(timeout=PHONE_FINAL_DRAIN_S)
+        except subprocess.TimeoutExpired:
+            final.kill()
+            out, _ = final.communicate()
+        lines = out.splitlines()
+        if final.returncode != 0 or not lines or lines[-1] != "empty":
+            problems.append(f"the final start did not drain: {final.returncode} {lines[-3:]}")
+    finally:
+        server.stop()
+
+    db = Database(database_url)
+    cut = len(PHONE_PREFIX) + 1
+    messages = [
+        phone_tag(row[0])
+        for row in db.rows(
+            f"SELECT substr(body, {cut}) FROM messages WHERE body LIKE '{PHONE_PREFIX}%' "
+            "ORDER BY seq"
+        )
+    ]
+    comments = [
+        phone_tag(row[0])
+        for row in db.rows(
+            f"SELECT substr(body, {cut}) FROM plan_comments WHERE body LIKE '{PHONE_PREFIX}%'"
+        )
+    ]
+    counts: dict[tuple[int, int], int] = {}
+    for tag in messages + comments:
+        counts[tag] = counts.get(tag, 0) + 1
+    twice = sorted(tag for tag, n in counts.items() if n > 1)
+    lost = sorted(tag for tag in acknowledged if tag not in counts)
+    if twice:
+        problems.append(f"stored more than once: {twice[:10]}")
+    if lost:
+        problems.append(f"queued and lost: {lost[:10]}")
+    if messages != sorted(messages):
+        problems.append("messages stored out of the order they were queued")
+    for run, writes in planned.items():
+        sent = sorted(j for (r, j) in counts if r == run)
+        if sent != list(range(len(sent))) or len(sent) > writes:
+            problems.append(f"start {run} reached the server as {sent} of {writes}")
+    if not acknowledged or not tally["both at once"]:
+        problems.append(f"the run tested too little: {tally}")
+    print(
+        f"{name}, phone and server killed: {starts} starts in {time.monotonic() - began:.0f} s "
+        f"({', '.join(f'{k} {v}' for k, v in tally.items())}); {len(acknowledged)} writes "
+        f"queued, {len(messages)} messages and {len(comments)} comments stored; "
+        f"lost {len(lost)}, duplicated {len(twice)}"
+    )
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+    return not problems
+
+
 def live_event_arrives(server: Server, sender: Client, reader: Client, conversation: str) -> bool:
     """Opens the reader's event stream, sends one message, and waits for its event."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -1006,6 +1316,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--binary", required=True, help="the built `livingwell` server")
     parser.add_argument("--kills", type=int, default=50, help="kills per database")
+    parser.add_argument(
+        "--phone", help="the built phone (`tests/src/bin/phone.rs`): kill it and the server"
+    )
+    parser.add_argument(
+        "--phone-starts", type=int, default=100, help="starts of the phone per database"
+    )
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument(
@@ -1028,15 +1344,31 @@ def main() -> int:
         if args.backend in ("sqlite", "both"):
             url = f"sqlite://{workdir}/faults.db"
             ok &= run(args.binary, url, args.kills, args.seed, workdir, "sqlite")
-        if args.backend in ("postgres", "both"):
-            url, name = fresh_postgres(args.postgres, workdir)
-            try:
-                ok &= run(args.binary, url, args.kills, args.seed, workdir, "postgres")
-            finally:
-                subprocess.run(
-                    ["psql", args.postgres, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
-                    check=False,
+            ok &= run_file_size_limit(args.binary, workdir)
+            if args.phone:
+                url = f"sqlite://{workdir}/phone.db"
+                ok &= run_phone_and_server(
+                    args.binary, args.phone, url, args.phone_starts, args.seed, workdir, "sqlite"
                 )
+        if args.backend in ("postgres", "both"):
+            databases: list[str] = []
+            try:
+                url, name = fresh_postgres(args.postgres, workdir)
+                databases.append(name)
+                ok &= run(args.binary, url, args.kills, args.seed, workdir, "postgres")
+                if args.phone:
+                    url, name = fresh_postgres(args.postgres, workdir)
+                    databases.append(name)
+                    ok &= run_phone_and_server(
+                        args.binary, args.phone, url, args.phone_starts, args.seed, workdir,
+                        "postgres",
+                    )
+            finally:
+                for name in databases:
+                    subprocess.run(
+                        ["psql", args.postgres, "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+                        check=False,
+                    )
         if args.postgres_outages > 0:
             ok &= run_postgres_restart(args.binary, workdir, args.seed, args.postgres_outages)
     finally:

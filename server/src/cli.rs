@@ -626,6 +626,8 @@ pub async fn serve(
     checkpoints: Option<CheckpointWriter>,
     settings: Settings,
 ) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    outlive_file_size_limit()?;
     let state = AppState::new(store, &settings).await?;
     let shutdown = state.shutdown.clone();
     let checkpoints = checkpoints.map(|writer| {
@@ -656,6 +658,18 @@ pub async fn serve(
             tracing::info!(seq, "audit log checkpointed on shutdown");
         }
     }
+    Ok(())
+}
+
+/// A write past a file size limit (`ulimit -f`, systemd's `LimitFSIZE=`) sends the process
+/// `SIGXFSZ`, whose default action ends it there and then, mid-request. With a handler installed
+/// the write fails with `EFBIG` instead: the store answers it as full storage (503
+/// `storage_full`), reads that need no room go on, and the server carries on once the limit is
+/// raised. Tokio keeps a handler for the life of the process, so the stream is not read.
+#[cfg(unix)]
+fn outlive_file_size_limit() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let _never_read = signal(SignalKind::from_raw(libc::SIGXFSZ)).context("handling SIGXFSZ")?;
     Ok(())
 }
 

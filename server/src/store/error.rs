@@ -506,12 +506,20 @@ fn unique_constraint(db: &dyn DatabaseError) -> &'static UniqueConstraint {
     found.unwrap_or(&UNLISTED)
 }
 
-/// Whether a database's own error says its storage is full: SQLite's `SQLITE_FULL` (a full disk,
-/// or `PRAGMA max_page_count` reached), Postgres's `53100 disk_full`.
+/// Whether a database's own error says its storage took no more: SQLite's `SQLITE_FULL` (a full
+/// disk, or `PRAGMA max_page_count` reached) and `SQLITE_IOERR_WRITE`, Postgres's `53100
+/// disk_full`.
+///
+/// SQLite reports a write refused for want of room as `SQLITE_FULL` only when the disk is full
+/// (`ENOSPC`); a file size limit (`EFBIG`, `ulimit -f`) or a quota (`EDQUOT`) comes back as
+/// `SQLITE_IOERR_WRITE`, as does a failing disk (`EIO`), which SQLite does not tell apart. All
+/// of them are answered alike — the write was rolled back whole, try again later — and each
+/// needs the operator to look at the storage.
 fn is_storage_full(db: &dyn DatabaseError) -> bool {
     const SQLITE_FULL: i32 = 13;
+    const SQLITE_IOERR_WRITE: i32 = 778;
     match sqlite_code(db) {
-        Some(code) => code & 0xff == SQLITE_FULL,
+        Some(code) => code & 0xff == SQLITE_FULL || code == SQLITE_IOERR_WRITE,
         None => db.code().is_some_and(|code| code == "53100"),
     }
 }
