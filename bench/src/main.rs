@@ -6,8 +6,9 @@
 //! crisis plan cold and warm, and the first sync of a person with 10,000 messages.
 //!
 //! Every figure is also given as a ratio to a ceiling measured in the same run on the same
-//! machine (`/healthz` of the same build with the same client; `pgbench -N` for Postgres),
-//! because absolute figures drift from run to run (see `TARGETS.md`). Everything runs on
+//! machine (`/healthz` of the same build with the same client; `pgbench -N` for Postgres; Matrix
+//! Synapse, the peer, started and driven by this harness before our phases: [`peer`]), because
+//! absolute figures drift from run to run (see `TARGETS.md`). Everything runs on
 //! loopback, on fresh databases made and dropped by the harness, for a bounded time, and stops
 //! by itself. It is a binary, not a test: `cargo run --release -p bench`.
 
@@ -28,7 +29,7 @@ use livingwell_core::domain::message::{
 use livingwell_core::domain::{PersonId, Role, TeamId, UserId};
 use livingwell_server::auth::throttle::ThrottleSettings;
 use livingwell_server::clock::Clock;
-use livingwell_server::http::{self, AppState, MessagingSettings, SendRate, Settings};
+use livingwell_server::http::{self, AppState, MessagingSettings, Settings};
 use livingwell_server::store::messages::{ConversationKey, NewMessage, NewSend};
 use livingwell_server::store::{self, PersonRecord, Store, TeamRecord, UserRecord};
 use livingwell_testkit::{Backend, TestDatabase};
@@ -37,14 +38,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 mod engine;
+mod peer;
 
 /// Longest a phase may be asked to run.
 const MAX_SECONDS: u64 = 60;
 /// The password of every bench account.
 const PASSWORD: &str = "bench-password-not-secret";
-/// Matrix Synapse 1.163 on SQLite with 8 senders, as measured on these machines (TARGETS.md):
-/// 41–51 msg/s. Synapse cannot run here, so this is the documented figure, not this run's.
-const SYNAPSE_MSGS_PER_SEC: f64 = 46.0;
+/// Where the peer's scripts live: `../shared/peer-bench/` beside the repository.
+const PEER_BENCH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/peer-bench");
 
 /// Connections for the audited-read phase (TARGETS.md: p99 at 32 connections).
 const AUDITED_READ_CONNECTIONS: usize = 32;
@@ -75,13 +76,23 @@ struct Args {
     /// Run one part only (both run by default, messaging first).
     #[arg(long, value_enum)]
     only: Option<Part>,
+    /// Senders in the peer-shaped phase, ours and Synapse's alike (one conversation, one room).
+    #[arg(long, default_value_t = 8)]
+    peer_senders: usize,
+    /// Skip measuring Matrix Synapse (the messaging ratios to it are then not given).
+    #[arg(long)]
+    no_peer: bool,
+    /// The peer's scripts (`setup.sh`, `stop.sh`).
+    #[arg(long, default_value = PEER_BENCH)]
+    peer_bench: std::path::PathBuf,
 }
 
 /// The parts of the harness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Part {
-    /// Messages/s, delivery latency, audited reads and the server's sync cost, with 100 open
-    /// event streams (about a minute per backend at 10 s phases).
+    /// Matrix Synapse on each database first, then our messages/s (in the peer's shape too),
+    /// delivery latency, audited reads and the server's sync cost, with 100 open event streams
+    /// (about a minute per backend at 10 s phases).
     Messaging,
     /// The phone's engine against the server: no-change sync bytes on the wire, open + read the
     /// crisis plan cold and warm, the first sync of 10,000 messages (under a minute per
@@ -118,6 +129,28 @@ async fn main() -> anyhow::Result<()> {
         None
     };
 
+    // The peer first, on each database our runs use, so every ratio to it is to this run's.
+    let mut peers: Vec<(Backend, peer::PeerFigures)> = Vec::new();
+    if messaging && !args.no_peer {
+        let databases: &[(Backend, peer::PeerDatabase)] = match args.backend.as_str() {
+            "sqlite" => &[(Backend::Sqlite, peer::PeerDatabase::Sqlite)],
+            "postgres" => &[(Backend::Postgres, peer::PeerDatabase::Postgres)],
+            _ => &[
+                (Backend::Sqlite, peer::PeerDatabase::Sqlite),
+                (Backend::Postgres, peer::PeerDatabase::Postgres),
+            ],
+        };
+        for (backend, database) in databases {
+            say(&format!("== Matrix Synapse on {database:?}"));
+            match peer::measure(&args.peer_bench, *database, args.peer_senders, phase).await {
+                Ok(figures) => {
+                    peers.push((*backend, figures));
+                }
+                Err(error) => say(&format!("  Synapse not measured: {error:#}")),
+            }
+        }
+    }
+
     let runs: &[(&str, Backend, bool)] = match args.backend.as_str() {
         "sqlite" => &[("SQLite, one process", Backend::Sqlite, false)],
         "postgres" => &[
@@ -142,7 +175,18 @@ async fn main() -> anyhow::Result<()> {
     if messaging {
         for (name, backend, two_processes) in runs {
             say(&format!("== {name}"));
-            let figures = run(&args, *backend, *two_processes, phase, pgbench).await?;
+            let figures = run(
+                &args,
+                *backend,
+                *two_processes,
+                phase,
+                pgbench,
+                peers
+                    .iter()
+                    .find(|(measured, _)| measured == backend)
+                    .map(|(_, figures)| *figures),
+            )
+            .await?;
             report.push(((*name).to_owned(), figures));
         }
     }
@@ -206,11 +250,10 @@ fn bench_settings() -> Settings {
             per_address_burst: NonZeroU32::MIN.saturating_add(10_000),
             replenish_every: Duration::from_millis(1),
         },
+        // Off, as `serve --message-rate-limit 0` sets it and as the peer runs (its `rc_message`
+        // lifted): a limiter with a huge budget would still cost its check on every send.
         messaging: MessagingSettings {
-            send_rate: Some(SendRate {
-                burst: NonZeroU32::MIN.saturating_add(1_000_000),
-                replenish_every: Duration::from_micros(1),
-            }),
+            send_rate: None,
             ..MessagingSettings::default()
         },
         ..Settings::default()
@@ -461,6 +504,7 @@ async fn run(
     two_processes: bool,
     phase: Duration,
     pgbench: Option<f64>,
+    synapse: Option<peer::PeerFigures>,
 ) -> anyhow::Result<Figures> {
     let database = TestDatabase::create(backend).await?;
     let store = store::connect(&database.url).await?;
@@ -504,6 +548,26 @@ async fn run(
     say(&format!(
         "  audited reads (/v1/me): {reads:.0} req/s, p99 {}",
         ms(reads_p99)
+    ));
+
+    // The peer's shape: senders alternating between the two people of one conversation, with
+    // no stream open (the peer's throughput phase has no one syncing).
+    let peer_shaped = {
+        let (client, url, pair) = (client.clone(), sending.url.clone(), pairs[0].clone());
+        let sent: Sent = Arc::default();
+        peer::closed_loop(args.peer_senders, phase, move |worker, _| {
+            let (client, url, pair, sent) =
+                (client.clone(), url.clone(), pair.clone(), sent.clone());
+            async move { send_one(&client, &url, &pair, worker % 2 == 0, &sent).await }
+        })
+        .await
+    };
+    say(&format!(
+        "  {} senders on one conversation: {:.0} msg/s, p50 {} p99 {}",
+        args.peer_senders,
+        peer_shaped.per_second,
+        ms(peer_shaped.p50),
+        ms(peer_shaped.p99)
     ));
 
     // What a phone's sync costs as a person's history grows.
@@ -638,11 +702,8 @@ async fn run(
             "messages/s ÷ `/healthz` req/s".into(),
             format!("{:.1} %", 100.0 * rate / healthz),
         ),
-        (
-            "messages/s ÷ Synapse 46 msg/s (TARGETS.md, not this run)".into(),
-            format!("{:.1}×", rate / SYNAPSE_MSGS_PER_SEC),
-        ),
     ];
+    figures.extend(peer_figures(args.peer_senders, &peer_shaped, rate, synapse));
     if backend == Backend::Postgres
         && let Some(tps) = pgbench
     {
@@ -677,6 +738,60 @@ async fn run(
     drop(streaming);
     drop(sending);
     Ok(figures)
+}
+
+/// Ours beside the peer's, both from this run.
+fn peer_figures(
+    senders: usize,
+    ours: &peer::Throughput,
+    ours_saturated: f64,
+    synapse: Option<peer::PeerFigures>,
+) -> Figures {
+    let mut figures: Figures = vec![
+        (
+            format!("{senders} senders on one conversation: messages/s"),
+            format!("{:.0}", ours.per_second),
+        ),
+        (
+            format!("{senders} senders on one conversation: send p50 / p99"),
+            format!("{} / {}", ms(ours.p50), ms(ours.p99)),
+        ),
+    ];
+    let Some(synapse) = synapse else {
+        figures.push(("Matrix Synapse (same run)".into(), "not measured".into()));
+        return figures;
+    };
+    figures.extend([
+        (
+            format!("Synapse, {senders} senders in one room (same run): messages/s"),
+            format!("{:.1}", synapse.sends.per_second),
+        ),
+        (
+            "Synapse send p50 / p99".into(),
+            format!("{} / {}", ms(synapse.sends.p50), ms(synapse.sends.p99)),
+        ),
+        (
+            "Synapse delivery to a waiting `/sync`, sends 20 ms apart: p50 / p99".into(),
+            format!(
+                "{} / {}",
+                ms(synapse.delivery_p50),
+                ms(synapse.delivery_p99)
+            ),
+        ),
+        (
+            "Synapse delivered / not delivered".into(),
+            format!("{} / {}", synapse.delivered, synapse.not_delivered),
+        ),
+        (
+            format!("**same shape ({senders} senders, one conversation) ÷ Synapse**"),
+            format!("**{:.1}×**", ours.per_second / synapse.sends.per_second),
+        ),
+        (
+            "messages/s (all conversations) ÷ Synapse".into(),
+            format!("{:.1}×", ours_saturated / synapse.sends.per_second),
+        ),
+    ]);
+    figures
 }
 
 /// Sizes of history the sync is measured at.
