@@ -39,6 +39,7 @@ use tokio::task::JoinSet;
 
 mod engine;
 mod peer;
+mod reads;
 
 /// Longest a phase may be asked to run.
 const MAX_SECONDS: u64 = 60;
@@ -47,8 +48,6 @@ const PASSWORD: &str = "bench-password-not-secret";
 /// Where the peer's scripts live: `../shared/peer-bench/` beside the repository.
 const PEER_BENCH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/peer-bench");
 
-/// Connections for the audited-read phase (TARGETS.md: p99 at 32 connections).
-const AUDITED_READ_CONNECTIONS: usize = 32;
 #[derive(Debug, Parser)]
 #[command(
     name = "bench",
@@ -91,9 +90,12 @@ struct Args {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Part {
     /// Matrix Synapse on each database first, then our messages/s (in the peer's shape too),
-    /// delivery latency, audited reads and the server's sync cost, with 100 open event streams
-    /// (about a minute per backend at 10 s phases).
+    /// delivery latency and the server's sync cost, with 100 open event streams (about a minute
+    /// per backend at 10 s phases).
     Messaging,
+    /// Audited reads — `/v1/me`, the plans, appointments, messages, the access log — at 32
+    /// connections, against `/healthz` (SQLite) and `pgbench -S` (Postgres) of the same run.
+    Reads,
     /// The phone's engine against the server: no-change sync bytes on the wire, open + read the
     /// crisis plan cold and warm, the first sync of 10,000 messages (under a minute per
     /// backend; not governed by --seconds).
@@ -115,10 +117,12 @@ async fn main() -> anyhow::Result<()> {
     let phase = Duration::from_secs(args.seconds);
     let mut report: Vec<(String, Figures)> = Vec::new();
 
-    let messaging = args.only != Some(Part::Engine);
+    let messaging = args.only.is_none_or(|only| only == Part::Messaging);
+    let reads = args.only.is_none_or(|only| only == Part::Reads);
+    let engine = args.only.is_none_or(|only| only == Part::Engine);
     let pgbench = if messaging && args.backend != "sqlite" && !args.no_pgbench {
         say("measuring the pgbench -N ceiling …");
-        match pgbench_tps(phase).await {
+        match pgbench_tps(Pgbench::SimpleUpdate, phase).await {
             Ok(tps) => Some(tps),
             Err(error) => {
                 say(&format!("  pgbench not measured: {error:#}"));
@@ -190,7 +194,27 @@ async fn main() -> anyhow::Result<()> {
             report.push(((*name).to_owned(), figures));
         }
     }
-    if args.only != Some(Part::Messaging) {
+    if reads {
+        let pgbench_select = if args.backend != "sqlite" && !args.no_pgbench {
+            say("measuring the pgbench -S ceiling …");
+            pgbench_tps(Pgbench::SelectOnly, phase)
+                .await
+                .inspect_err(|error| say(&format!("  pgbench -S not measured: {error:#}")))
+                .ok()
+        } else {
+            None
+        };
+        for (name, backend, two_processes) in runs {
+            if *two_processes {
+                continue;
+            }
+            let name = format!("Audited reads, {name}");
+            say(&format!("== {name}"));
+            let figures = reads::run(*backend, phase, pgbench_select).await?;
+            report.push((name, figures));
+        }
+    }
+    if engine {
         for (name, backend, two_processes) in runs {
             // The engine talks to one server: a second process adds nothing to measure.
             if *two_processes {
@@ -527,28 +551,10 @@ async fn run(
 
     // The ceiling: the same build's `/healthz`, same client, same concurrency.
     let healthz_target = Arc::new(vec![(format!("{}/healthz", sending.url), None)]);
-    let (healthz, _) = requests_per_second(&client, healthz_target, args.senders, phase).await?;
+    let healthz = requests_per_second(&client, healthz_target, args.senders, phase)
+        .await?
+        .per_second;
     say(&format!("  /healthz: {healthz:.0} req/s"));
-
-    // Audited reads: `/v1/me` (token check, relationship queries, a durable audit entry) at
-    // 32 connections, as TARGETS.md measures them.
-    let me_targets = Arc::new(
-        pairs
-            .iter()
-            .map(|pair| {
-                (
-                    format!("{}/v1/me", sending.url),
-                    Some(pair.person.token.clone()),
-                )
-            })
-            .collect::<Vec<_>>(),
-    );
-    let (reads, reads_p99) =
-        requests_per_second(&client, me_targets, AUDITED_READ_CONNECTIONS, phase).await?;
-    say(&format!(
-        "  audited reads (/v1/me): {reads:.0} req/s, p99 {}",
-        ms(reads_p99)
-    ));
 
     // The peer's shape: senders alternating between the two people of one conversation, with
     // no stream open (the peer's throughput phase has no one syncing).
@@ -686,15 +692,6 @@ async fn run(
         (
             "send errors".into(),
             errors.load(Ordering::Relaxed).to_string(),
-        ),
-        (
-            "audited reads (`/v1/me`, 32 connections), req/s".into(),
-            format!("{reads:.0}"),
-        ),
-        ("audited reads p99".into(), ms(reads_p99)),
-        (
-            "audited reads ÷ `/healthz` req/s".into(),
-            format!("{:.1} %", 100.0 * reads / healthz),
         ),
         ("messages/s".into(), format!("{rate:.0}")),
         ("`/healthz` ceiling, req/s".into(), format!("{healthz:.0}")),
@@ -934,14 +931,22 @@ fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
     (at(50), at(99))
 }
 
-/// Requests per second and the p99 latency of GETs to `targets` (worker *i* uses target
-/// *i mod n*, with its bearer token if any), from `connections` closed-loop workers.
+/// A closed loop of GETs: requests answered with success per second, and their latency.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// GETs to `targets` (worker *i* uses target *i mod n*, with its bearer token if any), from
+/// `connections` closed-loop workers, for the phase.
 async fn requests_per_second(
     client: &reqwest::Client,
     targets: Arc<Vec<(String, Option<String>)>>,
     connections: usize,
     phase: Duration,
-) -> anyhow::Result<(f64, Duration)> {
+) -> anyhow::Result<Rate> {
     let deadline = Instant::now() + phase;
     let started = Instant::now();
     let mut workers = JoinSet::new();
@@ -970,17 +975,26 @@ async fn requests_per_second(
     while let Some(took) = workers.join_next().await {
         all.extend(took?);
     }
-    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let p99 = all
-        .get(all.len().saturating_mul(99) / 100)
-        .copied()
-        .unwrap_or_default();
-    Ok((rate, p99))
+    let per_second = all.len() as f64 / started.elapsed().as_secs_f64();
+    let (p50, p99) = percentiles(all);
+    Ok(Rate {
+        per_second,
+        p50,
+        p99,
+    })
 }
 
-/// `pgbench -N -c16 -j2` (scale 10) on a scratch database, for the phase's length.
-async fn pgbench_tps(phase: Duration) -> anyhow::Result<f64> {
+/// What `pgbench` runs: the ceilings TARGETS.md names.
+#[derive(Clone, Copy, Debug)]
+enum Pgbench {
+    /// `-S`: one indexed SELECT per transaction (the ceiling for audited reads).
+    SelectOnly,
+    /// `-N`: the TPC-B-like write transaction without its contended updates (for sends).
+    SimpleUpdate,
+}
+
+/// `pgbench -S` or `-N`, `-c16 -j2` (scale 10) on a scratch database, for the phase's length.
+async fn pgbench_tps(mode: Pgbench, phase: Duration) -> anyhow::Result<f64> {
     let admin = livingwell_testkit::postgres_admin_url();
     let base = admin
         .rsplit_once('/')
@@ -1008,7 +1022,11 @@ async fn pgbench_tps(phase: Duration) -> anyhow::Result<f64> {
             bail!("pgbench -i failed");
         }
         let run = tokio::process::Command::new("pgbench")
-            .args(["-N", "-c", "16", "-j", "2", "-T"])
+            .arg(match mode {
+                Pgbench::SelectOnly => "-S",
+                Pgbench::SimpleUpdate => "-N",
+            })
+            .args(["-c", "16", "-j", "2", "-T"])
             .arg(phase.as_secs().to_string())
             .arg(&url)
             .output()
