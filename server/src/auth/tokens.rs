@@ -13,9 +13,17 @@
 //! Signing keys live in the database, sealed ([`super::sealing`]), so every process shares
 //! them; the newest signs, every key not yet retired verifies, and [`super::key_ring`] keeps
 //! them up to date as they rotate.
+//!
+//! A token's signature is checked once: its verified claims are remembered by the SHA-256 of
+//! the token (a bounded cache), and a token seen again is only checked for what can change —
+//! its key still in force, its lapse and not-before against the clock. An Ed25519 verification
+//! costs tens of microseconds, more than the rest of a read's own work. Nothing about the caller
+//! is remembered: the session and the account are read from the database on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
+
+use sha2::Digest as _;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -125,6 +133,18 @@ pub struct TokenKeys {
     /// Replaced whole when the keys are reloaded, so that each use sees one consistent set.
     keys: RwLock<Arc<KeySet>>,
     validation: Validation,
+    /// Tokens whose signature and claims verified, by the SHA-256 of the token.
+    verified: quick_cache::sync::Cache<[u8; 32], Arc<Remembered>>,
+}
+
+/// Tokens remembered at once: a few per signed-in phone or staff system at a time.
+const REMEMBERED_TOKENS: usize = 16_384;
+
+/// A verified token, and the key that signed it.
+#[derive(Debug)]
+struct Remembered {
+    kid: String,
+    token: VerifiedToken,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -155,6 +175,7 @@ impl TokenKeys {
             staff_audience,
             keys: RwLock::new(Arc::new(keys)),
             validation,
+            verified: quick_cache::sync::Cache::new(REMEMBERED_TOKENS),
         }
     }
 
@@ -226,22 +247,38 @@ impl TokenKeys {
 
     /// Verifies a presented access token at `now`.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<VerifiedToken, TokenError> {
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let keys = self.current();
+        let remembered = match self.verified.get(&digest) {
+            Some(remembered) => remembered,
+            None => {
+                let remembered = Arc::new(self.verify_signed(token, &keys)?);
+                self.verified.insert(digest, remembered.clone());
+                remembered
+            }
+        };
+        // What may have changed since it was first verified: the key retired, the clock moved.
+        let claims = &remembered.token.claims;
+        if !keys.verifying.contains_key(&remembered.kid)
+            || now >= lapses_at(claims)
+            || claims.nbf > now.timestamp() + LEEWAY_SECONDS
+        {
+            return Err(TokenError::Invalid);
+        }
+        Ok(remembered.token.clone())
+    }
+
+    /// The signature, header and claims of a token not seen before.
+    fn verify_signed(&self, token: &str, keys: &KeySet) -> Result<Remembered, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some(ACCESS_TOKEN_TYPE) {
             return Err(TokenError::Invalid);
         }
-        let keys = self.current();
-        let key = header
-            .kid
-            .as_deref()
-            .and_then(|kid| keys.verifying.get(kid))
-            .ok_or(TokenError::Invalid)?;
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let key = keys.verifying.get(&kid).ok_or(TokenError::Invalid)?;
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
         let claims = data.claims;
-        if now >= lapses_at(&claims) || claims.nbf > now.timestamp() + LEEWAY_SECONDS {
-            return Err(TokenError::Invalid);
-        }
         let audience = if claims.aud == self.app_audience && claims.sid.is_some() {
             Audience::App
         } else if claims.aud == self.staff_audience && claims.scope.is_some() {
@@ -249,7 +286,16 @@ impl TokenKeys {
         } else {
             return Err(TokenError::Invalid);
         };
-        Ok(VerifiedToken { audience, claims })
+        Ok(Remembered {
+            kid,
+            token: VerifiedToken { audience, claims },
+        })
+    }
+
+    /// How many verified tokens are remembered now.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.verified.len()
     }
 }
 
@@ -346,6 +392,41 @@ mod tests {
             lapses_at(&keys.verify(&token, issued).unwrap().claims),
             at(lapses)
         );
+    }
+
+    #[test]
+    fn a_token_is_verified_once_and_then_only_checked_for_its_key_and_times() {
+        let keys = keys();
+        let issued = Utc::now();
+        let token = keys
+            .issue(
+                Audience::App,
+                "someone".into(),
+                Some(AppSession {
+                    id: uuid::Uuid::nil(),
+                    authenticated_at: issued,
+                }),
+                None,
+                issued,
+            )
+            .unwrap();
+        assert_eq!(keys.remembered(), 0);
+        assert!(keys.verify(&token, issued).is_ok());
+        assert_eq!(keys.remembered(), 1);
+        // Seen again: remembered, not verified again, and still refused once it lapses.
+        assert!(keys.verify(&token, issued).is_ok());
+        assert_eq!(keys.remembered(), 1);
+        let lapsed = issued + chrono::Duration::seconds(ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS);
+        assert!(keys.verify(&token, lapsed).is_err());
+        // A token altered by one character is not the one remembered, and fails its signature.
+        let at = token.rfind('.').unwrap() + 10;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let forged = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert!(keys.verify(&forged, issued).is_err());
+        assert_eq!(keys.remembered(), 1);
+        // Its key dropped, a remembered token is refused.
+        keys.replace(KeySet::new(&[new_key()]).unwrap());
+        assert!(keys.verify(&token, issued).is_err());
     }
 
     #[test]

@@ -139,9 +139,22 @@ impl Default for Settings {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach: the services, shared. Every extractor and handler takes its
+/// own clone per request, so this is one `Arc` to count, not one per service.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+#[derive(Debug)]
+pub struct Services {
     pub store: Arc<dyn Store>,
     pub audit: AuditLog,
     pub keys: Arc<TokenKeys>,
@@ -259,7 +272,7 @@ impl AppState {
             key_ring.tokens(),
             settings.clock.clone(),
         );
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             audit: AuditLog::start(store.clone()),
             events,
             shutdown,
@@ -284,7 +297,7 @@ impl AppState {
             referrals: Arc::new(referrals),
             request_timeout: settings.request_timeout,
             store,
-        })
+        })))
     }
 }
 

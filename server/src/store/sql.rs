@@ -467,38 +467,46 @@ where
             .fetch_optional(&mut **tx)
             .await?;
     let (mut seq, mut prev_hash) = last.unwrap_or_else(|| (0, crate::audit::GENESIS_HASH.to_vec()));
-    let mut seqs = Vec::new();
+    // Chained first, then stored a chunk of rows per statement: one round trip (one hop to
+    // SQLite's connection thread) for a chunk, not one per entry.
+    let mut chained = Vec::new();
     for entry in entries {
         seq += 1;
         let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
-             subject_id, resource, action, outcome, relationship, request_id, via, \
-             read_at, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(seq)
-        .bind(entry.at)
-        .bind(&entry.actor_id)
-        .bind(&entry.actor_role)
-        .bind(&entry.on_behalf_of)
-        .bind(entry.subject_id.map(|s| s.as_uuid()))
-        .bind(&entry.resource)
-        .bind(&entry.action)
-        .bind(&entry.outcome)
-        .bind(&entry.relationship)
-        .bind(&entry.request_id)
-        .bind(&entry.via)
-        .bind(entry.read_at)
-        .bind(prev_hash.as_slice())
-        .bind(hash.as_slice())
-        .execute(&mut **tx)
-        .await?;
-        seqs.push(seq);
+        chained.push((seq, entry, prev_hash, hash.clone()));
         prev_hash = hash;
     }
-    Ok(seqs)
+    for chunk in chained.chunks(AUDIT_ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
+             subject_id, resource, action, outcome, relationship, request_id, via, \
+             read_at, prev_hash, hash) ",
+        );
+        insert.push_values(chunk, |mut row, (seq, entry, prev_hash, hash)| {
+            row.push_bind(*seq)
+                .push_bind(entry.at)
+                .push_bind(entry.actor_id.clone())
+                .push_bind(entry.actor_role.clone())
+                .push_bind(entry.on_behalf_of.clone())
+                .push_bind(entry.subject_id.map(|s| s.as_uuid()))
+                .push_bind(entry.resource.clone())
+                .push_bind(entry.action.clone())
+                .push_bind(entry.outcome.clone())
+                .push_bind(entry.relationship.clone())
+                .push_bind(entry.request_id.clone())
+                .push_bind(entry.via.clone())
+                .push_bind(entry.read_at)
+                .push_bind(prev_hash.clone())
+                .push_bind(hash.clone());
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(chained.into_iter().map(|(seq, ..)| seq).collect())
 }
+
+/// Audit rows stored by one statement: 15 parameters each, well under SQLite's limit of 32,766
+/// parameters a statement and Postgres's 65,535.
+const AUDIT_ROWS_PER_STATEMENT: usize = 256;
 
 /// A relationship a person has with at most one team or worker at a time, whose ended spans
 /// are kept in a history table: the caseload placement and the peer allocation.

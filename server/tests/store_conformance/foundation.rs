@@ -106,6 +106,7 @@ conformance! {
         // Audit.
         audit_seqs_start_at_one_and_are_contiguous,
         concurrent_audit_appends_make_one_unbroken_chain,
+        a_batch_larger_than_one_statement_is_stored_whole_and_chained,
         audit_for_subject_is_newest_first_with_before_cursor,
         // Schema and keys.
         migrating_twice_is_a_no_op,
@@ -1458,6 +1459,27 @@ async fn audit_seqs_start_at_one_and_are_contiguous(store: Arc<dyn Store>) {
     assert_eq!(
         audit::verify(store.as_ref()).await.unwrap(),
         Verification::Intact { entries: 6 }
+    );
+}
+
+/// The audit writer's batches (up to 512 entries) are stored several hundred rows a statement.
+async fn a_batch_larger_than_one_statement_is_stored_whole_and_chained(store: Arc<dyn Store>) {
+    let entries: Vec<_> = (0..600)
+        .map(|i| audit_entry(Some(PersonId::new()), &format!("entry {i}")))
+        .collect();
+    let seqs = store.append_audit(&entries).await.unwrap();
+    assert_eq!(seqs, (1..=600).collect::<Vec<i64>>());
+    let stored = store.audit_after(0, 1_000).await.unwrap();
+    assert_eq!(stored.len(), 600);
+    assert!(
+        stored
+            .iter()
+            .zip(&entries)
+            .all(|(record, entry)| record.entry.action == entry.action)
+    );
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 600 }
     );
 }
 
