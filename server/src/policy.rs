@@ -513,6 +513,17 @@ pub async fn relationship(
         return Ok(Relationship::default());
     };
     let facts = store.relationship_facts(user.id, person, now).await?;
+    relationship_from_facts(store, user, person, facts).await
+}
+
+/// The relationship of `user` to `person`, from its facts already read: the consents the person
+/// gave are read too when the account is their linked carer or their allocated peer worker.
+pub async fn relationship_from_facts(
+    store: &dyn crate::store::Store,
+    user: &CallerUser,
+    person: PersonId,
+    facts: RelationshipFacts,
+) -> StoreResult<Relationship> {
     let consents = if (user.role == Role::Carer && facts.linked_carer)
         || (user.role == Role::PeerWorker && facts.allocated_peer)
     {

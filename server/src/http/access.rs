@@ -18,7 +18,7 @@ use livingwell_core::domain::{PersonId, TeamId};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::RequestId;
+use super::extract::{RequestId, caller_about};
 use crate::auth::Caller;
 use crate::policy::{self, Action, ActionKind, Grounds, Relationship, Resource, ResourceKind};
 use crate::store::NewAuditEntry;
@@ -47,10 +47,36 @@ impl<R: ResourceKind, A: ActionKind> FromRequestParts<AppState> for Authorized<R
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
-        let person = person_in_path(parts, state).await?;
-        let access = authorize(state, &caller, person, R::RESOURCE, A::ACTION, &request_id).await?;
+        let person = match person_in_path(parts, state).await {
+            Ok(person) => person,
+            Err(error) => {
+                // No such person; but a request without valid credentials is told that first.
+                Caller::from_request_parts(parts, state).await?;
+                return Err(error);
+            }
+        };
+        let now = state.clock.now();
+        // Authenticated already (by the idempotency layer, for a write): only the relationship
+        // is left to read. Otherwise the session and the relationship are read together.
+        let (caller, facts) = match parts.extensions.get::<Caller>() {
+            Some(caller) => (caller.clone(), None),
+            None => caller_about(parts, state, person, now).await?,
+        };
+        let relationship = match (&caller, facts) {
+            (Caller::User(user), Some(facts)) => {
+                policy::relationship_from_facts(state.store.as_ref(), user, person, facts).await?
+            }
+            _ => policy::relationship(state.store.as_ref(), &caller, person, now).await?,
+        };
+        let decided = Decided {
+            person,
+            resource: R::RESOURCE,
+            action: A::ACTION,
+            now,
+            via: None,
+        };
+        let access = decide(state, &caller, decided, relationship, &request_id).await?;
         Ok(Self {
             caller,
             access,
@@ -81,7 +107,6 @@ pub async fn authorize(
 ) -> Result<Access, ApiError> {
     let now = state.clock.now();
     let relationship = policy::relationship(state.store.as_ref(), caller, person, now).await?;
-    let decision = policy::decide(caller, &relationship, resource, action, now);
     let decided = Decided {
         person,
         resource,
@@ -89,6 +114,24 @@ pub async fn authorize(
         now,
         via: None,
     };
+    decide(state, caller, decided, relationship, request_id).await
+}
+
+/// Decides an action on a person's record ([`policy::decide`]) and records the decision.
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    decided: Decided,
+    relationship: Relationship,
+    request_id: &str,
+) -> Result<Access, ApiError> {
+    let decision = policy::decide(
+        caller,
+        &relationship,
+        decided.resource,
+        decided.action,
+        decided.now,
+    );
     record(state, caller, decided, decision, relationship, request_id).await
 }
 

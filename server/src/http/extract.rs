@@ -14,7 +14,7 @@ use axum::http::{Method, header};
 use chrono::{DateTime, Utc};
 use livingwell_core::api::{FieldError, Validate};
 use livingwell_core::domain::FieldErrorCode;
-use livingwell_core::domain::{Role, StaffScope, UserId};
+use livingwell_core::domain::{PersonId, Role, StaffScope, UserId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -24,7 +24,7 @@ use super::error::ApiError;
 use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
 use crate::policy::Action;
-use crate::store::NewAuditEntry;
+use crate::store::{NewAuditEntry, RelationshipFacts};
 
 /// A JSON body, read with field-level errors.
 #[derive(Debug)]
@@ -284,6 +284,29 @@ async fn authenticate(
     parts: &Parts,
     state: &AppState,
 ) -> Result<(Caller, VerifiedToken), ApiError> {
+    let (caller, verified, _) = authenticate_about(parts, state, None).await?;
+    Ok((caller, verified))
+}
+
+/// The caller, as [`authenticate`] reads it, and — for a signed-in account and a request about
+/// `person` — what decides the account's access to that person at `at`, read in the same query
+/// as the session ([`crate::store::Store::session_user_and_facts`]): a read of a person's
+/// record then asks the database once before its data, not twice.
+pub(super) async fn caller_about(
+    parts: &Parts,
+    state: &AppState,
+    person: PersonId,
+    at: DateTime<Utc>,
+) -> Result<(Caller, Option<RelationshipFacts>), ApiError> {
+    let (caller, _, facts) = authenticate_about(parts, state, Some((person, at))).await?;
+    Ok((caller, facts))
+}
+
+async fn authenticate_about(
+    parts: &Parts,
+    state: &AppState,
+    about: Option<(PersonId, DateTime<Utc>)>,
+) -> Result<(Caller, VerifiedToken, Option<RelationshipFacts>), ApiError> {
     let token = bearer(parts).ok_or(ApiError::NoCredentials)?;
     let now = state.clock.now();
     let verified = match state.keys.verify(token, now) {
@@ -296,6 +319,7 @@ async fn authenticate(
     };
     // A staff system's call not yet recorded in this request.
     let mut new_call = false;
+    let mut facts = None;
     let caller = match verified.audience {
         Audience::App => {
             let user_id: UserId = verified
@@ -304,11 +328,18 @@ async fn authenticate(
                 .parse()
                 .map_err(|_| ApiError::Unauthorized)?;
             let session = verified.claims.sid.ok_or(ApiError::Unauthorized)?;
-            let found = state
-                .store
-                .session_user(session, user_id)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
+            let found = match about {
+                Some((person, at)) => state
+                    .store
+                    .session_user_and_facts(session, user_id, person, at)
+                    .await?
+                    .map(|(found, related)| {
+                        facts = Some(related);
+                        found
+                    }),
+                None => state.store.session_user(session, user_id).await?,
+            }
+            .ok_or(ApiError::Unauthorized)?;
             Caller::User(CallerUser {
                 id: found.user.id,
                 role: found.user.role,
@@ -352,7 +383,7 @@ async fn authenticate(
     if new_call {
         audit_call(parts, state, &caller).await?;
     }
-    Ok((caller, verified))
+    Ok((caller, verified, facts))
 }
 
 /// Records that a staff system called, once per request and before anything of it runs:

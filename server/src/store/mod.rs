@@ -419,6 +419,15 @@ pub trait Store:
         session: uuid::Uuid,
         user: UserId,
     ) -> StoreResult<Option<SessionUser>>;
+    /// [`Store::session_user`] and [`Store::relationship_facts`] of its account to `person`, in
+    /// one query: what a read of a person's record needs before its data.
+    async fn session_user_and_facts(
+        &self,
+        session: uuid::Uuid,
+        user: UserId,
+        person: PersonId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(SessionUser, RelationshipFacts)>>;
     /// Ends a session. On Postgres the commit also notifies every listening process, so their
     /// event streams of that session end (see [`crate::events`]).
     async fn revoke_session(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;

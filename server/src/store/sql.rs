@@ -289,6 +289,39 @@ impl From<SigningKeySummaryRow> for SigningKeySummary {
 /// The answers of a relationship query, in the order it selects them.
 type FactsRow = (bool, bool, bool, bool, Option<DateTime<Utc>>, bool, bool);
 
+/// What decides account `$1`'s access to person `$2` at `$3`: the columns of [`FactsRow`], in
+/// its order. A macro so that the two queries selecting it are each one literal.
+macro_rules! relationship_facts_columns {
+    () => {
+        "EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2) AS is_self, \
+         EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
+                 WHERE c.person_id = $2 AND m.user_id = $1) AS on_team, \
+         EXISTS (SELECT 1 FROM peer_allocations WHERE person_id = $2 AND peer_worker_id = $1) \
+             AS peer, \
+         EXISTS (SELECT 1 FROM carer_links WHERE person_id = $2 AND carer_id = $1) AS carer, \
+         (SELECT MAX(expires_at) FROM emergency_access \
+          WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3) AS emergency, \
+         EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2) AS placed, \
+         EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor) \
+             AS coauthor"
+    };
+}
+
+/// A live session's account with its relationship to one person
+/// ([`Store::session_user_and_facts`]).
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionFactsRow {
+    #[sqlx(flatten)]
+    session: SessionUserRow,
+    is_self: bool,
+    on_team: bool,
+    peer: bool,
+    carer: bool,
+    emergency: Option<DateTime<Utc>>,
+    placed: bool,
+    coauthor: bool,
+}
+
 fn facts(
     (is_self, on_team, peer, carer, emergency, placed, coauthor): FactsRow,
 ) -> RelationshipFacts {
@@ -1175,24 +1208,52 @@ where
         person: PersonId,
         at: DateTime<Utc>,
     ) -> StoreResult<RelationshipFacts> {
-        let row: FactsRow = sqlx::query_as(
-            "SELECT \
-             EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2), \
-             EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
-                     WHERE c.person_id = $2 AND m.user_id = $1), \
-             EXISTS (SELECT 1 FROM peer_allocations WHERE person_id = $2 AND peer_worker_id = $1), \
-             EXISTS (SELECT 1 FROM carer_links WHERE person_id = $2 AND carer_id = $1), \
-             (SELECT MAX(expires_at) FROM emergency_access \
-              WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3), \
-             EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2), \
-             EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor)",
-        )
+        let row: FactsRow =
+            sqlx::query_as(concat!("SELECT ", relationship_facts_columns!()))
+                .bind(user.as_uuid())
+                .bind(person.as_uuid())
+                .bind(at)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(facts(row))
+    }
+
+    async fn session_user_and_facts(
+        &self,
+        session: Uuid,
+        user: UserId,
+        person: PersonId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(SessionUser, RelationshipFacts)>> {
+        let row: Option<SessionFactsRow> = sqlx::query_as(concat!(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+             COALESCE(s.authenticated_at, s.created_at) AS authenticated_at, ",
+            relationship_facts_columns!(),
+            " FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $4 AND s.user_id = $1 AND s.revoked_at IS NULL"
+        ))
         .bind(user.as_uuid())
         .bind(person.as_uuid())
         .bind(at)
-        .fetch_one(&self.pool)
+        .bind(session)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(facts(row))
+        let Some(row) = row else { return Ok(None) };
+        let facts = facts((
+            row.is_self,
+            row.on_team,
+            row.peer,
+            row.carer,
+            row.emergency,
+            row.placed,
+            row.coauthor,
+        ));
+        let session_user = SessionUser {
+            user: row.session.user.try_into()?,
+            session_id: session,
+            authenticated_at: row.session.authenticated_at,
+        };
+        Ok(Some((session_user, facts)))
     }
 
     async fn relationship_facts_at(

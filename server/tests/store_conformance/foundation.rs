@@ -93,6 +93,7 @@ conformance! {
         revoking_a_consent_succeeds_once,
         // Sign-in.
         session_user_is_found_until_the_session_is_revoked,
+        session_user_and_facts_agree_with_the_two_queries_they_join,
         a_session_is_refused_without_a_full_refresh_secret,
         refresh_token_reports_session_revoked,
         refresh_token_rotates_exactly_once_under_concurrency,
@@ -928,6 +929,71 @@ async fn revoking_a_consent_succeeds_once(store: Arc<dyn Store>) {
 
 /// A session's refresh secret (the schema requires 32 bytes).
 const SECRET: [u8; 32] = [0x5E; 32];
+
+/// The read of a person's record asks for the session and the relationship in one query: it
+/// must answer what the two separate queries answer, and nothing for a session that is not live.
+async fn session_user_and_facts_agree_with_the_two_queries_they_join(store: Arc<dyn Store>) {
+    let team = new_team(store.as_ref(), "North").await;
+    let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.u").await;
+    let person = new_person(store.as_ref(), "Ada", Some(team.id)).await;
+    let elsewhere = new_person(store.as_ref(), "Bea", None).await;
+    let now = super::now();
+    store
+        .add_team_member(team.id, practitioner.id, now)
+        .await
+        .unwrap();
+    let session = uuid::Uuid::now_v7();
+    store
+        .create_session(session, practitioner.id, now, &SECRET)
+        .await
+        .unwrap();
+
+    for about in [person.id, elsewhere.id] {
+        let (found, facts) = store
+            .session_user_and_facts(session, practitioner.id, about, now)
+            .await
+            .unwrap()
+            .expect("a live session");
+        assert_eq!(
+            Some(found),
+            store.session_user(session, practitioner.id).await.unwrap()
+        );
+        assert_eq!(
+            facts,
+            store
+                .relationship_facts(practitioner.id, about, now)
+                .await
+                .unwrap()
+        );
+    }
+    let (_, facts) = store
+        .session_user_and_facts(session, practitioner.id, person.id, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(facts.on_persons_team && facts.person_placed);
+
+    // Another account's session, an unknown one, a revoked one: nothing.
+    let other = new_user(store.as_ref(), Role::Practitioner, "dr.v").await;
+    let unknown = uuid::Uuid::now_v7();
+    for (session, user) in [(session, other.id), (unknown, practitioner.id)] {
+        assert!(
+            store
+                .session_user_and_facts(session, user, person.id, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    store.revoke_session(session, now).await.unwrap();
+    assert!(
+        store
+            .session_user_and_facts(session, practitioner.id, person.id, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
 
 async fn session_user_is_found_until_the_session_is_revoked(store: Arc<dyn Store>) {
     let user = new_user(store.as_ref(), Role::Practitioner, "dr.s").await;
