@@ -1208,13 +1208,12 @@ where
         person: PersonId,
         at: DateTime<Utc>,
     ) -> StoreResult<RelationshipFacts> {
-        let row: FactsRow =
-            sqlx::query_as(concat!("SELECT ", relationship_facts_columns!()))
-                .bind(user.as_uuid())
-                .bind(person.as_uuid())
-                .bind(at)
-                .fetch_one(&self.pool)
-                .await?;
+        let row: FactsRow = sqlx::query_as(concat!("SELECT ", relationship_facts_columns!()))
+            .bind(user.as_uuid())
+            .bind(person.as_uuid())
+            .bind(at)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(facts(row))
     }
 
