@@ -84,6 +84,10 @@ struct Args {
     /// The peer's scripts (`setup.sh`, `stop.sh`).
     #[arg(long, default_value = PEER_BENCH)]
     peer_bench: std::path::PathBuf,
+    /// A quick check of a change (about three minutes): 2 s phases, without the peer and the
+    /// `pgbench` ceilings.
+    #[arg(long)]
+    quick: bool,
 }
 
 /// The parts of the harness.
@@ -107,7 +111,12 @@ type Figures = Vec<(String, String)>;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.quick {
+        args.seconds = 2;
+        args.no_peer = true;
+        args.no_pgbench = true;
+    }
     if args.seconds == 0 || args.seconds > MAX_SECONDS {
         bail!("--seconds must be 1..={MAX_SECONDS}");
     }
@@ -228,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     say("");
+    say(&machine_and_command());
     if messaging {
         say(&format!(
             "Messaging benchmark: {} open event streams, {} senders, {} s per phase, paced latency at {} msg/s",
@@ -247,6 +257,30 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// When, where and how the figures were made: the date, the machine's cores and CPU, and the
+/// exact command, for the head of a table in bench/README.md.
+fn machine_and_command() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "CPU not known".to_owned());
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let mut command = "cargo run --release -p bench".to_owned();
+    if !arguments.is_empty() {
+        command.push_str(" -- ");
+        command.push_str(&arguments.join(" "));
+    }
+    format!(
+        "Measured {} UTC on {cores} cores ({cpu}): `{command}`",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M"),
+    )
 }
 
 /// The harness's output is its interface.
