@@ -319,6 +319,7 @@ async fn authenticate_about(
     };
     // A staff system's call not yet recorded in this request.
     let mut new_call = false;
+    // What decides the account's access to the person the request is about, when it is.
     let mut facts = None;
     let caller = match verified.audience {
         Audience::App => {
@@ -328,18 +329,18 @@ async fn authenticate_about(
                 .parse()
                 .map_err(|_| ApiError::Unauthorized)?;
             let session = verified.claims.sid.ok_or(ApiError::Unauthorized)?;
-            let found = match about {
+            let (found, related) = match about {
                 Some((person, at)) => state
                     .store
                     .session_user_and_facts(session, user_id, person, at)
                     .await?
-                    .map(|(found, related)| {
-                        facts = Some(related);
-                        found
-                    }),
-                None => state.store.session_user(session, user_id).await?,
+                    .map(|(found, related)| (found, Some(related))),
+                None => {
+                    (state.store.session_user(session, user_id).await?).map(|found| (found, None))
+                }
             }
             .ok_or(ApiError::Unauthorized)?;
+            facts = related;
             Caller::User(CallerUser {
                 id: found.user.id,
                 role: found.user.role,

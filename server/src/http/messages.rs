@@ -240,19 +240,10 @@ async fn list_messages(
     };
     let records = state.store.messages_after(id, after_seq, limit).await?;
     let newest = records.last().map(|r| r.seq);
-    let mut cursors = state.store.cursors(id).await?;
-    let delivered = cursors
-        .iter()
-        .find(|c| c.user_id == user.id)
-        .map_or(0, |c| c.cursor.delivered_seq);
-    // A page read again (or an older one) moves no cursor: no write, and no receipt to announce.
-    if let Some(newest) = newest.filter(|newest| *newest > delivered) {
-        state
-            .messaging
-            .mark_delivered(user.id, &open, newest)
-            .await?;
-        cursors = state.store.cursors(id).await?;
-    }
+    let cursors = state
+        .messaging
+        .cursors_after_delivery(user.id, &open, newest)
+        .await?;
     let last_seq = open.conversation().last_seq.max(newest.unwrap_or(0));
     // A page that ends before the conversation's newest message has a next one, full or not.
     let next_cursor = newest

@@ -470,11 +470,10 @@ impl<'a> PhoneCopy<'a> {
                 continue;
             };
             // Delivered first, so the states shown are those a replay of this page shows.
-            state
+            let cursors = state
                 .messaging
-                .mark_delivered(self.user.id, open, newest)
+                .cursors_after_delivery(self.user.id, open, Some(newest))
                 .await?;
-            let cursors = state.store.cursors(conversation.id).await?;
             for message in &messages {
                 let view = message_view(message, &cursors);
                 records.push(self.feed_record(

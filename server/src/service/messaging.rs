@@ -47,7 +47,8 @@ use crate::policy::Grounds;
 use crate::store::events::{Audience, NewEvent};
 use crate::store::messages::{
     ConversationContext, ConversationRecord, ConversationScope, ConversationSummary, Cursor,
-    MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
+    CursorRecord, MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest,
+    SendOutcome,
 };
 use crate::store::{Store, StoreError, StoreResult};
 
@@ -271,16 +272,43 @@ impl Messaging {
         Ok(outcome)
     }
 
+    /// The conversation's cursors once the messages up to `newest` (the last of a page, if it
+    /// holds any) have reached `reader`. A page that moves the reader's delivery cursor records
+    /// it ([`Self::mark_delivered`]); a page read again moves nothing, so nothing is written.
+    pub async fn cursors_after_delivery(
+        &self,
+        reader: UserId,
+        open: &OpenConversation,
+        newest: Option<i64>,
+    ) -> StoreResult<Vec<CursorRecord>> {
+        let mut cursors = self.store.cursors(open.conversation().id).await?;
+        let own = cursors.iter().position(|c| c.user_id == reader);
+        let delivered = own.map_or(0, |at| cursors[at].cursor.delivered_seq);
+        let Some(newest) = newest.filter(|newest| *newest > delivered) else {
+            return Ok(cursors);
+        };
+        if let Some(after) = self.mark_delivered(reader, open, newest).await? {
+            match own {
+                Some(at) => cursors[at].cursor = after,
+                None => cursors.push(CursorRecord {
+                    user_id: reader,
+                    cursor: after,
+                }),
+            }
+        }
+        Ok(cursors)
+    }
+
     /// Records that messages up to `newest` reached `reader`; the others taking part hear of
-    /// it. Only participants: oversight moves no receipt.
-    pub async fn mark_delivered(
+    /// it. Only participants: oversight moves no receipt (`None`). Returns the reader's cursor.
+    async fn mark_delivered(
         &self,
         reader: UserId,
         open: &OpenConversation,
         newest: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<Cursor>> {
         if open.role != ConversationRole::Participant {
-            return Ok(());
+            return Ok(None);
         }
         let mut others = self.participants(&open.context).await?;
         others.retain(|p| *p != reader);
@@ -292,8 +320,7 @@ impl Messaging {
             delivered_seq: newest,
             read_seq: 0,
         };
-        self.advance(reader, open, cursor, &others).await?;
-        Ok(())
+        Ok(Some(self.advance(reader, open, cursor, &others).await?))
     }
 
     /// Marks the conversation read by `reader` up to `up_to`; everyone hears of the receipt,

@@ -286,11 +286,20 @@ impl From<SigningKeySummaryRow> for SigningKeySummary {
     }
 }
 
-/// The answers of a relationship query, in the order it selects them.
-type FactsRow = (bool, bool, bool, bool, Option<DateTime<Utc>>, bool, bool);
+/// The answers of a relationship query, by the names it gives them.
+#[derive(sqlx::FromRow)]
+pub(super) struct FactsRow {
+    is_self: bool,
+    on_team: bool,
+    peer: bool,
+    carer: bool,
+    emergency: Option<DateTime<Utc>>,
+    placed: bool,
+    coauthor: bool,
+}
 
-/// What decides account `$1`'s access to person `$2` at `$3`: the columns of [`FactsRow`], in
-/// its order. A macro so that the two queries selecting it are each one literal.
+/// What decides account `$1`'s access to person `$2` at `$3`: the columns of [`FactsRow`]. A
+/// macro so that the two queries selecting it are each one literal.
 macro_rules! relationship_facts_columns {
     () => {
         "EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2) AS is_self, \
@@ -313,26 +322,19 @@ macro_rules! relationship_facts_columns {
 pub(super) struct SessionFactsRow {
     #[sqlx(flatten)]
     session: SessionUserRow,
-    is_self: bool,
-    on_team: bool,
-    peer: bool,
-    carer: bool,
-    emergency: Option<DateTime<Utc>>,
-    placed: bool,
-    coauthor: bool,
+    #[sqlx(flatten)]
+    facts: FactsRow,
 }
 
-fn facts(
-    (is_self, on_team, peer, carer, emergency, placed, coauthor): FactsRow,
-) -> RelationshipFacts {
+fn facts(row: FactsRow) -> RelationshipFacts {
     RelationshipFacts {
-        is_self,
-        on_persons_team: on_team,
-        allocated_peer: peer,
-        linked_carer: carer,
-        emergency_access_until: emergency,
-        person_placed: placed,
-        team_may_coauthor_wrap: coauthor,
+        is_self: row.is_self,
+        on_persons_team: row.on_team,
+        allocated_peer: row.peer,
+        linked_carer: row.carer,
+        emergency_access_until: row.emergency,
+        person_placed: row.placed,
+        team_may_coauthor_wrap: row.coauthor,
     }
 }
 
@@ -518,19 +520,19 @@ where
         insert.push_values(chunk, |mut row, (seq, entry, prev_hash, hash)| {
             row.push_bind(*seq)
                 .push_bind(entry.at)
-                .push_bind(entry.actor_id.clone())
-                .push_bind(entry.actor_role.clone())
-                .push_bind(entry.on_behalf_of.clone())
+                .push_bind(&entry.actor_id)
+                .push_bind(&entry.actor_role)
+                .push_bind(&entry.on_behalf_of)
                 .push_bind(entry.subject_id.map(|s| s.as_uuid()))
-                .push_bind(entry.resource.clone())
-                .push_bind(entry.action.clone())
-                .push_bind(entry.outcome.clone())
-                .push_bind(entry.relationship.clone())
-                .push_bind(entry.request_id.clone())
-                .push_bind(entry.via.clone())
+                .push_bind(&entry.resource)
+                .push_bind(&entry.action)
+                .push_bind(&entry.outcome)
+                .push_bind(&entry.relationship)
+                .push_bind(&entry.request_id)
+                .push_bind(&entry.via)
                 .push_bind(entry.read_at)
-                .push_bind(prev_hash.clone())
-                .push_bind(hash.clone());
+                .push_bind(prev_hash.as_slice())
+                .push_bind(hash.as_slice());
         });
         insert.build().execute(&mut **tx).await?;
     }
@@ -1238,21 +1240,12 @@ where
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let facts = facts((
-            row.is_self,
-            row.on_team,
-            row.peer,
-            row.carer,
-            row.emergency,
-            row.placed,
-            row.coauthor,
-        ));
         let session_user = SessionUser {
             user: row.session.user.try_into()?,
             session_id: session,
             authenticated_at: row.session.authenticated_at,
         };
-        Ok(Some((session_user, facts)))
+        Ok(Some((session_user, facts(row.facts))))
     }
 
     async fn relationship_facts_at(
@@ -1275,21 +1268,23 @@ where
                  SELECT team_id FROM team_member_history \
                  WHERE user_id = $1 AND started_at <= $3 AND ended_at > $3) \
              SELECT \
-             EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2), \
-             EXISTS (SELECT 1 FROM placed p JOIN membership m ON m.team_id = p.team_id), \
+             EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2) AS is_self, \
+             EXISTS (SELECT 1 FROM placed p JOIN membership m ON m.team_id = p.team_id) \
+                 AS on_team, \
              EXISTS (SELECT 1 FROM peer_allocations \
                      WHERE person_id = $2 AND peer_worker_id = $1 AND allocated_at <= $3 \
                      UNION ALL \
                      SELECT 1 FROM peer_allocation_history \
                      WHERE person_id = $2 AND peer_worker_id = $1 \
-                     AND started_at <= $3 AND ended_at > $3), \
+                     AND started_at <= $3 AND ended_at > $3) AS peer, \
              EXISTS (SELECT 1 FROM carer_links \
-                     WHERE person_id = $2 AND carer_id = $1 AND linked_at <= $3), \
+                     WHERE person_id = $2 AND carer_id = $1 AND linked_at <= $3) AS carer, \
              (SELECT MAX(expires_at) FROM emergency_access \
               WHERE practitioner_id = $1 AND person_id = $2 \
-              AND granted_at <= $3 AND expires_at > $3), \
-             EXISTS (SELECT 1 FROM placed), \
-             EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor)",
+              AND granted_at <= $3 AND expires_at > $3) AS emergency, \
+             EXISTS (SELECT 1 FROM placed) AS placed, \
+             EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor) \
+                 AS coauthor",
         )
         .bind(user.as_uuid())
         .bind(person.as_uuid())
