@@ -991,8 +991,9 @@ def run_file_size_limit(binary: str, workdir: str) -> bool:
     """SQLite under a file size limit (`RLIMIT_FSIZE`): a write past it fails with `EFBIG`.
 
     The server is started as a shell would start it, `SIGXFSZ` at its default (which ends the
-    process), so the server itself must ignore the signal. Once it has signed people in, every
-    file it writes is capped (`prlimit`) at a little more than the database and its WAL hold.
+    process), so the server itself must handle the signal. Once it has signed people in, its WAL
+    is emptied and every file it writes is capped (`prlimit`) at 64 KiB: the next pages of WAL
+    fit, and soon after nothing does.
     Then: writes are answered 503 `storage_full` with `Retry-After` and leave nothing behind; an
     audited read whose entry cannot be stored is refused the same way (SPEC §4); `/healthz`
     stays 200. The cap is lifted without a restart: the refused write, retried with its id, is
@@ -1031,13 +1032,14 @@ def run_file_size_limit(binary: str, workdir: str) -> bool:
                 outcomes.record("message", tag, answer_lost=False)
             return status, body
 
-        def refused(what: str, status: int, body: object) -> bool:
+        def refused(what: str, status: int, body: object) -> None:
+            """A refusal past the limit must be 503 `storage_full` with `Retry-After`."""
             code = body.get("code") if isinstance(body, dict) else None
             retry_after = body.get("_retry_after") if isinstance(body, dict) else None
-            if status == 503 and code == "storage_full" and retry_after:
-                return True
-            problems.append(f"{what} past the limit: {status} {code}, Retry-After {retry_after!r}")
-            return False
+            if not (status == 503 and code == "storage_full" and retry_after):
+                problems.append(
+                    f"{what} past the limit: {status} {code}, Retry-After {retry_after!r}"
+                )
 
         # An empty WAL, and every file capped at 64 KiB: the database's next pages of WAL fit,
         # and soon after nothing does (a write at or past the limit fails, whatever the size of

@@ -72,7 +72,7 @@ struct Args {
     /// Skip the `pgbench -N` ceiling.
     #[arg(long)]
     no_pgbench: bool,
-    /// Run one part only (both run by default, messaging first).
+    /// Run one part only (all run by default: messaging, then reads, then the engine).
     #[arg(long, value_enum)]
     only: Option<Part>,
     /// Senders in the peer-shaped phase, ours and Synapse's alike (one conversation, one room).
@@ -84,8 +84,8 @@ struct Args {
     /// The peer's scripts (`setup.sh`, `stop.sh`).
     #[arg(long, default_value = PEER_BENCH)]
     peer_bench: std::path::PathBuf,
-    /// A quick check of a change (about three minutes): 2 s phases, without the peer and the
-    /// `pgbench` ceilings.
+    /// A quick check of a change (under two minutes here): 2 s phases, without the peer and
+    /// the `pgbench` ceilings.
     #[arg(long)]
     quick: bool,
 }
@@ -586,7 +586,7 @@ async fn run(
     // The ceiling: the same build's `/healthz`, same client, same concurrency.
     let healthz_target = Arc::new(vec![(format!("{}/healthz", sending.url), None)]);
     let healthz = requests_per_second(&client, healthz_target, args.senders, phase)
-        .await?
+        .await
         .per_second;
     say(&format!("  /healthz: {healthz:.0} req/s"));
 
@@ -595,7 +595,7 @@ async fn run(
     let peer_shaped = {
         let (client, url, pair) = (client.clone(), sending.url.clone(), pairs[0].clone());
         let sent: Sent = Arc::default();
-        peer::closed_loop(args.peer_senders, phase, move |worker, _| {
+        closed_loop(args.peer_senders, phase, move |worker, _| {
             let (client, url, pair, sent) =
                 (client.clone(), url.clone(), pair.clone(), sent.clone());
             async move { send_one(&client, &url, &pair, worker % 2 == 0, &sent).await }
@@ -774,7 +774,7 @@ async fn run(
 /// Ours beside the peer's, both from this run.
 fn peer_figures(
     senders: usize,
-    ours: &peer::Throughput,
+    ours: &Throughput,
     ours_saturated: f64,
     synapse: Option<peer::PeerFigures>,
 ) -> Figures {
@@ -965,41 +965,41 @@ fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
     (at(50), at(99))
 }
 
-/// A closed loop of GETs: requests answered with success per second, and their latency.
+/// What a closed loop of senders (or readers) achieved.
 #[derive(Clone, Copy, Debug)]
-struct Rate {
+struct Throughput {
+    /// Sends answered with success, per second of the phase.
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    errors: u64,
 }
 
-/// GETs to `targets` (worker *i* uses target *i mod n*, with its bearer token if any), from
-/// `connections` closed-loop workers, for the phase.
-async fn requests_per_second(
-    client: &reqwest::Client,
-    targets: Arc<Vec<(String, Option<String>)>>,
-    connections: usize,
-    phase: Duration,
-) -> anyhow::Result<Rate> {
-    let deadline = Instant::now() + phase;
+/// `senders` workers, each sending one message after another until `phase` is over.
+/// `send(worker, n)` sends the `n`-th message of the run from worker `worker`.
+async fn closed_loop<F, Fut>(senders: usize, phase: Duration, send: F) -> Throughput
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let send = Arc::new(send);
+    let counter = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    let deadline = started + phase;
     let mut workers = JoinSet::new();
-    for worker in 0..connections {
-        let (client, targets) = (client.clone(), targets.clone());
+    for worker in 0..senders {
+        let (send, counter, errors) = (send.clone(), counter.clone(), errors.clone());
         workers.spawn(async move {
-            let (url, token) = &targets[worker % targets.len()];
             let mut took = Vec::new();
             while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
                 let began = Instant::now();
-                let mut request = client.get(url);
-                if let Some(token) = token {
-                    request = request.bearer_auth(token);
-                }
-                if let Ok(response) = request.send().await
-                    && response.status().is_success()
-                    && response.bytes().await.is_ok()
-                {
-                    took.push(began.elapsed());
+                match send(worker, n).await {
+                    Ok(()) => took.push(began.elapsed()),
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             took
@@ -1007,15 +1007,40 @@ async fn requests_per_second(
     }
     let mut all = Vec::new();
     while let Some(took) = workers.join_next().await {
-        all.extend(took?);
+        all.extend(took.unwrap_or_default());
     }
     let per_second = all.len() as f64 / started.elapsed().as_secs_f64();
     let (p50, p99) = percentiles(all);
-    Ok(Rate {
+    Throughput {
         per_second,
         p50,
         p99,
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+/// GETs to `targets` (worker *i* uses target *i mod n*, with its bearer token if any), from
+/// `connections` closed-loop workers, for the phase; only answers with success count.
+async fn requests_per_second(
+    client: &reqwest::Client,
+    targets: Arc<Vec<(String, Option<String>)>>,
+    connections: usize,
+    phase: Duration,
+) -> Throughput {
+    let client = client.clone();
+    closed_loop(connections, phase, move |worker, _| {
+        let (client, targets) = (client.clone(), targets.clone());
+        async move {
+            let (url, token) = &targets[worker % targets.len()];
+            let mut request = client.get(url);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send().await?.error_for_status()?.bytes().await?;
+            Ok(())
+        }
     })
+    .await
 }
 
 /// What `pgbench` runs: the ceilings TARGETS.md names.

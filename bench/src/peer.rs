@@ -4,8 +4,8 @@
 //! between days on these machines), so `bench` starts Synapse itself with the scripts in
 //! `../shared/peer-bench/` (pinned Synapse from PyPI in a virtualenv, every `rc_*` rate limit
 //! lifted, loopback only), on SQLite and then on Postgres (its production database, a fresh
-//! database dropped afterwards), and drives it with [`closed_loop`] — the same senders, the same
-//! closed loop and the same HTTP client that measure our sends in the same shape: senders
+//! database dropped afterwards), and drives it with [`crate::closed_loop`] — the same senders,
+//! the same closed loop and the same HTTP client that measure our sends in the same shape: senders
 //! alternating between the two people of one conversation (one room), each sending one message
 //! after another for the phase. Delivery is measured as the peer bench does: the recipient
 //! long-polls `/sync` while the other sends one message at a time with a 20 ms gap.
@@ -14,17 +14,14 @@
 //! reinstall Synapse; its data — configuration, keys, database — is made afresh every run.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
 
-use crate::{percentiles, say};
+use crate::{Throughput, closed_loop, ms, percentiles, say};
 
 /// The password of the peer's two accounts (loopback only, data deleted after).
 const PEER_PASSWORD: &str = "bench-peer-only-password";
@@ -34,60 +31,6 @@ const WARMUP: usize = 50;
 const DELIVERY_GAP: Duration = Duration::from_millis(20);
 /// How long the last of the delivery phase's messages may take to arrive.
 const DELIVERY_TAIL: Duration = Duration::from_secs(10);
-
-/// What a closed loop of senders achieved.
-#[derive(Clone, Copy, Debug)]
-pub struct Throughput {
-    /// Sends answered with success, per second of the phase.
-    pub per_second: f64,
-    pub p50: Duration,
-    pub p99: Duration,
-    pub errors: u64,
-}
-
-/// `senders` workers, each sending one message after another until `phase` is over.
-/// `send(worker, n)` sends the `n`-th message of the run from worker `worker`.
-pub async fn closed_loop<F, Fut>(senders: usize, phase: Duration, send: F) -> Throughput
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<()>> + Send,
-{
-    let send = Arc::new(send);
-    let counter = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + phase;
-    let mut workers = JoinSet::new();
-    for worker in 0..senders {
-        let (send, counter, errors) = (send.clone(), counter.clone(), errors.clone());
-        workers.spawn(async move {
-            let mut took = Vec::new();
-            while Instant::now() < deadline {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
-                let began = Instant::now();
-                match send(worker, n).await {
-                    Ok(()) => took.push(began.elapsed()),
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            took
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(took) = workers.join_next().await {
-        all.extend(took.unwrap_or_default());
-    }
-    let per_second = all.len() as f64 / started.elapsed().as_secs_f64();
-    let (p50, p99) = percentiles(all);
-    Throughput {
-        per_second,
-        p50,
-        p99,
-        errors: errors.load(Ordering::Relaxed),
-    }
-}
 
 /// The peer's database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +58,7 @@ pub struct PeerFigures {
     pub not_delivered: usize,
 }
 
-/// A Synapse started by `setup.sh`, stopped (and its Postgres database dropped) on drop.
+/// A Synapse started by `setup.sh`; [`Synapse::stop`] stops it and drops its Postgres database.
 struct Synapse {
     scripts: PathBuf,
     base: PathBuf,
@@ -145,13 +88,27 @@ impl Synapse {
         let mut setup = synapse.command("setup.sh");
         setup.env("SYNAPSE_DB", database.setting());
         if let Some(name) = &synapse.postgres_database {
-            setup.env("SYNAPSE_PG_DB", name);
+            // The Postgres the tests and the bench use, where the database is dropped after.
+            let admin = reqwest::Url::parse(&livingwell_testkit::postgres_admin_url())
+                .context("LIVINGWELL_TEST_POSTGRES is not a URL")?;
+            setup
+                .env("SYNAPSE_PG_DB", name)
+                .env("SYNAPSE_PG_HOST", admin.host_str().unwrap_or("127.0.0.1"))
+                .env("SYNAPSE_PG_PORT", admin.port().unwrap_or(5432).to_string())
+                .env(
+                    "SYNAPSE_PG_USER",
+                    Some(admin.username())
+                        .filter(|user| !user.is_empty())
+                        .unwrap_or("postgres"),
+                );
         }
         let output = setup
             .output()
             .await
             .context("running peer-bench/setup.sh")?;
         if !output.status.success() {
+            // It may have started the server before it failed.
+            let _ = synapse.stop().await;
             bail!(
                 "peer-bench/setup.sh failed: {}",
                 String::from_utf8_lossy(&output.stderr)
@@ -343,10 +300,10 @@ async fn drive(url: &str, senders: usize, phase: Duration) -> anyhow::Result<Pee
     })
     .await;
     say(&format!(
-        "  Synapse: {:.1} msg/s, p50 {:.1} ms, p99 {:.1} ms, errors {}",
+        "  Synapse: {:.1} msg/s, p50 {}, p99 {}, errors {}",
         sends.per_second,
-        sends.p50.as_secs_f64() * 1e3,
-        sends.p99.as_secs_f64() * 1e3,
+        ms(sends.p50),
+        ms(sends.p99),
         sends.errors
     ));
 
@@ -445,10 +402,14 @@ async fn delivery(
     };
     // Bob's first long poll reaches the server before the first send.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut started = Vec::new();
+    // Each send its own number, answered or not, so a failed one is never confused with the
+    // next (Synapse would take a reused transaction id for a retry).
+    let mut started: HashMap<usize, Instant> = HashMap::new();
     let end = Instant::now() + phase;
-    while Instant::now() < end {
-        let n = started.len();
+    for n in 0.. {
+        if Instant::now() >= end {
+            break;
+        }
         let began = Instant::now();
         if send_to_room(
             client,
@@ -461,7 +422,7 @@ async fn delivery(
         .await
         .is_ok()
         {
-            started.push(began);
+            started.insert(n, began);
         }
         tokio::time::sleep(DELIVERY_GAP).await;
     }
@@ -475,10 +436,9 @@ async fn delivery(
     let arrived = arrived.lock().map(|a| a.clone()).unwrap_or_default();
     let took: Vec<Duration> = started
         .iter()
-        .enumerate()
         .filter_map(|(n, began)| {
             arrived
-                .get(&n)
+                .get(n)
                 .map(|at| at.saturating_duration_since(*began))
         })
         .collect();
