@@ -16,8 +16,13 @@
 //!   committed anywhere ([`StoreNotice`], from the store: on Postgres by LISTEN/NOTIFY at the
 //!   commit, which only the Postgres store knows of). On SQLite (one process per file) the
 //!   committing process is the only one to tell, and it tells itself. Either way one fan-out
-//!   task per process reads the rows committed after the last one it saw and passes them to its
-//!   own streams. This module knows no database.
+//!   task per process reads the new rows and passes them to its own streams: on Postgres the
+//!   ids each commit names (appends to different people do not wait for each other there, so
+//!   ids commit out of order across people, and reading "after the last id seen" could skip
+//!   one); on SQLite, whose one writer commits ids in order, everything after the last id it
+//!   saw. When it cannot name what was committed (a notification too long, or missed), it asks
+//!   every stream to read its own recipient's events, whose ids do commit in order
+//!   ([`EventNews::ReadYourOwn`]). This module knows no database.
 //! - **Streams end with their session.** A session revoked (sign-out, or its family revoked on
 //!   refresh-token reuse, a password change, a disabled account) is announced through the hub
 //!   ([`EventHub::end_session`], [`EventHub::sessions_ended`]): on a shared database by the
@@ -52,11 +57,21 @@ pub enum SessionNews {
     Recheck,
 }
 
+/// What live streams hear about events.
+#[derive(Clone, Debug)]
+pub enum EventNews {
+    /// This event was committed.
+    Stored(Arc<EventRecord>),
+    /// Events were committed that the hub cannot name: every stream reads its own recipient's
+    /// from storage, after the last it sent.
+    ReadYourOwn,
+}
+
 /// Fan-out of stored events to live streams. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct EventHub {
     store: Arc<dyn Store>,
-    live: broadcast::Sender<Arc<EventRecord>>,
+    live: broadcast::Sender<EventNews>,
     sessions: broadcast::Sender<SessionNews>,
     /// How this process tells its own fan-out of its commits, on a database no other process
     /// shares (SQLite). `None` where the store's notices tell every process, this one included.
@@ -104,12 +119,12 @@ impl EventHub {
             // Full: a wake is already waiting, and the read it starts will include this
             // commit. Closed: the fan-out has stopped with the server; the events wait in the
             // database for the next stream to read.
-            let _ = own_commits.try_send(StoreNotice::EventsAppended);
+            let _ = own_commits.try_send(StoreNotice::EventsAppendedInOrder);
         }
     }
 
     /// A live feed of every event this process learns of, from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EventRecord>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<EventNews> {
         self.live.subscribe()
     }
 
@@ -147,12 +162,11 @@ impl EventHub {
 async fn fan_out_notices(
     store: Arc<dyn Store>,
     mut notices: mpsc::Receiver<StoreNotice>,
-    live: broadcast::Sender<Arc<EventRecord>>,
+    live: broadcast::Sender<EventNews>,
     sessions: broadcast::Sender<SessionNews>,
     mut last_seen: i64,
     shutdown: CancellationToken,
 ) {
-    const PAGE: i64 = 500;
     // Dropping `notices` on shutdown tells the store's listener to let its connection go.
     while let Some(notice) = tokio::select! {
         notice = notices.recv() => notice,
@@ -161,32 +175,61 @@ async fn fan_out_notices(
         match notice {
             StoreNotice::SessionEnded(session) => {
                 let _ = sessions.send(SessionNews::Ended(session));
-                continue;
             }
-            StoreNotice::EventsAppended => {}
-            // Events committed meanwhile are caught up by the read below, which starts after
-            // the last id seen; sessions ended meanwhile are not in any table a stream could
-            // resume from, so every stream checks its own.
-            StoreNotice::MaybeMissed => {
-                let _ = sessions.send(SessionNews::Recheck);
-            }
-        }
-        loop {
-            let page = match store.events_after(last_seen, PAGE).await {
-                Ok(page) => page,
+            StoreNotice::EventsAppended(ids) => match store.events_by_ids(&ids).await {
+                Ok(records) => pass_on(&live, records),
                 Err(error) => {
                     tracing::error!(kind = error.kind(), "reading new events failed");
-                    break;
+                    let _ = live.send(EventNews::ReadYourOwn);
                 }
-            };
-            let full = page.len() as i64 == PAGE;
-            for record in page {
-                last_seen = record.id;
-                let _ = live.send(Arc::new(record));
+            },
+            StoreNotice::EventsAppendedInOrder => {
+                last_seen = pass_on_in_order(store.as_ref(), &live, last_seen).await;
             }
-            if !full {
-                break;
+            StoreNotice::EventsAppendedUnlisted => {
+                let _ = live.send(EventNews::ReadYourOwn);
             }
+            // Sessions ended meanwhile are not in any table a stream could resume from, so
+            // every stream checks its own; so too the events committed meanwhile.
+            StoreNotice::MaybeMissed => {
+                let _ = sessions.send(SessionNews::Recheck);
+                let _ = live.send(EventNews::ReadYourOwn);
+            }
+        }
+    }
+}
+
+/// Tells live streams of `records`. None may be listening: then there is nobody to tell.
+fn pass_on(live: &broadcast::Sender<EventNews>, records: Vec<EventRecord>) {
+    for record in records {
+        let _ = live.send(EventNews::Stored(Arc::new(record)));
+    }
+}
+
+/// Passes on every event after `last_seen`, on a database whose ids commit in order; returns
+/// the last id passed on. A failed read is logged and left for the next wake, which reads from
+/// the same place.
+async fn pass_on_in_order(
+    store: &dyn Store,
+    live: &broadcast::Sender<EventNews>,
+    mut last_seen: i64,
+) -> i64 {
+    const PAGE: i64 = 500;
+    loop {
+        let page = match store.events_after(last_seen, PAGE).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::error!(kind = error.kind(), "reading new events failed");
+                return last_seen;
+            }
+        };
+        let full = page.len() as i64 == PAGE;
+        if let Some(last) = page.last() {
+            last_seen = last.id;
+        }
+        pass_on(live, page);
+        if !full {
+            return last_seen;
         }
     }
 }

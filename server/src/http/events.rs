@@ -27,7 +27,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{AppUser, Query, StreamingUser};
 use super::paging::{self, Paged};
 use crate::auth::CallerUser;
-use crate::events::SessionNews;
+use crate::events::{EventNews, SessionNews};
 use crate::store::Store;
 use crate::store::events::EventRecord;
 
@@ -103,7 +103,7 @@ async fn event_stream(
     }
     let mut last_sent = match resume_after {
         Some(after) => after,
-        None => state.store.last_event_id().await?,
+        None => state.store.last_event_id_for(user.id).await?,
     };
     let store = state.store.clone();
     let shutdown = state.shutdown.clone();
@@ -140,12 +140,12 @@ async fn event_stream(
                     received = live.recv() => received,
                 };
                 match received {
-                    Ok(record) if record.event.recipient_id == Some(recipient) && record.id > last_sent => {
+                    Ok(EventNews::Stored(record)) if record.event.recipient_id == Some(recipient) && record.id > last_sent => {
                         last_sent = record.id;
                         yield Ok(sse_event(&record));
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => break,
+                    Ok(EventNews::Stored(_)) => {}
+                    Ok(EventNews::ReadYourOwn) | Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => return,
                 }
             }

@@ -20,6 +20,7 @@
 
 use std::future::Future;
 
+use livingwell_core::domain::UserId;
 use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::mpsc;
 
@@ -67,17 +68,21 @@ pub trait Backend:
     /// A transaction that holds the write lock from its first statement.
     fn begin_write(pool: &Pool<Self>) -> impl Future<Output = StoreResult<Tx<Self>>> + Send;
 
-    /// Serialises event appends so ids become visible in order: a stream resuming after id N
-    /// can never later find an id below N committed.
-    fn lock_events(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Serialises event appends to each of `recipients`, so that each recipient's ids become
+    /// visible in order: a stream resuming after id N can never later find one of its own ids
+    /// below N committed. Appends to other recipients do not wait.
+    fn lock_events(
+        tx: &mut Tx<Self>,
+        recipients: &[UserId],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Serialises appends to the audit chain across processes.
     fn lock_audit_chain(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Tells every listening process, at commit, that events up to `last_id` exist.
+    /// Tells every listening process, at commit, that the events `ids` were stored.
     fn notify_events(
         tx: &mut Tx<Self>,
-        last_id: i64,
+        ids: &[i64],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Tells every listening process, at commit, that `session` ended, so their event streams

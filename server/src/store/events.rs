@@ -7,10 +7,14 @@
 //!   none. Nothing appends events after a commit, so no event can be lost between the two.
 //!   Telling live streams is a separate, later step that cannot fail a write
 //!   ([`crate::events::EventHub::announce_committed`]).
-//! - **Ids in commit order.** An append takes the event-ordering lock ([`Backend::lock_events`])
-//!   until its transaction commits, so a stream that has read up to id N can never later find a
-//!   smaller id committed. Each write appends as its last step, so the lock is held only for the
-//!   commit; on Postgres the commit also notifies every listening process.
+//! - **Each recipient's ids in commit order.** An append takes the ordering lock of each of its
+//!   recipients ([`Backend::lock_events`]) until its transaction commits, so a stream that has
+//!   read its recipient's events up to id N can never later find a smaller id of theirs
+//!   committed. Appends to other recipients do not wait: ids of *different* recipients may
+//!   commit out of order on Postgres, so nothing reads everyone's events by a running id
+//!   there; a process hears which ids each commit stored ([`StoreNotice::EventsAppended`]).
+//!   Each write appends as its last step, so the locks are held only for the commit; on
+//!   Postgres the commit also notifies every listening process.
 //! - **Webhooks too.** The same append queues the webhook deliveries staff systems subscribed
 //!   to ([`super::webhooks::enqueue_in_tx`]), in the same transaction.
 //! - **One vocabulary, ids only.** An event is a [`livingwell_core::api::events::Event`], stored
@@ -153,28 +157,38 @@ where
     // The webhook deliveries of what these events tell, in the same transaction (an outbox
     // of its own): a stored write always has them too.
     super::webhooks::enqueue_in_tx(tx, events).await?;
-    DB::lock_events(tx).await?;
-    let mut last = 0;
-    for event in events {
-        let Some(recipient) = event.recipient_id else {
-            continue;
-        };
-        let stored = StoredForm::of(&event.event)?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO events (recipient_id, kind, person_id, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(recipient.as_uuid())
-        .bind(stored.kind.as_str())
-        .bind(event.person_id.map(|p| p.as_uuid()))
-        .bind(Json(&stored.data))
-        .bind(event.created_at)
-        .fetch_one(&mut **tx)
-        .await?;
-        last = id;
+    let stored = events
+        .iter()
+        .filter_map(|event| Some((event.recipient_id?, event, StoredForm::of(&event.event))))
+        .map(|(recipient, event, form)| Ok((recipient, event, form?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    if stored.is_empty() {
+        return Ok(());
     }
-    DB::notify_events(tx, last).await
+    let recipients: Vec<UserId> = stored.iter().map(|(recipient, ..)| *recipient).collect();
+    DB::lock_events(tx, &recipients).await?;
+    let mut ids = Vec::with_capacity(stored.len());
+    for chunk in stored.chunks(EVENT_ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO events (recipient_id, kind, person_id, data, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, (recipient, event, form)| {
+            row.push_bind(recipient.as_uuid())
+                .push_bind(form.kind.as_str())
+                .push_bind(event.person_id.map(|p| p.as_uuid()))
+                .push_bind(Json(&form.data))
+                .push_bind(event.created_at);
+        });
+        insert.push(" RETURNING id");
+        let appended: Vec<(i64,)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        ids.extend(appended.into_iter().map(|(id,)| id));
+    }
+    DB::notify_events(tx, &ids).await
 }
+
+/// Events stored by one statement: 5 parameters each, well under SQLite's limit of 32,766
+/// parameters a statement and Postgres's 65,535.
+const EVENT_ROWS_PER_STATEMENT: usize = 512;
 
 #[async_trait::async_trait]
 pub trait EventStore {
@@ -185,10 +199,18 @@ pub trait EventStore {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<EventRecord>>;
-    /// Everyone's events after `after`, oldest first (for fanning out to live streams).
+    /// Everyone's events after `after`, oldest first (for fanning out to live streams). Only
+    /// on a database with one writer do all ids commit in order: see
+    /// [`StoreNotice::EventsAppendedInOrder`].
     async fn events_after(&self, after: i64, limit: i64) -> StoreResult<Vec<EventRecord>>;
+    /// The events `ids` that are stored, oldest first (for fanning out what a notification
+    /// named).
+    async fn events_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<EventRecord>>;
     /// The newest event id, 0 when there is none.
     async fn last_event_id(&self) -> StoreResult<i64>;
+    /// The newest of one recipient's event ids, 0 when there is none: where a stream opened
+    /// without `Last-Event-ID` starts. None of theirs committed later can be smaller.
+    async fn last_event_id_for(&self, recipient: UserId) -> StoreResult<i64>;
     /// What every process sharing the database commits, as it commits it: new events and ended
     /// sessions, this process's own included. `None` for a database one process owns (SQLite),
     /// whose writer announces its own commits.
@@ -196,10 +218,15 @@ pub trait EventStore {
 }
 
 /// What a shared database tells each process of commits made anywhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreNotice {
-    /// Events were appended, up to this id at least.
-    EventsAppended,
+    /// These events were committed (by any process sharing the database).
+    EventsAppended(Vec<i64>),
+    /// Events were committed on a database with one writer, where ids commit in order:
+    /// everything after the last id read is new.
+    EventsAppendedInOrder,
+    /// Events were committed, too many to name in a notification: every stream reads its own.
+    EventsAppendedUnlisted,
     /// This session was revoked.
     SessionEnded(Uuid),
     /// Notices may have been missed (the connection dropped, or one could not be read): new
@@ -249,10 +276,38 @@ where
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    async fn events_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<EventRecord>> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(EVENT_ROWS_PER_STATEMENT) {
+            let mut select = sqlx::QueryBuilder::<DB>::new(format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("
+            ));
+            let mut listed = select.separated(", ");
+            for id in chunk {
+                listed.push_bind(*id);
+            }
+            select.push(") ORDER BY id");
+            let rows: Vec<EventRow> = select.build_query_as().fetch_all(&self.pool).await?;
+            for row in rows {
+                records.push(row.try_into()?);
+            }
+        }
+        Ok(records)
+    }
+
     async fn last_event_id(&self) -> StoreResult<i64> {
         let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events")
             .fetch_one(&self.pool)
             .await?;
+        Ok(last.unwrap_or(0))
+    }
+
+    async fn last_event_id_for(&self, recipient: UserId) -> StoreResult<i64> {
+        let (last,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(id) FROM events WHERE recipient_id = $1")
+                .bind(recipient.as_uuid())
+                .fetch_one(&self.pool)
+                .await?;
         Ok(last.unwrap_or(0))
     }
 

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use livingwell_core::domain::UserId;
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
@@ -15,8 +16,11 @@ use super::{StoreError, StoreResult, StoreSettings};
 /// sharing the database extend one chain.
 pub type PgStore = SqlStore<Postgres>;
 
-/// The channel event appends notify on; the payload is the newest id appended.
+/// The channel event appends notify on; the payload is the ids appended ([`events_payload`]).
 const EVENTS_CHANNEL: &str = "livingwell_events";
+/// The longest list of ids a notification carries: Postgres refuses payloads of 8,000 bytes
+/// or more. A longer list is sent as an empty payload, and every stream re-reads its own.
+const EVENTS_PAYLOAD_BYTES: usize = 7_000;
 /// The channel a revoked session is announced on; the payload is the session id.
 const SESSIONS_CHANNEL: &str = "livingwell_sessions";
 /// How many notices may wait for the event hub before the listener waits for it.
@@ -27,8 +31,10 @@ const NOTICE_BUFFER: usize = 1_024;
 /// so a request is told at once (within 2 s) instead of hanging, and the phone retries.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 
-/// The advisory lock that orders event appends ("LWEVENT" in ASCII).
-const EVENTS_LOCK: i64 = 0x004C_5745_5645_4E54;
+/// The first key of the advisory locks that order each recipient's event appends ("LWEV" in
+/// ASCII); the second is the recipient's [`recipient_lock_key`]. Two-key advisory locks are a
+/// key space apart from the one-key lock of the audit chain.
+const RECIPIENT_EVENTS_LOCKS: i32 = 0x4C57_4556;
 
 /// The advisory lock that guards the audit chain ("LWAUDIT" in ASCII).
 const AUDIT_CHAIN_LOCK: i64 = 0x004C_5741_5544_4954;
@@ -71,11 +77,20 @@ impl Backend for Postgres {
         Ok(pool.begin().await?)
     }
 
-    async fn lock_events(tx: &mut Tx<Postgres>) -> StoreResult<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(EVENTS_LOCK)
-            .execute(&mut **tx)
-            .await?;
+    /// One lock per recipient, taken in key order by every append so that two appends to
+    /// the same pair of recipients cannot each hold one and wait for the other. Two recipients
+    /// whose keys collide only wait for each other, as all of them once did.
+    async fn lock_events(tx: &mut Tx<Postgres>, recipients: &[UserId]) -> StoreResult<()> {
+        let keys: Vec<i32> = recipients.iter().map(recipient_lock_key).collect();
+        // The aggregate consumes the sorted keys in order, so the locks are taken in order.
+        sqlx::query(
+            "SELECT count(pg_advisory_xact_lock($1, key)) \
+             FROM (SELECT DISTINCT key FROM unnest($2::int4[]) AS key ORDER BY key) AS ordered",
+        )
+        .bind(RECIPIENT_EVENTS_LOCKS)
+        .bind(keys)
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -87,10 +102,10 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    async fn notify_events(tx: &mut Tx<Postgres>, last_id: i64) -> StoreResult<()> {
+    async fn notify_events(tx: &mut Tx<Postgres>, ids: &[i64]) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(EVENTS_CHANNEL)
-            .bind(last_id.to_string())
+            .bind(events_payload(ids))
             .execute(&mut **tx)
             .await?;
         Ok(())
@@ -138,7 +153,7 @@ async fn forward_notices(mut listener: PgListener, notices: mpsc::Sender<StoreNo
                     }
                 }
             }
-            Ok(Some(_)) => StoreNotice::EventsAppended,
+            Ok(Some(notification)) => appended_events(notification.payload()),
             Ok(None) => {
                 tracing::warn!("notification listener reconnected");
                 StoreNotice::MaybeMissed
@@ -156,5 +171,77 @@ async fn forward_notices(mut listener: PgListener, notices: mpsc::Sender<StoreNo
             // The hub is gone: nobody is listening any more.
             return;
         }
+    }
+}
+
+/// The advisory lock key of a recipient's event appends: its id folded to 32 bits.
+fn recipient_lock_key(recipient: &UserId) -> i32 {
+    let folded = recipient
+        .as_uuid()
+        .as_bytes()
+        .chunks_exact(4)
+        .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+        .fold(0, |key, word| key ^ word);
+    i32::from_le_bytes(folded.to_le_bytes())
+}
+
+/// The notification of appended events: their ids in decimal, separated by commas; empty when
+/// they would not fit in a notification.
+fn events_payload(ids: &[i64]) -> String {
+    let listed = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    if listed.len() > EVENTS_PAYLOAD_BYTES {
+        String::new()
+    } else {
+        listed
+    }
+}
+
+/// What a notification of appended events says: which events to read, or (empty, or not
+/// readable) that every stream is to read its own.
+fn appended_events(payload: &str) -> StoreNotice {
+    if payload.is_empty() {
+        return StoreNotice::EventsAppendedUnlisted;
+    }
+    match payload.split(',').map(str::parse).collect() {
+        Ok(ids) => StoreNotice::EventsAppended(ids),
+        Err(_) => {
+            tracing::warn!("unreadable events notification");
+            StoreNotice::EventsAppendedUnlisted
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notification_names_the_events_it_announces() {
+        assert_eq!(
+            appended_events(&events_payload(&[7, 12, 9_000_000_001])),
+            StoreNotice::EventsAppended(vec![7, 12, 9_000_000_001])
+        );
+    }
+
+    #[test]
+    fn too_many_ids_for_a_notification_ask_every_stream_to_read_its_own() {
+        let many: Vec<i64> = (1_000_000..1_002_000).collect();
+        let payload = events_payload(&many);
+        assert!(payload.is_empty());
+        assert_eq!(
+            appended_events(&payload),
+            StoreNotice::EventsAppendedUnlisted
+        );
+        assert_eq!(
+            appended_events("12,not-an-id"),
+            StoreNotice::EventsAppendedUnlisted
+        );
+    }
+
+    #[test]
+    fn recipients_lock_apart_and_each_always_the_same() {
+        let (first, second) = (UserId::new(), UserId::new());
+        assert_eq!(recipient_lock_key(&first), recipient_lock_key(&first));
+        assert_ne!(recipient_lock_key(&first), recipient_lock_key(&second));
     }
 }

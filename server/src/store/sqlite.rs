@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use livingwell_core::domain::UserId;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -56,8 +57,9 @@ impl SqliteStore {
     }
 }
 
-/// One process owns a SQLite file: `BEGIN IMMEDIATE` already holds its single write lock, and the
-/// process announces its own commits (see [`crate::events`]), so there is nothing to notify.
+/// One process owns a SQLite file: `BEGIN IMMEDIATE` already holds its single write lock, so
+/// every id commits in order, and the process announces its own commits (see
+/// [`crate::events`]), so there is nothing to notify.
 impl Backend for Sqlite {
     async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite").run(pool).await?;
@@ -72,7 +74,7 @@ impl Backend for Sqlite {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn lock_events(_tx: &mut Tx<Sqlite>) -> StoreResult<()> {
+    async fn lock_events(_tx: &mut Tx<Sqlite>, _recipients: &[UserId]) -> StoreResult<()> {
         Ok(())
     }
 
@@ -80,7 +82,7 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    async fn notify_events(_tx: &mut Tx<Sqlite>, _last_id: i64) -> StoreResult<()> {
+    async fn notify_events(_tx: &mut Tx<Sqlite>, _ids: &[i64]) -> StoreResult<()> {
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! `EventStore` and the outbox: events are stored only by the write they announce, in its
-//! transaction; every kind reads back typed and exactly; ids in commit order; each recipient's
-//! events after a cursor; the newest id.
+//! transaction; every kind reads back typed and exactly; each recipient's ids in commit order,
+//! with writers to other recipients not waiting; each recipient's events after a cursor; events
+//! by the ids a notification names; the newest id, everyone's and one recipient's.
 //!
 //! The writes here are comments on a plan: the cheapest write that takes the events it
 //! announces. Each aggregate's own suite checks that its writes announce themselves.
@@ -28,6 +29,8 @@ conformance! {
         every_kind_of_event_reads_back_as_written_with_increasing_ids,
         events_for_is_one_recipients_events_after_a_cursor,
         a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers,
+        readers_of_their_own_events_miss_none_while_writers_to_many_recipients_overlap,
+        events_by_ids_reads_those_stored_and_the_newest_id_is_also_per_recipient,
         a_write_whose_event_cannot_be_stored_stores_neither,
     ],
 }
@@ -219,8 +222,8 @@ async fn events_for_is_one_recipients_events_after_a_cursor(store: Arc<dyn Store
     );
 }
 
-/// What a live stream relies on: once it has read up to an id, no event with a smaller id can
-/// still appear, so resuming after the last id seen misses nothing — with the events appended
+/// What a live stream relies on: once it has read its recipient's events up to an id, no event
+/// of theirs with a smaller id can still appear, so resuming after the last id seen misses nothing — with the events appended
 /// inside writes of their own, as they all are.
 async fn a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers(
     store: Arc<dyn Store>,
@@ -250,7 +253,7 @@ async fn a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers(
         finished = writers.iter().all(|w| w.is_finished());
         // Read to the end of what is there now.
         loop {
-            let page = store.events_after(after, 7).await.unwrap();
+            let page = store.events_for(user.id, after, 7).await.unwrap();
             let Some(last) = page.last() else { break };
             after = last.id;
             seen.extend(page.into_iter().map(|e| e.id));
@@ -277,6 +280,128 @@ async fn a_reader_following_the_newest_id_misses_no_event_of_concurrent_writers(
         store.last_event_id().await.unwrap(),
         *written.last().unwrap()
     );
+}
+
+/// Appends to different recipients do not wait for each other (on Postgres), so ids of
+/// different recipients may commit out of order; each recipient's own ids may not. Six writers
+/// each tell their own recipient and one shared by all (so the locks of every write overlap
+/// another's, taken in the same order by all); a reader per recipient follows its own newest id
+/// while they write, and sees every one of its events once, in id order.
+async fn readers_of_their_own_events_miss_none_while_writers_to_many_recipients_overlap(
+    store: Arc<dyn Store>,
+) {
+    let shared = new_user(store.as_ref(), Role::Practitioner, "dr.shared").await;
+    let person = new_person(store.as_ref(), "Ada", None).await;
+    let mut recipients = vec![shared.id];
+    for w in 0..6 {
+        recipients.push(
+            new_user(store.as_ref(), Role::Carer, &format!("carer.{w}"))
+                .await
+                .id,
+        );
+    }
+    let writers: Vec<_> = (1..recipients.len())
+        .map(|w| {
+            let store = store.clone();
+            let (own, shared) = (recipients[w], shared.id);
+            tokio::spawn(async move {
+                for b in 0..5 {
+                    let n = (w as i64) * 100 + b * 10;
+                    // Half the writes name the shared recipient first: the locks' order is the
+                    // store's, not the caller's.
+                    let batch = if b % 2 == 0 {
+                        [event(own, None, n), event(shared, None, n + 1)]
+                    } else {
+                        [event(shared, None, n), event(own, None, n + 1)]
+                    };
+                    store
+                        .add_comment(&comment(person.id, n), &batch)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = recipients
+        .iter()
+        .map(|recipient| {
+            let (store, recipient) = (store.clone(), *recipient);
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut after = 0;
+                // Until the expected count arrives: 5 writes each for a writer's own
+                // recipient, 30 for the shared one.
+                let expected = if recipient == shared.id { 30 } else { 5 };
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while seen.len() < expected && std::time::Instant::now() < deadline {
+                    let page = store.events_for(recipient, after, 4).await.unwrap();
+                    if let Some(last) = page.last() {
+                        after = last.id;
+                    }
+                    seen.extend(page.into_iter().map(|e| e.id));
+                    tokio::task::yield_now().await;
+                }
+                (recipient, seen)
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for reader in readers {
+        let (recipient, seen) = reader.await.unwrap();
+        let written: Vec<i64> = store
+            .events_for(recipient, 0, 1_000)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(seen, written, "every event of theirs once, in id order");
+        assert_eq!(
+            store.last_event_id_for(recipient).await.unwrap(),
+            *written.last().unwrap()
+        );
+    }
+}
+
+async fn events_by_ids_reads_those_stored_and_the_newest_id_is_also_per_recipient(
+    store: Arc<dyn Store>,
+) {
+    let ada = new_user(store.as_ref(), Role::Carer, "carer.ada").await;
+    let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let person = new_person(store.as_ref(), "Grace", None).await;
+    assert_eq!(store.last_event_id_for(ada.id).await.unwrap(), 0);
+    let stored = announce(
+        store.as_ref(),
+        person.id,
+        &[
+            event(ada.id, None, 1),
+            event(lee.id, None, 2),
+            event(ada.id, None, 3),
+        ],
+    )
+    .await;
+    assert_eq!(stored.len(), 3);
+    // Named out of order, with one never stored: those stored, oldest first.
+    let named = [stored[2].id, stored[0].id, stored[2].id + 1_000];
+    assert_eq!(
+        store.events_by_ids(&named).await.unwrap(),
+        [stored[0].clone(), stored[2].clone()]
+    );
+    assert!(store.events_by_ids(&[]).await.unwrap().is_empty());
+    // More than one statement's worth of ids.
+    let many: Vec<i64> = (0..2_000)
+        .map(|n| stored[1].id + 10_000 + n)
+        .chain([stored[1].id])
+        .collect();
+    assert_eq!(
+        store.events_by_ids(&many).await.unwrap(),
+        [stored[1].clone()]
+    );
+    assert_eq!(store.last_event_id_for(ada.id).await.unwrap(), stored[2].id);
+    assert_eq!(store.last_event_id_for(lee.id).await.unwrap(), stored[1].id);
+    assert_eq!(store.last_event_id_for(UserId::new()).await.unwrap(), 0);
 }
 
 /// The outbox both ways: an event that cannot be stored (its recipient does not exist) takes
