@@ -46,8 +46,11 @@ use livingwell_core::domain::{
     ConsentId, EmergencyAccessId, PersonId, Role, StaffScope, TeamId, UserId,
 };
 
+use livingwell_core::domain::message::ConversationId;
+
 pub use backend::{Backend, SqlStore};
 pub use error::{StoreError, UNIQUE_CONSTRAINTS, UNLISTED, UniqueConstraint};
+use messages::ConversationContext;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -428,6 +431,15 @@ pub trait Store:
         person: PersonId,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<(SessionUser, RelationshipFacts)>>;
+    /// The conversation (as [`messages::MessageStore::conversation`] reads it) and
+    /// [`Store::relationship_facts`] of `user` to the person it is about, in one query: what
+    /// opening a conversation needs before its policy decision.
+    async fn conversation_and_facts(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(ConversationContext, RelationshipFacts)>>;
     /// Ends a session. On Postgres the commit also notifies every listening process, so their
     /// event streams of that session end (see [`crate::events`]).
     async fn revoke_session(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;

@@ -11,6 +11,7 @@ use std::num::NonZeroU32;
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
+use livingwell_core::domain::message::ConversationId;
 use livingwell_core::domain::{
     ConsentId, ConsentScope, CrisisPlanSection, PersonId, Role, StaffScope, TeamId, UserId,
 };
@@ -26,7 +27,7 @@ use super::devices::DeviceStore;
 use super::events::EventStore;
 use super::idempotency::IdempotencyStore;
 use super::idempotency::begin_write;
-use super::messages::MessageStore;
+use super::messages::{ConversationContext, MessageStore};
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
 use super::reports::ReportStore;
@@ -298,22 +299,54 @@ pub(super) struct FactsRow {
     coauthor: bool,
 }
 
-/// What decides account `$1`'s access to person `$2` at `$3`: the columns of [`FactsRow`]. A
-/// macro so that the two queries selecting it are each one literal.
+/// What decides account `$1`'s access to a person at `$3`: the columns of [`FactsRow`]. The
+/// person is `$2`, or the SQL expression given (a column of the query's own row). A macro so
+/// that each query selecting it is one literal.
 macro_rules! relationship_facts_columns {
     () => {
-        "EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = $2) AS is_self, \
-         EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
-                 WHERE c.person_id = $2 AND m.user_id = $1) AS on_team, \
-         EXISTS (SELECT 1 FROM peer_allocations WHERE person_id = $2 AND peer_worker_id = $1) \
-             AS peer, \
-         EXISTS (SELECT 1 FROM carer_links WHERE person_id = $2 AND carer_id = $1) AS carer, \
-         (SELECT MAX(expires_at) FROM emergency_access \
-          WHERE practitioner_id = $1 AND person_id = $2 AND expires_at > $3) AS emergency, \
-         EXISTS (SELECT 1 FROM caseloads WHERE person_id = $2) AS placed, \
-         EXISTS (SELECT 1 FROM wrap_settings WHERE person_id = $2 AND team_may_coauthor) \
-             AS coauthor"
+        relationship_facts_columns!("$2")
     };
+    ($person:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM users WHERE id = $1 AND person_id = ",
+            $person,
+            ") AS is_self, \
+             EXISTS (SELECT 1 FROM caseloads c JOIN team_members m ON m.team_id = c.team_id \
+                     WHERE c.person_id = ",
+            $person,
+            " AND m.user_id = $1) AS on_team, \
+             EXISTS (SELECT 1 FROM peer_allocations \
+                     WHERE person_id = ",
+            $person,
+            " AND peer_worker_id = $1) AS peer, \
+             EXISTS (SELECT 1 FROM carer_links \
+                     WHERE person_id = ",
+            $person,
+            " AND carer_id = $1) AS carer, \
+             (SELECT MAX(expires_at) FROM emergency_access \
+              WHERE practitioner_id = $1 AND person_id = ",
+            $person,
+            " AND expires_at > $3) \
+                 AS emergency, \
+             EXISTS (SELECT 1 FROM caseloads WHERE person_id = ",
+            $person,
+            ") AS placed, \
+             EXISTS (SELECT 1 FROM wrap_settings \
+                     WHERE person_id = ",
+            $person,
+            " AND team_may_coauthor) AS coauthor"
+        )
+    };
+}
+
+/// A conversation with its account's relationship to the person it is about
+/// ([`Store::conversation_and_facts`]).
+#[derive(sqlx::FromRow)]
+pub(super) struct ContextFactsRow {
+    #[sqlx(flatten)]
+    context: super::messages::ContextRow,
+    #[sqlx(flatten)]
+    facts: FactsRow,
 }
 
 /// A live session's account with its relationship to one person
@@ -694,6 +727,7 @@ where
     Option<String>: Bind<DB>,
     Json<BTreeSet<ConsentScope>>: Column<DB>,
     Json<BTreeSet<CrisisPlanSection>>: Column<DB>,
+    Json<Vec<livingwell_core::domain::message::WorkingSpan>>: Column<DB>,
     for<'a> Json<&'a BTreeSet<ConsentScope>>: Bind<DB>,
     for<'a> Json<&'a BTreeSet<CrisisPlanSection>>: Bind<DB>,
     Json<BTreeSet<String>>: Column<DB>,
@@ -1246,6 +1280,26 @@ where
             authenticated_at: row.session.authenticated_at,
         };
         Ok(Some((session_user, facts(row.facts))))
+    }
+
+    async fn conversation_and_facts(
+        &self,
+        conversation: ConversationId,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<(ConversationContext, RelationshipFacts)>> {
+        let row: Option<ContextFactsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT context.*, {} FROM ({} WHERE c.id = $2) AS context",
+            relationship_facts_columns!("context.person_id"),
+            super::messages::CONTEXT_SELECT,
+        )))
+        .bind(user.as_uuid())
+        .bind(conversation.as_uuid())
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.context.try_into()?, facts(row.facts))))
+            .transpose()
     }
 
     async fn relationship_facts_at(

@@ -43,6 +43,7 @@ conformance! {
         availability_reads_back_and_is_replaced,
         a_message_and_its_notice_are_announced_in_the_sends_transaction_and_a_repeat_is_not,
         receipts_and_reports_are_announced_only_when_they_change_something,
+        a_conversation_and_its_readers_relationship_come_in_one_read_as_in_two,
     ],
 }
 
@@ -1055,5 +1056,48 @@ async fn receipts_and_reports_are_announced_only_when_they_change_something(stor
     assert_eq!(
         events.iter().map(|e| &e.event).collect::<Vec<_>>(),
         told.iter().collect::<Vec<_>>()
+    );
+}
+
+/// [`Store::conversation_and_facts`] answers what [`Store::conversation`] and
+/// [`Store::relationship_facts`] answer apart, for each kind of reader (the person, their peer
+/// worker, their team's practitioner, a stranger; a team and a peer conversation), and nothing
+/// for a conversation that does not exist.
+async fn a_conversation_and_its_readers_relationship_come_in_one_read_as_in_two(
+    store: Arc<dyn Store>,
+) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let stranger = new_user(store.as_ref(), Role::Practitioner, "dr.stranger").await;
+    let at = super::now();
+    let peer = peer_conversation(store.as_ref(), &ada).await;
+    let team = store
+        .ensure_conversation(ConversationKey::Team(ada.person), at)
+        .await
+        .unwrap();
+    for conversation in [peer.id, team.id] {
+        let apart = store.conversation(conversation).await.unwrap().unwrap();
+        for reader in [&ada.account, &ada.peer, &ada.practitioner, &stranger] {
+            let facts = store
+                .relationship_facts(reader.id, ada.person, at)
+                .await
+                .unwrap();
+            let together = store
+                .conversation_and_facts(conversation, reader.id, at)
+                .await
+                .unwrap();
+            assert_eq!(
+                together,
+                Some((apart.clone(), facts)),
+                "{}",
+                reader.username
+            );
+        }
+    }
+    assert_eq!(
+        store
+            .conversation_and_facts(ConversationId::new(), ada.account.id, at)
+            .await
+            .unwrap(),
+        None
     );
 }

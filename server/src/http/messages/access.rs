@@ -101,16 +101,18 @@ pub(super) async fn open_conversation(
     action: Action,
     request_id: &str,
 ) -> Result<OpenConversation, ApiError> {
-    let context = state
+    let now = state.clock.now();
+    // The conversation and what the caller is to its person, in one query.
+    let (context, facts) = state
         .store
-        .conversation(id)
+        .conversation_and_facts(id, user.id, now)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let now = state.clock.now();
     let caller = Caller::User(user.clone());
     let conversation = &context.conversation;
     let relationship =
-        policy::relationship(state.store.as_ref(), &caller, conversation.person_id, now).await?;
+        policy::relationship_from_facts(state.store.as_ref(), user, conversation.person_id, facts)
+            .await?;
     let decision =
         policy::decide_conversation(&caller, user, conversation, &relationship, action, now);
     let carers_own = conversation.carer_id.is_some();

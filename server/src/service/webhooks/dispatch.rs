@@ -9,6 +9,7 @@ use livingwell_core::api::webhooks::{AttemptFailure, DeliveryAttempt, scope_to_r
 use livingwell_core::domain::StaffScope;
 use rand::Rng;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use tokio::sync::broadcast::error::TryRecvError;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -117,6 +118,9 @@ impl Dispatcher {
                 () = tokio::time::sleep(POLL_EVERY) => {}
                 () = shutdown.cancelled() => return,
             }
+            // The next pass covers every event stored so far, however many were told: one pass
+            // for a burst, not one (three statements) for each event in it.
+            while matches!(news.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
         }
     }
 
