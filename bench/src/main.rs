@@ -3,7 +3,8 @@
 //! recipient's open event stream, with 100 event streams open — on SQLite, on Postgres, and on
 //! Postgres with the streams on a second server process. Then the phone's engine against the
 //! same build ([`engine`]): a sync with nothing new on the wire, opening the store and reading the
-//! crisis plan cold and warm, and the first sync of a person with 10,000 messages.
+//! crisis plan cold and warm, and the first sync of a person with 10,000 messages. On request
+//! (`--only growth`), every path again on databases of 1,000 to 100,000 people ([`growth`]).
 //!
 //! Every figure is also given as a ratio to a ceiling measured in the same run on the same
 //! machine (`/healthz` of the same build with the same client; `pgbench -N` for Postgres; Matrix
@@ -38,6 +39,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 mod engine;
+mod growth;
 mod peer;
 mod reads;
 
@@ -85,9 +87,12 @@ struct Args {
     #[arg(long, default_value = PEER_BENCH)]
     peer_bench: std::path::PathBuf,
     /// A quick check of a change (under two minutes here): 2 s phases, without the peer and
-    /// the `pgbench` ceilings.
+    /// the `pgbench` ceilings (and, with `--only growth`, sizes 1000,5000: about 2.5 minutes).
     #[arg(long)]
     quick: bool,
+    /// People at each size of the growth part, ascending [default: 1000,10000,100000].
+    #[arg(long, value_delimiter = ',')]
+    sizes: Option<Vec<usize>>,
 }
 
 /// The parts of the harness.
@@ -104,6 +109,10 @@ enum Part {
     /// crisis plan cold and warm, the first sync of 10,000 messages (under a minute per
     /// backend; not governed by --seconds).
     Engine,
+    /// Every path above at 32 connections on databases of 1,000, 10,000 and 100,000 people
+    /// (10M messages at the largest), and how much each p50 grows. Only run when asked for: the
+    /// largest size takes minutes to seed and ~10 GB per database.
+    Growth,
 }
 
 /// One line of the report: `(label, value)`.
@@ -129,6 +138,18 @@ async fn main() -> anyhow::Result<()> {
     let messaging = args.only.is_none_or(|only| only == Part::Messaging);
     let reads = args.only.is_none_or(|only| only == Part::Reads);
     let engine = args.only.is_none_or(|only| only == Part::Engine);
+    let growth = args.only == Some(Part::Growth);
+    let mut sizes = args.sizes.clone().unwrap_or_else(|| {
+        if args.quick {
+            vec![1_000, 5_000]
+        } else {
+            vec![1_000, 10_000, 100_000]
+        }
+    });
+    sizes.sort_unstable();
+    if sizes.first().is_none_or(|&smallest| smallest == 0) {
+        bail!("--sizes must name at least one size, each of at least one person");
+    }
     let pgbench = if messaging && args.backend != "sqlite" && !args.no_pgbench {
         say("measuring the pgbench -N ceiling …");
         match pgbench_tps(Pgbench::SimpleUpdate, phase).await {
@@ -236,6 +257,18 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    let mut growths = Vec::new();
+    if growth {
+        for (name, backend, two_processes) in runs {
+            // Growth is about the database, not how processes share it.
+            if *two_processes {
+                continue;
+            }
+            say(&format!("== Growth, {name}"));
+            growths.push(growth::run(*backend, &sizes, phase).await?);
+        }
+    }
+
     say("");
     say(&machine_and_command());
     if messaging {
@@ -255,6 +288,10 @@ async fn main() -> anyhow::Result<()> {
         for (label, value) in figures {
             say(&format!("| {label} | {value} |"));
         }
+    }
+    for growth in growths {
+        say("");
+        say(&growth.markdown());
     }
     Ok(())
 }
@@ -330,6 +367,26 @@ async fn serve(store: Arc<dyn Store>) -> anyhow::Result<Server> {
     Ok(Server { url, addr, task })
 }
 
+/// Working hours of every hour of every day, so that no out-of-hours notice joins the measured
+/// messages.
+fn always_available() -> Availability {
+    Availability {
+        weekly_hours: [
+            Day::Mon,
+            Day::Tue,
+            Day::Wed,
+            Day::Thu,
+            Day::Fri,
+            Day::Sat,
+            Day::Sun,
+        ]
+        .into_iter()
+        .map(|day| WorkingSpan::new(day, ClockTime::MIDNIGHT, ClockTime::END_OF_DAY))
+        .collect(),
+        away: false,
+    }
+}
+
 /// One person and their peer worker, with the conversation between them.
 #[derive(Clone, Debug)]
 struct Pair {
@@ -354,21 +411,7 @@ async fn create_pairs(store: &dyn Store, pairs: usize) -> anyhow::Result<Vec<Pai
         hub_address: None,
     };
     store.create_team(&team, now).await?;
-    let always = Availability {
-        weekly_hours: [
-            Day::Mon,
-            Day::Tue,
-            Day::Wed,
-            Day::Thu,
-            Day::Fri,
-            Day::Sat,
-            Day::Sun,
-        ]
-        .into_iter()
-        .map(|day| WorkingSpan::new(day, ClockTime::MIDNIGHT, ClockTime::END_OF_DAY))
-        .collect(),
-        away: false,
-    };
+    let always = always_available();
     let mut created = Vec::with_capacity(pairs);
     for i in 0..pairs {
         let person = PersonRecord {

@@ -5,7 +5,8 @@
 //! and `pgbench -S` on the same Postgres.
 //!
 //! The database holds the demo people (`demo::seed`): Alex, whose records are read; Sam, the
-//! carer Alex shares parts of the crisis plan with; Jo, Alex's peer worker.
+//! carer Alex shares parts of the crisis plan with; Jo, Alex's peer worker. Beside the reads,
+//! the sync a caught-up phone makes every minute (nothing new), against the same ceiling.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,13 +23,17 @@ use crate::{Figures, ms, requests_per_second, say, serve};
 pub const CONNECTIONS: usize = 32;
 
 /// One path measured, as one account.
-struct ReadPath {
-    label: &'static str,
-    path: String,
-    token: String,
+pub(crate) struct ReadPath {
+    pub(crate) label: &'static str,
+    pub(crate) path: String,
+    pub(crate) token: String,
 }
 
-async fn sign_in(client: &reqwest::Client, url: &str, username: &str) -> anyhow::Result<Value> {
+pub(crate) async fn sign_in(
+    client: &reqwest::Client,
+    url: &str,
+    username: &str,
+) -> anyhow::Result<Value> {
     let reply: Value = client
         .post(format!("{url}/v1/auth/login"))
         .json(&json!({"username": username, "password": demo::DEFAULT_PASSWORD}))
@@ -40,7 +45,7 @@ async fn sign_in(client: &reqwest::Client, url: &str, username: &str) -> anyhow:
     Ok(reply)
 }
 
-fn token(reply: &Value) -> anyhow::Result<String> {
+pub(crate) fn token(reply: &Value) -> anyhow::Result<String> {
     Ok(reply["access_token"]
         .as_str()
         .context("an access token")?
@@ -72,6 +77,27 @@ async fn paths(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<ReadPa
         .and_then(|c| c["id"].as_str())
         .context("alex's peer conversation")?
         .to_owned();
+    // Alex's phone caught up: what it asks every minute is a sync with nothing new.
+    let mut cursor: Option<String> = None;
+    loop {
+        let since = cursor
+            .as_deref()
+            .map(|c| format!("&since={c}"))
+            .unwrap_or_default();
+        let page: Value = client
+            .get(format!("{url}/v1/sync?limit=1000{since}"))
+            .bearer_auth(&alex)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        cursor = Some(page["cursor"].as_str().context("a sync cursor")?.to_owned());
+        if page["has_more"] != true {
+            break;
+        }
+    }
+    let cursor = cursor.context("a sync cursor")?;
     let read = |label, path: String, token: &String| ReadPath {
         label,
         path,
@@ -107,6 +133,11 @@ async fn paths(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<ReadPa
         read(
             "the access log",
             format!("/v1/people/{person}/access-log"),
+            &alex,
+        ),
+        read(
+            "a sync with nothing new",
+            format!("/v1/sync?limit=1000&since={cursor}"),
             &alex,
         ),
     ])
