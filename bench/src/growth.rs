@@ -51,10 +51,10 @@ use livingwell_server::store::plans::{
 };
 use livingwell_server::store::{self, NewAuditEntry, Store};
 use livingwell_testkit::{Backend, TestDatabase};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 use sqlx::Connection as _;
 
-use crate::reads::{CONNECTIONS, ReadPath, sign_in, token};
+use crate::reads::{CONNECTIONS, ReadPath, get_json, sign_in, token};
 use crate::{Throughput, closed_loop, ms, requests_per_second, say, serve, sync_once};
 
 /// People on one team's caseload.
@@ -1535,16 +1535,12 @@ impl Site {
         let sam = token(&sign_in(client, &url, "sam").await?)?;
         let person = who.alex_person;
         let conversation = who.conversation;
-        let newest: Json = client
-            .get(format!(
-                "{url}/v1/conversations/{conversation}/messages?limit=1"
-            ))
-            .bearer_auth(&alex)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let newest = get_json(
+            client,
+            &format!("{url}/v1/conversations/{conversation}/messages?limit=1"),
+            &alex,
+        )
+        .await?;
         let last_seq = newest["last_seq"].as_i64().context("the newest message")?;
         let request = |label, path: String, token: &String| ReadPath {
             label,

@@ -52,6 +52,22 @@ pub(crate) fn token(reply: &Value) -> anyhow::Result<String> {
         .to_owned())
 }
 
+/// `url` read as `token`'s account, refused unless answered with success.
+pub(crate) async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<Value> {
+    Ok(client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?)
+}
+
 /// Every path TARGETS.md and issue 17 name, each as the account that reads it.
 async fn paths(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<ReadPath>> {
     let alex = sign_in(client, url, "alex").await?;
@@ -61,14 +77,7 @@ async fn paths(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<ReadPa
         .context("alex's person id")?
         .to_owned();
     let (alex, sam) = (token(&alex)?, token(&sam)?);
-    let conversations: Value = client
-        .get(format!("{url}/v1/conversations"))
-        .bearer_auth(&alex)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let conversations = get_json(client, &format!("{url}/v1/conversations"), &alex).await?;
     let conversation = conversations["conversations"]
         .as_array()
         .into_iter()
@@ -84,14 +93,7 @@ async fn paths(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<ReadPa
             .as_deref()
             .map(|c| format!("&since={c}"))
             .unwrap_or_default();
-        let page: Value = client
-            .get(format!("{url}/v1/sync?limit=1000{since}"))
-            .bearer_auth(&alex)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page = get_json(client, &format!("{url}/v1/sync?limit=1000{since}"), &alex).await?;
         cursor = Some(page["cursor"].as_str().context("a sync cursor")?.to_owned());
         if page["has_more"] != true {
             break;
