@@ -157,11 +157,13 @@ where
     // The webhook deliveries of what these events tell, in the same transaction (an outbox
     // of its own): a stored write always has them too.
     super::webhooks::enqueue_in_tx(tx, events).await?;
-    let stored = events
-        .iter()
-        .filter_map(|event| Some((event.recipient_id?, event, StoredForm::of(&event.event))))
-        .map(|(recipient, event, form)| Ok((recipient, event, form?)))
-        .collect::<StoreResult<Vec<_>>>()?;
+    // Only events someone hears of are stored; the rest were for webhooks alone.
+    let mut stored = Vec::with_capacity(events.len());
+    for event in events {
+        if let Some(recipient) = event.recipient_id {
+            stored.push((recipient, event, StoredForm::of(&event.event)?));
+        }
+    }
     if stored.is_empty() {
         return Ok(());
     }
