@@ -57,7 +57,13 @@ async fn serve(
     settings: &Settings,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<Running> {
-    let state = AppState::new(store, settings).await?;
+    // Every sync answered "nothing new" from its fingerprint is worked out in full too, and a
+    // difference fails the request: so every sync of every test checks the fingerprint.
+    let settings = Settings {
+        check_unchanged_syncs: true,
+        ..settings.clone()
+    };
+    let state = AppState::new(store, &settings).await?;
     let shutdown = state.shutdown.clone();
     let stop = tokio_util::sync::CancellationToken::new();
     let stopped = stop.clone();

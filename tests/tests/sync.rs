@@ -20,6 +20,10 @@ on_both_databases!(
     ten_thousand_messages_arrive_in_pages_once_each_in_order_and_a_page_replays_the_same,
     forged_and_forgotten_cursors_answer_resync,
     sync_reads_are_audited_once_per_person_and_kind,
+    a_caught_up_phone_is_answered_from_its_fingerprint_until_a_write_it_would_see,
+    the_clock_alone_ends_nothing_new_when_a_consent_runs_out,
+    the_clock_alone_ends_nothing_new_when_an_appointment_comes_into_the_window,
+    the_clock_alone_ends_nothing_new_when_the_peer_workers_hours_end,
 );
 
 fn start_instant() -> DateTime<Utc> {
@@ -651,4 +655,193 @@ async fn sync_reads_are_audited_once_per_person_and_kind(backend: Backend) {
             .iter()
             .any(|line| line["actor_id"] == alex.user_id.as_str())
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Nothing new" from the fingerprint. The test server works every such answer out in full as
+// well and fails the request on a difference, so each case below shows the fingerprint's
+// answer was the right one: a rule of the clock it missed would fail with a 500.
+
+/// Syncs from `cursor` until a sync changes nothing, and answers the cursor it settled on,
+/// checked to be one the next sync may answer from its fingerprint.
+async fn catch_up(server: &TestServer, session: &Session, cursor: &str) -> String {
+    let mut cursor = cursor.to_owned();
+    for _ in 0..5 {
+        let page = sync(server, session, Some(&cursor)).await;
+        let settled = page.records.is_empty() && page.tombstones.is_empty();
+        if settled && page.cursor == cursor {
+            assert_answered_from_fingerprint(server, session, &cursor).await;
+            return cursor;
+        }
+        cursor = page.cursor;
+    }
+    panic!("the phone never caught up");
+}
+
+/// The cursor is kept as known unchanged by the records' fingerprint as it is now.
+async fn assert_answered_from_fingerprint(server: &TestServer, session: &Session, cursor: &str) {
+    let user: UserId = session.user_id.parse().unwrap();
+    let person = session.person_id.as_ref().map(|p| p.parse().unwrap());
+    let kept = server
+        .store
+        .sync_cursor(user, person, cursor)
+        .await
+        .unwrap()
+        .expect("the cursor is kept");
+    let unchanged = kept.unchanged.expect("known unchanged");
+    assert_eq!(unchanged.fingerprint, kept.now, "nothing written since");
+}
+
+async fn a_caught_up_phone_is_answered_from_its_fingerprint_until_a_write_it_would_see(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await.unwrap();
+    let alex = server.login("alex").await;
+    let sam = server.login("sam").await;
+    let first = sync_all(&server, &sam, None).await;
+    let cursor = catch_up(&server, &sam, &first.last().unwrap().cursor).await;
+    // Reads and audit entries elsewhere change nothing sam's phone holds.
+    let person = alex.person_id.clone().unwrap();
+    let plan = server
+        .get(
+            &format!("/v1/people/{person}/enablement-plan"),
+            &alex.access_token,
+        )
+        .await;
+    assert_eq!(plan.status, StatusCode::OK, "{}", plan.text);
+    assert_answered_from_fingerprint(&server, &sam, &cursor).await;
+    let again = sync(&server, &sam, Some(&cursor)).await;
+    assert_eq!(again.cursor, cursor);
+    assert!(again.records.is_empty() && again.tombstones.is_empty());
+
+    // Alex activates the crisis plan sam is shown: the next sync has it.
+    let activated = server
+        .post(
+            &format!("/v1/people/{person}/crisis-plan/activation"),
+            &alex.access_token,
+            json!({"reason": "Not sleeping; asked for help."}),
+        )
+        .await;
+    assert!(activated.status.is_success(), "{}", activated.text);
+    let after = sync(&server, &sam, Some(&cursor)).await;
+    assert!(
+        after.records.iter().any(|r| r.kind == SyncKind::CrisisPlan),
+        "{after:?}"
+    );
+}
+
+/// Signs in again once the clock moved past the access token's life, and shows that writes
+/// nothing a sync reads: only the clock can have ended the cursor's "nothing new".
+async fn sign_in_again(server: &TestServer, username: &str, cursor: &str) -> Session {
+    let session = server.login(username).await;
+    assert_answered_from_fingerprint(server, &session, cursor).await;
+    session
+}
+
+async fn the_clock_alone_ends_nothing_new_when_a_consent_runs_out(backend: Backend) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let alex = server.login("alex").await;
+    let sam = server.login("sam").await;
+    let path = format!("/v1/people/{}", alex.person_id.clone().unwrap());
+    let consents = server
+        .get(&format!("{path}/consents"), &alex.access_token)
+        .await;
+    let open_ended = consents.body[0]["id"].as_str().unwrap();
+    server
+        .delete(&format!("{path}/consents/{open_ended}"), &alex.access_token)
+        .await;
+    let granted = server
+        .post(
+            &format!("{path}/consents"),
+            &alex.access_token,
+            json!({
+                "carer_id": sam.user_id,
+                "scopes": ["crisis_plan"],
+                "expires_at": start_instant() + Duration::minutes(10),
+            }),
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+    let first = sync_all(&server, &sam, None).await;
+    assert_eq!(of_kind(&first, SyncKind::CrisisPlan).len(), 1);
+    let cursor = catch_up(&server, &sam, &first.last().unwrap().cursor).await;
+
+    // Eleven minutes on (within the hour a "nothing new" is trusted at most), nothing written.
+    clock.advance(Duration::minutes(11));
+    let sam = sign_in_again(&server, "sam", &cursor).await;
+    let after = sync(&server, &sam, Some(&cursor)).await;
+    assert_eq!(
+        tombstones(&after).get(&SyncKind::CrisisPlan),
+        Some(&TombstoneReason::Expired),
+        "{after:?}"
+    );
+}
+
+async fn the_clock_alone_ends_nothing_new_when_an_appointment_comes_into_the_window(
+    backend: Backend,
+) {
+    let (server, clock) = TestServer::start_at(backend, start_instant())
+        .await
+        .unwrap();
+    let alex = server.login("alex").await;
+    let priya = server.login("priya").await;
+    let person = alex.person_id.clone().unwrap();
+    // A year and five minutes ahead: beyond the year a phone is given.
+    let starts = start_instant() + Duration::days(365) + Duration::minutes(5);
+    let made = server
+        .post(
+            &format!("/v1/people/{person}/appointments"),
+            &priya.access_token,
+            json!({
+                "kind": "review",
+                "title": "Annual review",
+                "starts_at": starts,
+                "ends_at": starts + Duration::hours(1),
+                "location": {"type": "phone"},
+            }),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let first = sync_all(&server, &alex, None).await;
+    let ids = |pages: &[SyncResponse]| -> Vec<String> {
+        pages
+            .iter()
+            .flat_map(|page| &page.records)
+            .filter(|r| r.kind == SyncKind::Appointment)
+            .map(|r| r.id.clone())
+            .collect()
+    };
+    assert!(!ids(&first).contains(&id));
+    let cursor = catch_up(&server, &alex, &first.last().unwrap().cursor).await;
+
+    clock.advance(Duration::minutes(6));
+    let alex = sign_in_again(&server, "alex", &cursor).await;
+    let after = sync(&server, &alex, Some(&cursor)).await;
+    assert!(ids(&[after]).contains(&id));
+}
+
+async fn the_clock_alone_ends_nothing_new_when_the_peer_workers_hours_end(backend: Backend) {
+    // Tuesday 16:55 in London (GMT): five minutes before the demo peer worker's hours end.
+    let start: DateTime<Utc> = "2026-11-03T16:55:00Z".parse().unwrap();
+    let (server, clock) = TestServer::start_at(backend, start).await.unwrap();
+    let alex = server.login("alex").await;
+    let conversation = server.peer_conversation(&alex.access_token).await;
+    let first = sync_all(&server, &alex, None).await;
+    let available = |pages: &[SyncResponse]| {
+        pages
+            .iter()
+            .flat_map(|page| &page.records)
+            .find(|r| r.kind == SyncKind::Conversation && r.id == conversation)
+            .map(|r| r.data["peer_worker_available"].clone())
+    };
+    assert_eq!(available(&first), Some(json!(true)));
+    let cursor = catch_up(&server, &alex, &first.last().unwrap().cursor).await;
+
+    clock.advance(Duration::minutes(6));
+    let alex = sign_in_again(&server, "alex", &cursor).await;
+    let after = sync(&server, &alex, Some(&cursor)).await;
+    assert_eq!(available(&[after]), Some(json!(false)));
 }

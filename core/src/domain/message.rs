@@ -19,7 +19,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveTime, TimeZone, Timelike, Utc, Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -226,6 +228,30 @@ impl WorkingSpan {
     }
 }
 
+/// The instants at which London's wall clock reaches `local`: once; in the hour the autumn
+/// change repeats, both times and the change itself (when the wall clock goes back over it);
+/// in the hour the spring change skips, the change (when the wall clock jumps over it).
+fn london_instants(local: chrono::NaiveDateTime) -> Vec<DateTime<Utc>> {
+    let on_the_hour = local - Duration::minutes(i64::from(local.minute()));
+    match LONDON.from_local_datetime(&local) {
+        LocalResult::Single(instant) => vec![instant.with_timezone(&Utc)],
+        LocalResult::Ambiguous(first, second) => {
+            // The repeated hour begins on the hour, as the clocks go back.
+            let change = second - (local - on_the_hour);
+            vec![first, second, change]
+                .into_iter()
+                .map(|instant| instant.with_timezone(&Utc))
+                .collect()
+        }
+        LocalResult::None => LONDON
+            .from_local_datetime(&(on_the_hour + Duration::hours(1)))
+            .earliest()
+            .map(|instant| instant.with_timezone(&Utc))
+            .into_iter()
+            .collect(),
+    }
+}
+
 /// When a peer worker answers messages.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -294,6 +320,34 @@ impl Availability {
                     })
             })
             .filter(|start| *start > at)
+            .min()
+    }
+
+    /// The next instant after `at` at which [`Availability::available_at`] may change by the
+    /// clock alone: a span of hours starting or ending (with the autumn change, which repeats
+    /// an hour of wall-clock time, and the spring change, which skips one). `None` when away,
+    /// or with no hours set: the clock then changes nothing.
+    pub fn next_change_after(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.away {
+            return None;
+        }
+        let today = at.with_timezone(&LONDON).date_naive();
+        (0..=7)
+            .filter_map(|offset| today.checked_add_signed(Duration::days(offset)))
+            .flat_map(|date| {
+                let day = Day::from(date.weekday());
+                self.weekly_hours
+                    .iter()
+                    .filter(move |span| span.day == day)
+                    .flat_map(move |span| [span.start, span.end])
+                    .filter_map(move |edge| match edge.naive() {
+                        Some(time) => Some(date.and_time(time)),
+                        // 24:00 is the next day's midnight.
+                        None => date.succ_opt()?.and_hms_opt(0, 0, 0),
+                    })
+                    .flat_map(london_instants)
+            })
+            .filter(|instant| *instant > at)
             .min()
     }
 
@@ -591,6 +645,64 @@ mod tests {
         hours.away = true;
         assert!(!hours.available_at(eleven));
         assert_eq!(hours.next_start_after(eleven), None);
+    }
+
+    #[test]
+    fn availability_changes_by_the_clock_at_each_start_and_end_of_hours() {
+        let mut hours = Availability::office_hours();
+        let changes = |hours: &Availability, at: &str| hours.next_change_after(utc(at));
+        // Wednesday 11:00 GMT → 17:00; 17:00 exactly → Thursday 09:00.
+        assert_eq!(
+            changes(&hours, "2026-01-14T11:00:00Z"),
+            Some(utc("2026-01-14T17:00:00Z"))
+        );
+        assert_eq!(
+            changes(&hours, "2026-01-14T17:00:00Z"),
+            Some(utc("2026-01-15T09:00:00Z"))
+        );
+        // In summer, 17:00 BST is 16:00 UTC.
+        assert_eq!(
+            changes(&hours, "2026-07-15T10:00:00Z"),
+            Some(utc("2026-07-15T16:00:00Z"))
+        );
+        // Friday evening → Monday morning.
+        assert_eq!(
+            changes(&hours, "2026-01-16T18:00:00Z"),
+            Some(utc("2026-01-19T09:00:00Z"))
+        );
+        // Hours to midnight end at the next day's midnight.
+        hours.weekly_hours = vec![WorkingSpan::new(
+            Day::Wed,
+            ClockTime(20 * 60),
+            ClockTime(1440),
+        )];
+        assert_eq!(
+            changes(&hours, "2026-01-14T21:00:00Z"),
+            Some(utc("2026-01-15T00:00:00Z"))
+        );
+        // Hours ending at 01:30 on the night the clocks go back (Sunday 25 October 2026):
+        // unavailable at 01:30 BST, available again as the clocks go back, then at 01:30 GMT
+        // unavailable again.
+        hours.weekly_hours = vec![WorkingSpan::new(Day::Sun, ClockTime(0), ClockTime(90))];
+        assert_eq!(
+            changes(&hours, "2026-10-24T23:10:00Z"),
+            Some(utc("2026-10-25T00:30:00Z"))
+        );
+        assert_eq!(
+            changes(&hours, "2026-10-25T00:30:00Z"),
+            Some(utc("2026-10-25T01:00:00Z"))
+        );
+        assert_eq!(
+            changes(&hours, "2026-10-25T01:00:00Z"),
+            Some(utc("2026-10-25T01:30:00Z"))
+        );
+        hours.away = true;
+        assert_eq!(changes(&hours, "2026-01-14T11:00:00Z"), None);
+        let none_set = Availability {
+            weekly_hours: Vec::new(),
+            away: false,
+        };
+        assert_eq!(changes(&none_set, "2026-01-14T11:00:00Z"), None);
     }
 
     #[test]

@@ -117,6 +117,10 @@ pub struct Settings {
     pub referrals: ReferralSettings,
     /// How long a request may take before it is answered 503 (event streams excepted).
     pub request_timeout: Duration,
+    /// For tests: every sync answered "nothing new" from its fingerprint is also worked out in
+    /// full, and a difference is answered 500, so every sync a test makes checks the
+    /// fingerprint.
+    pub check_unchanged_syncs: bool,
 }
 
 impl Default for Settings {
@@ -135,6 +139,7 @@ impl Default for Settings {
             idempotency_lease: crate::service::idempotency::LEASE,
             referrals: ReferralSettings::default(),
             request_timeout: deadline::DEFAULT_REQUEST_TIMEOUT,
+            check_unchanged_syncs: false,
         }
     }
 }
@@ -249,7 +254,12 @@ impl AppState {
             settings.idempotency_lease,
             shutdown.clone(),
         );
-        let sync = Sync::start(store.clone(), settings.clock.clone(), shutdown.clone());
+        let sync = Sync::start(
+            store.clone(),
+            settings.clock.clone(),
+            settings.check_unchanged_syncs,
+            shutdown.clone(),
+        );
         let webhooks = Webhooks::start(
             store.clone(),
             events.clone(),

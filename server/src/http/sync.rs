@@ -14,14 +14,21 @@
 //! their account and the conversations they take part in (their team's oversight of people
 //! stays an explicit, audited read, never a copy on a phone).
 //!
+//! A phone that is caught up is answered "nothing new" from the fingerprint kept with its
+//! cursor, in one query, without reading the snapshot ([`crate::service::sync`]); the clock's
+//! rules the snapshot depends on are met in [`PhoneCopy::changes_at`]'s callers, which a rule
+//! added to the policy must join.
+//!
 //! Audit: one entry per person and kind of record delivered in a response, `via: sync` —
-//! written before the response leaves, or the sync answers 503.
+//! written before the response leaves, or the sync answers 503. "Nothing new" delivers
+//! nothing, so it is not audited.
 
 use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use livingwell_core::api::ErrorBody;
+use livingwell_core::api::appointments::AppointmentView;
 use livingwell_core::api::paging as page;
 use livingwell_core::api::people::ReadVia;
 use livingwell_core::api::sync::{
@@ -46,8 +53,8 @@ use super::plans::{crisis_plan_parts, plan_view, summary_view, wrap_view};
 use super::sessions::{me_view, person_view};
 use crate::auth::{Caller, CallerUser};
 use crate::policy::{self, Action, Grounds, Relationship, Resource};
-use crate::service::messaging::OpenConversation;
-use crate::service::sync::{Current, Gone, SyncState, message_feed, record};
+use crate::service::messaging::{OpenConversation, worker_availability};
+use crate::service::sync::{Begun, Current, Gone, SyncState, message_feed, record};
 use crate::store::plans::PlanKind;
 use crate::store::{NewAuditEntry, PersonRecord};
 
@@ -57,6 +64,10 @@ const NOTIFICATIONS: &str = "notification";
 const ACCESS_LOG: &str = "access_log_entry";
 /// Longest cursor this server gives (22 characters); anything longer is not one of ours.
 const CURSOR_MAX: usize = 64;
+/// How long a sync worked out in full answers the next "nothing new" at most, whatever the
+/// clock-driven rules it knows of say: a bound on staleness should a rule be added to the
+/// policy and not to [`PhoneCopy::changes_at`]'s callers.
+const FRESH_AT_MOST_MINUTES: i64 = 60;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(sync))
@@ -79,21 +90,53 @@ async fn sync(
     Query(query): Query<SyncQuery>,
 ) -> ApiResult<axum::Json<SyncResponse>> {
     let limit = paging::limit(query.limit, page::SYNC)?;
-    let (mut held, given) = match query.since.as_deref() {
-        None => (SyncState::default(), None),
-        Some(cursor) if cursor.len() > CURSOR_MAX => return Err(ApiError::Resync),
-        Some(cursor) => {
-            let (held, last_used_at) = state
-                .sync
-                .state(user.id, cursor)
-                .await?
-                .ok_or(ApiError::Resync)?;
-            (held, Some((cursor, last_used_at)))
-        }
-    };
-    let mut copy = PhoneCopy::new(&state, user);
-    copy.read_now().await?;
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let since = query.since.as_deref();
+    if since.is_some_and(|cursor| cursor.len() > CURSOR_MAX) {
+        return Err(ApiError::Resync);
+    }
+    let begun = state
+        .sync
+        .begin(user.id, user.person_id, since)
+        .await?
+        .ok_or(ApiError::Resync)?;
+    let Some(cursor) = begun.unchanged_at(state.clock.now()) else {
+        return Ok(axum::Json(
+            work_out(&state, user, &request_id, limit, &begun).await?,
+        ));
+    };
+    let unchanged = SyncResponse {
+        records: Vec::new(),
+        tombstones: Vec::new(),
+        cursor: cursor.to_owned(),
+        has_more: false,
+    };
+    if state.sync.checks_unchanged() {
+        let worked_out = work_out(&state, user, &request_id, limit, &begun).await?;
+        if worked_out != unchanged {
+            tracing::error!(
+                records = worked_out.records.len(),
+                tombstones = worked_out.tombstones.len(),
+                "a sync answered \"nothing new\" from its fingerprint differs from one worked out"
+            );
+            return Err(ApiError::Internal("a sync's fingerprint"));
+        }
+    }
+    Ok(axum::Json(unchanged))
+}
+
+/// The sync worked out in full: what the caller may see now, compared with what the phone
+/// holds.
+async fn work_out(
+    state: &AppState,
+    user: CallerUser,
+    request_id: &str,
+    limit: usize,
+    begun: &Begun,
+) -> ApiResult<SyncResponse> {
+    let mut held = begun.held().ok_or(ApiError::Resync)?;
+    let mut copy = PhoneCopy::new(state, user);
+    copy.read_now().await?;
     let whole = held.take_whole(std::mem::take(&mut copy.whole), limit);
     let mut tombstones = Vec::with_capacity(whole.gone.len());
     for gone in &whole.gone {
@@ -111,14 +154,17 @@ async fn sync(
         let room = limit - records.len();
         has_more = copy.read_feeds(&mut held, room, &mut records).await?;
     }
-    copy.audit(&records, &request_id).await?;
-    let cursor = state.sync.keep(copy.user.id, given, &held).await?;
-    Ok(axum::Json(SyncResponse {
+    copy.audit(&records, request_id).await?;
+    let cursor = state
+        .sync
+        .keep(copy.user.id, begun, &held, !has_more, copy.fresh_until)
+        .await?;
+    Ok(SyncResponse {
         records,
         tombstones,
         cursor,
         has_more,
-    }))
+    })
 }
 
 /// How a delivered record is entered in the audit log.
@@ -145,6 +191,8 @@ struct PhoneCopy<'a> {
     conversations: Vec<(OpenConversation, AuditAs)>,
     /// The caller's own record, whose access log is a feed.
     own_log: Option<(PersonId, AuditAs)>,
+    /// The first moment a clock-driven rule may change what the caller sees, as met so far.
+    fresh_until: DateTime<Utc>,
 }
 
 impl<'a> PhoneCopy<'a> {
@@ -154,6 +202,7 @@ impl<'a> PhoneCopy<'a> {
             caller: Caller::User(user.clone()),
             user,
             now: state.clock.now(),
+            fresh_until: state.clock.now() + Duration::minutes(FRESH_AT_MOST_MINUTES),
             whole: Vec::new(),
             audit_as: HashMap::new(),
             relationships: HashMap::new(),
@@ -183,12 +232,28 @@ impl<'a> PhoneCopy<'a> {
         Ok(())
     }
 
+    /// What the caller sees may change by the clock alone at `moment`.
+    fn changes_at(&mut self, moment: DateTime<Utc>) {
+        if moment > self.now && moment < self.fresh_until {
+            self.fresh_until = moment;
+        }
+    }
+
     async fn relationship(&mut self, person: PersonId) -> ApiResult<Relationship> {
         if let Some(known) = self.relationships.get(&person) {
             return Ok(known.clone());
         }
         let relationship =
             policy::relationship(self.state.store.as_ref(), &self.caller, person, self.now).await?;
+        // Consents begin, run out and are revoked ahead of time; emergency access lapses.
+        let consent_times = relationship
+            .consents
+            .iter()
+            .flat_map(|c| [Some(c.created_at), c.expires_at, c.revoked_at])
+            .flatten();
+        for moment in consent_times.chain(relationship.facts.emergency_access_until) {
+            self.changes_at(moment);
+        }
         self.relationships.insert(person, relationship.clone());
         Ok(relationship)
     }
@@ -320,6 +385,8 @@ impl<'a> PhoneCopy<'a> {
             let as_diary = audit(Resource::Appointments, grounds);
             let (diary, bookings) =
                 appointments::phone_copy(state, &caller, &access(grounds)).await?;
+            self.appointments_change_by_clock(id, &diary, !bookings.is_empty())
+                .await?;
             for view in diary {
                 let item = view.id.to_string();
                 self.push(SyncKind::Appointment, item, Some(id), view, Some(as_diary))?;
@@ -332,6 +399,34 @@ impl<'a> PhoneCopy<'a> {
         // The access log is the person's own to keep on their phone.
         if let Ok(grounds @ Grounds::OwnRecord) = read(Resource::AccessLog) {
             self.own_log = Some((id, audit(Resource::AccessLog, grounds)));
+        }
+        Ok(())
+    }
+
+    /// When the person's appointments a phone keeps change by the clock alone: one leaves the
+    /// window a phone keeps, one further ahead comes into it, a workshop offer lapses (passing
+    /// a place on).
+    async fn appointments_change_by_clock(
+        &mut self,
+        person: PersonId,
+        diary: &[AppointmentView],
+        bookings: bool,
+    ) -> ApiResult<()> {
+        let store = &self.state.store;
+        let keeps = Duration::days(appointments::PHONE_KEEPS_DAYS);
+        let ahead = Duration::days(appointments::PHONE_AHEAD_DAYS);
+        let leaves = diary.iter().map(|view| view.starts_at + keeps).min();
+        let comes = store
+            .next_appointment_start(person, self.now + ahead)
+            .await?
+            .map(|start| start - ahead);
+        let lapses = if bookings {
+            store.next_offer_lapse(self.now).await?
+        } else {
+            None
+        };
+        for moment in [leaves, comes, lapses].into_iter().flatten() {
+            self.changes_at(moment);
         }
         Ok(())
     }
@@ -373,6 +468,12 @@ impl<'a> PhoneCopy<'a> {
                 grounds: grounds.as_str(),
             };
             let view = conversation_view(&summary, role, self.now);
+            if view.peer_worker_available.is_some()
+                && let Some(moment) =
+                    worker_availability(&summary.context).next_change_after(self.now)
+            {
+                self.changes_at(moment);
+            }
             self.push(
                 SyncKind::Conversation,
                 conversation.id.to_string(),

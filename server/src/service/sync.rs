@@ -14,6 +14,17 @@
 //!   account's oldest beyond [`CURSORS_PER_ACCOUNT`] (a phone only ever needs its newest); a
 //!   forgotten or unknown cursor is answered `410 resync`. A job started with the service
 //!   forgets them once an hour, and ends with the application's shutdown token.
+//! - **Nothing new, in one query.** A sync that told the phone everything there was keeps, with
+//!   its cursor, the fingerprint of what it read (read before it read anything: the count of
+//!   writes to every table a sync reads, and the newest notification and access-log entry;
+//!   [`crate::store::sync`]) and the first moment a rule of the clock may change what the
+//!   caller sees (a consent beginning, running out or revoked ahead; emergency access lapsing;
+//!   an appointment leaving or entering the window a phone keeps; a workshop offer lapsing; a
+//!   peer worker's hours starting or ending), and never more than an hour ahead. A sync from
+//!   that cursor that finds the same fingerprint before that moment answers "nothing new"
+//!   with the cursor it was given, reading nothing else. Any write a sync would see moves the
+//!   fingerprint, so the answer is the one the sync worked out in full would give; the test
+//!   server works every such answer out in full as well and fails on a difference.
 //! - **Flat as history grows.** Whole records are those a phone shows (the current plans,
 //!   appointments from 30 days back, bookings, consents, conversations); long histories
 //!   (messages, notifications, the access log) are feeds read after a position, on an index.
@@ -32,6 +43,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::store::sync::{SyncFingerprint, Unchanged};
 use crate::store::{Store, StoreResult};
 
 /// How many cursors an account keeps: its phones each need only their newest.
@@ -200,6 +212,45 @@ impl SyncState {
     }
 }
 
+/// Where a sync begins: the cursor it was given, and what the records it reads were at the
+/// start.
+#[derive(Debug)]
+pub struct Begun {
+    fingerprint: SyncFingerprint,
+    given: Option<Given>,
+}
+
+#[derive(Debug)]
+struct Given {
+    cursor: String,
+    state: String,
+    last_used_at: DateTime<Utc>,
+    unchanged: Option<Unchanged>,
+}
+
+impl Begun {
+    /// The cursor given, when a sync from it now would find nothing new and nothing gone: the
+    /// phone was told everything there was, nothing it reads was written since, no clock-driven
+    /// rule has moved, and the cursor was marked used within the day.
+    pub fn unchanged_at(&self, now: DateTime<Utc>) -> Option<&str> {
+        let given = self.given.as_ref()?;
+        let unchanged = given.unchanged?;
+        (unchanged.fingerprint == self.fingerprint
+            && now < unchanged.until
+            && given.last_used_at >= now - Duration::days(1))
+        .then_some(given.cursor.as_str())
+    }
+
+    /// What the phone holds: nothing from the start, else the state its cursor names; `None`
+    /// when that cannot be read (kept by another version of the server).
+    pub fn held(&self) -> Option<SyncState> {
+        match &self.given {
+            None => Some(SyncState::default()),
+            Some(given) => serde_json::from_str(&given.state).ok(),
+        }
+    }
+}
+
 /// The feed of a conversation's messages.
 pub fn message_feed(conversation: &str) -> String {
     format!("message:{conversation}")
@@ -210,56 +261,98 @@ pub fn message_feed(conversation: &str) -> String {
 pub struct Sync {
     store: Arc<dyn Store>,
     clock: Clock,
+    check_unchanged: bool,
 }
 
 impl Sync {
-    /// The service, with its job forgetting unused cursors running until `shutdown`.
-    pub fn start(store: Arc<dyn Store>, clock: Clock, shutdown: CancellationToken) -> Self {
-        let service = Self { store, clock };
+    /// The service, with its job forgetting unused cursors running until `shutdown`;
+    /// `check_unchanged` for tests ([`Sync::checks_unchanged`]).
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Clock,
+        check_unchanged: bool,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let service = Self {
+            store,
+            clock,
+            check_unchanged,
+        };
         tokio::spawn(service.clone().forget_unused_cursors(shutdown));
         service
     }
 
-    /// The state `cursor` names for the account; `None` when it is unknown, unused for too
-    /// long, or unreadable (kept by another version of the server), so the phone starts again.
-    pub async fn state(
+    /// Whether a sync answered "nothing new" from its fingerprint is also worked out in full
+    /// and compared (a test setting).
+    pub fn checks_unchanged(&self) -> bool {
+        self.check_unchanged
+    }
+
+    /// Where a sync from `cursor` (none: from the start) begins, with the fingerprint now, read
+    /// before anything the sync reads; `None` when the cursor is unknown, unused for too long,
+    /// or unreadable (kept by another version of the server), so the phone starts again.
+    pub async fn begin(
         &self,
         user: UserId,
-        cursor: &str,
-    ) -> StoreResult<Option<(SyncState, DateTime<Utc>)>> {
-        let Some(kept) = self.store.sync_cursor(user, cursor).await? else {
+        person: Option<PersonId>,
+        cursor: Option<&str>,
+    ) -> StoreResult<Option<Begun>> {
+        let Some(cursor) = cursor else {
+            let fingerprint = self.store.sync_fingerprint(user, person).await?;
+            return Ok(Some(Begun {
+                fingerprint,
+                given: None,
+            }));
+        };
+        let Some(kept) = self.store.sync_cursor(user, person, cursor).await? else {
             return Ok(None);
         };
         if kept.last_used_at < self.clock.now() - Duration::days(CURSOR_KEPT_DAYS) {
             return Ok(None);
         }
-        Ok(serde_json::from_str(&kept.state)
-            .ok()
-            .map(|state| (state, kept.last_used_at)))
+        Ok(Some(Begun {
+            fingerprint: kept.now,
+            given: Some(Given {
+                cursor: cursor.to_owned(),
+                state: kept.state,
+                last_used_at: kept.last_used_at,
+                unchanged: kept.unchanged,
+            }),
+        }))
     }
 
-    /// Keeps `state` and answers the cursor that names it. `given` is the cursor the sync
-    /// started from, with when it was last used (as [`Sync::state`] read it): when the state
-    /// is the one it names, nothing is written.
+    /// Keeps `state` and answers the cursor that names it. When `complete` (the phone was told
+    /// everything there was, not a page of it), the state is known unchanged while the
+    /// fingerprint read at the start stays, until `fresh_until`. When the state is the one the
+    /// given cursor names, used within a day and known unchanged by the same, nothing is
+    /// written.
     pub async fn keep(
         &self,
         user: UserId,
-        given: Option<(&str, DateTime<Utc>)>,
+        begun: &Begun,
         state: &SyncState,
+        complete: bool,
+        fresh_until: DateTime<Utc>,
     ) -> StoreResult<String> {
         let json = serde_json::to_string(state).map_err(|_| {
             crate::store::StoreError::Corrupt("a sync state that cannot be written".into())
         })?;
         let cursor = cursor_for(user, &json);
         let now = self.clock.now();
-        // An unchanged state keeps its row; it is marked used at most daily, so a phone that
-        // syncs every minute with nothing new writes nothing (and reads it only once).
-        let unchanged_and_recent = given.is_some_and(|(given, last_used_at)| {
-            given == cursor && last_used_at >= now - Duration::days(1)
+        let unchanged = complete.then_some(Unchanged {
+            fingerprint: begun.fingerprint,
+            until: fresh_until,
         });
-        if !unchanged_and_recent {
+        // An unchanged state keeps its row; it is marked used at most daily, so a phone that
+        // syncs every minute with nothing new writes nothing.
+        let kept_as_is = begun.given.as_ref().is_some_and(|given| {
+            given.cursor == cursor
+                && given.last_used_at >= now - Duration::days(1)
+                && given.unchanged == unchanged
+        });
+        if !kept_as_is {
             self.store
-                .save_sync_cursor(user, &cursor, &json, now)
+                .save_sync_cursor(user, &cursor, &json, now, unchanged)
                 .await?;
         }
         Ok(cursor)

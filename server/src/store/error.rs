@@ -489,6 +489,14 @@ pub static UNIQUE_CONSTRAINTS: &[UniqueConstraint] = &[
         "secret",
         FieldErrorCode::Taken,
     ),
+    // 0024_sync_generation: counted by trigger with ON CONFLICT (Postgres) or UPDATE (SQLite),
+    // never broken by a request.
+    rule(
+        "sync_generation_pkey",
+        "sync_generation.shard",
+        "id",
+        FieldErrorCode::Taken,
+    ),
 ];
 
 /// SQLite's message for a broken UNIQUE or PRIMARY KEY rule, before the column list.

@@ -2,9 +2,15 @@
 //!
 //! A cursor is kept while it is used: one unused for longer than the service's keeping time is
 //! forgotten, and so is an account's oldest beyond a cap, so an account's cursors stay few.
+//!
+//! Policy — what a [`SyncFingerprint`] covers: every table a sync reads is counted by trigger
+//! into one generation (migration `0024_sync_generation`), except the feeds, which a sync reads
+//! after a position and which are fingerprinted by their newest ids, and the tables listed in
+//! [`UNREAD_BY_SYNC`]. A table added to the schema is counted unless it is added to that list,
+//! with its reason; a test fails until it is one or the other.
 
 use chrono::{DateTime, Utc};
-use livingwell_core::domain::UserId;
+use livingwell_core::domain::{PersonId, UserId};
 use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
@@ -12,27 +18,146 @@ use super::StoreResult;
 use super::backend::{Backend, Bind, Column, RowsAffected, SqlStore};
 use super::idempotency::begin_write;
 
+/// The tables no sync reads, so writing them leaves every phone's copy as it was, each with
+/// why. Every other table is counted into the sync generation.
+pub const UNREAD_BY_SYNC: &[(&str, &str)] = &[
+    (
+        "audit_log",
+        "the access-log feed: fingerprinted by its newest entry",
+    ),
+    (
+        "events",
+        "the notification feed: fingerprinted by its newest event",
+    ),
+    (
+        "messages",
+        "a conversation's feed: a new message moves its conversation's last_seq (counted); \
+         a message changed or removed is counted by triggers of their own",
+    ),
+    (
+        "sync_cursors",
+        "what phones were told, not what they are told",
+    ),
+    ("sync_generation", "the counter itself"),
+    ("idempotency_keys", "answers kept for retried writes"),
+    (
+        "sessions",
+        "sign-ins: checked on every request, never copied to a phone",
+    ),
+    ("refresh_tokens", "sign-in secrets"),
+    ("password_reset_codes", "sign-in secrets"),
+    ("signing_keys", "the server's token keys"),
+    ("browser_sessions", "the dashboard's sign-ins"),
+    ("devices", "push registrations"),
+    (
+        "offline_reads",
+        "reads a phone reported, kept so a retry is answered once",
+    ),
+    ("webhook_deliveries", "staff systems' delivery queue"),
+];
+
+/// What the records and feeds a sync reads were at one moment: a cursor's state worked out
+/// after it was taken is what a sync would work out again while it is unchanged (and the
+/// clock-driven rules have not moved; see `service::sync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct SyncFingerprint {
+    /// Writes to the tables a sync reads, counted.
+    pub generation: i64,
+    /// The newest notification for the account.
+    pub newest_event: i64,
+    /// The newest access-log entry about the account's own person (0 without one).
+    pub newest_access: i64,
+}
+
+impl SyncFingerprint {
+    fn to_text(self) -> String {
+        format!(
+            "{}.{}.{}",
+            self.generation, self.newest_event, self.newest_access
+        )
+    }
+
+    fn from_text(text: &str) -> Option<Self> {
+        let mut parts = text.split('.').map(str::parse::<i64>);
+        let fingerprint = Self {
+            generation: parts.next()?.ok()?,
+            newest_event: parts.next()?.ok()?,
+            newest_access: parts.next()?.ok()?,
+        };
+        parts.next().is_none().then_some(fingerprint)
+    }
+}
+
+/// A state known to be what a sync works out while the fingerprint stays as it is, until
+/// `until` at the latest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unchanged {
+    pub fingerprint: SyncFingerprint,
+    pub until: DateTime<Utc>,
+}
+
 /// A cursor as kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncCursorRecord {
     /// What the phone was told, as the sync service wrote it.
     pub state: String,
     pub last_used_at: DateTime<Utc>,
+    /// What the state was worked out at, when the phone was told everything there was.
+    pub unchanged: Option<Unchanged>,
+    /// The fingerprint now, read in the same statement.
+    pub now: SyncFingerprint,
+}
+
+/// The columns of a [`SyncFingerprint`] for account `$1` and person `$2` (NULL for none).
+const FINGERPRINT_COLUMNS: &str = "\
+    (SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM sync_generation) AS generation, \
+    (SELECT COALESCE(MAX(id), 0) FROM events WHERE recipient_id = $1) AS newest_event, \
+    (SELECT COALESCE(MAX(seq), 0) FROM audit_log WHERE subject_id = $2) AS newest_access";
+
+#[derive(sqlx::FromRow)]
+struct CursorRow {
+    state: String,
+    last_used_at: DateTime<Utc>,
+    fingerprint: Option<String>,
+    fresh_until: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    now: SyncFingerprint,
 }
 
 #[async_trait::async_trait]
 pub trait SyncStore {
-    /// The account's cursor `id`, if kept.
-    async fn sync_cursor(&self, user: UserId, id: &str) -> StoreResult<Option<SyncCursorRecord>>;
-    /// Keeps `state` under `id` for the account, used `at`; a cursor kept before under the id
-    /// (a replayed page) is marked used.
+    /// The account's cursor `id`, if kept, with the fingerprint now for the account and its
+    /// own `person`.
+    async fn sync_cursor(
+        &self,
+        user: UserId,
+        person: Option<PersonId>,
+        id: &str,
+    ) -> StoreResult<Option<SyncCursorRecord>>;
+    /// The fingerprint now for the account and its own `person`.
+    async fn sync_fingerprint(
+        &self,
+        user: UserId,
+        person: Option<PersonId>,
+    ) -> StoreResult<SyncFingerprint>;
+    /// Keeps `state` under `id` for the account, used `at`, with what it is known unchanged
+    /// by; a cursor kept before under the id (a replayed page) is marked used and takes it.
     async fn save_sync_cursor(
         &self,
         user: UserId,
         id: &str,
         state: &str,
         at: DateTime<Utc>,
+        unchanged: Option<Unchanged>,
     ) -> StoreResult<()>;
+    /// The earliest start of one of the person's appointments after `after`.
+    async fn next_appointment_start(
+        &self,
+        person: PersonId,
+        after: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>>;
+    /// The earliest moment after `after` at which a workshop offer anyone holds lapses.
+    async fn next_offer_lapse(&self, after: DateTime<Utc>) -> StoreResult<Option<DateTime<Utc>>>;
     /// Forgets cursors last used before `before`, and each account's beyond its newest
     /// `keep_per_account`; returns how many.
     async fn prune_sync_cursors(
@@ -49,23 +174,55 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
     String: Column<DB>,
+    Option<String>: Column<DB>,
     DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
     i64: Column<DB>,
     usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
 {
-    async fn sync_cursor(&self, user: UserId, id: &str) -> StoreResult<Option<SyncCursorRecord>> {
-        let row: Option<(String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT state, last_used_at FROM sync_cursors WHERE user_id = $1 AND id = $2",
-        )
+    async fn sync_cursor(
+        &self,
+        user: UserId,
+        person: Option<PersonId>,
+        id: &str,
+    ) -> StoreResult<Option<SyncCursorRecord>> {
+        let row: Option<CursorRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT state, last_used_at, fingerprint, fresh_until, {FINGERPRINT_COLUMNS} \
+             FROM sync_cursors WHERE user_id = $1 AND id = $3"
+        )))
         .bind(user.as_uuid())
+        .bind(person.map(|p| p.as_uuid()))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(state, last_used_at)| SyncCursorRecord {
-            state,
-            last_used_at,
+        Ok(row.map(|row| SyncCursorRecord {
+            unchanged: row
+                .fingerprint
+                .as_deref()
+                .and_then(SyncFingerprint::from_text)
+                .zip(row.fresh_until)
+                .map(|(fingerprint, until)| Unchanged { fingerprint, until }),
+            state: row.state,
+            last_used_at: row.last_used_at,
+            now: row.now,
         }))
+    }
+
+    async fn sync_fingerprint(
+        &self,
+        user: UserId,
+        person: Option<PersonId>,
+    ) -> StoreResult<SyncFingerprint> {
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {FINGERPRINT_COLUMNS}")))
+                .bind(user.as_uuid())
+                .bind(person.map(|p| p.as_uuid()))
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn save_sync_cursor(
@@ -74,21 +231,52 @@ where
         id: &str,
         state: &str,
         at: DateTime<Utc>,
+        unchanged: Option<Unchanged>,
     ) -> StoreResult<()> {
         let mut tx = begin_write(&self.pool).await?;
         sqlx::query(
-            "INSERT INTO sync_cursors (user_id, id, state, created_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $4) \
-             ON CONFLICT (user_id, id) DO UPDATE SET last_used_at = excluded.last_used_at",
+            "INSERT INTO sync_cursors \
+               (user_id, id, state, created_at, last_used_at, fingerprint, fresh_until) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6) \
+             ON CONFLICT (user_id, id) DO UPDATE SET last_used_at = excluded.last_used_at, \
+               fingerprint = excluded.fingerprint, fresh_until = excluded.fresh_until",
         )
         .bind(user.as_uuid())
         .bind(id)
         .bind(state)
         .bind(at)
+        .bind(unchanged.map(|u| u.fingerprint.to_text()))
+        .bind(unchanged.map(|u| u.until))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn next_appointment_start(
+        &self,
+        person: PersonId,
+        after: DateTime<Utc>,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let (start,): (Option<DateTime<Utc>>,) = sqlx::query_as(
+            "SELECT MIN(starts_at) FROM appointments WHERE person_id = $1 AND starts_at > $2",
+        )
+        .bind(person.as_uuid())
+        .bind(after)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(start)
+    }
+
+    async fn next_offer_lapse(&self, after: DateTime<Utc>) -> StoreResult<Option<DateTime<Utc>>> {
+        let (lapse,): (Option<DateTime<Utc>>,) = sqlx::query_as(
+            "SELECT MIN(offer_expires_at) FROM bookings \
+             WHERE status = 'offered' AND offer_expires_at > $1",
+        )
+        .bind(after)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(lapse)
     }
 
     async fn prune_sync_cursors(

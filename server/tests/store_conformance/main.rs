@@ -101,6 +101,51 @@ impl Raw {
         }
     }
 
+    /// Every table of the schema (sqlx's own aside), and the writes (`INSERT`, `UPDATE`,
+    /// `DELETE`) to each that a trigger counts into the sync generation.
+    async fn sync_counted_writes(&self) -> BTreeSet<(String, String)> {
+        let (tables, triggers): (Vec<(String,)>, Vec<(String, String)>) = match self {
+            Raw::Sqlite(pool) => (
+                sqlx::query_as(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' \
+                     AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+                sqlx::query_as(
+                    "SELECT tbl_name, upper(substr(name, length(tbl_name) + 2, 6)) \
+                     FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%\\_sync' ESCAPE '\\' \
+                     AND sql LIKE '%sync_generation%'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            ),
+            Raw::Postgres(pool) => (
+                sqlx::query_as(
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
+                     AND tablename NOT LIKE '\\_sqlx%'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+                sqlx::query_as(
+                    "SELECT event_object_table::text, event_manipulation::text \
+                     FROM information_schema.triggers WHERE action_statement LIKE '%sync_generation%'",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            ),
+        };
+        let mut counted: BTreeSet<(String, String)> = triggers.into_iter().collect();
+        for (table,) in tables {
+            counted.insert((table, String::new()));
+        }
+        counted
+    }
+
     /// Stores a session the way releases before migration 0007 did: without a refresh secret.
     async fn insert_session_before_0007(&self, session: uuid::Uuid, user: UserId) {
         let sql = "INSERT INTO sessions (id, user_id, created_at) VALUES ($1, $2, $3)";

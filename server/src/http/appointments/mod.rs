@@ -97,7 +97,7 @@ const BOOKINGS_MAX: i64 = 200;
 /// How far back a phone keeps appointments; older ones it drops by itself, untold.
 pub(super) const PHONE_KEEPS_DAYS: i64 = 30;
 /// How far ahead a phone is given appointments.
-const PHONE_AHEAD_DAYS: i64 = 365;
+pub(super) const PHONE_AHEAD_DAYS: i64 = 365;
 
 /// A person's appointments and bookings as a phone keeps them (for a sync): appointments from
 /// [`PHONE_KEEPS_DAYS`] ago to a year ahead — for a peer worker only those they take part in,
