@@ -1622,12 +1622,16 @@ async fn measure(
     }
 
     for (site, measured) in sites.iter().zip(&mut measured) {
-        // The phone catches up (the reads above are news in Alex's access log), then asks
-        // again with nothing new.
+        // The phone catches up (the reads above are news in Alex's access log) until a sync
+        // brings nothing and answers the cursor it was given, then asks again with nothing
+        // new.
         let mut cursor: Option<String> = None;
         loop {
             let (page, _) = sync_once(client, &site.url, &site.alex, cursor.as_deref()).await?;
-            let caught_up = !page.has_more && page.records.is_empty() && page.tombstones.is_empty();
+            let caught_up = !page.has_more
+                && page.records.is_empty()
+                && page.tombstones.is_empty()
+                && cursor.as_deref() == Some(page.cursor.as_str());
             cursor = Some(page.cursor);
             if caught_up {
                 break;

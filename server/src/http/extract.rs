@@ -24,6 +24,7 @@ use super::error::ApiError;
 use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
 use crate::policy::Action;
+use crate::store::sync::SyncCursorRecord;
 use crate::store::{NewAuditEntry, RelationshipFacts};
 
 /// A JSON body, read with field-level errors.
@@ -284,8 +285,24 @@ async fn authenticate(
     parts: &Parts,
     state: &AppState,
 ) -> Result<(Caller, VerifiedToken), ApiError> {
-    let (caller, verified, _) = authenticate_about(parts, state, None).await?;
+    let (caller, verified, _) = authenticate_about(parts, state, About::Nothing).await?;
     Ok((caller, verified))
+}
+
+/// What a request reads with the caller's session, in the same query.
+enum About<'a> {
+    Nothing,
+    /// The account's relationship to a person at an instant.
+    Person(PersonId, DateTime<Utc>),
+    /// The account's sync cursor of this name.
+    SyncCursor(&'a str),
+}
+
+/// What was read with the session, as [`About`] asked.
+enum ReadAlong {
+    Nothing,
+    Facts(RelationshipFacts),
+    SyncCursor(Option<SyncCursorRecord>),
 }
 
 /// The caller, as [`authenticate`] reads it, and — for a signed-in account and a request about
@@ -298,15 +315,35 @@ pub(super) async fn caller_about(
     person: PersonId,
     at: DateTime<Utc>,
 ) -> Result<(Caller, Option<RelationshipFacts>), ApiError> {
-    let (caller, _, facts) = authenticate_about(parts, state, Some((person, at))).await?;
+    let (caller, _, along) = authenticate_about(parts, state, About::Person(person, at)).await?;
+    let facts = match along {
+        ReadAlong::Facts(facts) => Some(facts),
+        ReadAlong::Nothing | ReadAlong::SyncCursor(_) => None,
+    };
     Ok((caller, facts))
+}
+
+/// The signed-in account (staff systems are refused with 403) and, for `cursor`, the sync
+/// cursor it names as kept for the account ([`crate::service::sync::Sync::begin`]), read in
+/// the same query as the session: a sync with nothing new asks the database once.
+pub(super) async fn app_user_with_sync_cursor(
+    parts: &Parts,
+    state: &AppState,
+    cursor: Option<&str>,
+) -> Result<(CallerUser, Option<SyncCursorRecord>), ApiError> {
+    let about = cursor.map_or(About::Nothing, About::SyncCursor);
+    match authenticate_about(parts, state, about).await? {
+        (Caller::User(user), _, ReadAlong::SyncCursor(kept)) => Ok((user, kept)),
+        (Caller::User(user), _, _) => Ok((user, None)),
+        (Caller::StaffSystem(_), _, _) => Err(ApiError::Forbidden),
+    }
 }
 
 async fn authenticate_about(
     parts: &Parts,
     state: &AppState,
-    about: Option<(PersonId, DateTime<Utc>)>,
-) -> Result<(Caller, VerifiedToken, Option<RelationshipFacts>), ApiError> {
+    about: About<'_>,
+) -> Result<(Caller, VerifiedToken, ReadAlong), ApiError> {
     let token = bearer(parts).ok_or(ApiError::NoCredentials)?;
     let now = state.clock.now();
     let verified = match state.keys.verify(token, now) {
@@ -319,8 +356,8 @@ async fn authenticate_about(
     };
     // A staff system's call not yet recorded in this request.
     let mut new_call = false;
-    // What decides the account's access to the person the request is about, when it is.
-    let mut facts = None;
+    // What was read with the session.
+    let mut along = ReadAlong::Nothing;
     let caller = match verified.audience {
         Audience::App => {
             let user_id: UserId = verified
@@ -329,18 +366,22 @@ async fn authenticate_about(
                 .parse()
                 .map_err(|_| ApiError::Unauthorized)?;
             let session = verified.claims.sid.ok_or(ApiError::Unauthorized)?;
-            let (found, related) = match about {
-                Some((person, at)) => state
+            let (found, read) = match about {
+                About::Person(person, at) => state
                     .store
                     .session_user_and_facts(session, user_id, person, at)
                     .await?
-                    .map(|(found, related)| (found, Some(related))),
-                None => {
-                    (state.store.session_user(session, user_id).await?).map(|found| (found, None))
-                }
+                    .map(|(found, facts)| (found, ReadAlong::Facts(facts))),
+                About::SyncCursor(cursor) => state
+                    .store
+                    .session_user_and_sync_cursor(session, user_id, cursor)
+                    .await?
+                    .map(|(found, kept)| (found, ReadAlong::SyncCursor(kept))),
+                About::Nothing => (state.store.session_user(session, user_id).await?)
+                    .map(|found| (found, ReadAlong::Nothing)),
             }
             .ok_or(ApiError::Unauthorized)?;
-            facts = related;
+            along = read;
             Caller::User(CallerUser {
                 id: found.user.id,
                 role: found.user.role,
@@ -384,7 +425,7 @@ async fn authenticate_about(
     if new_call {
         audit_call(parts, state, &caller).await?;
     }
-    Ok((caller, verified, facts))
+    Ok((caller, verified, along))
 }
 
 /// Records that a staff system called, once per request and before anything of it runs:

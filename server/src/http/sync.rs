@@ -25,7 +25,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use chrono::{DateTime, Duration, Utc};
 use livingwell_core::api::ErrorBody;
 use livingwell_core::api::appointments::AppointmentView;
@@ -45,7 +46,7 @@ use super::access::Access;
 use super::appointments;
 use super::error::{ApiError, ApiResult};
 use super::events::event_view;
-use super::extract::{AppUser, Query, RequestId};
+use super::extract::{self, Query, RequestId};
 use super::messages::{CARER_MESSAGES, conversation_view, message_view, own_scope};
 use super::paging;
 use super::people::access_log_entries;
@@ -85,21 +86,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 ))]
 async fn sync(
     State(state): State<AppState>,
-    AppUser(user): AppUser,
+    SyncStart { user, query, begun }: SyncStart,
     RequestId(request_id): RequestId,
-    Query(query): Query<SyncQuery>,
 ) -> ApiResult<axum::Json<SyncResponse>> {
     let limit = paging::limit(query.limit, page::SYNC)?;
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let since = query.since.as_deref();
-    if since.is_some_and(|cursor| cursor.len() > CURSOR_MAX) {
-        return Err(ApiError::Resync);
-    }
-    let begun = state
-        .sync
-        .begin(user.id, user.person_id, since)
-        .await?
-        .ok_or(ApiError::Resync)?;
     let Some(cursor) = begun.unchanged_at(state.clock.now()) else {
         return Ok(axum::Json(
             work_out(&state, user, &request_id, limit, &begun).await?,
@@ -123,6 +114,40 @@ async fn sync(
         }
     }
     Ok(axum::Json(unchanged))
+}
+
+/// The signed-in account (staff systems: 403), its query, and where its sync begins — the
+/// session and the cursor read in one query.
+struct SyncStart {
+    user: CallerUser,
+    query: SyncQuery,
+    begun: Begun,
+}
+
+impl FromRequestParts<AppState> for SyncStart {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The caller is known before the query is judged, as for any request: 401 first.
+        let query = Query::<SyncQuery>::from_request_parts(parts, state).await;
+        let since = match &query {
+            Ok(Query(query)) => query.since.clone(),
+            Err(_) => None,
+        };
+        // Anything longer than a cursor this server gives is not one of ours: not looked up.
+        let cursor = since.as_deref().filter(|cursor| cursor.len() <= CURSOR_MAX);
+        let (user, kept) = extract::app_user_with_sync_cursor(parts, state, cursor).await?;
+        let Query(query) = query?;
+        if since.is_some() && cursor.is_none() {
+            return Err(ApiError::Resync);
+        }
+        let begun = state
+            .sync
+            .begin(user.id, user.person_id, cursor.map(|cursor| (cursor, kept)))
+            .await?
+            .ok_or(ApiError::Resync)?;
+        Ok(Self { user, query, begun })
+    }
 }
 
 /// The sync worked out in full: what the caller may see now, compared with what the phone

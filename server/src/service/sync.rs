@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::store::sync::{SyncFingerprint, Unchanged};
+use crate::store::sync::{SyncCursorRecord, SyncFingerprint, Unchanged};
 use crate::store::{Store, StoreResult};
 
 /// How many cursors an account keeps: its phones each need only their newest.
@@ -288,23 +288,24 @@ impl Sync {
         self.check_unchanged
     }
 
-    /// Where a sync from `cursor` (none: from the start) begins, with the fingerprint now, read
-    /// before anything the sync reads; `None` when the cursor is unknown, unused for too long,
-    /// or unreadable (kept by another version of the server), so the phone starts again.
+    /// Where a sync from `cursor` (none: from the start) begins: the cursor as the store kept
+    /// it for the account (read with the fingerprint before anything the sync reads; `None`
+    /// when not kept). `None` when the cursor is unknown, unused for too long, or unreadable
+    /// (kept by another version of the server), so the phone starts again.
     pub async fn begin(
         &self,
         user: UserId,
         person: Option<PersonId>,
-        cursor: Option<&str>,
+        cursor: Option<(&str, Option<SyncCursorRecord>)>,
     ) -> StoreResult<Option<Begun>> {
-        let Some(cursor) = cursor else {
+        let Some((cursor, kept)) = cursor else {
             let fingerprint = self.store.sync_fingerprint(user, person).await?;
             return Ok(Some(Begun {
                 fingerprint,
                 given: None,
             }));
         };
-        let Some(kept) = self.store.sync_cursor(user, person, cursor).await? else {
+        let Some(kept) = kept else {
             return Ok(None);
         };
         if kept.last_used_at < self.clock.now() - Duration::days(CURSOR_KEPT_DAYS) {

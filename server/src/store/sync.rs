@@ -9,14 +9,17 @@
 //! [`UNREAD_BY_SYNC`]. A table added to the schema is counted unless it is added to that list,
 //! with its reason; a test fails until it is one or the other.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::{PersonId, UserId};
 use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
-use super::StoreResult;
 use super::backend::{Backend, Bind, Column, RowsAffected, SqlStore};
 use super::idempotency::begin_write;
+use super::sql::SessionUserRow;
+use super::{SessionUser, StoreResult};
 
 /// The tables no sync reads, so writing them leaves every phone's copy as it was, each with
 /// why. Every other table is counted into the sync generation.
@@ -108,20 +111,80 @@ pub struct SyncCursorRecord {
     pub now: SyncFingerprint,
 }
 
-/// The columns of a [`SyncFingerprint`] for account `$1` and person `$2` (NULL for none).
-const FINGERPRINT_COLUMNS: &str = "\
-    (SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM sync_generation) AS generation, \
-    (SELECT COALESCE(MAX(id), 0) FROM events WHERE recipient_id = $1) AS newest_event, \
-    (SELECT COALESCE(MAX(seq), 0) FROM audit_log WHERE subject_id = $2) AS newest_access";
+/// The columns of a [`SyncFingerprint`] for the account and person (NULL for none) the SQL
+/// expressions `user` and `person` name.
+fn fingerprint_columns(user: &str, person: &str) -> String {
+    format!(
+        "(SELECT CAST(COALESCE(SUM(generation), 0) AS BIGINT) FROM sync_generation) \
+           AS generation, \
+         (SELECT COALESCE(MAX(id), 0) FROM events WHERE recipient_id = {user}) \
+           AS newest_event, \
+         (SELECT COALESCE(MAX(seq), 0) FROM audit_log WHERE subject_id = {person}) \
+           AS newest_access"
+    )
+}
+
+/// [`SyncStore::sync_fingerprint`]'s query.
+static FINGERPRINT: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {}", fingerprint_columns("$1", "$2")));
+
+/// [`SyncStore::sync_cursor`]'s query.
+static CURSOR: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT state, last_used_at, fingerprint, fresh_until, {} \
+         FROM sync_cursors WHERE user_id = $1 AND id = $3",
+        fingerprint_columns("$1", "$2")
+    )
+});
+
+/// [`SyncStore::session_user_and_sync_cursor`]'s query: the session's account (as
+/// `Store::session_user` reads it), its cursor `$3` if kept, and the fingerprint for it.
+static SESSION_AND_CURSOR: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+           COALESCE(s.authenticated_at, s.created_at) AS authenticated_at, \
+           c.state, c.last_used_at, c.fingerprint, c.fresh_until, {} \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         LEFT JOIN sync_cursors c ON c.user_id = u.id AND c.id = $3 \
+         WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
+        fingerprint_columns("u.id", "u.person_id")
+    )
+});
 
 #[derive(sqlx::FromRow)]
 struct CursorRow {
-    state: String,
-    last_used_at: DateTime<Utc>,
+    state: Option<String>,
+    last_used_at: Option<DateTime<Utc>>,
     fingerprint: Option<String>,
     fresh_until: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     now: SyncFingerprint,
+}
+
+impl CursorRow {
+    /// The cursor, when one was found.
+    fn kept(self) -> Option<SyncCursorRecord> {
+        let (state, last_used_at) = self.state.zip(self.last_used_at)?;
+        Some(SyncCursorRecord {
+            unchanged: self
+                .fingerprint
+                .as_deref()
+                .and_then(SyncFingerprint::from_text)
+                .zip(self.fresh_until)
+                .map(|(fingerprint, until)| Unchanged { fingerprint, until }),
+            state,
+            last_used_at,
+            now: self.now,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionCursorRow {
+    #[sqlx(flatten)]
+    session: SessionUserRow,
+    #[sqlx(flatten)]
+    cursor: CursorRow,
 }
 
 #[async_trait::async_trait]
@@ -134,6 +197,14 @@ pub trait SyncStore {
         person: Option<PersonId>,
         id: &str,
     ) -> StoreResult<Option<SyncCursorRecord>>;
+    /// The live session's account (as `Store::session_user` reads it) and its cursor `id`, if
+    /// kept, with the fingerprint now, in one query: what a sync from a cursor needs first.
+    async fn session_user_and_sync_cursor(
+        &self,
+        session: Uuid,
+        user: UserId,
+        id: &str,
+    ) -> StoreResult<Option<(SessionUser, Option<SyncCursorRecord>)>>;
     /// The fingerprint now for the account and its own `person`.
     async fn sync_fingerprint(
         &self,
@@ -189,26 +260,35 @@ where
         person: Option<PersonId>,
         id: &str,
     ) -> StoreResult<Option<SyncCursorRecord>> {
-        let row: Option<CursorRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT state, last_used_at, fingerprint, fresh_until, {FINGERPRINT_COLUMNS} \
-             FROM sync_cursors WHERE user_id = $1 AND id = $3"
-        )))
-        .bind(user.as_uuid())
-        .bind(person.map(|p| p.as_uuid()))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| SyncCursorRecord {
-            unchanged: row
-                .fingerprint
-                .as_deref()
-                .and_then(SyncFingerprint::from_text)
-                .zip(row.fresh_until)
-                .map(|(fingerprint, until)| Unchanged { fingerprint, until }),
-            state: row.state,
-            last_used_at: row.last_used_at,
-            now: row.now,
-        }))
+        let row: Option<CursorRow> = sqlx::query_as(sqlx::AssertSqlSafe(CURSOR.as_str()))
+            .bind(user.as_uuid())
+            .bind(person.map(|p| p.as_uuid()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(CursorRow::kept))
+    }
+
+    async fn session_user_and_sync_cursor(
+        &self,
+        session: Uuid,
+        user: UserId,
+        id: &str,
+    ) -> StoreResult<Option<(SessionUser, Option<SyncCursorRecord>)>> {
+        let row: Option<SessionCursorRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(SESSION_AND_CURSOR.as_str()))
+                .bind(session)
+                .bind(user.as_uuid())
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let session_user = SessionUser {
+            user: row.session.user.try_into()?,
+            session_id: session,
+            authenticated_at: row.session.authenticated_at,
+        };
+        Ok(Some((session_user, row.cursor.kept())))
     }
 
     async fn sync_fingerprint(
@@ -216,13 +296,11 @@ where
         user: UserId,
         person: Option<PersonId>,
     ) -> StoreResult<SyncFingerprint> {
-        Ok(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {FINGERPRINT_COLUMNS}")))
-                .bind(user.as_uuid())
-                .bind(person.map(|p| p.as_uuid()))
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(FINGERPRINT.as_str()))
+            .bind(user.as_uuid())
+            .bind(person.map(|p| p.as_uuid()))
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn save_sync_cursor(
