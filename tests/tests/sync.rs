@@ -340,30 +340,20 @@ async fn a_consent_that_runs_out_with_nothing_written_leaves_a_tombstone(backend
         .unwrap();
     let alex = server.login("alex").await;
     let sam = server.login("sam").await;
-    let person = alex.person_id.clone().unwrap();
-    let path = format!("/v1/people/{person}");
     // Alex replaces the open-ended consent with one for the next hour.
-    let consents = server
-        .get(&format!("{path}/consents"), &alex.access_token)
-        .await;
-    let open_ended = consents.body[0]["id"].as_str().unwrap();
-    server
-        .delete(&format!("{path}/consents/{open_ended}"), &alex.access_token)
-        .await;
     let until = start_instant() + Duration::hours(1);
-    let granted = server
-        .post(
-            &format!("{path}/consents"),
-            &alex.access_token,
-            json!({
-                "carer_id": sam.user_id,
-                "scopes": ["crisis_plan"],
-                "crisis_plan_sections": ["when_well", "supporters"],
-                "expires_at": until,
-            }),
-        )
-        .await;
-    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+    consent_until(
+        &server,
+        &alex,
+        &sam,
+        json!({
+            "carer_id": sam.user_id,
+            "scopes": ["crisis_plan"],
+            "crisis_plan_sections": ["when_well", "supporters"],
+            "expires_at": until,
+        }),
+    )
+    .await;
 
     let pages = sync_all(&server, &sam, None).await;
     assert_eq!(of_kind(&pages, SyncKind::CrisisPlan).len(), 1);
@@ -379,6 +369,23 @@ async fn a_consent_that_runs_out_with_nothing_written_leaves_a_tombstone(backend
         "{after:?}"
     );
     assert!(!after.records.iter().any(|r| r.kind == SyncKind::CrisisPlan));
+}
+
+/// Alex replaces the open-ended consent to sam with `consent` (one that runs out).
+async fn consent_until(server: &TestServer, alex: &Session, sam: &Session, consent: Value) {
+    let path = format!("/v1/people/{}", alex.person_id.clone().unwrap());
+    let consents = server
+        .get(&format!("{path}/consents"), &alex.access_token)
+        .await;
+    let open_ended = consents.body[0]["id"].as_str().unwrap();
+    assert_eq!(consents.body[0]["carer_id"], json!(sam.user_id));
+    server
+        .delete(&format!("{path}/consents/{open_ended}"), &alex.access_token)
+        .await;
+    let granted = server
+        .post(&format!("{path}/consents"), &alex.access_token, consent)
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
 }
 
 async fn a_reallocated_peer_worker_and_a_practitioner_off_the_team_are_told_to_drop_their_copies(
@@ -744,26 +751,17 @@ async fn the_clock_alone_ends_nothing_new_when_a_consent_runs_out(backend: Backe
         .unwrap();
     let alex = server.login("alex").await;
     let sam = server.login("sam").await;
-    let path = format!("/v1/people/{}", alex.person_id.clone().unwrap());
-    let consents = server
-        .get(&format!("{path}/consents"), &alex.access_token)
-        .await;
-    let open_ended = consents.body[0]["id"].as_str().unwrap();
-    server
-        .delete(&format!("{path}/consents/{open_ended}"), &alex.access_token)
-        .await;
-    let granted = server
-        .post(
-            &format!("{path}/consents"),
-            &alex.access_token,
-            json!({
-                "carer_id": sam.user_id,
-                "scopes": ["crisis_plan"],
-                "expires_at": start_instant() + Duration::minutes(10),
-            }),
-        )
-        .await;
-    assert_eq!(granted.status, StatusCode::CREATED, "{}", granted.text);
+    consent_until(
+        &server,
+        &alex,
+        &sam,
+        json!({
+            "carer_id": sam.user_id,
+            "scopes": ["crisis_plan"],
+            "expires_at": start_instant() + Duration::minutes(10),
+        }),
+    )
+    .await;
     let first = sync_all(&server, &sam, None).await;
     assert_eq!(of_kind(&first, SyncKind::CrisisPlan).len(), 1);
     let cursor = catch_up(&server, &sam, &first.last().unwrap().cursor).await;

@@ -203,8 +203,19 @@ impl From<RefreshTokenRow> for RefreshTokenRecord {
 #[derive(sqlx::FromRow)]
 pub(super) struct SessionUserRow {
     #[sqlx(flatten)]
-    pub(super) user: UserRow,
-    pub(super) authenticated_at: DateTime<Utc>,
+    user: UserRow,
+    authenticated_at: DateTime<Utc>,
+}
+
+impl SessionUserRow {
+    /// The live session `session`'s account, as read.
+    pub(super) fn into_session_user(self, session: Uuid) -> StoreResult<SessionUser> {
+        Ok(SessionUser {
+            user: self.user.try_into()?,
+            session_id: session,
+            authenticated_at: self.authenticated_at,
+        })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -1274,12 +1285,10 @@ where
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let session_user = SessionUser {
-            user: row.session.user.try_into()?,
-            session_id: session,
-            authenticated_at: row.session.authenticated_at,
-        };
-        Ok(Some((session_user, facts(row.facts))))
+        Ok(Some((
+            row.session.into_session_user(session)?,
+            facts(row.facts),
+        )))
     }
 
     async fn conversation_and_facts(
@@ -1379,12 +1388,7 @@ where
         .bind(user.as_uuid())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(SessionUser {
-            user: row.user.try_into()?,
-            session_id: session,
-            authenticated_at: row.authenticated_at,
-        }))
+        row.map(|row| row.into_session_user(session)).transpose()
     }
 
     async fn revoke_session(&self, session: Uuid, at: DateTime<Utc>) -> StoreResult<()> {

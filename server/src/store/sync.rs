@@ -283,12 +283,10 @@ where
                 .fetch_optional(&self.pool)
                 .await?;
         let Some(row) = row else { return Ok(None) };
-        let session_user = SessionUser {
-            user: row.session.user.try_into()?,
-            session_id: session,
-            authenticated_at: row.session.authenticated_at,
-        };
-        Ok(Some((session_user, row.cursor.kept())))
+        Ok(Some((
+            row.session.into_session_user(session)?,
+            row.cursor.kept(),
+        )))
     }
 
     async fn sync_fingerprint(
