@@ -231,12 +231,14 @@ struct Given {
 impl Begun {
     /// The cursor given, when a sync from it now would find nothing new and nothing gone: the
     /// phone was told everything there was, nothing it reads was written since, no clock-driven
-    /// rule has moved, and the cursor was marked used within the day.
+    /// rule has moved, and the cursor was marked used within the day — and not after `now`
+    /// (a clock set back could bring back what a rule of the clock had ended).
     pub fn unchanged_at(&self, now: DateTime<Utc>) -> Option<&str> {
         let given = self.given.as_ref()?;
         let unchanged = given.unchanged?;
         (unchanged.fingerprint == self.fingerprint
             && now < unchanged.until
+            && given.last_used_at <= now
             && given.last_used_at >= now - Duration::days(1))
         .then_some(given.cursor.as_str())
     }
@@ -464,6 +466,63 @@ mod tests {
             ["3", "4"]
         );
         assert!(!page.more);
+    }
+
+    #[test]
+    fn nothing_new_is_answered_only_while_fingerprint_clock_and_use_allow() {
+        let worked_out: DateTime<Utc> = "2026-11-03T09:00:00Z".parse().unwrap();
+        let fingerprint = SyncFingerprint {
+            generation: 10,
+            newest_event: 2,
+            newest_access: 3,
+        };
+        let begun = |now_fingerprint: SyncFingerprint, last_used_at| Begun {
+            fingerprint: now_fingerprint,
+            given: Some(Given {
+                cursor: "c".into(),
+                state: "{}".into(),
+                last_used_at,
+                unchanged: Some(Unchanged {
+                    fingerprint,
+                    until: worked_out + Duration::minutes(30),
+                }),
+            }),
+        };
+        let minutes = |m| worked_out + Duration::minutes(m);
+        assert_eq!(
+            begun(fingerprint, worked_out).unchanged_at(minutes(5)),
+            Some("c")
+        );
+        // Something a sync reads was written.
+        let written = SyncFingerprint {
+            generation: 11,
+            ..fingerprint
+        };
+        assert_eq!(begun(written, worked_out).unchanged_at(minutes(5)), None);
+        // A rule of the clock moved.
+        assert_eq!(
+            begun(fingerprint, worked_out).unchanged_at(minutes(30)),
+            None
+        );
+        // The clock was set back before the state was worked out.
+        assert_eq!(
+            begun(fingerprint, worked_out).unchanged_at(minutes(-1)),
+            None
+        );
+        // Not marked used for a day: worked out (and marked) again.
+        let day_old = worked_out - Duration::days(1) - Duration::minutes(1);
+        assert_eq!(begun(fingerprint, day_old).unchanged_at(minutes(5)), None);
+        // A page that was not the whole, or no cursor: never.
+        let mut paged = begun(fingerprint, worked_out);
+        if let Some(given) = paged.given.as_mut() {
+            given.unchanged = None;
+        }
+        assert_eq!(paged.unchanged_at(minutes(5)), None);
+        let from_start = Begun {
+            fingerprint,
+            given: None,
+        };
+        assert_eq!(from_start.unchanged_at(minutes(5)), None);
     }
 
     #[test]
