@@ -77,9 +77,10 @@ pub(crate) async fn run(backend: Backend) -> anyhow::Result<Figures> {
     figures.extend(wire.figures("demo store"));
     figures.extend(open_and_read(&small, &person, "demo store").await?);
     figures.extend(quiet_syncs(&small, "demo store").await?);
+    let pair = demo_pair(server_store.as_ref()).await?;
+    figures.extend(one_message_bytes(&small, &proxy, server_store.as_ref(), &pair).await?);
 
     // The same person with 10,000 more messages, synced by a new phone.
-    let pair = demo_pair(server_store.as_ref()).await?;
     seed_messages(server_store.as_ref(), &pair, HISTORY).await?;
     say(&format!("  engine: {HISTORY} messages seeded"));
     let large = Phone::new(scratch.path().join("large"), &server.url, &proxy.url)?;
@@ -275,6 +276,42 @@ async fn no_change_bytes(phone: &Phone, proxy: &CountingProxy) -> anyhow::Result
     let mut wire = last.context("no sync counted")?;
     wire.largest_response = largest_response;
     Ok(wire)
+}
+
+/// What one sync bringing one new message (from the peer worker, written to the store) put on
+/// the wire, as the engine makes it.
+async fn one_message_bytes(
+    phone: &Phone,
+    proxy: &CountingProxy,
+    store: &dyn Store,
+    pair: &Pair,
+) -> anyhow::Result<Figures> {
+    let engine = phone.open_counted()?;
+    engine.sync().await?;
+    seed_messages(store, pair, 1).await?;
+    proxy.clear();
+    let synced = engine.sync().await?;
+    if synced.pages != 1 || synced.records == 0 {
+        bail!("a sync of one new message brought {synced:?}");
+    }
+    let wire = one_exchange(&proxy.take())?;
+    say(&format!(
+        "  engine: a sync of one new message: response {} bytes (headers {} + body {}), {} records",
+        wire.response_headers + wire.response_body,
+        wire.response_headers,
+        wire.response_body,
+        synced.records
+    ));
+    Ok(vec![(
+        "sync of one new message, demo store: response on the wire (headers + body)".to_owned(),
+        format!(
+            "{} B ({} + {}); {} records (the message and its conversation)",
+            wire.response_headers + wire.response_body,
+            wire.response_headers,
+            wire.response_body,
+            synced.records
+        ),
+    )])
 }
 
 /// Splits what the proxy saw into one request and one response, or says it was not that.

@@ -535,11 +535,19 @@ async fn a_receiver_that_keeps_failing_is_turned_off_and_its_owner_and_admins_se
     assert!(deliveries[0].get("next_attempt_at").is_none());
     assert_eq!(receiver.received().len(), 3);
 
-    // The owner sees its subscription off, and why.
-    let seen = server
-        .get(&format!("/v1/webhooks/{subscription}"), &token)
-        .await;
-    assert_eq!(seen.status, StatusCode::OK);
+    // The owner sees its subscription off, and why: turned off just after the failure is
+    // recorded (a transaction of its own), so looked for until it shows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let seen = server
+            .get(&format!("/v1/webhooks/{subscription}"), &token)
+            .await;
+        assert_eq!(seen.status, StatusCode::OK);
+        if seen.body["disabled_at"].is_string() || std::time::Instant::now() > deadline {
+            break seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(seen.body["disabled_at"].is_string(), "{}", seen.text);
     assert_eq!(seen.body["disabled_reason"], "deliveries_failing");
     let listed = server.get("/v1/webhooks", &token).await;
