@@ -222,12 +222,13 @@ struct PhoneCopy<'a> {
 
 impl<'a> PhoneCopy<'a> {
     fn new(state: &'a AppState, user: CallerUser) -> Self {
+        let now = state.clock.now();
         Self {
             state,
             caller: Caller::User(user.clone()),
             user,
-            now: state.clock.now(),
-            fresh_until: state.clock.now() + Duration::minutes(FRESH_AT_MOST_MINUTES),
+            now,
+            fresh_until: now + Duration::minutes(FRESH_AT_MOST_MINUTES),
             whole: Vec::new(),
             audit_as: HashMap::new(),
             relationships: HashMap::new(),
