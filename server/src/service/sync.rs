@@ -13,7 +13,8 @@
 //! - **Kept while used.** A cursor unused for [`CURSOR_KEPT_DAYS`] is forgotten, and so are an
 //!   account's oldest beyond [`CURSORS_PER_ACCOUNT`] (a phone only ever needs its newest); a
 //!   forgotten or unknown cursor is answered `410 resync`. A job started with the service
-//!   forgets them once an hour, and ends with the application's shutdown token.
+//!   forgets them once an hour (and folds the sync generation's rows of ended connections, so
+//!   its sum stays short), and ends with the application's shutdown token.
 //! - **Nothing new, in one query.** A sync that told the phone everything there was keeps, with
 //!   its cursor, the fingerprint of what it read (read before it read anything: the count of
 //!   writes to every table a sync reads, and the newest notification and access-log entry;
@@ -377,6 +378,13 @@ impl Sync {
                 tracing::warn!(
                     kind = error.kind(),
                     "forgetting unused sync cursors failed; retrying in an hour"
+                );
+            }
+            // The generation is summed on every sync: its rows stay few.
+            if let Err(error) = self.store.fold_sync_generation().await {
+                tracing::warn!(
+                    kind = error.kind(),
+                    "folding the sync generation failed; retrying in an hour"
                 );
             }
         }

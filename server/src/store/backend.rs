@@ -92,6 +92,12 @@ pub trait Backend:
         session: uuid::Uuid,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Folds the sync generation's rows of connections that have ended into one row, keeping
+    /// their sum, so the sum a sync reads stays a few rows long; returns how many were folded.
+    /// Postgres counts into a row per connection (so no two writers share one); SQLite into
+    /// one row, with nothing to fold.
+    fn fold_sync_generation(pool: &Pool<Self>) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// What every process sharing the database commits; `None` for a database one process owns.
     fn listen_for_notices(
         pool: &Pool<Self>,

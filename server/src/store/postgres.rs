@@ -120,6 +120,27 @@ impl Backend for Postgres {
         Ok(())
     }
 
+    async fn fold_sync_generation(pool: &PgPool) -> StoreResult<u64> {
+        // One statement: a reader sees the rows before or after, the same sum either way. A
+        // backend that ended cannot write its row again; one that reuses its pid waits on the
+        // row's lock and then starts a new row.
+        let (folded,): (i64,) = sqlx::query_as(
+            "WITH gone AS ( \
+               DELETE FROM sync_generation WHERE shard <> 0 \
+                 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL) \
+               RETURNING generation), \
+             kept AS ( \
+               INSERT INTO sync_generation (shard, generation) \
+               SELECT 0, COALESCE(SUM(generation), 0) FROM gone \
+               ON CONFLICT (shard) DO UPDATE \
+                 SET generation = sync_generation.generation + excluded.generation) \
+             SELECT COUNT(*) FROM gone",
+        )
+        .fetch_one(pool)
+        .await?;
+        Ok(u64::try_from(folded).unwrap_or(0))
+    }
+
     /// LISTENs on both channels and forwards what arrives as [`StoreNotice`]s, until the
     /// receiver is dropped.
     async fn listen_for_notices(pool: &PgPool) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>> {

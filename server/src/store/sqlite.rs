@@ -90,6 +90,10 @@ impl Backend for Sqlite {
         Ok(())
     }
 
+    async fn fold_sync_generation(_pool: &SqlitePool) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     async fn listen_for_notices(
         _pool: &SqlitePool,
     ) -> StoreResult<Option<mpsc::Receiver<StoreNotice>>> {

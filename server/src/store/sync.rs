@@ -229,6 +229,9 @@ pub trait SyncStore {
     ) -> StoreResult<Option<DateTime<Utc>>>;
     /// The earliest moment after `after` at which a workshop offer anyone holds lapses.
     async fn next_offer_lapse(&self, after: DateTime<Utc>) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Folds the sync generation's rows of ended connections into one, keeping the sum;
+    /// returns how many were folded.
+    async fn fold_sync_generation(&self) -> StoreResult<u64>;
     /// Forgets cursors last used before `before`, and each account's beyond its newest
     /// `keep_per_account`; returns how many.
     async fn prune_sync_cursors(
@@ -353,6 +356,10 @@ where
         .fetch_one(&self.pool)
         .await?;
         Ok(lapse)
+    }
+
+    async fn fold_sync_generation(&self) -> StoreResult<u64> {
+        DB::fold_sync_generation(&self.pool).await
     }
 
     async fn prune_sync_cursors(
