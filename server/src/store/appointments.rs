@@ -37,6 +37,7 @@ use uuid::Uuid;
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
 use super::events::{NewEvent, append_in_tx};
 use super::idempotency::begin_write;
+use super::reads_here::{Columns, HereRow, Param};
 use super::{StoreError, StoreResult};
 
 /// An appointment as stored.
@@ -86,6 +87,32 @@ pub(super) struct AppointmentRow {
     created_by: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+impl HereRow for AppointmentRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(AppointmentRow {
+            id: row.id("id")?,
+            person_id: row.id("person_id")?,
+            kind: row.text("kind")?,
+            title: row.optional_text("title")?,
+            starts_at: row.time("starts_at")?,
+            ends_at: row.time("ends_at")?,
+            location: row.json("location")?,
+            status: row.text("status")?,
+            notes_for_person: row.optional_text("notes_for_person")?,
+            accessibility: row.json("accessibility")?,
+            worker_ids: row.json("worker_ids")?,
+            request: row.optional_json("request")?,
+            programme_id: row.optional_id("programme_id")?,
+            programme_session_id: row.optional_id("programme_session_id")?,
+            booking_id: row.optional_id("booking_id")?,
+            sequence: row.int("sequence")?,
+            created_by: row.text("created_by")?,
+            created_at: row.time("created_at")?,
+            updated_at: row.time("updated_at")?,
+        })
+    }
 }
 
 impl TryFrom<AppointmentRow> for AppointmentRecord {
@@ -500,16 +527,20 @@ where
              ORDER BY a.starts_at, a.id LIMIT $7",
             APPOINTMENT_COLUMNS
         );
-        let rows: Vec<AppointmentRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(subject)
-            .bind(window.from)
-            .bind(window.to)
-            .bind(after_at)
-            .bind(after_id)
-            .bind(worker)
-            .bind(limit)
-            .bind(pending_only)
-            .fetch_all(&self.pool)
+        let rows: Vec<AppointmentRow> = self
+            .fetch_rows(
+                &sql,
+                &[
+                    Param::Id(subject),
+                    Param::Time(window.from),
+                    Param::Time(window.to),
+                    Param::Time(after_at),
+                    Param::Id(after_id),
+                    Param::OptionalId(worker),
+                    Param::Int(limit),
+                    Param::Flag(pending_only),
+                ],
+            )
             .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }

@@ -26,6 +26,10 @@ use tokio::sync::mpsc;
 
 use super::StoreResult;
 use super::events::StoreNotice;
+use super::reads_here::{HereRow, Param, ReadsHere};
+
+/// A query that reads rows `R`, being bound for the pool.
+pub type BindingQuery<DB, R> = sqlx::query::QueryAs<'static, DB, R, <DB as Database>::Arguments>;
 
 /// A transaction on one database, handed to the functions that make up a write.
 pub type Tx<DB> = Transaction<'static, DB>;
@@ -33,31 +37,113 @@ pub type Tx<DB> = Transaction<'static, DB>;
 /// A store over one database's pool; [`PgStore`](super::PgStore) and
 /// [`SqliteStore`](super::SqliteStore) are its two instances.
 #[derive(Debug)]
-pub struct SqlStore<DB: Database> {
+pub struct SqlStore<DB: Backend> {
     pub(super) pool: Pool<DB>,
+    /// What the database answers on the calling thread, without the pool.
+    pub(super) here: DB::ReadsHere,
 }
 
 // By hand: deriving would ask `DB: Clone`, and the marker types are not.
-impl<DB: Database> Clone for SqlStore<DB> {
+impl<DB: Backend> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            here: self.here.clone(),
         }
     }
 }
 
-impl<DB: Database> SqlStore<DB> {
+impl<DB: Backend> SqlStore<DB> {
     /// A store over a pool the caller made, for tests that need to size it or hold its
     /// connections (on SQLite, made with [`SqliteStore::connect_options`](super::SqliteStore)).
     pub fn from_pool(pool: Pool<DB>) -> Self {
-        Self { pool }
+        Self {
+            here: DB::reads_here(&pool),
+            pool,
+        }
     }
+
+    /// The one row or none that `sql` reads with `params` bound to its `$n`: answered on the
+    /// calling thread where the database can ([`super::reads_here`]), else by the pool.
+    pub(super) async fn fetch_optional_row<R>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> StoreResult<Option<R>>
+    where
+        R: HereRow + for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        if let Some(answer) = self.here.fetch_optional(sql, params) {
+            return Ok(answer);
+        }
+        Ok(DB::bind_params(
+            sqlx::query_as::<DB, R>(sqlx::AssertSqlSafe(sql.to_owned())),
+            params,
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Every row that `sql` reads with `params`, as [`Self::fetch_optional_row`] reads one.
+    pub(super) async fn fetch_rows<R>(&self, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<R>>
+    where
+        R: HereRow + for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        if let Some(answer) = self.here.fetch_all(sql, params) {
+            return Ok(answer);
+        }
+        Ok(DB::bind_params(
+            sqlx::query_as::<DB, R>(sqlx::AssertSqlSafe(sql.to_owned())),
+            params,
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// `query` with `params` bound in order: [`Backend::bind_params`] for either database.
+pub(super) fn bind_in_order<DB, R>(
+    mut query: BindingQuery<DB, R>,
+    params: &[Param<'_>],
+) -> BindingQuery<DB, R>
+where
+    DB: Backend,
+    uuid::Uuid: Bind<DB>,
+    String: Bind<DB>,
+    chrono::DateTime<chrono::Utc>: Bind<DB>,
+    i64: Bind<DB>,
+    bool: Bind<DB>,
+    Option<uuid::Uuid>: Bind<DB>,
+{
+    for param in params {
+        query = match *param {
+            Param::Id(id) => query.bind(id),
+            Param::Text(text) => query.bind(text.to_owned()),
+            Param::Time(at) => query.bind(at),
+            Param::Int(value) => query.bind(value),
+            Param::Flag(value) => query.bind(value),
+            Param::OptionalId(id) => query.bind(id),
+        };
+    }
+    query
 }
 
 /// Everything that differs between Postgres and SQLite (see the module note).
 pub trait Backend:
     Database<Arguments: IntoArguments<Self>, QueryResult: RowsAffected> + sealed::Sealed
 {
+    /// What this database answers on the calling thread ([`super::reads_here`]).
+    type ReadsHere: ReadsHere;
+
+    /// Reads on the calling thread for the database `pool` connects to.
+    fn reads_here(pool: &Pool<Self>) -> Self::ReadsHere;
+
+    /// `query` with `params` bound in order, as `$1`, `$2`, …: the same for both (see
+    /// [`bind_in_order`]), here because only a concrete database states the types it binds.
+    fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R>;
+
     /// Brings the schema up to date with this database's own migrations.
     fn migrate(pool: &Pool<Self>) -> impl Future<Output = StoreResult<()>> + Send;
 

@@ -23,6 +23,8 @@
 //!   repeated send or report adds none (see [`super::events`]).
 //! - **Nothing is deleted.** A reallocation changes who the peer worker is, never the rows.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use livingwell_core::api::events::{Event, MessageCreatedData, MessageReceiptData};
 use livingwell_core::domain::message::{
@@ -37,6 +39,7 @@ use uuid::Uuid;
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore};
 use super::events::{Audience, NewEvent, append_in_tx};
 use super::idempotency::begin_write;
+use super::reads_here::{Columns, HereRow, Param};
 use super::{StoreError, StoreResult};
 
 /// A conversation as stored.
@@ -236,6 +239,25 @@ pub(super) struct ContextRow {
     away: Option<bool>,
 }
 
+impl HereRow for ContextRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(ContextRow {
+            id: row.id("id")?,
+            kind: row.text("kind")?,
+            person_id: row.id("person_id")?,
+            carer_id: row.optional_id("carer_id")?,
+            last_seq: row.int("last_seq")?,
+            last_message_at: row.optional_time("last_message_at")?,
+            created_at: row.time("created_at")?,
+            peer_worker_id: row.optional_id("peer_worker_id")?,
+            team_id: row.optional_id("team_id")?,
+            person_account_id: row.optional_id("person_account_id")?,
+            weekly_hours: row.optional_json("weekly_hours")?,
+            away: row.optional_flag("away")?,
+        })
+    }
+}
+
 impl TryFrom<ContextRow> for ConversationContext {
     type Error = StoreError;
     fn try_from(row: ContextRow) -> Result<Self, StoreError> {
@@ -307,6 +329,48 @@ pub(super) struct MessageRow {
     body: String,
     notice: Option<Json<OutOfHoursNotice>>,
     created_at: DateTime<Utc>,
+}
+
+impl HereRow for MessageRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(MessageRow {
+            id: row.id("id")?,
+            conversation_id: row.id("conversation_id")?,
+            seq: row.int("seq")?,
+            sender_id: row.optional_id("sender_id")?,
+            client_id: row.optional_id("client_id")?,
+            kind: row.text("kind")?,
+            body: row.text("body")?,
+            notice: row.optional_json("notice")?,
+            created_at: row.time("created_at")?,
+        })
+    }
+}
+
+/// [`MessageStore::messages_after`]'s query.
+static MESSAGES_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 \
+         ORDER BY seq LIMIT $3"
+    )
+});
+
+/// An account's cursor in a conversation, as [`MessageStore::cursors`] reads it.
+#[derive(sqlx::FromRow)]
+struct ConversationCursorRow {
+    user_id: Uuid,
+    delivered_seq: i64,
+    read_seq: i64,
+}
+
+impl HereRow for ConversationCursorRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(ConversationCursorRow {
+            user_id: row.id("user_id")?,
+            delivered_seq: row.int("delivered_seq")?,
+            read_seq: row.int("read_seq")?,
+        })
+    }
 }
 
 impl TryFrom<MessageRow> for MessageRecord {
@@ -817,16 +881,16 @@ where
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<MessageRecord>> {
-        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM messages WHERE conversation_id = $1 AND seq > $2 \
-                 ORDER BY seq LIMIT $3",
-            MESSAGE_COLUMNS
-        )))
-        .bind(conversation.as_uuid())
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<MessageRow> = self
+            .fetch_rows(
+                &MESSAGES_AFTER,
+                &[
+                    Param::Id(conversation.as_uuid()),
+                    Param::Int(after_seq),
+                    Param::Int(limit),
+                ],
+            )
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -842,20 +906,20 @@ where
     }
 
     async fn cursors(&self, conversation: ConversationId) -> StoreResult<Vec<CursorRecord>> {
-        let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
-            "SELECT user_id, delivered_seq, read_seq FROM conversation_cursors \
-             WHERE conversation_id = $1",
-        )
-        .bind(conversation.as_uuid())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<ConversationCursorRow> = self
+            .fetch_rows(
+                "SELECT user_id, delivered_seq, read_seq FROM conversation_cursors \
+                 WHERE conversation_id = $1",
+                &[Param::Id(conversation.as_uuid())],
+            )
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|(user, delivered_seq, read_seq)| CursorRecord {
-                user_id: user.into(),
+            .map(|row| CursorRecord {
+                user_id: row.user_id.into(),
                 cursor: Cursor {
-                    delivered_seq,
-                    read_seq,
+                    delivered_seq: row.delivered_seq,
+                    read_seq: row.read_seq,
                 },
             })
             .collect())

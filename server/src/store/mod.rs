@@ -28,6 +28,7 @@ pub mod messages;
 pub mod offline_reads;
 pub mod plans;
 mod postgres;
+mod reads_here;
 pub mod referrals;
 pub mod reports;
 mod sql;

@@ -13,6 +13,8 @@
 //!   for a deactivation, who hears of it) and stores them as its last step before commit; a
 //!   write that stores nothing stores no event (see [`super::events`]).
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use livingwell_core::api::events::{CrisisActivationData, Event};
 use livingwell_core::domain::{PersonId, UserId};
@@ -23,6 +25,7 @@ use uuid::Uuid;
 use super::backend::{Backend, Bind, Column, SqlStore};
 use super::events::{Audience, NewEvent, append_in_tx};
 use super::idempotency::begin_write;
+use super::reads_here::{Columns, HereRow, Param};
 use super::sql::exclude_in_tx;
 use super::{StoreError, StoreResult};
 
@@ -129,6 +132,19 @@ pub(super) struct VersionRow {
     created_at: DateTime<Utc>,
 }
 
+impl HereRow for VersionRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(VersionRow {
+            person_id: row.id("person_id")?,
+            version: row.small_int("version")?,
+            body: row.json("body")?,
+            author_id: row.text("author_id")?,
+            author_role: row.text("author_role")?,
+            created_at: row.time("created_at")?,
+        })
+    }
+}
+
 impl From<VersionRow> for PlanVersionRecord {
     fn from(row: VersionRow) -> Self {
         PlanVersionRecord {
@@ -205,6 +221,18 @@ pub(super) struct AgreementRow {
     agreed_at: DateTime<Utc>,
 }
 
+impl HereRow for AgreementRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(AgreementRow {
+            person_id: row.id("person_id")?,
+            version: row.small_int("version")?,
+            agreed_by: row.id("agreed_by")?,
+            agreed_role: row.text("agreed_role")?,
+            agreed_at: row.time("agreed_at")?,
+        })
+    }
+}
+
 impl From<AgreementRow> for AgreementRecord {
     fn from(row: AgreementRow) -> Self {
         AgreementRecord {
@@ -230,6 +258,22 @@ pub(super) struct ActivationRow {
     deactivated_at: Option<DateTime<Utc>>,
 }
 
+impl HereRow for ActivationRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(ActivationRow {
+            id: row.id("id")?,
+            person_id: row.id("person_id")?,
+            activated_by: row.text("activated_by")?,
+            activated_role: row.text("activated_role")?,
+            reason: row.text("reason")?,
+            activated_at: row.time("activated_at")?,
+            deactivated_by: row.optional_text("deactivated_by")?,
+            deactivated_role: row.optional_text("deactivated_role")?,
+            deactivated_at: row.optional_time("deactivated_at")?,
+        })
+    }
+}
+
 impl From<ActivationRow> for ActivationRecord {
     fn from(row: ActivationRow) -> Self {
         let deactivated_by = match (row.deactivated_by, row.deactivated_role) {
@@ -253,6 +297,14 @@ impl From<ActivationRow> for ActivationRecord {
 
 pub(super) const ACTIVATION_COLUMNS: &str = "id, person_id, activated_by, activated_role, reason, \
      activated_at, deactivated_by, deactivated_role, deactivated_at";
+
+/// [`PlanStore::crisis_activations`]' query.
+static ACTIVATIONS_NEWEST_FIRST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {ACTIVATION_COLUMNS} FROM crisis_activations WHERE person_id = $1 \
+         ORDER BY activated_at DESC LIMIT $2"
+    )
+});
 
 #[async_trait::async_trait]
 pub trait PlanStore {
@@ -347,15 +399,14 @@ where
         person: PersonId,
         kind: PlanKind,
     ) -> StoreResult<Option<PlanVersionRecord>> {
-        let row: Option<VersionRow> = sqlx::query_as(
-            "SELECT person_id, version, body, author_id, author_role, created_at \
-             FROM plan_versions WHERE person_id = $1 AND kind = $2 \
-             ORDER BY version DESC LIMIT 1",
-        )
-        .bind(person.as_uuid())
-        .bind(kind.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<VersionRow> = self
+            .fetch_optional_row(
+                "SELECT person_id, version, body, author_id, author_role, created_at \
+                 FROM plan_versions WHERE person_id = $1 AND kind = $2 \
+                 ORDER BY version DESC LIMIT 1",
+                &[Param::Id(person.as_uuid()), Param::Text(kind.as_str())],
+            )
+            .await?;
         Ok(row.map(Into::into))
     }
 
@@ -365,15 +416,17 @@ where
         kind: PlanKind,
         version: i32,
     ) -> StoreResult<Option<PlanVersionRecord>> {
-        let row: Option<VersionRow> = sqlx::query_as(
-            "SELECT person_id, version, body, author_id, author_role, created_at \
-             FROM plan_versions WHERE person_id = $1 AND kind = $2 AND version = $3",
-        )
-        .bind(person.as_uuid())
-        .bind(kind.as_str())
-        .bind(version)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<VersionRow> = self
+            .fetch_optional_row(
+                "SELECT person_id, version, body, author_id, author_role, created_at \
+                 FROM plan_versions WHERE person_id = $1 AND kind = $2 AND version = $3",
+                &[
+                    Param::Id(person.as_uuid()),
+                    Param::Text(kind.as_str()),
+                    Param::Int(version.into()),
+                ],
+            )
+            .await?;
         Ok(row.map(Into::into))
     }
 
@@ -517,14 +570,13 @@ where
         person: PersonId,
         version: i32,
     ) -> StoreResult<Vec<AgreementRecord>> {
-        let rows: Vec<AgreementRow> = sqlx::query_as(
-            "SELECT person_id, version, agreed_by, agreed_role, agreed_at \
-             FROM plan_agreements WHERE person_id = $1 AND version = $2 ORDER BY agreed_at",
-        )
-        .bind(person.as_uuid())
-        .bind(version)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<AgreementRow> = self
+            .fetch_rows(
+                "SELECT person_id, version, agreed_by, agreed_role, agreed_at \
+                 FROM plan_agreements WHERE person_id = $1 AND version = $2 ORDER BY agreed_at",
+                &[Param::Id(person.as_uuid()), Param::Int(version.into())],
+            )
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -617,15 +669,12 @@ where
         person: PersonId,
         limit: i64,
     ) -> StoreResult<Vec<ActivationRecord>> {
-        let rows: Vec<ActivationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM crisis_activations WHERE person_id = $1 \
-                 ORDER BY activated_at DESC LIMIT $2",
-            ACTIVATION_COLUMNS
-        )))
-        .bind(person.as_uuid())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<ActivationRow> = self
+            .fetch_rows(
+                &ACTIVATIONS_NEWEST_FIRST,
+                &[Param::Id(person.as_uuid()), Param::Int(limit)],
+            )
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

@@ -8,8 +8,9 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::mpsc;
 
-use super::backend::{Backend, SqlStore, Tx, pending};
+use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
 use super::events::StoreNotice;
+use super::reads_here::{NotHere, Param};
 use super::{StoreError, StoreResult, StoreSettings};
 
 /// Postgres: many writers; audit appends are serialised by an advisory lock so that processes
@@ -48,11 +49,21 @@ impl PgStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 }
 
 impl Backend for Postgres {
+    type ReadsHere = NotHere;
+
+    fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R> {
+        bind_in_order(query, params)
+    }
+
+    fn reads_here(_pool: &PgPool) -> NotHere {
+        NotHere
+    }
+
     async fn migrate(pool: &PgPool) -> StoreResult<()> {
         // Exempt from the statement timeout: an index over years of history takes its time.
         // The connection is closed afterwards, so no pooled one ever runs without the timeout.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
@@ -30,6 +31,7 @@ use super::idempotency::begin_write;
 use super::messages::{ConversationContext, MessageStore};
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
+use super::reads_here::{Columns, HereRow, Param};
 use super::reports::ReportStore;
 use super::webhooks::WebhookStore;
 use super::{
@@ -47,6 +49,19 @@ pub(super) struct UserRow {
     role: String,
     display_name: String,
     person_id: Option<Uuid>,
+}
+
+impl HereRow for UserRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(UserRow {
+            id: row.id("id")?,
+            username: row.text("username")?,
+            password_hash: row.text("password_hash")?,
+            role: row.text("role")?,
+            display_name: row.text("display_name")?,
+            person_id: row.optional_id("person_id")?,
+        })
+    }
 }
 
 impl TryFrom<UserRow> for UserRecord {
@@ -73,6 +88,16 @@ pub(super) struct CarerLinkRow {
     linked_at: DateTime<Utc>,
 }
 
+impl HereRow for CarerLinkRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(CarerLinkRow {
+            user: UserRow::from_here(row)?,
+            relationship: row.optional_text("relationship")?,
+            linked_at: row.time("linked_at")?,
+        })
+    }
+}
+
 impl TryFrom<CarerLinkRow> for CarerLinkRecord {
     type Error = StoreError;
     fn try_from(row: CarerLinkRow) -> Result<Self, StoreError> {
@@ -90,6 +115,10 @@ pub(super) const PERSON_SELECT: &str = "SELECT p.id, p.display_name, p.created_a
      LEFT JOIN caseloads c ON c.person_id = p.id \
      LEFT JOIN peer_allocations a ON a.person_id = p.id";
 
+/// [`Store::person`]'s query.
+static PERSON_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("{PERSON_SELECT} WHERE p.id = $1"));
+
 #[derive(sqlx::FromRow)]
 pub(super) struct PersonRow {
     id: Uuid,
@@ -97,6 +126,18 @@ pub(super) struct PersonRow {
     created_at: DateTime<Utc>,
     team_id: Option<Uuid>,
     peer_worker_id: Option<Uuid>,
+}
+
+impl HereRow for PersonRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(PersonRow {
+            id: row.id("id")?,
+            display_name: row.text("display_name")?,
+            created_at: row.time("created_at")?,
+            team_id: row.optional_id("team_id")?,
+            peer_worker_id: row.optional_id("peer_worker_id")?,
+        })
+    }
 }
 
 impl From<PersonRow> for PersonRecord {
@@ -116,6 +157,16 @@ pub(super) struct TeamRow {
     id: Uuid,
     name: String,
     hub_address: Option<String>,
+}
+
+impl HereRow for TeamRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(TeamRow {
+            id: row.id("id")?,
+            name: row.text("name")?,
+            hub_address: row.optional_text("hub_address")?,
+        })
+    }
 }
 
 impl From<TeamRow> for TeamRecord {
@@ -146,6 +197,22 @@ pub(super) fn grantee_role(grantee: Grantee) -> &'static str {
     match grantee {
         Grantee::Carer(_) => "carer",
         Grantee::PeerWorker(_) => "peer_worker",
+    }
+}
+
+impl HereRow for ConsentRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(ConsentRow {
+            id: row.id("id")?,
+            person_id: row.id("person_id")?,
+            grantee_id: row.id("grantee_id")?,
+            grantee_role: row.text("grantee_role")?,
+            scopes: row.json("scopes")?,
+            crisis_plan_sections: row.json("crisis_plan_sections")?,
+            created_at: row.time("created_at")?,
+            expires_at: row.optional_time("expires_at")?,
+            revoked_at: row.optional_time("revoked_at")?,
+        })
     }
 }
 
@@ -206,6 +273,32 @@ pub(super) struct SessionUserRow {
     user: UserRow,
     authenticated_at: DateTime<Utc>,
 }
+
+impl HereRow for SessionUserRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(SessionUserRow {
+            user: UserRow::from_here(row)?,
+            authenticated_at: row.time("authenticated_at")?,
+        })
+    }
+}
+
+/// The columns of a [`SessionUserRow`] for the live session `s`, joined to its account `u`.
+macro_rules! session_user_columns {
+    () => {
+        "u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+         COALESCE(s.authenticated_at, s.created_at) AS authenticated_at"
+    };
+}
+pub(super) use session_user_columns;
+
+/// [`Store::session_user`]'s query: the live session `$1` of account `$2`.
+const SESSION_USER: &str = concat!(
+    "SELECT ",
+    session_user_columns!(),
+    " FROM sessions s JOIN users u ON u.id = s.user_id \
+     WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL"
+);
 
 impl SessionUserRow {
     /// The live session `session`'s account, as read.
@@ -310,6 +403,20 @@ pub(super) struct FactsRow {
     coauthor: bool,
 }
 
+impl HereRow for FactsRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(FactsRow {
+            is_self: row.flag("is_self")?,
+            on_team: row.flag("on_team")?,
+            peer: row.flag("peer")?,
+            carer: row.flag("carer")?,
+            emergency: row.optional_time("emergency")?,
+            placed: row.flag("placed")?,
+            coauthor: row.flag("coauthor")?,
+        })
+    }
+}
+
 /// What decides account `$1`'s access to a person at `$3`: the columns of [`FactsRow`]. The
 /// person is `$2`, or the SQL expression given (a column of the query's own row). A macro so
 /// that each query selecting it is one literal.
@@ -360,6 +467,25 @@ pub(super) struct ContextFactsRow {
     facts: FactsRow,
 }
 
+impl HereRow for ContextFactsRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(ContextFactsRow {
+            context: super::messages::ContextRow::from_here(row)?,
+            facts: FactsRow::from_here(row)?,
+        })
+    }
+}
+
+/// [`Store::conversation_and_facts`]' query: conversation `$2` with account `$1`'s relationship
+/// to its person at `$3`.
+static CONVERSATION_AND_FACTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT context.*, {} FROM ({} WHERE c.id = $2) AS context",
+        relationship_facts_columns!("context.person_id"),
+        super::messages::CONTEXT_SELECT,
+    )
+});
+
 /// A live session's account with its relationship to one person
 /// ([`Store::session_user_and_facts`]).
 #[derive(sqlx::FromRow)]
@@ -369,6 +495,26 @@ pub(super) struct SessionFactsRow {
     #[sqlx(flatten)]
     facts: FactsRow,
 }
+
+impl HereRow for SessionFactsRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(SessionFactsRow {
+            session: SessionUserRow::from_here(row)?,
+            facts: FactsRow::from_here(row)?,
+        })
+    }
+}
+
+/// [`Store::session_user_and_facts`]'s query: the live session `$4` of account `$1`, with the
+/// account's relationship to person `$2` at `$3`.
+const SESSION_USER_AND_FACTS: &str = concat!(
+    "SELECT ",
+    session_user_columns!(),
+    ", ",
+    relationship_facts_columns!(),
+    " FROM sessions s JOIN users u ON u.id = s.user_id \
+     WHERE s.id = $4 AND s.user_id = $1 AND s.revoked_at IS NULL"
+);
 
 fn facts(row: FactsRow) -> RelationshipFacts {
     RelationshipFacts {
@@ -403,6 +549,44 @@ pub(super) struct AuditRow {
     prev_hash: Vec<u8>,
     hash: Vec<u8>,
 }
+
+impl HereRow for AuditRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(AuditRow {
+            seq: row.int("seq")?,
+            at: row.time("at")?,
+            actor_id: row.optional_text("actor_id")?,
+            actor_role: row.text("actor_role")?,
+            on_behalf_of: row.optional_text("on_behalf_of")?,
+            subject_id: row.optional_id("subject_id")?,
+            resource: row.text("resource")?,
+            action: row.text("action")?,
+            outcome: row.text("outcome")?,
+            relationship: row.optional_text("relationship")?,
+            request_id: row.optional_text("request_id")?,
+            via: row.optional_text("via")?,
+            read_at: row.optional_time("read_at")?,
+            prev_hash: row.bytes("prev_hash")?,
+            hash: row.bytes("hash")?,
+        })
+    }
+}
+
+/// [`Store::audit_for_subject`]'s query.
+static AUDIT_FOR_SUBJECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
+         ORDER BY seq DESC LIMIT $3"
+    )
+});
+
+/// [`Store::audit_for_subject_after`]'s query.
+static AUDIT_FOR_SUBJECT_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq > $2 \
+         ORDER BY seq LIMIT $3"
+    )
+});
 
 impl From<AuditRow> for AuditRecord {
     fn from(row: AuditRow) -> Self {
@@ -698,10 +882,7 @@ where
         id: Uuid,
     ) -> StoreResult<Vec<PersonRecord>> {
         let sql = format!("{} {condition} ORDER BY p.display_name", PERSON_SELECT);
-        let rows: Vec<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<PersonRow> = self.fetch_rows(&sql, &[Param::Id(id)]).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 }
@@ -764,13 +945,13 @@ where
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "SELECT id, username, password_hash, role, display_name, person_id \
-             FROM users WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<UserRow> = self
+            .fetch_optional_row(
+                "SELECT id, username, password_hash, role, display_name, person_id \
+                 FROM users WHERE id = $1",
+                &[Param::Id(id.as_uuid())],
+            )
+            .await?;
         row.map(TryInto::try_into).transpose()
     }
 
@@ -797,11 +978,8 @@ where
              FROM users WHERE id IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id.as_uuid());
-        }
-        let rows: Vec<UserRow> = query.fetch_all(&self.pool).await?;
+        let params: Vec<Param<'_>> = ids.iter().map(|id| Param::Id(id.as_uuid())).collect();
+        let rows: Vec<UserRow> = self.fetch_rows(&sql, &params).await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -820,13 +998,9 @@ where
     }
 
     async fn person(&self, id: PersonId) -> StoreResult<Option<PersonRecord>> {
-        let row: Option<PersonRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{} WHERE p.id = $1",
-            PERSON_SELECT
-        )))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<PersonRow> = self
+            .fetch_optional_row(PERSON_BY_ID.as_str(), &[Param::Id(id.as_uuid())])
+            .await?;
         Ok(row.map(Into::into))
     }
 
@@ -861,11 +1035,12 @@ where
     }
 
     async fn team(&self, id: TeamId) -> StoreResult<Option<TeamRecord>> {
-        let row: Option<TeamRow> =
-            sqlx::query_as("SELECT id, name, hub_address FROM teams WHERE id = $1")
-                .bind(id.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<TeamRow> = self
+            .fetch_optional_row(
+                "SELECT id, name, hub_address FROM teams WHERE id = $1",
+                &[Param::Id(id.as_uuid())],
+            )
+            .await?;
         Ok(row.map(Into::into))
     }
 
@@ -878,13 +1053,13 @@ where
     }
 
     async fn teams_of_user(&self, user: UserId) -> StoreResult<Vec<TeamRecord>> {
-        let rows: Vec<TeamRow> = sqlx::query_as(
-            "SELECT t.id, t.name, t.hub_address FROM teams t \
-             JOIN team_members m ON m.team_id = t.id WHERE m.user_id = $1 ORDER BY t.name",
-        )
-        .bind(user.as_uuid())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<TeamRow> = self
+            .fetch_rows(
+                "SELECT t.id, t.name, t.hub_address FROM teams t \
+                 JOIN team_members m ON m.team_id = t.id WHERE m.user_id = $1 ORDER BY t.name",
+                &[Param::Id(user.as_uuid())],
+            )
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -1054,14 +1229,15 @@ where
     }
 
     async fn carers(&self, person: PersonId) -> StoreResult<Vec<CarerLinkRecord>> {
-        let rows: Vec<CarerLinkRow> = sqlx::query_as(
-            "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
-             l.relationship, l.linked_at FROM carer_links l JOIN users u ON u.id = l.carer_id \
-             WHERE l.person_id = $1 ORDER BY l.linked_at",
-        )
-        .bind(person.as_uuid())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<CarerLinkRow> = self
+            .fetch_rows(
+                "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
+                 l.relationship, l.linked_at FROM carer_links l \
+                 JOIN users u ON u.id = l.carer_id \
+                 WHERE l.person_id = $1 ORDER BY l.linked_at",
+                &[Param::Id(person.as_uuid())],
+            )
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -1167,15 +1343,14 @@ where
     }
 
     async fn consents_to(&self, person: PersonId, grantee: UserId) -> StoreResult<Vec<Consent>> {
-        let rows: Vec<ConsentRow> = sqlx::query_as(
-            "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
-             created_at, expires_at, revoked_at FROM consents \
-             WHERE grantee_id = $1 AND person_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(grantee.as_uuid())
-        .bind(person.as_uuid())
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<ConsentRow> = self
+            .fetch_rows(
+                "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+                 created_at, expires_at, revoked_at FROM consents \
+                 WHERE grantee_id = $1 AND person_id = $2 AND revoked_at IS NULL",
+                &[Param::Id(grantee.as_uuid()), Param::Id(person.as_uuid())],
+            )
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -1185,17 +1360,19 @@ where
         grantee: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<Consent>> {
-        let rows: Vec<ConsentRow> = sqlx::query_as(
-            "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
-             created_at, expires_at, revoked_at FROM consents \
-             WHERE grantee_id = $1 AND person_id = $2 AND created_at <= $3 \
-             AND (revoked_at IS NULL OR revoked_at > $3)",
-        )
-        .bind(grantee.as_uuid())
-        .bind(person.as_uuid())
-        .bind(at)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<ConsentRow> = self
+            .fetch_rows(
+                "SELECT id, person_id, grantee_id, grantee_role, scopes, crisis_plan_sections, \
+                 created_at, expires_at, revoked_at FROM consents \
+                 WHERE grantee_id = $1 AND person_id = $2 AND created_at <= $3 \
+                 AND (revoked_at IS NULL OR revoked_at > $3)",
+                &[
+                    Param::Id(grantee.as_uuid()),
+                    Param::Id(person.as_uuid()),
+                    Param::Time(at),
+                ],
+            )
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -1271,19 +1448,17 @@ where
         person: PersonId,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<(SessionUser, RelationshipFacts)>> {
-        let row: Option<SessionFactsRow> = sqlx::query_as(concat!(
-            "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
-             COALESCE(s.authenticated_at, s.created_at) AS authenticated_at, ",
-            relationship_facts_columns!(),
-            " FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $4 AND s.user_id = $1 AND s.revoked_at IS NULL"
-        ))
-        .bind(user.as_uuid())
-        .bind(person.as_uuid())
-        .bind(at)
-        .bind(session)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<SessionFactsRow> = self
+            .fetch_optional_row(
+                SESSION_USER_AND_FACTS,
+                &[
+                    Param::Id(user.as_uuid()),
+                    Param::Id(person.as_uuid()),
+                    Param::Time(at),
+                    Param::Id(session),
+                ],
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some((
             row.session.into_session_user(session)?,
@@ -1297,16 +1472,16 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<(ConversationContext, RelationshipFacts)>> {
-        let row: Option<ContextFactsRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT context.*, {} FROM ({} WHERE c.id = $2) AS context",
-            relationship_facts_columns!("context.person_id"),
-            super::messages::CONTEXT_SELECT,
-        )))
-        .bind(user.as_uuid())
-        .bind(conversation.as_uuid())
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<ContextFactsRow> = self
+            .fetch_optional_row(
+                &CONVERSATION_AND_FACTS,
+                &[
+                    Param::Id(user.as_uuid()),
+                    Param::Id(conversation.as_uuid()),
+                    Param::Time(at),
+                ],
+            )
+            .await?;
         row.map(|row| Ok((row.context.try_into()?, facts(row.facts))))
             .transpose()
     }
@@ -1378,16 +1553,12 @@ where
     }
 
     async fn session_user(&self, session: Uuid, user: UserId) -> StoreResult<Option<SessionUser>> {
-        let row: Option<SessionUserRow> = sqlx::query_as(
-            "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
-             COALESCE(s.authenticated_at, s.created_at) AS authenticated_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
-        )
-        .bind(session)
-        .bind(user.as_uuid())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<SessionUserRow> = self
+            .fetch_optional_row(
+                SESSION_USER,
+                &[Param::Id(session), Param::Id(user.as_uuid())],
+            )
+            .await?;
         row.map(|row| row.into_session_user(session)).transpose()
     }
 
@@ -1617,16 +1788,16 @@ where
         before: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<AuditRecord>> {
-        let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
-                 ORDER BY seq DESC LIMIT $3",
-            AUDIT_COLUMNS
-        )))
-        .bind(subject.as_uuid())
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<AuditRow> = self
+            .fetch_rows(
+                &AUDIT_FOR_SUBJECT,
+                &[
+                    Param::Id(subject.as_uuid()),
+                    Param::Int(before.unwrap_or(i64::MAX)),
+                    Param::Int(limit),
+                ],
+            )
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -1636,16 +1807,16 @@ where
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditRecord>> {
-        let rows: Vec<AuditRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {} FROM audit_log WHERE subject_id = $1 AND seq > $2 \
-                 ORDER BY seq LIMIT $3",
-            AUDIT_COLUMNS
-        )))
-        .bind(subject.as_uuid())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<AuditRow> = self
+            .fetch_rows(
+                &AUDIT_FOR_SUBJECT_AFTER,
+                &[
+                    Param::Id(subject.as_uuid()),
+                    Param::Int(after),
+                    Param::Int(limit),
+                ],
+            )
+            .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

@@ -9,8 +9,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection as _, Sqlite};
 use tokio::sync::mpsc;
 
-use super::backend::{Backend, SqlStore, Tx, pending};
+use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
 use super::events::StoreNotice;
+use super::reads_here::{Param, SqliteReadsHere};
 use super::{StoreResult, StoreSettings};
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
@@ -22,7 +23,7 @@ impl SqliteStore {
     pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
         let options = Self::connect_options(url)?.busy_timeout(settings.statement_timeout);
         let pool = Self::pool_options().connect_with(options).await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// The pool every store over a file uses. A connection handed back while sqlx still counts
@@ -61,6 +62,16 @@ impl SqliteStore {
 /// every id commits in order, and the process announces its own commits (see
 /// [`crate::events`]), so there is nothing to notify.
 impl Backend for Sqlite {
+    type ReadsHere = SqliteReadsHere;
+
+    fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R> {
+        bind_in_order(query, params)
+    }
+
+    fn reads_here(pool: &SqlitePool) -> SqliteReadsHere {
+        SqliteReadsHere::on_file(pool.connect_options().get_filename())
+    }
+
     async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite").run(pool).await?;
         Ok(())

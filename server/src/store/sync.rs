@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, RowsAffected, SqlStore};
 use super::idempotency::begin_write;
-use super::sql::SessionUserRow;
+use super::reads_here::{Columns, HereRow, Param};
+use super::sql::{SessionUserRow, session_user_columns};
 use super::{SessionUser, StoreResult};
 
 /// The tables no sync reads, so writing them leaves every phone's copy as it was, each with
@@ -141,12 +142,11 @@ static CURSOR: LazyLock<String> = LazyLock::new(|| {
 /// `Store::session_user` reads it), its cursor `$3` if kept, and the fingerprint for it.
 static SESSION_AND_CURSOR: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT u.id, u.username, u.password_hash, u.role, u.display_name, u.person_id, \
-           COALESCE(s.authenticated_at, s.created_at) AS authenticated_at, \
-           c.state, c.last_used_at, c.fingerprint, c.fresh_until, {} \
+        "SELECT {}, c.state, c.last_used_at, c.fingerprint, c.fresh_until, {} \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          LEFT JOIN sync_cursors c ON c.user_id = u.id AND c.id = $3 \
          WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
+        session_user_columns!(),
         fingerprint_columns("u.id", "u.person_id")
     )
 });
@@ -179,12 +179,43 @@ impl CursorRow {
     }
 }
 
+impl HereRow for SyncFingerprint {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(SyncFingerprint {
+            generation: row.int("generation")?,
+            newest_event: row.int("newest_event")?,
+            newest_access: row.int("newest_access")?,
+        })
+    }
+}
+
+impl HereRow for CursorRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(CursorRow {
+            state: row.optional_text("state")?,
+            last_used_at: row.optional_time("last_used_at")?,
+            fingerprint: row.optional_text("fingerprint")?,
+            fresh_until: row.optional_time("fresh_until")?,
+            now: SyncFingerprint::from_here(row)?,
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct SessionCursorRow {
     #[sqlx(flatten)]
     session: SessionUserRow,
     #[sqlx(flatten)]
     cursor: CursorRow,
+}
+
+impl HereRow for SessionCursorRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(SessionCursorRow {
+            session: SessionUserRow::from_here(row)?,
+            cursor: CursorRow::from_here(row)?,
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -278,13 +309,16 @@ where
         user: UserId,
         id: &str,
     ) -> StoreResult<Option<(SessionUser, Option<SyncCursorRecord>)>> {
-        let row: Option<SessionCursorRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(SESSION_AND_CURSOR.as_str()))
-                .bind(session)
-                .bind(user.as_uuid())
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<SessionCursorRow> = self
+            .fetch_optional_row(
+                SESSION_AND_CURSOR.as_str(),
+                &[
+                    Param::Id(session),
+                    Param::Id(user.as_uuid()),
+                    Param::Text(id),
+                ],
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         Ok(Some((
             row.session.into_session_user(session)?,

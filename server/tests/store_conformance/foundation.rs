@@ -14,7 +14,7 @@ use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::{
     self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewRefreshToken, OAuthClientRecord,
     PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts, SessionUser,
-    SigningKeyRecord, SigningKeySummary, Store, StoreError, TeamRecord,
+    SigningKeyRecord, SigningKeySummary, SqliteStore, Store, StoreError, TeamRecord,
 };
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -992,6 +992,95 @@ async fn session_user_and_facts_agree_with_the_two_queries_they_join(store: Arc<
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+/// SQLite reads the statement every request makes on the calling thread, not through its pool
+/// (`store::reads_here`): with the pool's only connection held, the session — alone, with a
+/// relationship, with a sync cursor — is still read, and reads what the pool read before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    drop(super::open_store(&db).await);
+    let pool = SqliteStore::pool_options()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect_with(SqliteStore::connect_options(&db.url).unwrap())
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::from_pool(pool.clone()));
+
+    let team = new_team(store.as_ref(), "North").await;
+    let person = new_person(store.as_ref(), "Ada", Some(team.id)).await;
+    let me = user_record(Role::ServiceUser, "ada", Some(person.id));
+    store.create_user(&me, super::now()).await.unwrap();
+    let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.h").await;
+    let now = super::now();
+    store
+        .add_team_member(team.id, practitioner.id, now)
+        .await
+        .unwrap();
+    let (session, own) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    store
+        .create_session(session, practitioner.id, now, &SECRET)
+        .await
+        .unwrap();
+    store
+        .create_session(own, me.id, now, &SECRET)
+        .await
+        .unwrap();
+    store
+        .save_sync_cursor(me.id, "c1", "{}", now, None)
+        .await
+        .unwrap();
+    // Through the pool, while it is free.
+    let facts = store
+        .relationship_facts(practitioner.id, person.id, now)
+        .await
+        .unwrap();
+    assert!(facts.on_persons_team);
+    let cursor = store
+        .sync_cursor(me.id, Some(person.id), "c1")
+        .await
+        .unwrap();
+    assert!(cursor.is_some());
+
+    let held = pool.acquire().await.unwrap();
+    let found = store
+        .session_user(session, practitioner.id)
+        .await
+        .unwrap()
+        .expect("a live session");
+    assert_eq!(found.user, practitioner);
+    assert_eq!(found.authenticated_at, now);
+    assert_eq!(
+        store
+            .session_user_and_facts(session, practitioner.id, person.id, now)
+            .await
+            .unwrap(),
+        Some((found, facts))
+    );
+    let (mine, kept) = store
+        .session_user_and_sync_cursor(own, me.id, "c1")
+        .await
+        .unwrap()
+        .expect("a live session");
+    assert_eq!(mine.user, me);
+    assert_eq!(kept, cursor);
+    assert_eq!(
+        store
+            .session_user(uuid::Uuid::now_v7(), me.id)
+            .await
+            .unwrap(),
+        None
+    );
+    drop(held);
+
+    store.revoke_session(session, super::now()).await.unwrap();
+    let _held = pool.acquire().await.unwrap();
+    assert_eq!(
+        store.session_user(session, practitioner.id).await.unwrap(),
+        None
     );
 }
 

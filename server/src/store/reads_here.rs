@@ -1,0 +1,295 @@
+//! Reads answered on the calling thread.
+//!
+//! sqlx runs each SQLite connection on a thread of its own, and every statement is a round trip
+//! to it over a channel. On two cores those thread switches, not SQL, were half of what a request
+//! cost (bench/README.md, "Where the time goes"). So the statement every request makes — its
+//! session, with what the request needs beside it — is read here instead: with rusqlite, on the
+//! calling thread, on one of a few connections kept for it. In WAL mode a read never waits for
+//! the writer, and an indexed read takes microseconds, less than the switches it saves.
+//!
+//! Only reads come here, and only to go faster: the connections are `query_only`, never wait on
+//! a busy database, and any failure — busy, an error, a value this code does not decode — is
+//! "not answered here", and the caller asks the pool, which reports errors as every other read
+//! does. The SQL is the same text the pool runs, bound as sqlx binds it (ids as 16-byte BLOBs,
+//! times as the RFC 3339 text sqlx writes, which the stored times compare against), and a
+//! conformance test holds the two answers equal. Postgres answers nothing here: its round trips
+//! cross a socket, which blocking the caller would not save.
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OpenFlags};
+use serde::de::DeserializeOwned;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// A value bound to a query's `$n`, the same for both paths.
+#[derive(Clone, Copy, Debug)]
+pub enum Param<'a> {
+    Id(Uuid),
+    Text(&'a str),
+    Time(DateTime<Utc>),
+    Int(i64),
+    Flag(bool),
+    OptionalId(Option<Uuid>),
+}
+
+/// A row type a read here can decode, column by column, by name.
+pub trait HereRow: Sized {
+    /// `None` when a column is missing or holds what this code does not decode.
+    fn from_here(row: &Columns<'_>) -> Option<Self>;
+}
+
+/// What a database answers on the calling thread.
+pub trait ReadsHere: Clone + Debug + Send + Sync + 'static {
+    /// The one row or none that `sql` with `params` reads, or `None` when not answered here.
+    fn fetch_optional<R: HereRow>(&self, sql: &str, params: &[Param<'_>]) -> Option<Option<R>>;
+
+    /// Every row that `sql` with `params` reads, or `None` when not answered here.
+    fn fetch_all<R: HereRow>(&self, sql: &str, params: &[Param<'_>]) -> Option<Vec<R>>;
+}
+
+/// Postgres: nothing is answered here.
+#[derive(Clone, Copy, Debug)]
+pub struct NotHere;
+
+impl ReadsHere for NotHere {
+    fn fetch_optional<R: HereRow>(&self, _sql: &str, _params: &[Param<'_>]) -> Option<Option<R>> {
+        None
+    }
+
+    fn fetch_all<R: HereRow>(&self, _sql: &str, _params: &[Param<'_>]) -> Option<Vec<R>> {
+        None
+    }
+}
+
+/// How many idle connections a store keeps for reads here. Callers are the runtime's worker
+/// threads, each holding one connection for one statement, so a few serve them all; a caller
+/// finding none idle opens one, which is dropped after use if the idle ones are enough.
+const IDLE_CONNECTIONS: usize = 4;
+
+/// SQLite over a file: reads on rusqlite connections of its own, taken from an idle list.
+#[derive(Clone, Debug)]
+pub struct SqliteReadsHere(Option<Arc<Connections>>);
+
+#[derive(Debug)]
+struct Connections {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteReadsHere {
+    /// Reads here on the file at `path`; none for a database with no file (in memory).
+    pub fn on_file(path: &Path) -> Self {
+        Self(path.is_file().then(|| {
+            Arc::new(Connections {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            })
+        }))
+    }
+}
+
+impl ReadsHere for SqliteReadsHere {
+    fn fetch_optional<R: HereRow>(&self, sql: &str, params: &[Param<'_>]) -> Option<Option<R>> {
+        self.with_connection(|connection| read(connection, sql, params, 1))
+            .map(|mut rows| rows.pop())
+    }
+
+    fn fetch_all<R: HereRow>(&self, sql: &str, params: &[Param<'_>]) -> Option<Vec<R>> {
+        self.with_connection(|connection| read(connection, sql, params, usize::MAX))
+    }
+}
+
+impl SqliteReadsHere {
+    fn with_connection<T>(&self, read: impl FnOnce(&Connection) -> Option<T>) -> Option<T> {
+        let connections = self.0.as_ref()?;
+        let connection = connections.take()?;
+        let answer = read(&connection);
+        connections.give_back(connection);
+        answer
+    }
+}
+
+impl Connections {
+    fn take(&self) -> Option<Connection> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(connection) => Some(connection),
+            None => open(&self.path),
+        }
+    }
+
+    fn give_back(&self, connection: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE_CONNECTIONS
+        {
+            idle.push(connection);
+        }
+    }
+}
+
+fn open(path: &Path) -> Option<Connection> {
+    // The file exists (the pool made it); never create one, and never write through this one.
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ok()?;
+    connection.pragma_update(None, "query_only", true).ok()?;
+    // Busy means "ask the pool", whose connections wait.
+    connection.busy_timeout(Duration::ZERO).ok()?;
+    Some(connection)
+}
+
+/// Up to `most` rows of `sql`, or `None` if any of it failed.
+fn read<R: HereRow>(
+    connection: &Connection,
+    sql: &str,
+    params: &[Param<'_>],
+    most: usize,
+) -> Option<Vec<R>> {
+    let mut statement = connection.prepare_cached(sql).ok()?;
+    for index in 1..=statement.parameter_count() {
+        // Named `$n`, as for sqlx, which binds the n-th value wherever `$n` stands.
+        let position: usize = statement
+            .parameter_name(index)?
+            .strip_prefix('$')?
+            .parse()
+            .ok()?;
+        let bound = match params.get(position.checked_sub(1)?)? {
+            Param::Id(id) => statement.raw_bind_parameter(index, id.as_bytes().as_slice()),
+            Param::Text(text) => statement.raw_bind_parameter(index, *text),
+            Param::Time(at) => statement
+                .raw_bind_parameter(index, at.to_rfc3339_opts(SecondsFormat::AutoSi, false)),
+            Param::Int(value) => statement.raw_bind_parameter(index, *value),
+            Param::Flag(value) => statement.raw_bind_parameter(index, *value),
+            Param::OptionalId(id) => {
+                statement.raw_bind_parameter(index, id.as_ref().map(|id| id.as_bytes().as_slice()))
+            }
+        };
+        bound.ok()?;
+    }
+    let mut rows = statement.raw_query();
+    let mut read = Vec::new();
+    while read.len() < most {
+        match rows.next().ok()? {
+            Some(row) => read.push(R::from_here(&Columns(row))?),
+            None => break,
+        }
+    }
+    Some(read)
+}
+
+/// A row read here, its columns decoded as sqlx decodes them.
+pub struct Columns<'r>(&'r rusqlite::Row<'r>);
+
+// By hand, and without the values: a row holds what is never logged.
+impl Debug for Columns<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Columns").finish_non_exhaustive()
+    }
+}
+
+impl Columns<'_> {
+    fn value(&self, name: &str) -> Option<ValueRef<'_>> {
+        self.0.get_ref(name).ok()
+    }
+
+    pub fn id(&self, name: &str) -> Option<Uuid> {
+        match self.value(name)? {
+            ValueRef::Blob(bytes) => Uuid::from_slice(bytes).ok(),
+            _ => None,
+        }
+    }
+
+    pub fn optional_id(&self, name: &str) -> Option<Option<Uuid>> {
+        match self.value(name)? {
+            ValueRef::Null => Some(None),
+            _ => self.id(name).map(Some),
+        }
+    }
+
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.value(name)? {
+            ValueRef::Text(text) => std::str::from_utf8(text).ok().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    pub fn optional_text(&self, name: &str) -> Option<Option<String>> {
+        match self.value(name)? {
+            ValueRef::Null => Some(None),
+            _ => self.text(name).map(Some),
+        }
+    }
+
+    pub fn bytes(&self, name: &str) -> Option<Vec<u8>> {
+        match self.value(name)? {
+            ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+            _ => None,
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.value(name)? {
+            ValueRef::Integer(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn small_int(&self, name: &str) -> Option<i32> {
+        self.int(name)?.try_into().ok()
+    }
+
+    /// A JSON column, as sqlx's `Json` reads it.
+    pub fn json<T: DeserializeOwned>(&self, name: &str) -> Option<Json<T>> {
+        match self.value(name)? {
+            ValueRef::Text(text) | ValueRef::Blob(text) => {
+                serde_json::from_slice(text).ok().map(Json)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn optional_json<T: DeserializeOwned>(&self, name: &str) -> Option<Option<Json<T>>> {
+        match self.value(name)? {
+            ValueRef::Null => Some(None),
+            _ => self.json(name).map(Some),
+        }
+    }
+
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        self.int(name).map(|value| value != 0)
+    }
+
+    pub fn optional_flag(&self, name: &str) -> Option<Option<bool>> {
+        match self.value(name)? {
+            ValueRef::Null => Some(None),
+            _ => self.flag(name).map(Some),
+        }
+    }
+
+    /// A time as this store writes it (RFC 3339), or as SQLite's own functions do.
+    pub fn time(&self, name: &str) -> Option<DateTime<Utc>> {
+        let ValueRef::Text(text) = self.value(name)? else {
+            return None;
+        };
+        let text = std::str::from_utf8(text).ok()?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|at| at.with_timezone(&Utc))
+            .or_else(|_| NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|at| at.and_utc()))
+            .ok()
+    }
+
+    pub fn optional_time(&self, name: &str) -> Option<Option<DateTime<Utc>>> {
+        match self.value(name)? {
+            ValueRef::Null => Some(None),
+            _ => self.time(name).map(Some),
+        }
+    }
+}
