@@ -67,10 +67,14 @@ impl ReadsHere for NotHere {
     }
 }
 
-/// How many idle connections a store keeps for reads here. Callers are the runtime's worker
-/// threads, each holding one connection for one statement, so a few serve them all; a caller
-/// finding none idle opens one, which is dropped after use if the idle ones are enough.
-const IDLE_CONNECTIONS: usize = 4;
+/// How many idle connections a store keeps for reads here: one per thread that may call at
+/// once. Callers are the runtime's worker threads (one per core), each holding one connection
+/// for one statement; a caller finding none idle opens one, and a connection beyond the number
+/// kept is closed after use — so the number kept must not be below the workers, or every read
+/// past it would pay for opening a connection.
+fn connections_kept() -> usize {
+    std::thread::available_parallelism().map_or(4, |cores| cores.get().max(4))
+}
 
 /// SQLite over a file: reads on rusqlite connections of its own, taken from an idle list.
 #[derive(Clone, Debug)]
@@ -80,6 +84,7 @@ pub struct SqliteReadsHere(Option<Arc<Connections>>);
 struct Connections {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    keep: usize,
 }
 
 impl SqliteReadsHere {
@@ -89,6 +94,7 @@ impl SqliteReadsHere {
             Arc::new(Connections {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                keep: connections_kept(),
             })
         }))
     }
@@ -126,7 +132,7 @@ impl Connections {
 
     fn give_back(&self, connection: Connection) {
         if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < IDLE_CONNECTIONS
+            && idle.len() < self.keep
         {
             idle.push(connection);
         }
@@ -291,5 +297,77 @@ impl Columns<'_> {
             ValueRef::Null => Some(None),
             _ => self.time(name).map(Some),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Named {
+        name: String,
+    }
+
+    impl HereRow for Named {
+        fn from_here(row: &Columns<'_>) -> Option<Self> {
+            Some(Named {
+                name: row.text("name")?,
+            })
+        }
+    }
+
+    fn database() -> (tempfile::TempDir, SqliteReadsHere) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("here.sqlite");
+        let setup = Connection::open(&path).unwrap();
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER, name TEXT); \
+                 INSERT INTO t VALUES (1, 'one'), (2, 'two');",
+            )
+            .unwrap();
+        (dir, SqliteReadsHere::on_file(&path))
+    }
+
+    #[test]
+    fn reads_bind_dollar_numbers_wherever_they_stand_and_keep_their_connection() {
+        let (_dir, here) = database();
+        let one: Option<Option<Named>> = here.fetch_optional(
+            "SELECT name FROM t WHERE id = $2 AND name <> $1",
+            &[Param::Text("none"), Param::Int(1)],
+        );
+        assert_eq!(one, Some(Some(Named { name: "one".into() })));
+        let all: Option<Vec<Named>> = here.fetch_all("SELECT name FROM t ORDER BY id", &[]);
+        assert_eq!(all.map(|rows| rows.len()), Some(2));
+        let none: Option<Option<Named>> =
+            here.fetch_optional("SELECT name FROM t WHERE id = $1", &[Param::Int(3)]);
+        assert_eq!(none, Some(None));
+        // One caller at a time: one connection, opened once and kept.
+        let connections = here.0.as_ref().unwrap();
+        assert_eq!(connections.idle.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn nothing_is_written_here_and_what_fails_is_left_to_the_pool() {
+        let (_dir, here) = database();
+        let write: Option<Vec<Named>> = here.fetch_all("DELETE FROM t RETURNING name", &[]);
+        assert_eq!(write, None, "query_only refuses the write");
+        let missing: Option<Vec<Named>> = here.fetch_all("SELECT id FROM t", &[]);
+        assert_eq!(missing, None, "a column the row does not have");
+        let unbound: Option<Vec<Named>> =
+            here.fetch_all("SELECT name FROM t WHERE id = $2", &[Param::Int(1)]);
+        assert_eq!(unbound, None, "a parameter with no value");
+        let all: Option<Vec<Named>> = here.fetch_all("SELECT name FROM t", &[]);
+        assert_eq!(all.map(|rows| rows.len()), Some(2), "both rows still there");
+    }
+
+    #[test]
+    fn a_database_without_a_file_answers_nothing_here() {
+        let here = SqliteReadsHere::on_file(Path::new(":memory:"));
+        let rows: Option<Vec<Named>> = here.fetch_all("SELECT 'x' AS name", &[]);
+        assert_eq!(rows, None);
     }
 }
