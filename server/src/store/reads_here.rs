@@ -2,10 +2,11 @@
 //!
 //! sqlx runs each SQLite connection on a thread of its own, and every statement is a round trip
 //! to it over a channel. On two cores those thread switches, not SQL, were half of what a request
-//! cost (bench/README.md, "Where the time goes"). So the statement every request makes — its
-//! session, with what the request needs beside it — is read here instead: with rusqlite, on the
-//! calling thread, on one of a few connections kept for it. In WAL mode a read never waits for
-//! the writer, and an indexed read takes microseconds, less than the switches it saves.
+//! cost (bench/README.md, "Where the time goes"). So the reads a request makes on its way — its
+//! session with what the request needs beside it, then the records it answers with — are read
+//! here instead: with rusqlite, on the calling thread, on connections the store keeps for it.
+//! In WAL mode a read never waits for the writer, and an indexed read takes microseconds, less
+//! than the switches it saves. Writes, and reads inside a write transaction, use the pool.
 //!
 //! Only reads come here, and only to go faster: the connections are `query_only`, never wait on
 //! a busy database, and any failure — busy, an error, a value this code does not decode — is
