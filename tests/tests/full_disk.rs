@@ -1,5 +1,5 @@
-//! A full disk (issue: faults), on SQLite: `PRAGMA max_page_count` set on every connection as it
-//! is handed out gives SQLite's own "database or disk is full" (`SQLITE_FULL`) at the moment a
+//! A full disk (issue: faults), on SQLite: `PRAGMA max_page_count` set on every connection that
+//! writes, as it is handed out or begins a transaction, gives SQLite's own "database or disk is full" (`SQLITE_FULL`) at the moment a
 //! write needs a page more than the file has. Writes are then answered 503 `storage_full` with
 //! `Retry-After` and leave nothing behind; a read whose audit entry cannot be stored is not
 //! served (SPEC §4) and is answered the same; once there is room again the same server serves
@@ -43,7 +43,13 @@ async fn a_full_disk_refuses_writes_and_unaudited_reads_and_all_works_again_afte
         .connect_with(SqliteStore::connect_options(&database.url).unwrap())
         .await
         .unwrap();
-    let store = Arc::new(SqliteStore::from_pool(pool.clone()));
+    // The connection that commits audit batches (`store::writes_here`) is limited the same way.
+    let audit_pages = limit.clone();
+    let store = Arc::new(SqliteStore::from_pool(pool.clone()).before_writing_here(
+        move |connection| {
+            connection.pragma_update(None, "max_page_count", audit_pages.load(Ordering::SeqCst))
+        },
+    ));
     let server = TestServer::start_on(database, store.clone(), Settings::default())
         .await
         .unwrap();

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use super::StoreResult;
 use super::events::StoreNotice;
 use super::reads_here::{HereRow, Param, ReadsHere};
+use super::writes_here::WritesHere;
 
 /// A query that reads rows `R`, being bound for the pool.
 pub type BindingQuery<DB, R> = sqlx::query::QueryAs<'static, DB, R, <DB as Database>::Arguments>;
@@ -41,6 +42,8 @@ pub struct SqlStore<DB: Backend> {
     pub(super) pool: Pool<DB>,
     /// What the database answers on the calling thread, without the pool.
     pub(super) here: DB::ReadsHere,
+    /// What the database commits on a thread of its own, without the pool.
+    pub(super) writes_here: DB::WritesHere,
 }
 
 // By hand: deriving would ask `DB: Clone`, and the marker types are not.
@@ -49,6 +52,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
         Self {
             pool: self.pool.clone(),
             here: self.here.clone(),
+            writes_here: self.writes_here.clone(),
         }
     }
 }
@@ -59,6 +63,7 @@ impl<DB: Backend> SqlStore<DB> {
     pub fn from_pool(pool: Pool<DB>) -> Self {
         Self {
             here: DB::reads_here(&pool),
+            writes_here: DB::writes_here(&pool),
             pool,
         }
     }
@@ -139,6 +144,13 @@ pub trait Backend:
 
     /// Reads on the calling thread for the database `pool` connects to.
     fn reads_here(pool: &Pool<Self>) -> Self::ReadsHere;
+
+    /// What this database commits on a thread of its own ([`super::writes_here`]).
+    type WritesHere: WritesHere;
+
+    /// Writes on a thread of their own for the database `pool` connects to, waiting the
+    /// default busy timeout for the write lock.
+    fn writes_here(pool: &Pool<Self>) -> Self::WritesHere;
 
     /// `query` with `params` bound in order, as `$1`, `$2`, …: the same for both (see
     /// [`bind_in_order`]), here because only a concrete database states the types it binds.

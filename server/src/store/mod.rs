@@ -35,6 +35,7 @@ mod sql;
 mod sqlite;
 pub mod sync;
 pub mod webhooks;
+mod writes_here;
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;

@@ -55,12 +55,17 @@ impl PgStore {
 
 impl Backend for Postgres {
     type ReadsHere = NotHere;
+    type WritesHere = NotHere;
 
     fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R> {
         bind_in_order(query, params)
     }
 
     fn reads_here(_pool: &PgPool) -> NotHere {
+        NotHere
+    }
+
+    fn writes_here(_pool: &PgPool) -> NotHere {
         NotHere
     }
 

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
 use super::events::StoreNotice;
 use super::reads_here::{Param, SqliteReadsHere};
+use super::writes_here::{BeforeWrite, SqliteWritesHere};
 use super::{StoreResult, StoreSettings};
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
@@ -23,7 +24,24 @@ impl SqliteStore {
     pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
         let options = Self::connect_options(url)?.busy_timeout(settings.statement_timeout);
         let pool = Self::pool_options().connect_with(options).await?;
-        Ok(Self::from_pool(pool))
+        let mut store = Self::from_pool(pool);
+        store.writes_here = SqliteWritesHere::on_file(
+            store.pool.connect_options().get_filename(),
+            settings.statement_timeout,
+        );
+        Ok(store)
+    }
+
+    /// The same store, running `hook` on the connection that commits audit batches
+    /// ([`super::writes_here`]) before each transaction, as a pool's `before_acquire` does on
+    /// the pool's connections (a test limiting the file's size sets both).
+    pub fn before_writing_here(
+        mut self,
+        hook: impl Fn(&rusqlite::Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        let hook: BeforeWrite = std::sync::Arc::new(hook);
+        self.writes_here = self.writes_here.before_each(hook);
+        self
     }
 
     /// The pool every store over a file uses. A connection handed back while sqlx still counts
@@ -63,6 +81,7 @@ impl SqliteStore {
 /// [`crate::events`]), so there is nothing to notify.
 impl Backend for Sqlite {
     type ReadsHere = SqliteReadsHere;
+    type WritesHere = SqliteWritesHere;
 
     fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R> {
         bind_in_order(query, params)
@@ -70,6 +89,13 @@ impl Backend for Sqlite {
 
     fn reads_here(pool: &SqlitePool) -> SqliteReadsHere {
         SqliteReadsHere::on_file(pool.connect_options().get_filename())
+    }
+
+    fn writes_here(pool: &SqlitePool) -> SqliteWritesHere {
+        SqliteWritesHere::on_file(
+            pool.connect_options().get_filename(),
+            super::DEFAULT_STATEMENT_TIMEOUT,
+        )
     }
 
     async fn migrate(pool: &SqlitePool) -> StoreResult<()> {

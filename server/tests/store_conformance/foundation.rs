@@ -12,9 +12,9 @@ use livingwell_core::domain::{
 };
 use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::{
-    self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewRefreshToken, OAuthClientRecord,
-    PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts, SessionUser,
-    SigningKeyRecord, SigningKeySummary, SqliteStore, Store, StoreError, TeamRecord,
+    self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewAuditEntry, NewRefreshToken,
+    OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts,
+    SessionUser, SigningKeyRecord, SigningKeySummary, SqliteStore, Store, StoreError, TeamRecord,
 };
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -1081,6 +1081,105 @@ async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
     assert_eq!(
         store.session_user(session, practitioner.id).await.unwrap(),
         None
+    );
+}
+
+/// SQLite commits an audit batch on a connection of its own, in one blocking call
+/// (`store::writes_here`), not statement by statement through its pool: with the pool's only
+/// connection held, a batch is still committed, after the entries the pool stored, and the pool
+/// reads back every field exactly — so each entry's hash, recomputed from what the pool reads,
+/// still matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_commits_audit_batches_on_a_connection_of_its_own_while_the_pool_is_held() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    drop(super::open_store(&db).await);
+    let pool = SqliteStore::pool_options()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect_with(SqliteStore::connect_options(&db.url).unwrap())
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::from_pool(pool.clone()));
+    let subject = new_person(store.as_ref(), "Ada", None).await.id;
+
+    let held = pool.acquire().await.unwrap();
+    let first = audit_entry(Some(subject), "read");
+    let offline = NewAuditEntry {
+        via: Some("offline".to_owned()),
+        read_at: Some(instant(9, 15, 0, 123_456)),
+        at: instant(9, 30, 1, 7),
+        on_behalf_of: Some("worker on the phone".to_owned()),
+        ..audit_entry(Some(subject), "read")
+    };
+    let unscoped = NewAuditEntry {
+        actor_id: None,
+        relationship: None,
+        request_id: None,
+        ..audit_entry(None, "sign_in")
+    };
+    let batch = vec![first, offline, unscoped];
+    assert_eq!(store.append_audit(&batch).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(
+        store.append_audit(&batch[..1]).await.unwrap(),
+        vec![4],
+        "the next batch chains after the head it committed"
+    );
+    drop(held);
+
+    let stored = store.audit_after(0, 10).await.unwrap();
+    let entries: Vec<_> = stored.iter().map(|record| record.entry.clone()).collect();
+    assert_eq!(entries, [batch.clone(), batch[..1].to_vec()].concat());
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 4 }
+    );
+}
+
+/// What fails on SQLite's audit connection leaves nothing behind and goes to the pool, which
+/// commits the batch or reports why as every write does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_audit_batches_that_fail_on_their_own_connection_go_to_the_pool() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    drop(super::open_store(&db).await);
+    let pool = SqliteStore::pool_options()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_millis(300))
+        .connect_with(SqliteStore::connect_options(&db.url).unwrap())
+        .await
+        .unwrap();
+    // The audit connection may write one page more than the file has: the first entry's page
+    // fits, but no batch of a hundred does.
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::from_pool(pool.clone()).before_writing_here(
+        |connection| {
+            let pages: i64 = connection.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+            connection.pragma_update(None, "max_page_count", pages + 1)
+        },
+    ));
+    let batch: Vec<_> = (0..100)
+        .map(|n| NewAuditEntry {
+            on_behalf_of: Some(format!("{n} {}", "padding ".repeat(40))),
+            ..audit_entry(None, "read")
+        })
+        .collect();
+
+    // Refused on its own connection, the batch is committed by the pool, once.
+    assert_eq!(
+        store.append_audit(&batch).await.unwrap(),
+        (1..=100).collect::<Vec<i64>>()
+    );
+    // With the pool's connection held too, nothing can commit it: the pool says why.
+    let held = pool.acquire().await.unwrap();
+    let refused = store.append_audit(&batch).await.unwrap_err();
+    assert!(
+        matches!(refused, StoreError::Unavailable(_)),
+        "{}",
+        refused.kind()
+    );
+    drop(held);
+    assert_eq!(store.audit_after(0, 1_000).await.unwrap().len(), 100);
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 100 }
     );
 }
 
