@@ -345,7 +345,7 @@ fn outcome_change(
     // plan still counts.
     let plans: Vec<Vec<OutcomeRating>> = plans
         .iter()
-        .filter_map(|plan| serde_json::from_value(plan.body.get("outcome_ratings")?.clone()).ok())
+        .filter_map(|plan| serde::Deserialize::deserialize(plan.body.get("outcome_ratings")?).ok())
         .collect();
     OUTCOME_DOMAINS
         .iter()

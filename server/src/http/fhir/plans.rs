@@ -38,8 +38,7 @@ use crate::policy::Resource as Part;
 use crate::store::plans::{PlanKind, PlanVersionRecord};
 
 fn decode<T: DeserializeOwned>(record: &PlanVersionRecord) -> FhirResult<T> {
-    serde_json::from_value(record.body.clone())
-        .map_err(|_| FhirError::Api(ApiError::Internal("stored plan")))
+    T::deserialize(&record.body).map_err(|_| FhirError::Api(ApiError::Internal("stored plan")))
 }
 
 fn version_meta(record: &PlanVersionRecord) -> Option<Meta> {
