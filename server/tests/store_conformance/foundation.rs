@@ -995,20 +995,30 @@ async fn session_user_and_facts_agree_with_the_two_queries_they_join(store: Arc<
     );
 }
 
+/// A migrated SQLite database, and a store over a pool of one connection (which a test can
+/// hold) that gives up waiting for it after `wait`.
+async fn sqlite_over_one_connection(
+    wait: std::time::Duration,
+) -> (TestDatabase, sqlx::SqlitePool, SqliteStore) {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    drop(super::open_store(&db).await);
+    let pool = SqliteStore::pool_options()
+        .max_connections(1)
+        .acquire_timeout(wait)
+        .connect_with(SqliteStore::connect_options(&db.url).unwrap())
+        .await
+        .unwrap();
+    let store = SqliteStore::from_pool(pool.clone());
+    (db, pool, store)
+}
+
 /// SQLite reads the statement every request makes on the calling thread, not through its pool
 /// (`store::reads_here`): with the pool's only connection held, the session — alone, with a
 /// relationship, with a sync cursor — is still read, and reads what the pool read before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
-    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-    drop(super::open_store(&db).await);
-    let pool = SqliteStore::pool_options()
-        .max_connections(1)
-        .acquire_timeout(std::time::Duration::from_secs(2))
-        .connect_with(SqliteStore::connect_options(&db.url).unwrap())
-        .await
-        .unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::from_pool(pool.clone()));
+    let (_db, pool, sqlite) = sqlite_over_one_connection(std::time::Duration::from_secs(2)).await;
+    let store: Arc<dyn Store> = Arc::new(sqlite);
 
     let team = new_team(store.as_ref(), "North").await;
     let person = new_person(store.as_ref(), "Ada", Some(team.id)).await;
@@ -1091,15 +1101,8 @@ async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
 /// still matches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_commits_audit_batches_on_a_connection_of_its_own_while_the_pool_is_held() {
-    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-    drop(super::open_store(&db).await);
-    let pool = SqliteStore::pool_options()
-        .max_connections(1)
-        .acquire_timeout(std::time::Duration::from_secs(2))
-        .connect_with(SqliteStore::connect_options(&db.url).unwrap())
-        .await
-        .unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::from_pool(pool.clone()));
+    let (_db, pool, sqlite) = sqlite_over_one_connection(std::time::Duration::from_secs(2)).await;
+    let store: Arc<dyn Store> = Arc::new(sqlite);
     let subject = new_person(store.as_ref(), "Ada", None).await.id;
 
     let held = pool.acquire().await.unwrap();
@@ -1139,22 +1142,14 @@ async fn sqlite_commits_audit_batches_on_a_connection_of_its_own_while_the_pool_
 /// commits the batch or reports why as every write does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_audit_batches_that_fail_on_their_own_connection_go_to_the_pool() {
-    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
-    drop(super::open_store(&db).await);
-    let pool = SqliteStore::pool_options()
-        .max_connections(1)
-        .acquire_timeout(std::time::Duration::from_millis(300))
-        .connect_with(SqliteStore::connect_options(&db.url).unwrap())
-        .await
-        .unwrap();
+    let (_db, pool, sqlite) =
+        sqlite_over_one_connection(std::time::Duration::from_millis(300)).await;
     // The audit connection may write one page more than the file has: the first entry's page
     // fits, but no batch of a hundred does.
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::from_pool(pool.clone()).before_writing_here(
-        |connection| {
-            let pages: i64 = connection.query_row("PRAGMA page_count", [], |row| row.get(0))?;
-            connection.pragma_update(None, "max_page_count", pages + 1)
-        },
-    ));
+    let store: Arc<dyn Store> = Arc::new(sqlite.before_writing_here(|connection| {
+        let pages: i64 = connection.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+        connection.pragma_update(None, "max_page_count", pages + 1)
+    }));
     let batch: Vec<_> = (0..100)
         .map(|n| NewAuditEntry {
             on_behalf_of: Some(format!("{n} {}", "padding ".repeat(40))),
