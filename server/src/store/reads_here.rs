@@ -172,8 +172,7 @@ fn read<R: HereRow>(
         let bound = match params.get(position.checked_sub(1)?)? {
             Param::Id(id) => statement.raw_bind_parameter(index, id.as_bytes().as_slice()),
             Param::Text(text) => statement.raw_bind_parameter(index, *text),
-            Param::Time(at) => statement
-                .raw_bind_parameter(index, at.to_rfc3339_opts(SecondsFormat::AutoSi, false)),
+            Param::Time(at) => statement.raw_bind_parameter(index, sqlx_time_text(*at)),
             Param::Int(value) => statement.raw_bind_parameter(index, *value),
             Param::Flag(value) => statement.raw_bind_parameter(index, *value),
             Param::OptionalId(id) => {
@@ -300,6 +299,12 @@ impl<'r> Columns<'r> {
     pub fn optional_time(&self, name: &str) -> Option<Option<DateTime<Utc>>> {
         self.optional(name, time)
     }
+}
+
+/// A time as sqlx stores it in SQLite (its `Encode` for `DateTime`), which stored times compare
+/// against as text.
+pub(super) fn sqlx_time_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
 fn id(value: ValueRef<'_>) -> Option<Uuid> {

@@ -4,8 +4,9 @@
 //! through sqlx was four statements — `BEGIN IMMEDIATE`, the chain's head, the rows, `COMMIT` —
 //! each a round trip to the connection's own thread, which on two busy cores must first be
 //! scheduled. Those hops, not SQL or the fsync, were what the reads waited on (bench/README.md,
-//! "What stops the reads"). Here the whole transaction is one blocking call on a connection the
-//! store keeps for it (rusqlite, on the runtime's blocking threads): one hand-off per batch.
+//! "Audited reads", "Where the time goes"). Here the whole transaction is one blocking call on
+//! a connection the store keeps for it (rusqlite, on the runtime's blocking threads): one
+//! hand-off per batch.
 //!
 //! It is the same transaction the pool runs: it takes the write lock first (`BEGIN IMMEDIATE`,
 //! waiting the store's busy timeout for it), reads the chain's head under that lock, and commits
@@ -31,11 +32,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::SecondsFormat;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::NewAuditEntry;
-use super::reads_here::NotHere;
+use super::reads_here::{NotHere, sqlx_time_text};
 
 /// What a database commits on a thread of its own.
 pub trait WritesHere: Clone + fmt::Debug + Send + Sync + 'static {
@@ -196,7 +196,7 @@ fn append_audit(
         let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
         insert.execute(params![
             seq,
-            stored_time(entry.at),
+            sqlx_time_text(entry.at),
             entry.actor_id,
             entry.actor_role,
             entry.on_behalf_of,
@@ -207,7 +207,7 @@ fn append_audit(
             entry.relationship,
             entry.request_id,
             entry.via,
-            entry.read_at.map(stored_time),
+            entry.read_at.map(sqlx_time_text),
             prev_hash,
             hash,
         ])?;
@@ -215,9 +215,4 @@ fn append_audit(
         prev_hash = hash;
     }
     Ok(seqs)
-}
-
-/// A time as sqlx stores it in SQLite (its `Encode` for `DateTime`).
-fn stored_time(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
