@@ -390,6 +390,7 @@ async fn alex_history(store: &dyn Store, who: &Measured) -> anyhow::Result<()> {
                     created_at: first + chrono::Duration::seconds(5 * i as i64),
                 },
                 notice: None,
+                access: None,
                 audience: Audience {
                     recipients: vec![recipient],
                     person_id: Some(who.alex_person),

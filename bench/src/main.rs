@@ -989,6 +989,7 @@ async fn seed_messages(store: &dyn Store, pair: &Pair, count: usize) -> anyhow::
                     created_at: now,
                 },
                 notice: None,
+                access: None,
                 audience: Default::default(),
             })
             .collect();

@@ -32,6 +32,7 @@ on_both_databases!(
     a_worker_outside_their_hours_or_away_gets_a_notice_sent_for_them,
     a_message_reaches_an_open_event_stream_and_resumes_without_gaps,
     sends_beyond_the_rate_limit_get_429_with_retry_after,
+    every_send_is_audited_once_stored_repeated_refused_or_held_back,
     with_the_limit_off_a_hundred_sends_in_a_row_are_all_stored,
     a_reported_message_reaches_the_team_once,
     push_notifications_carry_ids_and_no_content,
@@ -248,6 +249,7 @@ async fn a_batch_repeating_a_client_id_stores_it_once_and_numbers_stay_gap_free(
         },
         notice: None,
         // Straight into the store: nobody is told.
+        access: None,
         audience: Default::default(),
     };
     let repeated = ClientMessageId::new();
@@ -301,6 +303,7 @@ async fn a_batch_repeating_a_client_id_stores_it_once_and_numbers_stay_gap_free(
                 ..send(ClientMessageId::new(), "Nowhere").message
             },
             notice: None,
+            access: None,
             audience: Default::default(),
         }])
         .await
@@ -953,6 +956,60 @@ async fn sends_beyond_the_rate_limit_get_429_with_retry_after(backend: Backend) 
     // Per sender: jo is not held back by alex's sending.
     let jos = send(&server, &jo, &conversation, &new_client_id(), "Hi").await;
     assert_eq!(jos.status, StatusCode::CREATED);
+}
+
+/// A send's access is committed with the message; a send answered without one (a refused
+/// body, the rate limit) records it before answering. Each request has exactly one entry.
+async fn every_send_is_audited_once_stored_repeated_refused_or_held_back(backend: Backend) {
+    let mut limited = settings(at(WINTER_11_00));
+    limited.messaging.send_rate = Some(SendRate {
+        burst: NonZeroU32::new(2).unwrap(),
+        replenish_every: Duration::from_secs(30),
+    });
+    let server = TestServer::start_with(backend, limited).await.unwrap();
+    let alex = server.login("alex").await;
+    let conversation = conversation_id(&server, &alex, "peer").await;
+    let client_id = new_client_id();
+    let stored = send(&server, &alex, &conversation, &client_id, "Hello").await;
+    let repeated = send(&server, &alex, &conversation, &client_id, "Hello").await;
+    let refused = send(&server, &alex, &conversation, &new_client_id(), "").await;
+    let held_back = send(&server, &alex, &conversation, &new_client_id(), "Later").await;
+    let statuses = [&stored, &repeated, &refused, &held_back].map(|reply| reply.status);
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::CREATED,
+            StatusCode::OK,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let person = alex.person_id.as_deref().unwrap().parse().unwrap();
+    let entries = server
+        .store
+        .audit_for_subject(person, None, 10_000)
+        .await
+        .unwrap();
+    for reply in [&stored, &repeated, &refused, &held_back] {
+        let request_id = reply.headers["x-request-id"].to_str().unwrap();
+        let audited: Vec<_> = entries
+            .iter()
+            .filter(|e| e.entry.request_id.as_deref() == Some(request_id))
+            .map(|e| {
+                (
+                    e.entry.resource.as_str(),
+                    e.entry.action.as_str(),
+                    e.entry.outcome.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            audited,
+            [("messages", "write", "allowed")],
+            "the {} answer",
+            reply.status
+        );
+    }
 }
 
 /// `serve --message-rate-limit 0`: no limit, as when measured against a peer with its own off.

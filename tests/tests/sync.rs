@@ -525,6 +525,7 @@ async fn ten_thousand_messages_arrive_in_pages_once_each_in_order_and_a_page_rep
                     created_at: now,
                 },
                 notice: None,
+                access: None,
                 audience: Default::default(),
             })
             .collect();

@@ -496,6 +496,7 @@ async fn seed_conversation(
                 created_at: now - Duration::hours(hours_ago),
             },
             notice: None,
+            access: None,
             audience: Audience::default(),
         })
         .collect();

@@ -48,7 +48,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub(super) use self::access::CARER_MESSAGES;
-use self::access::{AuthorizedConversation, AuthorizedMessage};
+use self::access::{AuthorizedConversation, AuthorizedMessage, ConversationToSend};
 use super::AppState;
 use super::access::{authorize, record_unscoped};
 use super::error::{ApiError, ApiResult};
@@ -272,19 +272,43 @@ async fn list_messages(
               (status = 429, body = ErrorBody)))]
 async fn send_message(
     State(state): State<AppState>,
-    AuthorizedConversation { user, open, .. }: AuthorizedConversation<action::Write>,
-    ValidJson(request): ValidJson<SendMessageRequest>,
+    ConversationToSend { user, open, access }: ConversationToSend,
+    // Taken as it came: the access is in the audit log before a bad body is refused.
+    request: Result<ValidJson<SendMessageRequest>, ApiError>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageView>)> {
     let id = open.conversation().id;
-    state
-        .messaging
-        .check_send(user.id)
-        .map_err(ApiError::RateLimited)?;
+    let request = match request {
+        Ok(ValidJson(request)) => request,
+        Err(refused) => {
+            access.record(&state).await?;
+            return Err(refused);
+        }
+    };
+    if let Err(wait) = state.messaging.check_send(user.id) {
+        access.record(&state).await?;
+        return Err(ApiError::RateLimited(wait));
+    }
     let body = request.body;
-    let outcome = state
+    let sent = state
         .messaging
-        .send(user.id, &open, request.client_id, body.clone())
-        .await?;
+        .send(
+            user.id,
+            &open,
+            request.client_id,
+            body.clone(),
+            access.entry().clone(),
+        )
+        .await;
+    let outcome = match sent {
+        Ok(outcome) => outcome,
+        Err(failed) => {
+            // Nothing was committed, the access with it: recorded on its own if the database
+            // takes it (a failure is logged by kind by the audit writer); the send's own
+            // failure is the answer.
+            let _ = access.record(&state).await;
+            return Err(failed.into());
+        }
+    };
     match outcome {
         SendOutcome::Created { message, .. } => {
             Ok((StatusCode::CREATED, axum::Json(message_view(&message, &[]))))

@@ -50,7 +50,7 @@ use crate::store::messages::{
     CursorRecord, MessageRecord, MessageReportRecord, NewMessage, NewSend, NoticeRequest,
     SendOutcome,
 };
-use crate::store::{Store, StoreError, StoreResult};
+use crate::store::{NewAuditEntry, Store, StoreError, StoreResult};
 
 /// Most conversations one list holds (a team inbox is the longest).
 pub const CONVERSATION_LIST_MAX: i64 = 500;
@@ -215,7 +215,8 @@ impl Messaging {
     }
 
     /// Sends `body` to the conversation as `sender`, once per `client_id`: stored durably with
-    /// its events (and an out-of-hours notice when due), or the message it repeats found.
+    /// its events (and an out-of-hours notice when due), or the message it repeats found, and
+    /// `access` (the audit entry of the sender's access) in the same transaction either way.
     /// Everyone taking part hears of it, the sender included; a message stored now is pushed
     /// to every participant but its sender.
     pub async fn send(
@@ -224,6 +225,7 @@ impl Messaging {
         open: &OpenConversation,
         client_id: ClientMessageId,
         body: String,
+        access: NewAuditEntry,
     ) -> ServiceResult<SendOutcome> {
         let now = self.clock.now();
         let audience = Audience {
@@ -242,6 +244,7 @@ impl Messaging {
             },
             notice: self.out_of_hours_notice(open, now),
             audience,
+            access: Some(access),
         };
         let outcome = self.sends.send(send).await.map_err(|error| {
             if error.storage_full {

@@ -158,7 +158,7 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn create_invitation(&self, invitation: &NewInvitation) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         insert_invitation(&mut tx, invitation).await?;
         tx.commit().await?;
         Ok(())
@@ -170,7 +170,7 @@ where
         chosen: &ChosenCredentials,
         at: DateTime<Utc>,
     ) -> StoreResult<Result<UserRecord, AcceptRefusal>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let found: Option<(Uuid, String, Option<Uuid>, String)> = sqlx::query_as(
             "SELECT id, role, person_id, display_name FROM invitations \
              WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
@@ -221,7 +221,7 @@ where
     }
 
     async fn create_reset_code(&self, code: &NewResetCode) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         // One reset in flight per account: a new code replaces any earlier one.
         sqlx::query(
             "UPDATE password_reset_codes SET used_at = $2 \
@@ -254,7 +254,7 @@ where
         password_hash: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<EndedSessions>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let spent: Option<(Uuid,)> = sqlx::query_as(
             "UPDATE password_reset_codes SET used_at = $3 \
              WHERE code_hash = $2 AND used_at IS NULL AND expires_at > $3 \
@@ -287,7 +287,7 @@ where
         keep: Uuid,
         at: DateTime<Utc>,
     ) -> StoreResult<EndedSessions> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
             .bind(user.as_uuid())
             .bind(password_hash)
@@ -304,7 +304,7 @@ where
         disabled: bool,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<EndedSessions>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let changed = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
             .bind(user.as_uuid())
             .bind(disabled.then_some(at))

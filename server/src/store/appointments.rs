@@ -769,7 +769,7 @@ where
         announce: &[NewEvent],
     ) -> StoreResult<()> {
         let a = appointment;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO appointments (id, person_id, kind, title, starts_at, ends_at, \
              location, status, notes_for_person, accessibility, worker_ids, request, \
@@ -832,7 +832,7 @@ where
         announce: &[NewEvent],
     ) -> StoreResult<bool> {
         let a = appointment;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let done = sqlx::query(
             "UPDATE appointments SET kind = $3, title = $4, starts_at = $5, \
              ends_at = $6, location = $7, status = $8, notes_for_person = $9, \
@@ -946,7 +946,7 @@ where
         secret_hash: &[u8],
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO calendar_feeds (person_id, secret_hash, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (person_id) DO UPDATE \
@@ -962,7 +962,7 @@ where
     }
 
     async fn remove_calendar_feed(&self, person: PersonId) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let done = sqlx::query("DELETE FROM calendar_feeds WHERE person_id = $1")
             .bind(person.as_uuid())
             .execute(&mut *tx)
@@ -986,7 +986,7 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let done = sqlx::query(
             "INSERT INTO programme_facilitators (programme_id, user_id, added_at) \
              VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -1001,7 +1001,7 @@ where
     }
 
     async fn remove_facilitator(&self, programme: ProgrammeId, user: UserId) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let done = sqlx::query(
             "DELETE FROM programme_facilitators WHERE programme_id = $1 AND user_id = $2",
         )
@@ -1027,7 +1027,7 @@ where
 
     async fn insert_programme(&self, programme: &ProgrammeRecord) -> StoreResult<()> {
         let p = programme;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO programmes (id, team_id, title, description, location, \
              capacity, booking_unit, offer_hold_minutes, booking_seq, created_by, \
@@ -1154,7 +1154,7 @@ where
         let booking_at = booking.at;
         let programme = booking.programme_id.as_uuid();
         let unit = booking.session_id.map_or(programme, |s| s.as_uuid());
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let Some((seq, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(None);
         };
@@ -1225,7 +1225,7 @@ where
     ) -> StoreResult<Option<BookingChange>> {
         let programme = programme.as_uuid();
         let booking = booking.as_uuid();
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(None);
         };
@@ -1273,7 +1273,7 @@ where
     ) -> StoreResult<Option<BookingChange>> {
         let programme = programme.as_uuid();
         let booking = booking.as_uuid();
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(None);
         };
@@ -1336,7 +1336,7 @@ where
         if !lapsed {
             return Ok(Vec::new());
         }
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let Some((_, capacity, hold)) = Self::lock_programme(&mut tx, programme).await? else {
             return Ok(Vec::new());
         };

@@ -21,6 +21,7 @@
 //! [`Bind`] and [`Column`], once per generic `impl` block or function.
 
 use std::future::Future;
+use std::ops::{Deref, DerefMut};
 
 use livingwell_core::domain::UserId;
 use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
@@ -29,13 +30,53 @@ use tokio::sync::mpsc;
 use super::StoreResult;
 use super::events::StoreNotice;
 use super::reads_here::{HereRow, Param, ReadsHere};
-use super::writes_here::WritesHere;
+use super::writes_here::{WriteTurn, WritesHere};
 
 /// A query that reads rows `R`, being bound for the pool.
 pub type BindingQuery<DB, R> = sqlx::query::QueryAs<'static, DB, R, <DB as Database>::Arguments>;
 
-/// A transaction on one database, handed to the functions that make up a write.
-pub type Tx<DB> = Transaction<'static, DB>;
+/// A write transaction on one database, handed to the functions that make up a write; it
+/// derefs to the connection, as sqlx's transaction does. On SQLite it also holds the process's
+/// turn to write ([`super::writes_here`]), given back once the transaction has ended.
+pub struct Tx<DB: Database> {
+    // Declared first, so it is dropped (a rollback begun) before the turn is given back.
+    transaction: Transaction<'static, DB>,
+    _turn: Option<WriteTurn>,
+}
+
+impl<DB: Database> Tx<DB> {
+    pub(super) fn new(transaction: Transaction<'static, DB>, turn: Option<WriteTurn>) -> Self {
+        Self {
+            transaction,
+            _turn: turn,
+        }
+    }
+
+    /// Commits, then gives the turn back.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.transaction.commit().await
+    }
+}
+
+impl<DB: Database> Deref for Tx<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        &self.transaction
+    }
+}
+
+impl<DB: Database> DerefMut for Tx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.transaction
+    }
+}
+
+impl<DB: Database> std::fmt::Debug for Tx<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx").finish_non_exhaustive()
+    }
+}
 
 /// A store over one database's pool; [`PgStore`](super::PgStore) and
 /// [`SqliteStore`](super::SqliteStore) are its two instances.
@@ -68,6 +109,14 @@ impl<DB: Backend> SqlStore<DB> {
             writes_here: DB::writes_here(&pool),
             pool,
         }
+    }
+
+    /// A transaction holding the write lock from its first statement, begun in the process's
+    /// turn to write where the database takes one writer at a time ([`super::writes_here`]).
+    /// The turn comes first, so a writer waiting for it holds no connection meanwhile.
+    pub(super) async fn write_transaction(&self) -> StoreResult<Tx<DB>> {
+        let turn = self.writes_here.write_turn().await?;
+        Ok(Tx::new(DB::begin_write(&self.pool).await?, turn))
     }
 
     /// The one row or none that `sql` reads with `params` bound to its `$n`: answered on the
@@ -166,7 +215,9 @@ pub trait Backend:
     fn pending_migrations(pool: &Pool<Self>) -> impl Future<Output = StoreResult<usize>> + Send;
 
     /// A transaction that holds the write lock from its first statement.
-    fn begin_write(pool: &Pool<Self>) -> impl Future<Output = StoreResult<Tx<Self>>> + Send;
+    fn begin_write(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = StoreResult<Transaction<'static, Self>>> + Send;
 
     /// Serialises event appends to each of `recipients`, so that each recipient's ids become
     /// visible in order: a stream resuming after id N can never later find one of its own ids

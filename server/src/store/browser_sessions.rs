@@ -65,7 +65,7 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn create_browser_session(&self, new: &NewBrowserSession) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, created_at, refresh_secret, authenticated_at) \
              VALUES ($1, $2, $3, $4, $3)",

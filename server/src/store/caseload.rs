@@ -315,7 +315,7 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<KeyWorkerOutcome> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let team: Option<(Uuid,)> =
             sqlx::query_as("SELECT team_id FROM caseloads WHERE person_id = $1")
                 .bind(person.as_uuid())
@@ -355,7 +355,7 @@ where
     }
 
     async fn close_case(&self, person: PersonId, at: DateTime<Utc>) -> StoreResult<Option<TeamId>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let place: Option<(Uuid, DateTime<Utc>)> =
             sqlx::query_as("DELETE FROM caseloads WHERE person_id = $1 RETURNING team_id, since")
                 .bind(person.as_uuid())

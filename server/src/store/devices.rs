@@ -65,7 +65,7 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn register_device(&self, device: &NewDevice) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO devices (token, platform, user_id, session_id, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO UPDATE SET \
@@ -84,7 +84,7 @@ where
     }
 
     async fn remove_devices(&self, session: Uuid) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query("DELETE FROM devices WHERE session_id = $1")
             .bind(session)
             .execute(&mut *tx)

@@ -9,7 +9,7 @@
 //! run again only if nothing it wrote took effect.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, Pool};
+use sqlx::{ColumnIndex, Executor};
 
 use super::StoreResult;
 use super::backend::{Backend, Bind, Column, RowsAffected, SqlStore, Tx};
@@ -85,13 +85,13 @@ pub trait IdempotencyStore {
 
 /// Opens a write transaction for the store's own writes. While a keyed request runs, its first
 /// statement marks the key applied, so the mark commits exactly when the write does.
-pub(super) async fn begin_write<DB>(pool: &Pool<DB>) -> StoreResult<Tx<DB>>
+pub(super) async fn begin_write<DB>(store: &SqlStore<DB>) -> StoreResult<Tx<DB>>
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
 {
-    let mut tx = DB::begin_write(pool).await?;
+    let mut tx = store.write_transaction().await?;
     if let Ok(key) = REQUEST_KEY.try_with(RequestKey::clone) {
         sqlx::query("UPDATE idempotency_keys SET applied = TRUE WHERE caller = $1 AND key = $2")
             .bind(key.caller.as_str())
@@ -130,7 +130,7 @@ where
 {
     async fn claim_idempotency_key(&self, claim: &NewClaim) -> StoreResult<Claim> {
         // Not `begin_write`: claiming is not a write of the request's own.
-        let mut tx = DB::begin_write(&self.pool).await?;
+        let mut tx = self.write_transaction().await?;
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (caller, key, fingerprint, created_at, lease_until) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (caller, key) DO NOTHING",

@@ -21,6 +21,10 @@
 //!   `messages_read` or `messages_delivered` event, a new report by the events it is given — each
 //!   stored in the transaction of the write, so a committed message always has its events and a
 //!   repeated send or report adds none (see [`super::events`]).
+//! - **Audited with the write.** A send's audit entry (the sender's access to the conversation)
+//!   is appended to the chain in the batch's transaction, whatever the send's outcome: the
+//!   message and the record of who wrote it commit together or not at all, with one commit
+//!   where there were two, one after the other, before (bench/README.md, "What a send costs").
 //! - **Nothing is deleted.** A reallocation changes who the peer worker is, never the rows.
 
 use std::sync::LazyLock;
@@ -40,7 +44,8 @@ use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore};
 use super::events::{Audience, NewEvent, append_in_tx};
 use super::idempotency::begin_write;
 use super::reads_here::{Columns, HereRow, Param};
-use super::{StoreError, StoreResult};
+use super::sql::append_audit_locked;
+use super::{NewAuditEntry, StoreError, StoreResult};
 
 /// A conversation as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,13 +197,16 @@ pub enum SendOutcome {
     UnknownConversation,
 }
 
-/// One send: a message, the notice to follow it if the worker is not there, and who hears of
-/// what is stored.
+/// One send: a message, the notice to follow it if the worker is not there, who hears of what
+/// is stored, and the sender's access to the conversation, audited in the same transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewSend {
     pub message: NewMessage,
     pub notice: Option<NoticeRequest>,
     pub audience: Audience,
+    /// The audit entry of the request's access; `None` for messages stored without a request
+    /// (demo data, seeding).
+    pub access: Option<NewAuditEntry>,
 }
 
 /// How far one account has fetched and read one conversation.
@@ -584,6 +592,9 @@ where
     Option<String>: Bind<DB>,
     i64: Column<DB>,
     bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
     Json<OutOfHoursNotice>: Column<DB>,
     Json<Vec<WorkingSpan>>: Column<DB>,
     for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
@@ -746,7 +757,7 @@ where
         let mut order: Vec<usize> = (0..sends.len()).collect();
         order.sort_by_key(|&i| sends[i].message.conversation_id);
         let mut outcomes: Vec<Option<SendOutcome>> = vec![None; sends.len()];
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         for i in order {
             let message = &sends[i].message;
             let conversation = message.conversation_id.as_uuid();
@@ -868,6 +879,18 @@ where
             }
         }
         append_in_tx(&mut tx, &events).await?;
+        // Every send's access, whatever its outcome. The chain's lock is taken last, after the
+        // conversations' rows and the recipients' event locks, and held only through the
+        // commit: a write holding it never waits for another lock (no cycle), and the
+        // deployment's audited reads wait for a send's commit, never for the rest of it.
+        let accesses: Vec<&NewAuditEntry> = sends
+            .iter()
+            .filter_map(|send| send.access.as_ref())
+            .collect();
+        if !accesses.is_empty() {
+            DB::lock_audit_chain(&mut tx).await?;
+            append_audit_locked(&mut tx, accesses).await?;
+        }
         tx.commit().await?;
         outcomes
             .into_iter()
@@ -934,7 +957,7 @@ where
         audience: &Audience,
     ) -> StoreResult<(Cursor, Cursor)> {
         use Cursor;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let before: Option<(i64, i64)> = sqlx::query_as(
             "SELECT delivered_seq, read_seq FROM conversation_cursors \
              WHERE conversation_id = $1 AND user_id = $2",
@@ -1077,7 +1100,7 @@ where
         report: &MessageReportRecord,
         announce: &[NewEvent],
     ) -> StoreResult<(MessageReportRecord, bool)> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let done = sqlx::query(
             "INSERT INTO message_reports (id, message_id, reporter_id, reason, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id, reporter_id) DO NOTHING",
@@ -1123,7 +1146,7 @@ where
         availability: &Availability,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO peer_availability (user_id, weekly_hours, away, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE SET \

@@ -80,7 +80,7 @@ where
         &self,
         reads: &[NewOfflineRead],
     ) -> StoreResult<Vec<OfflineReadStored>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         // Taken before looking for the event ids, so two uploads of one read are decided one
         // after the other: the second finds the first's row.
         DB::lock_audit_chain(&mut tx).await?;

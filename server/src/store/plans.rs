@@ -457,7 +457,7 @@ where
         announce: &[NewEvent],
     ) -> StoreResult<AppendOutcome> {
         use AppendOutcome;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let (current,): (Option<i32>,) = sqlx::query_as(
             "SELECT MAX(version) FROM plan_versions WHERE person_id = $1 AND kind = $2",
         )
@@ -507,7 +507,7 @@ where
     }
 
     async fn add_comment(&self, comment: &CommentRecord, announce: &[NewEvent]) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO plan_comments (id, person_id, version, section, body, disagree, \
              author_id, author_role, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -548,7 +548,7 @@ where
     }
 
     async fn agree(&self, agreement: &AgreementRecord, announce: &[NewEvent]) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO plan_agreements (person_id, version, agreed_by, agreed_role, \
              agreed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -590,7 +590,7 @@ where
     }
 
     async fn set_wrap_coauthoring(&self, person: PersonId, allowed: bool) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO wrap_settings (person_id, team_may_coauthor) VALUES ($1, $2) \
              ON CONFLICT (person_id) DO UPDATE SET team_may_coauthor = excluded.team_may_coauthor",
@@ -608,7 +608,7 @@ where
         activation: &ActivationRecord,
         announce: &[NewEvent],
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO crisis_activations (id, person_id, activated_by, activated_role, \
              reason, activated_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -640,7 +640,7 @@ where
         at: DateTime<Utc>,
         audience: &Audience,
     ) -> StoreResult<Option<ActivationRecord>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let row: Option<ActivationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE crisis_activations SET deactivated_by = $2, deactivated_role = $3, \
                  deactivated_at = $4 WHERE person_id = $1 AND deactivated_at IS NULL \

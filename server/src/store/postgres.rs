@@ -89,7 +89,7 @@ impl Backend for Postgres {
         pending(&sqlx::migrate!("./migrations/postgres"), pool).await
     }
 
-    async fn begin_write(pool: &PgPool) -> StoreResult<Tx<Postgres>> {
+    async fn begin_write(pool: &PgPool) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
         Ok(pool.begin().await?)
     }
 

@@ -216,7 +216,7 @@ where
         referral: &ReferralRecord,
         announce: &[NewEvent],
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO referrals (id, source, referrer_client_id, referrer, display_name, \
              contact, help_wanted, consent_to_contact, team_id, proof_id, received_at) \
@@ -284,7 +284,7 @@ where
         triage: &Triage,
         announce: &[NewEvent],
     ) -> StoreResult<Result<ReferralRecord, TriageRefusal>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         if let Some(accepted) = &triage.accepted {
             insert_person(&mut tx, &accepted.person).await?;
         }

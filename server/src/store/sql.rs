@@ -989,7 +989,7 @@ where
         person: &PersonRecord,
         account: Option<&UserRecord>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         insert_person(&mut tx, person).await?;
         if let Some(user) = account {
             insert_user(&mut *tx, user, person.created_at).await?;
@@ -1021,7 +1021,7 @@ where
     }
 
     async fn create_team(&self, team: &TeamRecord, at: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO teams (id, name, hub_address, created_at) VALUES ($1, $2, $3, $4)",
         )
@@ -1081,7 +1081,7 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let done = sqlx::query(
             "INSERT INTO team_members (team_id, user_id, added_at) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
@@ -1101,7 +1101,7 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let removed: Option<(DateTime<Utc>,)> = sqlx::query_as(
             "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2 RETURNING added_at",
         )
@@ -1160,7 +1160,7 @@ where
         team: TeamId,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         replace_relationship(&mut tx, &CASELOAD, person.as_uuid(), team.as_uuid(), at).await?;
         // A key worker holds the case for their team: a move to another ends the link.
         sqlx::query(
@@ -1181,7 +1181,7 @@ where
         peer: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         // What the person shared with their peer worker was shared with that worker:
         // a new allocation ends it, in the same transaction.
         sqlx::query(
@@ -1213,7 +1213,7 @@ where
         relationship: Option<&str>,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO carer_links (person_id, carer_id, relationship, linked_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (person_id, carer_id) DO UPDATE SET \
@@ -1256,7 +1256,7 @@ where
     }
 
     async fn grant_consent(&self, consent: &Consent) -> StoreResult<Result<(), GrantRefusal>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         // The relationship the consent rides on is checked in the write transaction,
         // so a reallocation or exclusion cannot slip in between check and insert.
         let (excluded, related): (bool, bool) = sqlx::query_as(match consent.grantee {
@@ -1383,7 +1383,7 @@ where
         consent: ConsentId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let done = sqlx::query(
             "UPDATE consents SET revoked_at = $3 \
              WHERE id = $1 AND person_id = $2 AND revoked_at IS NULL",
@@ -1403,14 +1403,14 @@ where
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         exclude_in_tx(&mut tx, person, user, at).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn grant_emergency_access(&self, grant: &EmergencyAccessRecord) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO emergency_access (id, person_id, practitioner_id, reason, \
              granted_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -1564,7 +1564,7 @@ where
     }
 
     async fn revoke_session(&self, session: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let ended =
             sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(session)
@@ -1718,7 +1718,7 @@ where
         key: &SigningKeyRecord,
         retire_others_after: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         // An older key keeps an earlier time: it stopped signing at an earlier rotation.
         sqlx::query(
             "UPDATE signing_keys SET retire_after = $1 \
@@ -1781,7 +1781,7 @@ where
         if let Some(seqs) = self.writes_here.append_audit(entries).await {
             return Ok(seqs);
         }
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         DB::lock_audit_chain(&mut tx).await?;
         let seqs = append_audit_locked(&mut tx, entries).await?;
         tx.commit().await?;

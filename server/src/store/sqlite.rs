@@ -107,7 +107,7 @@ impl Backend for Sqlite {
         pending(&sqlx::migrate!("./migrations/sqlite"), pool).await
     }
 
-    async fn begin_write(pool: &SqlitePool) -> StoreResult<Tx<Sqlite>> {
+    async fn begin_write(pool: &SqlitePool) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 

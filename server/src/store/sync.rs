@@ -346,7 +346,7 @@ where
         at: DateTime<Utc>,
         unchanged: Option<Unchanged>,
     ) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO sync_cursors \
                (user_id, id, state, created_at, last_used_at, fingerprint, fresh_until) \
@@ -401,7 +401,7 @@ where
         before: DateTime<Utc>,
         keep_per_account: i64,
     ) -> StoreResult<u64> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let unused = sqlx::query("DELETE FROM sync_cursors WHERE last_used_at < $1")
             .bind(before)
             .execute(&mut *tx)

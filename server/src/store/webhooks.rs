@@ -330,7 +330,7 @@ where
     usize: ColumnIndex<DB::Row>,
 {
     async fn create_webhook(&self, webhook: &WebhookRecord) -> StoreResult<()> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         sqlx::query(
             "INSERT INTO webhook_subscriptions (id, client_id, url, sealed_secret, created_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -394,7 +394,7 @@ where
     }
 
     async fn delete_webhook(&self, client_id: &str, id: WebhookId) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         // By hand rather than by cascade alone: SQLite enforces ON DELETE CASCADE only with
         // foreign keys on, which every connection sets, but the order here is plain to read.
         let owned: Option<(Uuid,)> =
@@ -426,7 +426,7 @@ where
         id: WebhookId,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let found = sqlx::query(
             "UPDATE webhook_subscriptions SET disabled_at = NULL, disabled_reason = NULL \
              WHERE id = $1 AND client_id = $2",
@@ -476,7 +476,7 @@ where
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         // The lease conditions stand in the outer WHERE too: on Postgres a row another process
         // leased while this statement waited for it is re-checked there and skipped.
         let rows: Vec<DeliveryRow> = sqlx::query_as(
@@ -552,7 +552,7 @@ where
             AttemptOutcome::Failed => (DeliveryState::Failed, None, None),
             AttemptOutcome::Withheld => (DeliveryState::Withheld, None, None),
         };
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let recorded = sqlx::query(
             "UPDATE webhook_deliveries SET state = $3, attempts = $4, next_attempt_at = $5, \
              delivered_at = $6, lease_until = NULL WHERE id = $1 AND lease_until = $2",
@@ -575,7 +575,7 @@ where
         since: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(self).await?;
         let (delivered,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM webhook_deliveries \
              WHERE subscription_id = $1 AND delivered_at >= $2",

@@ -20,8 +20,15 @@
 //!   roll back is closed). The caller then runs the same batch on the pool, which reports the
 //!   failure as every other write does (a full disk is [`super::StoreError::StorageFull`]), so
 //!   errors are classified in one place and no database text leaves this module.
-//! - **One writer at a time.** Transactions here take one connection in turn, and SQLite's write
-//!   lock orders them with the pool's writers.
+//! - **One writer at a time, woken, not polling.** SQLite has one write lock per file, and a
+//!   connection that finds it taken sleeps in SQLite's busy handler (1 ms, then 2, 5, 10, …)
+//!   before it looks again. With the audit batch here and a batch of sends on the pool, two
+//!   writers met at almost every commit, and a send paid a millisecond asleep for each (bench/
+//!   README.md, "What a send costs"). So the process's writers — transactions here and the
+//!   pool's write transactions ([`super::backend::Tx`]) — take turns on one gate first
+//!   ([`WritesHere::write_turn`]): a writer waits in a queue and is woken when the one before it
+//!   commits. The lock itself still orders writers of other processes (a command run beside
+//!   the server), who wait the busy timeout as before.
 //!
 //! Postgres writes nothing here: its round trips cross a socket, which a blocking call would not
 //! save.
@@ -33,11 +40,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use tokio::sync::{Mutex as TurnLock, OwnedMutexGuard};
 
-use super::NewAuditEntry;
 use super::reads_here::{NotHere, sqlx_time_text};
+use super::{NewAuditEntry, StoreError, StoreResult};
 
-/// What a database commits on a thread of its own.
+/// What a database commits on a thread of its own, and how the process's writers take turns.
 pub trait WritesHere: Clone + fmt::Debug + Send + Sync + 'static {
     /// Appends `entries` to the audit chain in one transaction, answering their sequence
     /// numbers; `None` when not done here, with nothing committed.
@@ -45,12 +53,53 @@ pub trait WritesHere: Clone + fmt::Debug + Send + Sync + 'static {
         &self,
         entries: &[NewAuditEntry],
     ) -> impl Future<Output = Option<Vec<i64>>> + Send;
+
+    /// Waits for this process's turn to write, where the database takes one writer at a time;
+    /// held until the write transaction ends. `None` where writers do not queue here.
+    fn write_turn(&self) -> impl Future<Output = StoreResult<Option<WriteTurn>>> + Send;
 }
 
-/// Postgres: nothing is written here.
+/// Postgres: nothing is written here, and writers lock only the rows they change.
 impl WritesHere for NotHere {
     async fn append_audit(&self, _entries: &[NewAuditEntry]) -> Option<Vec<i64>> {
         None
+    }
+
+    async fn write_turn(&self) -> StoreResult<Option<WriteTurn>> {
+        Ok(None)
+    }
+}
+
+/// One writer's turn at a SQLite file (see the module note), given back when dropped.
+#[derive(Debug)]
+pub struct WriteTurn {
+    _held: OwnedMutexGuard<()>,
+}
+
+/// The queue the process's writers to one SQLite file wait in, in order of arrival.
+#[derive(Debug)]
+struct WriteGate {
+    turn: Arc<TurnLock<()>>,
+    /// How long a writer waits for its turn: the busy timeout it would otherwise have waited
+    /// for the lock.
+    wait: Duration,
+}
+
+impl WriteGate {
+    fn new(wait: Duration) -> Self {
+        Self {
+            turn: Arc::new(TurnLock::new(())),
+            wait,
+        }
+    }
+
+    /// The turn, or [`StoreError::Unavailable`] (answered 503, to be tried again) after `wait`,
+    /// as a writer that waited out the busy timeout is answered.
+    async fn take(&self) -> StoreResult<WriteTurn> {
+        tokio::time::timeout(self.wait, self.turn.clone().lock_owned())
+            .await
+            .map(|held| WriteTurn { _held: held })
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))
     }
 }
 
@@ -58,9 +107,14 @@ impl WritesHere for NotHere {
 /// size, as they do on the pool's connections).
 pub type BeforeWrite = Arc<dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync>;
 
-/// SQLite over a file: one write connection of its own, opened when first needed.
+/// SQLite: one write connection of its own over a file, opened when first needed, and the
+/// gate every writer of the store takes its turn at.
 #[derive(Clone, Debug)]
-pub struct SqliteWritesHere(Option<Arc<Writer>>);
+pub struct SqliteWritesHere {
+    /// `None` for a database with no file (in memory).
+    writer: Option<Arc<Writer>>,
+    gate: Arc<WriteGate>,
+}
 
 struct Writer {
     path: PathBuf,
@@ -80,41 +134,55 @@ impl fmt::Debug for Writer {
 }
 
 impl SqliteWritesHere {
-    /// Writes here on the file at `path`, waiting up to `busy_timeout` for the write lock; none
-    /// for a database with no file (in memory).
+    /// Writes here on the file at `path` (none for a database with no file: in memory), waiting
+    /// up to `busy_timeout` for a turn and for the write lock.
     pub fn on_file(path: &Path, busy_timeout: Duration) -> Self {
-        Self(path.is_file().then(|| {
-            Arc::new(Writer {
-                path: path.to_owned(),
-                busy_timeout,
-                before_write: None,
-                connection: Mutex::new(None),
-            })
-        }))
+        Self {
+            writer: path.is_file().then(|| {
+                Arc::new(Writer {
+                    path: path.to_owned(),
+                    busy_timeout,
+                    before_write: None,
+                    connection: Mutex::new(None),
+                })
+            }),
+            gate: Arc::new(WriteGate::new(busy_timeout)),
+        }
     }
 
     /// The same writer, running `hook` on its connection before each transaction; it opens a
-    /// connection of its own.
+    /// connection of its own, and keeps the gate.
     pub fn before_each(self, hook: BeforeWrite) -> Self {
-        Self(self.0.map(|writer| {
-            Arc::new(Writer {
-                path: writer.path.clone(),
-                busy_timeout: writer.busy_timeout,
-                before_write: Some(hook),
-                connection: Mutex::new(None),
-            })
-        }))
+        Self {
+            writer: self.writer.map(|writer| {
+                Arc::new(Writer {
+                    path: writer.path.clone(),
+                    busy_timeout: writer.busy_timeout,
+                    before_write: Some(hook),
+                    connection: Mutex::new(None),
+                })
+            }),
+            gate: self.gate,
+        }
     }
 }
 
 impl WritesHere for SqliteWritesHere {
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> Option<Vec<i64>> {
-        let writer = self.0.clone()?;
+        let writer = self.writer.clone()?;
+        // Held until the blocking call has committed or given up.
+        let turn = self.gate.take().await.ok()?;
         let entries = entries.to_vec();
-        tokio::task::spawn_blocking(move || writer.in_transaction(|tx| append_audit(tx, &entries)))
-            .await
-            .ok()
-            .flatten()
+        let appended = tokio::task::spawn_blocking(move || {
+            writer.in_transaction(|tx| append_audit(tx, &entries))
+        })
+        .await;
+        drop(turn);
+        appended.ok().flatten()
+    }
+
+    async fn write_turn(&self) -> StoreResult<Option<WriteTurn>> {
+        self.gate.take().await.map(Some)
     }
 }
 
@@ -215,4 +283,21 @@ fn append_audit(
         prev_hash = hash;
     }
     Ok(seqs)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_writer_kept_waiting_past_the_busy_timeout_is_answered_unavailable() {
+        let gate = WriteGate::new(Duration::from_millis(50));
+        let held = gate.take().await.unwrap();
+        let refused = gate.take().await.unwrap_err();
+        assert!(matches!(refused, StoreError::Unavailable(_)), "{refused:?}");
+        drop(held);
+        gate.take().await.unwrap();
+    }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use livingwell_core::api::events::{
@@ -16,14 +17,16 @@ use livingwell_core::domain::message::{
     default_crisis_lines,
 };
 use livingwell_core::domain::{ConsentScope, PersonId, Role, TeamId, UserId};
+use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::messages::{
     ConversationKey, ConversationRecord, ConversationScope, Cursor, CursorRecord,
     MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
 };
-use livingwell_server::store::{Store, UserRecord};
+use livingwell_server::store::{SqliteStore, Store, StoreSettings, UserRecord};
+use livingwell_testkit::{Backend, TestDatabase};
 
-use crate::{consent, instant, new_team, new_user, person_record, user_record};
+use crate::{audit_entry, consent, instant, new_team, new_user, person_record, user_record};
 
 conformance! {
     store: [
@@ -33,6 +36,7 @@ conformance! {
         concurrent_retries_store_the_message_once,
         concurrent_senders_get_gap_free_numbers,
         a_send_to_an_unknown_conversation_stores_nothing,
+        a_sends_access_is_audited_in_its_transaction_and_fails_with_it,
         an_out_of_hours_notice_follows_a_message_unless_one_was_recent,
         cursors_only_move_forward_and_read_implies_delivered,
         unread_counts_skip_own_messages_and_follow_the_read_cursor,
@@ -102,6 +106,7 @@ fn send(message: NewMessage) -> NewSend {
     NewSend {
         message,
         notice: None,
+        access: None,
         audience: Audience::default(),
     }
 }
@@ -419,6 +424,98 @@ async fn a_send_to_an_unknown_conversation_stores_nothing(store: Arc<dyn Store>)
     assert_eq!(store.message(lost.id).await.unwrap(), None);
 }
 
+async fn a_sends_access_is_audited_in_its_transaction_and_fails_with_it(store: Arc<dyn Store>) {
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let audited = |message: NewMessage| NewSend {
+        access: Some(audit_entry(Some(ada.person), "write")),
+        ..send(message)
+    };
+    // Stored, repeated, and to no conversation: each send's access is chained, in batch order.
+    let hello = message(conversation.id, ada.account.id, "hello");
+    let batch = [
+        audited(hello.clone()),
+        audited(hello.clone()),
+        audited(message(
+            ConversationId::new(),
+            ada.account.id,
+            "into the void",
+        )),
+    ];
+    let outcomes = store.send_messages(&batch).await.unwrap();
+    assert_eq!(created_seq(&outcomes[0]), 1);
+    assert!(matches!(&outcomes[1], SendOutcome::Existing(m) if m.id == hello.id));
+    assert_eq!(outcomes[2], SendOutcome::UnknownConversation);
+    let chained = |records: Vec<livingwell_server::store::AuditRecord>| -> Vec<_> {
+        records.into_iter().map(|record| record.entry).collect()
+    };
+    let accesses: Vec<_> = batch
+        .iter()
+        .filter_map(|send| send.access.clone())
+        .collect();
+    assert_eq!(chained(store.audit_after(0, 10).await.unwrap()), accesses);
+
+    // A batch that fails (a sender with no account) commits neither its messages nor their
+    // accesses: the record of a write is never without the write, nor the write without it.
+    let lost = message(conversation.id, ada.account.id, "lost with the batch");
+    let failing = [
+        audited(lost.clone()),
+        audited(message(conversation.id, UserId::new(), "from no account")),
+    ];
+    store.send_messages(&failing).await.unwrap_err();
+    assert_eq!(store.message(lost.id).await.unwrap(), None);
+    assert_eq!(chained(store.audit_after(0, 10).await.unwrap()), accesses);
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 3 }
+    );
+}
+
+/// SQLite: the process's writers take turns at one gate (`store::writes_here`), so a writer
+/// that finds another at work is woken when that one commits, and never sleeps in SQLite's busy
+/// handler (1 ms, then 2, 5, …). Audit batches committed while a long batch of sends holds the
+/// write lock never find the lock taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writers_take_turns_without_sleeping_in_the_busy_handler() {
+    static SLEPT: AtomicUsize = AtomicUsize::new(0);
+    fn busy(_attempt: i32) -> bool {
+        SLEPT.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        true
+    }
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    drop(crate::open_store(&db).await);
+    let sqlite = SqliteStore::connect(&db.url, StoreSettings::default())
+        .await
+        .unwrap()
+        .before_writing_here(|connection| connection.busy_handler(Some(busy)));
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    let batch: Vec<NewSend> = (0..2_000)
+        .map(|n| send(message(conversation.id, ada.account.id, &n.to_string())))
+        .collect();
+    let sending = tokio::spawn({
+        let store = store.clone();
+        async move { store.send_messages(&batch).await }
+    });
+    let mut batches_while_sending = 0;
+    while !sending.is_finished() {
+        store
+            .append_audit(&[audit_entry(Some(ada.person), "read")])
+            .await
+            .unwrap();
+        batches_while_sending += 1;
+    }
+    assert_eq!(sending.await.unwrap().unwrap().len(), 2_000);
+    assert!(batches_while_sending > 0);
+    assert_eq!(
+        SLEPT.load(Ordering::SeqCst),
+        0,
+        "a writer slept in SQLite's busy handler"
+    );
+}
+
 fn away_notice(person: PersonId, at: DateTime<Utc>) -> OutOfHoursNotice {
     let away = Availability {
         weekly_hours: Vec::new(),
@@ -440,6 +537,7 @@ async fn an_out_of_hours_notice_follows_a_message_unless_one_was_recent(store: A
                 notice: away_notice(ada.person, at),
                 unless_noticed_since: quiet_since,
             }),
+            access: None,
             audience: Audience::default(),
         }
     };
@@ -926,6 +1024,7 @@ async fn a_message_and_its_notice_are_announced_in_the_sends_transaction_and_a_r
             notice: away_notice(ada.person, at),
             unless_noticed_since: at - Duration::hours(12),
         }),
+        access: None,
         audience: both(&ada),
     };
     let outcome = store

@@ -14,7 +14,9 @@
 //!
 //! Anyone else gets 404, so a conversation's existence is not revealed. Every decision, allowed
 //! or denied, is in the audit log before anything is served; for the person's conversations the
-//! person is its subject, so the team's oversight reads appear in the person's access log.
+//! person is its subject, so the team's oversight reads appear in the person's access log. A
+//! send's allowed access is committed in the send's own transaction ([`ConversationToSend`]),
+//! so the message and the record of who sent it are durable together, in one commit.
 
 use std::marker::PhantomData;
 
@@ -94,6 +96,8 @@ impl FromRequestParts<AppState> for AuthorizedMessage {
     }
 }
 
+/// Opens the conversation `id` to the caller for `action` once the decision is in the audit log
+/// (see [`decide`]).
 pub(super) async fn open_conversation(
     state: &AppState,
     user: &CallerUser,
@@ -101,6 +105,72 @@ pub(super) async fn open_conversation(
     action: Action,
     request_id: &str,
 ) -> Result<OpenConversation, ApiError> {
+    let (decision, entry) = decide(state, user, id, action, request_id).await?;
+    state.audit.record(entry).await?;
+    decision
+}
+
+/// Permission to send to the conversation `{id}` in the path, decided before the handler
+/// runs. A denial is in the audit log before it is answered, as for [`AuthorizedConversation`];
+/// an allowed access's entry is handed to the handler ([`UnrecordedAccess`]), which commits it
+/// in the send's own transaction, or records it before answering when nothing is sent.
+#[derive(Debug)]
+pub(super) struct ConversationToSend {
+    pub user: CallerUser,
+    pub open: OpenConversation,
+    pub access: UnrecordedAccess,
+}
+
+impl FromRequestParts<AppState> for ConversationToSend {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AppUser(user) = AppUser::from_request_parts(parts, state).await?;
+        let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<ConversationId>::from_request_parts(parts, state).await?;
+        let (decision, entry) = decide(state, &user, id, Action::Write, &request_id).await?;
+        match decision {
+            Ok(open) => Ok(Self {
+                user,
+                open,
+                access: UnrecordedAccess(entry),
+            }),
+            Err(denied) => {
+                state.audit.record(entry).await?;
+                Err(denied)
+            }
+        }
+    }
+}
+
+/// The audit entry of an allowed access, not in the audit log yet: the handler that holds it
+/// commits it with its write ([`Self::entry`]) or records it ([`Self::record`]) before it
+/// answers.
+#[derive(Debug)]
+pub(super) struct UnrecordedAccess(NewAuditEntry);
+
+impl UnrecordedAccess {
+    /// The entry, for the write whose transaction commits it.
+    pub fn entry(&self) -> &NewAuditEntry {
+        &self.0
+    }
+
+    /// Records it on its own, durably: for a request answered without its write.
+    pub async fn record(self, state: &AppState) -> Result<(), ApiError> {
+        state.audit.record(self.0).await?;
+        Ok(())
+    }
+}
+
+/// Reads the conversation `id` and the caller's relationship to its person (404 if there is
+/// no such conversation), and decides: the decision, and the audit entry that records it.
+async fn decide(
+    state: &AppState,
+    user: &CallerUser,
+    id: ConversationId,
+    action: Action,
+    request_id: &str,
+) -> Result<(Result<OpenConversation, ApiError>, NewAuditEntry), ApiError> {
     let now = state.clock.now();
     // The conversation and what the caller is to its person, in one query.
     let (context, facts) = state
@@ -116,39 +186,37 @@ pub(super) async fn open_conversation(
     let decision =
         policy::decide_conversation(&caller, user, conversation, &relationship, action, now);
     let carers_own = conversation.carer_id.is_some();
-    state
-        .audit
-        .record(NewAuditEntry {
-            at: now,
-            actor_id: Some(caller.audit_id()),
-            actor_role: caller.audit_role().to_owned(),
-            on_behalf_of: None,
-            subject_id: (!carers_own).then_some(conversation.person_id),
-            resource: if carers_own {
-                CARER_MESSAGES
-            } else {
-                Resource::Messages.as_str()
-            }
-            .to_owned(),
-            action: action.as_str().to_owned(),
-            outcome: if decision.is_ok() {
-                "allowed"
-            } else {
-                "denied"
-            }
-            .to_owned(),
-            relationship: decision.ok().map(|(g, _)| g.as_str().to_owned()),
-            request_id: Some(request_id.to_owned()),
-            via: None,
-            read_at: None,
-        })
-        .await?;
-    match decision {
+    let entry = NewAuditEntry {
+        at: now,
+        actor_id: Some(caller.audit_id()),
+        actor_role: caller.audit_role().to_owned(),
+        on_behalf_of: None,
+        subject_id: (!carers_own).then_some(conversation.person_id),
+        resource: if carers_own {
+            CARER_MESSAGES
+        } else {
+            Resource::Messages.as_str()
+        }
+        .to_owned(),
+        action: action.as_str().to_owned(),
+        outcome: if decision.is_ok() {
+            "allowed"
+        } else {
+            "denied"
+        }
+        .to_owned(),
+        relationship: decision.ok().map(|(g, _)| g.as_str().to_owned()),
+        request_id: Some(request_id.to_owned()),
+        via: None,
+        read_at: None,
+    };
+    let decision = match decision {
         Ok((grounds, role)) => Ok(OpenConversation {
             context,
             grounds,
             role,
         }),
         Err(denial) => Err(denial.into()),
-    }
+    };
+    Ok((decision, entry))
 }
