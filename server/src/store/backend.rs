@@ -56,6 +56,11 @@ impl<DB: Database> Tx<DB> {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.transaction.commit().await
     }
+
+    /// Rolls back, then gives the turn back.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.transaction.rollback().await
+    }
 }
 
 impl<DB: Database> Deref for Tx<DB> {

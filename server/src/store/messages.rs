@@ -6,11 +6,16 @@
 //!   already has a message with that client id — stored long ago, earlier in the same batch, or
 //!   by a racing retry that the insert waits for — nothing is stored, the number it took is
 //!   given back, and the send answers with the message already there.
-//! - **Gap-free order.** A send increments `conversations.last_seq` with an `UPDATE … RETURNING`
-//!   in a transaction that holds the conversation's row lock (Postgres) or the database's write
-//!   lock (SQLite) until commit. Numbers are therefore given one at a time per conversation, and
-//!   a transaction that fails rolls its numbers back with it: 1, 2, 3… with no gaps, also across
+//! - **Gap-free order.** A batch takes a conversation's numbers by incrementing
+//!   `conversations.last_seq` with an `UPDATE … RETURNING`, in a transaction that holds the
+//!   conversation's row lock (Postgres) or the database's write lock (SQLite) until commit.
+//!   Numbers are therefore given out by one transaction at a time per conversation, and a
+//!   transaction that fails rolls its numbers back with it: 1, 2, 3… with no gaps, also across
 //!   server processes. `(conversation_id, seq)` is unique as a second line.
+//! - **Two statements a batch, the usual way.** A batch of new messages with no notice due takes
+//!   all of a conversation's numbers in one `UPDATE` and stores every message in one `INSERT`.
+//!   If that `INSERT` stores a row short (a repeat) or a notice is due, the transaction is
+//!   rolled back and the batch stored one send at a time, each repeat giving its number back.
 //! - **Group commit.** [`MessageStore::send_messages`] stores a batch in one transaction (one
 //!   fsync), locking conversations in id order so that batches of different processes cannot
 //!   deadlock on each other.
@@ -40,7 +45,7 @@ use sqlx::types::Json;
 use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
-use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore};
+use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
 use super::events::{Audience, NewEvent, append_in_tx};
 use super::idempotency::begin_write;
 use super::reads_here::{Columns, HereRow, Param};
@@ -579,6 +584,264 @@ where
     }
 }
 
+/// The batch stored the quick way, in the transaction `tx`, when every send is a new message
+/// and no notice is due: one `UPDATE` per conversation takes all of its numbers, and one
+/// `INSERT` stores every message, where one send at a time costs two statements each (on
+/// SQLite each a hop to the connection's thread; on Postgres a round trip). `None` when a send
+/// repeats a stored message (or another in the batch) or a notice is due: then `tx` holds
+/// numbers that must not stand, and is rolled back.
+async fn store_new_sends<DB>(
+    tx: &mut Tx<DB>,
+    sends: &[NewSend],
+) -> StoreResult<Option<Vec<SendOutcome>>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    String: Column<DB>,
+    Option<String>: Bind<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    Json<OutOfHoursNotice>: Column<DB>,
+    Json<Vec<WorkingSpan>>: Column<DB>,
+    for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
+    for<'a> Json<&'a Vec<WorkingSpan>>: Bind<DB>,
+    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    // In conversation id order, as every send batch locks them; a stable sort keeps each
+    // conversation's sends in batch order, which is the order of their numbers.
+    let mut order: Vec<usize> = (0..sends.len()).collect();
+    order.sort_by_key(|&i| sends[i].message.conversation_id);
+    let mut numbered: Vec<(usize, i64)> = Vec::with_capacity(sends.len());
+    for group in order
+        .chunk_by(|&a, &b| sends[a].message.conversation_id == sends[b].message.conversation_id)
+    {
+        let conversation = sends[group[0]].message.conversation_id.as_uuid();
+        let newest = group.last().map(|&i| sends[i].message.created_at);
+        let count = i64::try_from(group.len())
+            .map_err(|_| StoreError::Corrupt("a send batch beyond counting".into()))?;
+        // Takes the conversation's row lock until commit, and its next `count` numbers.
+        let taken: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "UPDATE conversations SET last_seq = last_seq + $3, last_message_at = $2 \
+             WHERE id = $1 RETURNING last_seq, last_notice_at",
+        )
+        .bind(conversation)
+        .bind(newest)
+        .bind(count)
+        .fetch_optional(&mut **tx)
+        .await?;
+        // No such conversation: its sends are answered so, storing nothing.
+        let Some((last, last_notice_at)) = taken else {
+            continue;
+        };
+        let notice_due = group.iter().any(|&i| {
+            sends[i].notice.as_ref().is_some_and(|request| {
+                last_notice_at.is_none_or(|noticed| noticed <= request.unless_noticed_since)
+            })
+        });
+        if notice_due {
+            return Ok(None);
+        }
+        numbered.extend((last - count + 1..).zip(group).map(|(seq, &i)| (i, seq)));
+    }
+    for chunk in numbered.chunks(SEND_ROWS_PER_STATEMENT) {
+        let mut insert = sqlx::QueryBuilder::<DB>::new(
+            "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, kind, body, \
+             notice, created_at) ",
+        );
+        insert.push_values(chunk, |mut row, &(i, seq)| {
+            let message = &sends[i].message;
+            row.push_bind(message.id.as_uuid())
+                .push_bind(message.conversation_id.as_uuid())
+                .push_bind(seq)
+                .push_bind(message.sender_id.as_uuid())
+                .push_bind(message.client_id.as_uuid())
+                .push("'text'")
+                .push_bind(message.body.clone())
+                .push("NULL")
+                .push_bind(message.created_at);
+        });
+        // A repeat is stored by nobody: it shows as a row short.
+        insert.push(" ON CONFLICT (sender_id, client_id) DO NOTHING");
+        let stored = insert.build().execute(&mut **tx).await?.rows_affected();
+        if usize::try_from(stored).ok() != Some(chunk.len()) {
+            return Ok(None);
+        }
+    }
+    let mut outcomes = vec![SendOutcome::UnknownConversation; sends.len()];
+    for (i, seq) in numbered {
+        let message = &sends[i].message;
+        outcomes[i] = SendOutcome::Created {
+            message: MessageRecord {
+                id: message.id,
+                conversation_id: message.conversation_id,
+                seq,
+                sender_id: Some(message.sender_id),
+                client_id: Some(message.client_id),
+                content: MessageContent::Text {
+                    body: message.body.clone(),
+                },
+                created_at: message.created_at,
+            },
+            notice: None,
+        };
+    }
+    Ok(Some(outcomes))
+}
+
+/// Messages stored by one statement of a quick send batch (nine columns, seven bound: well
+/// inside both databases' limits on bound values).
+const SEND_ROWS_PER_STATEMENT: usize = 256;
+
+/// The batch stored one send at a time, in the transaction `tx`: each send takes its number
+/// (and its notice's), and a repeat gives its number back and finds the message it repeats.
+async fn store_each_send<DB>(tx: &mut Tx<DB>, sends: &[NewSend]) -> StoreResult<Vec<SendOutcome>>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    Option<Uuid>: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    String: Column<DB>,
+    Option<String>: Bind<DB>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    for<'a> &'a [u8]: Bind<DB>,
+    Option<DateTime<Utc>>: Bind<DB>,
+    Json<OutOfHoursNotice>: Column<DB>,
+    Json<Vec<WorkingSpan>>: Column<DB>,
+    for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
+    for<'a> Json<&'a Vec<WorkingSpan>>: Bind<DB>,
+    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    // Conversations' rows are locked in id order, so two processes' batches never
+    // wait on each other in a cycle; one conversation's sends keep their order.
+    let mut order: Vec<usize> = (0..sends.len()).collect();
+    order.sort_by_key(|&i| sends[i].message.conversation_id);
+    let mut outcomes: Vec<Option<SendOutcome>> = vec![None; sends.len()];
+    for i in order {
+        let message = &sends[i].message;
+        let conversation = message.conversation_id.as_uuid();
+        // Takes the conversation's row lock until commit: numbers are given one at
+        // a time.
+        let taken: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "UPDATE conversations SET last_seq = last_seq + 1, \
+                 last_message_at = $2 WHERE id = $1 \
+                 RETURNING last_seq, last_notice_at",
+        )
+        .bind(conversation)
+        .bind(message.created_at)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some((seq, last_notice_at)) = taken else {
+            outcomes[i] = Some(SendOutcome::UnknownConversation);
+            continue;
+        };
+        // Stored unless the sender already has a message with this client id —
+        // stored long ago, earlier in this batch, or by a racing send that this
+        // insert waits for.
+        let inserted: Option<(Uuid,)> = sqlx::query_as(
+            "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, \
+             kind, body, notice, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'text', $6, NULL, $7) \
+             ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
+        )
+        .bind(message.id.as_uuid())
+        .bind(conversation)
+        .bind(seq)
+        .bind(message.sender_id.as_uuid())
+        .bind(message.client_id.as_uuid())
+        .bind(&message.body)
+        .bind(message.created_at)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if inserted.is_none() {
+            // Give the number back (it is the newest, and the row is still locked):
+            // the order stays gap-free.
+            sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
+                .bind(conversation)
+                .execute(&mut **tx)
+                .await?;
+            let existing: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM messages WHERE sender_id = $1 AND client_id = $2",
+                MESSAGE_COLUMNS
+            )))
+            .bind(message.sender_id.as_uuid())
+            .bind(message.client_id.as_uuid())
+            .fetch_one(&mut **tx)
+            .await?;
+            outcomes[i] = Some(SendOutcome::Existing(existing.try_into()?));
+            continue;
+        }
+        let stored = MessageRecord {
+            id: message.id,
+            conversation_id: message.conversation_id,
+            seq,
+            sender_id: Some(message.sender_id),
+            client_id: Some(message.client_id),
+            content: MessageContent::Text {
+                body: message.body.clone(),
+            },
+            created_at: message.created_at,
+        };
+        let mut added_notice = None;
+        if let Some(request) = &sends[i].notice
+            && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
+        {
+            let (notice_seq,): (i64,) = sqlx::query_as(
+                "UPDATE conversations SET last_seq = last_seq + 1, \
+                 last_notice_at = $2 WHERE id = $1 RETURNING last_seq",
+            )
+            .bind(conversation)
+            .bind(message.created_at)
+            .fetch_one(&mut **tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO messages (id, conversation_id, seq, sender_id, \
+                 client_id, kind, body, notice, created_at) \
+                 VALUES ($1, $2, $3, NULL, NULL, 'out_of_hours_notice', $4, $5, $6)",
+            )
+            .bind(request.id.as_uuid())
+            .bind(conversation)
+            .bind(notice_seq)
+            .bind(&request.notice.text)
+            .bind(Json(&request.notice))
+            .bind(message.created_at)
+            .execute(&mut **tx)
+            .await?;
+            added_notice = Some(MessageRecord {
+                id: request.id,
+                conversation_id: message.conversation_id,
+                seq: notice_seq,
+                sender_id: None,
+                client_id: None,
+                content: MessageContent::OutOfHoursNotice(request.notice.clone()),
+                created_at: message.created_at,
+            });
+        }
+        outcomes[i] = Some(SendOutcome::Created {
+            message: stored,
+            notice: added_notice,
+        });
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::Corrupt("a send without an outcome".into())))
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl<DB> MessageStore for SqlStore<DB>
 where
@@ -751,123 +1014,21 @@ where
     }
 
     async fn send_messages(&self, sends: &[NewSend]) -> StoreResult<Vec<SendOutcome>> {
-        use MessageContent;
-        // Conversations' rows are locked in id order, so two processes' batches never
-        // wait on each other in a cycle; one conversation's sends keep their order.
-        let mut order: Vec<usize> = (0..sends.len()).collect();
-        order.sort_by_key(|&i| sends[i].message.conversation_id);
-        let mut outcomes: Vec<Option<SendOutcome>> = vec![None; sends.len()];
         let mut tx = begin_write(self).await?;
-        for i in order {
-            let message = &sends[i].message;
-            let conversation = message.conversation_id.as_uuid();
-            // Takes the conversation's row lock until commit: numbers are given one at
-            // a time.
-            let taken: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-                "UPDATE conversations SET last_seq = last_seq + 1, \
-                     last_message_at = $2 WHERE id = $1 \
-                     RETURNING last_seq, last_notice_at",
-            )
-            .bind(conversation)
-            .bind(message.created_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((seq, last_notice_at)) = taken else {
-                outcomes[i] = Some(SendOutcome::UnknownConversation);
-                continue;
-            };
-            // Stored unless the sender already has a message with this client id —
-            // stored long ago, earlier in this batch, or by a racing send that this
-            // insert waits for.
-            let inserted: Option<(Uuid,)> = sqlx::query_as(
-                "INSERT INTO messages (id, conversation_id, seq, sender_id, client_id, \
-                 kind, body, notice, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'text', $6, NULL, $7) \
-                 ON CONFLICT (sender_id, client_id) DO NOTHING RETURNING id",
-            )
-            .bind(message.id.as_uuid())
-            .bind(conversation)
-            .bind(seq)
-            .bind(message.sender_id.as_uuid())
-            .bind(message.client_id.as_uuid())
-            .bind(&message.body)
-            .bind(message.created_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if inserted.is_none() {
-                // Give the number back (it is the newest, and the row is still locked):
-                // the order stays gap-free.
-                sqlx::query("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = $1")
-                    .bind(conversation)
-                    .execute(&mut *tx)
-                    .await?;
-                let existing: MessageRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {} FROM messages WHERE sender_id = $1 AND client_id = $2",
-                    MESSAGE_COLUMNS
-                )))
-                .bind(message.sender_id.as_uuid())
-                .bind(message.client_id.as_uuid())
-                .fetch_one(&mut *tx)
-                .await?;
-                outcomes[i] = Some(SendOutcome::Existing(existing.try_into()?));
-                continue;
+        let outcomes = match store_new_sends(&mut tx, sends).await? {
+            Some(outcomes) => outcomes,
+            None => {
+                // A repeat or a notice due: nothing of the quick way is kept.
+                tx.rollback().await?;
+                tx = begin_write(self).await?;
+                store_each_send(&mut tx, sends).await?
             }
-            let stored = MessageRecord {
-                id: message.id,
-                conversation_id: message.conversation_id,
-                seq,
-                sender_id: Some(message.sender_id),
-                client_id: Some(message.client_id),
-                content: MessageContent::Text {
-                    body: message.body.clone(),
-                },
-                created_at: message.created_at,
-            };
-            let mut added_notice = None;
-            if let Some(request) = &sends[i].notice
-                && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
-            {
-                let (notice_seq,): (i64,) = sqlx::query_as(
-                    "UPDATE conversations SET last_seq = last_seq + 1, \
-                     last_notice_at = $2 WHERE id = $1 RETURNING last_seq",
-                )
-                .bind(conversation)
-                .bind(message.created_at)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO messages (id, conversation_id, seq, sender_id, \
-                     client_id, kind, body, notice, created_at) \
-                     VALUES ($1, $2, $3, NULL, NULL, 'out_of_hours_notice', $4, $5, $6)",
-                )
-                .bind(request.id.as_uuid())
-                .bind(conversation)
-                .bind(notice_seq)
-                .bind(&request.notice.text)
-                .bind(Json(&request.notice))
-                .bind(message.created_at)
-                .execute(&mut *tx)
-                .await?;
-                added_notice = Some(MessageRecord {
-                    id: request.id,
-                    conversation_id: message.conversation_id,
-                    seq: notice_seq,
-                    sender_id: None,
-                    client_id: None,
-                    content: MessageContent::OutOfHoursNotice(request.notice.clone()),
-                    created_at: message.created_at,
-                });
-            }
-            outcomes[i] = Some(SendOutcome::Created {
-                message: stored,
-                notice: added_notice,
-            });
-        }
+        };
         // In the order of `sends`, message before notice: a conversation's events follow its
         // numbers.
         let mut events = Vec::new();
         for (send, outcome) in sends.iter().zip(&outcomes) {
-            if let Some(SendOutcome::Created { message, notice }) = outcome {
+            if let SendOutcome::Created { message, notice } = outcome {
                 for stored in std::iter::once(message).chain(notice) {
                     let event = Event::MessageCreated(MessageCreatedData {
                         conversation_id: stored.conversation_id,
@@ -892,10 +1053,7 @@ where
             append_audit_locked(&mut tx, accesses).await?;
         }
         tx.commit().await?;
-        outcomes
-            .into_iter()
-            .map(|o| o.ok_or_else(|| StoreError::Corrupt("a send without an outcome".into())))
-            .collect()
+        Ok(outcomes)
     }
 
     async fn messages_after(

@@ -36,6 +36,7 @@ conformance! {
         concurrent_retries_store_the_message_once,
         concurrent_senders_get_gap_free_numbers,
         a_send_to_an_unknown_conversation_stores_nothing,
+        a_batch_over_two_conversations_numbers_each_in_batch_order_with_or_without_a_repeat,
         a_sends_access_is_audited_in_its_transaction_and_fails_with_it,
         an_out_of_hours_notice_follows_a_message_unless_one_was_recent,
         cursors_only_move_forward_and_read_implies_delivered,
@@ -422,6 +423,55 @@ async fn a_send_to_an_unknown_conversation_stores_nothing(store: Arc<dyn Store>)
     assert_eq!(outcomes[0], SendOutcome::UnknownConversation);
     assert_eq!(created_seq(&outcomes[1]), 1);
     assert_eq!(store.message(lost.id).await.unwrap(), None);
+}
+
+async fn a_batch_over_two_conversations_numbers_each_in_batch_order_with_or_without_a_repeat(
+    store: Arc<dyn Store>,
+) {
+    let (ada, bo) = (
+        circle(store.as_ref(), "Ada").await,
+        circle(store.as_ref(), "Bo").await,
+    );
+    let (a, b) = (
+        peer_conversation(store.as_ref(), &ada).await,
+        peer_conversation(store.as_ref(), &bo).await,
+    );
+    let to_a = |body: &str| message(a.id, ada.account.id, body);
+    let to_b = |body: &str| message(b.id, bo.account.id, body);
+    let numbers = |outcomes: &[SendOutcome]| -> Vec<Option<i64>> {
+        outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                SendOutcome::Created { message, .. } => Some(message.seq),
+                _ => None,
+            })
+            .collect()
+    };
+    // All new: each conversation's numbers follow the batch's order.
+    let first = [to_b("b1"), to_a("a1"), to_b("b2"), to_a("a2"), to_a("a3")];
+    let outcomes = store.send_messages(&first.clone().map(send)).await.unwrap();
+    assert_eq!(
+        numbers(&outcomes),
+        [Some(1), Some(1), Some(2), Some(2), Some(3)]
+    );
+    // A repeat in the middle: it finds its message and gives no number; the others still
+    // follow the batch's order with no gap.
+    let again = [to_a("a4"), first[2].clone(), to_b("b3"), to_a("a5")];
+    let outcomes = store.send_messages(&again.clone().map(send)).await.unwrap();
+    assert_eq!(numbers(&outcomes), [Some(4), None, Some(3), Some(5)]);
+    assert!(matches!(&outcomes[1], SendOutcome::Existing(m) if m.id == first[2].id && m.seq == 2));
+    for (conversation, expected) in [(a.id, 5), (b.id, 3)] {
+        let seqs: Vec<i64> = store
+            .messages_after(conversation, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, (1..=expected).collect::<Vec<_>>());
+        let context = store.conversation(conversation).await.unwrap().unwrap();
+        assert_eq!(context.conversation.last_seq, expected);
+    }
 }
 
 async fn a_sends_access_is_audited_in_its_transaction_and_fails_with_it(store: Arc<dyn Store>) {
