@@ -26,6 +26,9 @@ const BATCH: i64 = 16;
 /// another process is found within this, even if its news was missed.
 const POLL_EVERY: Duration = Duration::from_secs(5);
 
+/// How long to wait before looking again when a delivery was due but none could be taken.
+const PAUSE_WHEN_NONE_TAKEN: Duration = Duration::from_secs(1);
+
 /// How long past its request timeout a taken delivery stays held.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
@@ -88,15 +91,15 @@ impl Dispatcher {
 
     /// Delivers until `shutdown`: whatever is due, then sleeps until the next is due, an event
     /// is stored (it may have queued one), or [`POLL_EVERY`] passes.
+    ///
+    /// Each pass first reads when the next delivery is due, and claims only when one is due
+    /// now. Claiming is a write transaction, and on SQLite the one writer at a time: a claim
+    /// made for every burst of events, with nothing to deliver, kept a busy server's sends
+    /// waiting their turn behind it.
     pub(super) async fn run(self, shutdown: CancellationToken) {
         let mut news = self.events.subscribe();
         let this = std::sync::Arc::new(self);
         while !shutdown.is_cancelled() {
-            // Not cut short by shutdown: sends in flight end within their timeout and are
-            // recorded, rather than left leased until their lease lapses.
-            if this.clone().deliver_due().await {
-                continue;
-            }
             let due = match this.webhooks.store.next_delivery_due().await {
                 Ok(due) => due,
                 Err(error) => {
@@ -104,6 +107,21 @@ impl Dispatcher {
                     None
                 }
             };
+            if due.is_some_and(|due| due <= this.webhooks.now()) {
+                // Not cut short by shutdown: sends in flight end within their timeout and are
+                // recorded, rather than left leased until their lease lapses. Then the next
+                // pass reads again: more may be due, and what was sent is not.
+                let taken = this.clone().deliver_due().await;
+                if taken.is_none_or(|taken| taken == 0) {
+                    // Due, yet none taken (another process took them first), or taking failed:
+                    // a pause before the next look, not a spin.
+                    tokio::select! {
+                        () = tokio::time::sleep(PAUSE_WHEN_NONE_TAKEN) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+                continue;
+            }
             let clock = this.webhooks.clock.clone();
             let until_due = async move {
                 match due {
@@ -119,14 +137,14 @@ impl Dispatcher {
                 () = shutdown.cancelled() => return,
             }
             // The next pass covers every event stored so far, however many were told: one pass
-            // for a burst, not one (three statements) for each event in it.
+            // for a burst, not one for each event in it.
             while matches!(news.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
         }
     }
 
-    /// Sends one batch of due deliveries side by side; true when the batch was full (more
-    /// may be due).
-    async fn deliver_due(self: std::sync::Arc<Self>) -> bool {
+    /// Sends one batch of due deliveries side by side; how many were taken, or `None` when
+    /// taking them failed.
+    async fn deliver_due(self: std::sync::Arc<Self>) -> Option<usize> {
         let now = self.webhooks.now();
         let lease = self.webhooks.settings.request_timeout + LEASE_MARGIN;
         let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
@@ -139,16 +157,16 @@ impl Dispatcher {
             Ok(claimed) => claimed,
             Err(error) => {
                 tracing::warn!(kind = error.kind(), "taking due webhooks failed");
-                return false;
+                return None;
             }
         };
-        let full = claimed.len() as i64 == BATCH;
+        let taken = claimed.len();
         let mut sends = JoinSet::new();
         for delivery in claimed {
             sends.spawn(self.clone().deliver(delivery));
         }
         while sends.join_next().await.is_some() {}
-        full
+        Some(taken)
     }
 
     async fn deliver(self: std::sync::Arc<Self>, claimed: ClaimedDelivery) {
