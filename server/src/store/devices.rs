@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::StoreResult;
 use super::backend::{Backend, Bind, Column, SqlStore};
 use super::idempotency::begin_write;
+use super::reads_here::{Columns, HereRow, Param};
 
 /// A device to register.
 #[derive(Clone, Debug)]
@@ -63,6 +64,7 @@ where
     String: Column<DB>,
     DateTime<Utc>: Column<DB>,
     usize: ColumnIndex<DB::Row>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
 {
     async fn register_device(&self, device: &NewDevice) -> StoreResult<()> {
         let mut tx = begin_write(self).await?;
@@ -105,18 +107,34 @@ where
              WHERE s.revoked_at IS NULL AND d.user_id IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for user in users {
-            query = query.bind(user.as_uuid());
-        }
-        let rows: Vec<(String, String, Uuid)> = query.fetch_all(&self.pool).await?;
+        let params: Vec<Param<'_>> = users.iter().map(|user| Param::Id(user.as_uuid())).collect();
+        // On SQLite read on the calling thread: a send's push asks this of every send.
+        let rows: Vec<DeviceRow> = self.fetch_rows(&sql, &params).await?;
         Ok(rows
             .into_iter()
-            .map(|(token, platform, user)| PushDevice {
-                token,
-                platform,
-                user_id: UserId::from(user),
+            .map(|row| PushDevice {
+                token: row.token,
+                platform: row.platform,
+                user_id: UserId::from(row.user_id),
             })
             .collect())
+    }
+}
+
+/// A device as [`DeviceStore::push_devices`] reads it.
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    token: String,
+    platform: String,
+    user_id: Uuid,
+}
+
+impl HereRow for DeviceRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(DeviceRow {
+            token: row.text("token")?,
+            platform: row.text("platform")?,
+            user_id: row.id("user_id")?,
+        })
     }
 }

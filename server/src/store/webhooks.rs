@@ -32,6 +32,7 @@ use uuid::Uuid;
 use super::backend::{Backend, Bind, Column, RowsAffected, SqlStore, Tx};
 use super::events::{NewEvent, append_in_tx};
 use super::idempotency::begin_write;
+use super::reads_here::{Columns, HereRow};
 use super::{StoreError, StoreResult};
 
 /// A staff system's subscription.
@@ -623,14 +624,32 @@ where
     }
 
     async fn next_delivery_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        let (due,): (Option<DateTime<Utc>>,) = sqlx::query_as(
-            "SELECT MIN(CASE WHEN d.lease_until IS NOT NULL AND d.lease_until > d.next_attempt_at \
-             THEN d.lease_until ELSE d.next_attempt_at END) \
-             FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
-             WHERE d.state = 'pending' AND s.disabled_at IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(due)
+        // Read on every burst of events: on SQLite on the calling thread.
+        let row: Option<DueRow> = self
+            .fetch_optional_row(
+                "SELECT MIN(CASE WHEN d.lease_until IS NOT NULL \
+                 AND d.lease_until > d.next_attempt_at \
+                 THEN d.lease_until ELSE d.next_attempt_at END) AS due \
+                 FROM webhook_deliveries d \
+                 JOIN webhook_subscriptions s ON s.id = d.subscription_id \
+                 WHERE d.state = 'pending' AND s.disabled_at IS NULL",
+                &[],
+            )
+            .await?;
+        Ok(row.and_then(|row| row.due))
+    }
+}
+
+/// When the next delivery is due, as [`WebhookStore::next_delivery_due`] reads it.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    due: Option<DateTime<Utc>>,
+}
+
+impl HereRow for DueRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(DueRow {
+            due: row.optional_time("due")?,
+        })
     }
 }
