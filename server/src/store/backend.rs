@@ -88,6 +88,9 @@ impl<DB: Database> std::fmt::Debug for Tx<DB> {
 #[derive(Debug)]
 pub struct SqlStore<DB: Backend> {
     pub(super) pool: Pool<DB>,
+    /// Where write transactions run: the pool itself, or (SQLite over a file) a pool of one
+    /// connection, whose page cache no other writer empties between batches.
+    pub(super) write_pool: Pool<DB>,
     /// What the database answers on the calling thread, without the pool.
     pub(super) here: DB::ReadsHere,
     /// What the database commits on a thread of its own, without the pool.
@@ -99,6 +102,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            write_pool: self.write_pool.clone(),
             here: self.here.clone(),
             writes_here: self.writes_here.clone(),
         }
@@ -112,6 +116,7 @@ impl<DB: Backend> SqlStore<DB> {
         Self {
             here: DB::reads_here(&pool),
             writes_here: DB::writes_here(&pool),
+            write_pool: pool.clone(),
             pool,
         }
     }
@@ -121,7 +126,7 @@ impl<DB: Backend> SqlStore<DB> {
     /// The turn comes first, so a writer waiting for it holds no connection meanwhile.
     pub(super) async fn write_transaction(&self) -> StoreResult<Tx<DB>> {
         let turn = self.writes_here.write_turn().await?;
-        Ok(Tx::new(DB::begin_write(&self.pool).await?, turn))
+        Ok(Tx::new(DB::begin_write(&self.write_pool).await?, turn))
     }
 
     /// The one row or none that `sql` reads with `params` bound to its `$n`: answered on the

@@ -23,8 +23,15 @@ pub type SqliteStore = SqlStore<Sqlite>;
 impl SqliteStore {
     pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
         let options = Self::connect_options(url)?.busy_timeout(settings.statement_timeout);
-        let pool = Self::pool_options().connect_with(options).await?;
+        let pool = Self::pool_options().connect_with(options.clone()).await?;
         let mut store = Self::from_pool(pool);
+        // Writers take turns anyway (`writes_here`): on one connection of their own, each batch
+        // finds the pages the last one read still in its cache, where a connection of the pool
+        // finds its cache emptied by whoever wrote since it last ran.
+        store.write_pool = Self::pool_options()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
         store.writes_here = SqliteWritesHere::on_file(
             store.pool.connect_options().get_filename(),
             settings.statement_timeout,
