@@ -168,6 +168,23 @@ pub struct NewMessage {
     pub created_at: DateTime<Utc>,
 }
 
+impl NewMessage {
+    /// The message as stored with the number `seq`.
+    fn stored_as(&self, seq: i64) -> MessageRecord {
+        MessageRecord {
+            id: self.id,
+            conversation_id: self.conversation_id,
+            seq,
+            sender_id: Some(self.sender_id),
+            client_id: Some(self.client_id),
+            content: MessageContent::Text {
+                body: self.body.clone(),
+            },
+            created_at: self.created_at,
+        }
+    }
+}
+
 // The body is health data: never in a log line or a panic message.
 impl std::fmt::Debug for NewMessage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -597,24 +614,12 @@ async fn store_new_sends<DB>(
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> &'a str: Bind<DB>,
-    Uuid: Column<DB>,
-    Option<Uuid>: Bind<DB>,
-    DateTime<Utc>: Column<DB>,
-    String: Column<DB>,
-    Option<String>: Bind<DB>,
+    Uuid: Bind<DB>,
     i64: Column<DB>,
-    bool: Column<DB>,
-    Vec<u8>: Column<DB>,
-    for<'a> &'a [u8]: Bind<DB>,
-    Option<DateTime<Utc>>: Bind<DB>,
-    Json<OutOfHoursNotice>: Column<DB>,
-    Json<Vec<WorkingSpan>>: Column<DB>,
-    for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
-    for<'a> Json<&'a Vec<WorkingSpan>>: Bind<DB>,
-    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
+    String: Bind<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
     usize: ColumnIndex<DB::Row>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
 {
     // In conversation id order, as every send batch locks them; a stable sort keeps each
     // conversation's sends in batch order, which is the order of their numbers.
@@ -678,19 +683,8 @@ where
     }
     let mut outcomes = vec![SendOutcome::UnknownConversation; sends.len()];
     for (i, seq) in numbered {
-        let message = &sends[i].message;
         outcomes[i] = SendOutcome::Created {
-            message: MessageRecord {
-                id: message.id,
-                conversation_id: message.conversation_id,
-                seq,
-                sender_id: Some(message.sender_id),
-                client_id: Some(message.client_id),
-                content: MessageContent::Text {
-                    body: message.body.clone(),
-                },
-                created_at: message.created_at,
-            },
+            message: sends[i].message.stored_as(seq),
             notice: None,
         };
     }
@@ -707,22 +701,12 @@ async fn store_each_send<DB>(tx: &mut Tx<DB>, sends: &[NewSend]) -> StoreResult<
 where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
-    Option<Uuid>: Bind<DB>,
-    DateTime<Utc>: Column<DB>,
-    String: Column<DB>,
-    Option<String>: Bind<DB>,
     i64: Column<DB>,
-    bool: Column<DB>,
-    Vec<u8>: Column<DB>,
-    for<'a> &'a [u8]: Bind<DB>,
-    Option<DateTime<Utc>>: Bind<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
     Json<OutOfHoursNotice>: Column<DB>,
-    Json<Vec<WorkingSpan>>: Column<DB>,
     for<'a> Json<&'a OutOfHoursNotice>: Bind<DB>,
-    for<'a> Json<&'a Vec<WorkingSpan>>: Bind<DB>,
-    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
     usize: ColumnIndex<DB::Row>,
     for<'a> &'a str: ColumnIndex<DB::Row>,
 {
@@ -785,17 +769,7 @@ where
             outcomes[i] = Some(SendOutcome::Existing(existing.try_into()?));
             continue;
         }
-        let stored = MessageRecord {
-            id: message.id,
-            conversation_id: message.conversation_id,
-            seq,
-            sender_id: Some(message.sender_id),
-            client_id: Some(message.client_id),
-            content: MessageContent::Text {
-                body: message.body.clone(),
-            },
-            created_at: message.created_at,
-        };
+        let stored = message.stored_as(seq);
         let mut added_notice = None;
         if let Some(request) = &sends[i].notice
             && last_notice_at.is_none_or(|last| last <= request.unless_noticed_since)
