@@ -17,7 +17,8 @@ use super::{StoreResult, StoreSettings};
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
 /// `BEGIN IMMEDIATE`, so they take the write lock before reading and never fail half-way when
-/// another writer got there first; they wait (busy timeout) instead.
+/// another writer got there first. Within the process they first take their turn at the
+/// store's gate ([`super::writes_here`]); a writer of another process waits the busy timeout.
 pub type SqliteStore = SqlStore<Sqlite>;
 
 impl SqliteStore {
