@@ -29,14 +29,26 @@ use crate::store::{NewAuditEntry, Store, StoreResult};
 /// The `prev_hash` of the first entry.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
-/// The hash of one entry in the chain.
+/// The hash of one entry in the chain: SHA-256 of the previous entry's hash followed by the
+/// entry's fields as a JSON array, its sequence number first.
 pub fn chain_hash(seq: i64, prev_hash: &[u8], entry: &NewAuditEntry) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(format!("[{seq},").as_bytes());
+    hasher.update(chain_text_after_seq(entry));
+    hasher.finalize().to_vec()
+}
+
+/// The hashed text of an entry after its sequence number and the comma that follows it: the
+/// rest of the JSON array [`chain_hash`] covers, closing bracket included. Postgres appends a
+/// batch in one statement (`audit_chain_append`, migration 0025) from this text, prefixing the
+/// numbers it assigns, so what is hashed is written in this one place.
+pub fn chain_text_after_seq(entry: &NewAuditEntry) -> Vec<u8> {
     use serde_json::json;
     let micros =
         |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Micros, true);
     // A JSON array of the fields: unambiguous (strings are quoted and escaped) and stable.
     let mut fields = vec![
-        json!(seq),
         json!(micros(entry.at)),
         json!(entry.actor_id),
         json!(entry.actor_role),
@@ -54,10 +66,11 @@ pub fn chain_hash(seq: i64, prev_hash: &[u8], entry: &NewAuditEntry) -> Vec<u8> 
         fields.push(json!(entry.via));
         fields.push(json!(entry.read_at.map(micros)));
     }
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash);
-    hasher.update(serde_json::Value::Array(fields).to_string().as_bytes());
-    hasher.finalize().to_vec()
+    // `[a,b,…]` without its opening bracket: compact JSON joins elements with a bare comma, so
+    // `[` + the number + `,` + this is the array with the number first.
+    let mut text = serde_json::Value::Array(fields).to_string().into_bytes();
+    text.remove(0);
+    text
 }
 
 #[derive(Debug, thiserror::Error)]

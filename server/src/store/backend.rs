@@ -27,10 +27,10 @@ use livingwell_core::domain::UserId;
 use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::mpsc;
 
-use super::StoreResult;
 use super::events::StoreNotice;
 use super::reads_here::{HereRow, Param, ReadsHere};
 use super::writes_here::{WriteTurn, WritesHere};
+use super::{NewAuditEntry, StoreResult};
 
 /// A query that reads rows `R`, being bound for the pool.
 pub type BindingQuery<DB, R> = sqlx::query::QueryAs<'static, DB, R, <DB as Database>::Arguments>;
@@ -237,8 +237,23 @@ pub trait Backend:
         recipients: &[UserId],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
-    /// Serialises appends to the audit chain across processes.
+    /// Serialises appends to the audit chain across processes, from here to the commit.
     fn lock_audit_chain(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Appends `entries` to the audit chain inside `tx`, taking the chain's lock if `tx` does
+    /// not hold it yet (held to the commit); returns their sequence numbers, in order.
+    fn append_audit_chain(
+        tx: &mut Tx<Self>,
+        entries: &[&NewAuditEntry],
+    ) -> impl Future<Output = StoreResult<Vec<i64>>> + Send;
+
+    /// Appends `entries` to the audit chain as a transaction of their own, committed when this
+    /// returns, where one statement can (Postgres); `None`, having done nothing, where it takes
+    /// a write transaction ([`Self::append_audit_chain`] in one).
+    fn append_audit_committed(
+        pool: &Pool<Self>,
+        entries: &[&NewAuditEntry],
+    ) -> impl Future<Output = StoreResult<Option<Vec<i64>>>> + Send;
 
     /// Tells every listening process, at commit, that the events `ids` were stored.
     fn notify_events(

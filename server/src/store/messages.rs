@@ -49,7 +49,6 @@ use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
 use super::events::{Audience, NewEvent, append_in_tx};
 use super::idempotency::begin_write;
 use super::reads_here::{Columns, HereRow, Param};
-use super::sql::append_audit_locked;
 use super::{NewAuditEntry, StoreError, StoreResult};
 
 /// A conversation as stored.
@@ -1023,8 +1022,7 @@ where
             .filter_map(|send| send.access.as_ref())
             .collect();
         if !accesses.is_empty() {
-            DB::lock_audit_chain(&mut tx).await?;
-            append_audit_locked(&mut tx, accesses).await?;
+            DB::append_audit_chain(&mut tx, &accesses).await?;
         }
         tx.commit().await?;
         Ok(outcomes)

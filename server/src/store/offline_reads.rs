@@ -17,7 +17,6 @@ use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, SqlStore};
 use super::idempotency::begin_write;
-use super::sql::append_audit_locked;
 use super::{NewAuditEntry, StoreResult};
 
 /// One uploaded read, with the audit entry its decision made.
@@ -101,7 +100,7 @@ where
             }
         }
         let entries: Vec<&NewAuditEntry> = fresh.iter().map(|&i| &reads[i].entry).collect();
-        let seqs = append_audit_locked(&mut tx, entries).await?;
+        let seqs = DB::append_audit_chain(&mut tx, &entries).await?;
         for (&index, &seq) in fresh.iter().zip(&seqs) {
             let read = &reads[index];
             sqlx::query(

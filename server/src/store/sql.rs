@@ -707,71 +707,6 @@ where
     Ok(())
 }
 
-/// Appends entries to the audit chain inside `tx`, which holds the chain's lock
-/// ([`Backend::lock_audit_chain`]); returns their sequence numbers.
-pub(super) async fn append_audit_locked<'e, DB>(
-    tx: &mut Tx<DB>,
-    entries: impl IntoIterator<Item = &'e NewAuditEntry>,
-) -> StoreResult<Vec<i64>>
-where
-    DB: Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    i64: Column<DB>,
-    Vec<u8>: Column<DB>,
-    for<'a> &'a [u8]: Bind<DB>,
-    String: Bind<DB>,
-    Option<String>: Bind<DB>,
-    Option<Uuid>: Bind<DB>,
-    DateTime<Utc>: Bind<DB>,
-    Option<DateTime<Utc>>: Bind<DB>,
-    usize: ColumnIndex<DB::Row>,
-{
-    let last: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut **tx)
-            .await?;
-    let (mut seq, mut prev_hash) = last.unwrap_or_else(|| (0, crate::audit::GENESIS_HASH.to_vec()));
-    // Chained first, then stored a chunk of rows per statement: one round trip (one hop to
-    // SQLite's connection thread) for a chunk, not one per entry.
-    let mut chained = Vec::new();
-    for entry in entries {
-        seq += 1;
-        let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
-        chained.push((seq, entry, prev_hash, hash.clone()));
-        prev_hash = hash;
-    }
-    for chunk in chained.chunks(AUDIT_ROWS_PER_STATEMENT) {
-        let mut insert = sqlx::QueryBuilder::<DB>::new(
-            "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
-             subject_id, resource, action, outcome, relationship, request_id, via, \
-             read_at, prev_hash, hash) ",
-        );
-        insert.push_values(chunk, |mut row, (seq, entry, prev_hash, hash)| {
-            row.push_bind(*seq)
-                .push_bind(entry.at)
-                .push_bind(&entry.actor_id)
-                .push_bind(&entry.actor_role)
-                .push_bind(&entry.on_behalf_of)
-                .push_bind(entry.subject_id.map(|s| s.as_uuid()))
-                .push_bind(&entry.resource)
-                .push_bind(&entry.action)
-                .push_bind(&entry.outcome)
-                .push_bind(&entry.relationship)
-                .push_bind(&entry.request_id)
-                .push_bind(&entry.via)
-                .push_bind(entry.read_at)
-                .push_bind(prev_hash.as_slice())
-                .push_bind(hash.as_slice());
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
-    Ok(chained.into_iter().map(|(seq, ..)| seq).collect())
-}
-
-/// Audit rows stored by one statement: 15 parameters each, well under SQLite's limit of 32,766
-/// parameters a statement and Postgres's 65,535.
-const AUDIT_ROWS_PER_STATEMENT: usize = 256;
-
 /// A relationship a person has with at most one team or worker at a time, whose ended spans
 /// are kept in a history table: the caseload placement and the peer allocation.
 struct SingleRelationship {
@@ -1781,9 +1716,12 @@ where
         if let Some(seqs) = self.writes_here.append_audit(entries).await {
             return Ok(seqs);
         }
+        let entries: Vec<&NewAuditEntry> = entries.iter().collect();
+        if let Some(seqs) = DB::append_audit_committed(&self.write_pool, &entries).await? {
+            return Ok(seqs);
+        }
         let mut tx = begin_write(self).await?;
-        DB::lock_audit_chain(&mut tx).await?;
-        let seqs = append_audit_locked(&mut tx, entries).await?;
+        let seqs = DB::append_audit_chain(&mut tx, &entries).await?;
         tx.commit().await?;
         Ok(seqs)
     }

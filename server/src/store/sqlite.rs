@@ -13,13 +13,17 @@ use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending
 use super::events::StoreNotice;
 use super::reads_here::{Param, SqliteReadsHere};
 use super::writes_here::{BeforeWrite, SqliteWritesHere};
-use super::{StoreResult, StoreSettings};
+use super::{NewAuditEntry, StoreResult, StoreSettings};
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
 /// `BEGIN IMMEDIATE`, so they take the write lock before reading and never fail half-way when
 /// another writer got there first. Within the process they first take their turn at the
 /// store's gate ([`super::writes_here`]); a writer of another process waits the busy timeout.
 pub type SqliteStore = SqlStore<Sqlite>;
+
+/// Audit rows stored by one statement: 15 parameters each, well under SQLite's limit of 32,766
+/// parameters a statement.
+const AUDIT_ROWS_PER_STATEMENT: usize = 256;
 
 impl SqliteStore {
     pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
@@ -125,6 +129,62 @@ impl Backend for Sqlite {
 
     async fn lock_audit_chain(_tx: &mut Tx<Sqlite>) -> StoreResult<()> {
         Ok(())
+    }
+
+    async fn append_audit_chain(
+        tx: &mut Tx<Sqlite>,
+        entries: &[&NewAuditEntry],
+    ) -> StoreResult<Vec<i64>> {
+        // The transaction holds the database's one write lock, which is the chain's lock.
+        let last: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut **tx)
+                .await?;
+        let (mut seq, mut prev_hash) =
+            last.unwrap_or_else(|| (0, crate::audit::GENESIS_HASH.to_vec()));
+        // Chained first, then stored a chunk of rows per statement: one hop to SQLite's
+        // connection thread for a chunk, not one per entry.
+        let mut chained = Vec::with_capacity(entries.len());
+        for &entry in entries {
+            seq += 1;
+            let hash = crate::audit::chain_hash(seq, &prev_hash, entry);
+            chained.push((seq, entry, prev_hash, hash.clone()));
+            prev_hash = hash;
+        }
+        for chunk in chained.chunks(AUDIT_ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit_log (seq, at, actor_id, actor_role, on_behalf_of, \
+                 subject_id, resource, action, outcome, relationship, request_id, via, \
+                 read_at, prev_hash, hash) ",
+            );
+            insert.push_values(chunk, |mut row, (seq, entry, prev_hash, hash)| {
+                row.push_bind(*seq)
+                    .push_bind(entry.at)
+                    .push_bind(&entry.actor_id)
+                    .push_bind(&entry.actor_role)
+                    .push_bind(&entry.on_behalf_of)
+                    .push_bind(entry.subject_id.map(|s| s.as_uuid()))
+                    .push_bind(&entry.resource)
+                    .push_bind(&entry.action)
+                    .push_bind(&entry.outcome)
+                    .push_bind(&entry.relationship)
+                    .push_bind(&entry.request_id)
+                    .push_bind(&entry.via)
+                    .push_bind(entry.read_at)
+                    .push_bind(prev_hash.as_slice())
+                    .push_bind(hash.as_slice());
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
+        Ok(chained.into_iter().map(|(seq, ..)| seq).collect())
+    }
+
+    async fn append_audit_committed(
+        _pool: &SqlitePool,
+        _entries: &[&NewAuditEntry],
+    ) -> StoreResult<Option<Vec<i64>>> {
+        // The head must be read under the write lock: a write transaction it is.
+        Ok(None)
     }
 
     async fn notify_events(_tx: &mut Tx<Sqlite>, _ids: &[i64]) -> StoreResult<()> {

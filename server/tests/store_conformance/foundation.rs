@@ -108,6 +108,7 @@ conformance! {
         audit_seqs_start_at_one_and_are_contiguous,
         concurrent_audit_appends_make_one_unbroken_chain,
         a_batch_larger_than_one_statement_is_stored_whole_and_chained,
+        every_field_of_an_entry_is_chained_as_the_server_hashes_it,
         audit_for_subject_is_newest_first_with_before_cursor,
         // Schema and keys.
         migrating_twice_is_a_no_op,
@@ -1729,6 +1730,51 @@ async fn a_batch_larger_than_one_statement_is_stored_whole_and_chained(store: Ar
     assert_eq!(
         audit::verify(store.as_ref()).await.unwrap(),
         Verification::Intact { entries: 600 }
+    );
+}
+
+/// Postgres numbers and hashes a batch itself (`audit_chain_append`) from the text the server
+/// sends: every shape of entry — each optional field set and unset, text that JSON must
+/// escape, characters outside ASCII — must come out with the hash the server computes.
+async fn every_field_of_an_entry_is_chained_as_the_server_hashes_it(store: Arc<dyn Store>) {
+    let plain = audit_entry(None, "read");
+    let full = NewAuditEntry {
+        at: instant(9, 30, 0, 123_456),
+        actor_id: None,
+        actor_role: "carer".to_owned(),
+        on_behalf_of: Some("Zoë \"Z\" O’Neill\\\n\t🙂".to_owned()),
+        subject_id: Some(PersonId::new()),
+        relationship: None,
+        request_id: None,
+        via: Some("offline".to_owned()),
+        read_at: Some(instant(8, 0, 0, 999_999)),
+        ..audit_entry(None, "read \u{1f} ✓")
+    };
+    let synced = NewAuditEntry {
+        via: Some("sync".to_owned()),
+        ..audit_entry(Some(PersonId::new()), "read")
+    };
+    let shown_at_only = NewAuditEntry {
+        read_at: Some(instant(7, 0, 0, 1)),
+        ..audit_entry(Some(PersonId::new()), "read")
+    };
+    let entries = vec![plain, full, synced, shown_at_only];
+    // Twice, so the second batch chains from a head the first one left.
+    for round in 0..2 {
+        let seqs = store.append_audit(&entries).await.unwrap();
+        assert_eq!(seqs, (round * 4 + 1..=round * 4 + 4).collect::<Vec<i64>>());
+    }
+    let stored = store.audit_after(0, 100).await.unwrap();
+    let mut prev_hash = audit::GENESIS_HASH.to_vec();
+    for (record, entry) in stored.iter().zip(entries.iter().cycle()) {
+        assert_eq!(&record.entry, entry);
+        assert_eq!(record.prev_hash, prev_hash);
+        assert_eq!(record.hash, audit::chain_hash(record.seq, &prev_hash, entry));
+        prev_hash = record.hash.clone();
+    }
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 8 }
     );
 }
 
