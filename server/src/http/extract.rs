@@ -25,7 +25,7 @@ use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
 use crate::policy::Action;
 use crate::store::sync::SyncCursorRecord;
-use crate::store::{NewAuditEntry, RelationshipFacts};
+use crate::store::{NewAuditEntry, RelationshipFacts, UserRecord};
 
 /// A JSON body, read with field-level errors.
 #[derive(Debug)]
@@ -292,6 +292,8 @@ async fn authenticate(
 /// What a request reads with the caller's session, in the same query.
 enum About<'a> {
     Nothing,
+    /// The account itself, as the session's query reads it.
+    Account,
     /// The account's relationship to a person at an instant.
     Person(PersonId, DateTime<Utc>),
     /// The account's sync cursor of this name.
@@ -301,6 +303,7 @@ enum About<'a> {
 /// What was read with the session, as [`About`] asked.
 enum ReadAlong {
     Nothing,
+    Account(UserRecord),
     Facts(RelationshipFacts),
     SyncCursor(Option<SyncCursorRecord>),
 }
@@ -318,7 +321,7 @@ pub(super) async fn caller_about(
     let (caller, _, along) = authenticate_about(parts, state, About::Person(person, at)).await?;
     let facts = match along {
         ReadAlong::Facts(facts) => Some(facts),
-        ReadAlong::Nothing | ReadAlong::SyncCursor(_) => None,
+        ReadAlong::Nothing | ReadAlong::Account(_) | ReadAlong::SyncCursor(_) => None,
     };
     Ok((caller, facts))
 }
@@ -379,6 +382,12 @@ async fn authenticate_about(
                     .map(|(found, kept)| (found, ReadAlong::SyncCursor(kept))),
                 About::Nothing => (state.store.session_user(session, user_id).await?)
                     .map(|found| (found, ReadAlong::Nothing)),
+                About::Account => {
+                    (state.store.session_user(session, user_id).await?).map(|found| {
+                        let account = found.user.clone();
+                        (found, ReadAlong::Account(account))
+                    })
+                }
             }
             .ok_or(ApiError::Unauthorized)?;
             along = read;
@@ -488,6 +497,28 @@ impl FromRequestParts<AppState> for AppUser {
         match Caller::from_request_parts(parts, state).await? {
             Caller::User(user) => Ok(AppUser(user)),
             Caller::StaffSystem(_) => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// A signed-in account (any role) with its account as the session's query read it, for a
+/// request that answers with the account: it is not read a second time. Staff systems get 403.
+#[derive(Clone, Debug)]
+pub struct AppAccount {
+    pub caller: CallerUser,
+    pub account: UserRecord,
+}
+
+impl FromRequestParts<AppState> for AppAccount {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match authenticate_about(parts, state, About::Account).await? {
+            (Caller::User(caller), _, ReadAlong::Account(account)) => {
+                Ok(AppAccount { caller, account })
+            }
+            (Caller::User(_), _, _) => Err(ApiError::Unauthorized),
+            (Caller::StaffSystem(_), _, _) => Err(ApiError::Forbidden),
         }
     }
 }

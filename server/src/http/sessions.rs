@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::access::record_unscoped;
 use super::error::{ApiError, ApiResult};
-use super::extract::{AppUser, RequestId, ValidJson};
+use super::extract::{AppAccount, AppUser, RequestId, ValidJson};
 use crate::auth::tokens::{ACCESS_TOKEN_SECONDS, Audience};
 use crate::auth::{Caller, CallerUser, passwords};
 use crate::policy::Action;
@@ -294,14 +294,9 @@ fn client_credentials(
 ))]
 async fn me(
     State(state): State<AppState>,
-    AppUser(caller): AppUser,
+    AppAccount { caller, account }: AppAccount,
     RequestId(request_id): RequestId,
 ) -> ApiResult<axum::Json<MeView>> {
-    let account = state
-        .store
-        .user_by_id(caller.id)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
     record_unscoped(
         &state,
         &Caller::User(caller.clone()),

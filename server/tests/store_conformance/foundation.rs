@@ -1769,7 +1769,10 @@ async fn every_field_of_an_entry_is_chained_as_the_server_hashes_it(store: Arc<d
     for (record, entry) in stored.iter().zip(entries.iter().cycle()) {
         assert_eq!(&record.entry, entry);
         assert_eq!(record.prev_hash, prev_hash);
-        assert_eq!(record.hash, audit::chain_hash(record.seq, &prev_hash, entry));
+        assert_eq!(
+            record.hash,
+            audit::chain_hash(record.seq, &prev_hash, entry)
+        );
         prev_hash = record.hash.clone();
     }
     assert_eq!(
