@@ -338,7 +338,7 @@ where
         )
         .bind(session)
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }

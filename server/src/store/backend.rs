@@ -83,6 +83,19 @@ impl<DB: Database> std::fmt::Debug for Tx<DB> {
     }
 }
 
+/// A write statement's turn to write and the pool to run it on ([`SqlStore::lone_write`]).
+pub(super) struct LoneWrite<'s, DB: Backend> {
+    pool: &'s Pool<DB>,
+    _turn: Option<WriteTurn>,
+}
+
+impl<DB: Backend> LoneWrite<'_, DB> {
+    /// Where the statement runs: the pool write transactions use.
+    pub(super) fn pool(&self) -> &Pool<DB> {
+        self.pool
+    }
+}
+
 /// A store over one database's pool; [`PgStore`](super::PgStore) and
 /// [`SqliteStore`](super::SqliteStore) are its two instances.
 #[derive(Debug)]
@@ -127,6 +140,18 @@ impl<DB: Backend> SqlStore<DB> {
     pub(super) async fn write_transaction(&self) -> StoreResult<Tx<DB>> {
         let turn = self.writes_here.write_turn().await?;
         Ok(Tx::new(DB::begin_write(&self.write_pool).await?, turn))
+    }
+
+    /// The way to the database for one write statement run as a transaction of its own, taken
+    /// in the process's turn to write as [`Self::write_transaction`] is: on SQLite a lone write
+    /// then waits its turn, woken when the writer before it commits, instead of meeting that
+    /// writer at the write lock and sleeping in SQLite's busy handler. The turn is held until
+    /// the [`LoneWrite`] is dropped, so the statement must run on [`LoneWrite::pool`] before.
+    pub(super) async fn lone_write(&self) -> StoreResult<LoneWrite<'_, DB>> {
+        Ok(LoneWrite {
+            pool: &self.write_pool,
+            _turn: self.writes_here.write_turn().await?,
+        })
     }
 
     /// The one row or none that `sql` reads with `params` bound to its `$n`: answered on the

@@ -349,7 +349,7 @@ where
     async fn end_key_worker(&self, person: PersonId) -> StoreResult<bool> {
         let ended = sqlx::query("DELETE FROM key_workers WHERE person_id = $1")
             .bind(person.as_uuid())
-            .execute(&self.pool)
+            .execute(self.lone_write().await?.pool())
             .await?;
         Ok(ended.rows_affected() > 0)
     }
@@ -463,7 +463,7 @@ where
         .bind(rating.name_shared)
         .bind(rating.rated_at)
         .bind(rating.updated_at)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
     }
@@ -479,7 +479,7 @@ where
         .bind(rating.comment.clone())
         .bind(rating.name_shared)
         .bind(rating.updated_at)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
     }

@@ -199,7 +199,7 @@ where
         .bind(answer.content_type.clone())
         .bind(answer.etag.clone())
         .bind(answer.body.as_slice())
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
     }
@@ -210,7 +210,7 @@ where
         )
         .bind(key.caller.as_str())
         .bind(key.key.as_str())
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(released.rows_affected() == 1)
     }
@@ -218,7 +218,7 @@ where
     async fn prune_idempotency_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let pruned = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.lone_write().await?.pool())
             .await?;
         Ok(pruned.rows_affected())
     }

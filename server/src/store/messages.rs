@@ -858,7 +858,7 @@ where
         .bind(person.as_uuid())
         .bind(carer.map(|c| c.as_uuid()))
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         self.find_conversation(key)
             .await?

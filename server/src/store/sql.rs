@@ -877,7 +877,7 @@ where
     }
 
     async fn create_user(&self, user: &UserRecord, at: DateTime<Utc>) -> StoreResult<()> {
-        insert_user(&self.pool, user, at).await
+        insert_user(self.lone_write().await?.pool(), user, at).await
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
@@ -1483,7 +1483,7 @@ where
         .bind(user.as_uuid())
         .bind(at)
         .bind(refresh_secret)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
     }
@@ -1523,7 +1523,7 @@ where
         .bind(&token.token_hash)
         .bind(token.issued_at)
         .bind(token.expires_at)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
     }
@@ -1549,7 +1549,7 @@ where
         )
         .bind(token)
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1565,7 +1565,7 @@ where
         .bind(scopes_json(&client.scopes))
         .bind(client.created_at)
         .bind(client.requests_per_minute.map(|n| i64::from(n.get())))
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
     }
@@ -1600,7 +1600,7 @@ where
         )
         .bind(client_id)
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1619,7 +1619,7 @@ where
         .bind(client_id)
         .bind(secret_hash)
         .bind(previous_until)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1643,7 +1643,7 @@ where
         .bind(&key.sealed_private_key)
         .bind(key.created_at)
         .bind(key.retire_after)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
     }
@@ -1684,7 +1684,7 @@ where
         .bind(sealed)
         .bind(kid)
         .bind(was)
-        .execute(&self.pool)
+        .execute(self.lone_write().await?.pool())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -1695,7 +1695,7 @@ where
              WHERE retired_at IS NULL AND retire_after <= $1 RETURNING kid",
         )
         .bind(at)
-        .fetch_all(&self.pool)
+        .fetch_all(self.lone_write().await?.pool())
         .await?;
         Ok(kids.into_iter().map(|(kid,)| kid).collect())
     }

@@ -17,8 +17,9 @@ use super::{NewAuditEntry, StoreResult, StoreSettings};
 
 /// SQLite: readers in parallel, one writer at a time. Write transactions start with
 /// `BEGIN IMMEDIATE`, so they take the write lock before reading and never fail half-way when
-/// another writer got there first. Within the process they first take their turn at the
-/// store's gate ([`super::writes_here`]); a writer of another process waits the busy timeout.
+/// another writer got there first. Within the process they, and the write statements run on
+/// their own ([`SqlStore::lone_write`]), first take their turn at the store's gate
+/// ([`super::writes_here`]); a writer of another process waits the busy timeout.
 pub type SqliteStore = SqlStore<Sqlite>;
 
 /// Audit rows stored by one statement: 15 parameters each, well under SQLite's limit of 32,766

@@ -566,6 +566,48 @@ async fn sqlite_writers_take_turns_without_sleeping_in_the_busy_handler() {
     );
 }
 
+/// SQLite: a write statement run on its own, outside a write transaction (a session, a refresh
+/// token, a conversation opened), takes its turn at the same gate. On connections that do not
+/// wait at the write lock at all (busy timeout 0), every such write made while audit batches
+/// commit one after another succeeds: none meets a batch holding the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_lone_writes_take_their_turn_at_the_gate_too() {
+    let db = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    // Kept open: a store's last connection to close checkpoints the file under its locks,
+    // which a connection opening with no busy timeout could meet.
+    let _migrated = crate::open_store(&db).await;
+    let never_waiting_at_the_lock = SqliteStore::connect_options(&db.url)
+        .unwrap()
+        .busy_timeout(std::time::Duration::ZERO);
+    let pool = SqliteStore::pool_options()
+        .connect_with(never_waiting_at_the_lock)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::from_pool(pool));
+    let ada = circle(store.as_ref(), "Ada").await;
+    let appending = tokio::spawn({
+        let store = store.clone();
+        async move {
+            for _ in 0..300 {
+                store
+                    .append_audit(&[audit_entry(Some(ada.person), "read")])
+                    .await
+                    .unwrap();
+            }
+        }
+    });
+    let mut lone_writes = 0;
+    while !appending.is_finished() {
+        store
+            .create_session(uuid::Uuid::new_v4(), ada.account.id, Utc::now(), &[7; 32])
+            .await
+            .unwrap();
+        lone_writes += 1;
+    }
+    appending.await.unwrap();
+    assert!(lone_writes > 0);
+}
+
 fn away_notice(person: PersonId, at: DateTime<Utc>) -> OutOfHoursNotice {
     let away = Availability {
         weekly_hours: Vec::new(),
