@@ -36,6 +36,7 @@ on_both_databases!(
     with_the_limit_off_a_hundred_sends_in_a_row_are_all_stored,
     a_reported_message_reaches_the_team_once,
     push_notifications_carry_ids_and_no_content,
+    a_burst_of_messages_wakes_the_other_phone_once_for_each,
     message_text_is_limited_in_unicode_scalar_values,
     pages_follow_the_cursor_and_the_limit_is_capped,
 );
@@ -1115,6 +1116,48 @@ async fn push_notifications_carry_ids_and_no_content(backend: Backend) {
     }
     // Only alex's phone was woken: not jo's, who sent it.
     assert!(gateway.next(Duration::from_millis(300)).await.is_none());
+}
+
+/// Pushes wait in one queue and a burst's devices are read together: every message of a burst
+/// sent from both sides at once still wakes the other's phone, once, with its own ids.
+async fn a_burst_of_messages_wakes_the_other_phone_once_for_each(backend: Backend) {
+    let mut gateway = PushGateway::start().await;
+    let mut with_gateway = settings(at(WINTER_11_00));
+    with_gateway.messaging.push = PushTarget::Webhook(gateway.url.clone());
+    let server = TestServer::start_with(backend, with_gateway).await.unwrap();
+    let alex = server.login("alex").await;
+    let jo = server.login("jo").await;
+    server.register_device(&alex, "alex-phone").await;
+    server.register_device(&jo, "jo-phone").await;
+    let conversation = conversation_id(&server, &jo, "peer").await;
+    let sends = (0..40).map(|i| {
+        let (sender, phone) = if i % 2 == 0 {
+            (&alex, "jo-phone")
+        } else {
+            (&jo, "alex-phone")
+        };
+        let (server, conversation) = (&server, &conversation);
+        async move {
+            let sent = send(server, sender, conversation, &new_client_id(), "Hello").await;
+            assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+            (
+                phone.to_owned(),
+                sent.body["id"].as_str().unwrap().to_owned(),
+            )
+        }
+    });
+    let mut expected: Vec<(String, String)> = futures_util::future::join_all(sends).await;
+    let mut woken = Vec::new();
+    while let Some(push) = gateway.next(Duration::from_secs(2)).await {
+        assert_eq!(push["kind"], "message_created", "{push}");
+        woken.push((
+            push["token"].as_str().unwrap().to_owned(),
+            push["data"]["message_id"].as_str().unwrap().to_owned(),
+        ));
+    }
+    expected.sort();
+    woken.sort();
+    assert_eq!(woken, expected);
 }
 
 async fn message_text_is_limited_in_unicode_scalar_values(backend: Backend) {

@@ -13,7 +13,9 @@
 //! - **Only what is stored, to live sessions.** Services push after their commit, to the
 //!   devices registered for the recipients' live sessions (see [`crate::store::devices`]).
 //! - **Best-effort, in the background.** A push never holds up or fails a write; failures are
-//!   logged by kind, never with a token or content.
+//!   logged by kind, never with a token or content. Pushes wait in a bounded queue for their
+//!   devices to be read, one read per burst of writes ([`Pusher`]); a full queue drops pushes,
+//!   logged by count: the phone learns of the event when the app next syncs.
 //!
 //! [`Notifier`] is the seam: [`LogNotifier`] for development, [`WebhookNotifier`] for the push
 //! gateway a deployment runs (`serve --push-webhook`).
@@ -24,6 +26,7 @@ use std::time::Duration;
 use livingwell_core::api::events::{Event, EventKind};
 use livingwell_core::domain::UserId;
 use serde::Serialize;
+use tokio::sync::mpsc;
 
 use crate::store::Store;
 use crate::store::devices::PushDevice;
@@ -82,13 +85,24 @@ impl std::fmt::Debug for PushTarget {
 }
 
 /// Pushes stored events to the recipients' devices. Cheap to clone.
+///
+/// Writes hand their pushes to one queue; a task reads the devices of everyone a burst of
+/// writes told in one query, then delivers that burst in the background while it reads for the
+/// next. A busy conversation's sends thus cost one devices read per burst, not one each.
 #[derive(Clone, Debug)]
 pub struct Pusher {
-    store: Arc<dyn Store>,
-    notifier: Arc<dyn Notifier>,
+    queue: mpsc::Sender<Vec<(UserId, Event)>>,
 }
 
 impl Pusher {
+    /// Writes' pushes waiting for their devices to be read; beyond it, pushes are dropped (and
+    /// logged): they are best-effort, and the events they announce are stored all the same.
+    const QUEUE: usize = 4_096;
+    /// Most writes' pushes whose devices are read in one query.
+    const BURST: usize = 256;
+
+    /// A pusher whose queue is served by a task of its own (started here, so within a
+    /// runtime); it ends once every handle has been dropped.
     pub fn new(target: &PushTarget, store: Arc<dyn Store>) -> anyhow::Result<Self> {
         let notifier: Arc<dyn Notifier> = match target {
             PushTarget::Log => Arc::new(LogNotifier),
@@ -98,7 +112,9 @@ impl Pusher {
                 Arc::new(WebhookNotifier::new(url)?)
             }
         };
-        Ok(Self { store, notifier })
+        let (queue, queued) = mpsc::channel(Self::QUEUE);
+        tokio::spawn(deliver_queued(store, notifier, queued));
+        Ok(Self { queue })
     }
 
     /// Pushes, in the background, those of `events` that wake a phone, to every live device
@@ -112,32 +128,63 @@ impl Pusher {
         if wanted.is_empty() {
             return;
         }
-        let pusher = self.clone();
-        tokio::spawn(async move { pusher.deliver(wanted).await });
+        if let Err(error) = self.queue.try_send(wanted) {
+            let dropped = match &error {
+                mpsc::error::TrySendError::Full(wanted)
+                | mpsc::error::TrySendError::Closed(wanted) => wanted.len(),
+            };
+            tracing::warn!(
+                dropped,
+                "push notifications dropped: the queue is full or closed"
+            );
+        }
     }
+}
 
-    async fn deliver(self, wanted: Vec<(UserId, Event)>) {
+/// Serves the pushers' queue: for each burst queued meanwhile, one read of the recipients'
+/// devices, then the burst's deliveries in a task of their own (a slow gateway holds up only
+/// its own burst).
+async fn deliver_queued(
+    store: Arc<dyn Store>,
+    notifier: Arc<dyn Notifier>,
+    mut queued: mpsc::Receiver<Vec<(UserId, Event)>>,
+) {
+    let mut bursts = Vec::with_capacity(Pusher::BURST);
+    while queued.recv_many(&mut bursts, Pusher::BURST).await > 0 {
+        let wanted: Vec<(UserId, Event)> = bursts.drain(..).flatten().collect();
         let mut recipients: Vec<UserId> = wanted.iter().map(|(user, _)| *user).collect();
         recipients.sort();
         recipients.dedup();
-        let devices: Vec<PushDevice> = match self.store.push_devices(&recipients).await {
+        let devices: Vec<PushDevice> = match store.push_devices(&recipients).await {
             Ok(devices) => devices,
             Err(error) => {
                 tracing::warn!(kind = error.kind(), "push devices could not be read");
-                return;
+                continue;
             }
         };
-        for (recipient, event) in wanted {
-            for device in devices.iter().filter(|d| d.user_id == recipient) {
-                let push = Push {
-                    platform: device.platform.clone(),
-                    token: device.token.clone(),
-                    recipient_id: recipient,
-                    event: event.clone(),
-                };
-                if let Err(error) = self.notifier.notify(&push).await {
-                    tracing::warn!(%error, "push notification not delivered");
-                }
+        if devices.is_empty() {
+            continue;
+        }
+        tokio::spawn(deliver(notifier.clone(), wanted, devices));
+    }
+}
+
+/// Delivers each wanted push to every device of its recipient.
+async fn deliver(
+    notifier: Arc<dyn Notifier>,
+    wanted: Vec<(UserId, Event)>,
+    devices: Vec<PushDevice>,
+) {
+    for (recipient, event) in wanted {
+        for device in devices.iter().filter(|d| d.user_id == recipient) {
+            let push = Push {
+                platform: device.platform.clone(),
+                token: device.token.clone(),
+                recipient_id: recipient,
+                event: event.clone(),
+            };
+            if let Err(error) = notifier.notify(&push).await {
+                tracing::warn!(%error, "push notification not delivered");
             }
         }
     }

@@ -40,6 +40,23 @@ pub enum Param<'a> {
     OptionalId(Option<Uuid>),
 }
 
+/// Most ids one `IN (…)` list holds; longer lists are read a list at a time.
+pub const ID_LIST_MOST: usize = 512;
+
+/// An `IN (…)` list of `ids` (at most [`ID_LIST_MOST`]): its placeholders, `$1, …, $n`, and the
+/// values bound to them. The count is rounded up to a power of two, the last id repeated (which
+/// `IN` does not mind), so a statement is prepared for each of a few sizes, not for every count
+/// of ids a request happens to name.
+pub fn id_list(ids: &[Uuid]) -> (String, Vec<Param<'static>>) {
+    let size = ids.len().max(1).next_power_of_two();
+    let placeholders: Vec<String> = (1..=size).map(|n| format!("${n}")).collect();
+    let last = ids.last().copied().unwrap_or_default();
+    let params = (0..size)
+        .map(|at| Param::Id(ids.get(at).copied().unwrap_or(last)))
+        .collect();
+    (placeholders.join(", "), params)
+}
+
 /// A row type a read here can decode, column by column, by name.
 pub trait HereRow: Sized {
     /// `None` when a column is missing or holds what this code does not decode.
@@ -456,6 +473,24 @@ mod tests {
         let shouted: Option<Vec<Reordered>> =
             here.fetch_all("SELECT id, NULL AS missing, name AS NAME FROM t", &[]);
         assert_eq!(shouted, None);
+    }
+
+    #[test]
+    fn an_id_list_is_padded_to_a_power_of_two_with_its_last_id() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+        let (placeholders, params) = id_list(&ids);
+        assert_eq!(placeholders, "$1, $2, $3, $4, $5, $6, $7, $8");
+        let bound: Vec<Uuid> = params
+            .iter()
+            .map(|param| match param {
+                Param::Id(id) => *id,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(bound[..5], ids[..]);
+        assert_eq!(bound[5..], [ids[4]; 3]);
+        assert_eq!(id_list(&ids[..4]).1.len(), 4);
+        assert_eq!(id_list(&ids[..1]).0, "$1");
     }
 
     #[test]

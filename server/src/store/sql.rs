@@ -31,7 +31,7 @@ use super::idempotency::begin_write;
 use super::messages::{ConversationContext, MessageStore};
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
-use super::reads_here::{Columns, HereRow, Param};
+use super::reads_here::{Columns, HereRow, ID_LIST_MOST, Param, id_list};
 use super::reports::ReportStore;
 use super::webhooks::WebhookStore;
 use super::writes_here::WritesHere as _;
@@ -906,16 +906,18 @@ where
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // One query for the lot: a page of the access log or a plan's authors names
-        // at most a few hundred accounts. Only placeholders are formatted in.
-        let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
-        let sql = format!(
-            "SELECT id, username, password_hash, role, display_name, person_id \
-             FROM users WHERE id IN ({})",
-            placeholders.join(", ")
-        );
-        let params: Vec<Param<'_>> = ids.iter().map(|id| Param::Id(id.as_uuid())).collect();
-        let rows: Vec<UserRow> = self.fetch_rows(&sql, &params).await?;
+        // A page of the access log or a plan's authors name at most a few hundred accounts:
+        // one query for the lot, as a rule. Only placeholders are formatted in.
+        let mut rows: Vec<UserRow> = Vec::new();
+        for ids in ids.chunks(ID_LIST_MOST) {
+            let ids: Vec<Uuid> = ids.iter().map(UserId::as_uuid).collect();
+            let (placeholders, params) = id_list(&ids);
+            let sql = format!(
+                "SELECT id, username, password_hash, role, display_name, person_id \
+                 FROM users WHERE id IN ({placeholders})"
+            );
+            rows.extend(self.fetch_rows::<UserRow>(&sql, &params).await?);
+        }
         rows.into_iter().map(TryInto::try_into).collect()
     }
 

@@ -9,14 +9,15 @@ use livingwell_core::api::webhooks::{AttemptFailure, DeliveryAttempt, scope_to_r
 use livingwell_core::domain::StaffScope;
 use rand::Rng;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
-use tokio::sync::broadcast::error::TryRecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Webhooks;
 use super::address::{self, AddressRefused, PublicOnlyResolver};
 use super::signing;
-use crate::events::EventHub;
+use crate::events::{EventHub, EventNews};
 use crate::store::webhooks::{AttemptOutcome, ClaimedDelivery};
 
 /// Most deliveries taken at once; they are sent side by side.
@@ -131,8 +132,7 @@ impl Dispatcher {
             };
             tokio::select! {
                 () = until_due => {}
-                // Any outcome will do: a new event, a lag, or the hub gone with the server.
-                _ = news.recv() => {}
+                () = news_that_may_have_queued_one(&mut news) => {}
                 () = tokio::time::sleep(POLL_EVERY) => {}
                 () = shutdown.cancelled() => return,
             }
@@ -373,6 +373,22 @@ fn failure_class(error: &reqwest::Error) -> AttemptFailure {
     }
 }
 
+/// Waits for news that may have queued a delivery: an event of a kind some staff system may
+/// receive ([`scope_to_receive`], the rule that decides what is queued), events the hub cannot
+/// name, a lag, or the hub gone with the server. Messages and their receipts are never a staff
+/// system's, and each commit of a busy conversation would otherwise wake the dispatcher to read
+/// the queue for nothing.
+async fn news_that_may_have_queued_one(news: &mut broadcast::Receiver<EventNews>) {
+    while !may_have_queued_a_delivery(&news.recv().await) {}
+}
+
+fn may_have_queued_a_delivery(news: &Result<EventNews, RecvError>) -> bool {
+    match news {
+        Ok(EventNews::Stored(record)) => scope_to_receive(record.event.event.kind()).is_some(),
+        Ok(EventNews::ReadYourOwn) | Err(RecvError::Lagged(_) | RecvError::Closed) => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -405,5 +421,42 @@ mod tests {
             assert!(wait <= chrono::Duration::seconds(120), "{wait}");
         }
         assert_eq!(schedule.next_after(2, now), None);
+    }
+
+    #[test]
+    fn only_news_of_what_a_staff_system_may_receive_wakes_the_dispatcher() {
+        use livingwell_core::api::events::{
+            AppointmentChange, AppointmentChangeData, Event, MessageCreatedData,
+        };
+
+        use livingwell_core::domain::appointment::AppointmentId;
+
+        use crate::store::events::{EventRecord, NewEvent};
+
+        let stored = |event: Event| {
+            Ok(EventNews::Stored(std::sync::Arc::new(EventRecord {
+                id: 1,
+                event: NewEvent {
+                    recipient_id: Some(livingwell_core::domain::UserId::new()),
+                    person_id: None,
+                    event,
+                    created_at: Utc::now(),
+                },
+            })))
+        };
+        let message = stored(Event::MessageCreated(MessageCreatedData {
+            conversation_id: livingwell_core::domain::message::ConversationId::new(),
+            message_id: livingwell_core::domain::message::MessageId::new(),
+            seq: 1,
+        }));
+        assert!(!may_have_queued_a_delivery(&message));
+        let appointment = stored(Event::AppointmentChanged(AppointmentChangeData {
+            appointment_id: AppointmentId::new(),
+            change: AppointmentChange::Moved,
+        }));
+        assert!(may_have_queued_a_delivery(&appointment));
+        assert!(may_have_queued_a_delivery(&Ok(EventNews::ReadYourOwn)));
+        assert!(may_have_queued_a_delivery(&Err(RecvError::Lagged(3))));
+        assert!(may_have_queued_a_delivery(&Err(RecvError::Closed)));
     }
 }
