@@ -14,6 +14,7 @@ use axum::http::{Method, header};
 use chrono::{DateTime, Utc};
 use livingwell_core::api::{FieldError, Validate};
 use livingwell_core::domain::FieldErrorCode;
+use livingwell_core::domain::message::ConversationId;
 use livingwell_core::domain::{PersonId, Role, StaffScope, UserId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -24,6 +25,7 @@ use super::error::ApiError;
 use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
 use crate::policy::Action;
+use crate::store::messages::ConversationContext;
 use crate::store::sync::SyncCursorRecord;
 use crate::store::{NewAuditEntry, RelationshipFacts, UserRecord};
 
@@ -298,6 +300,8 @@ enum About<'a> {
     Person(PersonId, DateTime<Utc>),
     /// The account's sync cursor of this name.
     SyncCursor(&'a str),
+    /// A conversation, with the account's relationship to its person at an instant.
+    Conversation(ConversationId, DateTime<Utc>),
 }
 
 /// What was read with the session, as [`About`] asked.
@@ -306,6 +310,7 @@ enum ReadAlong {
     Account(UserRecord),
     Facts(RelationshipFacts),
     SyncCursor(Option<SyncCursorRecord>),
+    Conversation(Option<(ConversationContext, RelationshipFacts)>),
 }
 
 /// The caller, as [`authenticate`] reads it, and — for a signed-in account and a request about
@@ -321,7 +326,10 @@ pub(super) async fn caller_about(
     let (caller, _, along) = authenticate_about(parts, state, About::Person(person, at)).await?;
     let facts = match along {
         ReadAlong::Facts(facts) => Some(facts),
-        ReadAlong::Nothing | ReadAlong::Account(_) | ReadAlong::SyncCursor(_) => None,
+        ReadAlong::Nothing
+        | ReadAlong::Account(_)
+        | ReadAlong::SyncCursor(_)
+        | ReadAlong::Conversation(_) => None,
     };
     Ok((caller, facts))
 }
@@ -338,6 +346,31 @@ pub(super) async fn app_user_with_sync_cursor(
     match authenticate_about(parts, state, about).await? {
         (Caller::User(user), _, ReadAlong::SyncCursor(kept)) => Ok((user, kept)),
         (Caller::User(user), _, _) => Ok((user, None)),
+        (Caller::StaffSystem(_), _, _) => Err(ApiError::Forbidden),
+    }
+}
+
+/// The signed-in account (staff systems are refused with 403) and the conversation `id` with
+/// the account's relationship to its person at `at` (`None`: no such conversation), read in the
+/// same query as the session ([`crate::store::Store::session_user_and_conversation`]): a send
+/// or a page of messages asks the database once before its policy decision. Where the
+/// idempotency layer has read the session already, only the conversation is read.
+pub(super) async fn app_user_with_conversation(
+    parts: &Parts,
+    state: &AppState,
+    id: ConversationId,
+    at: DateTime<Utc>,
+) -> Result<(CallerUser, Option<(ConversationContext, RelationshipFacts)>), ApiError> {
+    if let Some(caller) = parts.extensions.get::<Caller>() {
+        let Caller::User(user) = caller else {
+            return Err(ApiError::Forbidden);
+        };
+        let found = state.store.conversation_and_facts(id, user.id, at).await?;
+        return Ok((user.clone(), found));
+    }
+    match authenticate_about(parts, state, About::Conversation(id, at)).await? {
+        (Caller::User(user), _, ReadAlong::Conversation(found)) => Ok((user, found)),
+        (Caller::User(_), _, _) => Err(ApiError::Unauthorized),
         (Caller::StaffSystem(_), _, _) => Err(ApiError::Forbidden),
     }
 }
@@ -382,6 +415,11 @@ async fn authenticate_about(
                     .map(|(found, kept)| (found, ReadAlong::SyncCursor(kept))),
                 About::Nothing => (state.store.session_user(session, user_id).await?)
                     .map(|found| (found, ReadAlong::Nothing)),
+                About::Conversation(conversation, at) => state
+                    .store
+                    .session_user_and_conversation(session, user_id, conversation, at)
+                    .await?
+                    .map(|(found, conversation)| (found, ReadAlong::Conversation(conversation))),
                 About::Account => {
                     (state.store.session_user(session, user_id).await?).map(|found| {
                         let account = found.user.clone();

@@ -442,6 +442,22 @@ pub trait Store:
         user: UserId,
         at: DateTime<Utc>,
     ) -> StoreResult<Option<(ConversationContext, RelationshipFacts)>>;
+    /// [`Store::session_user`] and, when it is live, [`Store::conversation_and_facts`] for its
+    /// account: what a request about a conversation (a send, a page of messages) needs before
+    /// its policy decision, in one query when both are found. `None` when the session is not
+    /// live; `Some((account, None))` when the conversation does not exist.
+    async fn session_user_and_conversation(
+        &self,
+        session: uuid::Uuid,
+        user: UserId,
+        conversation: ConversationId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<
+        Option<(
+            SessionUser,
+            Option<(ConversationContext, RelationshipFacts)>,
+        )>,
+    >;
     /// Ends a session. On Postgres the commit also notifies every listening process, so their
     /// event streams of that session end (see [`crate::events`]).
     async fn revoke_session(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;

@@ -487,6 +487,78 @@ static CONVERSATION_AND_FACTS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A live session's account, aliased apart from the columns of the conversation it is read
+/// with, and the conversation with the account's relationship to its person
+/// ([`Store::session_user_and_conversation`]).
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionConversationRow {
+    #[sqlx(flatten)]
+    context: super::messages::ContextRow,
+    #[sqlx(flatten)]
+    facts: FactsRow,
+    account_id: Uuid,
+    account_username: String,
+    account_password_hash: String,
+    account_role: String,
+    account_display_name: String,
+    account_person_id: Option<Uuid>,
+    authenticated_at: DateTime<Utc>,
+}
+
+impl HereRow for SessionConversationRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(SessionConversationRow {
+            context: super::messages::ContextRow::from_here(row)?,
+            facts: FactsRow::from_here(row)?,
+            account_id: row.id("account_id")?,
+            account_username: row.text("account_username")?,
+            account_password_hash: row.text("account_password_hash")?,
+            account_role: row.text("account_role")?,
+            account_display_name: row.text("account_display_name")?,
+            account_person_id: row.optional_id("account_person_id")?,
+            authenticated_at: row.time("authenticated_at")?,
+        })
+    }
+}
+
+impl SessionConversationRow {
+    fn into_parts(self) -> (SessionUserRow, ContextFactsRow) {
+        let session = SessionUserRow {
+            user: UserRow {
+                id: self.account_id,
+                username: self.account_username,
+                password_hash: self.account_password_hash,
+                role: self.account_role,
+                display_name: self.account_display_name,
+                person_id: self.account_person_id,
+            },
+            authenticated_at: self.authenticated_at,
+        };
+        let conversation = ContextFactsRow {
+            context: self.context,
+            facts: self.facts,
+        };
+        (session, conversation)
+    }
+}
+
+/// [`Store::session_user_and_conversation`]'s query: the live session `$4` of account `$1`,
+/// with conversation `$2` and the account's relationship to its person at `$3`. The
+/// conversation's columns keep their names (`id`, `person_id`); the account's are aliased.
+static SESSION_USER_AND_CONVERSATION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT context.*, {}, u.id AS account_id, u.username AS account_username, \
+         u.password_hash AS account_password_hash, u.role AS account_role, \
+         u.display_name AS account_display_name, u.person_id AS account_person_id, \
+         COALESCE(s.authenticated_at, s.created_at) AS authenticated_at \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         JOIN ({} WHERE c.id = $2) AS context ON TRUE \
+         WHERE s.id = $4 AND s.user_id = $1 AND s.revoked_at IS NULL",
+        relationship_facts_columns!("context.person_id"),
+        super::messages::CONTEXT_SELECT,
+    )
+});
+
 /// A live session's account with its relationship to one person
 /// ([`Store::session_user_and_facts`]).
 #[derive(sqlx::FromRow)]
@@ -1498,6 +1570,45 @@ where
             )
             .await?;
         row.map(|row| row.into_session_user(session)).transpose()
+    }
+
+    async fn session_user_and_conversation(
+        &self,
+        session: Uuid,
+        user: UserId,
+        conversation: ConversationId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<
+        Option<(
+            SessionUser,
+            Option<(ConversationContext, RelationshipFacts)>,
+        )>,
+    > {
+        let row: Option<SessionConversationRow> = self
+            .fetch_optional_row(
+                &SESSION_USER_AND_CONVERSATION,
+                &[
+                    Param::Id(user.as_uuid()),
+                    Param::Id(conversation.as_uuid()),
+                    Param::Time(at),
+                    Param::Id(session),
+                ],
+            )
+            .await?;
+        match row {
+            Some(row) => {
+                let (session_row, found) = row.into_parts();
+                Ok(Some((
+                    session_row.into_session_user(session)?,
+                    Some((found.context.try_into()?, facts(found.facts))),
+                )))
+            }
+            // No session, or no conversation: the session alone tells which (401 or 404).
+            None => Ok(self
+                .session_user(session, user)
+                .await?
+                .map(|found| (found, None))),
+        }
     }
 
     async fn revoke_session(&self, session: Uuid, at: DateTime<Utc>) -> StoreResult<()> {

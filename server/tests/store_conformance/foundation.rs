@@ -11,6 +11,7 @@ use livingwell_core::domain::{
     TeamId, UserId,
 };
 use livingwell_server::audit::{self, Verification};
+use livingwell_server::store::messages::ConversationKey;
 use livingwell_server::store::{
     self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewAuditEntry, NewRefreshToken,
     OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts,
@@ -1015,7 +1016,8 @@ async fn sqlite_over_one_connection(
 
 /// SQLite reads the statement every request makes on the calling thread, not through its pool
 /// (`store::reads_here`): with the pool's only connection held, the session — alone, with a
-/// relationship, with a sync cursor — is still read, and reads what the pool read before.
+/// relationship, with a sync cursor, with a conversation — is still read, and reads what the
+/// pool read before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
     let (_db, pool, sqlite) = sqlite_over_one_connection(std::time::Duration::from_secs(2)).await;
@@ -1044,6 +1046,10 @@ async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
         .save_sync_cursor(me.id, "c1", "{}", now, None)
         .await
         .unwrap();
+    let conversation = store
+        .ensure_conversation(ConversationKey::Team(person.id), now)
+        .await
+        .unwrap();
     // Through the pool, while it is free.
     let facts = store
         .relationship_facts(practitioner.id, person.id, now)
@@ -1055,6 +1061,11 @@ async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
         .await
         .unwrap();
     assert!(cursor.is_some());
+    let context = store
+        .conversation_and_facts(conversation.id, practitioner.id, now)
+        .await
+        .unwrap();
+    assert!(context.is_some());
 
     let held = pool.acquire().await.unwrap();
     let found = store
@@ -1069,7 +1080,14 @@ async fn sqlite_reads_sessions_on_the_calling_thread_while_the_pool_is_held() {
             .session_user_and_facts(session, practitioner.id, person.id, now)
             .await
             .unwrap(),
-        Some((found, facts))
+        Some((found.clone(), facts))
+    );
+    assert_eq!(
+        store
+            .session_user_and_conversation(session, practitioner.id, conversation.id, now)
+            .await
+            .unwrap(),
+        Some((found, context))
     );
     let (mine, kept) = store
         .session_user_and_sync_cursor(own, me.id, "c1")

@@ -49,6 +49,7 @@ conformance! {
         a_message_and_its_notice_are_announced_in_the_sends_transaction_and_a_repeat_is_not,
         receipts_and_reports_are_announced_only_when_they_change_something,
         a_conversation_and_its_readers_relationship_come_in_one_read_as_in_two,
+        a_session_and_a_conversation_come_in_one_read_as_in_two,
     ],
 }
 
@@ -1291,4 +1292,74 @@ async fn a_conversation_and_its_readers_relationship_come_in_one_read_as_in_two(
             .unwrap(),
         None
     );
+}
+
+/// [`Store::session_user_and_conversation`] answers what [`Store::session_user`] and
+/// [`Store::conversation_and_facts`] answer apart, for each kind of reader with a live session;
+/// the account alone for a conversation that does not exist; nothing for a session that is
+/// not live, whether or not the conversation exists.
+async fn a_session_and_a_conversation_come_in_one_read_as_in_two(store: Arc<dyn Store>) {
+    const SECRET: [u8; 32] = [0x3C; 32];
+    let ada = circle(store.as_ref(), "Ada").await;
+    let stranger = new_user(store.as_ref(), Role::Practitioner, "dr.stranger").await;
+    let at = super::now();
+    let peer = peer_conversation(store.as_ref(), &ada).await;
+    let team = store
+        .ensure_conversation(ConversationKey::Team(ada.person), at)
+        .await
+        .unwrap();
+    for reader in [&ada.account, &ada.peer, &ada.practitioner, &stranger] {
+        let session = uuid::Uuid::now_v7();
+        store
+            .create_session(session, reader.id, at, &SECRET)
+            .await
+            .unwrap();
+        let account = store.session_user(session, reader.id).await.unwrap();
+        assert_eq!(account.as_ref().map(|a| &a.user), Some(reader));
+        for conversation in [peer.id, team.id] {
+            let apart = store
+                .conversation_and_facts(conversation, reader.id, at)
+                .await
+                .unwrap();
+            assert!(apart.is_some());
+            let together = store
+                .session_user_and_conversation(session, reader.id, conversation, at)
+                .await
+                .unwrap();
+            assert_eq!(
+                together,
+                Some((account.clone().unwrap(), apart)),
+                "{}",
+                reader.username
+            );
+        }
+        let missing = store
+            .session_user_and_conversation(session, reader.id, ConversationId::new(), at)
+            .await
+            .unwrap();
+        assert_eq!(missing, Some((account.clone().unwrap(), None)));
+        // Another account's session, and a revoked one, are not live for this account.
+        let theirs = if reader.id == ada.account.id {
+            &ada.peer
+        } else {
+            &ada.account
+        };
+        assert_eq!(
+            store
+                .session_user_and_conversation(session, theirs.id, peer.id, at)
+                .await
+                .unwrap(),
+            None
+        );
+        store.revoke_session(session, at).await.unwrap();
+        for conversation in [peer.id, ConversationId::new()] {
+            assert_eq!(
+                store
+                    .session_user_and_conversation(session, reader.id, conversation, at)
+                    .await
+                    .unwrap(),
+                None
+            );
+        }
+    }
 }

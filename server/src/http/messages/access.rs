@@ -22,16 +22,17 @@ use std::marker::PhantomData;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
 use livingwell_core::domain::message::{ConversationId, MessageId};
 
 use crate::auth::{Caller, CallerUser};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{AppUser, Path, RequestId};
+use crate::http::extract::{AppUser, Path, RequestId, app_user_with_conversation};
 use crate::policy::{self, Action, ActionKind, Resource};
 pub(super) use crate::service::messaging::OpenConversation;
-use crate::store::NewAuditEntry;
-use crate::store::messages::MessageRecord;
+use crate::store::messages::{ConversationContext, MessageRecord};
+use crate::store::{NewAuditEntry, RelationshipFacts};
 
 /// The audit log's name for a carer's own conversation with a team.
 pub(in crate::http) const CARER_MESSAGES: &str = "carer_messages";
@@ -51,10 +52,12 @@ impl<A: ActionKind> FromRequestParts<AppState> for AuthorizedConversation<A> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let AppUser(user) = AppUser::from_request_parts(parts, state).await?;
+        let now = state.clock.now();
+        let (user, found) = caller_and_conversation(parts, state, now).await?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
-        let Path(id) = Path::<ConversationId>::from_request_parts(parts, state).await?;
-        let open = open_conversation(state, &user, id, A::ACTION, &request_id).await?;
+        let (decision, entry) = decide(state, &user, found, now, A::ACTION, &request_id).await?;
+        state.audit.record(entry).await?;
+        let open = decision?;
         Ok(Self {
             user,
             open,
@@ -96,6 +99,23 @@ impl FromRequestParts<AppState> for AuthorizedMessage {
     }
 }
 
+/// The caller and the conversation `{id}` in the path, with what the caller is to its person,
+/// read in one query with the session. A malformed id is answered as before, once the caller
+/// is known (401 and 403 first).
+async fn caller_and_conversation(
+    parts: &mut Parts,
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<(CallerUser, Option<(ConversationContext, RelationshipFacts)>), ApiError> {
+    match Path::<ConversationId>::from_request_parts(parts, state).await {
+        Ok(Path(id)) => app_user_with_conversation(parts, state, id, now).await,
+        Err(malformed) => {
+            AppUser::from_request_parts(parts, state).await?;
+            Err(malformed)
+        }
+    }
+}
+
 /// Opens the conversation `id` to the caller for `action` once the decision is in the audit log
 /// (see [`decide`]).
 pub(super) async fn open_conversation(
@@ -105,7 +125,10 @@ pub(super) async fn open_conversation(
     action: Action,
     request_id: &str,
 ) -> Result<OpenConversation, ApiError> {
-    let (decision, entry) = decide(state, user, id, action, request_id).await?;
+    let now = state.clock.now();
+    // The conversation and what the caller is to its person, in one query.
+    let found = state.store.conversation_and_facts(id, user.id, now).await?;
+    let (decision, entry) = decide(state, user, found, now, action, request_id).await?;
     state.audit.record(entry).await?;
     decision
 }
@@ -125,10 +148,11 @@ impl FromRequestParts<AppState> for ConversationToSend {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let AppUser(user) = AppUser::from_request_parts(parts, state).await?;
+        let now = state.clock.now();
+        let (user, found) = caller_and_conversation(parts, state, now).await?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
-        let Path(id) = Path::<ConversationId>::from_request_parts(parts, state).await?;
-        let (decision, entry) = decide(state, &user, id, Action::Write, &request_id).await?;
+        let (decision, entry) =
+            decide(state, &user, found, now, Action::Write, &request_id).await?;
         match decision {
             Ok(open) => Ok(Self {
                 user,
@@ -162,22 +186,17 @@ impl UnrecordedAccess {
     }
 }
 
-/// Reads the conversation `id` and the caller's relationship to its person (404 if there is
-/// no such conversation), and decides: the decision, and the audit entry that records it.
+/// Decides on the conversation `found` as read with the caller's relationship to its person
+/// (404 if there is no such conversation): the decision, and the audit entry that records it.
 async fn decide(
     state: &AppState,
     user: &CallerUser,
-    id: ConversationId,
+    found: Option<(ConversationContext, RelationshipFacts)>,
+    now: DateTime<Utc>,
     action: Action,
     request_id: &str,
 ) -> Result<(Result<OpenConversation, ApiError>, NewAuditEntry), ApiError> {
-    let now = state.clock.now();
-    // The conversation and what the caller is to its person, in one query.
-    let (context, facts) = state
-        .store
-        .conversation_and_facts(id, user.id, now)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (context, facts) = found.ok_or(ApiError::NotFound)?;
     let caller = Caller::User(user.clone());
     let conversation = &context.conversation;
     let relationship =
