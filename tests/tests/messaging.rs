@@ -1081,8 +1081,10 @@ async fn a_reported_message_reaches_the_team_once(backend: Backend) {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
-async fn push_notifications_carry_ids_and_no_content(backend: Backend) {
-    let mut gateway = PushGateway::start().await;
+/// A server that pushes to a test gateway, with alex and jo signed in, each on a phone
+/// (`alex-phone`, `jo-phone`).
+async fn phones_on_a_push_gateway(backend: Backend) -> (TestServer, PushGateway, Session, Session) {
+    let gateway = PushGateway::start().await;
     let mut with_gateway = settings(at(WINTER_11_00));
     with_gateway.messaging.push = PushTarget::Webhook(gateway.url.clone());
     let server = TestServer::start_with(backend, with_gateway).await.unwrap();
@@ -1090,6 +1092,11 @@ async fn push_notifications_carry_ids_and_no_content(backend: Backend) {
     let jo = server.login("jo").await;
     server.register_device(&alex, "alex-phone").await;
     server.register_device(&jo, "jo-phone").await;
+    (server, gateway, alex, jo)
+}
+
+async fn push_notifications_carry_ids_and_no_content(backend: Backend) {
+    let (server, mut gateway, alex, jo) = phones_on_a_push_gateway(backend).await;
     let conversation = conversation_id(&server, &jo, "peer").await;
     let sent = send(
         &server,
@@ -1121,14 +1128,7 @@ async fn push_notifications_carry_ids_and_no_content(backend: Backend) {
 /// Pushes wait in one queue and a burst's devices are read together: every message of a burst
 /// sent from both sides at once still wakes the other's phone, once, with its own ids.
 async fn a_burst_of_messages_wakes_the_other_phone_once_for_each(backend: Backend) {
-    let mut gateway = PushGateway::start().await;
-    let mut with_gateway = settings(at(WINTER_11_00));
-    with_gateway.messaging.push = PushTarget::Webhook(gateway.url.clone());
-    let server = TestServer::start_with(backend, with_gateway).await.unwrap();
-    let alex = server.login("alex").await;
-    let jo = server.login("jo").await;
-    server.register_device(&alex, "alex-phone").await;
-    server.register_device(&jo, "jo-phone").await;
+    let (server, mut gateway, alex, jo) = phones_on_a_push_gateway(backend).await;
     let conversation = conversation_id(&server, &jo, "peer").await;
     let sends = (0..40).map(|i| {
         let (sender, phone) = if i % 2 == 0 {

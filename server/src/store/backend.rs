@@ -23,11 +23,10 @@
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 
-use livingwell_core::domain::UserId;
 use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::mpsc;
 
-use super::events::StoreNotice;
+use super::events::{EventToStore, StoreNotice};
 use super::reads_here::{HereRow, Param, ReadsHere};
 use super::writes_here::{WriteTurn, WritesHere};
 use super::{NewAuditEntry, StoreResult};
@@ -254,12 +253,15 @@ pub trait Backend:
         pool: &Pool<Self>,
     ) -> impl Future<Output = StoreResult<Transaction<'static, Self>>> + Send;
 
-    /// Serialises event appends to each of `recipients`, so that each recipient's ids become
-    /// visible in order: a stream resuming after id N can never later find one of its own ids
-    /// below N committed. Appends to other recipients do not wait.
-    fn lock_events(
+    /// Stores the events a write announces inside `tx`, as its last step before commit. Each
+    /// recipient's ids become visible in order: appends to the same recipient wait for each
+    /// other until commit, so a stream resuming after id N can never later find one of its own
+    /// ids below N committed; appends to other recipients do not wait. At commit every
+    /// listening process is told which were stored (Postgres; on SQLite the writing process
+    /// tells itself, [`crate::events::EventHub::announce_committed`]).
+    fn append_events(
         tx: &mut Tx<Self>,
-        recipients: &[UserId],
+        events: &[EventToStore<'_>],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Serialises appends to the audit chain across processes, from here to the commit.
@@ -279,12 +281,6 @@ pub trait Backend:
         pool: &Pool<Self>,
         entries: &[&NewAuditEntry],
     ) -> impl Future<Output = StoreResult<Option<Vec<i64>>>> + Send;
-
-    /// Tells every listening process, at commit, that the events `ids` were stored.
-    fn notify_events(
-        tx: &mut Tx<Self>,
-        ids: &[i64],
-    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Tells every listening process, at commit, that `session` ended, so their event streams
     /// of it close.

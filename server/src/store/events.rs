@@ -8,7 +8,7 @@
 //!   Telling live streams is a separate, later step that cannot fail a write
 //!   ([`crate::events::EventHub::announce_committed`]).
 //! - **Each recipient's ids in commit order.** An append takes the ordering lock of each of its
-//!   recipients ([`Backend::lock_events`]) until its transaction commits, so a stream that has
+//!   recipients ([`Backend::append_events`]) until its transaction commits, so a stream that has
 //!   read its recipient's events up to id N can never later find a smaller id of theirs
 //!   committed. Appends to other recipients do not wait: ids of *different* recipients may
 //!   commit out of order on Postgres, so nothing reads everyone's events by a running id
@@ -27,7 +27,6 @@ use chrono::{DateTime, Utc};
 use livingwell_core::api::events::Event;
 use livingwell_core::domain::{PersonId, UserId};
 use serde::{Deserialize, Serialize};
-use sqlx::types::Json;
 use sqlx::{ColumnIndex, Executor};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -145,10 +144,7 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
     Uuid: Column<DB>,
-    Option<Uuid>: Bind<DB>,
-    for<'a> Json<&'a serde_json::Value>: Bind<DB>,
     DateTime<Utc>: Bind<DB>,
-    i64: Column<DB>,
     usize: ColumnIndex<DB::Row>,
 {
     if events.is_empty() {
@@ -158,39 +154,41 @@ where
     // of its own): a stored write always has them too.
     super::webhooks::enqueue_in_tx(tx, events).await?;
     // Only events someone hears of are stored; the rest were for webhooks alone.
-    let mut stored = Vec::with_capacity(events.len());
+    let mut forms = Vec::with_capacity(events.len());
     for event in events {
         if let Some(recipient) = event.recipient_id {
-            stored.push((recipient, event, StoredForm::of(&event.event)?));
+            forms.push((recipient, event, StoredForm::of(&event.event)?));
         }
     }
-    if stored.is_empty() {
+    if forms.is_empty() {
         return Ok(());
     }
-    let recipients: Vec<UserId> = stored.iter().map(|(recipient, ..)| *recipient).collect();
-    DB::lock_events(tx, &recipients).await?;
-    let mut ids = Vec::with_capacity(stored.len());
-    for chunk in stored.chunks(EVENT_ROWS_PER_STATEMENT) {
-        let mut insert = sqlx::QueryBuilder::<DB>::new(
-            "INSERT INTO events (recipient_id, kind, person_id, data, created_at) ",
-        );
-        insert.push_values(chunk, |mut row, (recipient, event, form)| {
-            row.push_bind(recipient.as_uuid())
-                .push_bind(form.kind.as_str())
-                .push_bind(event.person_id.map(|p| p.as_uuid()))
-                .push_bind(Json(&form.data))
-                .push_bind(event.created_at);
-        });
-        insert.push(" RETURNING id");
-        let appended: Vec<(i64,)> = insert.build_query_as().fetch_all(&mut **tx).await?;
-        ids.extend(appended.into_iter().map(|(id,)| id));
-    }
-    DB::notify_events(tx, &ids).await
+    let rows: Vec<EventToStore<'_>> = forms
+        .iter()
+        .map(|(recipient, event, form)| EventToStore {
+            recipient: *recipient,
+            kind: &form.kind,
+            person: event.person_id,
+            data: &form.data,
+            created_at: event.created_at,
+        })
+        .collect();
+    DB::append_events(tx, &rows).await
 }
 
-/// Events stored by one statement: 5 parameters each, well under SQLite's limit of 32,766
-/// parameters a statement and Postgres's 65,535.
-const EVENT_ROWS_PER_STATEMENT: usize = 512;
+/// Events stored (or read by id) by one statement: 5 parameters each, well under SQLite's limit
+/// of 32,766 parameters a statement and Postgres's 65,535.
+pub(super) const EVENT_ROWS_PER_STATEMENT: usize = 512;
+
+/// One recipient's copy of an event, in the form the `events` table stores it.
+#[derive(Debug)]
+pub struct EventToStore<'a> {
+    pub recipient: UserId,
+    pub kind: &'a str,
+    pub person: Option<PersonId>,
+    pub data: &'a serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
 
 #[async_trait::async_trait]
 pub trait EventStore {

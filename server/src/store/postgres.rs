@@ -6,10 +6,11 @@ use std::time::Duration;
 use livingwell_core::domain::UserId;
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::types::Json;
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
-use super::events::StoreNotice;
+use super::events::{EventToStore, StoreNotice};
 use super::reads_here::{NotHere, Param};
 use super::{NewAuditEntry, StoreError, StoreResult, StoreSettings};
 
@@ -17,11 +18,12 @@ use super::{NewAuditEntry, StoreError, StoreResult, StoreSettings};
 /// sharing the database extend one chain.
 pub type PgStore = SqlStore<Postgres>;
 
-/// The channel event appends notify on; the payload is the ids appended ([`events_payload`]).
+/// The channel event appends notify on; the payload is the ids appended, in decimal, separated
+/// by commas (`events_append`, migration 0026).
 const EVENTS_CHANNEL: &str = "livingwell_events";
 /// The longest list of ids a notification carries: Postgres refuses payloads of 8,000 bytes
 /// or more. A longer list is sent as an empty payload, and every stream re-reads its own.
-const EVENTS_PAYLOAD_BYTES: usize = 7_000;
+const EVENTS_PAYLOAD_BYTES: i32 = 7_000;
 /// The channel a revoked session is announced on; the payload is the session id.
 const SESSIONS_CHANNEL: &str = "livingwell_sessions";
 /// How many notices may wait for the event hub before the listener waits for it.
@@ -144,20 +146,50 @@ impl Backend for Postgres {
         Ok(pool.begin().await?)
     }
 
-    /// One lock per recipient, taken in key order by every append so that two appends to
-    /// the same pair of recipients cannot each hold one and wait for the other. Two recipients
-    /// whose keys collide only wait for each other, as all of them once did.
-    async fn lock_events(tx: &mut Tx<Postgres>, recipients: &[UserId]) -> StoreResult<()> {
-        let keys: Vec<i32> = recipients.iter().map(recipient_lock_key).collect();
-        // The aggregate consumes the sorted keys in order, so the locks are taken in order.
-        sqlx::query(
-            "SELECT count(pg_advisory_xact_lock($1, key)) \
-             FROM (SELECT DISTINCT key FROM unnest($2::int4[]) AS key ORDER BY key) AS ordered",
-        )
-        .bind(RECIPIENT_EVENTS_LOCKS)
-        .bind(keys)
-        .execute(&mut **tx)
-        .await?;
+    /// One statement, `events_append` (migration 0026): one lock per recipient, taken in key
+    /// order by every append so that two appends to the same pair of recipients cannot each
+    /// hold one and wait for the other (two recipients whose keys collide only wait for each
+    /// other, as all of them once did); then the rows; then the notification naming their ids
+    /// ([`appended_events`] reads it). It was three round trips: the locks, the rows, the
+    /// notification.
+    async fn append_events(tx: &mut Tx<Postgres>, events: &[EventToStore<'_>]) -> StoreResult<()> {
+        sqlx::query("SELECT events_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(RECIPIENT_EVENTS_LOCKS)
+            .bind(
+                events
+                    .iter()
+                    .map(|event| recipient_lock_key(&event.recipient))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|event| event.recipient.as_uuid())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(|event| event.kind).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|event| event.person.map(|p| p.as_uuid()))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|event| Json(event.data))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .iter()
+                    .map(|event| event.created_at)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(EVENTS_CHANNEL)
+            .bind(EVENTS_PAYLOAD_BYTES)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 
@@ -183,15 +215,6 @@ impl Backend for Postgres {
         // One statement is a transaction of its own: the lock, the head and the rows commit
         // together, in one round trip.
         Ok(Some(append_audit_in_one_statement(pool, entries).await?))
-    }
-
-    async fn notify_events(tx: &mut Tx<Postgres>, ids: &[i64]) -> StoreResult<()> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(EVENTS_CHANNEL)
-            .bind(events_payload(ids))
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 
     async fn notify_session_ended(tx: &mut Tx<Postgres>, session: uuid::Uuid) -> StoreResult<()> {
@@ -289,17 +312,6 @@ fn recipient_lock_key(recipient: &UserId) -> i32 {
     i32::from_le_bytes(folded.to_le_bytes())
 }
 
-/// The notification of appended events: their ids in decimal, separated by commas; empty when
-/// they would not fit in a notification.
-fn events_payload(ids: &[i64]) -> String {
-    let listed = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    if listed.len() > EVENTS_PAYLOAD_BYTES {
-        String::new()
-    } else {
-        listed
-    }
-}
-
 /// What a notification of appended events says: which events to read, or (empty, or not
 /// readable) that every stream is to read its own.
 fn appended_events(payload: &str) -> StoreNotice {
@@ -320,22 +332,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_notification_names_the_events_it_announces() {
+    fn a_notification_names_the_events_it_announces_or_asks_every_stream_to_read_its_own() {
         assert_eq!(
-            appended_events(&events_payload(&[7, 12, 9_000_000_001])),
+            appended_events("7,12,9000000001"),
             StoreNotice::EventsAppended(vec![7, 12, 9_000_000_001])
         );
-    }
-
-    #[test]
-    fn too_many_ids_for_a_notification_ask_every_stream_to_read_its_own() {
-        let many: Vec<i64> = (1_000_000..1_002_000).collect();
-        let payload = events_payload(&many);
-        assert!(payload.is_empty());
-        assert_eq!(
-            appended_events(&payload),
-            StoreNotice::EventsAppendedUnlisted
-        );
+        assert_eq!(appended_events(""), StoreNotice::EventsAppendedUnlisted);
         assert_eq!(
             appended_events("12,not-an-id"),
             StoreNotice::EventsAppendedUnlisted

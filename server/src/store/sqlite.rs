@@ -2,15 +2,15 @@
 
 use std::str::FromStr;
 
-use livingwell_core::domain::UserId;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::types::Json;
 use sqlx::{Connection as _, Sqlite};
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
-use super::events::StoreNotice;
+use super::events::{EVENT_ROWS_PER_STATEMENT, EventToStore, StoreNotice};
 use super::reads_here::{Param, SqliteReadsHere};
 use super::writes_here::{BeforeWrite, SqliteWritesHere};
 use super::{NewAuditEntry, StoreResult, StoreSettings};
@@ -124,7 +124,22 @@ impl Backend for Sqlite {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn lock_events(_tx: &mut Tx<Sqlite>, _recipients: &[UserId]) -> StoreResult<()> {
+    /// One writer at a time: ids commit in order with no lock of their own, and the writing
+    /// process tells its own streams (there is no other process to tell).
+    async fn append_events(tx: &mut Tx<Sqlite>, events: &[EventToStore<'_>]) -> StoreResult<()> {
+        for chunk in events.chunks(EVENT_ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (recipient_id, kind, person_id, data, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, event| {
+                row.push_bind(event.recipient.as_uuid())
+                    .push_bind(event.kind)
+                    .push_bind(event.person.map(|p| p.as_uuid()))
+                    .push_bind(Json(event.data))
+                    .push_bind(event.created_at);
+            });
+            insert.build().execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
@@ -186,10 +201,6 @@ impl Backend for Sqlite {
     ) -> StoreResult<Option<Vec<i64>>> {
         // The head must be read under the write lock: a write transaction it is.
         Ok(None)
-    }
-
-    async fn notify_events(_tx: &mut Tx<Sqlite>, _ids: &[i64]) -> StoreResult<()> {
-        Ok(())
     }
 
     async fn notify_session_ended(_tx: &mut Tx<Sqlite>, _session: uuid::Uuid) -> StoreResult<()> {

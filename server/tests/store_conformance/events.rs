@@ -17,7 +17,7 @@ use livingwell_core::api::events::{
 };
 use livingwell_core::domain::appointment::RequestKind;
 use livingwell_core::domain::{PersonId, Role, UserId};
-use livingwell_server::store::events::{EventRecord, NewEvent};
+use livingwell_server::store::events::{EventRecord, NewEvent, StoreNotice};
 use livingwell_server::store::plans::{Author, CommentRecord};
 use livingwell_server::store::{Store, StoreError};
 use uuid::Uuid;
@@ -32,6 +32,7 @@ conformance! {
         readers_of_their_own_events_miss_none_while_writers_to_many_recipients_overlap,
         events_by_ids_reads_those_stored_and_the_newest_id_is_also_per_recipient,
         a_write_whose_event_cannot_be_stored_stores_neither,
+        a_commit_tells_every_listener_which_events_it_stored,
     ],
 }
 
@@ -428,5 +429,49 @@ async fn a_write_whose_event_cannot_be_stored_stores_neither(store: Arc<dyn Stor
             .unwrap()
             .is_empty(),
         "the comment went with its events"
+    );
+}
+
+/// A shared database (Postgres) tells every listening process, at the commit, which events a
+/// write stored: their ids, or — when the list would not fit in a notification — that every
+/// stream is to read its own. A database of one process (SQLite) has no one else to tell.
+async fn a_commit_tells_every_listener_which_events_it_stored(store: Arc<dyn Store>) {
+    let Some(mut notices) = store.notices().await.unwrap() else {
+        return;
+    };
+    let ada = new_user(store.as_ref(), Role::Carer, "carer.ada").await;
+    let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let person = new_person(store.as_ref(), "Grace", None).await;
+    let mut next_events_notice = async || loop {
+        let notice = tokio::time::timeout(std::time::Duration::from_secs(5), notices.recv())
+            .await
+            .expect("a notice in time")
+            .expect("the listener open");
+        if !matches!(notice, StoreNotice::SessionEnded(_)) {
+            return notice;
+        }
+    };
+    let stored = announce(
+        store.as_ref(),
+        person.id,
+        &[
+            event(ada.id, None, 1),
+            event(lee.id, Some(person.id), 2),
+            event(ada.id, None, 3),
+        ],
+    )
+    .await;
+    let StoreNotice::EventsAppended(mut ids) = next_events_notice().await else {
+        panic!("the stored events named");
+    };
+    ids.sort_unstable();
+    assert_eq!(ids, stored.iter().map(|e| e.id).collect::<Vec<_>>());
+    // Two thousand ids are more than a notification holds.
+    let many: Vec<NewEvent> = (0..2_000).map(|n| event(lee.id, None, n)).collect();
+    let stored = announce(store.as_ref(), person.id, &many).await;
+    assert!(!stored.is_empty());
+    assert_eq!(
+        next_events_notice().await,
+        StoreNotice::EventsAppendedUnlisted
     );
 }
