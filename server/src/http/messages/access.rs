@@ -55,9 +55,7 @@ impl<A: ActionKind> FromRequestParts<AppState> for AuthorizedConversation<A> {
         let now = state.clock.now();
         let (user, found) = caller_and_conversation(parts, state, now).await?;
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
-        let (decision, entry) = decide(state, &user, found, now, A::ACTION, &request_id).await?;
-        state.audit.record(entry).await?;
-        let open = decision?;
+        let open = open_conversation(state, &user, found, now, A::ACTION, &request_id).await?;
         Ok(Self {
             user,
             open,
@@ -83,14 +81,13 @@ impl FromRequestParts<AppState> for AuthorizedMessage {
         let RequestId(request_id) = RequestId::from_request_parts(parts, state).await?;
         let Path(id) = Path::<MessageId>::from_request_parts(parts, state).await?;
         let message = state.store.message(id).await?.ok_or(ApiError::NotFound)?;
-        let open = open_conversation(
-            state,
-            &user,
-            message.conversation_id,
-            Action::Write,
-            &request_id,
-        )
-        .await?;
+        let now = state.clock.now();
+        // The conversation and what the caller is to its person, in one query.
+        let found = state
+            .store
+            .conversation_and_facts(message.conversation_id, user.id, now)
+            .await?;
+        let open = open_conversation(state, &user, found, now, Action::Write, &request_id).await?;
         Ok(Self {
             user,
             message,
@@ -116,18 +113,16 @@ async fn caller_and_conversation(
     }
 }
 
-/// Opens the conversation `id` to the caller for `action` once the decision is in the audit log
-/// (see [`decide`]).
-pub(super) async fn open_conversation(
+/// Opens the conversation `found` (as read with the caller's relationship to its person) to the
+/// caller for `action` once the decision is in the audit log (see [`decide`]).
+async fn open_conversation(
     state: &AppState,
     user: &CallerUser,
-    id: ConversationId,
+    found: Option<(ConversationContext, RelationshipFacts)>,
+    now: DateTime<Utc>,
     action: Action,
     request_id: &str,
 ) -> Result<OpenConversation, ApiError> {
-    let now = state.clock.now();
-    // The conversation and what the caller is to its person, in one query.
-    let found = state.store.conversation_and_facts(id, user.id, now).await?;
     let (decision, entry) = decide(state, user, found, now, action, request_id).await?;
     state.audit.record(entry).await?;
     decision
