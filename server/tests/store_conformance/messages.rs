@@ -1251,6 +1251,21 @@ async fn receipts_and_reports_are_announced_only_when_they_change_something(stor
     );
 }
 
+/// Ada's circle and a practitioner who is nothing to her, with her peer conversation and her
+/// team conversation.
+async fn readers_of_both_conversations(
+    store: &dyn Store,
+) -> (Circle, UserRecord, ConversationRecord, ConversationRecord) {
+    let ada = circle(store, "Ada").await;
+    let stranger = new_user(store, Role::Practitioner, "dr.stranger").await;
+    let peer = peer_conversation(store, &ada).await;
+    let team = store
+        .ensure_conversation(ConversationKey::Team(ada.person), super::now())
+        .await
+        .unwrap();
+    (ada, stranger, peer, team)
+}
+
 /// [`Store::conversation_and_facts`] answers what [`Store::conversation`] and
 /// [`Store::relationship_facts`] answer apart, for each kind of reader (the person, their peer
 /// worker, their team's practitioner, a stranger; a team and a peer conversation), and nothing
@@ -1258,14 +1273,8 @@ async fn receipts_and_reports_are_announced_only_when_they_change_something(stor
 async fn a_conversation_and_its_readers_relationship_come_in_one_read_as_in_two(
     store: Arc<dyn Store>,
 ) {
-    let ada = circle(store.as_ref(), "Ada").await;
-    let stranger = new_user(store.as_ref(), Role::Practitioner, "dr.stranger").await;
+    let (ada, stranger, peer, team) = readers_of_both_conversations(store.as_ref()).await;
     let at = super::now();
-    let peer = peer_conversation(store.as_ref(), &ada).await;
-    let team = store
-        .ensure_conversation(ConversationKey::Team(ada.person), at)
-        .await
-        .unwrap();
     for conversation in [peer.id, team.id] {
         let apart = store.conversation(conversation).await.unwrap().unwrap();
         for reader in [&ada.account, &ada.peer, &ada.practitioner, &stranger] {
@@ -1300,14 +1309,8 @@ async fn a_conversation_and_its_readers_relationship_come_in_one_read_as_in_two(
 /// not live, whether or not the conversation exists.
 async fn a_session_and_a_conversation_come_in_one_read_as_in_two(store: Arc<dyn Store>) {
     const SECRET: [u8; 32] = [0x3C; 32];
-    let ada = circle(store.as_ref(), "Ada").await;
-    let stranger = new_user(store.as_ref(), Role::Practitioner, "dr.stranger").await;
+    let (ada, stranger, peer, team) = readers_of_both_conversations(store.as_ref()).await;
     let at = super::now();
-    let peer = peer_conversation(store.as_ref(), &ada).await;
-    let team = store
-        .ensure_conversation(ConversationKey::Team(ada.person), at)
-        .await
-        .unwrap();
     for reader in [&ada.account, &ada.peer, &ada.practitioner, &stranger] {
         let session = uuid::Uuid::now_v7();
         store
