@@ -25,9 +25,8 @@ use super::error::ApiError;
 use crate::auth::tokens::{self, Audience, VerifiedToken};
 use crate::auth::{Caller, CallerUser, StaffSystemCaller};
 use crate::policy::Action;
-use crate::store::messages::ConversationContext;
 use crate::store::sync::SyncCursorRecord;
-use crate::store::{NewAuditEntry, RelationshipFacts, UserRecord};
+use crate::store::{ConversationFound, NewAuditEntry, RelationshipFacts, UserRecord};
 
 /// A JSON body, read with field-level errors.
 #[derive(Debug)]
@@ -310,7 +309,7 @@ enum ReadAlong {
     Account(UserRecord),
     Facts(RelationshipFacts),
     SyncCursor(Option<SyncCursorRecord>),
-    Conversation(Option<(ConversationContext, RelationshipFacts)>),
+    Conversation(Option<ConversationFound>),
 }
 
 /// The caller, as [`authenticate`] reads it, and — for a signed-in account and a request about
@@ -360,7 +359,7 @@ pub(super) async fn app_user_with_conversation(
     state: &AppState,
     id: ConversationId,
     at: DateTime<Utc>,
-) -> Result<(CallerUser, Option<(ConversationContext, RelationshipFacts)>), ApiError> {
+) -> Result<(CallerUser, Option<ConversationFound>), ApiError> {
     if let Some(caller) = parts.extensions.get::<Caller>() {
         let Caller::User(user) = caller else {
             return Err(ApiError::Forbidden);

@@ -27,7 +27,7 @@ use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::mpsc;
 
 use super::events::{EventToStore, StoreNotice};
-use super::reads_here::{HereRow, Param, ReadsHere};
+use super::reads_here::{HereRow, ID_LIST_MOST, Param, ReadsHere, id_list};
 use super::writes_here::{WriteTurn, WritesHere};
 use super::{NewAuditEntry, StoreResult};
 
@@ -190,6 +190,28 @@ impl<DB: Backend> SqlStore<DB> {
         )
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Every row that `select` reads for `ids`, which it names in an `IN (…)` list: `select` is
+    /// given the list's placeholders ([`id_list`]), for at most [`ID_LIST_MOST`] ids at a time.
+    pub(super) async fn fetch_rows_for_ids<R>(
+        &self,
+        select: impl Fn(&str) -> String,
+        ids: &[uuid::Uuid],
+    ) -> StoreResult<Vec<R>>
+    where
+        R: HereRow + for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        let mut rows = Vec::new();
+        for list in ids.chunks(ID_LIST_MOST) {
+            let (placeholders, params) = id_list(list);
+            rows.extend(
+                self.fetch_rows::<R>(&select(&placeholders), &params)
+                    .await?,
+            );
+        }
+        Ok(rows)
     }
 }
 

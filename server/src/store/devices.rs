@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::StoreResult;
 use super::backend::{Backend, Bind, Column, SqlStore};
 use super::idempotency::begin_write;
-use super::reads_here::{Columns, HereRow, ID_LIST_MOST, id_list};
+use super::reads_here::{Columns, HereRow};
 
 /// A device to register.
 #[derive(Clone, Debug)]
@@ -99,19 +99,21 @@ where
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        // The recipients of a burst of writes, a list at a time. Only placeholders are
-        // formatted in. On SQLite read on the calling thread.
-        let mut rows: Vec<DeviceRow> = Vec::new();
-        for ids in users.chunks(ID_LIST_MOST) {
-            let ids: Vec<Uuid> = ids.iter().map(UserId::as_uuid).collect();
-            let (placeholders, params) = id_list(&ids);
-            let sql = format!(
-                "SELECT d.token, d.platform, d.user_id FROM devices d \
-                 JOIN sessions s ON s.id = d.session_id \
-                 WHERE s.revoked_at IS NULL AND d.user_id IN ({placeholders})"
-            );
-            rows.extend(self.fetch_rows::<DeviceRow>(&sql, &params).await?);
-        }
+        // The recipients of a burst of writes. Only placeholders are formatted in. On SQLite
+        // read on the calling thread.
+        let ids: Vec<Uuid> = users.iter().map(UserId::as_uuid).collect();
+        let rows: Vec<DeviceRow> = self
+            .fetch_rows_for_ids(
+                |placeholders| {
+                    format!(
+                        "SELECT d.token, d.platform, d.user_id FROM devices d \
+                         JOIN sessions s ON s.id = d.session_id \
+                         WHERE s.revoked_at IS NULL AND d.user_id IN ({placeholders})"
+                    )
+                },
+                &ids,
+            )
+            .await?;
         Ok(rows
             .into_iter()
             .map(|row| PushDevice {

@@ -101,6 +101,9 @@ pub struct EmergencyAccessRecord {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A conversation as opening it reads it: its context, and what the reader is to its person.
+pub type ConversationFound = (ConversationContext, RelationshipFacts);
+
 /// What the database says about one account's relationship to one person, right now.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RelationshipFacts {
@@ -441,7 +444,7 @@ pub trait Store:
         conversation: ConversationId,
         user: UserId,
         at: DateTime<Utc>,
-    ) -> StoreResult<Option<(ConversationContext, RelationshipFacts)>>;
+    ) -> StoreResult<Option<ConversationFound>>;
     /// [`Store::session_user`] and, when it is live, [`Store::conversation_and_facts`] for its
     /// account: what a request about a conversation (a send, a page of messages) needs before
     /// its policy decision, in one query when both are found. `None` when the session is not
@@ -452,12 +455,7 @@ pub trait Store:
         user: UserId,
         conversation: ConversationId,
         at: DateTime<Utc>,
-    ) -> StoreResult<
-        Option<(
-            SessionUser,
-            Option<(ConversationContext, RelationshipFacts)>,
-        )>,
-    >;
+    ) -> StoreResult<Option<(SessionUser, Option<ConversationFound>)>>;
     /// Ends a session. On Postgres the commit also notifies every listening process, so their
     /// event streams of that session end (see [`crate::events`]).
     async fn revoke_session(&self, session: uuid::Uuid, at: DateTime<Utc>) -> StoreResult<()>;

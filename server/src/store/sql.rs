@@ -28,18 +28,18 @@ use super::devices::DeviceStore;
 use super::events::EventStore;
 use super::idempotency::IdempotencyStore;
 use super::idempotency::begin_write;
-use super::messages::{ConversationContext, MessageStore};
+use super::messages::MessageStore;
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
-use super::reads_here::{Columns, HereRow, ID_LIST_MOST, Param, id_list};
+use super::reads_here::{Columns, HereRow, Param};
 use super::reports::ReportStore;
 use super::webhooks::WebhookStore;
 use super::writes_here::WritesHere as _;
 use super::{
-    AuditHead, AuditRecord, CarerLinkRecord, EmergencyAccessRecord, GrantRefusal, NewAuditEntry,
-    NewRefreshToken, OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord,
-    RelationshipFacts, SessionUser, SigningKeyRecord, SigningKeySummary, Store, StoreError,
-    StoreResult, TeamRecord, UserRecord,
+    AuditHead, AuditRecord, CarerLinkRecord, ConversationFound, EmergencyAccessRecord,
+    GrantRefusal, NewAuditEntry, NewRefreshToken, OAuthClientRecord, PersonRecord, PreviousSecret,
+    RefreshTokenRecord, RelationshipFacts, SessionUser, SigningKeyRecord, SigningKeySummary, Store,
+    StoreError, StoreResult, TeamRecord, UserRecord,
 };
 
 #[derive(sqlx::FromRow)]
@@ -474,6 +474,13 @@ impl HereRow for ContextFactsRow {
             context: super::messages::ContextRow::from_here(row)?,
             facts: FactsRow::from_here(row)?,
         })
+    }
+}
+
+impl ContextFactsRow {
+    /// The conversation's context and the reader's relationship to its person, as read.
+    fn into_found(self) -> StoreResult<ConversationFound> {
+        Ok((self.context.try_into()?, facts(self.facts)))
     }
 }
 
@@ -980,16 +987,18 @@ where
         }
         // A page of the access log or a plan's authors name at most a few hundred accounts:
         // one query for the lot, as a rule. Only placeholders are formatted in.
-        let mut rows: Vec<UserRow> = Vec::new();
-        for ids in ids.chunks(ID_LIST_MOST) {
-            let ids: Vec<Uuid> = ids.iter().map(UserId::as_uuid).collect();
-            let (placeholders, params) = id_list(&ids);
-            let sql = format!(
-                "SELECT id, username, password_hash, role, display_name, person_id \
-                 FROM users WHERE id IN ({placeholders})"
-            );
-            rows.extend(self.fetch_rows::<UserRow>(&sql, &params).await?);
-        }
+        let ids: Vec<Uuid> = ids.iter().map(UserId::as_uuid).collect();
+        let rows: Vec<UserRow> = self
+            .fetch_rows_for_ids(
+                |placeholders| {
+                    format!(
+                        "SELECT id, username, password_hash, role, display_name, person_id \
+                         FROM users WHERE id IN ({placeholders})"
+                    )
+                },
+                &ids,
+            )
+            .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -1481,7 +1490,7 @@ where
         conversation: ConversationId,
         user: UserId,
         at: DateTime<Utc>,
-    ) -> StoreResult<Option<(ConversationContext, RelationshipFacts)>> {
+    ) -> StoreResult<Option<ConversationFound>> {
         let row: Option<ContextFactsRow> = self
             .fetch_optional_row(
                 &CONVERSATION_AND_FACTS,
@@ -1492,8 +1501,7 @@ where
                 ],
             )
             .await?;
-        row.map(|row| Ok((row.context.try_into()?, facts(row.facts))))
-            .transpose()
+        row.map(ContextFactsRow::into_found).transpose()
     }
 
     async fn relationship_facts_at(
@@ -1578,12 +1586,7 @@ where
         user: UserId,
         conversation: ConversationId,
         at: DateTime<Utc>,
-    ) -> StoreResult<
-        Option<(
-            SessionUser,
-            Option<(ConversationContext, RelationshipFacts)>,
-        )>,
-    > {
+    ) -> StoreResult<Option<(SessionUser, Option<ConversationFound>)>> {
         let row: Option<SessionConversationRow> = self
             .fetch_optional_row(
                 &SESSION_USER_AND_CONVERSATION,
@@ -1600,7 +1603,7 @@ where
                 let (session_row, found) = row.into_parts();
                 Ok(Some((
                     session_row.into_session_user(session)?,
-                    Some((found.context.try_into()?, facts(found.facts))),
+                    Some(found.into_found()?),
                 )))
             }
             // No session, or no conversation: the session alone tells which (401 or 404).

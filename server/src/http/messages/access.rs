@@ -31,8 +31,8 @@ use crate::http::error::ApiError;
 use crate::http::extract::{AppUser, Path, RequestId, app_user_with_conversation};
 use crate::policy::{self, Action, ActionKind, Resource};
 pub(super) use crate::service::messaging::OpenConversation;
-use crate::store::messages::{ConversationContext, MessageRecord};
-use crate::store::{NewAuditEntry, RelationshipFacts};
+use crate::store::messages::MessageRecord;
+use crate::store::{ConversationFound, NewAuditEntry};
 
 /// The audit log's name for a carer's own conversation with a team.
 pub(in crate::http) const CARER_MESSAGES: &str = "carer_messages";
@@ -103,7 +103,7 @@ async fn caller_and_conversation(
     parts: &mut Parts,
     state: &AppState,
     now: DateTime<Utc>,
-) -> Result<(CallerUser, Option<(ConversationContext, RelationshipFacts)>), ApiError> {
+) -> Result<(CallerUser, Option<ConversationFound>), ApiError> {
     match Path::<ConversationId>::from_request_parts(parts, state).await {
         Ok(Path(id)) => app_user_with_conversation(parts, state, id, now).await,
         Err(malformed) => {
@@ -118,7 +118,7 @@ async fn caller_and_conversation(
 async fn open_conversation(
     state: &AppState,
     user: &CallerUser,
-    found: Option<(ConversationContext, RelationshipFacts)>,
+    found: Option<ConversationFound>,
     now: DateTime<Utc>,
     action: Action,
     request_id: &str,
@@ -186,7 +186,7 @@ impl UnrecordedAccess {
 async fn decide(
     state: &AppState,
     user: &CallerUser,
-    found: Option<(ConversationContext, RelationshipFacts)>,
+    found: Option<ConversationFound>,
     now: DateTime<Utc>,
     action: Action,
     request_id: &str,

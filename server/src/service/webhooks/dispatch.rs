@@ -428,8 +428,9 @@ mod tests {
         use livingwell_core::api::events::{
             AppointmentChange, AppointmentChangeData, Event, MessageCreatedData,
         };
-
+        use livingwell_core::domain::UserId;
         use livingwell_core::domain::appointment::AppointmentId;
+        use livingwell_core::domain::message::{ConversationId, MessageId};
 
         use crate::store::events::{EventRecord, NewEvent};
 
@@ -437,7 +438,7 @@ mod tests {
             Ok(EventNews::Stored(std::sync::Arc::new(EventRecord {
                 id: 1,
                 event: NewEvent {
-                    recipient_id: Some(livingwell_core::domain::UserId::new()),
+                    recipient_id: Some(UserId::new()),
                     person_id: None,
                     event,
                     created_at: Utc::now(),
@@ -445,8 +446,8 @@ mod tests {
             })))
         };
         let message = stored(Event::MessageCreated(MessageCreatedData {
-            conversation_id: livingwell_core::domain::message::ConversationId::new(),
-            message_id: livingwell_core::domain::message::MessageId::new(),
+            conversation_id: ConversationId::new(),
+            message_id: MessageId::new(),
             seq: 1,
         }));
         assert!(!may_have_queued_a_delivery(&message));
