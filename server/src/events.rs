@@ -16,10 +16,11 @@
 //!   committed anywhere ([`StoreNotice`], from the store: on Postgres by LISTEN/NOTIFY at the
 //!   commit, which only the Postgres store knows of). On SQLite (one process per file) the
 //!   committing process is the only one to tell, and it tells itself. Either way one fan-out
-//!   task per process reads the new rows and passes them to its own streams: on Postgres the
-//!   ids each commit names (appends to different people do not wait for each other there, so
-//!   ids commit out of order across people, and reading "after the last id seen" could skip
-//!   one); on SQLite, whose one writer commits ids in order, everything after the last id it
+//!   task per process passes the new rows to its own streams: on Postgres the rows each
+//!   commit's notification carries, or reads them by the ids it names when they are too long
+//!   to carry (appends to different people do not wait for each other there, so ids commit
+//!   out of order across people, and reading "after the last id seen" could skip one); on
+//!   SQLite, whose one writer commits ids in order, it reads everything after the last id it
 //!   saw. When it cannot name what was committed (a notification too long, or missed), it asks
 //!   every stream to read its own recipient's events, whose ids do commit in order
 //!   ([`EventNews::ReadYourOwn`]). This module knows no database.
@@ -176,6 +177,7 @@ async fn fan_out_notices(
             StoreNotice::SessionEnded(session) => {
                 let _ = sessions.send(SessionNews::Ended(session));
             }
+            StoreNotice::EventsStored(records) => pass_on(&live, records),
             StoreNotice::EventsAppended(ids) => match store.events_by_ids(&ids).await {
                 Ok(records) => pass_on(&live, records),
                 Err(error) => {

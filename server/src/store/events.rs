@@ -12,7 +12,8 @@
 //!   read its recipient's events up to id N can never later find a smaller id of theirs
 //!   committed. Appends to other recipients do not wait: ids of *different* recipients may
 //!   commit out of order on Postgres, so nothing reads everyone's events by a running id
-//!   there; a process hears which ids each commit stored ([`StoreNotice::EventsAppended`]).
+//!   there; a process hears which events each commit stored ([`StoreNotice::EventsStored`], or
+//!   their ids when there are too many to carry, [`StoreNotice::EventsAppended`]).
 //!   Each write appends as its last step, so the locks are held only for the commit; on
 //!   Postgres the commit also notifies every listening process.
 //! - **Webhooks too.** The same append queues the webhook deliveries staff systems subscribed
@@ -103,7 +104,9 @@ impl StoredForm {
     }
 }
 
-#[derive(sqlx::FromRow)]
+/// A stored event's columns, as read from the table or carried whole by a notification (which
+/// names them alike, see [`records_from_json`]).
+#[derive(Deserialize, sqlx::FromRow)]
 struct EventRow {
     id: i64,
     recipient_id: Uuid,
@@ -131,6 +134,14 @@ impl TryFrom<EventRow> for EventRecord {
             },
         })
     }
+}
+
+/// The events a notification carries whole: a JSON array of their rows, each an object keyed by
+/// column name (Postgres's `json_agg` of the stored rows, migration 0027).
+pub(super) fn records_from_json(rows: &str) -> StoreResult<Vec<EventRecord>> {
+    let rows: Vec<EventRow> = serde_json::from_str(rows)
+        .map_err(|_| StoreError::Corrupt("a notification's events are not rows".into()))?;
+    rows.into_iter().map(TryInto::try_into).collect()
 }
 
 const EVENT_COLUMNS: &str = "id, recipient_id, kind, person_id, data, created_at";
@@ -220,7 +231,10 @@ pub trait EventStore {
 /// What a shared database tells each process of commits made anywhere.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreNotice {
-    /// These events were committed (by any process sharing the database).
+    /// These events were committed (by any process sharing the database), carried whole.
+    EventsStored(Vec<EventRecord>),
+    /// The events of these ids were committed (by any process sharing the database), too many
+    /// to carry whole: they are to be read.
     EventsAppended(Vec<i64>),
     /// Events were committed on a database with one writer, where ids commit in order:
     /// everything after the last id read is new.
@@ -282,8 +296,15 @@ where
             let mut select = sqlx::QueryBuilder::<DB>::new(format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("
             ));
+            // Padded to a power of two with the last id, which `IN` does not mind, so that a
+            // statement is prepared for each of a few sizes, not for every count of ids.
             let mut listed = select.separated(", ");
-            for id in chunk {
+            let padding = chunk.last().into_iter().cycle();
+            for id in chunk
+                .iter()
+                .chain(padding)
+                .take(chunk.len().next_power_of_two())
+            {
                 listed.push_bind(*id);
             }
             select.push(") ORDER BY id");

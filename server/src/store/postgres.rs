@@ -10,7 +10,7 @@ use sqlx::types::Json;
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
-use super::events::{EventToStore, StoreNotice};
+use super::events::{EventToStore, StoreNotice, records_from_json};
 use super::reads_here::{NotHere, Param};
 use super::{NewAuditEntry, StoreError, StoreResult, StoreSettings};
 
@@ -18,11 +18,13 @@ use super::{NewAuditEntry, StoreError, StoreResult, StoreSettings};
 /// sharing the database extend one chain.
 pub type PgStore = SqlStore<Postgres>;
 
-/// The channel event appends notify on; the payload is the ids appended, in decimal, separated
-/// by commas (`events_append`, migration 0026).
+/// The channel event appends notify on; the payload is the rows appended as a JSON array, or
+/// when they are too long their ids in decimal, separated by commas (`events_append`,
+/// migration 0027; [`appended_events`] reads it).
 const EVENTS_CHANNEL: &str = "livingwell_events";
-/// The longest list of ids a notification carries: Postgres refuses payloads of 8,000 bytes
-/// or more. A longer list is sent as an empty payload, and every stream re-reads its own.
+/// The longest payload a notification of events carries: Postgres refuses payloads of 8,000
+/// bytes or more. Rows too long are sent as ids, ids too long as an empty payload, and every
+/// stream then re-reads its own.
 const EVENTS_PAYLOAD_BYTES: i32 = 7_000;
 /// The channel a revoked session is announced on; the payload is the session id.
 const SESSIONS_CHANNEL: &str = "livingwell_sessions";
@@ -146,12 +148,12 @@ impl Backend for Postgres {
         Ok(pool.begin().await?)
     }
 
-    /// One statement, `events_append` (migration 0026): one lock per recipient, taken in key
-    /// order by every append so that two appends to the same pair of recipients cannot each
-    /// hold one and wait for the other (two recipients whose keys collide only wait for each
-    /// other, as all of them once did); then the rows; then the notification naming their ids
-    /// ([`appended_events`] reads it). It was three round trips: the locks, the rows, the
-    /// notification.
+    /// One statement, `events_append` (migrations 0026 and 0027): one lock per recipient,
+    /// taken in key order by every append so that two appends to the same pair of recipients
+    /// cannot each hold one and wait for the other (two recipients whose keys collide only wait
+    /// for each other, as all of them once did); then the rows; then the notification carrying
+    /// them, or their ids ([`appended_events`] reads it). It was three round trips: the locks,
+    /// the rows, the notification.
     async fn append_events(tx: &mut Tx<Postgres>, events: &[EventToStore<'_>]) -> StoreResult<()> {
         sqlx::query("SELECT events_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(RECIPIENT_EVENTS_LOCKS)
@@ -312,11 +314,20 @@ fn recipient_lock_key(recipient: &UserId) -> i32 {
     i32::from_le_bytes(folded.to_le_bytes())
 }
 
-/// What a notification of appended events says: which events to read, or (empty, or not
-/// readable) that every stream is to read its own.
+/// What a notification of appended events says: the events themselves (a JSON array), which
+/// events to read (their ids), or (empty, or not readable) that every stream is to read its own.
 fn appended_events(payload: &str) -> StoreNotice {
     if payload.is_empty() {
         return StoreNotice::EventsAppendedUnlisted;
+    }
+    if payload.starts_with('[') {
+        return match records_from_json(payload) {
+            Ok(records) => StoreNotice::EventsStored(records),
+            Err(error) => {
+                tracing::warn!(kind = error.kind(), "unreadable events notification");
+                StoreNotice::EventsAppendedUnlisted
+            }
+        };
     }
     match payload.split(',').map(str::parse).collect() {
         Ok(ids) => StoreNotice::EventsAppended(ids),
@@ -342,6 +353,33 @@ mod tests {
             appended_events("12,not-an-id"),
             StoreNotice::EventsAppendedUnlisted
         );
+        // Rows carried whole, as `json_agg` writes them (its separators, an offset).
+        let recipient = UserId::new();
+        let rows = format!(
+            r#"[{{"id":7,"recipient_id":"{recipient}","kind":"messages_delivered","person_id":null,"data":{{"conversation_id":"{conversation}","up_to_seq":3,"user_id":"{recipient}"}},"created_at":"2026-12-05T10:00:00.000001+01:00"}}, 
+ {{"id":9,"recipient_id":"{recipient}","kind":"enablement_plan_updated","person_id":null,"data":{{"version":2}},"created_at":"2026-12-05T09:00:00+00:00"}}]"#,
+            conversation = uuid::Uuid::now_v7(),
+        );
+        let StoreNotice::EventsStored(records) = appended_events(&rows) else {
+            panic!("the rows read");
+        };
+        assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), [7, 9]);
+        assert!(
+            records
+                .iter()
+                .all(|r| r.event.recipient_id == Some(recipient))
+        );
+        assert_eq!(
+            records[0].event.created_at,
+            records[1].event.created_at + chrono::Duration::microseconds(1)
+        );
+        // A row this release cannot read, or not rows at all.
+        for unreadable in [r#"[{"id":7}]"#, "[1,2]", "[not json"] {
+            assert_eq!(
+                appended_events(unreadable),
+                StoreNotice::EventsAppendedUnlisted
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `EventStore` and the outbox: events are stored only by the write they announce, in its
 //! transaction; every kind reads back typed and exactly; each recipient's ids in commit order,
 //! with writers to other recipients not waiting; each recipient's events after a cursor; events
-//! by the ids a notification names; the newest id, everyone's and one recipient's.
+//! carried whole by a notification, or read by the ids it names; the newest id, everyone's and one recipient's.
 //!
 //! The writes here are comments on a plan: the cheapest write that takes the events it
 //! announces. Each aggregate's own suite checks that its writes announce themselves.
@@ -451,6 +451,21 @@ async fn a_commit_tells_every_listener_which_events_it_stored(store: Arc<dyn Sto
             return notice;
         }
     };
+    // A commit's events come whole: every kind, with the values each can hold at their edges,
+    // about a person and about nobody.
+    for (n, kind) in every_kind().into_iter().enumerate() {
+        let told = NewEvent {
+            recipient_id: Some(ada.id),
+            person_id: (n % 2 == 0).then_some(person.id),
+            event: kind,
+            created_at: at(n as i64),
+        };
+        let stored = announce(store.as_ref(), person.id, &[told]).await;
+        assert_eq!(
+            next_events_notice().await,
+            StoreNotice::EventsStored(stored)
+        );
+    }
     let stored = announce(
         store.as_ref(),
         person.id,
@@ -461,6 +476,13 @@ async fn a_commit_tells_every_listener_which_events_it_stored(store: Arc<dyn Sto
         ],
     )
     .await;
+    assert_eq!(
+        next_events_notice().await,
+        StoreNotice::EventsStored(stored)
+    );
+    // Too long to carry whole, a commit's events are named by id.
+    let named: Vec<NewEvent> = (0..40).map(|n| event(lee.id, Some(person.id), n)).collect();
+    let stored = announce(store.as_ref(), person.id, &named).await;
     let StoreNotice::EventsAppended(mut ids) = next_events_notice().await else {
         panic!("the stored events named");
     };
