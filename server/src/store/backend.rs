@@ -27,6 +27,7 @@ use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::mpsc;
 
 use super::events::{EventToStore, StoreNotice};
+use super::messages::{NumbersTaken, NumbersToTake};
 use super::reads_here::{HereRow, ID_LIST_MOST, Param, ReadsHere, id_list};
 use super::writes_here::{WriteTurn, WritesHere};
 use super::{NewAuditEntry, StoreResult};
@@ -285,6 +286,15 @@ pub trait Backend:
         tx: &mut Tx<Self>,
         events: &[EventToStore<'_>],
     ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Takes the next numbers of each conversation `takes` names inside `tx`, which holds its
+    /// row (Postgres) or the write lock (SQLite) from then to the commit, in the order given:
+    /// every batch gives them in conversation id order, so that batches of different processes
+    /// cannot deadlock. One [`NumbersTaken`] for each conversation that exists.
+    fn take_conversation_numbers(
+        tx: &mut Tx<Self>,
+        takes: &[NumbersToTake],
+    ) -> impl Future<Output = StoreResult<Vec<NumbersTaken>>> + Send;
 
     /// Serialises appends to the audit chain across processes, from here to the commit.
     fn lock_audit_chain(tx: &mut Tx<Self>) -> impl Future<Output = StoreResult<()>> + Send;

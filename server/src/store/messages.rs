@@ -13,7 +13,9 @@
 //!   transaction that fails rolls its numbers back with it: 1, 2, 3… with no gaps, also across
 //!   server processes. `(conversation_id, seq)` is unique as a second line.
 //! - **Two statements a batch, the usual way.** A batch of new messages with no notice due takes
-//!   all of a conversation's numbers in one `UPDATE` and stores every message in one `INSERT`.
+//!   every conversation's numbers in one statement (on Postgres; on SQLite one `UPDATE` a
+//!   conversation, [`Backend::take_conversation_numbers`]) and stores every message in one
+//!   `INSERT`.
 //!   If that `INSERT` stores a row short (a repeat) or a notice is due, the transaction is
 //!   rolled back and the batch stored one send at a time, each repeat giving its number back.
 //! - **Group commit.** [`MessageStore::send_messages`] stores a batch in one transaction (one
@@ -32,6 +34,7 @@
 //!   where there were two, one after the other, before (bench/README.md, "What a send costs").
 //! - **Nothing is deleted.** A reallocation changes who the peer worker is, never the rows.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -600,12 +603,32 @@ where
     }
 }
 
+/// A send batch's take of one conversation's next numbers ([`Backend::take_conversation_numbers`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NumbersToTake {
+    pub conversation: Uuid,
+    /// How many numbers: one for each of the batch's sends to the conversation.
+    pub count: i64,
+    /// When its newest message was sent.
+    pub newest: DateTime<Utc>,
+}
+
+/// What a conversation gave a take ([`Backend::take_conversation_numbers`]).
+#[derive(Clone, Copy, Debug, sqlx::FromRow)]
+pub struct NumbersTaken {
+    pub conversation: Uuid,
+    /// Its last number after the take: the take's numbers end here.
+    pub last: i64,
+    /// When it last sent an out-of-hours notice.
+    pub last_notice_at: Option<DateTime<Utc>>,
+}
+
 /// The batch stored the quick way, in the transaction `tx`, when every send is a new message
-/// and no notice is due: one `UPDATE` per conversation takes all of its numbers, and one
-/// `INSERT` stores every message, where one send at a time costs two statements each (on
-/// SQLite each a hop to the connection's thread; on Postgres a round trip). `None` when a send
-/// repeats a stored message (or another in the batch) or a notice is due: then `tx` holds
-/// numbers that must not stand, and is rolled back.
+/// and no notice is due: one statement takes every conversation's numbers (on SQLite one
+/// `UPDATE` a conversation), and one `INSERT` stores every message, where one send at a time
+/// costs two statements each (on SQLite each a hop to the connection's thread; on Postgres a
+/// round trip). `None` when a send repeats a stored message (or another in the batch) or a
+/// notice is due: then `tx` holds numbers that must not stand, and is rolled back.
 async fn store_new_sends<DB>(
     tx: &mut Tx<DB>,
     sends: &[NewSend],
@@ -624,26 +647,33 @@ where
     // conversation's sends in batch order, which is the order of their numbers.
     let mut order: Vec<usize> = (0..sends.len()).collect();
     order.sort_by_key(|&i| sends[i].message.conversation_id);
-    let mut numbered: Vec<(usize, i64)> = Vec::with_capacity(sends.len());
-    for group in order
+    let groups: Vec<&[usize]> = order
         .chunk_by(|&a, &b| sends[a].message.conversation_id == sends[b].message.conversation_id)
-    {
-        let conversation = sends[group[0]].message.conversation_id.as_uuid();
-        let newest = group.last().map(|&i| sends[i].message.created_at);
-        let count = i64::try_from(group.len())
-            .map_err(|_| StoreError::Corrupt("a send batch beyond counting".into()))?;
-        // Takes the conversation's row lock until commit, and its next `count` numbers.
-        let taken: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "UPDATE conversations SET last_seq = last_seq + $3, last_message_at = $2 \
-             WHERE id = $1 RETURNING last_seq, last_notice_at",
-        )
-        .bind(conversation)
-        .bind(newest)
-        .bind(count)
-        .fetch_optional(&mut **tx)
-        .await?;
+        .collect();
+    let mut takes = Vec::with_capacity(groups.len());
+    for group in &groups {
+        takes.push(NumbersToTake {
+            conversation: sends[group[0]].message.conversation_id.as_uuid(),
+            count: i64::try_from(group.len())
+                .map_err(|_| StoreError::Corrupt("a send batch beyond counting".into()))?,
+            newest: sends[group[group.len() - 1]].message.created_at,
+        });
+    }
+    // Takes each conversation's row lock until commit, and its next numbers.
+    let taken: HashMap<Uuid, NumbersTaken> = DB::take_conversation_numbers(tx, &takes)
+        .await?
+        .into_iter()
+        .map(|taken| (taken.conversation, taken))
+        .collect();
+    let mut numbered: Vec<(usize, i64)> = Vec::with_capacity(sends.len());
+    for (group, take) in groups.iter().zip(&takes) {
         // No such conversation: its sends are answered so, storing nothing.
-        let Some((last, last_notice_at)) = taken else {
+        let Some(&NumbersTaken {
+            last,
+            last_notice_at,
+            ..
+        }) = taken.get(&take.conversation)
+        else {
             continue;
         };
         let notice_due = group.iter().any(|&i| {
@@ -654,7 +684,11 @@ where
         if notice_due {
             return Ok(None);
         }
-        numbered.extend((last - count + 1..).zip(group).map(|(seq, &i)| (i, seq)));
+        numbered.extend(
+            (last - take.count + 1..)
+                .zip(group.iter())
+                .map(|(seq, &i)| (i, seq)),
+        );
     }
     for chunk in numbered.chunks(SEND_ROWS_PER_STATEMENT) {
         let mut insert = sqlx::QueryBuilder::<DB>::new(

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
 use super::events::{EventToStore, StoreNotice, records_from_json};
+use super::messages::{NumbersTaken, NumbersToTake};
 use super::reads_here::{NotHere, Param};
 use super::{NewAuditEntry, StoreError, StoreResult, StoreSettings};
 
@@ -193,6 +194,28 @@ impl Backend for Postgres {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+
+    /// One statement, `conversations_take_numbers` (migration 0028), where it was one round
+    /// trip a conversation: it locks and numbers each row in the order given.
+    async fn take_conversation_numbers(
+        tx: &mut Tx<Postgres>,
+        takes: &[NumbersToTake],
+    ) -> StoreResult<Vec<NumbersTaken>> {
+        Ok(sqlx::query_as(
+            "SELECT conversation_id AS conversation, last_seq_taken AS last, \
+             last_notice_sent_at AS last_notice_at FROM conversations_take_numbers($1, $2, $3)",
+        )
+        .bind(
+            takes
+                .iter()
+                .map(|take| take.conversation)
+                .collect::<Vec<_>>(),
+        )
+        .bind(takes.iter().map(|take| take.count).collect::<Vec<_>>())
+        .bind(takes.iter().map(|take| take.newest).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?)
     }
 
     async fn lock_audit_chain(tx: &mut Tx<Postgres>) -> StoreResult<()> {

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
 use super::events::{EVENT_ROWS_PER_STATEMENT, EventToStore, StoreNotice};
+use super::messages::{NumbersTaken, NumbersToTake};
 use super::reads_here::{Param, SqliteReadsHere};
 use super::writes_here::{BeforeWrite, SqliteWritesHere};
 use super::{NewAuditEntry, StoreResult, StoreSettings};
@@ -141,6 +142,28 @@ impl Backend for Sqlite {
             insert.build().execute(&mut **tx).await?;
         }
         Ok(())
+    }
+
+    /// One `UPDATE` a conversation: the transaction holds the database's one write lock, so the
+    /// order does not matter here.
+    async fn take_conversation_numbers(
+        tx: &mut Tx<Sqlite>,
+        takes: &[NumbersToTake],
+    ) -> StoreResult<Vec<NumbersTaken>> {
+        let mut taken = Vec::with_capacity(takes.len());
+        for take in takes {
+            let row: Option<NumbersTaken> = sqlx::query_as(
+                "UPDATE conversations SET last_seq = last_seq + $3, last_message_at = $2 \
+                 WHERE id = $1 RETURNING id AS conversation, last_seq AS last, last_notice_at",
+            )
+            .bind(take.conversation)
+            .bind(take.newest)
+            .bind(take.count)
+            .fetch_optional(&mut **tx)
+            .await?;
+            taken.extend(row);
+        }
+        Ok(taken)
     }
 
     async fn lock_audit_chain(_tx: &mut Tx<Sqlite>) -> StoreResult<()> {
