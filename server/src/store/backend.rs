@@ -276,15 +276,19 @@ pub trait Backend:
         pool: &Pool<Self>,
     ) -> impl Future<Output = StoreResult<Transaction<'static, Self>>> + Send;
 
-    /// Stores the events a write announces inside `tx`, as its last step before commit. Each
-    /// recipient's ids become visible in order: appends to the same recipient wait for each
-    /// other until commit, so a stream resuming after id N can never later find one of its own
-    /// ids below N committed; appends to other recipients do not wait. At commit every
-    /// listening process is told which were stored (Postgres; on SQLite the writing process
-    /// tells itself, [`crate::events::EventHub::announce_committed`]).
-    fn append_events(
+    /// Stores the events a write announces inside `tx`, as its last step before commit, then
+    /// appends `entries` to the audit chain (either may be empty; on Postgres both are one
+    /// statement). Each recipient's ids become visible in order: appends to the same recipient
+    /// wait for each other until commit, so a stream resuming after id N can never later find
+    /// one of its own ids below N committed; appends to other recipients do not wait. The
+    /// chain's lock is taken after the recipients', never before, so that no two writes each
+    /// hold a lock the other waits for. At commit every listening process is told which events
+    /// were stored (Postgres; on SQLite the writing process tells itself,
+    /// [`crate::events::EventHub::announce_committed`]).
+    fn append_events_then_audit(
         tx: &mut Tx<Self>,
         events: &[EventToStore<'_>],
+        entries: &[&NewAuditEntry],
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Takes the next numbers of each conversation `takes` names inside `tx`, which holds its

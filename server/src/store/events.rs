@@ -8,7 +8,7 @@
 //!   Telling live streams is a separate, later step that cannot fail a write
 //!   ([`crate::events::EventHub::announce_committed`]).
 //! - **Each recipient's ids in commit order.** An append takes the ordering lock of each of its
-//!   recipients ([`Backend::append_events`]) until its transaction commits, so a stream that has
+//!   recipients ([`Backend::append_events_then_audit`]) until its transaction commits, so a stream that has
 //!   read its recipient's events up to id N can never later find a smaller id of theirs
 //!   committed. Appends to other recipients do not wait: ids of *different* recipients may
 //!   commit out of order on Postgres, so nothing reads everyone's events by a running id
@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, SqlStore, Tx};
-use super::{StoreError, StoreResult};
+use super::{NewAuditEntry, StoreError, StoreResult};
 
 /// An event to store for one recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,21 +158,35 @@ where
     DateTime<Utc>: Bind<DB>,
     usize: ColumnIndex<DB::Row>,
 {
-    if events.is_empty() {
-        return Ok(());
+    append_then_audit_in_tx(tx, events, &[]).await
+}
+
+/// As [`append_in_tx`], then appends `accesses` to the audit chain in the same transaction,
+/// its lock taken after the recipients' (on Postgres in the same statement as the events).
+pub(super) async fn append_then_audit_in_tx<DB>(
+    tx: &mut Tx<DB>,
+    events: &[NewEvent],
+    accesses: &[&NewAuditEntry],
+) -> StoreResult<()>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Bind<DB>,
+    Uuid: Column<DB>,
+    DateTime<Utc>: Bind<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if !events.is_empty() {
+        // The webhook deliveries of what these events tell, in the same transaction (an
+        // outbox of its own): a stored write always has them too.
+        super::webhooks::enqueue_in_tx(tx, events).await?;
     }
-    // The webhook deliveries of what these events tell, in the same transaction (an outbox
-    // of its own): a stored write always has them too.
-    super::webhooks::enqueue_in_tx(tx, events).await?;
     // Only events someone hears of are stored; the rest were for webhooks alone.
     let mut forms = Vec::with_capacity(events.len());
     for event in events {
         if let Some(recipient) = event.recipient_id {
             forms.push((recipient, event, StoredForm::of(&event.event)?));
         }
-    }
-    if forms.is_empty() {
-        return Ok(());
     }
     let rows: Vec<EventToStore<'_>> = forms
         .iter()
@@ -184,7 +198,7 @@ where
             created_at: event.created_at,
         })
         .collect();
-    DB::append_events(tx, &rows).await
+    DB::append_events_then_audit(tx, &rows, accesses).await
 }
 
 /// Events stored (or read by id) by one statement: 5 parameters each, well under SQLite's limit

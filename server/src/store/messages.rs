@@ -49,7 +49,7 @@ use sqlx::{ColumnIndex, Executor};
 use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
-use super::events::{Audience, NewEvent, append_in_tx};
+use super::events::{Audience, NewEvent, append_in_tx, append_then_audit_in_tx};
 use super::idempotency::begin_write;
 use super::reads_here::{Columns, HereRow, Param};
 use super::{NewAuditEntry, StoreError, StoreResult};
@@ -1046,18 +1046,16 @@ where
                 }
             }
         }
-        append_in_tx(&mut tx, &events).await?;
-        // Every send's access, whatever its outcome. The chain's lock is taken last, after the
-        // conversations' rows and the recipients' event locks, and held only through the
-        // commit: a write holding it never waits for another lock (no cycle), and the
-        // deployment's audited reads wait for a send's commit, never for the rest of it.
+        // Every send's access, whatever its outcome, after the events (one statement on
+        // Postgres). The chain's lock is taken last, after the conversations' rows and the
+        // recipients' event locks, and held only through the commit: a write holding it never
+        // waits for another lock (no cycle), and the deployment's audited reads wait for a
+        // send's commit, never for the rest of it.
         let accesses: Vec<&NewAuditEntry> = sends
             .iter()
             .filter_map(|send| send.access.as_ref())
             .collect();
-        if !accesses.is_empty() {
-            DB::append_audit_chain(&mut tx, &accesses).await?;
-        }
+        append_then_audit_in_tx(&mut tx, &events, &accesses).await?;
         tx.commit().await?;
         Ok(outcomes)
     }

@@ -4,9 +4,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use livingwell_core::domain::UserId;
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::types::Json;
+use sqlx::{Postgres, Row};
 use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
@@ -69,44 +69,104 @@ async fn append_audit_in_one_statement<'c>(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let column = |field: fn(&NewAuditEntry) -> Option<&str>| -> Vec<Option<&str>> {
+    let appended = bind_audit_entries(sqlx::query(AUDIT_CHAIN_APPEND), entries)
+        .fetch_one(executor)
+        .await?;
+    let first_seq: i64 = appended.try_get(0)?;
+    Ok((first_seq..).take(entries.len()).collect())
+}
+
+/// `audit_chain_append`'s call, its fourteen parameters numbered from `$1`.
+const AUDIT_CHAIN_APPEND: &str =
+    "SELECT audit_chain_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// `events_append`'s call, its nine parameters numbered from `$1`.
+const EVENTS_APPEND: &str = "SELECT events_append($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// `events_append`, then `audit_chain_append` ([`bind_events`], then [`bind_audit_entries`]):
+/// the audit call is evaluated for the row the events' call returns, so the recipients' locks
+/// are always taken before the chain's.
+const EVENTS_APPEND_THEN_AUDIT: &str = "WITH appended AS MATERIALIZED \
+     (SELECT events_append($1, $2, $3, $4, $5, $6, $7, $8, $9)) \
+     SELECT audit_chain_append($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, \
+     $23) FROM appended";
+
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds `audit_chain_append`'s fourteen parameters, in order, to `query`.
+fn bind_audit_entries<'q>(query: PgQuery<'q>, entries: &[&'q NewAuditEntry]) -> PgQuery<'q> {
+    let column = |field: fn(&'q NewAuditEntry) -> Option<&'q str>| -> Vec<Option<&'q str>> {
         entries.iter().map(|&entry| field(entry)).collect()
     };
-    let (first_seq,): (i64,) = sqlx::query_as(
-        "SELECT audit_chain_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(AUDIT_CHAIN_LOCK)
-    .bind(
-        entries
-            .iter()
-            .map(|&entry| crate::audit::chain_text_after_seq(entry))
-            .collect::<Vec<_>>(),
-    )
-    .bind(entries.iter().map(|entry| entry.at).collect::<Vec<_>>())
-    .bind(column(|entry| entry.actor_id.as_deref()))
-    .bind(column(|entry| Some(&entry.actor_role)))
-    .bind(column(|entry| entry.on_behalf_of.as_deref()))
-    .bind(
-        entries
-            .iter()
-            .map(|entry| entry.subject_id.map(|s| s.as_uuid()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(column(|entry| Some(&entry.resource)))
-    .bind(column(|entry| Some(&entry.action)))
-    .bind(column(|entry| Some(&entry.outcome)))
-    .bind(column(|entry| entry.relationship.as_deref()))
-    .bind(column(|entry| entry.request_id.as_deref()))
-    .bind(column(|entry| entry.via.as_deref()))
-    .bind(
-        entries
-            .iter()
-            .map(|entry| entry.read_at)
-            .collect::<Vec<_>>(),
-    )
-    .fetch_one(executor)
-    .await?;
-    Ok((first_seq..).take(entries.len()).collect())
+    query
+        .bind(AUDIT_CHAIN_LOCK)
+        .bind(
+            entries
+                .iter()
+                .map(|&entry| crate::audit::chain_text_after_seq(entry))
+                .collect::<Vec<_>>(),
+        )
+        .bind(entries.iter().map(|entry| entry.at).collect::<Vec<_>>())
+        .bind(column(|entry| entry.actor_id.as_deref()))
+        .bind(column(|entry| Some(&entry.actor_role)))
+        .bind(column(|entry| entry.on_behalf_of.as_deref()))
+        .bind(
+            entries
+                .iter()
+                .map(|entry| entry.subject_id.map(|s| s.as_uuid()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|entry| Some(&entry.resource)))
+        .bind(column(|entry| Some(&entry.action)))
+        .bind(column(|entry| Some(&entry.outcome)))
+        .bind(column(|entry| entry.relationship.as_deref()))
+        .bind(column(|entry| entry.request_id.as_deref()))
+        .bind(column(|entry| entry.via.as_deref()))
+        .bind(
+            entries
+                .iter()
+                .map(|entry| entry.read_at)
+                .collect::<Vec<_>>(),
+        )
+}
+
+/// Binds `events_append`'s nine parameters, in order, to `query`.
+fn bind_events<'q>(query: PgQuery<'q>, events: &[EventToStore<'q>]) -> PgQuery<'q> {
+    query
+        .bind(RECIPIENT_EVENTS_LOCKS)
+        .bind(
+            events
+                .iter()
+                .map(|event| recipient_lock_key(&event.recipient))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|event| event.recipient.as_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|event| event.kind).collect::<Vec<_>>())
+        .bind(
+            events
+                .iter()
+                .map(|event| event.person.map(|p| p.as_uuid()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|event| Json(event.data))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
+                .map(|event| event.created_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(EVENTS_CHANNEL)
+        .bind(EVENTS_PAYLOAD_BYTES)
 }
 
 impl Backend for Postgres {
@@ -154,45 +214,26 @@ impl Backend for Postgres {
     /// cannot each hold one and wait for the other (two recipients whose keys collide only wait
     /// for each other, as all of them once did); then the rows; then the notification carrying
     /// them, or their ids ([`appended_events`] reads it). It was three round trips: the locks,
-    /// the rows, the notification.
-    async fn append_events(tx: &mut Tx<Postgres>, events: &[EventToStore<'_>]) -> StoreResult<()> {
-        sqlx::query("SELECT events_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-            .bind(RECIPIENT_EVENTS_LOCKS)
-            .bind(
-                events
-                    .iter()
-                    .map(|event| recipient_lock_key(&event.recipient))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|event| event.recipient.as_uuid())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.iter().map(|event| event.kind).collect::<Vec<_>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|event| event.person.map(|p| p.as_uuid()))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|event| Json(event.data))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .iter()
-                    .map(|event| event.created_at)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(EVENTS_CHANNEL)
-            .bind(EVENTS_PAYLOAD_BYTES)
-            .execute(&mut **tx)
-            .await?;
+    /// the rows, the notification. Audit entries that follow are appended in the same
+    /// statement ([`EVENTS_APPEND_THEN_AUDIT`]).
+    async fn append_events_then_audit(
+        tx: &mut Tx<Postgres>,
+        events: &[EventToStore<'_>],
+        entries: &[&NewAuditEntry],
+    ) -> StoreResult<()> {
+        let statement = match (events.is_empty(), entries.is_empty()) {
+            (true, true) => return Ok(()),
+            (true, false) => {
+                append_audit_in_one_statement(&mut **tx, entries).await?;
+                return Ok(());
+            }
+            (false, true) => bind_events(sqlx::query(EVENTS_APPEND), events),
+            (false, false) => bind_audit_entries(
+                bind_events(sqlx::query(EVENTS_APPEND_THEN_AUDIT), events),
+                entries,
+            ),
+        };
+        statement.execute(&mut **tx).await?;
         Ok(())
     }
 

@@ -127,7 +127,13 @@ impl Backend for Sqlite {
 
     /// One writer at a time: ids commit in order with no lock of their own, and the writing
     /// process tells its own streams (there is no other process to tell).
-    async fn append_events(tx: &mut Tx<Sqlite>, events: &[EventToStore<'_>]) -> StoreResult<()> {
+    /// The events' inserts, then the chain's: the transaction holds the database's one write
+    /// lock, which orders both.
+    async fn append_events_then_audit(
+        tx: &mut Tx<Sqlite>,
+        events: &[EventToStore<'_>],
+        entries: &[&NewAuditEntry],
+    ) -> StoreResult<()> {
         for chunk in events.chunks(EVENT_ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
                 "INSERT INTO events (recipient_id, kind, person_id, data, created_at) ",
@@ -140,6 +146,9 @@ impl Backend for Sqlite {
                     .push_bind(event.created_at);
             });
             insert.build().execute(&mut **tx).await?;
+        }
+        if !entries.is_empty() {
+            Self::append_audit_chain(tx, entries).await?;
         }
         Ok(())
     }

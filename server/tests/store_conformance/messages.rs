@@ -26,7 +26,7 @@ use livingwell_server::store::messages::{
 use livingwell_server::store::{SqliteStore, Store, StoreSettings, UserRecord};
 use livingwell_testkit::{Backend, TestDatabase};
 
-use crate::{audit_entry, consent, instant, new_team, new_user, person_record, user_record};
+use crate::{Raw, audit_entry, consent, instant, new_team, new_user, person_record, user_record};
 
 conformance! {
     store: [
@@ -51,6 +51,7 @@ conformance! {
         a_conversation_and_its_readers_relationship_come_in_one_read_as_in_two,
         a_session_and_a_conversation_come_in_one_read_as_in_two,
     ],
+    raw: [a_send_takes_the_audit_chains_lock_after_its_recipients_locks],
 }
 
 /// A person with an account on a team with a practitioner, and an allocated peer worker.
@@ -1365,4 +1366,72 @@ async fn a_session_and_a_conversation_come_in_one_read_as_in_two(store: Arc<dyn 
             );
         }
     }
+}
+
+/// Postgres: a send's events and its audit entry are one statement there, and the chain's lock
+/// is taken after the recipients' event locks, never before, as every write takes them. With
+/// the chain held by another transaction, a send waits for it holding its recipients' locks.
+/// (SQLite orders both by its one write lock.)
+async fn a_send_takes_the_audit_chains_lock_after_its_recipients_locks(
+    store: Arc<dyn Store>,
+    raw: Raw,
+) {
+    let Raw::Postgres(pool) = &raw else {
+        return;
+    };
+    let ada = circle(store.as_ref(), "Ada").await;
+    let conversation = peer_conversation(store.as_ref(), &ada).await;
+    // The chain's advisory lock ("LWAUDIT", `store::postgres`), held until the test lets go.
+    let mut holder = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(0x004C_5741_5544_4954_i64)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let hello = message(conversation.id, ada.account.id, "hello");
+    let sending = tokio::spawn({
+        let store = store.clone();
+        let audited = NewSend {
+            access: Some(audit_entry(Some(ada.person), "write")),
+            audience: Audience {
+                recipients: vec![ada.account.id, ada.peer.id],
+                person_id: Some(ada.person),
+            },
+            ..send(hello.clone())
+        };
+        async move { store.send_messages(&[audited]).await }
+    });
+    // The send's backend, once it waits for a one-key advisory lock (the chain's).
+    let mut waiting: Option<i32> = None;
+    for _ in 0..500 {
+        waiting = sqlx::query_scalar(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 \
+             AND NOT granted",
+        )
+        .fetch_optional(&mut *holder)
+        .await
+        .unwrap();
+        if waiting.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let waiting = waiting.expect("the send waits for the audit chain");
+    // Two-key advisory locks are the recipients' event locks: both already held.
+    let (recipients_held,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 \
+         AND granted AND pid = $1",
+    )
+    .bind(waiting)
+    .fetch_one(&mut *holder)
+    .await
+    .unwrap();
+    assert_eq!(recipients_held, 2);
+    holder.rollback().await.unwrap();
+    let outcomes = sending.await.unwrap().unwrap();
+    assert_eq!(created_seq(&outcomes[0]), 1);
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 1 }
+    );
 }
