@@ -8,14 +8,14 @@
 //!   Telling live streams is a separate, later step that cannot fail a write
 //!   ([`crate::events::EventHub::announce_committed`]).
 //! - **Each recipient's ids in commit order.** An append takes the ordering lock of each of its
-//!   recipients ([`Backend::append_events_then_audit`]) until its transaction commits, so a stream that has
-//!   read its recipient's events up to id N can never later find a smaller id of theirs
-//!   committed. Appends to other recipients do not wait: ids of *different* recipients may
-//!   commit out of order on Postgres, so nothing reads everyone's events by a running id
-//!   there; a process hears which events each commit stored ([`StoreNotice::EventsStored`], or
-//!   their ids when there are too many to carry, [`StoreNotice::EventsAppended`]).
-//!   Each write appends as its last step, so the locks are held only for the commit; on
-//!   Postgres the commit also notifies every listening process.
+//!   recipients ([`Backend::append_events_then_audit`]) until its transaction commits, so a
+//!   stream that has read its recipient's events up to id N can never later find a smaller id
+//!   of theirs committed. Appends to other recipients do not wait: ids of *different*
+//!   recipients may commit out of order on Postgres, so nothing reads everyone's events by a
+//!   running id there; a process hears which events each commit stored
+//!   ([`StoreNotice::EventsStored`], or their ids when there are too many to carry,
+//!   [`StoreNotice::EventsAppended`]). Each write appends as its last step, so the locks are
+//!   held only for the commit; on Postgres the commit also notifies every listening process.
 //! - **Webhooks too.** The same append queues the webhook deliveries staff systems subscribed
 //!   to ([`super::webhooks::enqueue_in_tx`]), in the same transaction.
 //! - **One vocabulary, ids only.** An event is a [`livingwell_core::api::events::Event`], stored

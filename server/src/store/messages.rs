@@ -603,7 +603,8 @@ where
     }
 }
 
-/// A send batch's take of one conversation's next numbers ([`Backend::take_conversation_numbers`]).
+/// A send batch's take of one conversation's next numbers
+/// ([`Backend::take_conversation_numbers`]).
 #[derive(Clone, Copy, Debug)]
 pub struct NumbersToTake {
     pub conversation: Uuid,

@@ -1,7 +1,8 @@
 //! `EventStore` and the outbox: events are stored only by the write they announce, in its
 //! transaction; every kind reads back typed and exactly; each recipient's ids in commit order,
 //! with writers to other recipients not waiting; each recipient's events after a cursor; events
-//! carried whole by a notification, or read by the ids it names; the newest id, everyone's and one recipient's.
+//! carried whole by a notification, or read by the ids it names; the newest id, everyone's and
+//! one recipient's.
 //!
 //! The writes here are comments on a plan: the cheapest write that takes the events it
 //! announces. Each aggregate's own suite checks that its writes announce themselves.
