@@ -63,9 +63,12 @@ impl SqliteStore {
     /// some failures (`SQLITE_FULL` among them), the `ROLLBACK` sqlx then sends fails, and sqlx
     /// would refuse every later `BEGIN` on that connection (`InvalidSavePointStatement`) for as
     /// long as it lived — after a full disk, writes would fail long after there was room again.
+    /// A connection is not checked before it is handed out (sqlx's default): no server can drop
+    /// a connection to a file, and the check was a hop to the connection's thread every time.
     pub fn pool_options() -> SqlitePoolOptions {
         SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
     }
 

@@ -122,6 +122,7 @@ conformance! {
     raw: [
         audit_log_refuses_update_and_delete,
         tampered_audit_entry_is_detected,
+        connections_the_database_dropped_while_idle_are_replaced_unseen,
     ],
 }
 
@@ -2165,4 +2166,35 @@ async fn retired_keys_lose_their_bytes_and_stay_in_the_history(store: Arc<dyn St
             },
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+// ---------------------------------------------------------------------------------------------
+
+/// Postgres: a pooled connection is not checked with a round trip each time it is taken, only
+/// once it has been idle for a second (`store::postgres`), so that one the database dropped
+/// meanwhile — a restart, a failover — is still replaced before a request meets it. (No server
+/// can drop a connection to a SQLite file.)
+async fn connections_the_database_dropped_while_idle_are_replaced_unseen(
+    store: Arc<dyn Store>,
+    raw: Raw,
+) {
+    let Raw::Postgres(pool) = &raw else {
+        return;
+    };
+    let user = new_user(store.as_ref(), Role::Carer, "early").await;
+    // Every other connection to the database ends: the store's idle ones among them.
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(ended.contains(&true), "the store's connections ended");
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    for _ in 0..20 {
+        assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(user.clone()));
+    }
 }
