@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::backend::{Backend, Bind, Column, SqlStore, Tx};
+use super::reads_here::padded_to_power_of_two;
 use super::{NewAuditEntry, StoreError, StoreResult};
 
 /// An event to store for one recipient.
@@ -310,16 +311,9 @@ where
             let mut select = sqlx::QueryBuilder::<DB>::new(format!(
                 "SELECT {EVENT_COLUMNS} FROM events WHERE id IN ("
             ));
-            // Padded to a power of two with the last id, which `IN` does not mind, so that a
-            // statement is prepared for each of a few sizes, not for every count of ids.
             let mut listed = select.separated(", ");
-            let padding = chunk.last().into_iter().cycle();
-            for id in chunk
-                .iter()
-                .chain(padding)
-                .take(chunk.len().next_power_of_two())
-            {
-                listed.push_bind(*id);
+            for id in padded_to_power_of_two(chunk) {
+                listed.push_bind(id);
             }
             select.push(") ORDER BY id");
             let rows: Vec<EventRow> = select.build_query_as().fetch_all(&self.pool).await?;

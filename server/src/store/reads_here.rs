@@ -43,17 +43,22 @@ pub enum Param<'a> {
 /// Most ids one `IN (…)` list holds; longer lists are read a list at a time.
 pub const ID_LIST_MOST: usize = 512;
 
-/// An `IN (…)` list of `ids` (at most [`ID_LIST_MOST`]): its placeholders, `$1, …, $n`, and the
-/// values bound to them. The count is rounded up to a power of two, the last id repeated (which
-/// `IN` does not mind), so a statement is prepared for each of a few sizes, not for every count
-/// of ids a request happens to name.
-pub fn id_list(ids: &[Uuid]) -> (String, Vec<Param<'static>>) {
-    let size = ids.len().max(1).next_power_of_two();
-    let placeholders: Vec<String> = (1..=size).map(|n| format!("${n}")).collect();
+/// `ids` padded with the last of them to a power of two in all (one value for none, the type's
+/// default), which `IN` does not mind: a statement listing them is prepared for each of a few
+/// sizes, not for every count of ids a request or a notification happens to name.
+pub fn padded_to_power_of_two<T: Copy + Default>(ids: &[T]) -> impl Iterator<Item = T> + '_ {
     let last = ids.last().copied().unwrap_or_default();
-    let params = (0..size)
-        .map(|at| Param::Id(ids.get(at).copied().unwrap_or(last)))
-        .collect();
+    ids.iter()
+        .copied()
+        .chain(std::iter::repeat(last))
+        .take(ids.len().max(1).next_power_of_two())
+}
+
+/// An `IN (…)` list of `ids` (at most [`ID_LIST_MOST`]): its placeholders, `$1, …, $n`, and the
+/// values bound to them, [`padded_to_power_of_two`].
+pub fn id_list(ids: &[Uuid]) -> (String, Vec<Param<'static>>) {
+    let params: Vec<Param<'static>> = padded_to_power_of_two(ids).map(Param::Id).collect();
+    let placeholders: Vec<String> = (1..=params.len()).map(|n| format!("${n}")).collect();
     (placeholders.join(", "), params)
 }
 
@@ -490,6 +495,13 @@ mod tests {
         assert_eq!(bound[..5], ids[..]);
         assert_eq!(bound[5..], [ids[4]; 3]);
         assert_eq!(id_list(&ids[..4]).1.len(), 4);
+        // Any id type, the last repeated; none is one default value.
+        assert_eq!(
+            padded_to_power_of_two(&[7_i64, 8, 9]).collect::<Vec<_>>(),
+            [7, 8, 9, 9]
+        );
+        assert_eq!(padded_to_power_of_two(&[7_i64]).collect::<Vec<_>>(), [7]);
+        assert_eq!(padded_to_power_of_two::<i64>(&[]).collect::<Vec<_>>(), [0]);
         assert_eq!(id_list(&ids[..1]).0, "$1");
     }
 
