@@ -306,7 +306,7 @@ async fn alex_history(store: &dyn Store, who: &Measured) -> anyhow::Result<()> {
                         person_id: who.alex_person,
                         kind,
                         base_version: version - 1,
-                        body: current.body.clone(),
+                        body: current.body.decode()?,
                         author: by.clone(),
                         created_at: now,
                         exclude: Vec::new(),
@@ -425,7 +425,7 @@ impl Templates {
                 .await?
                 .context("alex's plan")
         };
-        let mut wrap: Wrap = serde_json::from_value(plan(PlanKind::Wrap).await?.body)?;
+        let mut wrap: Wrap = plan(PlanKind::Wrap).await?.body.decode()?;
         // Alex's WRAP names Sam as a helper; nobody else's names an account.
         for helper in &mut wrap.crisis_plan.supporters.helpers {
             helper.user_id = None;
@@ -438,7 +438,11 @@ impl Templates {
             .context("sam's consent")?;
         Ok(Self {
             password_hash: alex.password_hash,
-            plan: plan(PlanKind::EnablementPlan).await?.body.to_string(),
+            plan: plan(PlanKind::EnablementPlan)
+                .await?
+                .body
+                .json_text()
+                .to_owned(),
             wrap: serde_json::to_string(&wrap)?,
             consent_scopes: serde_json::to_string(&consent.scopes)?,
             consent_sections: serde_json::to_string(&consent.crisis_plan_sections)?,

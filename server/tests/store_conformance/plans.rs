@@ -10,7 +10,7 @@ use livingwell_core::domain::{ConsentScope, PersonId, Role, UserId};
 use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::plans::{
     ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
-    PlanKind, PlanVersionMeta, PlanVersionRecord,
+    PlanKind, PlanVersionMeta, PlanVersionRecord, StoredBody,
 };
 use livingwell_server::store::{GrantRefusal, Store, StoreError};
 use serde_json::json;
@@ -85,7 +85,7 @@ async fn plan_versions_are_numbered_from_one_and_read_back_unchanged(store: Arc<
         PlanVersionRecord {
             person_id: ada.id,
             version: 1,
-            body: first.body.clone(),
+            body: StoredBody::try_from(&first.body).unwrap(),
             author: first.author.clone(),
             created_at: first.created_at,
         }

@@ -38,7 +38,10 @@ use crate::policy::Resource as Part;
 use crate::store::plans::{PlanKind, PlanVersionRecord};
 
 fn decode<T: DeserializeOwned>(record: &PlanVersionRecord) -> FhirResult<T> {
-    T::deserialize(&record.body).map_err(|_| FhirError::Api(ApiError::Internal("stored plan")))
+    record
+        .body
+        .decode()
+        .map_err(|_| FhirError::Api(ApiError::Internal("stored plan")))
 }
 
 fn version_meta(record: &PlanVersionRecord) -> Option<Meta> {
