@@ -175,7 +175,7 @@ fn open(path: &Path) -> Option<Connection> {
     // A plan that never depends on the values bound. Without this, SQLite plans a bound `LIMIT`
     // (or a range, given statistics) around the value it was first given, and any new binding
     // of that parameter makes the kept statement parse and plan its SQL again on every run: a
-    // seventh of an access-log read (bench/README.md, "Audited reads").
+    // seventh of an access-log read (bench/README.md, "Reads, evening of 2026-12-05").
     connection
         .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .ok()?;
@@ -211,11 +211,19 @@ fn read<R: HereRow>(
         };
         bound.ok()?;
     }
+    // Once a statement, not once a column of every row: each name read from SQLite is a call
+    // into it, a length and a UTF-8 check, and finding columns so was a ninth of reading a page
+    // of the access log.
+    let names: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     let mut rows = statement.raw_query();
     let mut read = Vec::new();
     while read.len() < most {
         match rows.next().ok()? {
-            Some(row) => read.push(R::from_here(&Columns::of(row))?),
+            Some(row) => read.push(R::from_here(&Columns::of(row, &names))?),
             None => break,
         }
     }
@@ -225,6 +233,8 @@ fn read<R: HereRow>(
 /// A row read here, its columns decoded as sqlx decodes them.
 pub struct Columns<'r> {
     row: &'r rusqlite::Row<'r>,
+    /// The statement's column names, in order.
+    names: &'r [String],
     /// Where the next name is looked for first: rows are read in the order they were selected,
     /// so a name is found at the first look, not by comparing it with every column before it
     /// (rusqlite's own lookup by name, which was a sixth of reading an access log page).
@@ -239,24 +249,20 @@ impl Debug for Columns<'_> {
 }
 
 impl<'r> Columns<'r> {
-    fn of(row: &'r rusqlite::Row<'r>) -> Self {
+    fn of(row: &'r rusqlite::Row<'r>, names: &'r [String]) -> Self {
         Self {
             row,
+            names,
             next: Cell::new(0),
         }
     }
 
     /// The column named exactly `name` (as sqlx matches names).
     fn index(&self, name: &str) -> Option<usize> {
-        let statement: &rusqlite::Statement<'_> = self.row.as_ref();
         let start = self.next.get();
-        let found = (start..statement.column_count())
+        let found = (start..self.names.len())
             .chain(0..start)
-            .find(|&index| {
-                statement
-                    .column_name(index)
-                    .is_ok_and(|column| column == name)
-            })?;
+            .find(|&index| self.names[index] == name)?;
         self.next.set(found + 1);
         Some(found)
     }
