@@ -5,7 +5,7 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use livingwell_server::http::{SendRate, Settings};
 use livingwell_server::service::idempotency::fingerprint;
 use livingwell_server::store::idempotency::{Claim, NewClaim, REQUEST_KEY, RequestKey};
@@ -388,13 +388,21 @@ async fn the_same_key_with_another_request_is_refused(backend: Backend) {
     assert_eq!(bad.body["fields"][0]["field"], "idempotency-key");
 }
 
-/// The claim a keyed comment by `session` makes, as the server fingerprints it.
-fn comment_claim(session: &Session, path: &str, body: &Value, key: &str) -> (RequestKey, Vec<u8>) {
+/// The claim a keyed comment by `session` makes, as the server fingerprints it, holding the
+/// key until `lease_until`.
+fn comment_claim(
+    session: &Session,
+    path: &str,
+    body: &Value,
+    key: &str,
+    lease_until: DateTime<Utc>,
+) -> (RequestKey, Vec<u8>) {
     let bytes = serde_json::to_vec(body).unwrap();
     (
         RequestKey {
             caller: session.user_id.clone(),
             key: key.to_owned(),
+            lease_until,
         },
         fingerprint("POST", path, b"", &bytes),
     )
@@ -408,15 +416,15 @@ async fn a_retry_while_the_first_runs_is_told_to_wait(backend: Backend) {
     let body = json!({"section": "goals", "body": "Slow", "disagree": false});
     let key = new_key();
     // The first request holds the key, as it does while its handler runs.
-    let (request_key, fingerprint) = comment_claim(&alex, &comments, &body, &key);
     let now = Utc::now();
+    let (request_key, fingerprint) =
+        comment_claim(&alex, &comments, &body, &key, now + Duration::minutes(2));
     let held = server
         .store
         .claim_idempotency_key(&NewClaim {
             key: request_key,
             fingerprint,
             at: now,
-            lease_until: now + Duration::minutes(2),
         })
         .await
         .unwrap();
@@ -445,14 +453,19 @@ async fn abandoned_comment(
 ) -> (String, Value, RequestKey) {
     let body = json!({"section": "goals", "body": text, "disagree": false});
     let key = new_key();
-    let (request_key, fingerprint) = comment_claim(session, comments, &body, &key);
+    let (request_key, fingerprint) = comment_claim(
+        session,
+        comments,
+        &body,
+        &key,
+        Utc::now() - Duration::minutes(8),
+    );
     let claimed = server
         .store
         .claim_idempotency_key(&NewClaim {
             key: request_key.clone(),
             fingerprint,
             at: Utc::now() - Duration::minutes(10),
-            lease_until: Utc::now() - Duration::minutes(8),
         })
         .await
         .unwrap();

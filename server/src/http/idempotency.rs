@@ -94,12 +94,10 @@ async fn run_once(state: &AppState, request: Request, next: Next) -> Result<Resp
         .path_and_query()
         .map_or(parts.uri.path(), |p| p.as_str());
     let fingerprint = fingerprint(parts.method.as_str(), path, if_match, &body);
-    let key = RequestKey {
-        caller: caller.audit_id(),
-        key,
-    };
+    let audit_id = caller.audit_id();
     parts.extensions.insert(caller);
-    match state.idempotency.claim(key.clone(), fingerprint).await? {
+    let (claim, key) = state.idempotency.claim(audit_id, key, fingerprint).await?;
+    match claim {
         Claim::Claimed => {}
         Claim::Answered(answer) => return Ok(replay(answer)),
         Claim::Running => return Err(ApiError::IdempotencyInProgress),

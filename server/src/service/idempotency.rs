@@ -13,7 +13,9 @@
 //! - **After a crash.** A request that held its key past its lease ([`LEASE`] unless the
 //!   deployment says otherwise) was abandoned:
 //!   a retry runs it again if nothing it wrote took effect, and is told its effect was kept but
-//!   its answer lost if something did ([`Claim::AppliedWithoutAnswer`]).
+//!   its answer lost if something did ([`Claim::AppliedWithoutAnswer`]). The request the
+//!   retry replaced may still be running: holding the key by an older lease, it can no longer
+//!   write, answer or free it (the fence is the store's, [`crate::store::idempotency`]).
 //! - **Finished before the process ends.** A claimed request runs to its end even when its
 //!   caller hangs up ([`Idempotency::run_to_end`]), and a shutting-down server waits for those
 //!   still running ([`Idempotency::finish_running`]): a graceful restart leaves no key held by
@@ -70,17 +72,30 @@ impl Idempotency {
         service
     }
 
-    /// Claims `key` for a request with this fingerprint, or says why not.
-    pub async fn claim(&self, key: RequestKey, fingerprint: Vec<u8>) -> StoreResult<Claim> {
+    /// Claims `caller`'s `key` for a request with this fingerprint, or says why not. The key as
+    /// this request holds it comes back beside the answer: its writes, its answer and its
+    /// release name the lease it holds.
+    pub async fn claim(
+        &self,
+        caller: String,
+        key: String,
+        fingerprint: Vec<u8>,
+    ) -> StoreResult<(Claim, RequestKey)> {
         let at = self.clock.now();
-        self.store
+        let key = RequestKey {
+            caller,
+            key,
+            lease_until: at + self.lease,
+        };
+        let claim = self
+            .store
             .claim_idempotency_key(&NewClaim {
-                key,
+                key: key.clone(),
                 fingerprint,
                 at,
-                lease_until: at + self.lease,
             })
-            .await
+            .await?;
+        Ok((claim, key))
     }
 
     /// Keeps the answer the key's request gave.

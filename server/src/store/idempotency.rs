@@ -7,11 +7,28 @@
 //! key applied as its first statement ([`begin_write`]), so the mark commits exactly when a write
 //! does and vanishes with one rolled back. A key whose request died without an answer is then
 //! run again only if nothing it wrote took effect.
+//!
+//! A request holds its key by its claim's lease ([`RequestKey::lease_until`]). A retry that
+//! takes over a key whose lease passed sets a lease of its own, so the request it replaced —
+//! still running, only slower than its lease — finds the key no longer its own: its writes, its
+//! answer and its release all name the lease they hold, and change nothing once it has gone.
+//! Without that fence both would write.
 
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor};
 
-use super::StoreResult;
+use super::error::UniqueConstraint;
+use super::{StoreError, StoreResult};
+use livingwell_core::domain::FieldErrorCode;
+
+/// What a request whose key a retry took over is told, if it is still listening: its key is
+/// another request's now.
+static KEY_TAKEN_OVER: UniqueConstraint = UniqueConstraint {
+    postgres: "",
+    sqlite: "",
+    field: "idempotency-key",
+    code: FieldErrorCode::Conflict,
+};
 use super::backend::{Backend, Bind, Column, RowsAffected, SqlStore, Tx};
 
 /// The request a write is made for, when it came with an `Idempotency-Key`.
@@ -20,6 +37,9 @@ pub struct RequestKey {
     /// The caller's audit id: a key is the caller's own, never shared with another account.
     pub caller: String,
     pub key: String,
+    /// Until when this request holds the key: its claim's lease, which tells it from a retry
+    /// that took the key over once the lease had passed.
+    pub lease_until: DateTime<Utc>,
 }
 
 tokio::task_local! {
@@ -35,9 +55,9 @@ pub struct NewClaim {
     /// What the request is (method, path, version precondition, body), hashed: the same key
     /// with another request is refused.
     pub fingerprint: Vec<u8>,
+    /// When it was made. The key's lease (`key.lease_until`) is until when the request counts
+    /// as still running; a key held past it was abandoned.
     pub at: DateTime<Utc>,
-    /// Until when the request counts as still running; a key held past it was abandoned.
-    pub lease_until: DateTime<Utc>,
 }
 
 /// An answer as kept for replay.
@@ -90,14 +110,23 @@ where
     DB: Backend,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'a> &'a str: Bind<DB>,
+    DateTime<Utc>: Bind<DB>,
 {
     let mut tx = store.write_transaction().await?;
     if let Ok(key) = REQUEST_KEY.try_with(RequestKey::clone) {
-        sqlx::query("UPDATE idempotency_keys SET applied = TRUE WHERE caller = $1 AND key = $2")
-            .bind(key.caller.as_str())
-            .bind(key.key.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let marked = sqlx::query(
+            "UPDATE idempotency_keys SET applied = TRUE \
+             WHERE caller = $1 AND key = $2 AND lease_until = $3",
+        )
+        .bind(key.caller.as_str())
+        .bind(key.key.as_str())
+        .bind(key.lease_until)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() != 1 {
+            // A retry took the key over: this request's writes must not take effect.
+            return Err(StoreError::Conflict(&KEY_TAKEN_OVER));
+        }
     }
     Ok(tx)
 }
@@ -139,7 +168,7 @@ where
         .bind(claim.key.key.as_str())
         .bind(claim.fingerprint.as_slice())
         .bind(claim.at)
-        .bind(claim.lease_until)
+        .bind(claim.key.lease_until)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
@@ -169,16 +198,24 @@ where
         } else if applied {
             Claim::AppliedWithoutAnswer
         } else {
-            // Abandoned before anything it wrote took effect: this request takes it over.
-            sqlx::query(
-                "UPDATE idempotency_keys SET lease_until = $3 WHERE caller = $1 AND key = $2",
+            // Abandoned before anything it wrote took effect: this request takes it over, unless
+            // the request it replaces marked it applied since it was read (Postgres reads the
+            // row again once that request's transaction ends).
+            let taken = sqlx::query(
+                "UPDATE idempotency_keys SET lease_until = $3 \
+                 WHERE caller = $1 AND key = $2 AND lease_until = $4 AND NOT applied",
             )
             .bind(claim.key.caller.as_str())
             .bind(claim.key.key.as_str())
-            .bind(claim.lease_until)
+            .bind(claim.key.lease_until)
+            .bind(lease_until)
             .execute(&mut *tx)
             .await?;
-            Claim::Claimed
+            if taken.rows_affected() == 1 {
+                Claim::Claimed
+            } else {
+                Claim::Running
+            }
         };
         tx.commit().await?;
         Ok(claimed)
@@ -191,7 +228,7 @@ where
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE idempotency_keys SET status = $3, content_type = $4, etag = $5, body = $6 \
-             WHERE caller = $1 AND key = $2",
+             WHERE caller = $1 AND key = $2 AND lease_until = $7",
         )
         .bind(key.caller.as_str())
         .bind(key.key.as_str())
@@ -199,6 +236,7 @@ where
         .bind(answer.content_type.clone())
         .bind(answer.etag.clone())
         .bind(answer.body.as_slice())
+        .bind(key.lease_until)
         .execute(self.lone_write().await?.pool())
         .await?;
         Ok(())
@@ -206,10 +244,12 @@ where
 
     async fn release_idempotency_key(&self, key: &RequestKey) -> StoreResult<bool> {
         let released = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2 AND NOT applied",
+            "DELETE FROM idempotency_keys \
+             WHERE caller = $1 AND key = $2 AND lease_until = $3 AND NOT applied",
         )
         .bind(key.caller.as_str())
         .bind(key.key.as_str())
+        .bind(key.lease_until)
         .execute(self.lone_write().await?.pool())
         .await?;
         Ok(released.rows_affected() == 1)

@@ -10,7 +10,7 @@ use livingwell_server::store::devices::NewDevice;
 use livingwell_server::store::idempotency::{
     Claim, NewClaim, REQUEST_KEY, RequestKey, StoredAnswer,
 };
-use livingwell_server::store::{Store, TeamRecord};
+use livingwell_server::store::{Store, StoreError, StoreResult, TeamRecord};
 
 use crate::{new_user, now};
 
@@ -19,38 +19,43 @@ conformance! {
         a_key_is_claimed_once_and_its_answer_replayed,
         an_abandoned_key_is_taken_over_only_if_nothing_it_wrote_took_effect,
         a_key_is_released_only_if_nothing_it_wrote_took_effect,
+        a_request_whose_key_a_retry_took_over_changes_nothing,
         old_keys_are_forgotten_and_newer_kept,
         pushes_go_only_to_devices_of_live_sessions,
     ],
 }
 
-fn key(name: &str) -> RequestKey {
+/// The key `name` as a request claiming it at `at` holds it.
+fn key(name: &str, at: DateTime<Utc>) -> RequestKey {
     RequestKey {
         caller: "caller".to_owned(),
         key: name.to_owned(),
+        lease_until: at + Duration::minutes(2),
     }
 }
 
 fn claim(name: &str, fingerprint: &[u8], at: DateTime<Utc>) -> NewClaim {
     NewClaim {
-        key: key(name),
+        key: key(name, at),
         fingerprint: fingerprint.to_vec(),
         at,
-        lease_until: at + Duration::minutes(2),
     }
 }
 
-/// A write of the store's own, made as the keyed request `name`.
-async fn write_as(store: &dyn Store, name: &str) {
+/// A write of the store's own, made as the keyed request holding `key`.
+async fn try_write_as(store: &dyn Store, key: &RequestKey) -> StoreResult<()> {
     let team = TeamRecord {
         id: TeamId::new(),
-        name: format!("Team {name}"),
+        name: format!("Team {} {}", key.key, key.lease_until.timestamp_micros()),
         hub_address: None,
     };
     REQUEST_KEY
-        .scope(key(name), store.create_team(&team, now()))
+        .scope(key.clone(), store.create_team(&team, now()))
         .await
-        .unwrap();
+}
+
+async fn write_as(store: &dyn Store, key: &RequestKey) {
+    try_write_as(store, key).await.unwrap();
 }
 
 async fn a_key_is_claimed_once_and_its_answer_replayed(store: Arc<dyn Store>) {
@@ -76,7 +81,7 @@ async fn a_key_is_claimed_once_and_its_answer_replayed(store: Arc<dyn Store>) {
         body: b"{\"id\":1}".to_vec(),
     };
     store
-        .answer_idempotency_key(&key("k"), &answer)
+        .answer_idempotency_key(&key("k", at), &answer)
         .await
         .unwrap();
     assert_eq!(
@@ -114,7 +119,7 @@ async fn an_abandoned_key_is_taken_over_only_if_nothing_it_wrote_took_effect(
         .claim_idempotency_key(&claim("wrote", b"x", then))
         .await
         .unwrap();
-    write_as(store.as_ref(), "wrote").await;
+    write_as(store.as_ref(), &key("wrote", then)).await;
     assert_eq!(
         store
             .claim_idempotency_key(&claim("wrote", b"x", later))
@@ -129,12 +134,13 @@ async fn an_abandoned_key_is_taken_over_only_if_nothing_it_wrote_took_effect(
         .unwrap();
     let taken = TeamRecord {
         id: TeamId::new(),
-        name: "Team wrote".to_owned(),
+        name: "Team taken".to_owned(),
         hub_address: None,
     };
+    store.create_team(&taken, now()).await.unwrap();
     assert!(
         REQUEST_KEY
-            .scope(key("failed"), store.create_team(&taken, now()))
+            .scope(key("failed", then), store.create_team(&taken, now()))
             .await
             .is_err()
     );
@@ -153,7 +159,12 @@ async fn a_key_is_released_only_if_nothing_it_wrote_took_effect(store: Arc<dyn S
         .claim_idempotency_key(&claim("free", b"x", at))
         .await
         .unwrap();
-    assert!(store.release_idempotency_key(&key("free")).await.unwrap());
+    assert!(
+        store
+            .release_idempotency_key(&key("free", at))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .claim_idempotency_key(&claim("free", b"y", at))
@@ -166,14 +177,85 @@ async fn a_key_is_released_only_if_nothing_it_wrote_took_effect(store: Arc<dyn S
         .claim_idempotency_key(&claim("kept", b"x", at))
         .await
         .unwrap();
-    write_as(store.as_ref(), "kept").await;
-    assert!(!store.release_idempotency_key(&key("kept")).await.unwrap());
+    write_as(store.as_ref(), &key("kept", at)).await;
+    assert!(
+        !store
+            .release_idempotency_key(&key("kept", at))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .claim_idempotency_key(&claim("kept", b"x", at))
             .await
             .unwrap(),
         Claim::Running
+    );
+}
+
+/// The request a retry replaced is still running, only slower than its lease (a phone killed
+/// mid-request retries once the lease has passed): its write, answer and release must change
+/// nothing, or the write would be made twice.
+async fn a_request_whose_key_a_retry_took_over_changes_nothing(store: Arc<dyn Store>) {
+    let then = now() - Duration::minutes(10);
+    let later = now();
+    store
+        .claim_idempotency_key(&claim("slow", b"x", then))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&claim("slow", b"x", later))
+            .await
+            .unwrap(),
+        Claim::Claimed,
+        "nothing written yet: the retry takes the key over"
+    );
+    let teams_before = store.teams().await.unwrap().len();
+    assert!(
+        matches!(
+            try_write_as(store.as_ref(), &key("slow", then)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "the replaced request's write is refused"
+    );
+    assert_eq!(store.teams().await.unwrap().len(), teams_before);
+    let lost = StoredAnswer {
+        status: 409,
+        content_type: None,
+        etag: None,
+        body: Vec::new(),
+    };
+    store
+        .answer_idempotency_key(&key("slow", then), &lost)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .release_idempotency_key(&key("slow", then))
+            .await
+            .unwrap(),
+        "nor can it let the retry's key go"
+    );
+    // The retry writes once, and its answer is the one kept.
+    write_as(store.as_ref(), &key("slow", later)).await;
+    assert_eq!(store.teams().await.unwrap().len(), teams_before + 1);
+    let kept = StoredAnswer {
+        status: 201,
+        content_type: None,
+        etag: None,
+        body: b"{}".to_vec(),
+    };
+    store
+        .answer_idempotency_key(&key("slow", later), &kept)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&claim("slow", b"x", now()))
+            .await
+            .unwrap(),
+        Claim::Answered(kept)
     );
 }
 
