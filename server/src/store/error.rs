@@ -122,6 +122,12 @@ const fn rule(
 /// A unique violation whose rule is not in [`UNIQUE_CONSTRAINTS`].
 pub static UNLISTED: UniqueConstraint = rule("", "", "request", FieldErrorCode::Conflict);
 
+/// Not a rule of the schema: what a keyed request is told when a retry took its key over once
+/// its lease had passed (`store::idempotency::begin_write`), so that its writes do not take
+/// effect.
+pub static KEY_TAKEN_OVER: UniqueConstraint =
+    rule("", "", "idempotency-key", FieldErrorCode::Conflict);
+
 /// Every UNIQUE and PRIMARY KEY rule in `migrations/{postgres,sqlite}`, in migration order.
 ///
 /// Ids, sequence numbers, token and code hashes are made by the server and are not a request's

@@ -17,19 +17,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor};
 
-use super::error::UniqueConstraint;
-use super::{StoreError, StoreResult};
-use livingwell_core::domain::FieldErrorCode;
-
-/// What a request whose key a retry took over is told, if it is still listening: its key is
-/// another request's now.
-static KEY_TAKEN_OVER: UniqueConstraint = UniqueConstraint {
-    postgres: "",
-    sqlite: "",
-    field: "idempotency-key",
-    code: FieldErrorCode::Conflict,
-};
 use super::backend::{Backend, Bind, Column, RowsAffected, SqlStore, Tx};
+use super::error::KEY_TAKEN_OVER;
+use super::{StoreError, StoreResult};
 
 /// The request a write is made for, when it came with an `Idempotency-Key`.
 #[derive(Clone, Debug, PartialEq, Eq)]

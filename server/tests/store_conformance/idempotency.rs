@@ -215,7 +215,7 @@ async fn a_request_whose_key_a_retry_took_over_changes_nothing(store: Arc<dyn St
     assert!(
         matches!(
             try_write_as(store.as_ref(), &key("slow", then)).await,
-            Err(StoreError::Conflict(_))
+            Err(StoreError::Conflict(rule)) if rule.field == "idempotency-key"
         ),
         "the replaced request's write is refused"
     );
