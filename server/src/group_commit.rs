@@ -25,6 +25,13 @@
 //!
 //! The writer task ends once every [`GroupCommit`] handle has been dropped and the queue is
 //! empty.
+//!
+//! Where a writer runs: on the caller's runtime ([`GroupCommit::start`]), or on a thread and
+//! runtime of its own ([`GroupCommit::start_on_own_thread`]) where its batch is a chain of
+//! round trips to a database server. Each round trip is waited for in turn, on the way of every
+//! write of the batch; on the shared runtime each reply waits until a worker busy with requests
+//! polls the writer again, while on a thread of its own the kernel wakes the writer at once
+//! (bench/README.md, "Sends, evening of 2026-12-05").
 
 use std::fmt;
 use std::future::Future;
@@ -110,12 +117,47 @@ struct Submission<C: BatchCommit> {
 impl<C: BatchCommit> GroupCommit<C> {
     /// Starts the writer task. It ends when every handle has been dropped.
     pub fn start(committer: C) -> Self {
+        let (writer, receiver) = Self::unstarted();
+        tokio::spawn(write_batches(
+            committer,
+            receiver,
+            writer.busy_since.clone(),
+        ));
+        writer
+    }
+
+    /// Starts the writer task on a thread of its own (named after the writer), on a runtime of
+    /// its own. The committer is made there, by `make_committer`, so that the connections it
+    /// opens belong to that runtime and their replies wake that thread. The thread ends when
+    /// every handle has been dropped.
+    pub fn start_on_own_thread(
+        make_committer: impl FnOnce() -> C + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (writer, receiver) = Self::unstarted();
+        let busy_since = writer.busy_since.clone();
+        std::thread::Builder::new()
+            .name(format!("{}-writer", C::NAME))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    write_batches(make_committer(), receiver, busy_since).await;
+                });
+            })?;
+        Ok(writer)
+    }
+
+    /// A handle and the queue its writer task will read.
+    fn unstarted() -> (Self, mpsc::Receiver<Submission<C>>) {
         // An empty batch limit would make the writer stop at its first wait.
         const { assert!(C::MAX_BATCH > 0, "a batch must hold at least one write") };
         let (queue, receiver) = mpsc::channel(4 * C::MAX_BATCH);
-        let busy_since = Arc::new(Mutex::new(None));
-        tokio::spawn(write_batches(committer, receiver, busy_since.clone()));
-        Self { queue, busy_since }
+        let writer = Self {
+            queue,
+            busy_since: Arc::new(Mutex::new(None)),
+        };
+        (writer, receiver)
     }
 
     /// Whether the writer is idle, committing (and for how long), or gone.
@@ -566,6 +608,87 @@ mod tests {
         after_commits_allowed.add_permits(Semaphore::MAX_PERMITS);
         assert_eq!(second.await.unwrap().unwrap(), 4);
         assert_eq!(commits(&journal), [[1], [2]]);
+    }
+
+    /// Commits a batch by doubling each item, noting the thread it was made on and each
+    /// thread it committed on.
+    struct ThreadNotes {
+        threads: Arc<Mutex<Vec<Option<String>>>>,
+    }
+
+    impl ThreadNotes {
+        fn note_thread(threads: &Mutex<Vec<Option<String>>>) {
+            let name = std::thread::current().name().map(str::to_owned);
+            threads.lock().unwrap().push(name);
+        }
+    }
+
+    impl BatchCommit for ThreadNotes {
+        type Item = u32;
+        type Output = u32;
+        const NAME: &'static str = "notes";
+        const MAX_BATCH: usize = 4;
+
+        async fn commit(&self, items: &[u32]) -> StoreResult<Vec<u32>> {
+            Self::note_thread(&self.threads);
+            // Timers work: the writer's runtime has them, as a database client's need.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok(items.iter().map(|item| item * 2).collect())
+        }
+    }
+
+    /// Polls until `done` holds, for at most five seconds.
+    async fn until(mut done: impl FnMut() -> bool) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("what the test waits for never happened");
+    }
+
+    #[tokio::test]
+    async fn a_writer_on_its_own_thread_is_made_and_commits_there_and_ends_with_its_handles() {
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let writer = GroupCommit::start_on_own_thread({
+            let threads = threads.clone();
+            move || {
+                ThreadNotes::note_thread(&threads);
+                // Made on the writer's runtime: what it spawns runs there.
+                tokio::spawn(async {});
+                ThreadNotes { threads }
+            }
+        })
+        .unwrap();
+
+        assert_eq!(writer.submit(1).await.unwrap(), 2);
+        assert_eq!(writer.submit_all(vec![2, 3]).await.unwrap(), [4, 6]);
+        let on_writer_thread = Some("notes-writer".to_owned());
+        assert!(
+            threads
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|name| *name == on_writer_thread),
+            "made and committed on the writer's thread, not the caller's: {:?}",
+            threads.lock().unwrap()
+        );
+        assert_ne!(std::thread::current().name(), Some("notes-writer"));
+
+        drop(writer);
+        // The thread owns the committer, so the notes' last other owner goes with it.
+        until(|| Arc::strong_count(&threads) == 1).await;
+    }
+
+    #[tokio::test]
+    async fn a_writer_on_its_own_thread_whose_commit_panicked_reads_as_stopped() {
+        let writer = GroupCommit::start_on_own_thread(|| Panics).unwrap();
+        assert!(matches!(
+            writer.submit(1).await,
+            Err(GroupCommitError::WriterStopped)
+        ));
+        until(|| writer.health() == WriterHealth::Stopped).await;
     }
 
     #[tokio::test]

@@ -173,7 +173,7 @@ impl Messaging {
             senders,
             rate_clock: DefaultClock::default(),
             pusher,
-            sends: SendQueue::start(store.clone(), events.clone()),
+            sends: SendQueue::start(store.clone(), events.clone())?,
             store,
             events,
             clock,

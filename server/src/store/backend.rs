@@ -260,6 +260,20 @@ pub trait Backend:
     /// default busy timeout for the write lock.
     fn writes_here(pool: &Pool<Self>) -> Self::WritesHere;
 
+    /// Whether a write transaction is a chain of round trips to a database server, which a
+    /// writer waits for in turn: then a group-commit writer runs on a thread of its own
+    /// ([`crate::group_commit::GroupCommit::start_on_own_thread`]). Postgres: yes (a send
+    /// batch 2.0 → 1.5 ms). SQLite: no; its connections are threads of this process already,
+    /// and a writer on a thread of its own measured 8 % fewer sends a second (bench/README.md).
+    const WRITES_OVER_A_SOCKET: bool;
+
+    /// The write pool for a writer on a thread and runtime of its own
+    /// ([`crate::group_commit::GroupCommit::start_on_own_thread`]), made on that runtime from
+    /// the store's `write_pool`. Postgres: a pool of its own with the same settings, whose
+    /// connections are opened on the calling runtime, so their replies wake the writer's thread.
+    /// SQLite: `write_pool` itself, whose writers must keep sharing one turn to write.
+    fn write_pool_for_this_runtime(write_pool: &Pool<Self>) -> Pool<Self>;
+
     /// `query` with `params` bound in order, as `$1`, `$2`, …: the same for both (see
     /// [`bind_in_order`]), here because only a concrete database states the types it binds.
     fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R>;

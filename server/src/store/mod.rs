@@ -273,6 +273,14 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
     /// How many of this build's migrations the database lacks.
     async fn pending_migrations(&self) -> StoreResult<usize>;
+    /// Whether a write transaction is a chain of round trips to a database server (Postgres),
+    /// so that a group-commit writer belongs on a thread of its own
+    /// ([`crate::group_commit::GroupCommit::start_on_own_thread`]).
+    fn writes_over_a_socket(&self) -> bool;
+    /// This store as a writer on a thread and runtime of its own uses it: the same database,
+    /// with write transactions on connections that belong to the calling runtime where the
+    /// database is a server (Postgres). Call it on that runtime.
+    fn for_writer_thread(&self) -> Arc<dyn Store>;
 
     // Accounts.
     async fn create_user(&self, user: &UserRecord, at: DateTime<Utc>) -> StoreResult<()>;

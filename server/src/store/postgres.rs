@@ -56,22 +56,33 @@ impl PgStore {
     pub async fn connect(url: &str, settings: StoreSettings) -> StoreResult<Self> {
         let millis = settings.statement_timeout.as_millis().max(1).to_string();
         let options = PgConnectOptions::from_str(url)?.options([("statement_timeout", millis)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= CHECK_IF_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .connect_with(options)
-            .await?;
+        let pool = pool_options(CONNECTIONS).connect_with(options).await?;
         Ok(Self::from_pool(pool))
     }
+}
+
+/// How many connections a process's pool holds.
+const CONNECTIONS: u32 = 16;
+
+/// How many connections a writer on a thread of its own holds: it commits one batch at a time,
+/// and a second lets it go on while sqlx checks the first as it is handed back.
+const WRITER_CONNECTIONS: u32 = 2;
+
+/// The settings of every pool: `max_connections`, a short wait for one, and a check only of a
+/// connection that has rested ([`CHECK_IF_IDLE_FOR`]).
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Appends `entries` to the audit chain with `audit_chain_append` (migration 0025): it takes
@@ -195,6 +206,14 @@ impl Backend for Postgres {
 
     fn reads_here(_pool: &PgPool) -> NotHere {
         NotHere
+    }
+
+    const WRITES_OVER_A_SOCKET: bool = true;
+
+    fn write_pool_for_this_runtime(write_pool: &PgPool) -> PgPool {
+        // Connected when first used, on the writer's runtime: a database out of reach fails
+        // the writer's batches as it fails requests, not the server's start.
+        pool_options(WRITER_CONNECTIONS).connect_lazy_with((*write_pool.connect_options()).clone())
     }
 
     fn writes_here(_pool: &PgPool) -> NotHere {

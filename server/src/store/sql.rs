@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use livingwell_core::domain::consent::{Consent, Grantee};
@@ -953,6 +953,17 @@ where
 
     async fn pending_migrations(&self) -> StoreResult<usize> {
         DB::pending_migrations(&self.pool).await
+    }
+
+    fn writes_over_a_socket(&self) -> bool {
+        DB::WRITES_OVER_A_SOCKET
+    }
+
+    fn for_writer_thread(&self) -> Arc<dyn Store> {
+        Arc::new(Self {
+            write_pool: DB::write_pool_for_this_runtime(&self.write_pool),
+            ..self.clone()
+        })
     }
 
     async fn create_user(&self, user: &UserRecord, at: DateTime<Utc>) -> StoreResult<()> {

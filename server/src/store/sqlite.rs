@@ -108,6 +108,12 @@ impl Backend for Sqlite {
         SqliteReadsHere::on_file(pool.connect_options().get_filename())
     }
 
+    const WRITES_OVER_A_SOCKET: bool = false;
+
+    fn write_pool_for_this_runtime(write_pool: &SqlitePool) -> SqlitePool {
+        write_pool.clone()
+    }
+
     fn writes_here(pool: &SqlitePool) -> SqliteWritesHere {
         SqliteWritesHere::on_file(
             pool.connect_options().get_filename(),

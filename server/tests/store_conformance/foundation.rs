@@ -123,6 +123,7 @@ conformance! {
         audit_log_refuses_update_and_delete,
         tampered_audit_entry_is_detected,
         connections_the_database_dropped_while_idle_are_replaced_unseen,
+        a_writer_thread_writes_on_connections_of_its_own_runtime,
     ],
 }
 
@@ -2196,5 +2197,92 @@ async fn connections_the_database_dropped_while_idle_are_replaced_unseen(
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     for _ in 0..20 {
         assert_eq!(store.user_by_id(user.id).await.unwrap(), Some(user.clone()));
+    }
+}
+
+/// A group-commit writer on a thread and runtime of its own (`GroupCommit::start_on_own_thread`)
+/// writes through `Store::for_writer_thread`: into the same database and audit chain as the
+/// store, and on Postgres on connections of its own, opened on the writer's runtime and gone
+/// with it (their replies wake that thread, not the shared runtime's workers). SQLite's writes
+/// stay with the store's own writer, as its writers take one turn to write.
+async fn a_writer_thread_writes_on_connections_of_its_own_runtime(store: Arc<dyn Store>, raw: Raw) {
+    let backends = || async {
+        match &raw {
+            Raw::Postgres(pool) => Some(
+                sqlx::query_scalar::<_, i32>(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
+                )
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<BTreeSet<i32>>(),
+            ),
+            Raw::Sqlite(_) => None,
+        }
+    };
+    assert_eq!(
+        store.writes_over_a_socket(),
+        matches!(raw, Raw::Postgres(_))
+    );
+    store
+        .append_audit(&[audit_entry(None, "list")])
+        .await
+        .unwrap();
+    let before = backends().await;
+
+    // The writer's thread writes, then waits while this runtime counts the connections.
+    let (written_tx, written_rx) = tokio::sync::oneshot::channel();
+    let (counted_tx, counted_rx) = tokio::sync::oneshot::channel::<()>();
+    let writer_thread = std::thread::spawn({
+        let store = store.clone();
+        move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let writer = store.for_writer_thread();
+                let written = writer
+                    .append_audit(&[audit_entry(Some(PersonId::new()), "read")])
+                    .await
+                    .unwrap();
+                written_tx.send(written).unwrap();
+                counted_rx.await.unwrap();
+            });
+        }
+    });
+    let written = written_rx.await.unwrap();
+    let during = backends().await;
+    counted_tx.send(()).unwrap();
+    tokio::task::spawn_blocking(move || writer_thread.join().unwrap())
+        .await
+        .unwrap();
+
+    assert_eq!(written, vec![2], "the same chain as the store's");
+    assert_eq!(
+        store
+            .append_audit(&[audit_entry(None, "list")])
+            .await
+            .unwrap(),
+        vec![3]
+    );
+    assert_eq!(
+        audit::verify(store.as_ref()).await.unwrap(),
+        Verification::Intact { entries: 3 }
+    );
+    if let (Some(before), Some(during)) = (before, during) {
+        let opened: Vec<i32> = during.difference(&before).copied().collect();
+        assert_eq!(opened.len(), 1, "the writer opened a connection of its own");
+        // Its runtime has ended: its connection went with it.
+        let mut open = true;
+        for _ in 0..500 {
+            open = backends().await.is_some_and(|now| now.contains(&opened[0]));
+            if !open {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(!open, "the writer's connection closed with its runtime");
     }
 }

@@ -29,11 +29,19 @@ pub struct SendQueue {
 }
 
 impl SendQueue {
-    /// Starts the writer task. It ends when every handle has been dropped.
-    pub fn start(store: Arc<dyn Store>, events: EventHub) -> Self {
-        Self {
-            writer: GroupCommit::start(SendCommit { store, events }),
-        }
+    /// Starts the writer task, on a thread of its own where a batch is a chain of round trips
+    /// to the database, each on every send's way ([`Store::writes_over_a_socket`]). It ends
+    /// when every handle has been dropped.
+    pub fn start(store: Arc<dyn Store>, events: EventHub) -> std::io::Result<Self> {
+        let writer = if store.writes_over_a_socket() {
+            GroupCommit::start_on_own_thread(move || SendCommit {
+                store: store.for_writer_thread(),
+                events,
+            })?
+        } else {
+            GroupCommit::start(SendCommit { store, events })
+        };
+        Ok(Self { writer })
     }
 
     /// Stores the send durably with its events (or finds the message it repeats), then tells
