@@ -277,9 +277,9 @@ pub trait Store:
     /// so that a group-commit writer belongs on a thread of its own
     /// ([`crate::group_commit::GroupCommit::start_on_own_thread`]).
     fn writes_over_a_socket(&self) -> bool;
-    /// This store as a writer on a thread and runtime of its own uses it: the same database,
-    /// with write transactions on connections that belong to the calling runtime where the
-    /// database is a server (Postgres). Call it on that runtime.
+    /// The store for a writer on a thread and runtime of its own: the same database, with
+    /// write transactions on connections that belong to the calling runtime where the database
+    /// is a server (Postgres). Call it on that runtime.
     fn for_writer_thread(&self) -> Arc<dyn Store>;
 
     // Accounts.
