@@ -420,17 +420,6 @@ mod tests {
         submitted
     }
 
-    /// Polls until the writer's health matches, for at most a second.
-    async fn until_health(writer: &GroupCommit<Ledger>, wanted: fn(WriterHealth) -> bool) {
-        tokio::time::timeout(Duration::from_secs(1), async {
-            while !wanted(writer.health()) {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-        .await
-        .expect("the health the test waits for");
-    }
-
     #[tokio::test]
     async fn health_says_idle_or_committing_and_for_how_long() {
         let ledger = Ledger::new().with_commits_held();
@@ -441,7 +430,7 @@ mod tests {
             let writer = writer.clone();
             async move { writer.submit(1).await }
         });
-        until_health(&writer, |h| matches!(h, WriterHealth::Committing(_))).await;
+        until(|| matches!(writer.health(), WriterHealth::Committing(_))).await;
         tokio::time::sleep(Duration::from_millis(30)).await;
         match writer.health() {
             WriterHealth::Committing(for_how_long) => {
@@ -454,7 +443,7 @@ mod tests {
         }
         commits_allowed.add_permits(1);
         assert_eq!(pending.await.unwrap().unwrap(), 2);
-        until_health(&writer, |h| h == WriterHealth::Idle).await;
+        until(|| writer.health() == WriterHealth::Idle).await;
     }
 
     /// Panics at every commit, as a bug in one would.
