@@ -20,6 +20,7 @@
 //! route except the few it has typed helpers for.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use livingwell_core::api::auth::{LoginRequest, RefreshRequest, TokenResponse};
@@ -79,6 +80,10 @@ pub enum HttpFailure {
     /// The request body could not be written as JSON.
     #[error("the request could not be encoded")]
     Unencodable,
+    /// The HTTP client could not be built (the platform's TLS set-up failed); nothing was
+    /// sent. Tried again at the next request.
+    #[error("the HTTP client could not be built")]
+    NoClient,
 }
 
 /// What the outbox does with a failure; see the module note.
@@ -98,7 +103,10 @@ impl HttpFailure {
     /// How the outbox should treat this failure.
     pub fn class(&self) -> FailureClass {
         match self {
-            HttpFailure::Network { .. } => FailureClass::Transient { retry_after: None },
+            // Not the write's fault: it waits, queued, for a client that can be built.
+            HttpFailure::Network { .. } | HttpFailure::NoClient => {
+                FailureClass::Transient { retry_after: None }
+            }
             HttpFailure::Undecodable { .. } | HttpFailure::Unencodable => FailureClass::Permanent,
             HttpFailure::Status {
                 status,
@@ -125,7 +133,7 @@ impl HttpFailure {
             HttpFailure::Status { status, .. } | HttpFailure::Undecodable { status } => {
                 Some(*status)
             }
-            HttpFailure::Network { .. } | HttpFailure::Unencodable => None,
+            HttpFailure::Network { .. } | HttpFailure::Unencodable | HttpFailure::NoClient => None,
         }
     }
 
@@ -166,9 +174,13 @@ pub struct Answer<T> {
 }
 
 /// The server's address and a connection pool. Cheap to clone (the pool is shared).
+///
+/// The pool's client is built at the first request, not with the `ApiClient`: building it
+/// loads the platform's TLS roots (~2–2.5 ms here, bench/README.md "The phone's engine"), the
+/// larger part of opening the engine, and a screen read from the store offline never needs it.
 #[derive(Clone)]
 pub struct ApiClient {
-    http: reqwest::Client,
+    http: Arc<OnceLock<reqwest::Client>>,
     base_url: String,
 }
 
@@ -184,19 +196,16 @@ impl ApiClient {
     /// A client of the server at `base_url` (`https://…`, or `http://…` for tests), with the
     /// default TLS set-up (rustls with the platform's verifier).
     pub fn new(base_url: &str) -> Result<Self, EngineError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|_| EngineError::Config {
-                reason: "the HTTP client could not be built".into(),
-            })?;
-        Self::with_client(base_url, http)
+        Self::at(base_url, OnceLock::new())
     }
 
     /// A client over a reqwest client the platform configured (its own roots, say: on Android
     /// the platform verifier needs JNI set-up, which `tls_certs_only` avoids).
     pub fn with_client(base_url: &str, http: reqwest::Client) -> Result<Self, EngineError> {
+        Self::at(base_url, OnceLock::from(http))
+    }
+
+    fn at(base_url: &str, http: OnceLock<reqwest::Client>) -> Result<Self, EngineError> {
         let base_url = base_url.trim_end_matches('/');
         let plausible = (base_url.starts_with("https://") || base_url.starts_with("http://"))
             && reqwest::Url::parse(base_url).is_ok();
@@ -206,9 +215,24 @@ impl ApiClient {
             });
         }
         Ok(Self {
-            http,
+            http: Arc::new(http),
             base_url: base_url.to_owned(),
         })
+    }
+
+    /// The pool's client, built now if no request has needed it yet. A failed build is not
+    /// kept: the next request tries again.
+    fn http(&self) -> Result<&reqwest::Client, HttpFailure> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let built = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|_| HttpFailure::NoClient)?;
+        // Two first requests at once may both build one; the first stored is the one kept.
+        Ok(self.http.get_or_init(|| built))
     }
 
     /// The server's address, without a trailing `/`.
@@ -235,7 +259,7 @@ impl ApiClient {
         T: DeserializeOwned,
     {
         let mut request = self
-            .http
+            .http()?
             .request(http_method(method), format!("{}{path}", self.base_url))
             .header(header::ACCEPT, "application/json");
         if let Some(token) = bearer {
@@ -267,7 +291,7 @@ impl ApiClient {
     ) -> Result<reqwest::Response, HttpFailure> {
         let route = routes::EVENT_STREAM;
         let mut request = self
-            .http
+            .http()?
             .request(
                 http_method(route.method),
                 format!("{}{}", self.base_url, route.path(&[])),
@@ -485,6 +509,7 @@ mod tests {
             (answered(400, Some(C::BadRequest), None), Permanent),
             (HttpFailure::Undecodable { status: 200 }, Permanent),
             (HttpFailure::Unencodable, Permanent),
+            (HttpFailure::NoClient, later(None)),
         ];
         for (failure, class) in cases {
             assert_eq!(failure.class(), class, "{failure:?}");
@@ -516,6 +541,20 @@ mod tests {
         );
         assert!(ApiClient::new("living-well.example").is_err());
         assert!(ApiClient::new("file:///etc/passwd").is_err());
+    }
+
+    #[tokio::test]
+    async fn the_pool_is_built_at_the_first_request_and_shared_by_clones() {
+        let api = ApiClient::new("http://127.0.0.1:1").unwrap();
+        let clone = api.clone();
+        assert!(api.http.get().is_none(), "built with the ApiClient");
+        // Refused at once (nothing listens on port 1), after the client was built to send it.
+        let _ = clone
+            .request::<_, IgnoredAny>(Method::Get, "/v1/me", None, NO_BODY, None)
+            .await;
+        assert!(api.http.get().is_some(), "not built by a clone's request");
+        let given = ApiClient::with_client("http://127.0.0.1:1", reqwest::Client::new()).unwrap();
+        assert!(given.http.get().is_some(), "the platform's client kept");
     }
 
     #[tokio::test]

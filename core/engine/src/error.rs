@@ -164,7 +164,10 @@ impl From<EngineError> for PublicError {
 fn public_http(failure: &HttpFailure) -> PublicError {
     let (status, body, retry_after) = match failure {
         HttpFailure::Network { .. } => return PublicError::Offline,
-        HttpFailure::Undecodable { .. } | HttpFailure::Unencodable => return PublicError::Internal,
+        // A client that cannot be built is this build's fault, not the network's.
+        HttpFailure::Undecodable { .. } | HttpFailure::Unencodable | HttpFailure::NoClient => {
+            return PublicError::Internal;
+        }
         HttpFailure::Status {
             status,
             body,
@@ -261,6 +264,7 @@ mod tests {
                 }),
                 P::Offline,
             ),
+            (EngineError::Http(HttpFailure::NoClient), P::Internal),
             (EngineError::SignedOut, P::SessionExpired),
             (
                 EngineError::ChallengeUnsolved,
