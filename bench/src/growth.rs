@@ -55,7 +55,9 @@ use serde_json::json;
 use sqlx::Connection as _;
 
 use crate::reads::{CONNECTIONS, ReadPath, get_json, sign_in, token};
-use crate::{Throughput, closed_loop, ms, requests_per_second, say, serve, sync_once};
+use crate::{
+    Pgbench, Throughput, closed_loop, ms, pgbench_tps, requests_per_second, say, serve, sync_once,
+};
 
 /// People on one team's caseload.
 const TEAM_SIZE: usize = 500;
@@ -101,8 +103,25 @@ const COPY_CHUNK: usize = 1 << 20;
 #[derive(Debug)]
 pub struct Growth {
     backend: Backend,
+    ceilings: Ceilings,
     sizes: Vec<SizeRun>,
 }
+
+/// The same run's ceilings each path is read against (TARGETS.md), measured once the sizes are
+/// seeded and before any path: `/healthz` of the smallest size's server, with the same client
+/// and connections as the paths; on Postgres, `pgbench -S` (reads) and `pgbench -N` (sends).
+#[derive(Debug)]
+struct Ceilings {
+    healthz: f64,
+    select: Option<f64>,
+    write: Option<f64>,
+}
+
+/// The label of the sync with nothing new, read against `/healthz` on both databases.
+const SYNC: &str = "sync, nothing new";
+/// The label of sends, read against `pgbench -N` on Postgres (on SQLite, against the peer, which
+/// the messaging part measures).
+const SEND: &str = "message send";
 
 /// One size on one database.
 #[derive(Debug)]
@@ -126,7 +145,12 @@ struct SizeRun {
 /// Every size is seeded and its server started first; then each path is measured on every size
 /// back to back, so a change in the load of this shared machine between paths falls on all
 /// sizes alike instead of showing up as growth.
-pub async fn run(backend: Backend, sizes: &[usize], phase: Duration) -> anyhow::Result<Growth> {
+pub async fn run(
+    backend: Backend,
+    sizes: &[usize],
+    phase: Duration,
+    pgbench: bool,
+) -> anyhow::Result<Growth> {
     let mut seeded = Vec::with_capacity(sizes.len());
     for &people in sizes {
         say(&format!("  {people} people:"));
@@ -139,6 +163,7 @@ pub async fn run(backend: Backend, sizes: &[usize], phase: Duration) -> anyhow::
     for size in &seeded {
         sites.push(Site::open(&client, size).await?);
     }
+    let ceilings = ceilings(&client, backend, &sites, phase, pgbench).await?;
     let mut measured = measure(&client, &sites, phase).await?.into_iter();
     let mut runs = Vec::with_capacity(seeded.len());
     for size in seeded {
@@ -148,8 +173,45 @@ pub async fn run(backend: Backend, sizes: &[usize], phase: Duration) -> anyhow::
     }
     Ok(Growth {
         backend,
+        ceilings,
         sizes: runs,
     })
+}
+
+async fn ceilings(
+    client: &reqwest::Client,
+    backend: Backend,
+    sites: &[Site],
+    phase: Duration,
+    pgbench: bool,
+) -> anyhow::Result<Ceilings> {
+    let site = sites.first().context("a size to measure")?;
+    let healthz = Arc::new(vec![(format!("{}/healthz", site.url), None)]);
+    let took = requests_per_second(client, healthz, CONNECTIONS, phase).await;
+    say(&format!(
+        "    ceiling: /healthz {:.0} req/s",
+        took.per_second
+    ));
+    let mut ceilings = Ceilings {
+        healthz: took.per_second,
+        select: None,
+        write: None,
+    };
+    if backend == Backend::Postgres && pgbench {
+        for (mode, flag, ceiling) in [
+            (Pgbench::SelectOnly, "-S", &mut ceilings.select),
+            (Pgbench::SimpleUpdate, "-N", &mut ceilings.write),
+        ] {
+            match pgbench_tps(mode, phase).await {
+                Ok(tps) => {
+                    say(&format!("    ceiling: pgbench {flag} {tps:.0} tps"));
+                    *ceiling = Some(tps);
+                }
+                Err(error) => say(&format!("    pgbench {flag} not measured: {error:#}")),
+            }
+        }
+    }
+    Ok(ceilings)
 }
 
 /// A seeded database with its server running. The server stops before the database is dropped
@@ -1656,8 +1718,8 @@ async fn measure(
                 page.records.len()
             );
         }
-        report_path(site.people, "sync, nothing new", &took);
-        measured.push(("sync, nothing new", took));
+        report_path(site.people, SYNC, &took);
+        measured.push((SYNC, took));
     }
 
     for (site, measured) in sites.iter().zip(&mut measured) {
@@ -1684,8 +1746,8 @@ async fn measure(
         let warm = send.clone();
         closed_loop(CONNECTIONS, warm_up, move |w, n| warm(w, n)).await;
         let took = closed_loop(CONNECTIONS, phase, move |w, n| send(w, n)).await;
-        report_path(site.people, "message send", &took);
-        measured.push(("message send", took));
+        report_path(site.people, SEND, &took);
+        measured.push((SEND, took));
     }
     Ok(measured)
 }
@@ -1705,6 +1767,19 @@ fn report_path(people: usize, label: &str, took: &Throughput) {
 }
 
 impl Growth {
+    /// The ceiling `label`'s path is read against, and its name; `None` where the run has none.
+    fn ceiling_of(&self, label: &str) -> Option<(f64, &'static str)> {
+        let ceilings = &self.ceilings;
+        let healthz = Some((ceilings.healthz, "`/healthz`"));
+        match (self.backend, label) {
+            (_, SYNC) => healthz,
+            (Backend::Sqlite, SEND) => None,
+            (Backend::Sqlite, _) => healthz,
+            (Backend::Postgres, SEND) => ceilings.write.map(|tps| (tps, "`pgbench -N`")),
+            (Backend::Postgres, _) => ceilings.select.map(|tps| (tps, "`pgbench -S`")),
+        }
+    }
+
     /// The report's table for this database: each path at each size, and how much its p50
     /// grew from the smallest size to the largest.
     pub fn markdown(&self) -> String {
@@ -1762,6 +1837,21 @@ impl Growth {
                 .collect(),
             "",
         );
+        let ceilings = &self.ceilings;
+        let tps = |tps: Option<f64>| tps.map_or("not measured".into(), |t| format!("{t:.0} tps"));
+        line(
+            "ceilings of the run: `/healthz`; `pgbench -S`; `pgbench -N`",
+            // Of the run, not of a size: in the first column.
+            std::iter::once(format!(
+                "{:.0} req/s; {}; {}",
+                ceilings.healthz,
+                tps(ceilings.select),
+                tps(ceilings.write)
+            ))
+            .chain(self.sizes.iter().skip(1).map(|_| String::new()))
+            .collect(),
+            "",
+        );
         let Some((first, last)) = self.sizes.first().zip(self.sizes.last()) else {
             return out;
         };
@@ -1771,7 +1861,17 @@ impl Growth {
                 .iter()
                 .map(|s| {
                     s.paths.get(i).map_or("—".into(), |(_, t)| {
-                        format!("{:.0} req/s, {} / {}", t.per_second, ms(t.p50), ms(t.p99))
+                        let ratio =
+                            self.ceiling_of(label)
+                                .map_or(String::new(), |(ceiling, name)| {
+                                    format!(" ({:.1} % of {name})", 100.0 * t.per_second / ceiling)
+                                });
+                        format!(
+                            "{:.0} req/s{ratio}, {} / {}",
+                            t.per_second,
+                            ms(t.p50),
+                            ms(t.p99)
+                        )
                     })
                 })
                 .collect();

@@ -265,7 +265,7 @@ async fn main() -> anyhow::Result<()> {
                 continue;
             }
             say(&format!("== Growth, {name}"));
-            growths.push(growth::run(*backend, &sizes, phase).await?);
+            growths.push(growth::run(*backend, &sizes, phase, !args.no_pgbench).await?);
         }
     }
 
