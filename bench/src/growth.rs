@@ -1838,7 +1838,11 @@ impl Growth {
             "",
         );
         let ceilings = &self.ceilings;
-        let tps = |tps: Option<f64>| tps.map_or("not measured".into(), |t| format!("{t:.0} tps"));
+        let tps = |tps: Option<f64>| match (self.backend, tps) {
+            (_, Some(tps)) => format!("{tps:.0} tps"),
+            (Backend::Sqlite, None) => "—".to_owned(),
+            (Backend::Postgres, None) => "not measured".to_owned(),
+        };
         line(
             "ceilings of the run: `/healthz`; `pgbench -S`; `pgbench -N`",
             // Of the run, not of a size: in the first column.
