@@ -327,7 +327,7 @@ where
             "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND disabled_at IS NOT NULL)",
         )
         .bind(user.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(disabled)
     }

@@ -551,7 +551,7 @@ where
              WHERE programme_id = $1 ORDER BY number",
         )
         .bind(programme)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?)
     }
 
@@ -820,7 +820,7 @@ where
             APPOINTMENT_COLUMNS
         )))
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -935,7 +935,7 @@ where
     async fn account_of_person(&self, person: PersonId) -> StoreResult<Option<UserId>> {
         let row: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM users WHERE person_id = $1")
             .bind(person.as_uuid())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         Ok(row.map(|(id,)| id.into()))
     }
@@ -975,7 +975,7 @@ where
         let row: Option<(Uuid,)> =
             sqlx::query_as("SELECT person_id FROM calendar_feeds WHERE secret_hash = $1")
                 .bind(secret_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?;
         Ok(row.map(|(id,)| id.into()))
     }
@@ -1020,7 +1020,7 @@ where
         )
         .bind(programme.as_uuid())
         .bind(user.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(facilitates)
     }
@@ -1068,7 +1068,7 @@ where
             PROGRAMME_COLUMNS
         )))
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let sessions = self.programme_sessions(id.as_uuid()).await?;
@@ -1089,7 +1089,7 @@ where
         .bind(team.map(|t| t.as_uuid()))
         .bind(after.map_or(Uuid::nil(), |a| a.as_uuid()))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         let mut programmes = Vec::with_capacity(rows.len());
         for row in rows {
@@ -1107,7 +1107,7 @@ where
              FROM bookings WHERE programme_id = $1 GROUP BY unit_id",
         )
         .bind(programme.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?)
     }
 
@@ -1117,7 +1117,7 @@ where
             BOOKING_SELECT
         )))
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -1133,7 +1133,7 @@ where
         )))
         .bind(person.as_uuid())
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -1145,7 +1145,7 @@ where
             BOOKING_SELECT
         )))
         .bind(programme.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -1331,7 +1331,7 @@ where
         )
         .bind(programme)
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         if !lapsed {
             return Ok(Vec::new());
@@ -1358,7 +1358,7 @@ where
         )
         .bind(at)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
     }

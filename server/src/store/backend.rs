@@ -27,6 +27,7 @@ use sqlx::{Database, Decode, Encode, IntoArguments, Pool, Transaction, Type};
 use tokio::sync::mpsc;
 
 use super::events::{EventToStore, StoreNotice};
+use super::kept::KeptConnections;
 use super::messages::{NumbersTaken, NumbersToTake};
 use super::reads_here::{HereRow, ID_LIST_MOST, Param, ReadsHere, id_list};
 use super::writes_here::{WriteTurn, WritesHere};
@@ -101,6 +102,9 @@ impl<DB: Backend> LoneWrite<'_, DB> {
 #[derive(Debug)]
 pub struct SqlStore<DB: Backend> {
     pub(super) pool: Pool<DB>,
+    /// Where a statement outside a transaction runs: on `pool`'s connections, kept between
+    /// statements so that each is not checked with a round trip of its own ([`super::kept`]).
+    pub(super) db: KeptConnections<DB>,
     /// Where write transactions run: the pool itself, or (SQLite over a file) a pool of one
     /// connection, whose page cache no other writer empties between batches.
     pub(super) write_pool: Pool<DB>,
@@ -115,6 +119,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            db: self.db.clone(),
             write_pool: self.write_pool.clone(),
             here: self.here.clone(),
             writes_here: self.writes_here.clone(),
@@ -130,6 +135,7 @@ impl<DB: Backend> SqlStore<DB> {
             here: DB::reads_here(&pool),
             writes_here: DB::writes_here(&pool),
             write_pool: pool.clone(),
+            db: KeptConnections::new(pool.clone()),
             pool,
         }
     }
@@ -172,7 +178,7 @@ impl<DB: Backend> SqlStore<DB> {
             sqlx::query_as::<DB, R>(sqlx::AssertSqlSafe(sql.to_owned())),
             params,
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?)
     }
 
@@ -189,7 +195,7 @@ impl<DB: Backend> SqlStore<DB> {
             sqlx::query_as::<DB, R>(sqlx::AssertSqlSafe(sql.to_owned())),
             params,
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?)
     }
 

@@ -102,7 +102,7 @@ where
         )
         .bind(secret_hash)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(row.map(|(session, user)| (session, UserId::from(user))))
     }

@@ -304,7 +304,7 @@ where
             .bind(after.map(|p| p.as_uuid()))
             .bind(limit)
             .bind(now)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -418,7 +418,7 @@ where
              WHERE person_id = $1 ORDER BY ended_at",
         )
         .bind(person.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows
             .into_iter()
@@ -442,7 +442,7 @@ where
         )))
         .bind(person.as_uuid())
         .bind(appointment.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -500,7 +500,7 @@ where
         .bind(team.as_uuid())
         .bind(before)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter()
             .map(|row| {

@@ -289,7 +289,7 @@ where
         .bind(recipient.as_uuid())
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -300,7 +300,7 @@ where
         )))
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -316,7 +316,7 @@ where
                 listed.push_bind(id);
             }
             select.push(") ORDER BY id");
-            let rows: Vec<EventRow> = select.build_query_as().fetch_all(&self.pool).await?;
+            let rows: Vec<EventRow> = select.build_query_as().fetch_all(&self.db).await?;
             for row in rows {
                 records.push(row.try_into()?);
             }
@@ -326,7 +326,7 @@ where
 
     async fn last_event_id(&self) -> StoreResult<i64> {
         let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM events")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         Ok(last.unwrap_or(0))
     }
@@ -335,7 +335,7 @@ where
         let (last,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(id) FROM events WHERE recipient_id = $1")
                 .bind(recipient.as_uuid())
-                .fetch_one(&self.pool)
+                .fetch_one(&self.db)
                 .await?;
         Ok(last.unwrap_or(0))
     }

@@ -595,7 +595,7 @@ where
         if let Some(carer) = carer {
             query = query.bind(carer.as_uuid());
         }
-        let row = query.fetch_optional(&self.pool).await?;
+        let row = query.fetch_optional(&self.db).await?;
         Ok(row
             .map(ConversationContext::try_from)
             .transpose()?
@@ -917,7 +917,7 @@ where
                                      AND c.kind = 'team' AND c.carer_id IS NULL)",
                 )
                 .bind(person.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?;
                 kinds
                     .into_iter()
@@ -939,7 +939,7 @@ where
                                      AND c.carer_id IS NULL)",
                 )
                 .bind(peer.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?;
                 people
                     .into_iter()
@@ -959,7 +959,7 @@ where
                 )
                 .bind(carer.as_uuid())
                 .bind(at)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?;
                 people
                     .into_iter()
@@ -983,7 +983,7 @@ where
             CONTEXT_SELECT
         )))
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -1017,7 +1017,7 @@ where
         if needs_time {
             query = query.bind(at);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.db).await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -1086,7 +1086,7 @@ where
             MESSAGE_COLUMNS
         )))
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -1201,7 +1201,7 @@ where
         .bind(conversation.as_uuid())
         .bind(read_seq)
         .bind(user.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(count)
     }
@@ -1220,7 +1220,7 @@ where
                      UNION SELECT peer_worker_id FROM peer_allocations WHERE person_id = $1",
                 )
                 .bind(person)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?
             }
             (ConversationKind::Team, carer) => {
@@ -1236,7 +1236,7 @@ where
                 )
                 .bind(person)
                 .bind(carer.is_none())
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?
             }
         };
@@ -1253,7 +1253,7 @@ where
              WHERE cl.person_id = $1 AND u.role = 'practitioner' ORDER BY u.id",
         )
         .bind(person.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
     }
@@ -1295,7 +1295,7 @@ where
         let row: Option<(Json<Vec<WorkingSpan>>, bool)> =
             sqlx::query_as("SELECT weekly_hours, away FROM peer_availability WHERE user_id = $1")
                 .bind(user.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?;
         Ok(row.map(|(hours, away)| Availability {
             weekly_hours: hours.0,

@@ -24,6 +24,7 @@ pub mod devices;
 mod error;
 pub mod events;
 pub mod idempotency;
+mod kept;
 pub mod messages;
 pub mod offline_reads;
 pub mod plans;

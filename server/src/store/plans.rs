@@ -489,7 +489,7 @@ where
         .bind(kind.as_str())
         .bind(before.unwrap_or(i32::MAX))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -588,7 +588,7 @@ where
         .bind(person.as_uuid())
         .bind(before)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -630,7 +630,7 @@ where
         let row: Option<(bool,)> =
             sqlx::query_as("SELECT team_may_coauthor FROM wrap_settings WHERE person_id = $1")
                 .bind(person.as_uuid())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?;
         Ok(row.is_some_and(|(allowed,)| allowed))
     }
@@ -734,7 +734,7 @@ where
              UNION SELECT id FROM users WHERE person_id = $1",
         )
         .bind(person.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
     }

@@ -245,7 +245,7 @@ where
             "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE id = $1"
         )))
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -275,7 +275,7 @@ where
         if let Some(member) = member {
             query = query.bind(member);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.db).await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
@@ -341,7 +341,7 @@ where
         )
         .bind(Role::Practitioner.as_str())
         .bind(team.map(|t| t.as_uuid()))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
     }
@@ -350,7 +350,7 @@ where
         let rows: Vec<(Uuid,)> =
             sqlx::query_as("SELECT user_id FROM team_members WHERE team_id = $1 ORDER BY user_id")
                 .bind(team.as_uuid())
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?;
         Ok(rows.into_iter().map(|(id,)| id.into()).collect())
     }

@@ -275,7 +275,7 @@ where
         Ok(query
             .bind(span.start)
             .bind(span.end)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?)
     }
 
@@ -287,7 +287,7 @@ where
         Ok(query
             .bind(span.start)
             .bind(span.end)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?)
     }
 
@@ -300,7 +300,7 @@ where
             Some(team) => sqlx::query_as(CASELOAD_TEAM).bind(team.as_uuid()),
             None => sqlx::query_as(CASELOAD_ALL),
         };
-        let rows: Vec<PlaceRow> = query.bind(at).fetch_all(&self.pool).await?;
+        let rows: Vec<PlaceRow> = query.bind(at).fetch_all(&self.db).await?;
         Ok(rows
             .into_iter()
             .map(|row| CaseloadPlace {
@@ -326,7 +326,7 @@ where
         Ok(query
             .bind(span.start)
             .bind(span.end)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?)
     }
 
@@ -339,7 +339,7 @@ where
             Some(team) => sqlx::query_as(PLANS_TEAM).bind(team.as_uuid()),
             None => sqlx::query_as(PLANS_ALL),
         };
-        let rows: Vec<PlanRow> = query.bind(at).fetch_all(&self.pool).await?;
+        let rows: Vec<PlanRow> = query.bind(at).fetch_all(&self.db).await?;
         Ok(rows
             .into_iter()
             .map(|row| LatestPlan {
@@ -361,7 +361,7 @@ where
         Ok(query
             .bind(span.start)
             .bind(span.end)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?)
     }
 
@@ -377,7 +377,7 @@ where
         let rows: Vec<AttendanceRow> = query
             .bind(span.end)
             .bind(span.start)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?;
         Ok(rows
             .into_iter()

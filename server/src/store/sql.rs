@@ -987,7 +987,7 @@ where
              FROM users WHERE username = $1",
         )
         .bind(username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -1036,7 +1036,7 @@ where
 
     async fn count_people(&self) -> StoreResult<i64> {
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM people")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         Ok(count)
     }
@@ -1044,7 +1044,7 @@ where
     async fn person_display_names(&self) -> StoreResult<Vec<String>> {
         let names: Vec<(String,)> =
             sqlx::query_as("SELECT display_name FROM people ORDER BY display_name")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?;
         Ok(names.into_iter().map(|(n,)| n).collect())
     }
@@ -1077,7 +1077,7 @@ where
     async fn teams(&self) -> StoreResult<Vec<TeamRecord>> {
         let rows: Vec<TeamRow> =
             sqlx::query_as("SELECT id, name, hub_address FROM teams ORDER BY name")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -1099,7 +1099,7 @@ where
         )
         .bind(user.as_uuid())
         .bind(team.as_uuid())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(member)
     }
@@ -1178,7 +1178,7 @@ where
         .bind(team.as_uuid())
         .bind(after.map(|p| p.as_uuid()))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -1337,7 +1337,7 @@ where
              created_at, expires_at, revoked_at FROM consents WHERE person_id = $1 ORDER BY id",
         )
         .bind(person.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -1356,7 +1356,7 @@ where
         .bind(person.as_uuid())
         .bind(after.map(|id| id.as_uuid()))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
@@ -1367,7 +1367,7 @@ where
              created_at, expires_at, revoked_at FROM consents WHERE id = $1",
         )
         .bind(id.as_uuid())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(TryInto::try_into).transpose()
     }
@@ -1466,7 +1466,7 @@ where
             .bind(user.as_uuid())
             .bind(person.as_uuid())
             .bind(at)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         Ok(facts(row))
     }
@@ -1556,7 +1556,7 @@ where
         .bind(user.as_uuid())
         .bind(person.as_uuid())
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(facts(row))
     }
@@ -1665,7 +1665,7 @@ where
              WHERE t.token_hash = $1",
         )
         .bind(hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(row.map(Into::into))
     }
@@ -1703,7 +1703,7 @@ where
              previous_secret_hash, previous_secret_until, requests_per_minute FROM oauth_clients WHERE client_id = $1",
         )
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(row.map(Into::into))
     }
@@ -1715,7 +1715,7 @@ where
              previous_secret_hash, previous_secret_until, requests_per_minute FROM oauth_clients \
              ORDER BY name, client_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -1756,7 +1756,7 @@ where
             "SELECT kid, sealed_private_key, created_at, retire_after FROM signing_keys \
              WHERE retired_at IS NULL ORDER BY created_at DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -1832,7 +1832,7 @@ where
             "SELECT kid, created_at, retire_after, retired_at FROM signing_keys \
              ORDER BY created_at DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -1898,7 +1898,7 @@ where
         )))
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
@@ -1906,7 +1906,7 @@ where
     async fn audit_head(&self) -> StoreResult<Option<AuditHead>> {
         let head: Option<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?;
         Ok(head.map(|(seq, hash)| AuditHead { seq, hash }))
     }

@@ -298,7 +298,7 @@ where
             .bind(user.as_uuid())
             .bind(person.map(|p| p.as_uuid()))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         Ok(row.and_then(CursorRow::kept))
     }
@@ -334,7 +334,7 @@ where
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(FINGERPRINT.as_str()))
             .bind(user.as_uuid())
             .bind(person.map(|p| p.as_uuid()))
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?)
     }
 
@@ -376,7 +376,7 @@ where
         )
         .bind(person.as_uuid())
         .bind(after)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(start)
     }
@@ -387,7 +387,7 @@ where
              WHERE status = 'offered' AND offer_expires_at > $1",
         )
         .bind(after)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(lapse)
     }

@@ -362,14 +362,14 @@ where
              FROM webhook_subscriptions WHERE client_id = $1 ORDER BY id",
         )
         .bind(client_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         let kinds: Vec<(Uuid, String)> = sqlx::query_as(
             "SELECT k.subscription_id, k.kind FROM webhook_subscription_kinds k \
              JOIN webhook_subscriptions s ON s.id = k.subscription_id WHERE s.client_id = $1",
         )
         .bind(client_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(|row| row.with_kinds(&kinds)).collect()
     }
@@ -381,7 +381,7 @@ where
         )
         .bind(id.as_uuid())
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let kinds: Vec<(Uuid, String)> = sqlx::query_as(
@@ -389,7 +389,7 @@ where
              WHERE subscription_id = $1",
         )
         .bind(id.as_uuid())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         row.with_kinds(&kinds).map(Some)
     }
@@ -466,7 +466,7 @@ where
         .bind(subscription.as_uuid())
         .bind(before.map(|b| b.as_uuid()))
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
