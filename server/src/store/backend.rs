@@ -108,6 +108,10 @@ pub struct SqlStore<DB: Backend> {
     /// Where write transactions run: the pool itself, or (SQLite over a file) a pool of one
     /// connection, whose page cache no other writer empties between batches.
     pub(super) write_pool: Pool<DB>,
+    /// Where a write that is one statement, a transaction of its own, runs: on `write_pool`'s
+    /// connections, kept between statements ([`super::kept`]); `db` itself where the two pools
+    /// are one.
+    pub(super) write_db: KeptConnections<DB>,
     /// What the database answers on the calling thread, without the pool.
     pub(super) here: DB::ReadsHere,
     /// What the database commits on a thread of its own, without the pool.
@@ -121,6 +125,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
             pool: self.pool.clone(),
             db: self.db.clone(),
             write_pool: self.write_pool.clone(),
+            write_db: self.write_db.clone(),
             here: self.here.clone(),
             writes_here: self.writes_here.clone(),
         }
@@ -131,11 +136,13 @@ impl<DB: Backend> SqlStore<DB> {
     /// A store over a pool the caller made, for tests that need to size it or hold its
     /// connections (on SQLite, made with [`SqliteStore::connect_options`](super::SqliteStore)).
     pub fn from_pool(pool: Pool<DB>) -> Self {
+        let db = KeptConnections::new(pool.clone());
         Self {
             here: DB::reads_here(&pool),
             writes_here: DB::writes_here(&pool),
             write_pool: pool.clone(),
-            db: KeptConnections::new(pool.clone()),
+            write_db: db.clone(),
+            db,
             pool,
         }
     }
@@ -332,9 +339,10 @@ pub trait Backend:
 
     /// Appends `entries` to the audit chain as a transaction of their own, committed when this
     /// returns, where one statement can (Postgres); `None`, having done nothing, where it takes
-    /// a write transaction ([`Self::append_audit_chain`] in one).
+    /// a write transaction ([`Self::append_audit_chain`] in one). The statement runs on `db`,
+    /// whose connection is kept for the next batch ([`super::kept`]): the store's write pool.
     fn append_audit_committed(
-        pool: &Pool<Self>,
+        db: &KeptConnections<Self>,
         entries: &[&NewAuditEntry],
     ) -> impl Future<Output = StoreResult<Option<Vec<i64>>>> + Send;
 

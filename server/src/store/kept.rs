@@ -405,6 +405,40 @@ mod tests {
         assert_eq!(pool.num_idle(), 0);
     }
 
+    #[tokio::test]
+    async fn an_audit_batch_on_postgres_keeps_its_connection_for_the_next() {
+        use crate::store::{NewAuditEntry, PgStore, Store};
+
+        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
+        let store = PgStore::from_pool(postgres_pool(&database, 4).await);
+        store.migrate().await.unwrap();
+        let entry = NewAuditEntry {
+            at: chrono::Utc::now(),
+            actor_id: None,
+            actor_role: "system".to_owned(),
+            on_behalf_of: None,
+            subject_id: None,
+            resource: "me".to_owned(),
+            action: "read".to_owned(),
+            outcome: "allowed".to_owned(),
+            relationship: None,
+            request_id: None,
+            via: None,
+            read_at: None,
+        };
+
+        let first = store
+            .append_audit(std::slice::from_ref(&entry))
+            .await
+            .unwrap();
+        let kept_after_first = store.write_db.idle_count();
+        let second = store.append_audit(&[entry]).await.unwrap();
+
+        assert_eq!(second[0], first[0] + 1);
+        assert_eq!(kept_after_first, 1);
+        assert_eq!(store.write_db.idle_count(), 1);
+    }
+
     #[test]
     fn kept_connections_outliving_their_runtime_close_without_it() {
         let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
 use super::events::{EventToStore, StoreNotice, records_from_json};
+use super::kept::KeptConnections;
 use super::messages::{NumbersTaken, NumbersToTake};
 use super::reads_here::{NotHere, Param};
 use super::{NewAuditEntry, StoreError, StoreResult, StoreSettings};
@@ -310,12 +311,12 @@ impl Backend for Postgres {
     }
 
     async fn append_audit_committed(
-        pool: &PgPool,
+        db: &KeptConnections<Postgres>,
         entries: &[&NewAuditEntry],
     ) -> StoreResult<Option<Vec<i64>>> {
         // One statement is a transaction of its own: the lock, the head and the rows commit
         // together, in one round trip.
-        Ok(Some(append_audit_in_one_statement(pool, entries).await?))
+        Ok(Some(append_audit_in_one_statement(db, entries).await?))
     }
 
     async fn notify_session_ended(tx: &mut Tx<Postgres>, session: uuid::Uuid) -> StoreResult<()> {

@@ -28,6 +28,7 @@ use super::devices::DeviceStore;
 use super::events::EventStore;
 use super::idempotency::IdempotencyStore;
 use super::idempotency::begin_write;
+use super::kept::KeptConnections;
 use super::messages::MessageStore;
 use super::offline_reads::OfflineReadStore;
 use super::plans::PlanStore;
@@ -960,8 +961,10 @@ where
     }
 
     fn for_writer_thread(&self) -> Arc<dyn Store> {
+        let write_pool = DB::write_pool_for_this_runtime(&self.write_pool);
         Arc::new(Self {
-            write_pool: DB::write_pool_for_this_runtime(&self.write_pool),
+            write_db: KeptConnections::new(write_pool.clone()),
+            write_pool,
             ..self.clone()
         })
     }
@@ -1844,7 +1847,7 @@ where
             return Ok(seqs);
         }
         let entries: Vec<&NewAuditEntry> = entries.iter().collect();
-        if let Some(seqs) = DB::append_audit_committed(&self.write_pool, &entries).await? {
+        if let Some(seqs) = DB::append_audit_committed(&self.write_db, &entries).await? {
             return Ok(seqs);
         }
         let mut tx = begin_write(self).await?;

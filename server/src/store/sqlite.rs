@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use super::backend::{Backend, BindingQuery, SqlStore, Tx, bind_in_order, pending};
 use super::events::{EVENT_ROWS_PER_STATEMENT, EventToStore, StoreNotice};
+use super::kept::KeptConnections;
 use super::messages::{NumbersTaken, NumbersToTake};
 use super::reads_here::{Param, SqliteReadsHere};
 use super::writes_here::{BeforeWrite, SqliteWritesHere};
@@ -39,6 +40,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(options)
             .await?;
+        store.write_db = KeptConnections::new(store.write_pool.clone());
         store.writes_here = SqliteWritesHere::on_file(
             store.pool.connect_options().get_filename(),
             settings.statement_timeout,
@@ -237,7 +239,7 @@ impl Backend for Sqlite {
     }
 
     async fn append_audit_committed(
-        _pool: &SqlitePool,
+        _db: &KeptConnections<Sqlite>,
         _entries: &[&NewAuditEntry],
     ) -> StoreResult<Option<Vec<i64>>> {
         // The head must be read under the write lock: a write transaction it is.
