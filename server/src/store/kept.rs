@@ -273,6 +273,16 @@ mod tests {
             .unwrap()
     }
 
+    /// A fresh database, a pool of `connections` on it, and statements kept on that pool.
+    async fn kept_on_postgres(
+        connections: u32,
+    ) -> (TestDatabase, PgPool, KeptConnections<sqlx::Postgres>) {
+        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
+        let pool = postgres_pool(&database, connections).await;
+        let kept = KeptConnections::new(pool.clone());
+        (database, pool, kept)
+    }
+
     async fn backend_pid(kept: &KeptConnections<sqlx::Postgres>) -> i32 {
         sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(kept)
@@ -282,9 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_statement_that_ran_to_its_end_keeps_its_connection_for_the_next() {
-        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
-        let pool = postgres_pool(&database, 4).await;
-        let kept = KeptConnections::new(pool.clone());
+        let (_database, pool, kept) = kept_on_postgres(4).await;
 
         let first = backend_pid(&kept).await;
         assert_eq!(kept.idle_count(), 1);
@@ -304,9 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_statement_cancelled_or_failed_hands_its_connection_back_to_the_pool() {
-        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
-        let pool = postgres_pool(&database, 4).await;
-        let kept = KeptConnections::new(pool.clone());
+        let (_database, _pool, kept) = kept_on_postgres(4).await;
         let statement = sqlx::query("SELECT pg_sleep(1)").execute(&kept);
 
         let cancelled = tokio::time::timeout(Duration::from_millis(100), statement).await;
@@ -331,9 +337,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_kept_connection_dropped_by_the_database_while_it_rested_is_replaced_unseen() {
-        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
-        let pool = postgres_pool(&database, 4).await;
-        let kept = KeptConnections::new(pool.clone());
+        let (database, _pool, kept) = kept_on_postgres(4).await;
         let dropped = backend_pid(&kept).await;
         let mut admin = sqlx::PgConnection::connect(&database.url).await.unwrap();
         let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
@@ -351,9 +355,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_most_half_the_pool_is_kept_idle_so_transactions_find_theirs() {
-        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
-        let pool = postgres_pool(&database, 6).await;
-        let kept = KeptConnections::new(pool.clone());
+        let (_database, pool, kept) = kept_on_postgres(6).await;
         // Six statements at once take all six connections.
         let sleep = || sqlx::query("SELECT pg_sleep(0.2)").execute(&kept);
         let done = tokio::join!(sleep(), sleep(), sleep(), sleep(), sleep(), sleep());
@@ -372,9 +374,7 @@ mod tests {
 
     #[tokio::test]
     async fn none_is_kept_while_the_pool_has_no_connection_left_to_give() {
-        let database = TestDatabase::create(Backend::Postgres).await.unwrap();
-        let pool = postgres_pool(&database, 2).await;
-        let kept = KeptConnections::new(pool.clone());
+        let (_database, pool, kept) = kept_on_postgres(2).await;
         // Held for good, as the listener for other processes' notices holds one.
         let held = pool.acquire().await.unwrap();
 
