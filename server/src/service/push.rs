@@ -17,10 +17,10 @@
 //!   devices to be read, one read per burst of writes ([`Pusher`]); a full queue drops pushes,
 //!   logged by count: the phone learns of the event when the app next syncs.
 //! - **Gathered for 10 ms.** The first push of a burst waits [`Pusher::GATHER`] for others
-//!   to join its devices read (a burst already full does not wait). A push crosses Apple's or Google's servers, which take far
-//!   longer; a busy server then reads devices at most a hundred times a second, where it read
-//!   them for every two sends (the machine's time a Postgres send fell by ~10 %,
-//!   bench/README.md).
+//!   to join its devices read (a burst already full does not wait). A push crosses Apple's or
+//!   Google's servers, which take far longer; a busy server then reads devices at most a
+//!   hundred times a second, where it read them for every two sends (the machine's time a
+//!   Postgres send fell by ~10 %, bench/README.md).
 //!
 //! [`Notifier`] is the seam: [`LogNotifier`] for development, [`WebhookNotifier`] for the push
 //! gateway a deployment runs (`serve --push-webhook`).

@@ -18,13 +18,13 @@
 //! - at most half the pool's connections are kept idle, so the rest stay free for transactions
 //!   (which take theirs from the pool, not from here), and none while the pool has no
 //!   connection left to give;
-//! - a kept connection that rested [`CHECK_IF_RESTED_FOR`] is checked with a round trip before
+//! - a kept connection that rested [`CHECK_IF_IDLE_FOR`] is checked with a round trip before
 //!   use, as the pool checks one, and replaced unseen if the database dropped it; one that
 //!   rested the pool's idle timeout, or outlived its lifetime, goes back to the pool, which
 //!   closes it.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
@@ -32,10 +32,7 @@ use futures_util::TryStreamExt;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Database, Describe, Either, Execute, Executor, Pool, SqlStr};
 
-/// A kept connection idle at least this long is checked with a round trip before it is used, as
-/// the pool checks one of its own (`CHECK_IF_IDLE_FOR` in `postgres.rs`): the database may have
-/// dropped it meanwhile (a restart, a failover). One used more recently is taken as it is.
-pub(super) const CHECK_IF_RESTED_FOR: Duration = Duration::from_secs(1);
+use super::postgres::CHECK_IF_IDLE_FOR;
 
 /// One statement at a time on connections kept between statements (see the module note).
 /// Clones share the kept connections.
@@ -113,7 +110,7 @@ impl<DB: Database> KeptConnections<DB> {
                 // The pool checks it, and closes it as its settings say.
                 continue;
             }
-            if rested < CHECK_IF_RESTED_FOR || idle.connection.ping().await.is_ok() {
+            if rested < CHECK_IF_IDLE_FOR || idle.connection.ping().await.is_ok() {
                 return Ok(self.lease_of(idle.connection, idle.taken));
             }
             // Dropped: the pool's check fails too, and it closes the connection.
@@ -347,7 +344,7 @@ mod tests {
             .unwrap();
         assert!(ended);
 
-        tokio::time::sleep(CHECK_IF_RESTED_FOR + Duration::from_millis(100)).await;
+        tokio::time::sleep(CHECK_IF_IDLE_FOR + Duration::from_millis(100)).await;
         let replacement = backend_pid(&kept).await;
 
         assert_ne!(replacement, dropped);

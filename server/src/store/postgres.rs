@@ -42,8 +42,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1500);
 /// so one the database dropped meanwhile (a restart, a failover) is replaced unseen. One used
 /// more recently is taken as it is: under load every connection is milliseconds from its last
 /// use, and sqlx's default, a check on every acquire, was one more round trip for every request
-/// and every send batch, on the way of each (bench/README.md).
-const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+/// and every send batch, on the way of each (bench/README.md). Kept connections
+/// ([`super::kept`]) are checked after the same rest.
+pub(super) const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// The first key of the advisory locks that order each recipient's event appends ("LWEV" in
 /// ASCII); the second is the recipient's [`recipient_lock_key`]. Two-key advisory locks are a
