@@ -14,7 +14,7 @@ use livingwell_core::api::auth::{
 use livingwell_core::api::people::{CarerLinkView, MeView, PersonView, TeamView};
 use livingwell_core::api::{ErrorBody, FieldError};
 use livingwell_core::domain::FieldErrorCode;
-use livingwell_core::domain::{Role, StaffScope};
+use livingwell_core::domain::StaffScope;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -308,64 +308,36 @@ async fn me(
     Ok(axum::Json(me_view(&state, &caller, account).await?))
 }
 
-/// The caller's account and everyone they are connected to now.
+/// The caller's account and everyone they are connected to now, read in one statement.
 pub(super) async fn me_view(
     state: &AppState,
     caller: &CallerUser,
     account: UserRecord,
 ) -> ApiResult<MeView> {
-    let now = state.clock.now();
-    let person = match caller.person_id {
-        Some(id) => state.store.person(id).await?,
-        None => None,
-    };
-    let mut people_supported = Vec::new();
-    match caller.role {
-        Role::Carer => {
-            for person in state.store.people_cared_for(caller.id).await? {
-                let consents = state.store.consents_to(person.id, caller.id).await?;
-                if consents.iter().any(|c| c.in_force_at(now)) {
-                    people_supported.push(person_view(&person));
-                }
-            }
-        }
-        Role::PeerWorker => {
-            people_supported = state
-                .store
-                .people_allocated(caller.id)
-                .await?
-                .iter()
-                .map(person_view)
-                .collect();
-        }
-        _ => {}
-    }
-    let carers = match caller.person_id {
-        Some(id) => state
-            .store
-            .carers(id)
-            .await?
-            .iter()
-            .map(|link| CarerLinkView {
-                carer: user_view(&link.carer),
-                relationship: link.relationship.clone(),
-                linked_at: link.linked_at,
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    let teams = state
+    let parts = state
         .store
-        .teams_of_user(caller.id)
-        .await?
-        .iter()
-        .map(team_view)
+        .me_parts(caller.id, caller.role, caller.person_id, state.clock.now())
+        .await?;
+    let carers = parts
+        .carers
+        .into_iter()
+        .map(|link| CarerLinkView {
+            carer: UserView {
+                id: link.id,
+                username: link.username,
+                role: link.role,
+                display_name: link.display_name,
+                person_id: link.person_id,
+            },
+            relationship: link.relationship,
+            linked_at: link.linked_at,
+        })
         .collect();
     Ok(MeView {
         user: user_view(&account),
-        person: person.as_ref().map(person_view),
-        people_supported,
+        person: parts.person.as_ref().map(person_view),
+        people_supported: parts.people_supported.iter().map(person_view).collect(),
         carers,
-        teams,
+        teams: parts.teams.iter().map(team_view).collect(),
     })
 }

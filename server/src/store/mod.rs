@@ -92,6 +92,33 @@ pub struct CarerLinkRecord {
     pub linked_at: DateTime<Utc>,
 }
 
+/// A carer linked to a person, as the person's own view names them: the account without its
+/// password hash, which `/v1/me` has no use for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkedCarer {
+    pub id: UserId,
+    pub username: String,
+    pub role: Role,
+    pub display_name: String,
+    pub person_id: Option<PersonId>,
+    pub relationship: Option<String>,
+    pub linked_at: DateTime<Utc>,
+}
+
+/// Everything an account is connected to, as `/v1/me` shows it, read in one statement.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MeParts {
+    /// The account's own person record (a service user's).
+    pub person: Option<PersonRecord>,
+    /// That person's carers, in the order they were linked.
+    pub carers: Vec<LinkedCarer>,
+    /// The teams the account is a member of, by name.
+    pub teams: Vec<TeamRecord>,
+    /// The people a carer supports under a consent in force, or a peer worker is allocated,
+    /// by name.
+    pub people_supported: Vec<PersonRecord>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmergencyAccessRecord {
     pub id: EmergencyAccessId,
@@ -359,6 +386,15 @@ pub trait Store:
     async fn people_cared_for(&self, carer: UserId) -> StoreResult<Vec<PersonRecord>>;
     /// People the account is allocated to as peer worker.
     async fn people_allocated(&self, peer: UserId) -> StoreResult<Vec<PersonRecord>>;
+    /// What the account `user` (of `role`, with its own `person` record if any) is connected
+    /// to at `at`: its person, that person's carers, its teams, and the people it supports.
+    async fn me_parts(
+        &self,
+        user: UserId,
+        role: Role,
+        person: Option<PersonId>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<MeParts>;
     /// Grants a consent unless the grantee is excluded, or is not a linked carer (for a carer's
     /// consent) or the allocated peer worker (for a peer worker's), checked in the same
     /// transaction as the insert.

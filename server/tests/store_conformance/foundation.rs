@@ -13,9 +13,10 @@ use livingwell_core::domain::{
 use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::messages::ConversationKey;
 use livingwell_server::store::{
-    self, AuditHead, EmergencyAccessRecord, GrantRefusal, NewAuditEntry, NewRefreshToken,
-    OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts,
-    SessionUser, SigningKeyRecord, SigningKeySummary, SqliteStore, Store, StoreError, TeamRecord,
+    self, AuditHead, EmergencyAccessRecord, GrantRefusal, LinkedCarer, MeParts, NewAuditEntry,
+    NewRefreshToken, OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord,
+    RelationshipFacts, SessionUser, SigningKeyRecord, SigningKeySummary, SqliteStore, Store,
+    StoreError, TeamRecord,
 };
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -84,6 +85,7 @@ conformance! {
         team_membership_add_is_idempotent_and_remove_reports,
         relationship_facts_follow_membership_immediately,
         relationship_facts_show_self_peer_and_carer,
+        me_parts_hold_what_each_kind_of_account_is_connected_to,
         emergency_access_counts_only_until_it_expires,
         // Consents.
         granted_consents_read_back_exactly,
@@ -575,6 +577,183 @@ async fn relationship_facts_show_self_peer_and_carer(store: Arc<dyn Store>) {
     let carers = store.carers(person.id).await.unwrap();
     assert_eq!(carers.len(), 1);
     assert_eq!(carers[0].relationship, None);
+}
+
+/// `/v1/me`'s one statement: a service user's person and carers, a practitioner's teams, the
+/// people a carer supports under a consent in force at the instant asked about, and a peer
+/// worker's allocated people — each part in the order its own query gives.
+async fn me_parts_hold_what_each_kind_of_account_is_connected_to(store: Arc<dyn Store>) {
+    let north = new_team(store.as_ref(), "North").await;
+    let acorn = new_team(store.as_ref(), "Acorn").await;
+    let no_hub = TeamRecord {
+        id: TeamId::new(),
+        name: "Zeta".to_owned(),
+        hub_address: None,
+    };
+    store.create_team(&no_hub, super::now()).await.unwrap();
+    let priya = new_user(store.as_ref(), Role::Practitioner, "priya").await;
+    for team in [&north, &no_hub, &acorn] {
+        store
+            .add_team_member(team.id, priya.id, super::now())
+            .await
+            .unwrap();
+    }
+    let pat = new_user(store.as_ref(), Role::PeerWorker, "pat").await;
+    let sam = new_user(store.as_ref(), Role::Carer, "sam").await;
+    let kim = new_user(store.as_ref(), Role::Carer, "kim").await;
+
+    // Alex, a service user with an account, on North, with Pat as peer worker.
+    let alex = person_record("Alex", Some(north.id));
+    let alex_account = user_record(Role::ServiceUser, "alex", Some(alex.id));
+    store
+        .create_person(&alex, Some(&alex_account))
+        .await
+        .unwrap();
+    store
+        .allocate_peer(alex.id, pat.id, super::now())
+        .await
+        .unwrap();
+    let linked = instant(9, 0, 0, 250_001);
+    store
+        .link_carer(alex.id, sam.id, Some("sister"), linked)
+        .await
+        .unwrap();
+    store
+        .link_carer(alex.id, kim.id, None, linked - Duration::hours(1))
+        .await
+        .unwrap();
+
+    // Sam cares for five more people; a consent in force at `at` makes them supported.
+    let at = super::now() + Duration::minutes(10);
+    for (name, created_at, expires_at, revoked) in [
+        ("Aaron", at, None, false), // begins at `at`: in force
+        ("Bea", at - Duration::hours(1), Some(at), false), // ends at `at`: not
+        ("Cy", at - Duration::hours(1), None, true), // revoked
+        ("Dee", at + Duration::seconds(1), None, false), // not yet begun
+        (
+            "Eve",
+            at - Duration::hours(1),
+            Some(at + Duration::seconds(1)),
+            false,
+        ), // in force
+    ] {
+        let person = new_person(store.as_ref(), name, None).await;
+        store
+            .link_carer(person.id, sam.id, None, super::now())
+            .await
+            .unwrap();
+        let granted = Consent {
+            created_at,
+            expires_at,
+            ..consent(person.id, sam.id, &[ConsentScope::CrisisPlan])
+        };
+        assert_eq!(store.grant_consent(&granted).await.unwrap(), Ok(()));
+        if revoked {
+            assert!(
+                store
+                    .revoke_consent(person.id, granted.id, super::now())
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+    store
+        .grant_consent(&consent(alex.id, sam.id, &[ConsentScope::CrisisPlan]))
+        .await
+        .unwrap()
+        .unwrap();
+    // A linked person without any consent is not supported.
+    let fay = new_person(store.as_ref(), "Fay", None).await;
+    store
+        .link_carer(fay.id, sam.id, None, super::now())
+        .await
+        .unwrap();
+    let ben = new_person(store.as_ref(), "Ben", None).await;
+    store
+        .allocate_peer(ben.id, pat.id, super::now())
+        .await
+        .unwrap();
+
+    let alex_now = store.person(alex.id).await.unwrap().unwrap();
+    let carer = |user: &store::UserRecord, relationship: Option<&str>, linked_at| LinkedCarer {
+        id: user.id,
+        username: user.username.clone(),
+        role: Role::Carer,
+        display_name: user.display_name.clone(),
+        person_id: None,
+        relationship: relationship.map(str::to_owned),
+        linked_at,
+    };
+    assert_eq!(
+        store
+            .me_parts(alex_account.id, Role::ServiceUser, Some(alex.id), at)
+            .await
+            .unwrap(),
+        MeParts {
+            person: Some(alex_now.clone()),
+            carers: vec![
+                carer(&kim, None, linked - Duration::hours(1)),
+                carer(&sam, Some("sister"), linked),
+            ],
+            teams: vec![],
+            people_supported: vec![],
+        }
+    );
+    assert_eq!(
+        store
+            .me_parts(priya.id, Role::Practitioner, None, at)
+            .await
+            .unwrap(),
+        MeParts {
+            teams: vec![acorn, north, no_hub],
+            ..MeParts::default()
+        }
+    );
+
+    let sams = store.me_parts(sam.id, Role::Carer, None, at).await.unwrap();
+    assert_eq!(
+        sams.people_supported
+            .iter()
+            .map(|p| p.display_name.as_str())
+            .collect::<Vec<_>>(),
+        ["Aaron", "Alex", "Eve"],
+        "by name, and only under a consent in force at the instant asked about"
+    );
+    assert_eq!(sams.people_supported[1], alex_now);
+    assert_eq!(
+        (sams.person, sams.carers, sams.teams),
+        (None, vec![], vec![])
+    );
+    // A second later, Dee's consent has begun and Eve's has run out.
+    let later = store
+        .me_parts(sam.id, Role::Carer, None, at + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        later
+            .people_supported
+            .iter()
+            .map(|p| p.display_name.as_str())
+            .collect::<Vec<_>>(),
+        ["Aaron", "Alex", "Dee"]
+    );
+
+    let pats = store
+        .me_parts(pat.id, Role::PeerWorker, None, at)
+        .await
+        .unwrap();
+    assert_eq!(
+        pats.people_supported,
+        store.people_allocated(pat.id).await.unwrap(),
+        "a peer worker supports the people allocated to them, Sam's links aside"
+    );
+    assert_eq!(
+        pats.people_supported
+            .iter()
+            .map(|p| p.display_name.as_str())
+            .collect::<Vec<_>>(),
+        ["Alex", "Ben"]
+    );
 }
 
 async fn emergency_access_counts_only_until_it_expires(store: Arc<dyn Store>) {
