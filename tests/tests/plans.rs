@@ -111,9 +111,15 @@ async fn history_lists_every_version_with_its_author(backend: Backend) {
     let priya = a.server.login("priya").await;
     let plan = current_plan(&a, &priya.access_token).await["plan"].clone();
     put_plan(&a, &priya.access_token, 1, plan.clone()).await;
+    // The current plan names its author where the author is an account.
+    let read = current_plan(&a, &a.alex.access_token).await;
+    assert_eq!(read["author"]["name"], "Priya Natarajan");
     let system = a.server.client_token(Some("plans:write plans:read")).await;
     let by_system = put_plan(&a, &system, 2, plan).await;
     assert_eq!(by_system.status, StatusCode::OK, "{}", by_system.text);
+    let read = current_plan(&a, &a.alex.access_token).await;
+    assert_eq!(read["author"]["id"], "client:case-system");
+    assert_eq!(read["author"].get("name"), None, "{read}");
 
     let history = a
         .server

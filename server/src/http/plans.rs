@@ -40,7 +40,7 @@ use crate::auth::Caller;
 use crate::policy::{self, action, resource};
 use crate::service::plans::{Agreement, NewComment, WrapWrite};
 use crate::store::plans::{
-    ActivationRecord, AppendOutcome, Author, CommentRecord, PlanKind, PlanVersionRecord,
+    ActivationRecord, AgreedPlan, AppendOutcome, Author, CommentRecord, PlanKind, PlanVersionRecord,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -153,7 +153,6 @@ pub(super) async fn plan_view(
     state: &AppState,
     record: &PlanVersionRecord,
 ) -> ApiResult<EnablementPlanView> {
-    let plan: EnablementPlan = decode(record)?;
     let agreements = state
         .store
         .agreements(record.person_id, record.version)
@@ -162,11 +161,26 @@ pub(super) async fn plan_view(
     let mut ids: Vec<&str> = agreed_ids.iter().map(String::as_str).collect();
     ids.push(&record.author.id);
     let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
+    agreed_plan_view(&AgreedPlan {
+        record: record.clone(),
+        agreements,
+        names,
+    })
+}
+
+/// The plan as read, with who wrote and who agreed it, named.
+fn agreed_plan_view(agreed: &AgreedPlan) -> ApiResult<EnablementPlanView> {
+    let AgreedPlan {
+        record,
+        agreements,
+        names,
+    } = agreed;
+    let plan: EnablementPlan = decode(record)?;
     Ok(EnablementPlanView {
         person_id: record.person_id,
         version: record.version,
         plan,
-        author: author_view(&record.author, &names),
+        author: author_view(&record.author, names),
         created_at: record.created_at,
         agreements: agreements
             .iter()
@@ -177,7 +191,7 @@ pub(super) async fn plan_view(
                         id: a.agreed_by.to_string(),
                         role: a.agreed_role.clone(),
                     },
-                    &names,
+                    names,
                 ),
                 agreed_at: a.agreed_at,
             })
@@ -206,10 +220,13 @@ async fn get_enablement_plan(
     Authorized { access, .. }: Authorized<resource::EnablementPlan, action::Read>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let person = access.person;
-    let record = current(&state, person, PlanKind::EnablementPlan).await?;
-    let view = plan_view(&state, &record).await?;
-    tagged(&headers, record.version, StatusCode::OK, &view)
+    let agreed = state
+        .store
+        .current_plan_agreed(access.person, PlanKind::EnablementPlan)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let view = agreed_plan_view(&agreed)?;
+    tagged(&headers, agreed.record.version, StatusCode::OK, &view)
 }
 
 /// The summary of the current Enablement Plan: goals in the person's words, level of support,

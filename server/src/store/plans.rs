@@ -13,6 +13,7 @@
 //!   for a deactivation, who hears of it) and stores them as its last step before commit; a
 //!   write that stores nothing stores no event (see [`super::events`]).
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -154,6 +155,15 @@ pub struct AgreementRecord {
     pub agreed_at: DateTime<Utc>,
 }
 
+/// The current version of a plan with who agreed it, and the display names of its author and
+/// of everyone who agreed, by account id (a staff system has none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgreedPlan {
+    pub record: PlanVersionRecord,
+    pub agreements: Vec<AgreementRecord>,
+    pub names: HashMap<String, String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActivationRecord {
     pub id: Uuid,
@@ -288,6 +298,32 @@ impl From<AgreementRow> for AgreementRecord {
     }
 }
 
+/// One row of [`PlanStore::current_plan_agreed`]: the version, its author's name, and one
+/// agreement (none: NULLs) with its account's name.
+#[derive(sqlx::FromRow)]
+struct AgreedVersionRow {
+    #[sqlx(flatten)]
+    version: VersionRow,
+    author_name: Option<String>,
+    agreed_by: Option<Uuid>,
+    agreed_role: Option<String>,
+    agreed_at: Option<DateTime<Utc>>,
+    agreed_name: Option<String>,
+}
+
+impl HereRow for AgreedVersionRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(AgreedVersionRow {
+            version: VersionRow::from_here(row)?,
+            author_name: row.optional_text("author_name")?,
+            agreed_by: row.optional_id("agreed_by")?,
+            agreed_role: row.optional_text("agreed_role")?,
+            agreed_at: row.optional_time("agreed_at")?,
+            agreed_name: row.optional_text("agreed_name")?,
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct ActivationRow {
     id: Uuid,
@@ -356,6 +392,13 @@ pub trait PlanStore {
         person: PersonId,
         kind: PlanKind,
     ) -> StoreResult<Option<PlanVersionRecord>>;
+    /// The current version with its agreements and the names of those who wrote and agreed
+    /// it, in one statement: what reading a plan shows.
+    async fn current_plan_agreed(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+    ) -> StoreResult<Option<AgreedPlan>>;
     async fn plan_version(
         &self,
         person: PersonId,
@@ -451,6 +494,70 @@ where
             )
             .await?;
         Ok(row.map(Into::into))
+    }
+
+    async fn current_plan_agreed(
+        &self,
+        person: PersonId,
+        kind: PlanKind,
+    ) -> StoreResult<Option<AgreedPlan>> {
+        // The version's columns repeat on each agreement's row: a plan has few agreements, and
+        // one statement saves the two round trips that reading them and the names took.
+        let sql = format!(
+            "SELECT v.person_id, v.version, v.body, v.author_id, v.author_role, v.created_at, \
+             author.display_name AS author_name, g.agreed_by, g.agreed_role, g.agreed_at, \
+             agreed.display_name AS agreed_name \
+             FROM (SELECT person_id, version, body, author_id, author_role, created_at \
+                   FROM plan_versions WHERE person_id = $1 AND kind = $2 \
+                   ORDER BY version DESC LIMIT 1) v \
+             LEFT JOIN users author ON author.id = {} \
+             LEFT JOIN plan_agreements g ON g.person_id = v.person_id AND g.version = v.version \
+             LEFT JOIN users agreed ON agreed.id = g.agreed_by \
+             ORDER BY g.agreed_at",
+            DB::account_id_in("v.author_id")
+        );
+        let rows: Vec<AgreedVersionRow> = self
+            .fetch_rows(
+                &sql,
+                &[Param::Id(person.as_uuid()), Param::Text(kind.as_str())],
+            )
+            .await?;
+        let mut plan: Option<AgreedPlan> = None;
+        for row in rows {
+            let AgreedVersionRow {
+                version,
+                author_name,
+                agreed_by,
+                agreed_role,
+                agreed_at,
+                agreed_name,
+            } = row;
+            let plan = plan.get_or_insert_with(|| {
+                let record = PlanVersionRecord::from(version);
+                let names = author_name
+                    .map(|name| (record.author.id.clone(), name))
+                    .into_iter()
+                    .collect();
+                AgreedPlan {
+                    record,
+                    agreements: Vec::new(),
+                    names,
+                }
+            });
+            if let (Some(by), Some(role), Some(at)) = (agreed_by, agreed_role, agreed_at) {
+                if let Some(name) = agreed_name {
+                    plan.names.insert(by.to_string(), name);
+                }
+                plan.agreements.push(AgreementRecord {
+                    person_id: plan.record.person_id,
+                    version: plan.record.version,
+                    agreed_by: by.into(),
+                    agreed_role: role,
+                    agreed_at: at,
+                });
+            }
+        }
+        Ok(plan)
     }
 
     async fn plan_version(

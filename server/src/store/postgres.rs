@@ -206,6 +206,14 @@ impl Backend for Postgres {
         bind_in_order(query, params)
     }
 
+    fn account_id_in(column: &str) -> String {
+        // Only text shaped as a UUID is cast: a cast of anything else would fail the statement.
+        format!(
+            "CASE WHEN {column} ~ '^[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$' \
+             THEN CAST({column} AS uuid) END"
+        )
+    }
+
     fn reads_here(_pool: &PgPool) -> NotHere {
         NotHere
     }

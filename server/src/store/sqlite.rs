@@ -106,6 +106,11 @@ impl Backend for Sqlite {
         bind_in_order(query, params)
     }
 
+    fn account_id_in(column: &str) -> String {
+        // The UUID's 32 hex digits as its 16 bytes; `unhex` is NULL for text that is not hex.
+        format!("CASE WHEN length({column}) = 36 THEN unhex(replace({column}, '-', '')) END")
+    }
+
     fn reads_here(pool: &SqlitePool) -> SqliteReadsHere {
         SqliteReadsHere::on_file(pool.connect_options().get_filename())
     }

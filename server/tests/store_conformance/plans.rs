@@ -9,8 +9,8 @@ use livingwell_core::api::events::{CrisisActivationData, Event, PlanVersionData}
 use livingwell_core::domain::{ConsentScope, PersonId, Role, UserId};
 use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::plans::{
-    ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, NewPlanVersion,
-    PlanKind, PlanVersionMeta, PlanVersionRecord, StoredBody,
+    ActivationRecord, AgreedPlan, AgreementRecord, AppendOutcome, Author, CommentRecord,
+    NewPlanVersion, PlanKind, PlanVersionMeta, PlanVersionRecord, StoredBody,
 };
 use livingwell_server::store::{GrantRefusal, Store, StoreError};
 use serde_json::json;
@@ -28,6 +28,7 @@ conformance! {
         a_wrap_naming_an_unknown_account_stores_nothing,
         comments_are_newest_first_with_a_before_cursor,
         agreeing_twice_keeps_the_first_agreement,
+        the_current_plan_is_read_with_its_agreements_and_the_names_of_those_involved,
         wrap_coauthoring_is_off_until_the_person_allows_it,
         one_crisis_activation_is_open_at_a_time,
         concurrent_activations_open_exactly_one,
@@ -413,6 +414,110 @@ async fn agreeing_twice_keeps_the_first_agreement(store: Arc<dyn Store>) {
     };
     store.agree(&v2, &[]).await.unwrap();
     assert_eq!(store.agreements(person.id, 2).await.unwrap(), vec![v2]);
+}
+
+/// Reading a plan is one statement: the current version, its agreements in the order given,
+/// and the display names of its author and of everyone who agreed — none for a staff system or
+/// for text that names no account.
+async fn the_current_plan_is_read_with_its_agreements_and_the_names_of_those_involved(
+    store: Arc<dyn Store>,
+) {
+    let team = new_team(store.as_ref(), "North").await;
+    let person = person_record("Ada", Some(team.id));
+    let account = user_record(Role::ServiceUser, "ada", Some(person.id));
+    store.create_person(&person, Some(&account)).await.unwrap();
+    let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let plan = PlanKind::EnablementPlan;
+    assert_eq!(
+        store.current_plan_agreed(person.id, plan).await.unwrap(),
+        None
+    );
+
+    let v1 = append(
+        store.as_ref(),
+        &NewPlanVersion {
+            author: author(&practitioner.id.to_string(), "practitioner"),
+            ..version(person.id, plan, 0, 1)
+        },
+    )
+    .await;
+    // The person's WRAP, by someone else, is another plan.
+    append(store.as_ref(), &version(person.id, PlanKind::Wrap, 0, 2)).await;
+    let by_person = AgreementRecord {
+        person_id: person.id,
+        version: 1,
+        agreed_by: account.id,
+        agreed_role: "service_user".to_owned(),
+        agreed_at: instant(11, 0, 0, 5),
+    };
+    let by_practitioner = AgreementRecord {
+        agreed_by: practitioner.id,
+        agreed_role: "practitioner".to_owned(),
+        agreed_at: instant(11, 5, 0, 5),
+        ..by_person.clone()
+    };
+    store.agree(&by_practitioner, &[]).await.unwrap();
+    store.agree(&by_person, &[]).await.unwrap();
+    assert_eq!(
+        store.current_plan_agreed(person.id, plan).await.unwrap(),
+        Some(AgreedPlan {
+            record: v1,
+            agreements: vec![by_person.clone(), by_practitioner],
+            names: [
+                (
+                    practitioner.id.to_string(),
+                    practitioner.display_name.clone()
+                ),
+                (account.id.to_string(), account.display_name.clone()),
+            ]
+            .into(),
+        })
+    );
+
+    // A staff system's version, and then one whose author text is shaped as an id but names
+    // no account: the version alone, nobody named.
+    for (base, author_id) in [
+        (1, "client:records".to_owned()),
+        (2, Uuid::new_v4().to_string()),
+    ] {
+        let current = append(
+            store.as_ref(),
+            &NewPlanVersion {
+                author: author(&author_id, "staff_system"),
+                ..version(person.id, plan, base, 3)
+            },
+        )
+        .await;
+        assert_eq!(
+            store.current_plan_agreed(person.id, plan).await.unwrap(),
+            Some(AgreedPlan {
+                record: current,
+                agreements: vec![],
+                names: Default::default(),
+            })
+        );
+    }
+    // Agreed again: the person's name, once.
+    store
+        .agree(
+            &AgreementRecord {
+                version: 3,
+                ..by_person
+            },
+            &[],
+        )
+        .await
+        .unwrap();
+    let agreed = store
+        .current_plan_agreed(person.id, plan)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(agreed.agreements.len(), 1);
+    assert_eq!(
+        agreed.names,
+        [(account.id.to_string(), account.display_name)].into()
+    );
 }
 
 async fn wrap_coauthoring_is_off_until_the_person_allows_it(store: Arc<dyn Store>) {
