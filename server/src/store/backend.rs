@@ -4,10 +4,11 @@
 //! SqlStore<DB>` or in plain functions over a [`Tx<DB>`], and run on Postgres and on SQLite.
 //! [`Backend`] holds only what truly differs between the two — how a write transaction takes
 //! the write lock, how event appends and audit appends are ordered, how other processes hear of
-//! a commit, how a database reports the rows a statement changed, what it reads on the calling
-//! thread and commits on a connection of its own instead of through the pool
-//! ([`super::reads_here`], [`super::writes_here`]) — each with two implementations
-//! (`postgres.rs`, `sqlite.rs`). Anything that can be written once, including
+//! a commit, how a database reports the rows a statement changed, how an account id written as
+//! text becomes the key it joins on, what it reads on the calling thread and commits on a
+//! connection of its own instead of through the pool ([`super::reads_here`],
+//! [`super::writes_here`]) — each with two implementations (`postgres.rs`, `sqlite.rs`).
+//! Anything that can be written once, including
 //! SQL that reads the same on both, belongs in the stores, not here: a method added to this
 //! trait is a place where the two databases are allowed to behave differently.
 //!
