@@ -368,6 +368,28 @@ async fn comments_are_newest_first_with_a_before_cursor(store: Arc<dyn Store>) {
     );
 }
 
+/// The person's agreement to version 1 at 11:00, and a practitioner's at 11:05.
+fn agreements_to_version_1(
+    person: PersonId,
+    account: UserId,
+    practitioner: UserId,
+) -> [AgreementRecord; 2] {
+    let by_person = AgreementRecord {
+        person_id: person,
+        version: 1,
+        agreed_by: account,
+        agreed_role: "service_user".to_owned(),
+        agreed_at: instant(11, 0, 0, 5),
+    };
+    let by_practitioner = AgreementRecord {
+        agreed_by: practitioner,
+        agreed_role: "practitioner".to_owned(),
+        agreed_at: instant(11, 5, 0, 5),
+        ..by_person.clone()
+    };
+    [by_person, by_practitioner]
+}
+
 async fn agreeing_twice_keeps_the_first_agreement(store: Arc<dyn Store>) {
     let team = new_team(store.as_ref(), "North").await;
     let person = person_record("Ada", Some(team.id));
@@ -375,19 +397,8 @@ async fn agreeing_twice_keeps_the_first_agreement(store: Arc<dyn Store>) {
     store.create_person(&person, Some(&account)).await.unwrap();
     let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
 
-    let by_person = AgreementRecord {
-        person_id: person.id,
-        version: 1,
-        agreed_by: account.id,
-        agreed_role: "service_user".to_owned(),
-        agreed_at: instant(11, 0, 0, 5),
-    };
-    let by_practitioner = AgreementRecord {
-        agreed_by: practitioner.id,
-        agreed_role: "practitioner".to_owned(),
-        agreed_at: instant(11, 5, 0, 5),
-        ..by_person.clone()
-    };
+    let [by_person, by_practitioner] =
+        agreements_to_version_1(person.id, account.id, practitioner.id);
     store.agree(&by_practitioner, &[]).await.unwrap();
     store.agree(&by_person, &[]).await.unwrap();
     store
@@ -443,19 +454,8 @@ async fn the_current_plan_is_read_with_its_agreements_and_the_names_of_those_inv
     .await;
     // The person's WRAP, by someone else, is another plan.
     append(store.as_ref(), &version(person.id, PlanKind::Wrap, 0, 2)).await;
-    let by_person = AgreementRecord {
-        person_id: person.id,
-        version: 1,
-        agreed_by: account.id,
-        agreed_role: "service_user".to_owned(),
-        agreed_at: instant(11, 0, 0, 5),
-    };
-    let by_practitioner = AgreementRecord {
-        agreed_by: practitioner.id,
-        agreed_role: "practitioner".to_owned(),
-        agreed_at: instant(11, 5, 0, 5),
-        ..by_person.clone()
-    };
+    let [by_person, by_practitioner] =
+        agreements_to_version_1(person.id, account.id, practitioner.id);
     store.agree(&by_practitioner, &[]).await.unwrap();
     store.agree(&by_person, &[]).await.unwrap();
     assert_eq!(
