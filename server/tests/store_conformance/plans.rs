@@ -438,6 +438,8 @@ async fn the_current_plan_is_read_with_its_agreements_and_the_names_of_those_inv
     let account = user_record(Role::ServiceUser, "ada", Some(person.id));
     store.create_person(&person, Some(&account)).await.unwrap();
     let practitioner = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    // The author is named for writing it, not for agreeing: Ray wrote it and did not agree.
+    let writer = new_user(store.as_ref(), Role::Practitioner, "dr.ray").await;
     let plan = PlanKind::EnablementPlan;
     assert_eq!(
         store.current_plan_agreed(person.id, plan).await.unwrap(),
@@ -447,7 +449,7 @@ async fn the_current_plan_is_read_with_its_agreements_and_the_names_of_those_inv
     let v1 = append(
         store.as_ref(),
         &NewPlanVersion {
-            author: author(&practitioner.id.to_string(), "practitioner"),
+            author: author(&writer.id.to_string(), "practitioner"),
             ..version(person.id, plan, 0, 1)
         },
     )
@@ -464,6 +466,7 @@ async fn the_current_plan_is_read_with_its_agreements_and_the_names_of_those_inv
             record: v1,
             agreements: vec![by_person.clone(), by_practitioner],
             names: [
+                (writer.id.to_string(), writer.display_name.clone()),
                 (
                     practitioner.id.to_string(),
                     practitioner.display_name.clone()
