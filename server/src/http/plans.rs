@@ -40,7 +40,8 @@ use crate::auth::Caller;
 use crate::policy::{self, action, resource};
 use crate::service::plans::{Agreement, NewComment, WrapWrite};
 use crate::store::plans::{
-    ActivationRecord, AgreedPlan, AppendOutcome, Author, CommentRecord, PlanKind, PlanVersionRecord,
+    ActivationRecord, AgreedPlan, AppendOutcome, Author, CommentRecord, CrisisPlanRead, PlanKind,
+    PlanVersionRecord,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -598,7 +599,11 @@ pub(super) async fn crisis_plan_parts(
 ) -> ApiResult<CrisisPlanParts> {
     let person = access.person;
     let sections = visible_sections(access);
-    let wrap = state.store.current_plan(person, PlanKind::Wrap).await?;
+    let CrisisPlanRead {
+        wrap,
+        activations: history,
+        names,
+    } = state.store.crisis_plan_read(person, 20).await?;
     let (version, plan) = match &wrap {
         Some(record) => (
             Some(record.version),
@@ -606,14 +611,6 @@ pub(super) async fn crisis_plan_parts(
         ),
         None => (None, None),
     };
-    let history = state.store.crisis_activations(person, 20).await?;
-    let mut ids: Vec<&str> = history.iter().map(|a| a.activated_by.id.as_str()).collect();
-    ids.extend(
-        history
-            .iter()
-            .filter_map(|a| a.deactivated_by.as_ref().map(|d| d.id.as_str())),
-    );
-    let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
     let activation = history
         .iter()
         .find(|a| a.deactivated_at.is_none())

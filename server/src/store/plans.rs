@@ -164,6 +164,16 @@ pub struct AgreedPlan {
     pub names: HashMap<String, String>,
 }
 
+/// The person's current WRAP, if any, with the crisis plan's activations newest first, and the
+/// display names of those who activated and deactivated it, by account id (a staff system has
+/// none): everything the crisis plan shows, read in one statement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrisisPlanRead {
+    pub wrap: Option<PlanVersionRecord>,
+    pub activations: Vec<ActivationRecord>,
+    pub names: HashMap<String, String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActivationRecord {
     pub id: Uuid,
@@ -324,6 +334,98 @@ impl HereRow for AgreedVersionRow {
     }
 }
 
+/// One row of [`PlanStore::crisis_plan_read`]: the WRAP's version (`part` = `wrap`) or one
+/// activation with the names of who opened and closed it (`activation`); the other part's
+/// columns are NULL.
+#[derive(sqlx::FromRow)]
+struct CrisisPartRow {
+    part: String,
+    person_id: Uuid,
+    version: Option<i32>,
+    body: Option<Json<Box<RawValue>>>,
+    author_id: Option<String>,
+    author_role: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+    id: Option<Uuid>,
+    activated_by: Option<String>,
+    activated_role: Option<String>,
+    reason: Option<String>,
+    activated_at: Option<DateTime<Utc>>,
+    deactivated_by: Option<String>,
+    deactivated_role: Option<String>,
+    deactivated_at: Option<DateTime<Utc>>,
+    activated_name: Option<String>,
+    deactivated_name: Option<String>,
+}
+
+impl HereRow for CrisisPartRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(CrisisPartRow {
+            part: row.text("part")?,
+            person_id: row.id("person_id")?,
+            version: row.optional_small_int("version")?,
+            body: row.optional_json("body")?,
+            author_id: row.optional_text("author_id")?,
+            author_role: row.optional_text("author_role")?,
+            created_at: row.optional_time("created_at")?,
+            id: row.optional_id("id")?,
+            activated_by: row.optional_text("activated_by")?,
+            activated_role: row.optional_text("activated_role")?,
+            reason: row.optional_text("reason")?,
+            activated_at: row.optional_time("activated_at")?,
+            deactivated_by: row.optional_text("deactivated_by")?,
+            deactivated_role: row.optional_text("deactivated_role")?,
+            deactivated_at: row.optional_time("deactivated_at")?,
+            activated_name: row.optional_text("activated_name")?,
+            deactivated_name: row.optional_text("deactivated_name")?,
+        })
+    }
+}
+
+impl CrisisPartRow {
+    /// Files the row under its part of `read`.
+    fn file_into(self, read: &mut CrisisPlanRead) -> StoreResult<()> {
+        let missing = |column: &str| StoreError::Corrupt(format!("{} without {column}", self.part));
+        match self.part.as_str() {
+            "wrap" => {
+                read.wrap = Some(PlanVersionRecord::from(VersionRow {
+                    person_id: self.person_id,
+                    version: self.version.ok_or_else(|| missing("version"))?,
+                    body: self.body.ok_or_else(|| missing("body"))?,
+                    author_id: self.author_id.ok_or_else(|| missing("author_id"))?,
+                    author_role: self.author_role.ok_or_else(|| missing("author_role"))?,
+                    created_at: self.created_at.ok_or_else(|| missing("created_at"))?,
+                }));
+            }
+            "activation" => {
+                let activation = ActivationRecord::from(ActivationRow {
+                    id: self.id.ok_or_else(|| missing("id"))?,
+                    person_id: self.person_id,
+                    activated_by: self.activated_by.ok_or_else(|| missing("activated_by"))?,
+                    activated_role: self
+                        .activated_role
+                        .ok_or_else(|| missing("activated_role"))?,
+                    reason: self.reason.ok_or_else(|| missing("reason"))?,
+                    activated_at: self.activated_at.ok_or_else(|| missing("activated_at"))?,
+                    deactivated_by: self.deactivated_by,
+                    deactivated_role: self.deactivated_role,
+                    deactivated_at: self.deactivated_at,
+                });
+                if let Some(name) = self.activated_name {
+                    read.names.insert(activation.activated_by.id.clone(), name);
+                }
+                if let (Some(by), Some(name)) = (&activation.deactivated_by, self.deactivated_name)
+                {
+                    read.names.insert(by.id.clone(), name);
+                }
+                read.activations.push(activation);
+            }
+            other => return Err(StoreError::Corrupt(format!("unknown part {other:?}"))),
+        }
+        Ok(())
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct ActivationRow {
     id: Uuid,
@@ -457,6 +559,9 @@ pub trait PlanStore {
         person: PersonId,
         limit: i64,
     ) -> StoreResult<Vec<ActivationRecord>>;
+    /// The current WRAP and the newest `limit` activations, with the names of those involved,
+    /// in one statement: what reading the crisis plan shows.
+    async fn crisis_plan_read(&self, person: PersonId, limit: i64) -> StoreResult<CrisisPlanRead>;
     /// The accounts around a person who hear of changes to their plans and of a crisis: the
     /// team's practitioners, the allocated peer worker and the person's own account.
     async fn care_team_accounts(&self, person: PersonId) -> StoreResult<Vec<UserId>>;
@@ -829,6 +934,51 @@ where
             )
             .await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn crisis_plan_read(&self, person: PersonId, limit: i64) -> StoreResult<CrisisPlanRead> {
+        // A `UNION ALL` of the version and the activations, each row naming its part: the body
+        // is read once, not once per activation as a join would repeat it.
+        let sql = format!(
+            "SELECT 'wrap' AS part, v.person_id, v.version, v.body, v.author_id, v.author_role, \
+             v.created_at, NULL AS id, NULL AS activated_by, NULL AS activated_role, \
+             NULL AS reason, NULL AS activated_at, NULL AS deactivated_by, \
+             NULL AS deactivated_role, NULL AS deactivated_at, NULL AS activated_name, \
+             NULL AS deactivated_name \
+             FROM (SELECT person_id, version, body, author_id, author_role, created_at \
+                   FROM plan_versions WHERE person_id = $1 AND kind = $3 \
+                   ORDER BY version DESC LIMIT 1) v \
+             UNION ALL \
+             SELECT 'activation', a.person_id, NULL, NULL, NULL, NULL, NULL, a.id, \
+             a.activated_by, a.activated_role, a.reason, a.activated_at, a.deactivated_by, \
+             a.deactivated_role, a.deactivated_at, opened.display_name, closed.display_name \
+             FROM (SELECT {ACTIVATION_COLUMNS} FROM crisis_activations WHERE person_id = $1 \
+                   ORDER BY activated_at DESC LIMIT $2) a \
+             LEFT JOIN users opened ON opened.id = {} \
+             LEFT JOIN users closed ON closed.id = {} \
+             ORDER BY part, activated_at DESC",
+            DB::account_id_in("a.activated_by"),
+            DB::account_id_in("a.deactivated_by"),
+        );
+        let rows: Vec<CrisisPartRow> = self
+            .fetch_rows(
+                &sql,
+                &[
+                    Param::Id(person.as_uuid()),
+                    Param::Int(limit),
+                    Param::Text(PlanKind::Wrap.as_str()),
+                ],
+            )
+            .await?;
+        let mut read = CrisisPlanRead {
+            wrap: None,
+            activations: Vec::new(),
+            names: HashMap::new(),
+        };
+        for row in rows {
+            row.file_into(&mut read)?;
+        }
+        Ok(read)
     }
 
     async fn care_team_accounts(&self, person: PersonId) -> StoreResult<Vec<UserId>> {

@@ -310,6 +310,10 @@ impl<'r> Columns<'r> {
         self.int(name)?.try_into().ok()
     }
 
+    pub fn optional_small_int(&self, name: &str) -> Option<Option<i32>> {
+        self.optional(name, |value| int(value)?.try_into().ok())
+    }
+
     /// A JSON column, as sqlx's `Json` reads it.
     pub fn json<T: DeserializeOwned>(&self, name: &str) -> Option<Json<T>> {
         json(self.value(name)?)

@@ -10,7 +10,7 @@ use livingwell_core::domain::{ConsentScope, PersonId, Role, UserId};
 use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::plans::{
     ActivationRecord, AgreedPlan, AgreementRecord, AppendOutcome, Author, CommentRecord,
-    NewPlanVersion, PlanKind, PlanVersionMeta, PlanVersionRecord, StoredBody,
+    CrisisPlanRead, NewPlanVersion, PlanKind, PlanVersionMeta, PlanVersionRecord, StoredBody,
 };
 use livingwell_server::store::{GrantRefusal, Store, StoreError};
 use serde_json::json;
@@ -31,6 +31,7 @@ conformance! {
         the_current_plan_is_read_with_its_agreements_and_the_names_of_those_involved,
         wrap_coauthoring_is_off_until_the_person_allows_it,
         one_crisis_activation_is_open_at_a_time,
+        the_crisis_plan_is_read_with_its_activations_and_the_names_of_those_involved,
         concurrent_activations_open_exactly_one,
         care_team_accounts_are_practitioners_peer_worker_and_the_person,
         a_stored_version_has_its_events_and_a_stale_or_failed_one_has_none,
@@ -546,6 +547,85 @@ fn activation(person: PersonId, at: chrono::DateTime<chrono::Utc>) -> Activation
         deactivated_by: None,
         deactivated_at: None,
     }
+}
+
+/// Reading the crisis plan is one statement: the current WRAP, the newest activations first,
+/// and the names of the accounts that opened and closed them — none for a staff system or for
+/// text that names no account.
+async fn the_crisis_plan_is_read_with_its_activations_and_the_names_of_those_involved(
+    store: Arc<dyn Store>,
+) {
+    let ada = new_person(store.as_ref(), "Ada", None).await;
+    let lee = new_user(store.as_ref(), Role::Practitioner, "dr.lee").await;
+    let ray = new_user(store.as_ref(), Role::Practitioner, "dr.ray").await;
+    assert_eq!(
+        store.crisis_plan_read(ada.id, 20).await.unwrap(),
+        CrisisPlanRead {
+            wrap: None,
+            activations: vec![],
+            names: Default::default(),
+        }
+    );
+
+    // Opened by Lee, closed by a staff system; opened by text naming no account, closed by
+    // Ray; opened by Ray and still open. An Enablement Plan is not the WRAP.
+    let closers = [
+        Some(author("client:records", "staff_system")),
+        Some(author(&ray.id.to_string(), "practitioner")),
+        None,
+    ];
+    let openers = [
+        author(&lee.id.to_string(), "practitioner"),
+        author(&Uuid::new_v4().to_string(), "practitioner"),
+        author(&ray.id.to_string(), "practitioner"),
+    ];
+    for (hour, (opener, closer)) in (9..).zip(openers.into_iter().zip(closers)) {
+        let opened = ActivationRecord {
+            activated_by: opener,
+            ..activation(ada.id, instant(hour, 0, 0, 7))
+        };
+        assert!(store.activate_crisis_plan(&opened, &[]).await.unwrap());
+        if let Some(by) = closer {
+            let at = instant(hour, 30, 0, 7);
+            store
+                .deactivate_crisis_plan(ada.id, &by, at, &Audience::default())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+    append(store.as_ref(), &version(ada.id, PlanKind::Wrap, 0, 1)).await;
+    let wrap = append(store.as_ref(), &version(ada.id, PlanKind::Wrap, 1, 2)).await;
+    append(
+        store.as_ref(),
+        &version(ada.id, PlanKind::EnablementPlan, 0, 3),
+    )
+    .await;
+
+    let read = store.crisis_plan_read(ada.id, 20).await.unwrap();
+    assert_eq!(read.wrap, Some(wrap.clone()));
+    assert_eq!(
+        read.activations,
+        store.crisis_activations(ada.id, 20).await.unwrap()
+    );
+    assert_eq!(read.activations.len(), 3);
+    assert!(read.activations[0].deactivated_at.is_none(), "newest first");
+    assert_eq!(
+        read.names,
+        [
+            (lee.id.to_string(), lee.display_name.clone()),
+            (ray.id.to_string(), ray.display_name.clone()),
+        ]
+        .into()
+    );
+    // The newest two only: Lee's is left out, and so is his name.
+    let newest = store.crisis_plan_read(ada.id, 2).await.unwrap();
+    assert_eq!(newest.wrap, Some(wrap));
+    assert_eq!(newest.activations, read.activations[..2]);
+    assert_eq!(
+        newest.names,
+        [(ray.id.to_string(), ray.display_name.clone())].into()
+    );
 }
 
 async fn one_crisis_activation_is_open_at_a_time(store: Arc<dyn Store>) {
