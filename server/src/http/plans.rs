@@ -40,8 +40,8 @@ use crate::auth::Caller;
 use crate::policy::{self, action, resource};
 use crate::service::plans::{Agreement, NewComment, WrapWrite};
 use crate::store::plans::{
-    ActivationRecord, AgreedPlan, AppendOutcome, Author, CommentRecord, CrisisPlanRead, PlanKind,
-    PlanVersionRecord,
+    ActivationRecord, AgreementRecord, AppendOutcome, Author, CommentRecord, CrisisPlanRead,
+    PlanKind, PlanVersionRecord,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -162,20 +162,15 @@ pub(super) async fn plan_view(
     let mut ids: Vec<&str> = agreed_ids.iter().map(String::as_str).collect();
     ids.push(&record.author.id);
     let names = display_names(state.store.as_ref(), ids.iter().copied()).await?;
-    agreed_plan_view(&AgreedPlan {
-        record: record.clone(),
-        agreements,
-        names,
-    })
+    agreed_plan_view(record, &agreements, &names)
 }
 
-/// The plan as read, with who wrote and who agreed it, named.
-fn agreed_plan_view(agreed: &AgreedPlan) -> ApiResult<EnablementPlanView> {
-    let AgreedPlan {
-        record,
-        agreements,
-        names,
-    } = agreed;
+/// The plan as read, with who wrote and who agreed it, named from `names` (by account id).
+fn agreed_plan_view(
+    record: &PlanVersionRecord,
+    agreements: &[AgreementRecord],
+    names: &HashMap<String, String>,
+) -> ApiResult<EnablementPlanView> {
     let plan: EnablementPlan = decode(record)?;
     Ok(EnablementPlanView {
         person_id: record.person_id,
@@ -226,7 +221,7 @@ async fn get_enablement_plan(
         .current_plan_agreed(access.person, PlanKind::EnablementPlan)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let view = agreed_plan_view(&agreed)?;
+    let view = agreed_plan_view(&agreed.record, &agreed.agreements, &agreed.names)?;
     tagged(&headers, agreed.record.version, StatusCode::OK, &view)
 }
 
