@@ -36,7 +36,10 @@ async fn every_read_of_a_person_leaves_exactly_one_entry(backend: Backend) {
         .store
         .audit_for_subject(person.parse().unwrap(), None, 100)
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|line| line.record)
+        .collect::<Vec<_>>();
     let denied: Vec<_> = entries
         .iter()
         .filter(|e| e.entry.outcome == "denied")

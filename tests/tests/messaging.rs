@@ -995,6 +995,7 @@ async fn every_send_is_audited_once_stored_repeated_refused_or_held_back(backend
         let request_id = reply.headers["x-request-id"].to_str().unwrap();
         let audited: Vec<_> = entries
             .iter()
+            .map(|line| &line.record)
             .filter(|e| e.entry.request_id.as_deref() == Some(request_id))
             .map(|e| {
                 (

@@ -278,7 +278,7 @@ async fn a_self_referral_is_accepted_onto_the_caseload_and_the_person_signs_in(b
     assert!(
         created
             .iter()
-            .any(|e| e.entry.resource == "person" && e.entry.action == "create"),
+            .any(|e| e.record.entry.resource == "person" && e.record.entry.action == "create"),
         "{created:#?}"
     );
 }

@@ -577,8 +577,9 @@ async fn every_route_about_a_person_is_decided_by_the_policy_before_it_runs(back
             .unwrap();
         let decided_here: Vec<(String, String)> = entries
             .iter()
-            .filter(|e| e.entry.request_id.as_deref() == Some(request_id.as_str()))
-            .map(|e| (e.entry.resource.clone(), e.entry.action.clone()))
+            .map(|e| &e.record.entry)
+            .filter(|e| e.request_id.as_deref() == Some(request_id.as_str()))
+            .map(|e| (e.resource.clone(), e.action.clone()))
             .collect();
         if decided_here != [(resource.to_owned(), action.to_owned())] {
             wrong.push(format!(

@@ -58,7 +58,7 @@ use crate::auth::{Caller, CallerUser};
 use crate::policy::{self, Action, Resource, Work, action};
 use crate::service::messaging::{CONVERSATION_LIST_MAX, worker_availability};
 use crate::store::messages::{
-    ConversationScope, ConversationSummary, CursorRecord, MessageRecord, SendOutcome,
+    ConversationScope, ConversationSummary, CursorRecord, MessageRecord, MessagesAfter, SendOutcome,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -238,11 +238,14 @@ async fn list_messages(
         (Some(seq), None) | (None, Some(seq)) => seq,
         (None, None) => 0,
     };
-    let records = state.store.messages_after(id, after_seq, limit).await?;
+    let MessagesAfter {
+        messages: records,
+        cursors,
+    } = state.store.messages_after(id, after_seq, limit).await?;
     let newest = records.last().map(|r| r.seq);
     let cursors = state
         .messaging
-        .cursors_after_delivery(user.id, &open, newest)
+        .cursors_after_delivery(user.id, &open, cursors, newest)
         .await?;
     let last_seq = open.conversation().last_seq.max(newest.unwrap_or(0));
     // A page that ends before the conversation's newest message has a next one, full or not.

@@ -19,10 +19,10 @@ use super::access::Authorized;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path, Query, RequestId, Staff, ValidJson};
 use super::paging::{self, Paged};
-use super::sessions::{display_names, person_view, user_view};
+use super::sessions::{person_view, user_view};
 use crate::auth::Caller;
 use crate::policy::{self, Resource, Work, action, resource};
-use crate::store::AuditRecord;
+use crate::store::AccessLogLine;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -314,8 +314,8 @@ async fn access_log(
     let limit = paging::limit(query.limit, page::ACCESS_LOG)?;
     let before: Option<i64> = paging::cursor(query.cursor.as_deref())?;
     let records = state.store.audit_for_subject(person, before, limit).await?;
-    let next_cursor = paging::next_cursor(&records, limit, |record| record.seq);
-    let entries = access_log_entries(&state, records).await?;
+    let next_cursor = paging::next_cursor(&records, limit, |line| line.record.seq);
+    let entries = access_log_entries(records);
     Ok(Paged::new(
         AccessLogPage {
             entries,
@@ -326,27 +326,17 @@ async fn access_log(
     ))
 }
 
-/// Lines of an access log, with the names the person knows the actors by.
-pub(super) async fn access_log_entries(
-    state: &AppState,
-    records: Vec<AuditRecord>,
-) -> ApiResult<Vec<AccessLogEntry>> {
-    let names = display_names(
-        state.store.as_ref(),
-        records.iter().filter_map(|r| r.entry.actor_id.as_deref()),
-    )
-    .await?;
-    Ok(records
+/// Lines of an access log as the person sees them, with the names they know the actors by.
+pub(super) fn access_log_entries(lines: Vec<AccessLogLine>) -> Vec<AccessLogEntry> {
+    lines
         .into_iter()
-        .map(|record| {
+        .map(|line| {
+            let AccessLogLine { record, actor_name } = line;
             let entry = record.entry;
             AccessLogEntry {
                 seq: record.seq,
                 at: entry.at,
-                actor_name: entry
-                    .actor_id
-                    .as_ref()
-                    .and_then(|id| names.get(id).cloned()),
+                actor_name,
                 actor_id: entry.actor_id,
                 actor_role: entry.actor_role,
                 on_behalf_of: entry.on_behalf_of,
@@ -358,5 +348,5 @@ pub(super) async fn access_log_entries(
                 read_at: entry.read_at,
             }
         })
-        .collect())
+        .collect()
 }

@@ -56,6 +56,7 @@ use crate::auth::{Caller, CallerUser};
 use crate::policy::{self, Action, Grounds, Relationship, Resource};
 use crate::service::messaging::{OpenConversation, worker_availability};
 use crate::service::sync::{Begun, Current, Gone, SyncState, message_feed, record};
+use crate::store::messages::MessagesAfter;
 use crate::store::plans::PlanKind;
 use crate::store::{NewAuditEntry, PersonRecord};
 
@@ -589,7 +590,7 @@ impl<'a> PhoneCopy<'a> {
                 return Ok(true);
             }
             let asked = room as i64;
-            let messages = state
+            let MessagesAfter { messages, cursors } = state
                 .store
                 .messages_after(conversation.id, position, asked)
                 .await?;
@@ -599,7 +600,7 @@ impl<'a> PhoneCopy<'a> {
             // Delivered first, so the states shown are those a replay of this page shows.
             let cursors = state
                 .messaging
-                .cursors_after_delivery(self.user.id, open, Some(newest))
+                .cursors_after_delivery(self.user.id, open, cursors, Some(newest))
                 .await?;
             for message in &messages {
                 let view = message_view(message, &cursors);
@@ -651,16 +652,16 @@ impl<'a> PhoneCopy<'a> {
             .audit_for_subject_after(person, position, room as i64)
             .await?;
         let full = lines.len() == room;
-        if let Some(newest) = lines.last().map(|line| line.seq) {
+        if let Some(newest) = lines.last().map(|line| line.record.seq) {
             held.advance(ACCESS_LOG.to_owned(), newest);
         }
         // The person's own reads (this sync's among them) are not news to them.
         let own = self.caller.audit_id();
         let others: Vec<_> = lines
             .into_iter()
-            .filter(|line| line.entry.actor_id.as_deref() != Some(own.as_str()))
+            .filter(|line| line.record.entry.actor_id.as_deref() != Some(own.as_str()))
             .collect();
-        for entry in access_log_entries(state, others).await? {
+        for entry in access_log_entries(others) {
             records.push(self.feed_record(
                 SyncKind::AccessLogEntry,
                 entry.seq.to_string(),

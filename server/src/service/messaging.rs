@@ -275,16 +275,16 @@ impl Messaging {
         Ok(outcome)
     }
 
-    /// The conversation's cursors once the messages up to `newest` (the last of a page, if it
-    /// holds any) have reached `reader`. A page that moves the reader's delivery cursor records
+    /// The conversation's cursors (`cursors`, as read with the page) once the messages up to
+    /// `newest` (the last of a page, if it holds any) have reached `reader`. A page that moves the reader's delivery cursor records
     /// it ([`Self::mark_delivered`]); a page read again moves nothing, so nothing is written.
     pub async fn cursors_after_delivery(
         &self,
         reader: UserId,
         open: &OpenConversation,
+        mut cursors: Vec<CursorRecord>,
         newest: Option<i64>,
     ) -> StoreResult<Vec<CursorRecord>> {
-        let mut cursors = self.store.cursors(open.conversation().id).await?;
         let own = cursors.iter().position(|c| c.user_id == reader);
         let delivered = own.map_or(0, |at| cursors[at].cursor.delivered_seq);
         let Some(newest) = newest.filter(|newest| *newest > delivered) else {

@@ -38,7 +38,7 @@ use super::backend::{Backend, Bind, Column, RowsAffected as _, SqlStore, Tx};
 use super::events::{NewEvent, append_in_tx};
 use super::idempotency::begin_write;
 use super::reads_here::{Columns, HereRow, Param};
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, TeamRecord};
 
 /// An appointment as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,6 +115,26 @@ impl HereRow for AppointmentRow {
     }
 }
 
+/// One row of a page of appointments: the appointment and, at a hub, its team's name and
+/// address (NULL elsewhere).
+#[derive(sqlx::FromRow)]
+struct HubbedAppointmentRow {
+    #[sqlx(flatten)]
+    appointment: AppointmentRow,
+    hub_name: Option<String>,
+    hub_address: Option<String>,
+}
+
+impl HereRow for HubbedAppointmentRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(HubbedAppointmentRow {
+            appointment: AppointmentRow::from_here(row)?,
+            hub_name: row.optional_text("hub_name")?,
+            hub_address: row.optional_text("hub_address")?,
+        })
+    }
+}
+
 impl TryFrom<AppointmentRow> for AppointmentRecord {
     type Error = StoreError;
     fn try_from(row: AppointmentRow) -> Result<Self, StoreError> {
@@ -150,6 +170,14 @@ pub(super) const APPOINTMENT_COLUMNS: &str = "a.id, a.person_id, a.kind, a.title
      a.ends_at, a.location, a.status, a.notes_for_person, a.accessibility, a.worker_ids, \
      a.request, a.programme_id, a.programme_session_id, a.booking_id, a.sequence, a.created_by, \
      a.created_at, a.updated_at";
+
+/// A page of appointments, with the hubs their locations name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppointmentsPage {
+    pub appointments: Vec<AppointmentRecord>,
+    /// The teams whose hubs the appointments are at, each once, read with them.
+    pub hubs: Vec<TeamRecord>,
+}
 
 /// Appointments starting in `[from, to)`, after the cursor (start time, then id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -384,24 +412,24 @@ pub trait AppointmentStore {
         expected_sequence: i64,
         announce: &[NewEvent],
     ) -> StoreResult<bool>;
-    /// A person's appointments in the window, in start order; with `worker`, only those that
-    /// worker takes part in.
+    /// A person's appointments in the window, in start order, with their hubs; with `worker`,
+    /// only those that worker takes part in.
     async fn person_appointments(
         &self,
         person: PersonId,
         window: &Window,
         worker: Option<UserId>,
         limit: i64,
-    ) -> StoreResult<Vec<AppointmentRecord>>;
-    /// A team's or a worker's diary, in start order; with `pending_only`, only appointments
-    /// whose person is waiting for an answer to a request.
+    ) -> StoreResult<AppointmentsPage>;
+    /// A team's or a worker's diary, in start order, with its hubs; with `pending_only`, only
+    /// appointments whose person is waiting for an answer to a request.
     async fn diary(
         &self,
         scope: DiaryScope,
         window: &Window,
         pending_only: bool,
         limit: i64,
-    ) -> StoreResult<Vec<AppointmentRecord>>;
+    ) -> StoreResult<AppointmentsPage>;
     /// The app account of a person, to notify them.
     async fn account_of_person(&self, person: PersonId) -> StoreResult<Option<UserId>>;
 
@@ -515,19 +543,24 @@ where
         worker: Option<Uuid>,
         pending_only: bool,
         limit: i64,
-    ) -> StoreResult<Vec<AppointmentRecord>> {
+    ) -> StoreResult<AppointmentsPage> {
         let (after_at, after_id) = window.cursor();
+        // The hubs' teams joined to the page: they were a round trip each after it.
         let sql = format!(
-            "SELECT {} {from_where} \
-             AND a.starts_at >= $2 AND a.starts_at < $3 \
-             AND (a.starts_at > $4 OR (a.starts_at = $4 AND a.id > $5)) \
-             AND ($6 IS NULL OR EXISTS (SELECT 1 FROM appointment_workers x \
-                  WHERE x.appointment_id = a.id AND x.user_id = $6)) \
-             AND ($8 = FALSE OR a.request_pending) \
-             ORDER BY a.starts_at, a.id LIMIT $7",
-            APPOINTMENT_COLUMNS
+            "SELECT p.*, h.name AS hub_name, h.hub_address AS hub_address FROM (\
+               SELECT {} {from_where} \
+               AND a.starts_at >= $2 AND a.starts_at < $3 \
+               AND (a.starts_at > $4 OR (a.starts_at = $4 AND a.id > $5)) \
+               AND ($6 IS NULL OR EXISTS (SELECT 1 FROM appointment_workers x \
+                    WHERE x.appointment_id = a.id AND x.user_id = $6)) \
+               AND ($8 = FALSE OR a.request_pending) \
+               ORDER BY a.starts_at, a.id LIMIT $7) p \
+             LEFT JOIN teams h ON h.id = {} \
+             ORDER BY p.starts_at, p.id",
+            APPOINTMENT_COLUMNS,
+            DB::id_in_text(&DB::json_text_field("p.location", "team_id")),
         );
-        let rows: Vec<AppointmentRow> = self
+        let rows: Vec<HubbedAppointmentRow> = self
             .fetch_rows(
                 &sql,
                 &[
@@ -542,7 +575,21 @@ where
                 ],
             )
             .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let mut page = AppointmentsPage::default();
+        for row in rows {
+            let record = AppointmentRecord::try_from(row.appointment)?;
+            if let (Location::Hub { team_id }, Some(name)) = (&record.location, row.hub_name)
+                && !page.hubs.iter().any(|hub| hub.id == *team_id)
+            {
+                page.hubs.push(TeamRecord {
+                    id: *team_id,
+                    name,
+                    hub_address: row.hub_address,
+                });
+            }
+            page.appointments.push(record);
+        }
+        Ok(page)
     }
 
     async fn programme_sessions(&self, programme: Uuid) -> StoreResult<Vec<ProgrammeSessionRow>> {
@@ -885,7 +932,7 @@ where
         window: &Window,
         worker: Option<UserId>,
         limit: i64,
-    ) -> StoreResult<Vec<AppointmentRecord>> {
+    ) -> StoreResult<AppointmentsPage> {
         self.appointments_where(
             "FROM appointments a WHERE a.person_id = $1",
             person.as_uuid(),
@@ -903,7 +950,7 @@ where
         window: &Window,
         pending_only: bool,
         limit: i64,
-    ) -> StoreResult<Vec<AppointmentRecord>> {
+    ) -> StoreResult<AppointmentsPage> {
         match scope {
             DiaryScope::Team(team) => {
                 self.appointments_where(

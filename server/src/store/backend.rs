@@ -292,11 +292,16 @@ pub trait Backend:
     /// [`bind_in_order`]), here because only a concrete database states the types it binds.
     fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R>;
 
-    /// SQL for the account id written as text in `column` — an author, who may instead be a
-    /// staff system (`client:…`) — typed as `users.id` is, so a statement can join the account
-    /// by its key; NULL where the text names no account. Ids are stored as Postgres `uuid`s but
-    /// as 16-byte BLOBs on SQLite, so the two convert the text differently.
-    fn account_id_in(column: &str) -> String;
+    /// SQL for the id written as text in `column` — an author, who may instead be a staff
+    /// system (`client:…`); the team a location names — typed as the tables' keys are, so a
+    /// statement can join the account or team by its key; NULL where the text is no id. Ids are
+    /// stored as Postgres `uuid`s but as 16-byte BLOBs on SQLite, so the two convert the text
+    /// differently.
+    fn id_in_text(column: &str) -> String;
+
+    /// SQL for the text of `field` (a literal name) in the JSON object stored in `column`
+    /// (`jsonb` on Postgres, text on SQLite); NULL where there is no such field.
+    fn json_text_field(column: &str, field: &str) -> String;
 
     /// Brings the schema up to date with this database's own migrations.
     fn migrate(pool: &Pool<Self>) -> impl Future<Output = StoreResult<()>> + Send;

@@ -240,6 +240,13 @@ pub struct Cursor {
     pub read_seq: i64,
 }
 
+/// A page of a conversation's messages and the cursors its views are made with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessagesAfter {
+    pub messages: Vec<MessageRecord>,
+    pub cursors: Vec<CursorRecord>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CursorRecord {
     pub user_id: UserId,
@@ -379,13 +386,92 @@ impl HereRow for MessageRow {
     }
 }
 
-/// [`MessageStore::messages_after`]'s query.
+/// [`MessageStore::messages_after`]'s query: the page's messages (`part` = `message`), then
+/// the conversation's cursors (`cursor`) when the page has any message; the other part's columns
+/// are NULL. One statement: the cursors were a second round trip on every page.
 static MESSAGES_AFTER: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 \
-         ORDER BY seq LIMIT $3"
+        "WITH page AS (SELECT {MESSAGE_COLUMNS} FROM messages \
+                       WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) \
+         SELECT * FROM (\
+           SELECT 'message' AS part, {MESSAGE_COLUMNS}, NULL AS user_id, \
+                  NULL AS delivered_seq, NULL AS read_seq FROM page \
+           UNION ALL \
+           SELECT 'cursor', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+                  user_id, delivered_seq, read_seq FROM conversation_cursors \
+           WHERE conversation_id = $1 AND EXISTS (SELECT 1 FROM page)) parts \
+         ORDER BY part DESC, seq"
     )
 });
+
+/// One row of [`MessageStore::messages_after`]: a message or a cursor, by `part`.
+#[derive(sqlx::FromRow)]
+struct MessagePartRow {
+    part: String,
+    id: Option<Uuid>,
+    conversation_id: Option<Uuid>,
+    seq: Option<i64>,
+    sender_id: Option<Uuid>,
+    client_id: Option<Uuid>,
+    kind: Option<String>,
+    body: Option<String>,
+    notice: Option<Json<OutOfHoursNotice>>,
+    created_at: Option<DateTime<Utc>>,
+    user_id: Option<Uuid>,
+    delivered_seq: Option<i64>,
+    read_seq: Option<i64>,
+}
+
+impl HereRow for MessagePartRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(MessagePartRow {
+            part: row.text("part")?,
+            id: row.optional_id("id")?,
+            conversation_id: row.optional_id("conversation_id")?,
+            seq: row.optional_int("seq")?,
+            sender_id: row.optional_id("sender_id")?,
+            client_id: row.optional_id("client_id")?,
+            kind: row.optional_text("kind")?,
+            body: row.optional_text("body")?,
+            notice: row.optional_json("notice")?,
+            created_at: row.optional_time("created_at")?,
+            user_id: row.optional_id("user_id")?,
+            delivered_seq: row.optional_int("delivered_seq")?,
+            read_seq: row.optional_int("read_seq")?,
+        })
+    }
+}
+
+impl MessagePartRow {
+    /// Files the row under its part of `page`.
+    fn file_into(self, page: &mut MessagesAfter) -> StoreResult<()> {
+        let missing = |column: &str| StoreError::Corrupt(format!("{} without {column}", self.part));
+        match self.part.as_str() {
+            "message" => page.messages.push(MessageRecord::try_from(MessageRow {
+                id: self.id.ok_or_else(|| missing("id"))?,
+                conversation_id: self
+                    .conversation_id
+                    .ok_or_else(|| missing("conversation_id"))?,
+                seq: self.seq.ok_or_else(|| missing("seq"))?,
+                sender_id: self.sender_id,
+                client_id: self.client_id,
+                kind: self.kind.ok_or_else(|| missing("kind"))?,
+                body: self.body.ok_or_else(|| missing("body"))?,
+                notice: self.notice,
+                created_at: self.created_at.ok_or_else(|| missing("created_at"))?,
+            })?),
+            "cursor" => page.cursors.push(CursorRecord {
+                user_id: self.user_id.ok_or_else(|| missing("user_id"))?.into(),
+                cursor: Cursor {
+                    delivered_seq: self.delivered_seq.ok_or_else(|| missing("delivered_seq"))?,
+                    read_seq: self.read_seq.ok_or_else(|| missing("read_seq"))?,
+                },
+            }),
+            other => return Err(StoreError::Corrupt(format!("unknown part {other:?}"))),
+        }
+        Ok(())
+    }
+}
 
 /// An account's cursor in a conversation, as [`MessageStore::cursors`] reads it.
 #[derive(sqlx::FromRow)]
@@ -513,13 +599,14 @@ pub trait MessageStore {
     /// or finds the sender's message with that client id (and tells nobody again). Outcomes
     /// come in the order of `sends`.
     async fn send_messages(&self, sends: &[NewSend]) -> StoreResult<Vec<SendOutcome>>;
-    /// Messages after `after_seq`, oldest first.
+    /// Messages after `after_seq`, oldest first, with every account's cursor in the
+    /// conversation as the same statement saw them (none when there are no messages).
     async fn messages_after(
         &self,
         conversation: ConversationId,
         after_seq: i64,
         limit: i64,
-    ) -> StoreResult<Vec<MessageRecord>>;
+    ) -> StoreResult<MessagesAfter>;
     async fn message(&self, id: MessageId) -> StoreResult<Option<MessageRecord>>;
     /// Every account's cursor in a conversation.
     async fn cursors(&self, conversation: ConversationId) -> StoreResult<Vec<CursorRecord>>;
@@ -1066,8 +1153,8 @@ where
         conversation: ConversationId,
         after_seq: i64,
         limit: i64,
-    ) -> StoreResult<Vec<MessageRecord>> {
-        let rows: Vec<MessageRow> = self
+    ) -> StoreResult<MessagesAfter> {
+        let rows: Vec<MessagePartRow> = self
             .fetch_rows(
                 &MESSAGES_AFTER,
                 &[
@@ -1077,7 +1164,11 @@ where
                 ],
             )
             .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        let mut page = MessagesAfter::default();
+        for row in rows {
+            row.file_into(&mut page)?;
+        }
+        Ok(page)
     }
 
     async fn message(&self, id: MessageId) -> StoreResult<Option<MessageRecord>> {

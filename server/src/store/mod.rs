@@ -257,6 +257,15 @@ pub struct AuditRecord {
     pub hash: Vec<u8>,
 }
 
+/// A line of a person's access log: the entry, and the name its actor's account goes by, read
+/// with it in one statement (`None` for a staff system, the server itself, or an account no
+/// longer there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLogLine {
+    pub record: AuditRecord,
+    pub actor_name: Option<String>,
+}
+
 /// The newest entry of the chain: its sequence number and hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditHead {
@@ -548,20 +557,21 @@ pub trait Store:
     /// Appends entries to the chain in one transaction, holding the chain's write lock, and
     /// returns their sequence numbers.
     async fn append_audit(&self, entries: &[NewAuditEntry]) -> StoreResult<Vec<i64>>;
-    /// Entries about one person, newest first, before `before`.
+    /// Entries about one person, newest first, before `before`, with their actors' names.
     async fn audit_for_subject(
         &self,
         subject: PersonId,
         before: Option<i64>,
         limit: i64,
-    ) -> StoreResult<Vec<AuditRecord>>;
-    /// Entries about one person, oldest first, after `after` (a sync's feed of the log).
+    ) -> StoreResult<Vec<AccessLogLine>>;
+    /// Entries about one person, oldest first, after `after` (a sync's feed of the log), with
+    /// their actors' names.
     async fn audit_for_subject_after(
         &self,
         subject: PersonId,
         after: i64,
         limit: i64,
-    ) -> StoreResult<Vec<AuditRecord>>;
+    ) -> StoreResult<Vec<AccessLogLine>>;
     /// Entries in chain order after `after`.
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
     /// The newest entry's place in the chain; `None` while the log is empty.

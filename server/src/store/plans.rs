@@ -619,7 +619,7 @@ where
              LEFT JOIN plan_agreements g ON g.person_id = v.person_id AND g.version = v.version \
              LEFT JOIN users agreed ON agreed.id = g.agreed_by \
              ORDER BY g.agreed_at",
-            DB::account_id_in("v.author_id")
+            DB::id_in_text("v.author_id")
         );
         let rows: Vec<AgreedVersionRow> = self
             .fetch_rows(
@@ -957,8 +957,8 @@ where
              LEFT JOIN users opened ON opened.id = {} \
              LEFT JOIN users closed ON closed.id = {} \
              ORDER BY part, activated_at DESC",
-            DB::account_id_in("a.activated_by"),
-            DB::account_id_in("a.deactivated_by"),
+            DB::id_in_text("a.activated_by"),
+            DB::id_in_text("a.deactivated_by"),
         );
         let rows: Vec<CrisisPartRow> = self
             .fetch_rows(

@@ -206,12 +206,16 @@ impl Backend for Postgres {
         bind_in_order(query, params)
     }
 
-    fn account_id_in(column: &str) -> String {
+    fn id_in_text(column: &str) -> String {
         // Only text shaped as a UUID is cast: a cast of anything else would fail the statement.
         format!(
             "CASE WHEN {column} ~ '^[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$' \
              THEN CAST({column} AS uuid) END"
         )
+    }
+
+    fn json_text_field(column: &str, field: &str) -> String {
+        format!("({column} ->> '{field}')")
     }
 
     fn reads_here(_pool: &PgPool) -> NotHere {

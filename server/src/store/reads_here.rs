@@ -306,6 +306,10 @@ impl<'r> Columns<'r> {
         int(self.value(name)?)
     }
 
+    pub fn optional_int(&self, name: &str) -> Option<Option<i64>> {
+        self.optional(name, int)
+    }
+
     pub fn small_int(&self, name: &str) -> Option<i32> {
         self.int(name)?.try_into().ok()
     }

@@ -37,10 +37,11 @@ use super::reports::ReportStore;
 use super::webhooks::WebhookStore;
 use super::writes_here::WritesHere as _;
 use super::{
-    AuditHead, AuditRecord, CarerLinkRecord, ConversationFound, EmergencyAccessRecord,
-    GrantRefusal, LinkedCarer, MeParts, NewAuditEntry, NewRefreshToken, OAuthClientRecord,
-    PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts, SessionUser,
-    SigningKeyRecord, SigningKeySummary, Store, StoreError, StoreResult, TeamRecord, UserRecord,
+    AccessLogLine, AuditHead, AuditRecord, CarerLinkRecord, ConversationFound,
+    EmergencyAccessRecord, GrantRefusal, LinkedCarer, MeParts, NewAuditEntry, NewRefreshToken,
+    OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord, RelationshipFacts,
+    SessionUser, SigningKeyRecord, SigningKeySummary, Store, StoreError, StoreResult, TeamRecord,
+    UserRecord,
 };
 
 #[derive(sqlx::FromRow)]
@@ -777,21 +778,65 @@ impl HereRow for AuditRow {
     }
 }
 
-/// [`Store::audit_for_subject`]'s query.
-static AUDIT_FOR_SUBJECT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
-         ORDER BY seq DESC LIMIT $3"
-    )
-});
+/// One row of [`Store::audit_for_subject`] and [`Store::audit_for_subject_after`]: the entry
+/// and its actor's account's name (NULL when the actor is no account).
+#[derive(sqlx::FromRow)]
+struct AccessLogRow {
+    #[sqlx(flatten)]
+    entry: AuditRow,
+    actor_name: Option<String>,
+}
 
-/// [`Store::audit_for_subject_after`]'s query.
-static AUDIT_FOR_SUBJECT_AFTER: LazyLock<String> = LazyLock::new(|| {
+impl HereRow for AccessLogRow {
+    fn from_here(row: &Columns<'_>) -> Option<Self> {
+        Some(AccessLogRow {
+            entry: AuditRow::from_here(row)?,
+            actor_name: row.optional_text("actor_name")?,
+        })
+    }
+}
+
+impl From<AccessLogRow> for AccessLogLine {
+    fn from(row: AccessLogRow) -> Self {
+        AccessLogLine {
+            record: row.entry.into(),
+            actor_name: row.actor_name,
+        }
+    }
+}
+
+/// A page of a person's access log (`entries`: the page's statement over `audit_log`, aliased
+/// `l`), each entry with its actor's name, in the page's order (`order`). One statement: the
+/// names were a second round trip.
+fn access_log_page<DB: Backend>(entries: &str, order: &str) -> String {
     format!(
-        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq > $2 \
-         ORDER BY seq LIMIT $3"
+        "SELECT l.*, u.display_name AS actor_name FROM ({entries}) l \
+         LEFT JOIN users u ON u.id = {} ORDER BY l.seq {order}",
+        DB::id_in_text("l.actor_id")
     )
-});
+}
+
+/// [`Store::audit_for_subject`]'s query on `DB`.
+fn audit_for_subject<DB: Backend>() -> String {
+    access_log_page::<DB>(
+        &format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
+             ORDER BY seq DESC LIMIT $3"
+        ),
+        "DESC",
+    )
+}
+
+/// [`Store::audit_for_subject_after`]'s query on `DB`.
+fn audit_for_subject_after<DB: Backend>() -> String {
+    access_log_page::<DB>(
+        &format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3"
+        ),
+        "ASC",
+    )
+}
 
 impl From<AuditRow> for AuditRecord {
     fn from(row: AuditRow) -> Self {
@@ -2012,10 +2057,10 @@ where
         subject: PersonId,
         before: Option<i64>,
         limit: i64,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        let rows: Vec<AuditRow> = self
+    ) -> StoreResult<Vec<AccessLogLine>> {
+        let rows: Vec<AccessLogRow> = self
             .fetch_rows(
-                &AUDIT_FOR_SUBJECT,
+                &audit_for_subject::<DB>(),
                 &[
                     Param::Id(subject.as_uuid()),
                     Param::Int(before.unwrap_or(i64::MAX)),
@@ -2031,10 +2076,10 @@ where
         subject: PersonId,
         after: i64,
         limit: i64,
-    ) -> StoreResult<Vec<AuditRecord>> {
-        let rows: Vec<AuditRow> = self
+    ) -> StoreResult<Vec<AccessLogLine>> {
+        let rows: Vec<AccessLogRow> = self
             .fetch_rows(
-                &AUDIT_FOR_SUBJECT_AFTER,
+                &audit_for_subject_after::<DB>(),
                 &[
                     Param::Id(subject.as_uuid()),
                     Param::Int(after),

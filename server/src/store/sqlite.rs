@@ -106,9 +106,13 @@ impl Backend for Sqlite {
         bind_in_order(query, params)
     }
 
-    fn account_id_in(column: &str) -> String {
+    fn id_in_text(column: &str) -> String {
         // The UUID's 32 hex digits as its 16 bytes; `unhex` is NULL for text that is not hex.
         format!("CASE WHEN length({column}) = 36 THEN unhex(replace({column}, '-', '')) END")
+    }
+
+    fn json_text_field(column: &str, field: &str) -> String {
+        format!("json_extract({column}, '$.{field}')")
     }
 
     fn reads_here(pool: &SqlitePool) -> SqliteReadsHere {

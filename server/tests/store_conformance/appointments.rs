@@ -16,12 +16,12 @@ use livingwell_core::domain::appointment::{
     RequestKind,
 };
 use livingwell_core::domain::{PersonId, Role, TeamId, UserId};
-use livingwell_server::store::Store;
 use livingwell_server::store::appointments::{
     AppointmentRecord, BookingChange, DiaryScope, NewBooking, PlaceCount, ProgrammeRecord,
     ProgrammeSessionRecord, Window,
 };
 use livingwell_server::store::events::{Audience, NewEvent};
+use livingwell_server::store::{Store, TeamRecord};
 
 use crate::{instant, new_person, new_team, new_user, person_record, user_record};
 
@@ -31,6 +31,7 @@ conformance! {
         moving_an_appointment_needs_the_sequence_it_read,
         person_appointments_are_in_start_order_in_the_window_and_page_by_cursor,
         team_diary_holds_the_caseload_and_pending_only_keeps_open_requests,
+        a_page_of_appointments_comes_with_the_hubs_its_locations_name_each_once,
         programmes_read_back_with_sessions_and_page_in_creation_order,
         bookings_take_the_places_then_wait_in_arrival_order,
         a_booked_place_puts_the_sessions_in_the_diary_and_cancelling_takes_them_out,
@@ -127,7 +128,8 @@ async fn an_appointment_reads_back_exactly_with_its_workers(store: Arc<dyn Store
             store
                 .diary(DiaryScope::Worker(w), &whole_day(), false, 10)
                 .await
-                .unwrap(),
+                .unwrap()
+                .appointments,
             vec![stored.clone()]
         );
     }
@@ -170,6 +172,7 @@ async fn moving_an_appointment_needs_the_sequence_it_read(store: Arc<dyn Store>)
                 .diary(DiaryScope::Worker(worker), &whole_day(), false, 10)
                 .await
                 .unwrap()
+                .appointments
         }
     };
     assert!(diary(first.id).await.is_empty());
@@ -243,7 +246,8 @@ async fn person_appointments_are_in_start_order_in_the_window_and_page_by_cursor
     let all = store
         .person_appointments(person.id, &window, None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .appointments;
     assert_eq!(all, inside);
 
     let mut seen = Vec::new();
@@ -251,7 +255,8 @@ async fn person_appointments_are_in_start_order_in_the_window_and_page_by_cursor
         let page = store
             .person_appointments(person.id, &window, None, 2)
             .await
-            .unwrap();
+            .unwrap()
+            .appointments;
         let Some(last) = page.last() else { break };
         window.after = Some((last.starts_at, last.id));
         seen.extend(page);
@@ -265,7 +270,8 @@ async fn person_appointments_are_in_start_order_in_the_window_and_page_by_cursor
     let with_worker = store
         .person_appointments(person.id, &whole_day(), Some(worker.id), 10)
         .await
-        .unwrap();
+        .unwrap()
+        .appointments;
     assert_eq!(with_worker.len(), 3);
     assert!(with_worker.iter().all(|a| a.worker_ids == vec![worker.id]));
 }
@@ -298,6 +304,7 @@ async fn team_diary_holds_the_caseload_and_pending_only_keeps_open_requests(stor
                 .diary(DiaryScope::Team(team), &whole_day(), pending_only, 10)
                 .await
                 .unwrap()
+                .appointments
         }
     };
     assert_eq!(
@@ -318,6 +325,70 @@ async fn team_diary_holds_the_caseload_and_pending_only_keeps_open_requests(stor
     answered.sequence = 1;
     assert!(store.update_appointment(&answered, 0, &[]).await.unwrap());
     assert!(team_diary(north.id, true).await.is_empty());
+}
+
+async fn a_page_of_appointments_comes_with_the_hubs_its_locations_name_each_once(
+    store: Arc<dyn Store>,
+) {
+    let north = new_team(store.as_ref(), "North").await;
+    let south = TeamRecord {
+        id: TeamId::new(),
+        name: "South".to_owned(),
+        hub_address: None,
+    };
+    store.create_team(&south, crate::now()).await.unwrap();
+    let unused = new_team(store.as_ref(), "West").await;
+    let ada = new_person(store.as_ref(), "Ada", Some(north.id)).await;
+    let at = |hour, location| AppointmentRecord {
+        location,
+        ..appointment(ada.id, day(hour, 0), &[])
+    };
+    let hub = |team: &TeamRecord| Location::Hub { team_id: team.id };
+    // Two at the person's own hub, one at another team's (with no address), one at a hub of
+    // no team there is, and one at home: each hub is named once, the unknown one not at all.
+    let records = [
+        at(9, hub(&north)),
+        at(10, hub(&south)),
+        at(11, Location::Home {}),
+        at(12, hub(&north)),
+        at(
+            13,
+            Location::Hub {
+                team_id: TeamId::new(),
+            },
+        ),
+    ];
+    for record in &records {
+        store.insert_appointment(record, &[]).await.unwrap();
+    }
+
+    let page = store
+        .person_appointments(ada.id, &whole_day(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.appointments, records);
+    let mut hubs = page.hubs.clone();
+    hubs.sort_by_key(|team| team.name.clone());
+    assert_eq!(hubs, [north.clone(), south.clone()]);
+    assert!(!page.hubs.contains(&unused));
+
+    // A page holds only its own appointments' hubs.
+    let first = store
+        .person_appointments(ada.id, &whole_day(), None, 1)
+        .await
+        .unwrap();
+    assert_eq!(first.appointments, records[..1]);
+    assert_eq!(first.hubs, std::slice::from_ref(&north));
+
+    // The team's diary comes with them too.
+    let diary = store
+        .diary(DiaryScope::Team(north.id), &whole_day(), false, 10)
+        .await
+        .unwrap();
+    assert_eq!(diary.appointments, records);
+    let mut hubs = diary.hubs;
+    hubs.sort_by_key(|team| team.name.clone());
+    assert_eq!(hubs, [north, south]);
 }
 
 fn programme(team: TeamId, capacity: i64, unit: BookingUnit, sessions: &[i64]) -> ProgrammeRecord {
@@ -485,7 +556,8 @@ async fn a_booked_place_puts_the_sessions_in_the_diary_and_cancelling_takes_them
     let diary = store
         .person_appointments(ada.id, &week, None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .appointments;
     let sessions: Vec<_> = diary
         .iter()
         .map(|a| {
@@ -525,7 +597,8 @@ async fn a_booked_place_puts_the_sessions_in_the_diary_and_cancelling_takes_them
     let diary = store
         .person_appointments(ada.id, &week, None, 10)
         .await
-        .unwrap();
+        .unwrap()
+        .appointments;
     assert_eq!(diary.len(), 2);
     assert!(
         diary
@@ -769,7 +842,8 @@ async fn accepting_an_offer_books_it_and_declining_passes_it_on(store: Arc<dyn S
             10,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .appointments;
     assert_eq!(diary.len(), 1);
     assert_eq!(diary[0].booking_id, Some(bookings[2].id));
 

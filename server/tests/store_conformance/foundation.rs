@@ -13,10 +13,10 @@ use livingwell_core::domain::{
 use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::messages::ConversationKey;
 use livingwell_server::store::{
-    self, AuditHead, EmergencyAccessRecord, GrantRefusal, LinkedCarer, MeParts, NewAuditEntry,
-    NewRefreshToken, OAuthClientRecord, PersonRecord, PreviousSecret, RefreshTokenRecord,
-    RelationshipFacts, SessionUser, SigningKeyRecord, SigningKeySummary, SqliteStore, Store,
-    StoreError, TeamRecord,
+    self, AccessLogLine, AuditHead, EmergencyAccessRecord, GrantRefusal, LinkedCarer, MeParts,
+    NewAuditEntry, NewRefreshToken, OAuthClientRecord, PersonRecord, PreviousSecret,
+    RefreshTokenRecord, RelationshipFacts, SessionUser, SigningKeyRecord, SigningKeySummary,
+    SqliteStore, Store, StoreError, TeamRecord,
 };
 use livingwell_testkit::{Backend, TestDatabase};
 
@@ -113,6 +113,7 @@ conformance! {
         a_batch_larger_than_one_statement_is_stored_whole_and_chained,
         every_field_of_an_entry_is_chained_as_the_server_hashes_it,
         audit_for_subject_is_newest_first_with_before_cursor,
+        access_log_lines_name_the_accounts_that_acted_and_only_them,
         // Schema and keys.
         migrating_twice_is_a_no_op,
         signing_key_with_same_kid_is_kept_once,
@@ -1747,7 +1748,7 @@ async fn unicode_text_round_trips_byte_identical(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let stored = store.audit_for_subject(person.id, None, 10).await.unwrap();
-    assert_eq!(stored[0].entry, entry);
+    assert_eq!(stored[0].record.entry, entry);
     assert_eq!(
         audit::verify(store.as_ref()).await.unwrap(),
         Verification::Intact { entries: 1 }
@@ -2041,12 +2042,16 @@ async fn audit_for_subject_is_newest_first_with_before_cursor(store: Arc<dyn Sto
 
     let all = store.audit_for_subject(ada, None, 100).await.unwrap();
     assert_eq!(
-        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        all.iter().map(|r| r.record.seq).collect::<Vec<_>>(),
         vec![10, 7, 4, 1]
     );
-    for record in &all {
-        let (_, entry) = ada_entries.iter().find(|(s, _)| *s == record.seq).unwrap();
-        assert_eq!(&record.entry, entry);
+    for line in &all {
+        let (_, entry) = ada_entries
+            .iter()
+            .find(|(s, _)| *s == line.record.seq)
+            .unwrap();
+        assert_eq!(&line.record.entry, entry);
+        assert_eq!(line.actor_name, None, "the entries' actors are no accounts");
     }
 
     let mut pages = Vec::new();
@@ -2056,8 +2061,8 @@ async fn audit_for_subject_is_newest_first_with_before_cursor(store: Arc<dyn Sto
         if page.is_empty() {
             break;
         }
-        before = page.last().map(|r| r.seq);
-        pages.push(page.iter().map(|r| r.seq).collect::<Vec<_>>());
+        before = page.last().map(|r| r.record.seq);
+        pages.push(page.iter().map(|r| r.record.seq).collect::<Vec<_>>());
     }
     assert_eq!(pages, vec![vec![10, 7, 4], vec![1]]);
     assert_eq!(
@@ -2066,7 +2071,7 @@ async fn audit_for_subject_is_newest_first_with_before_cursor(store: Arc<dyn Sto
             .await
             .unwrap()
             .iter()
-            .map(|r| r.seq)
+            .map(|r| r.record.seq)
             .collect::<Vec<_>>(),
         vec![4, 1]
     );
@@ -2077,6 +2082,76 @@ async fn audit_for_subject_is_newest_first_with_before_cursor(store: Arc<dyn Sto
             .unwrap()
             .is_empty()
     );
+}
+
+async fn access_log_lines_name_the_accounts_that_acted_and_only_them(store: Arc<dyn Store>) {
+    let ada = PersonId::new();
+    let morgan = new_user(store.as_ref(), Role::Practitioner, "morgan").await;
+    let priya = new_user(store.as_ref(), Role::Practitioner, "priya").await;
+    // Actors as the server writes them: an account's id, a staff system, the server itself;
+    // and an id that is no account (one since removed) and text that is no id at all.
+    let actors = [
+        Some(morgan.id.to_string()),
+        Some("client:rio-sync".to_owned()),
+        None,
+        Some(priya.id.to_string()),
+        Some(UserId::new().to_string()),
+        Some(format!("{}-", morgan.id)),
+        Some(morgan.id.to_string()),
+    ];
+    for (i, actor) in actors.iter().enumerate() {
+        let entry = NewAuditEntry {
+            actor_id: actor.clone(),
+            ..audit_entry(Some(ada), &format!("read {i}"))
+        };
+        store.append_audit(&[entry]).await.unwrap();
+    }
+    // Another person's entry by the same account is not on Ada's log.
+    store
+        .append_audit(&[NewAuditEntry {
+            actor_id: Some(morgan.id.to_string()),
+            ..audit_entry(Some(PersonId::new()), "elsewhere")
+        }])
+        .await
+        .unwrap();
+    let morgan_name = Some(morgan.display_name.as_str());
+    let priya_name = Some(priya.display_name.as_str());
+    let expected = [
+        (1, morgan_name),
+        (2, None),
+        (3, None),
+        (4, priya_name),
+        (5, None),
+        (6, None),
+        (7, morgan_name),
+    ];
+    let seen = |lines: Vec<AccessLogLine>| {
+        lines
+            .into_iter()
+            .map(|line| {
+                assert_eq!(line.record.entry.subject_id, Some(ada));
+                (line.record.seq, line.actor_name)
+            })
+            .collect::<Vec<_>>()
+    };
+    let owned = |pairs: &[(i64, Option<&str>)]| {
+        pairs
+            .iter()
+            .map(|(seq, name)| (*seq, name.map(str::to_owned)))
+            .collect::<Vec<_>>()
+    };
+
+    let newest_first = seen(store.audit_for_subject(ada, None, 100).await.unwrap());
+    let mut reversed = expected;
+    reversed.reverse();
+    assert_eq!(newest_first, owned(&reversed));
+    let page = seen(store.audit_for_subject(ada, Some(5), 2).await.unwrap());
+    assert_eq!(page, owned(&[(4, priya_name), (3, None)]));
+
+    let oldest_first = seen(store.audit_for_subject_after(ada, 0, 100).await.unwrap());
+    assert_eq!(oldest_first, owned(&expected));
+    let page = seen(store.audit_for_subject_after(ada, 5, 1).await.unwrap());
+    assert_eq!(page, owned(&[(6, None)]));
 }
 
 async fn audit_log_refuses_update_and_delete(store: Arc<dyn Store>, raw: Raw) {

@@ -412,7 +412,7 @@ async fn an_offline_read_is_recorded_once_with_its_audit_entry(store: Arc<dyn St
 
     let entries = store.audit_for_subject(person.id, None, 100).await.unwrap();
     assert_eq!(entries.len(), 4, "one entry per read, never two");
-    let read_times: Vec<_> = entries.iter().map(|e| e.entry.read_at).collect();
+    let read_times: Vec<_> = entries.iter().map(|e| e.record.entry.read_at).collect();
     assert_eq!(
         read_times,
         [Some(hour(9)), Some(hour(11)), Some(hour(10)), Some(hour(9))]
@@ -420,7 +420,7 @@ async fn an_offline_read_is_recorded_once_with_its_audit_entry(store: Arc<dyn St
     assert!(
         entries
             .iter()
-            .all(|e| e.entry.via.as_deref() == Some("offline"))
+            .all(|e| e.record.entry.via.as_deref() == Some("offline"))
     );
     let verdict = audit::verify(store.as_ref()).await.unwrap();
     assert!(

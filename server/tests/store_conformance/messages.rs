@@ -21,7 +21,7 @@ use livingwell_server::audit::{self, Verification};
 use livingwell_server::store::events::{Audience, EventRecord, NewEvent};
 use livingwell_server::store::messages::{
     ConversationKey, ConversationRecord, ConversationScope, Cursor, CursorRecord,
-    MessageReportRecord, NewMessage, NewSend, NoticeRequest, SendOutcome,
+    MessageReportRecord, MessagesAfter, NewMessage, NewSend, NoticeRequest, SendOutcome,
 };
 use livingwell_server::store::{SqliteStore, Store, StoreSettings, UserRecord};
 use livingwell_testkit::{Backend, TestDatabase};
@@ -221,18 +221,64 @@ async fn messages_are_numbered_from_one_and_read_after_a_cursor(store: Arc<dyn S
 
     assert_eq!(
         store.messages_after(conversation.id, 0, 10).await.unwrap(),
-        stored
+        MessagesAfter {
+            messages: stored.clone(),
+            cursors: Vec::new(),
+        }
     );
+    // A page carries the conversation's cursors as they stand, its reader's and the others'.
+    let peer_cursor = CursorRecord {
+        user_id: ada.peer.id,
+        cursor: Cursor {
+            delivered_seq: 4,
+            read_seq: 3,
+        },
+    };
+    store
+        .advance_cursor(
+            conversation.id,
+            peer_cursor.user_id,
+            peer_cursor.cursor,
+            instant(12, 0, 0, 0),
+            &Audience::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         store.messages_after(conversation.id, 2, 2).await.unwrap(),
-        stored[2..4]
+        MessagesAfter {
+            messages: stored[2..4].to_vec(),
+            cursors: vec![peer_cursor],
+        }
     );
-    assert!(
-        store
-            .messages_after(conversation.id, 5, 10)
-            .await
-            .unwrap()
-            .is_empty()
+    // Another conversation's cursors are not this one's.
+    let bea = circle(store.as_ref(), "Bea").await;
+    let other = peer_conversation(store.as_ref(), &bea).await;
+    send_one(store.as_ref(), message(other.id, bea.account.id, "Hello")).await;
+    store
+        .advance_cursor(
+            other.id,
+            bea.peer.id,
+            Cursor {
+                delivered_seq: 1,
+                read_seq: 1,
+            },
+            instant(12, 0, 0, 0),
+            &Audience::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.messages_after(conversation.id, 4, 10).await.unwrap(),
+        MessagesAfter {
+            messages: stored[4..].to_vec(),
+            cursors: vec![peer_cursor],
+        }
+    );
+    // A page with no messages needs no cursors, and has none.
+    assert_eq!(
+        store.messages_after(conversation.id, 5, 10).await.unwrap(),
+        MessagesAfter::default()
     );
     assert_eq!(
         store.message(stored[3].id).await.unwrap(),
@@ -309,6 +355,7 @@ async fn a_retry_with_the_same_client_id_returns_the_stored_message(store: Arc<d
         .messages_after(conversation.id, 0, 10)
         .await
         .unwrap()
+        .messages
         .into_iter()
         .map(|m| m.seq)
         .collect();
@@ -348,7 +395,11 @@ async fn concurrent_retries_store_the_message_once(store: Arc<dyn Store>) {
     assert!(existing.iter().all(|m| *m == created[0]));
     assert_eq!(created[0].seq, 1);
     assert_eq!(
-        store.messages_after(conversation.id, 0, 20).await.unwrap(),
+        store
+            .messages_after(conversation.id, 0, 20)
+            .await
+            .unwrap()
+            .messages,
         created
     );
     // The numbers the retries took were all given back.
@@ -404,6 +455,7 @@ async fn concurrent_senders_get_gap_free_numbers(store: Arc<dyn Store>) {
             .messages_after(conversation, 0, 100)
             .await
             .unwrap()
+            .messages
             .into_iter()
             .map(|m| m.seq)
             .collect();
@@ -467,6 +519,7 @@ async fn a_batch_over_two_conversations_numbers_each_in_batch_order_with_or_with
             .messages_after(conversation, 0, 100)
             .await
             .unwrap()
+            .messages
             .iter()
             .map(|m| m.seq)
             .collect();

@@ -115,7 +115,7 @@ async fn a_persons_log_is_read_oldest_first_after_a_position(store: Arc<dyn Stor
                 .await
                 .unwrap()
                 .iter()
-                .map(|r| r.seq)
+                .map(|r| r.record.seq)
                 .collect::<Vec<_>>()
         }
     };

@@ -10,7 +10,7 @@ use livingwell_core::api::paging as page;
 use livingwell_core::domain::FieldErrorCode;
 use livingwell_core::domain::{PersonId, UserId};
 
-use super::views::appointment_views;
+use super::views::page_views;
 use super::window::{next_cursor, window};
 use super::{may_read, worker_filter};
 use crate::auth::Caller;
@@ -74,7 +74,7 @@ pub(super) async fn diary(
         Duration::zero(),
         Duration::days(7),
     )?;
-    let records = state
+    let page = state
         .store
         .diary(
             scope,
@@ -83,11 +83,11 @@ pub(super) async fn diary(
             limit,
         )
         .await?;
-    let cursor = next_cursor(&records, limit);
+    let cursor = next_cursor(&page.appointments, limit);
     // Whose appointments the caller may see, decided (and audited) once per person.
     let mut visible: HashMap<PersonId, Visibility> = HashMap::new();
-    let mut shown = Vec::with_capacity(records.len());
-    for record in records {
+    let mut shown = Vec::with_capacity(page.appointments.len());
+    for record in &page.appointments {
         let visibility = match visible.get(&record.person_id) {
             Some(visibility) => *visibility,
             None => {
@@ -112,9 +112,9 @@ pub(super) async fn diary(
             shown.push(record);
         }
     }
-    let page = AppointmentPage {
-        appointments: appointment_views(&state, &shown).await?,
+    let answer = AppointmentPage {
+        appointments: page_views(&page, shown),
         next_cursor: cursor,
     };
-    Ok(Paged::new(page, &uri, &[]))
+    Ok(Paged::new(answer, &uri, &[]))
 }

@@ -114,11 +114,11 @@ pub(super) async fn phone_copy(
         after: None,
     };
     let worker = worker_filter(caller, access);
-    let records = state
+    let page = state
         .store
         .person_appointments(access.person, &window, worker, page::APPOINTMENTS.max)
         .await?;
-    let appointments = views::appointment_views(state, &records).await?;
+    let appointments = views::page_views(&page, &page.appointments);
     if worker.is_some() {
         return Ok((appointments, Vec::new()));
     }

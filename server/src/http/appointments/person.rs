@@ -13,7 +13,7 @@ use livingwell_core::api::paging as page;
 use livingwell_core::domain::{PersonId, UserId};
 
 use super::calendar;
-use super::views::appointment_views;
+use super::views::{appointment_views, page_views};
 use super::window::{next_cursor, window};
 use super::{FEED_MAX, worker_filter};
 use crate::http::AppState;
@@ -45,15 +45,15 @@ pub(super) async fn list_appointments(
         Duration::days(90),
         Duration::days(365),
     )?;
-    let records = state
+    let page = state
         .store
         .person_appointments(person, &window, worker_filter(&caller, &access), limit)
         .await?;
-    let page = AppointmentPage {
-        appointments: appointment_views(&state, &records).await?,
-        next_cursor: next_cursor(&records, limit),
+    let answer = AppointmentPage {
+        appointments: page_views(&page, &page.appointments),
+        next_cursor: next_cursor(&page.appointments, limit),
     };
-    Ok(Paged::new(page, &uri, &[]))
+    Ok(Paged::new(answer, &uri, &[]))
 }
 
 /// Staff or a staff system: add an appointment to a person's diary.
@@ -116,20 +116,19 @@ pub(super) async fn feed_response(
         Duration::days(30),
         Duration::days(395),
     )?;
-    let mut records = Vec::new();
+    let mut views = Vec::new();
     loop {
         let page = state
             .store
             .person_appointments(person, &window, worker, page::APPOINTMENTS.max)
             .await?;
-        let full = page.len() as i64 == page::APPOINTMENTS.max;
-        window.after = page.last().map(|r| (r.starts_at, r.id));
-        records.extend(page);
-        if !full || records.len() >= FEED_MAX {
+        let full = page.appointments.len() as i64 == page::APPOINTMENTS.max;
+        window.after = page.appointments.last().map(|r| (r.starts_at, r.id));
+        views.extend(page_views(&page, &page.appointments));
+        if !full || views.len() >= FEED_MAX {
             break;
         }
     }
-    let views = appointment_views(state, &records).await?;
     let text = calendar::feed(&views, detail).map_err(|_| ApiError::Internal("calendar"))?;
     Ok((
         [

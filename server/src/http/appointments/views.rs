@@ -11,7 +11,9 @@ use livingwell_core::domain::appointment::{self, BookingUnit, Location};
 use crate::http::AppState;
 use crate::http::error::ApiResult;
 use crate::store::TeamRecord;
-use crate::store::appointments::{AppointmentRecord, BookingRecord, ProgrammeRecord};
+use crate::store::appointments::{
+    AppointmentRecord, AppointmentsPage, BookingRecord, ProgrammeRecord,
+};
 
 /// The hubs that locations name, read once per request.
 #[derive(Debug, Default)]
@@ -36,6 +38,16 @@ impl Hubs {
             }
         }
         Ok(Hubs(hubs))
+    }
+
+    /// The hubs a page of appointments was read with.
+    fn of_page(page: &AppointmentsPage) -> Self {
+        Hubs(
+            page.hubs
+                .iter()
+                .map(|team| (team.id, team.clone()))
+                .collect(),
+        )
     }
 
     fn team(&self, location: &Location) -> Option<&TeamRecord> {
@@ -84,6 +96,19 @@ pub(super) async fn appointment_views(
 ) -> ApiResult<Vec<AppointmentView>> {
     let hubs = Hubs::load(state, records.iter().map(|r| &r.location)).await?;
     Ok(records.iter().map(|r| appointment_view(r, &hubs)).collect())
+}
+
+/// The views of `records`, taken from `page` (all of its appointments or some), with the hubs
+/// read with it.
+pub(super) fn page_views<'a>(
+    page: &AppointmentsPage,
+    records: impl IntoIterator<Item = &'a AppointmentRecord>,
+) -> Vec<AppointmentView> {
+    let hubs = Hubs::of_page(page);
+    records
+        .into_iter()
+        .map(|r| appointment_view(r, &hubs))
+        .collect()
 }
 
 pub(super) fn booking_view(record: &BookingRecord) -> BookingView {

@@ -163,7 +163,8 @@ pub(super) async fn search_appointments(
             None,
             search.count,
         )
-        .await?;
+        .await?
+        .appointments;
     let next = full_page_ends(&records, search.count).map(encode_cursor);
     let names = Names::of(&state, &records).await?;
     let found = records
