@@ -292,12 +292,12 @@ pub trait Backend:
     /// [`bind_in_order`]), here because only a concrete database states the types it binds.
     fn bind_params<R>(query: BindingQuery<Self, R>, params: &[Param<'_>]) -> BindingQuery<Self, R>;
 
-    /// SQL for the id written as text in `column` — an author, who may instead be a staff
-    /// system (`client:…`); the team a location names — typed as the tables' keys are, so a
-    /// statement can join the account or team by its key; NULL where the text is no id. Ids are
-    /// stored as Postgres `uuid`s but as 16-byte BLOBs on SQLite, so the two convert the text
+    /// SQL that is true where `key`, an account's or a team's key, is the id written as text in
+    /// `text` — an author, who may instead be a staff system (`client:…`); the team a location
+    /// names — so that a statement can join the account or team; false (or NULL) where the text
+    /// is no id. Ids are Postgres `uuid`s but 16-byte BLOBs on SQLite, so the two compare
     /// differently.
-    fn id_in_text(column: &str) -> String;
+    fn key_is_id_in_text(key: &str, text: &str) -> String;
 
     /// SQL for the text of `field` (a literal name) in the JSON object stored in `column`
     /// (`jsonb` on Postgres, text on SQLite); NULL where there is no such field.

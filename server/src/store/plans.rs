@@ -615,11 +615,11 @@ where
              FROM (SELECT person_id, version, body, author_id, author_role, created_at \
                    FROM plan_versions WHERE person_id = $1 AND kind = $2 \
                    ORDER BY version DESC LIMIT 1) v \
-             LEFT JOIN users author ON author.id = {} \
+             LEFT JOIN users author ON {} \
              LEFT JOIN plan_agreements g ON g.person_id = v.person_id AND g.version = v.version \
              LEFT JOIN users agreed ON agreed.id = g.agreed_by \
              ORDER BY g.agreed_at",
-            DB::id_in_text("v.author_id")
+            DB::key_is_id_in_text("author.id", "v.author_id")
         );
         let rows: Vec<AgreedVersionRow> = self
             .fetch_rows(
@@ -954,11 +954,11 @@ where
              a.deactivated_role, a.deactivated_at, opened.display_name, closed.display_name \
              FROM (SELECT {ACTIVATION_COLUMNS} FROM crisis_activations WHERE person_id = $1 \
                    ORDER BY activated_at DESC LIMIT $2) a \
-             LEFT JOIN users opened ON opened.id = {} \
-             LEFT JOIN users closed ON closed.id = {} \
+             LEFT JOIN users opened ON {} \
+             LEFT JOIN users closed ON {} \
              ORDER BY part, activated_at DESC",
-            DB::id_in_text("a.activated_by"),
-            DB::id_in_text("a.deactivated_by"),
+            DB::key_is_id_in_text("opened.id", "a.activated_by"),
+            DB::key_is_id_in_text("closed.id", "a.deactivated_by"),
         );
         let rows: Vec<CrisisPartRow> = self
             .fetch_rows(

@@ -106,9 +106,9 @@ impl Backend for Sqlite {
         bind_in_order(query, params)
     }
 
-    fn id_in_text(column: &str) -> String {
+    fn key_is_id_in_text(key: &str, text: &str) -> String {
         // The UUID's 32 hex digits as its 16 bytes; `unhex` is NULL for text that is not hex.
-        format!("CASE WHEN length({column}) = 36 THEN unhex(replace({column}, '-', '')) END")
+        format!("{key} = CASE WHEN length({text}) = 36 THEN unhex(replace({text}, '-', '')) END")
     }
 
     fn json_text_field(column: &str, field: &str) -> String {
