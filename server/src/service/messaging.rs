@@ -276,8 +276,9 @@ impl Messaging {
     }
 
     /// The conversation's cursors (`cursors`, as read with the page) once the messages up to
-    /// `newest` (the last of a page, if it holds any) have reached `reader`. A page that moves the reader's delivery cursor records
-    /// it ([`Self::mark_delivered`]); a page read again moves nothing, so nothing is written.
+    /// `newest` (the last of a page, if it holds any) have reached `reader`. A page that moves
+    /// the reader's delivery cursor records it ([`Self::mark_delivered`]); a page read again
+    /// moves nothing, so nothing is written.
     pub async fn cursors_after_delivery(
         &self,
         reader: UserId,
