@@ -278,6 +278,34 @@ async fn each_resource_of_the_person_is_searched_and_read_by_id(backend: Backend
         .map(|a| a["id"].as_str().unwrap())
         .collect();
     assert_eq!(exported, appointment_ids);
+    // Where each takes place is named as the app names it: a hub by its team's name.
+    let places = |appointments: &[Value], place: fn(&Value) -> &str| {
+        appointments
+            .iter()
+            .map(|a| (a["id"].as_str().unwrap().to_owned(), place(a).to_owned()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let exported_places = places(&found["Appointment"], |a| {
+        a["participant"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["actor"]["type"] == "Location")
+            .and_then(|p| p["actor"]["display"].as_str())
+            .unwrap()
+    });
+    let listed_places = places(listed.body["appointments"].as_array().unwrap(), |a| {
+        a["place"].as_str().unwrap()
+    });
+    assert_eq!(exported_places, listed_places);
+    assert!(
+        listed.body["appointments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["location"]["type"] == "hub"),
+        "the demo's diary has an appointment at a hub"
+    );
 }
 
 async fn paging_links_lead_through_every_entry_once(backend: Backend) {

@@ -832,7 +832,7 @@ fn page_in_order(rows: Vec<AccessLogRow>, newest_first: bool) -> Vec<AccessLogLi
 fn audit_for_subject<DB: Backend>() -> String {
     access_log_page::<DB>(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq < $2 \
-             ORDER BY seq DESC LIMIT $3"
+         ORDER BY seq DESC LIMIT $3"
     ))
 }
 
@@ -840,7 +840,7 @@ fn audit_for_subject<DB: Backend>() -> String {
 fn audit_for_subject_after<DB: Backend>() -> String {
     access_log_page::<DB>(&format!(
         "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE subject_id = $1 AND seq > $2 \
-             ORDER BY seq LIMIT $3"
+         ORDER BY seq LIMIT $3"
     ))
 }
 

@@ -17,7 +17,8 @@ use crate::http::error::ApiError;
 use crate::http::extract::Path;
 use crate::http::sessions::display_names;
 use crate::policy::Resource as Part;
-use crate::store::appointments::{AppointmentRecord, Window};
+use crate::store::TeamRecord;
+use crate::store::appointments::{AppointmentRecord, AppointmentsPage, Window};
 
 /// Who and what an appointment's participants are named by: workers' names, hubs' names.
 #[derive(Debug, Default)]
@@ -27,24 +28,36 @@ struct Names {
 }
 
 impl Names {
-    async fn of(state: &AppState, records: &[AppointmentRecord]) -> FhirResult<Self> {
+    /// The names one appointment needs: its hub's team is read here.
+    async fn of_one(state: &AppState, record: &AppointmentRecord) -> FhirResult<Self> {
+        let hub = match &record.location {
+            Location::Hub { team_id } => state.store.team(*team_id).await?,
+            _ => None,
+        };
+        Self::with_hubs(state, std::slice::from_ref(record), hub.as_slice()).await
+    }
+
+    /// The names a page needs: its hubs' teams came with it, so only the workers are read.
+    async fn of_page(state: &AppState, page: &AppointmentsPage) -> FhirResult<Self> {
+        Self::with_hubs(state, &page.appointments, &page.hubs).await
+    }
+
+    async fn with_hubs(
+        state: &AppState,
+        records: &[AppointmentRecord],
+        hubs: &[TeamRecord],
+    ) -> FhirResult<Self> {
         let workers: Vec<String> = records
             .iter()
             .flat_map(|r| r.worker_ids.iter().map(ToString::to_string))
             .collect();
-        let mut hubs = HashMap::new();
-        for record in records {
-            if let Location::Hub { team_id } = &record.location
-                && !hubs.contains_key(&team_id.to_string())
-                && let Some(team) = state.store.team(*team_id).await?
-            {
-                hubs.insert(team_id.to_string(), team.name);
-            }
-        }
         Ok(Self {
             workers: display_names(state.store.as_ref(), workers.iter().map(String::as_str))
                 .await?,
-            hubs,
+            hubs: hubs
+                .iter()
+                .map(|team| (team.id.to_string(), team.name.clone()))
+                .collect(),
         })
     }
 }
@@ -126,7 +139,7 @@ pub(super) async fn read_appointment(
     request
         .authorize(&state, record.person_id, Part::Appointments)
         .await?;
-    let names = Names::of(&state, std::slice::from_ref(&record)).await?;
+    let names = Names::of_one(&state, &record).await?;
     Ok(Fhir(appointment(&record, &names, request.codes())))
 }
 
@@ -155,7 +168,7 @@ pub(super) async fn search_appointments(
     ) else {
         return Err(FhirError::Api(ApiError::Internal("the diary's bounds")));
     };
-    let records = state
+    let page = state
         .store
         .person_appointments(
             search.person,
@@ -163,11 +176,11 @@ pub(super) async fn search_appointments(
             None,
             search.count,
         )
-        .await?
-        .appointments;
-    let next = full_page_ends(&records, search.count).map(encode_cursor);
-    let names = Names::of(&state, &records).await?;
-    let found = records
+        .await?;
+    let next = full_page_ends(&page.appointments, search.count).map(encode_cursor);
+    let names = Names::of_page(&state, &page).await?;
+    let found = page
+        .appointments
         .iter()
         .map(|record| {
             let resource = appointment(record, &names, request.codes());
